@@ -1,0 +1,482 @@
+/* llama.c: the LLaMA text decoder. Loading binds GGUF tensors (checked
+ * shape by shape) and reads the llama.* hyperparameters; the forward pass is
+ * pre-norm attention with RoPE and grouped-query heads, then a SwiGLU FFN,
+ * over an f32 KV cache. Tokenization and sampling live elsewhere (src/). */
+#include "llama.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "kernels.h"
+
+/* ---- loading ----------------------------------------------------------- */
+
+/* Sanity bounds: far above any published LLaMA, far below what would make
+ * size arithmetic or allocations absurd. */
+#define MAX_EMBD   (1 << 16)
+#define MAX_FF     (1 << 18)
+#define MAX_LAYERS 1024
+#define MAX_HEADS  1024
+#define MAX_CTX    (1 << 24)
+#define MAX_VOCAB  (1 << 22)
+
+static int get_dim(const rvi_gguf *g, const char *key, bool required, int64_t lo, int64_t hi,
+                   int64_t *out, rvi_err *err)
+{
+	int64_t v = *out;
+	int rc = rvi_gguf_get_i64(g, key, required, &v, err);
+	if (rc != RV_OK)
+		return rc;
+	if (v < lo || v > hi)
+		return rvi_errorf(err, RV_ERR_MODEL, "%s: %s = %lld is out of range [%lld, %lld]",
+		                  g->path, key, (long long)v, (long long)lo, (long long)hi);
+	*out = v;
+	return RV_OK;
+}
+
+static int find_tensor(const rvi_gguf *g, const char *name, bool required,
+                       const rvi_gguf_tensor **out, rvi_err *err)
+{
+	*out = rvi_gguf_find_tensor(g, name);
+	if (!*out && required)
+		return rvi_errorf(err, RV_ERR_MODEL, "%s: missing tensor %s", g->path, name);
+	return RV_OK;
+}
+
+/* Binds a 2-D weight of shape [n_in, n_out] (GGUF ne order). */
+static int bind_weight(const rvi_gguf *g, const char *name, int64_t n_in, int64_t n_out,
+                       rvi_weight *w, rvi_err *err)
+{
+	const rvi_gguf_tensor *t;
+	int rc = find_tensor(g, name, true, &t, err);
+	if (rc != RV_OK)
+		return rc;
+	if (t->n_dims > 2 || t->ne[0] != n_in || t->ne[1] != n_out)
+		return rvi_errorf(
+		    err, RV_ERR_MODEL,
+		    "%s: tensor %s has shape [%lld, %lld, %lld], expected [%lld, %lld]", g->path,
+		    name, (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2],
+		    (long long)n_in, (long long)n_out);
+	w->type = t->type;
+	w->n_in = n_in;
+	w->n_out = n_out;
+	w->data = t->data;
+	return RV_OK;
+}
+
+/* Norm weights are tiny: they are dequantized to owned f32 whatever their type. */
+static int bind_vector(const rvi_gguf *g, const char *name, int64_t n, float **out, rvi_err *err)
+{
+	const rvi_gguf_tensor *t;
+	int rc = find_tensor(g, name, true, &t, err);
+	if (rc != RV_OK)
+		return rc;
+	if (t->n_dims != 1 || t->ne[0] != n)
+		return rvi_errorf(err, RV_ERR_MODEL,
+		                  "%s: tensor %s has shape [%lld, %lld], expected [%lld]", g->path,
+		                  name, (long long)t->ne[0], (long long)t->ne[1], (long long)n);
+	*out = rvi_alloc((size_t)n, sizeof(float));
+	if (!*out)
+		return rvi_errorf(err, RV_ERR_NOMEM, "out of memory loading %s", name);
+	rvi_weight w = {t->type, n, 1, t->data};
+	rvi_weight_row(&w, 0, *out);
+	return RV_OK;
+}
+
+static int load_hparams(rvi_llama_hparams *hp, const rvi_gguf *g, rvi_err *err)
+{
+	rvi_str arch = {0};
+	int rc = rvi_gguf_get_str(g, "general.architecture", true, &arch, err);
+	if (rc != RV_OK)
+		return rc;
+	if (!rvi_str_eq(arch, "llama"))
+		return rvi_errorf(err, RV_ERR_UNSUPPORTED,
+		                  "%s: architecture \"%.*s\" is not supported (expected llama)",
+		                  g->path, (int)(arch.len > 64 ? 64 : arch.len), arch.ptr);
+
+	memset(hp, 0, sizeof(*hp));
+	hp->rms_eps = 1e-5f;
+	hp->rope_base = 10000.0f;
+	if ((rc = get_dim(g, "llama.context_length", true, 1, MAX_CTX, &hp->n_ctx_train, err)) ||
+	    (rc = get_dim(g, "llama.embedding_length", true, 1, MAX_EMBD, &hp->n_embd, err)) ||
+	    (rc = get_dim(g, "llama.block_count", true, 1, MAX_LAYERS, &hp->n_layer, err)) ||
+	    (rc = get_dim(g, "llama.feed_forward_length", true, 1, MAX_FF, &hp->n_ff, err)) ||
+	    (rc = get_dim(g, "llama.attention.head_count", true, 1, MAX_HEADS, &hp->n_head, err)))
+		return rc;
+	hp->n_head_kv = hp->n_head;
+	if ((rc = get_dim(g, "llama.attention.head_count_kv", false, 1, MAX_HEADS, &hp->n_head_kv,
+	                  err)))
+		return rc;
+	if (hp->n_embd % hp->n_head != 0)
+		return rvi_errorf(err, RV_ERR_MODEL,
+		                  "%s: llama.embedding_length %lld is not a multiple of "
+		                  "llama.attention.head_count %lld",
+		                  g->path, (long long)hp->n_embd, (long long)hp->n_head);
+	if (hp->n_head % hp->n_head_kv != 0)
+		return rvi_errorf(err, RV_ERR_MODEL,
+		                  "%s: llama.attention.head_count %lld is not a multiple of "
+		                  "llama.attention.head_count_kv %lld",
+		                  g->path, (long long)hp->n_head, (long long)hp->n_head_kv);
+	hp->head_dim = hp->n_embd / hp->n_head;
+	hp->n_rot = hp->head_dim;
+	if ((rc =
+	         get_dim(g, "llama.rope.dimension_count", false, 2, hp->head_dim, &hp->n_rot, err)))
+		return rc;
+	if (hp->n_rot % 2 != 0)
+		return rvi_errorf(err, RV_ERR_MODEL, "%s: llama.rope.dimension_count %lld is odd",
+		                  g->path, (long long)hp->n_rot);
+	if ((rc = rvi_gguf_get_f32(g, "llama.attention.layer_norm_rms_epsilon", false, &hp->rms_eps,
+	                           err)) ||
+	    (rc = rvi_gguf_get_f32(g, "llama.rope.freq_base", false, &hp->rope_base, err)))
+		return rc;
+	if (!(hp->rms_eps > 0 && hp->rms_eps < 1))
+		return rvi_errorf(err, RV_ERR_MODEL,
+		                  "%s: llama.attention.layer_norm_rms_epsilon %g is out of range",
+		                  g->path, (double)hp->rms_eps);
+	if (!(hp->rope_base > 1 && isfinite(hp->rope_base)))
+		return rvi_errorf(err, RV_ERR_MODEL, "%s: llama.rope.freq_base %g is out of range",
+		                  g->path, (double)hp->rope_base);
+	return RV_OK;
+}
+
+/* A tensor blk.N.* with N >= block_count means the file and its metadata
+ * disagree; refuse rather than silently ignore layers. */
+static int check_layer_names(const rvi_gguf *g, int64_t n_layer, rvi_err *err)
+{
+	for (uint64_t i = 0; i < g->n_tensors; i++) {
+		rvi_str s = g->tensors[i].name;
+		if (s.len < 5 || memcmp(s.ptr, "blk.", 4) != 0)
+			continue;
+		int64_t n = 0;
+		uint64_t j = 4;
+		while (j < s.len && j < 12 && s.ptr[j] >= '0' && s.ptr[j] <= '9')
+			n = n * 10 + (s.ptr[j++] - '0');
+		if (j > 4 && n >= n_layer)
+			return rvi_errorf(
+			    err, RV_ERR_MODEL,
+			    "%s: tensor %.*s belongs to a layer past llama.block_count "
+			    "(%lld)",
+			    g->path, (int)s.len, s.ptr, (long long)n_layer);
+	}
+	return RV_OK;
+}
+
+static uint64_t weight_bytes(const rvi_weight *w)
+{
+	return (uint64_t)rvi_row_size(w->type, w->n_in) * (uint64_t)w->n_out;
+}
+
+int rvi_llama_load(rvi_llama *m, const rvi_gguf *g, rvi_err *err)
+{
+	memset(m, 0, sizeof(*m));
+	rvi_llama_hparams *hp = &m->hp;
+	int rc = load_hparams(hp, g, err);
+	if (rc != RV_OK)
+		return rc;
+	if ((rc = check_layer_names(g, hp->n_layer, err)))
+		return rc;
+
+	const rvi_gguf_tensor *emb;
+	if ((rc = find_tensor(g, "token_embd.weight", true, &emb, err)))
+		return rc;
+	if (emb->ne[1] < 1 || emb->ne[1] > MAX_VOCAB)
+		return rvi_errorf(err, RV_ERR_MODEL, "%s: token_embd.weight has %lld rows", g->path,
+		                  (long long)emb->ne[1]);
+	hp->n_vocab = emb->ne[1];
+
+	const int64_t d = hp->n_embd, hd = hp->head_dim;
+	const int64_t q_dim = hp->n_head * hd, kv_dim = hp->n_head_kv * hd;
+	if ((rc = bind_weight(g, "token_embd.weight", d, hp->n_vocab, &m->tok_embd, err)) ||
+	    (rc = bind_vector(g, "output_norm.weight", d, &m->output_norm, err)))
+		goto fail;
+	if (rvi_gguf_find_tensor(g, "output.weight")) {
+		if ((rc = bind_weight(g, "output.weight", d, hp->n_vocab, &m->output, err)))
+			goto fail;
+	} else {
+		m->output = m->tok_embd; /* tied embeddings */
+	}
+
+	m->layers = rvi_zalloc((size_t)hp->n_layer, sizeof(*m->layers));
+	if (!m->layers) {
+		rc = rvi_errorf(err, RV_ERR_NOMEM, "out of memory");
+		goto fail;
+	}
+	m->weight_bytes = weight_bytes(&m->output);
+	for (int64_t il = 0; il < hp->n_layer; il++) {
+		rvi_llama_layer *L = &m->layers[il];
+		char name[64];
+#define TNAME(suffix) (snprintf(name, sizeof(name), "blk.%lld." suffix, (long long)il), name)
+		if ((rc = bind_vector(g, TNAME("attn_norm.weight"), d, &L->attn_norm, err)) ||
+		    (rc = bind_weight(g, TNAME("attn_q.weight"), d, q_dim, &L->wq, err)) ||
+		    (rc = bind_weight(g, TNAME("attn_k.weight"), d, kv_dim, &L->wk, err)) ||
+		    (rc = bind_weight(g, TNAME("attn_v.weight"), d, kv_dim, &L->wv, err)) ||
+		    (rc = bind_weight(g, TNAME("attn_output.weight"), q_dim, d, &L->wo, err)) ||
+		    (rc = bind_vector(g, TNAME("ffn_norm.weight"), d, &L->ffn_norm, err)) ||
+		    (rc = bind_weight(g, TNAME("ffn_gate.weight"), d, hp->n_ff, &L->w_gate, err)) ||
+		    (rc = bind_weight(g, TNAME("ffn_up.weight"), d, hp->n_ff, &L->w_up, err)) ||
+		    (rc = bind_weight(g, TNAME("ffn_down.weight"), hp->n_ff, d, &L->w_down, err)))
+			goto fail;
+#undef TNAME
+		const rvi_weight *ws[] = {&L->wq,     &L->wk,   &L->wv,    &L->wo,
+		                          &L->w_gate, &L->w_up, &L->w_down};
+		for (size_t i = 0; i < sizeof(ws) / sizeof(ws[0]); i++)
+			m->weight_bytes += weight_bytes(ws[i]);
+	}
+	return RV_OK;
+fail:
+	rvi_llama_free(m);
+	return rc;
+}
+
+void rvi_llama_free(rvi_llama *m)
+{
+	if (m->layers) {
+		for (int64_t il = 0; il < m->hp.n_layer; il++) {
+			free(m->layers[il].attn_norm);
+			free(m->layers[il].ffn_norm);
+		}
+	}
+	free(m->layers);
+	free(m->output_norm);
+	memset(m, 0, sizeof(*m));
+}
+
+/* ---- state ------------------------------------------------------------- */
+
+void rvi_llama_state_free(rvi_llama_state *st)
+{
+	rvi_kvcache_free(&st->kv);
+	float *bufs[] = {st->x,        st->xb, st->q,   st->k,   st->v,
+	                 st->attn_out, st->hb, st->hb2, st->att, st->rope_cs};
+	for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++)
+		free(bufs[i]);
+	rvi_buf_free(&st->scratch);
+	memset(st, 0, sizeof(*st));
+}
+
+int rvi_llama_state_init(rvi_llama_state *st, const rvi_llama *m, int64_t n_ctx, int64_t n_batch,
+                         int n_threads, rvi_err *err)
+{
+	const rvi_llama_hparams *hp = &m->hp;
+	memset(st, 0, sizeof(*st));
+	if (n_ctx < 1 || n_batch < 1 || n_threads < 1)
+		return rvi_errorf(err, RV_ERR_INVALID_ARG, "invalid context size %lld",
+		                  (long long)n_ctx);
+	if (n_batch > n_ctx)
+		n_batch = n_ctx;
+	int rc =
+	    rvi_kvcache_init(&st->kv, (int)hp->n_layer, n_ctx, hp->n_head_kv * hp->head_dim, err);
+	if (rc != RV_OK)
+		return rc;
+	st->n_batch = n_batch;
+	st->n_threads = n_threads;
+	const int64_t q_dim = hp->n_head * hp->head_dim, kv_dim = st->kv.kv_dim;
+	st->x = rvi_alloc((size_t)(n_batch * hp->n_embd), sizeof(float));
+	st->xb =
+	    rvi_alloc((size_t)(n_batch * (hp->n_embd > q_dim ? hp->n_embd : q_dim)), sizeof(float));
+	st->q = rvi_alloc((size_t)(n_batch * q_dim), sizeof(float));
+	st->k = rvi_alloc((size_t)(n_batch * kv_dim), sizeof(float));
+	st->v = rvi_alloc((size_t)(n_batch * kv_dim), sizeof(float));
+	st->attn_out = rvi_alloc((size_t)(n_batch * q_dim), sizeof(float));
+	st->hb = rvi_alloc((size_t)(n_batch * hp->n_ff), sizeof(float));
+	st->hb2 = rvi_alloc((size_t)(n_batch * hp->n_ff), sizeof(float));
+	st->att = rvi_alloc((size_t)(n_threads * n_ctx), sizeof(float));
+	st->rope_cs = rvi_alloc((size_t)(n_ctx * hp->n_rot), sizeof(float));
+	if (!st->x || !st->xb || !st->q || !st->k || !st->v || !st->attn_out || !st->hb ||
+	    !st->hb2 || !st->att || !st->rope_cs) {
+		rvi_llama_state_free(st);
+		return rvi_errorf(err, RV_ERR_NOMEM, "out of memory for a %lld-token batch",
+		                  (long long)n_batch);
+	}
+	/* theta(pos, i) = pos * base^(-2i/n_rot), in double so long contexts
+	 * keep their precision; one table serves every layer and head. */
+	const int64_t half = hp->n_rot / 2;
+	for (int64_t pos = 0; pos < n_ctx; pos++) {
+		for (int64_t i = 0; i < half; i++) {
+			double theta = (double)pos * pow((double)hp->rope_base,
+			                                 -2.0 * (double)i / (double)hp->n_rot);
+			st->rope_cs[(pos * half + i) * 2] = (float)cos(theta);
+			st->rope_cs[(pos * half + i) * 2 + 1] = (float)sin(theta);
+		}
+	}
+	return RV_OK;
+}
+
+/* ---- forward ----------------------------------------------------------- */
+
+/* Rotates the first n_rot dims of each of n_heads heads of one token at pos.
+ * GGUF files from llama.cpp's converter have Q/K rows permuted so that
+ * rotating ADJACENT pairs (x[2i], x[2i+1]) equals HF's half-split rotation. */
+static void rope(float *x, int64_t n_heads, int64_t head_dim, int64_t n_rot, const float *cs)
+{
+	for (int64_t h = 0; h < n_heads; h++) {
+		float *v = x + h * head_dim;
+		for (int64_t i = 0; i < n_rot / 2; i++) {
+			const float c = cs[2 * i], s = cs[2 * i + 1];
+			const float a = v[2 * i], b = v[2 * i + 1];
+			v[2 * i] = a * c - b * s;
+			v[2 * i + 1] = a * s + b * c;
+		}
+	}
+}
+
+static int thread_id(void)
+{
+#ifdef _OPENMP
+	return omp_get_thread_num();
+#else
+	return 0;
+#endif
+}
+
+/* Causal multi-head attention of n tokens at positions pos0.. against the
+ * cache (which already holds them): out (n, n_head*hd). GQA: query head h
+ * reads KV head h / (n_head / n_head_kv). Each (token, head) pair is one
+ * independent task, so results do not depend on the thread count. */
+static void attention(const rvi_llama *m, rvi_llama_state *st, int il, int64_t n, int64_t pos0)
+{
+	const rvi_llama_hparams *hp = &m->hp;
+	const rvk_table *K = rvk_active();
+	const int64_t hd = hp->head_dim, q_dim = hp->n_head * hd;
+	const int64_t group = hp->n_head / hp->n_head_kv;
+	const float scale = 1.0f / sqrtf((float)hd);
+	const int64_t tasks = n * hp->n_head;
+	const int64_t n_ctx = st->kv.n_ctx;
+
+#pragma omp parallel for schedule(dynamic, 1) num_threads(st->n_threads)
+	for (int64_t task = 0; task < tasks; task++) {
+		const int64_t t = task / hp->n_head, h = task % hp->n_head;
+		const int64_t n_pos = pos0 + t + 1;
+		const int64_t kvo = (h / group) * hd;
+		const float *q = st->q + t * q_dim + h * hd;
+		float *att = st->att + (int64_t)thread_id() * n_ctx;
+		for (int64_t p = 0; p < n_pos; p++)
+			att[p] = K->dot_f32(q, rvi_kv_key(&st->kv, il, p) + kvo, hd) * scale;
+		K->softmax(att, n_pos);
+		float *out = st->attn_out + t * q_dim + h * hd;
+		memset(out, 0, (size_t)hd * sizeof(float));
+		for (int64_t p = 0; p < n_pos; p++)
+			K->axpy(out, att[p], rvi_kv_value(&st->kv, il, p) + kvo, hd);
+	}
+}
+
+/* One chunk of at most n_batch inputs. */
+static int forward_chunk(const rvi_llama *m, rvi_llama_state *st, const int32_t *tokens,
+                         const float *embd, int64_t n, float *logits, bool all_logits, rvi_err *err)
+{
+	const rvi_llama_hparams *hp = &m->hp;
+	const rvk_table *K = rvk_active();
+	const int64_t d = hp->n_embd, hd = hp->head_dim;
+	const int64_t q_dim = hp->n_head * hd, kv_dim = st->kv.kv_dim, ff = hp->n_ff;
+	const int64_t pos0 = st->kv.n_past;
+	const int nt = st->n_threads;
+	rvi_buf *scr = &st->scratch;
+	int rc;
+
+	/* x (n, d) = token embeddings or the caller's rows */
+	for (int64_t t = 0; t < n; t++) {
+		if (tokens) {
+			if (tokens[t] < 0 || tokens[t] >= hp->n_vocab)
+				return rvi_errorf(err, RV_ERR_INVALID_ARG,
+				                  "token id %d is outside the vocabulary (%lld)",
+				                  tokens[t], (long long)hp->n_vocab);
+			rvi_weight_row(&m->tok_embd, tokens[t], st->x + t * d);
+		} else {
+			memcpy(st->x + t * d, embd + t * d, (size_t)d * sizeof(float));
+		}
+	}
+
+	for (int il = 0; il < hp->n_layer; il++) {
+		const rvi_llama_layer *L = &m->layers[il];
+
+		/* xb (n, d) = rmsnorm(x) * attn_norm */
+		for (int64_t t = 0; t < n; t++)
+			K->rmsnorm(st->xb + t * d, st->x + t * d, L->attn_norm, d, hp->rms_eps);
+
+		/* q (n, q_dim), k, v (n, kv_dim) = xb @ W^T */
+		if ((rc = rvi_matmul(&L->wq, st->xb, n, st->q, nt, scr)) ||
+		    (rc = rvi_matmul(&L->wk, st->xb, n, st->k, nt, scr)) ||
+		    (rc = rvi_matmul(&L->wv, st->xb, n, st->v, nt, scr)))
+			return rvi_errorf(err, rc, "out of memory in layer %d", il);
+
+		/* rotate q and k by position, then append k, v to the cache */
+		for (int64_t t = 0; t < n; t++) {
+			const float *cs = st->rope_cs + (pos0 + t) * hp->n_rot;
+			rope(st->q + t * q_dim, hp->n_head, hd, hp->n_rot, cs);
+			rope(st->k + t * kv_dim, hp->n_head_kv, hd, hp->n_rot, cs);
+			memcpy(rvi_kv_key(&st->kv, il, pos0 + t), st->k + t * kv_dim,
+			       (size_t)kv_dim * sizeof(float));
+			memcpy(rvi_kv_value(&st->kv, il, pos0 + t), st->v + t * kv_dim,
+			       (size_t)kv_dim * sizeof(float));
+		}
+
+		/* attn_out (n, q_dim) = softmax(q k^T / sqrt(hd)) v, causal */
+		attention(m, st, il, n, pos0);
+
+		/* x += attn_out @ Wo^T */
+		if ((rc = rvi_matmul(&L->wo, st->attn_out, n, st->xb, nt, scr)))
+			return rvi_errorf(err, rc, "out of memory in layer %d", il);
+		for (int64_t i = 0; i < n * d; i++)
+			st->x[i] += st->xb[i];
+
+		/* xb = rmsnorm(x) * ffn_norm; x += W_down (silu(W_gate xb) * W_up xb) */
+		for (int64_t t = 0; t < n; t++)
+			K->rmsnorm(st->xb + t * d, st->x + t * d, L->ffn_norm, d, hp->rms_eps);
+		if ((rc = rvi_matmul(&L->w_gate, st->xb, n, st->hb, nt, scr)) ||
+		    (rc = rvi_matmul(&L->w_up, st->xb, n, st->hb2, nt, scr)))
+			return rvi_errorf(err, rc, "out of memory in layer %d", il);
+		K->swiglu(st->hb, st->hb2, n * ff);
+		if ((rc = rvi_matmul(&L->w_down, st->hb, n, st->xb, nt, scr)))
+			return rvi_errorf(err, rc, "out of memory in layer %d", il);
+		for (int64_t i = 0; i < n * d; i++)
+			st->x[i] += st->xb[i];
+	}
+	st->kv.n_past += n;
+
+	if (!logits)
+		return RV_OK;
+	/* logits (rows, n_vocab) = rmsnorm(x) * output_norm @ W_out^T, for the
+	 * last row only unless the caller scores every position */
+	const int64_t first = all_logits ? 0 : n - 1;
+	const int64_t rows = n - first;
+	for (int64_t t = first; t < n; t++)
+		K->rmsnorm(st->xb + (t - first) * d, st->x + t * d, m->output_norm, d, hp->rms_eps);
+	if ((rc = rvi_matmul(&m->output, st->xb, rows, logits, nt, scr)))
+		return rvi_errorf(err, rc, "out of memory computing logits");
+	return RV_OK;
+}
+
+int rvi_llama_forward(const rvi_llama *m, rvi_llama_state *st, const int32_t *tokens,
+                      const float *embd, int64_t n_tok, float *logits, bool all_logits,
+                      rvi_err *err)
+{
+	if (n_tok < 1)
+		return RV_OK;
+	if (n_tok > st->kv.n_ctx - st->kv.n_past)
+		return rvi_errorf(
+		    err, RV_ERR_CONTEXT,
+		    "%lld more positions do not fit in the context (%lld of %lld used)",
+		    (long long)n_tok, (long long)st->kv.n_past, (long long)st->kv.n_ctx);
+	for (int64_t done = 0; done < n_tok;) {
+		int64_t n = n_tok - done < st->n_batch ? n_tok - done : st->n_batch;
+		bool last = done + n == n_tok;
+		float *lg = NULL;
+		if (logits && all_logits)
+			lg = logits + done * m->hp.n_vocab;
+		else if (logits && last)
+			lg = logits;
+		int rc =
+		    forward_chunk(m, st, tokens ? tokens + done : NULL,
+		                  embd ? embd + done * m->hp.n_embd : NULL, n, lg, all_logits, err);
+		if (rc != RV_OK)
+			return rc;
+		done += n;
+	}
+	return RV_OK;
+}

@@ -1,0 +1,79 @@
+/* llama.h: the LLaMA-architecture text decoder (LLaMA 1/2, Vicuna, the LLM
+ * half of LLaVA-1.5): hyperparameters and weights from GGUF, and the forward
+ * pass over a batch of tokens or embeddings. */
+#ifndef RLAIFV_LLAMA_H
+#define RLAIFV_LLAMA_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "gguf.h"
+#include "kvcache.h"
+#include "matmul.h"
+#include "util.h"
+
+typedef struct rvi_llama_hparams {
+	int64_t n_ctx_train;
+	int64_t n_embd;
+	int64_t n_layer;
+	int64_t n_ff;
+	int64_t n_head;
+	int64_t n_head_kv;
+	int64_t head_dim;
+	int64_t n_rot; /* leading dims of each head that RoPE rotates */
+	int64_t n_vocab;
+	float rms_eps;
+	float rope_base;
+} rvi_llama_hparams;
+
+typedef struct rvi_llama_layer {
+	float *attn_norm;  /* (n_embd) */
+	rvi_weight wq;     /* (n_head*head_dim, n_embd) */
+	rvi_weight wk;     /* (n_head_kv*head_dim, n_embd) */
+	rvi_weight wv;     /* (n_head_kv*head_dim, n_embd) */
+	rvi_weight wo;     /* (n_embd, n_head*head_dim) */
+	float *ffn_norm;   /* (n_embd) */
+	rvi_weight w_gate; /* (n_ff, n_embd) */
+	rvi_weight w_up;   /* (n_ff, n_embd) */
+	rvi_weight w_down; /* (n_embd, n_ff) */
+} rvi_llama_layer;
+
+typedef struct rvi_llama {
+	rvi_llama_hparams hp;
+	rvi_weight tok_embd; /* (n_vocab, n_embd) */
+	float *output_norm;  /* (n_embd) */
+	rvi_weight output;   /* (n_vocab, n_embd); token_embd when the file ties them */
+	rvi_llama_layer *layers;
+	uint64_t weight_bytes; /* bytes of weights read per decoded token */
+} rvi_llama;
+
+/* Reads hyperparameters and binds weights (pointing into g's mapping, which
+ * must outlive the model). Errors name the key or tensor at fault. */
+int rvi_llama_load(rvi_llama *m, const rvi_gguf *g, rvi_err *err);
+void rvi_llama_free(rvi_llama *m);
+
+/* Per-context working memory of the forward pass. */
+typedef struct rvi_llama_state {
+	rvi_kvcache kv;
+	int64_t n_batch; /* most tokens one forward call takes */
+	int n_threads;
+	float *x, *xb, *q, *k, *v, *attn_out, *hb, *hb2; /* (n_batch, width) activations */
+	float *att;                                      /* (n_threads, n_ctx) attention scores */
+	float *rope_cs;                                  /* (n_ctx, n_rot/2, 2) cos/sin table */
+	rvi_buf scratch;
+} rvi_llama_state;
+
+int rvi_llama_state_init(rvi_llama_state *st, const rvi_llama *m, int64_t n_ctx, int64_t n_batch,
+                         int n_threads, rvi_err *err);
+void rvi_llama_state_free(rvi_llama_state *st);
+
+/* Runs n_tok inputs at positions kv.n_past .. kv.n_past+n_tok-1 and appends
+ * them to the cache. Inputs are token ids, or when tokens is NULL, rows of
+ * embd (n_tok, n_embd) (image embeddings). n_tok may exceed n_batch (it is
+ * split). logits receives (n_vocab) floats for the last input, or
+ * (n_tok, n_vocab) when all_logits; NULL for none. */
+int rvi_llama_forward(const rvi_llama *m, rvi_llama_state *st, const int32_t *tokens,
+                      const float *embd, int64_t n_tok, float *logits, bool all_logits,
+                      rvi_err *err);
+
+#endif

@@ -1,0 +1,87 @@
+/* kernels.h: the kernel table. Every hot loop of the runtime is an entry
+ * here; simd/scalar.c holds the reference for each entry and each ISA file
+ * fills the ones it accelerates (NULL-free: an ISA table starts as a copy of
+ * the scalar one). The table is chosen once, at start-up, by dispatch.c. */
+#ifndef RLAIFV_KERNELS_H
+#define RLAIFV_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "../src/tensor.h"
+
+/* s = sum_i w[i] * a[i] over n elements: w is one weight row of the entry's
+ * type, a one activation row of that type's vec_dot_type. */
+typedef void (*rvk_vec_dot_fn)(int64_t n, float *s, const void *w, const void *a);
+
+/* y (n floats) = dequantized x (one row of n elements). */
+typedef void (*rvk_dequant_fn)(const void *x, float *y, int64_t n);
+
+/* y = quantized x, for activation types (Q8_0, Q8_K); n a multiple of the block. */
+typedef void (*rvk_quant_fn)(const float *x, void *y, int64_t n);
+
+typedef struct rvk_table {
+	const char *name; /* "scalar", "avx2", "avx512", "neon", "neon-dotprod" */
+	rvk_vec_dot_fn vec_dot[RVI_TYPE_COUNT];
+	rvk_dequant_fn dequant[RVI_TYPE_COUNT];
+	rvk_quant_fn quant[RVI_TYPE_COUNT];
+
+	/* f32 helpers of the forward passes */
+	/* o (n) = x (n) / rms(x) * w (n) */
+	void (*rmsnorm)(float *o, const float *x, const float *w, int64_t n, float eps);
+	/* x (n) = softmax(x) in place, max-subtracted */
+	void (*softmax)(float *x, int64_t n);
+	/* g (n) = silu(g) * u (n): the SwiGLU gate */
+	void (*swiglu)(float *g, const float *u, int64_t n);
+	/* y = y + a * x over n */
+	void (*axpy)(float *y, float a, const float *x, int64_t n);
+	/* dot of two f32 vectors */
+	float (*dot_f32)(const float *a, const float *b, int64_t n);
+} rvk_table;
+
+/* The scalar reference table (always available). */
+extern const rvk_table rvk_scalar_table;
+
+/* rvi_f16_to_f32 for the inner loops of kernels (the same exact result for
+ * every input; test_kernels checks all 65536). Written without branches on
+ * the value, so compilers can vectorize loops over it, and without float
+ * subnormals, so the FPU's denormal modes cannot change it. */
+static inline float rvk_f16_to_f32(uint16_t h)
+{
+	const uint32_t rest = h & 0x7fffu;
+	/* all-ones masks for the two special ranges */
+	const uint32_t is_special = 0u - (uint32_t)(rest >= 0x7c00u); /* inf, nan */
+	const uint32_t is_sub = 0u - (uint32_t)(rest < 0x0400u);      /* zero, subnormal */
+	/* normal: move the fields into place, re-bias the exponent 15 -> 127;
+	 * inf and nan: the exponent (then 143) must become all ones (255) */
+	const uint32_t normal = (rest << 13) + (112u << 23) + (is_special & (112u << 23));
+	/* zero, subnormal m * 2^-24: computed as 2^-14 * (1 + m / 1024) - 2^-14,
+	 * which is exact */
+	uint32_t sub_bits = 0x38800000u | (rest << 13);
+	float sub;
+	memcpy(&sub, &sub_bits, sizeof(sub));
+	sub -= 0x1p-14f;
+	memcpy(&sub_bits, &sub, sizeof(sub_bits));
+	const uint32_t bits =
+	    (sub_bits & is_sub) | (normal & ~is_sub) | ((uint32_t)(h & 0x8000u) << 16);
+	float f;
+	memcpy(&f, &bits, sizeof(f));
+	return f;
+}
+
+/* The table in use: chosen on first call (RLAIFV_ISA may force one). */
+const rvk_table *rvk_active(void);
+
+/* Makes the kernels for isa ("scalar", "avx2", "avx512", "neon",
+ * "neon-dotprod", or "auto"/""/NULL for the best this build and CPU have) the
+ * ones rvk_active() returns from now on. RV_OK, or RV_ERR_INVALID_ARG with a
+ * message such as "RLAIFV_ISA=avx2: this build/CPU has no avx2 kernels"
+ * (the current choice is then unchanged). rvk_active() applies $RLAIFV_ISA
+ * this way on first use and silently falls back to the scalar table when
+ * the value is unusable; callers that can report errors should call
+ * rvk_select(getenv("RLAIFV_ISA"), err) themselves to tell the user. */
+struct rvi_err;
+int rvk_select(const char *isa, struct rvi_err *err);
+
+#endif

@@ -1,0 +1,455 @@
+/* api.c: the public rv_* functions. Ties the GGUF file, the model, the
+ * tokenizer and the sampler together into load / generate calls; owns no
+ * arithmetic itself. */
+#ifdef HAVE_CONFIG_H
+#include <config.h>
+#endif
+
+#include "rlaifv.h"
+
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cblas.h>
+
+#include "api_internal.h"
+#include "kernels.h"
+#include "sampler.h"
+
+const char *rv_status_str(rv_status s)
+{
+	switch (s) {
+	case RV_OK:
+		return "ok";
+	case RV_ERR_INVALID_ARG:
+		return "invalid argument";
+	case RV_ERR_IO:
+		return "I/O error";
+	case RV_ERR_MODEL:
+		return "model file error";
+	case RV_ERR_UNSUPPORTED:
+		return "unsupported";
+	case RV_ERR_NOMEM:
+		return "out of memory";
+	case RV_ERR_IMAGE:
+		return "image error";
+	case RV_ERR_CONTEXT:
+		return "context full";
+	case RV_ERR_INTERRUPTED:
+		return "interrupted";
+	case RV_ERR_INTERNAL:
+		return "internal error";
+	}
+	return "unknown status";
+}
+
+const char *rv_version(void)
+{
+	return PACKAGE_VERSION;
+}
+
+const char *rv_kernel_set(void)
+{
+	return rvk_active()->name;
+}
+
+const char *rv_blas_info(void)
+{
+#ifdef HAVE_OPENBLAS_GET_CONFIG
+	return openblas_get_config();
+#else
+	return "CBLAS";
+#endif
+}
+
+/* Physical cores: distinct (package, core) pairs among the CPUs this process
+ * may run on; hyperthread siblings share a core's execution units, and a
+ * memory-bound decoder gains nothing from them. */
+static int physical_cores(void)
+{
+	cpu_set_t set;
+	if (sched_getaffinity(0, sizeof(set), &set) != 0)
+		return (int)sysconf(_SC_NPROCESSORS_ONLN);
+	int n_allowed = CPU_COUNT(&set);
+	long seen[CPU_SETSIZE];
+	int n_seen = 0;
+	for (int cpu = 0; cpu < CPU_SETSIZE && n_seen < CPU_SETSIZE; cpu++) {
+		if (!CPU_ISSET(cpu, &set))
+			continue;
+		char path[128];
+		long pkg = 0, core = -1;
+		snprintf(path, sizeof(path),
+		         "/sys/devices/system/cpu/cpu%d/topology/physical_package_id", cpu);
+		FILE *f = fopen(path, "r");
+		if (f) {
+			if (fscanf(f, "%ld", &pkg) != 1)
+				pkg = 0;
+			fclose(f);
+		}
+		snprintf(path, sizeof(path), "/sys/devices/system/cpu/cpu%d/topology/core_id", cpu);
+		f = fopen(path, "r");
+		if (!f || fscanf(f, "%ld", &core) != 1)
+			core = -1;
+		if (f)
+			fclose(f);
+		if (core < 0)
+			return n_allowed; /* no topology: count logical CPUs */
+		long key = pkg * 1000000 + core;
+		int dup = 0;
+		for (int i = 0; i < n_seen && !dup; i++)
+			dup = seen[i] == key;
+		if (!dup)
+			seen[n_seen++] = key;
+	}
+	return n_seen > 0 ? n_seen : n_allowed;
+}
+
+int rv_default_threads(void)
+{
+	const char *env = getenv("RLAIFV_THREADS");
+	if (env && *env) {
+		char *end;
+		long n = strtol(env, &end, 10);
+		if (*end == 0 && n >= 1 && n <= 1024)
+			return (int)n;
+	}
+	int n = physical_cores();
+	return n < 1 ? 1 : n;
+}
+
+static void copy_err(char *dst, size_t size, const char *msg)
+{
+	if (dst && size)
+		snprintf(dst, size, "%s", msg);
+}
+
+/* ---- model ------------------------------------------------------------- */
+
+rv_model_params rv_model_default_params(void)
+{
+	rv_model_params p = {0};
+	return p;
+}
+
+rv_status rv_model_load(const char *path, const rv_model_params *params, rv_model **out,
+                        char *err_buf, size_t err_size)
+{
+	rvi_err err = {0};
+	*out = NULL;
+	if (!path) {
+		copy_err(err_buf, err_size, "no model path given");
+		return RV_ERR_INVALID_ARG;
+	}
+	double t0 = rvi_now_ms();
+	rv_model *m = calloc(1, sizeof(*m));
+	if (!m) {
+		copy_err(err_buf, err_size, "out of memory");
+		return RV_ERR_NOMEM;
+	}
+	m->n_threads = params && params->n_threads > 0 ? params->n_threads : rv_default_threads();
+	int rc = rvi_gguf_open(&m->gguf, path, &err);
+	if (rc == RV_OK)
+		rc = rvi_llama_load(&m->llama, m->gguf, &err);
+	if (rc == RV_OK)
+		rc = rvi_tokenizer_load(&m->tok, m->gguf, m->llama.hp.n_vocab, &err);
+	if (rc != RV_OK) {
+		copy_err(err_buf, err_size, err.msg);
+		rv_model_free(m);
+		return (rv_status)rc;
+	}
+	m->load_ms = rvi_now_ms() - t0;
+	*out = m;
+	return RV_OK;
+}
+
+void rv_model_free(rv_model *m)
+{
+	if (!m)
+		return;
+	if (m->tok)
+		rvi_tokenizer_free(m->tok);
+	rvi_llama_free(&m->llama);
+	if (m->gguf)
+		rvi_gguf_close(m->gguf);
+	free(m);
+}
+
+int rv_model_n_vocab(const rv_model *m)
+{
+	return (int)m->llama.hp.n_vocab;
+}
+
+int rv_model_n_ctx_train(const rv_model *m)
+{
+	return (int)m->llama.hp.n_ctx_train;
+}
+
+double rv_model_load_ms(const rv_model *m)
+{
+	return m->load_ms;
+}
+
+/* ---- context ----------------------------------------------------------- */
+
+rv_context_params rv_context_default_params(void)
+{
+	rv_context_params p = {0};
+	return p;
+}
+
+rv_status rv_context_new(rv_model *model, const rv_context_params *params, rv_context **out,
+                         char *err_buf, size_t err_size)
+{
+	*out = NULL;
+	rv_context_params p = params ? *params : rv_context_default_params();
+	int64_t n_ctx = p.n_ctx > 0 ? p.n_ctx : model->llama.hp.n_ctx_train;
+	if (p.n_ctx <= 0 && n_ctx > 4096)
+		n_ctx = 4096;
+	if (p.n_ctx < 0) {
+		copy_err(err_buf, err_size, "context size must not be negative");
+		return RV_ERR_INVALID_ARG;
+	}
+	rv_context *ctx = calloc(1, sizeof(*ctx));
+	if (!ctx) {
+		copy_err(err_buf, err_size, "out of memory");
+		return RV_ERR_NOMEM;
+	}
+	ctx->model = model;
+	ctx->n_threads = p.n_threads > 0 ? p.n_threads : model->n_threads;
+	int64_t n_batch = p.n_batch > 0 ? p.n_batch : 512;
+	int rc = rvi_llama_state_init(&ctx->st, &model->llama, n_ctx, n_batch, ctx->n_threads,
+	                              &ctx->err);
+	if (rc == RV_OK) {
+		ctx->logits = rvi_alloc((size_t)model->llama.hp.n_vocab, sizeof(float));
+		if (!ctx->logits)
+			rc = rvi_errorf(&ctx->err, RV_ERR_NOMEM, "out of memory");
+	}
+	if (rc != RV_OK) {
+		copy_err(err_buf, err_size, ctx->err.msg);
+		rv_context_free(ctx);
+		return (rv_status)rc;
+	}
+	*out = ctx;
+	return RV_OK;
+}
+
+void rv_context_free(rv_context *ctx)
+{
+	if (!ctx)
+		return;
+	rvi_llama_state_free(&ctx->st);
+	free(ctx->logits);
+	free(ctx);
+}
+
+const char *rv_context_error(const rv_context *ctx)
+{
+	return ctx->err.msg;
+}
+
+int rv_context_n_ctx(const rv_context *ctx)
+{
+	return (int)ctx->st.kv.n_ctx;
+}
+
+static rv_status fail(rv_context *ctx, int rc)
+{
+	return (rv_status)rc; /* the message is already in ctx->err */
+}
+
+rv_status rv_tokenize(rv_context *ctx, const char *text, int add_bos, int32_t **tokens,
+                      int *n_tokens)
+{
+	int64_t n = 0;
+	bool bos = add_bos < 0 ? rvi_tokenizer_add_bos(ctx->model->tok) : add_bos != 0;
+	int rc =
+	    rvi_tokenize(ctx->model->tok, text, strlen(text), bos, false, tokens, &n, &ctx->err);
+	if (rc != RV_OK)
+		return fail(ctx, rc);
+	if (n > INT32_MAX) {
+		free(*tokens);
+		*tokens = NULL;
+		return fail(ctx, rvi_errorf(&ctx->err, RV_ERR_CONTEXT, "prompt too long"));
+	}
+	*n_tokens = (int)n;
+	return RV_OK;
+}
+
+/* ---- generation -------------------------------------------------------- */
+
+rv_gen_params rv_gen_default_params(void)
+{
+	rv_gen_params p = {0};
+	p.n_predict = -1;
+	p.temp = 0.8f;
+	p.top_k = 40;
+	p.top_p = 0.95f;
+	p.min_p = 0.05f;
+	p.add_bos = -1;
+	return p;
+}
+
+void rv_result_free(rv_result *r)
+{
+	if (!r)
+		return;
+	free(r->text);
+	free(r->tokens);
+	free(r->logprobs);
+	memset(r, 0, sizeof(*r));
+}
+
+/* Appends len bytes to the result text (used bytes so far), growing it
+ * geometrically. */
+static int text_append(rv_result *r, size_t *cap, size_t *used_io, const char *s, size_t len)
+{
+	size_t used = *used_io;
+	if (used + len + 1 > *cap) {
+		size_t ncap = *cap ? *cap : 256;
+		while (ncap < used + len + 1)
+			ncap *= 2;
+		char *t = realloc(r->text, ncap);
+		if (!t)
+			return RV_ERR_NOMEM;
+		if (!r->text)
+			t[0] = 0;
+		r->text = t;
+		*cap = ncap;
+	}
+	memcpy(r->text + used, s, len);
+	r->text[used + len] = 0;
+	*used_io = used + len;
+	return RV_OK;
+}
+
+rv_status rv_generate(rv_context *ctx, const char *prompt, const rv_gen_params *params,
+                      rv_result *res)
+{
+	const rv_model *m = ctx->model;
+	rv_gen_params p = params ? *params : rv_gen_default_params();
+	memset(res, 0, sizeof(*res));
+	ctx->err.msg[0] = 0;
+	res->timings.load_ms = m->load_ms;
+
+	int32_t *prompt_ids = NULL;
+	int n_prompt = 0;
+	rv_status rc = rv_tokenize(ctx, prompt ? prompt : "", p.add_bos, &prompt_ids, &n_prompt);
+	if (rc != RV_OK)
+		return rc;
+	const int64_t n_ctx = ctx->st.kv.n_ctx;
+	if (n_prompt == 0) {
+		free(prompt_ids);
+		return fail(ctx, rvi_errorf(&ctx->err, RV_ERR_INVALID_ARG,
+		                            "the prompt is empty and the model adds no BOS token"));
+	}
+	if (n_prompt >= n_ctx) {
+		free(prompt_ids);
+		return fail(ctx, rvi_errorf(&ctx->err, RV_ERR_CONTEXT,
+		                            "the prompt is %d tokens but the context holds %lld "
+		                            "(raise -c)",
+		                            n_prompt, (long long)n_ctx));
+	}
+	res->n_prompt_tokens = n_prompt;
+
+	rvi_sampler_params sp = {p.temp, p.top_k, p.top_p, p.min_p, p.seed};
+	rvi_sampler *smp = NULL;
+	int irc = rvi_sampler_new(&smp, &sp, m->llama.hp.n_vocab, &ctx->err);
+	if (irc != RV_OK) {
+		free(prompt_ids);
+		return fail(ctx, irc);
+	}
+
+	/* Fresh context: the cache starts empty for every call. */
+	ctx->st.kv.n_past = 0;
+	double t0 = rvi_now_ms();
+	irc = rvi_llama_forward(&m->llama, &ctx->st, prompt_ids, NULL, n_prompt, ctx->logits, false,
+	                        &ctx->err);
+	free(prompt_ids);
+	double t1 = rvi_now_ms();
+	res->timings.prefill_ms = t1 - t0;
+	res->timings.prefill_tokens = n_prompt;
+	if (irc != RV_OK) {
+		rvi_sampler_free(smp);
+		return fail(ctx, irc);
+	}
+
+	int64_t max_new = n_ctx - n_prompt;
+	if (p.n_predict >= 0 && p.n_predict < max_new)
+		max_new = p.n_predict;
+	size_t text_cap = 0, text_len = 0;
+	res->finish_reason = RV_FINISH_LENGTH;
+	if (max_new > 0) {
+		res->tokens = rvi_alloc((size_t)max_new, sizeof(int32_t));
+		res->logprobs = rvi_alloc((size_t)max_new, sizeof(double));
+		if (!res->tokens || !res->logprobs)
+			irc = rvi_errorf(&ctx->err, RV_ERR_NOMEM, "out of memory");
+	}
+	irc = irc ? irc : text_append(res, &text_cap, &text_len, "", 0);
+	rvi_detok detok;
+	rvi_detok_init(&detok, m->tok);
+	size_t piece_cap = rvi_tokenizer_max_piece(m->tok) + 64;
+	char *piece = malloc(piece_cap);
+	if (!piece && irc == RV_OK)
+		irc = rvi_errorf(&ctx->err, RV_ERR_NOMEM, "out of memory");
+
+	bool stopped = false;
+	for (int64_t i = 0; irc == RV_OK && i < max_new; i++) {
+		if (p.should_stop && p.should_stop(p.user)) {
+			stopped = true;
+			break;
+		}
+		double lp = 0;
+		int32_t id = rvi_sample(smp, ctx->logits, &lp);
+		res->tokens[res->n_tokens] = id;
+		res->logprobs[res->n_tokens] = lp;
+		res->n_tokens++;
+		int64_t len = rvi_detok_push(&detok, id, piece, piece_cap);
+		if (len < 0) {
+			irc = rvi_errorf(&ctx->err, RV_ERR_INTERNAL,
+			                 "sampled token id %d is out of range", id);
+			break;
+		}
+		if (len > 0) {
+			if ((irc = text_append(res, &text_cap, &text_len, piece, (size_t)len)))
+				break;
+			if (p.on_text && p.on_text(piece, (size_t)len, p.user)) {
+				stopped = true;
+				break;
+			}
+		}
+		if (!p.ignore_eos && rvi_tokenizer_is_eog(m->tok, id)) {
+			res->finish_reason = RV_FINISH_EOS;
+			break;
+		}
+		if (i + 1 < max_new)
+			irc = rvi_llama_forward(&m->llama, &ctx->st, &id, NULL, 1, ctx->logits,
+			                        false, &ctx->err);
+	}
+	if (irc == RV_OK) {
+		int64_t len = rvi_detok_flush(&detok, piece, piece_cap);
+		if (len > 0) {
+			irc = text_append(res, &text_cap, &text_len, piece, (size_t)len);
+			if (irc == RV_OK && p.on_text)
+				p.on_text(piece, (size_t)len, p.user);
+		}
+	}
+	free(piece);
+	rvi_sampler_free(smp);
+	res->timings.decode_ms = rvi_now_ms() - t1;
+	res->timings.decode_tokens = res->n_tokens;
+	if (irc != RV_OK) {
+		if (irc == RV_ERR_NOMEM && !ctx->err.msg[0])
+			rvi_errorf(&ctx->err, RV_ERR_NOMEM, "out of memory");
+		rv_result_free(res);
+		return fail(ctx, irc);
+	}
+	if (stopped) {
+		res->finish_reason = RV_FINISH_STOPPED;
+		rvi_errorf(&ctx->err, RV_ERR_INTERRUPTED, "generation interrupted");
+		return RV_ERR_INTERRUPTED;
+	}
+	return RV_OK;
+}

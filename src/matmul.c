@@ -1,0 +1,223 @@
+/* matmul.c: y = x @ W^T over threads (see matmul.h).
+ *
+ * Two paths:
+ *  - dots (decode, small batches, every quantized weight): activations are
+ *    converted once to the weight type's vec_dot_type (Q8_0 / Q8_K blocks in
+ *    the scratch buffer; f32 rows are used as they are), then output rows
+ *    are split over OpenMP threads in static chunks and every output is one
+ *    kernel-table dot. Each output depends only on its weight row and its
+ *    activation row, so results do not depend on n_threads or on how many
+ *    tokens share the call. Tokens are looped inside the row loop so each
+ *    weight row is streamed from memory once per call.
+ *  - sgemm (float weights and more than RVI_MATMUL_EXACT_BATCH tokens: the
+ *    prefill and the vision encoder): OpenBLAS, F16/BF16 weights dequantized
+ *    to f32 a chunk of rows at a time. Quantized weights never take it, so
+ *    that their activations are quantized as llama.cpp quantizes them. */
+#ifdef HAVE_CONFIG_H
+#include <config.h>
+#endif
+
+#include "matmul.h"
+
+#include <cblas.h>
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "kernels.h"
+#include "util.h"
+
+#define BUF_ALIGN 64
+
+/* Below this many multiply-adds a call runs on the calling thread: waking a
+ * team costs more than the work. Whichever way it runs, the results are the
+ * same. */
+#define MIN_PARALLEL_WORK (1 << 15)
+
+/* Bytes of dequantized f32 weights handed to one sgemm call on the
+ * F16/BF16 path: large enough for BLAS to be efficient, small enough to
+ * stay a modest scratch buffer. */
+#define SGEMM_CHUNK_BYTES (8u << 20)
+
+void *rvi_buf_reserve(rvi_buf *b, size_t size)
+{
+	if (b->ptr != NULL && b->size >= size)
+		return b->ptr;
+	/* Round up to the alignment (aligned storage of any size, and room for
+	 * vector loads that read a whole last line). */
+	if (size > SIZE_MAX - BUF_ALIGN)
+		return NULL;
+	size_t want = (size + BUF_ALIGN - 1) / BUF_ALIGN * BUF_ALIGN;
+	if (want == 0)
+		want = BUF_ALIGN;
+	void *p = NULL;
+	if (posix_memalign(&p, BUF_ALIGN, want) != 0)
+		return NULL; /* the old buffer stays valid and owned by b */
+	/* Scratch contents are not preserved: nothing to copy. */
+	free(b->ptr);
+	b->ptr = p;
+	b->size = want;
+	return p;
+}
+
+void rvi_buf_free(rvi_buf *b)
+{
+	free(b->ptr);
+	b->ptr = NULL;
+	b->size = 0;
+}
+
+#ifdef _OPENMP
+static int64_t work_of(int64_t a, int64_t b, int64_t c)
+{
+	/* Saturating a * b * c: only compared with MIN_PARALLEL_WORK. */
+	const double w = (double)a * (double)b * (double)c;
+	return w > (double)INT64_MAX / 2 ? INT64_MAX / 2 : (int64_t)w;
+}
+#endif
+
+/* True when a BLAS call may be made here: dimensions fit its int arguments
+ * and we are not already inside an OpenMP team (OpenBLAS must be called
+ * from outside parallel regions). */
+static bool blas_ok(int64_t n_tok, int64_t n_out, int64_t n_in)
+{
+	if (n_tok > INT_MAX || n_out > INT_MAX || n_in > INT_MAX)
+		return false;
+#ifdef _OPENMP
+	if (omp_in_parallel())
+		return false;
+#endif
+	return true;
+}
+
+static void blas_threads(int n_threads)
+{
+#ifdef HAVE_OPENBLAS_SET_NUM_THREADS
+	openblas_set_num_threads(n_threads);
+#else
+	(void)n_threads;
+#endif
+}
+
+/* y[:, 0:n] (n_tok x n, row stride ldy) = x (n_tok x n_in) @ w^T, w n x n_in. */
+static void sgemm_rows(const float *x, int64_t n_tok, int64_t n_in, const float *w, int64_t n,
+                       float *y, int64_t ldy)
+{
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n_tok, (int)n, (int)n_in, 1.0f, x,
+	            (int)n_in, w, (int)n_in, 0.0f, y, (int)ldy);
+}
+
+/* Float weights that are not f32: dequantize a chunk of rows, then sgemm. */
+static int dequant_sgemm(const rvi_weight *W, const rvk_table *k, const float *x, int64_t n_tok,
+                         float *y, int n_threads, rvi_buf *scratch)
+{
+	const int64_t n_in = W->n_in, n_out = W->n_out;
+	const size_t w_row = rvi_row_size(W->type, n_in);
+	int64_t chunk = (int64_t)(SGEMM_CHUNK_BYTES / ((size_t)n_in * sizeof(float)));
+	if (chunk < 16)
+		chunk = 16;
+	if (chunk > n_out)
+		chunk = n_out;
+	float *wf = rvi_buf_reserve(scratch, (size_t)chunk * (size_t)n_in * sizeof(float));
+	if (wf == NULL)
+		return RV_ERR_NOMEM;
+	const rvk_dequant_fn dequant = k->dequant[W->type];
+	const char *wd = W->data;
+
+	for (int64_t r0 = 0; r0 < n_out; r0 += chunk) {
+		const int64_t nr = n_out - r0 < chunk ? n_out - r0 : chunk;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static)                                                          \
+    num_threads(n_threads) if (n_threads > 1 && work_of(nr, n_in, 1) >= MIN_PARALLEL_WORK)
+#endif
+		for (int64_t r = 0; r < nr; r++)
+			dequant(wd + (size_t)(r0 + r) * w_row, wf + r * n_in, n_in);
+		blas_threads(n_threads);
+		sgemm_rows(x, n_tok, n_in, wf, nr, y + r0, n_out);
+	}
+	return RV_OK;
+}
+
+int rvi_matmul(const rvi_weight *W, const float *x, int64_t n_tok, float *y, int n_threads,
+               rvi_buf *scratch)
+{
+	const rvi_type_traits *tr = rvi_type_traits_of((int)W->type);
+	const rvk_table *k = rvk_active();
+	const int64_t n_in = W->n_in, n_out = W->n_out;
+
+	if (!tr->supported || k->vec_dot[W->type] == NULL || n_in <= 0 || n_out < 0 ||
+	    n_in % tr->block_size != 0)
+		return RV_ERR_INVALID_ARG;
+	if (n_tok <= 0 || n_out == 0)
+		return RV_OK;
+	if (n_threads < 1)
+		n_threads = 1;
+
+	const bool is_float =
+	    W->type == RVI_TYPE_F32 || W->type == RVI_TYPE_F16 || W->type == RVI_TYPE_BF16;
+	if (is_float && n_tok > RVI_MATMUL_EXACT_BATCH && blas_ok(n_tok, n_out, n_in)) {
+		if (W->type != RVI_TYPE_F32)
+			return dequant_sgemm(W, k, x, n_tok, y, n_threads, scratch);
+		blas_threads(n_threads);
+		sgemm_rows(x, n_tok, n_in, W->data, n_out, y, n_out);
+		return RV_OK;
+	}
+
+	/* Activations in the weight type's vec_dot_type. */
+	const enum rvi_type vdt = tr->vec_dot_type;
+	const char *act = (const char *)x;
+	size_t a_row = (size_t)n_in * sizeof(float);
+	if (vdt != RVI_TYPE_F32) {
+		const rvk_quant_fn quant = k->quant[vdt];
+		uint64_t bytes;
+		a_row = rvi_row_size(vdt, n_in);
+		if (quant == NULL)
+			return RV_ERR_INVALID_ARG;
+		if (!rvi_mul_ok((uint64_t)n_tok, a_row, &bytes) || bytes > SIZE_MAX)
+			return RV_ERR_NOMEM;
+		char *q = rvi_buf_reserve(scratch, (size_t)bytes);
+		if (q == NULL)
+			return RV_ERR_NOMEM;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static)                                                          \
+    num_threads(n_threads) if (n_threads > 1 && work_of(n_tok, n_in, 1) >= MIN_PARALLEL_WORK)
+#endif
+		for (int64_t t = 0; t < n_tok; t++)
+			quant(x + t * n_in, q + (size_t)t * a_row, n_in);
+		act = q;
+	}
+
+	const rvk_vec_dot_fn dot = k->vec_dot[W->type];
+	const size_t w_row = rvi_row_size(W->type, n_in);
+	const char *wd = W->data;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static)                                                          \
+    num_threads(n_threads) if (n_threads > 1 && work_of(n_out, n_in, n_tok) >= MIN_PARALLEL_WORK)
+#endif
+	for (int64_t r = 0; r < n_out; r++) {
+		const char *wr = wd + (size_t)r * w_row;
+		for (int64_t t = 0; t < n_tok; t++)
+			dot(n_in, &y[t * n_out + r], wr, act + (size_t)t * a_row);
+	}
+	return RV_OK;
+}
+
+void rvi_weight_row(const rvi_weight *W, int64_t row, float *out)
+{
+	const rvk_dequant_fn dequant =
+	    rvi_type_traits_of((int)W->type)->supported ? rvk_active()->dequant[W->type] : NULL;
+	if (dequant == NULL || row < 0 || row >= W->n_out) {
+		/* A caller bug (types are checked when a model is loaded): make
+		 * it loud in the results rather than reading out of bounds. */
+		for (int64_t i = 0; i < W->n_in; i++)
+			out[i] = NAN;
+		return;
+	}
+	const size_t w_row = rvi_row_size(W->type, W->n_in);
+	dequant((const char *)W->data + (size_t)row * w_row, out, W->n_in);
+}

@@ -1,0 +1,44 @@
+/* matmul.h: the matrix products of the forward passes, run over threads.
+ * It picks the path (kernel-table dots for decode and small batches, OpenBLAS
+ * sgemm for wide prefill of float weights) and quantizes activations to the
+ * weight type's vec_dot_type first. Kernels themselves live in simd/. */
+#ifndef RLAIFV_MATMUL_H
+#define RLAIFV_MATMUL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tensor.h"
+
+/* A weight matrix: n_out rows of n_in elements of `type`, row-major in
+ * memory (GGUF ne[0] = n_in, ne[1] = n_out). */
+typedef struct rvi_weight {
+	enum rvi_type type;
+	int64_t n_in;
+	int64_t n_out;
+	const void *data;
+} rvi_weight;
+
+/* Growable scratch memory owned by a context (never shared between threads
+ * of different contexts). */
+typedef struct rvi_buf {
+	void *ptr;
+	size_t size;
+} rvi_buf;
+
+/* Returns b->ptr with at least size bytes (64-byte aligned), NULL on OOM. */
+void *rvi_buf_reserve(rvi_buf *b, size_t size);
+void rvi_buf_free(rvi_buf *b);
+
+/* y (n_tok, n_out) = x (n_tok, n_in) @ W^T, rows of x and y contiguous.
+ * Each output element is computed independently of how many rows share the
+ * call and of n_threads when n_tok <= RVI_MATMUL_EXACT_BATCH (decode and
+ * batched decode); wider calls may use BLAS. Returns RV_OK or RV_ERR_NOMEM. */
+#define RVI_MATMUL_EXACT_BATCH 16
+int rvi_matmul(const rvi_weight *W, const float *x, int64_t n_tok, float *y, int n_threads,
+               rvi_buf *scratch);
+
+/* Row `row` of W dequantized to f32 (n_in floats): embedding lookups. */
+void rvi_weight_row(const rvi_weight *W, int64_t row, float *out);
+
+#endif

@@ -1,0 +1,61 @@
+/* util.h: error reporting, checked size arithmetic and timing shared by the
+ * runtime. Owns no state: an rvi_err lives in whatever context reports it. */
+#ifndef RLAIFV_UTIL_H
+#define RLAIFV_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rlaifv.h"
+
+#define RVI_ERR_MSG_MAX 512
+
+/* Where a failing internal function leaves its message; the status it
+ * returns is also kept so a caller can pass the error up unchanged. */
+typedef struct rvi_err {
+	int status;
+	char msg[RVI_ERR_MSG_MAX];
+} rvi_err;
+
+#if defined(__GNUC__)
+#define RVI_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define RVI_PRINTF(a, b)
+#endif
+
+/* Records status and a formatted message in err (which may be NULL);
+ * returns status so callers can write `return rvi_errorf(err, ...)`. */
+int rvi_errorf(rvi_err *err, int status, const char *fmt, ...) RVI_PRINTF(3, 4);
+
+/* Overflow-checked arithmetic on sizes that come from files. Each returns
+ * false (and leaves *out untouched) when the exact result does not fit. */
+static inline bool rvi_mul_ok(uint64_t a, uint64_t b, uint64_t *out)
+{
+	uint64_t r;
+	if (__builtin_mul_overflow(a, b, &r))
+		return false;
+	*out = r;
+	return true;
+}
+
+static inline bool rvi_add_ok(uint64_t a, uint64_t b, uint64_t *out)
+{
+	uint64_t r;
+	if (__builtin_add_overflow(a, b, &r))
+		return false;
+	*out = r;
+	return true;
+}
+
+/* malloc/calloc that fail cleanly on a zero or overflowing request. */
+void *rvi_alloc(size_t n, size_t size);
+void *rvi_zalloc(size_t n, size_t size);
+
+/* Monotonic wall clock in milliseconds. */
+double rvi_now_ms(void);
+
+/* Peak resident set size of this process in bytes (0 when unknown). */
+uint64_t rvi_peak_rss(void);
+
+#endif

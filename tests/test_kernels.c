@@ -1,0 +1,757 @@
+/* test_kernels.c: the kernel tables and the matmul driver against naive
+ * double-precision references.
+ *
+ * - quantize/dequantize round trips of the activation types stay within
+ *   their rounding bounds (and the scalar table rounds exactly as ggml);
+ * - every vec_dot equals the double dot of the dequantized weights with the
+ *   dequantized activations, within a per-type tolerance, over sizes that
+ *   include tails;
+ * - rvi_matmul matches a naive reference for several batch sizes, gives the
+ *   same bits with 1 and 2 threads, and the same bits whatever the batch on
+ *   its exact path;
+ * - the f32 helpers match double references.
+ * Each check runs on the scalar table and, when different, the active one.
+ * Outputs are filled with NaN first so a kernel that skips one cannot pass.
+ *
+ * Tolerances are relative to sum |w_i a_i| (the size of the terms), which is
+ * what float rounding scales with; they leave room for SIMD versions that
+ * accumulate in float lanes, and a wrong layout or scale breaks them by
+ * orders of magnitude. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels.h"
+#include "matmul.h"
+#include "tensor.h"
+#include "testutil.h"
+#include "util.h"
+
+/* vec_dot tolerances, relative to sum |w_i a_i|. */
+#define TOL_DOT_FLOAT   1e-5 /* F32/F16/BF16 vs f32 activations */
+#define TOL_DOT_Q8_0    2e-5 /* Q8_0, Q4_0 vs Q8_0: float sum of per-block terms */
+#define TOL_DOT_K       2e-5 /* Q4_K, Q5_K, Q6_K vs Q8_K */
+#define TOL_MATMUL_BLAS 1e-5 /* sgemm path (float weights, wide batches) */
+
+/* Round trips, in units of the block's step d. Q8_0 stores d as fp16 but
+ * quantizes with the exact d, which adds up to 127 * 2^-11 steps at the
+ * block maximum: 0.5 + 0.062 + slack. */
+#define Q8_0_ROUNDTRIP_STEPS 0.57
+#define Q8_K_ROUNDTRIP_STEPS 0.501
+
+/* f32 helpers: relative per element (rmsnorm, softmax, swiglu), relative to
+ * the terms (axpy, dot). */
+#define TOL_HELPER_REL 1e-5
+#define TOL_AXPY_REL   0x1p-21
+#define TOL_DOT_F32    1e-5
+
+static const enum rvi_type weight_types[] = {RVI_TYPE_F32,  RVI_TYPE_F16,  RVI_TYPE_BF16,
+                                             RVI_TYPE_Q8_0, RVI_TYPE_Q4_0, RVI_TYPE_Q4_K,
+                                             RVI_TYPE_Q5_K, RVI_TYPE_Q6_K};
+#define N_WEIGHT_TYPES (sizeof(weight_types) / sizeof(weight_types[0]))
+
+static uint64_t rng = 0x5eed;
+
+static void fill_nan(float *y, int64_t n)
+{
+	for (int64_t i = 0; i < n; i++)
+		y[i] = NAN;
+}
+
+static float frand(float lo, float hi)
+{
+	return tu_rand_uniform(&rng, lo, hi);
+}
+
+static uint8_t brand(void)
+{
+	return (uint8_t)(tu_rand_u64(&rng) >> 24);
+}
+
+/* A random fp16 scale in [lo, hi). */
+static uint16_t hrand(float lo, float hi)
+{
+	return rvi_f32_to_f16(frand(lo, hi));
+}
+
+/* Activations: uniform with a few larger outliers, as hidden states have. */
+static void rand_acts(float *x, int64_t n)
+{
+	for (int64_t i = 0; i < n; i++) {
+		x[i] = frand(-1.0f, 1.0f);
+		if (tu_rand_u64(&rng) % 97 == 0)
+			x[i] *= 20.0f;
+	}
+}
+
+/* n_rows random rows of n elements of type t, as a file would hold them. */
+static void *rand_weights(enum rvi_type t, int64_t n, int64_t n_rows)
+{
+	const size_t row = rvi_row_size(t, n);
+	uint8_t *p = malloc(row * (size_t)n_rows);
+	if (!p)
+		return NULL;
+	const int64_t nel = n * n_rows;
+	switch (t) {
+	case RVI_TYPE_F32:
+		for (int64_t i = 0; i < nel; i++)
+			((float *)p)[i] = frand(-1.0f, 1.0f);
+		break;
+	case RVI_TYPE_F16:
+		for (int64_t i = 0; i < nel; i++)
+			((uint16_t *)p)[i] = rvi_f32_to_f16(frand(-1.0f, 1.0f));
+		break;
+	case RVI_TYPE_BF16:
+		for (int64_t i = 0; i < nel; i++) {
+			const float f = frand(-1.0f, 1.0f);
+			uint32_t u;
+			memcpy(&u, &f, sizeof(u));
+			((uint16_t *)p)[i] = (uint16_t)(u >> 16);
+		}
+		break;
+	case RVI_TYPE_Q8_0: {
+		rv_block_q8_0 *b = (rv_block_q8_0 *)p;
+		for (int64_t i = 0; i < nel / 32; i++) {
+			b[i].d = hrand(0.001f, 0.02f);
+			for (int j = 0; j < 32; j++)
+				b[i].qs[j] = (int8_t)brand();
+		}
+		break;
+	}
+	case RVI_TYPE_Q4_0: {
+		rv_block_q4_0 *b = (rv_block_q4_0 *)p;
+		for (int64_t i = 0; i < nel / 32; i++) {
+			b[i].d = hrand(0.01f, 0.2f);
+			for (int j = 0; j < 16; j++)
+				b[i].qs[j] = brand();
+		}
+		break;
+	}
+	case RVI_TYPE_Q4_K:
+	case RVI_TYPE_Q5_K: {
+		/* Same leading fields; Q5_K also has qh. */
+		for (int64_t i = 0; i < nel / 256; i++) {
+			uint8_t *blk = p + (size_t)i * rvi_type_traits_of(t)->type_size;
+			for (size_t j = 0; j < rvi_type_traits_of(t)->type_size; j++)
+				blk[j] = brand();
+			const uint16_t d = hrand(0.0005f, 0.005f), dmin = hrand(0.0005f, 0.005f);
+			memcpy(blk, &d, 2);
+			memcpy(blk + 2, &dmin, 2);
+		}
+		break;
+	}
+	case RVI_TYPE_Q6_K: {
+		rv_block_q6_K *b = (rv_block_q6_K *)p;
+		for (int64_t i = 0; i < nel / 256; i++) {
+			for (int j = 0; j < 128; j++)
+				b[i].ql[j] = brand();
+			for (int j = 0; j < 64; j++)
+				b[i].qh[j] = brand();
+			for (int j = 0; j < 16; j++)
+				b[i].scales[j] = (int8_t)brand();
+			b[i].d = hrand(0.0001f, 0.001f);
+		}
+		break;
+	}
+	default:
+		free(p);
+		return NULL;
+	}
+	return p;
+}
+
+/* ---- table completeness and dispatch ------------------------------------ */
+
+static void test_table(const rvk_table *k)
+{
+	CHECK(k->name != NULL, "table without a name");
+	for (size_t i = 0; i < N_WEIGHT_TYPES; i++) {
+		const enum rvi_type t = weight_types[i];
+		const enum rvi_type vdt = rvi_type_traits_of(t)->vec_dot_type;
+		CHECK(k->vec_dot[t] != NULL, "%s: no vec_dot for %s", k->name, rvi_type_name(t));
+		CHECK(k->dequant[t] != NULL, "%s: no dequant for %s", k->name, rvi_type_name(t));
+		if (vdt != RVI_TYPE_F32)
+			CHECK(k->quant[vdt] != NULL, "%s: no quant for %s", k->name,
+			      rvi_type_name(vdt));
+	}
+	CHECK(k->rmsnorm && k->softmax && k->swiglu && k->axpy && k->dot_f32, "%s: helpers",
+	      k->name);
+}
+
+static void test_dispatch(void)
+{
+	const rvk_table *first = rvk_active();
+	CHECK(first != NULL && first == rvk_active(), "rvk_active is stable");
+
+	rvi_err err = {0};
+	CHECK(rvk_select("scalar", &err) == RV_OK, "select scalar: %s", err.msg);
+	CHECK(rvk_active() == &rvk_scalar_table, "scalar selected");
+
+	/* An ISA this build or CPU may not have: either it is there, or the
+	 * message names it. */
+	static const char *const others[] = {"avx2", "avx512", "neon", "neon-dotprod"};
+	for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
+		memset(&err, 0, sizeof(err));
+		const int rc = rvk_select(others[i], &err);
+		if (rc == RV_OK) {
+			CHECK(strcmp(rvk_active()->name, others[i]) == 0, "%s active", others[i]);
+			test_table(rvk_active());
+		} else {
+			char want[128];
+			snprintf(want, sizeof(want),
+			         "RLAIFV_ISA=%s: this build/CPU has no %s kernels", others[i],
+			         others[i]);
+			CHECK(rc == RV_ERR_INVALID_ARG && err.status == rc, "%s: %d", others[i],
+			      rc);
+			CHECK(strcmp(err.msg, want) == 0, "message '%s'", err.msg);
+		}
+	}
+	memset(&err, 0, sizeof(err));
+	CHECK(rvk_select("sse9", &err) == RV_ERR_INVALID_ARG, "unknown isa");
+	CHECK(strstr(err.msg, "unknown ISA") != NULL, "message '%s'", err.msg);
+	CHECK(rvk_select("sse9", NULL) == RV_ERR_INVALID_ARG, "NULL err is fine");
+
+	/* Back to the best one, then to what was active before. */
+	CHECK(rvk_select(NULL, &err) == RV_OK && rvk_select("auto", &err) == RV_OK, "auto");
+	CHECK(rvk_select(first->name, &err) == RV_OK && rvk_active() == first, "restore %s",
+	      first->name);
+}
+
+/* The inline fp16 conversion of kernels.h agrees with rvi_f16_to_f32 (which
+ * test_dequant checks against the IEEE definition) on every input. */
+static void test_f16_inline(void)
+{
+	int bad = 0;
+	for (uint32_t h = 0; h < 65536; h++) {
+		const float a = rvk_f16_to_f32((uint16_t)h), b = rvi_f16_to_f32((uint16_t)h);
+		bad += memcmp(&a, &b, sizeof(a)) != 0; /* nan payloads too */
+	}
+	CHECK(bad == 0, "rvk_f16_to_f32 differs from rvi_f16_to_f32 on %d inputs", bad);
+}
+
+/* ---- quantization round trips ------------------------------------------- */
+
+static void test_quant_q8_0(const rvk_table *k)
+{
+	enum { N = 4096 };
+	static float x[N], y[N];
+	static rv_block_q8_0 q[N / 32];
+	rand_acts(x, N);
+	/* Vary the block magnitudes; block 3 all zero; block 5 one outlier. */
+	for (int b = 0; b < N / 32; b++)
+		for (int j = 0; j < 32; j++)
+			x[32 * b + j] *= ldexpf(1.0f, (b % 13) - 6);
+	memset(x + 3 * 32, 0, 32 * sizeof(float));
+	x[5 * 32 + 7] = -1000.0f;
+
+	k->quant[RVI_TYPE_Q8_0](x, q, N);
+	fill_nan(y, N);
+	rvk_scalar_table.dequant[RVI_TYPE_Q8_0](q, y, N);
+	int bad = 0, bad_max = 0;
+	for (int b = 0; b < N / 32; b++) {
+		float amax = 0.0f;
+		int jmax = 0;
+		for (int j = 0; j < 32; j++) {
+			if (fabsf(x[32 * b + j]) > amax) {
+				amax = fabsf(x[32 * b + j]);
+				jmax = j;
+			}
+		}
+		const double step = amax / 127.0;
+		for (int j = 0; j < 32; j++)
+			bad += !(fabs((double)x[32 * b + j] - y[32 * b + j]) <=
+			         Q8_0_ROUNDTRIP_STEPS * step);
+		/* the largest magnitude maps to +-127 (0 for an all-zero block) */
+		bad_max += amax > 0 ? abs(q[b].qs[jmax]) != 127 : (q[b].d != 0 || q[b].qs[0] != 0);
+	}
+	CHECK(bad == 0, "%s Q8_0 round trip: %d values off by more than %.2f steps", k->name, bad,
+	      Q8_0_ROUNDTRIP_STEPS);
+	CHECK(bad_max == 0, "%s Q8_0: %d blocks without +-127 at the max", k->name, bad_max);
+}
+
+static void test_quant_q8_K(const rvk_table *k)
+{
+	enum { N = 2048 };
+	static float x[N], y[N];
+	static rv_block_q8_K q[N / 256];
+	rand_acts(x, N);
+	for (int b = 0; b < N / 256; b++)
+		for (int j = 0; j < 256; j++)
+			x[256 * b + j] *= ldexpf(1.0f, 3 * b - 9);
+	memset(x + 2 * 256, 0, 256 * sizeof(float)); /* an all-zero block */
+	x[5 * 256 + 100] = 1e6f;                     /* positive max: d < 0 */
+	x[6 * 256 + 3] = -1e6f;                      /* negative max: d > 0 */
+
+	k->quant[RVI_TYPE_Q8_K](x, q, N);
+	fill_nan(y, N);
+	rvk_scalar_table.dequant[RVI_TYPE_Q8_K](q, y, N);
+	int bad = 0, bad_sums = 0;
+	for (int b = 0; b < N / 256; b++) {
+		for (int j = 0; j < 256; j++)
+			bad += !(fabs((double)x[256 * b + j] - y[256 * b + j]) <=
+			         Q8_K_ROUNDTRIP_STEPS * fabs(q[b].d));
+		for (int s = 0; s < 16; s++) {
+			int sum = 0;
+			for (int j = 0; j < 16; j++)
+				sum += q[b].qs[16 * s + j];
+			bad_sums += sum != q[b].bsums[s];
+		}
+	}
+	CHECK(bad == 0, "%s Q8_K round trip: %d values off", k->name, bad);
+	CHECK(bad_sums == 0, "%s Q8_K: %d wrong bsums", k->name, bad_sums);
+	/* ggml's sign convention: the largest magnitude becomes -127. */
+	CHECK(q[5].qs[100] == -127 && q[5].d < 0, "%s Q8_K positive max: %d, d %g", k->name,
+	      q[5].qs[100], (double)q[5].d);
+	CHECK(q[6].qs[3] == -127 && q[6].d > 0, "%s Q8_K negative max: %d, d %g", k->name,
+	      q[6].qs[3], (double)q[6].d);
+	CHECK(q[2].d == 0.0f && q[2].qs[0] == 0 && q[2].bsums[0] == 0, "%s Q8_K zero block",
+	      k->name);
+}
+
+/* The reference rounding: Q8_0 and Q8_K both round ties to even (what
+ * llama.cpp's x86 kernels do), and every ISA must do the same. */
+static void test_quant_ties(void)
+{
+	float x[256] = {0};
+	rv_block_q8_0 q0;
+	x[0] = 127.0f; /* d = 1 exactly */
+	x[1] = 0.5f;
+	x[2] = 1.5f;
+	x[3] = 2.5f;
+	x[4] = -2.5f;
+	rvk_scalar_table.quant[RVI_TYPE_Q8_0](x, &q0, 32);
+	CHECK(q0.d == 0x3c00 && q0.qs[0] == 127, "Q8_0 d 0x%04x", q0.d);
+	CHECK(q0.qs[1] == 0 && q0.qs[2] == 2 && q0.qs[3] == 2 && q0.qs[4] == -2,
+	      "Q8_0 ties to even: %d %d %d %d", q0.qs[1], q0.qs[2], q0.qs[3], q0.qs[4]);
+
+	rv_block_q8_K qk;
+	x[0] = -127.0f; /* iscale = 1 */
+	rvk_scalar_table.quant[RVI_TYPE_Q8_K](x, &qk, 256);
+	CHECK(qk.d == 1.0f && qk.qs[0] == -127, "Q8_K d %g", (double)qk.d);
+	CHECK(qk.qs[1] == 0 && qk.qs[2] == 2 && qk.qs[3] == 2 && qk.qs[4] == -2,
+	      "Q8_K ties to even: %d %d %d %d", qk.qs[1], qk.qs[2], qk.qs[3], qk.qs[4]);
+}
+
+/* ---- vec_dot ------------------------------------------------------------ */
+
+/* The dot of weight row w (type t, n elements) with activations x as the
+ * kernels see them: x quantized to the vec_dot_type when that is not f32.
+ * Fills act (the kernel's input) and returns the double reference and the
+ * size of its terms. */
+static double ref_dot(const rvk_table *k, enum rvi_type t, const void *w, const float *x, int64_t n,
+                      void *act, double *terms)
+{
+	const enum rvi_type vdt = rvi_type_traits_of(t)->vec_dot_type;
+	float *wf = malloc((size_t)n * sizeof(float));
+	float *af = malloc((size_t)n * sizeof(float));
+	double s = 0.0, sa = 0.0;
+	if (!wf || !af) {
+		free(wf);
+		free(af);
+		*terms = 0;
+		return NAN;
+	}
+	rvk_scalar_table.dequant[t](w, wf, n);
+	if (vdt == RVI_TYPE_F32) {
+		memcpy(act, x, (size_t)n * sizeof(float));
+		memcpy(af, x, (size_t)n * sizeof(float));
+	} else {
+		k->quant[vdt](x, act, n);
+		rvk_scalar_table.dequant[vdt](act, af, n);
+	}
+	for (int64_t i = 0; i < n; i++) {
+		s += (double)wf[i] * af[i];
+		sa += fabs((double)wf[i] * af[i]);
+	}
+	free(wf);
+	free(af);
+	*terms = sa;
+	return s;
+}
+
+static double dot_tolerance(enum rvi_type t)
+{
+	switch (t) {
+	case RVI_TYPE_F32:
+	case RVI_TYPE_F16:
+	case RVI_TYPE_BF16:
+		return TOL_DOT_FLOAT;
+	case RVI_TYPE_Q8_0:
+	case RVI_TYPE_Q4_0:
+		return TOL_DOT_Q8_0;
+	default:
+		return TOL_DOT_K;
+	}
+}
+
+static void test_vec_dot(const rvk_table *k)
+{
+	static const int64_t n_float[] = {1, 31, 32, 33, 255, 257, 1000, 4096};
+	static const int64_t n_q32[] = {32, 64, 96, 160, 1024, 4096};
+	static const int64_t n_qk[] = {256, 512, 768, 2048};
+
+	for (size_t it = 0; it < N_WEIGHT_TYPES; it++) {
+		const enum rvi_type t = weight_types[it];
+		const int64_t bs = rvi_type_traits_of(t)->block_size;
+		const int64_t *sizes = bs == 1 ? n_float : bs == 32 ? n_q32 : n_qk;
+		const size_t n_sizes = bs == 1    ? sizeof(n_float) / sizeof(n_float[0])
+		                       : bs == 32 ? sizeof(n_q32) / sizeof(n_q32[0])
+		                                  : sizeof(n_qk) / sizeof(n_qk[0]);
+		double worst = 0.0;
+		for (size_t is = 0; is < n_sizes; is++) {
+			const int64_t n = sizes[is];
+			for (int rep = 0; rep < 4; rep++) {
+				void *w = rand_weights(t, n, 1);
+				float *x = malloc((size_t)n * sizeof(float));
+				void *act = malloc((size_t)n * sizeof(float) + 64);
+				if (!w || !x || !act) {
+					CHECK(false, "oom");
+					free(w);
+					free(x);
+					free(act);
+					return;
+				}
+				rand_acts(x, n);
+				double terms;
+				const double want = ref_dot(k, t, w, x, n, act, &terms);
+				float got = NAN;
+				k->vec_dot[t](n, &got, w, act);
+				const double err = fabs((double)got - want);
+				const double rel = terms > 0 ? err / terms : err;
+				if (rel > worst)
+					worst = rel;
+				CHECK(err <= dot_tolerance(t) * terms,
+				      "%s %s n=%lld: %.9g, want %.9g", k->name, rvi_type_name(t),
+				      (long long)n, (double)got, want);
+				free(w);
+				free(x);
+				free(act);
+			}
+		}
+		if (getenv("RLAIFV_TEST_VERBOSE"))
+			printf("%s vec_dot %-5s worst relative error %.3g (tolerance %.1g)\n",
+			       k->name, rvi_type_name(t), worst, dot_tolerance(t));
+	}
+}
+
+/* ---- matmul ------------------------------------------------------------- */
+
+static void test_matmul_type(enum rvi_type t)
+{
+	enum { N_IN = 1024, N_OUT = 37, MAX_TOK = 40 };
+	static const int64_t toks[] = {1, 3, 17, 40};
+	const rvk_table *k = rvk_active();
+	const enum rvi_type vdt = rvi_type_traits_of(t)->vec_dot_type;
+	void *wdata = rand_weights(t, N_IN, N_OUT);
+	float *x = malloc(sizeof(float) * N_IN * MAX_TOK);
+	float *y1 = malloc(sizeof(float) * N_OUT * MAX_TOK);
+	float *y2 = malloc(sizeof(float) * N_OUT * MAX_TOK);
+	float *y_one = malloc(sizeof(float) * N_OUT);
+	float *wf = malloc(sizeof(float) * N_IN * N_OUT);
+	float *af = malloc(sizeof(float) * N_IN);
+	void *act = malloc(sizeof(float) * N_IN);
+	rvi_buf scratch = {0};
+	if (!wdata || !x || !y1 || !y2 || !y_one || !wf || !af || !act) {
+		CHECK(false, "oom");
+		goto out;
+	}
+	const rvi_weight W = {.type = t, .n_in = N_IN, .n_out = N_OUT, .data = wdata};
+	for (int64_t r = 0; r < N_OUT; r++)
+		rvk_scalar_table.dequant[t]((const char *)wdata + r * rvi_row_size(t, N_IN),
+		                            wf + r * N_IN, N_IN);
+	rand_acts(x, N_IN * MAX_TOK);
+
+	for (size_t it = 0; it < sizeof(toks) / sizeof(toks[0]); it++) {
+		const int64_t n_tok = toks[it];
+		const bool exact = n_tok <= RVI_MATMUL_EXACT_BATCH || vdt != RVI_TYPE_F32;
+		fill_nan(y1, N_OUT * MAX_TOK);
+		fill_nan(y2, N_OUT * MAX_TOK);
+		CHECK(rvi_matmul(&W, x, n_tok, y1, 1, &scratch) == RV_OK, "matmul");
+		CHECK(rvi_matmul(&W, x, n_tok, y2, 2, &scratch) == RV_OK, "matmul 2 threads");
+
+		int bad = 0, bad_batch = 0;
+		double worst = 0.0;
+		for (int64_t tk = 0; tk < n_tok; tk++) {
+			const float *xt = x + tk * N_IN;
+			if (vdt == RVI_TYPE_F32) {
+				memcpy(af, xt, sizeof(float) * N_IN);
+			} else {
+				k->quant[vdt](xt, act, N_IN);
+				rvk_scalar_table.dequant[vdt](act, af, N_IN);
+			}
+			for (int64_t r = 0; r < N_OUT; r++) {
+				double s = 0, sa = 0;
+				for (int64_t i = 0; i < N_IN; i++) {
+					s += (double)wf[r * N_IN + i] * af[i];
+					sa += fabs((double)wf[r * N_IN + i] * af[i]);
+				}
+				const double tol =
+				    (exact ? dot_tolerance(t) : TOL_MATMUL_BLAS) * sa;
+				const double err = fabs((double)y1[tk * N_OUT + r] - s);
+				bad += !(err <= tol);
+				worst = fmax(worst, err / sa);
+			}
+			/* On the exact path every row equals a call with that token
+			 * alone: nothing depends on the batch. */
+			if (exact) {
+				fill_nan(y_one, N_OUT);
+				rvi_matmul(&W, xt, 1, y_one, 2, &scratch);
+				bad_batch +=
+				    memcmp(y_one, y1 + tk * N_OUT, sizeof(float) * N_OUT) != 0;
+			}
+		}
+		CHECK(bad == 0, "matmul %s n_tok=%lld: %d outputs off (worst rel %.3g)",
+		      rvi_type_name(t), (long long)n_tok, bad, worst);
+		CHECK(bad_batch == 0, "matmul %s n_tok=%lld: %d rows depend on the batch",
+		      rvi_type_name(t), (long long)n_tok, bad_batch);
+		if (exact)
+			CHECK(memcmp(y1, y2, sizeof(float) * N_OUT * (size_t)n_tok) == 0,
+			      "matmul %s n_tok=%lld: 1 and 2 threads differ", rvi_type_name(t),
+			      (long long)n_tok);
+		/* nothing written past the n_tok rows */
+		if (n_tok < MAX_TOK)
+			CHECK(isnan(y1[N_OUT * n_tok]) && isnan(y2[N_OUT * n_tok]),
+			      "matmul %s n_tok=%lld wrote past its output", rvi_type_name(t),
+			      (long long)n_tok);
+	}
+
+	/* rvi_weight_row is the dequantized row. */
+	float row[N_IN];
+	fill_nan(row, N_IN);
+	rvi_weight_row(&W, 5, row);
+	CHECK(memcmp(row, wf + 5 * N_IN, sizeof(row)) == 0, "weight_row %s", rvi_type_name(t));
+
+out:
+	rvi_buf_free(&scratch);
+	free(wdata);
+	free(x);
+	free(y1);
+	free(y2);
+	free(y_one);
+	free(wf);
+	free(af);
+	free(act);
+}
+
+/* F16/BF16 weights on the BLAS path are dequantized a chunk of rows at a
+ * time (8 MiB of f32): rows this long make 37 rows take two chunks. */
+static void test_matmul_chunked(enum rvi_type t)
+{
+	enum { N_IN = 65536, N_OUT = 37, N_TOK = 17 };
+	void *wdata = rand_weights(t, N_IN, N_OUT);
+	float *x = malloc(sizeof(float) * N_IN * N_TOK);
+	float *y = malloc(sizeof(float) * N_OUT * N_TOK);
+	float *wf = malloc(sizeof(float) * N_IN);
+	rvi_buf scratch = {0};
+	if (!wdata || !x || !y || !wf) {
+		CHECK(false, "oom");
+		goto out;
+	}
+	const rvi_weight W = {.type = t, .n_in = N_IN, .n_out = N_OUT, .data = wdata};
+	rand_acts(x, (int64_t)N_IN * N_TOK);
+	fill_nan(y, N_OUT * N_TOK);
+	CHECK(rvi_matmul(&W, x, N_TOK, y, 2, &scratch) == RV_OK, "chunked matmul");
+	int bad = 0;
+	for (int64_t r = 0; r < N_OUT; r++) {
+		rvk_scalar_table.dequant[t]((const char *)wdata + r * rvi_row_size(t, N_IN), wf,
+		                            N_IN);
+		for (int64_t tk = 0; tk < N_TOK; tk++) {
+			double s = 0, sa = 0;
+			for (int64_t i = 0; i < N_IN; i++) {
+				s += (double)wf[i] * x[tk * N_IN + i];
+				sa += fabs((double)wf[i] * x[tk * N_IN + i]);
+			}
+			bad += !(fabs(y[tk * N_OUT + r] - s) <= TOL_MATMUL_BLAS * sa);
+		}
+	}
+	CHECK(bad == 0, "chunked matmul %s: %d outputs off", rvi_type_name(t), bad);
+out:
+	rvi_buf_free(&scratch);
+	free(wdata);
+	free(x);
+	free(y);
+	free(wf);
+}
+
+static void test_matmul(void)
+{
+	for (size_t i = 0; i < N_WEIGHT_TYPES; i++)
+		test_matmul_type(weight_types[i]);
+	test_matmul_chunked(RVI_TYPE_F16);
+	test_matmul_chunked(RVI_TYPE_BF16);
+
+	/* Misuse is reported, not computed. */
+	float x[512] = {0}, y[4];
+	rvi_buf scratch = {0};
+	const rvi_weight q2k = {.type = (enum rvi_type)10, .n_in = 256, .n_out = 1, .data = x};
+	CHECK(rvi_matmul(&q2k, x, 1, y, 1, &scratch) == RV_ERR_INVALID_ARG, "Q2_K weights");
+	const rvi_weight odd = {.type = RVI_TYPE_Q8_0, .n_in = 40, .n_out = 1, .data = x};
+	CHECK(rvi_matmul(&odd, x, 1, y, 1, &scratch) == RV_ERR_INVALID_ARG, "n_in %% 32");
+	const rvi_weight f = {.type = RVI_TYPE_F32, .n_in = 4, .n_out = 1, .data = x};
+	CHECK(rvi_matmul(&f, x, 0, y, 1, &scratch) == RV_OK, "no tokens");
+	rvi_buf_free(&scratch);
+
+	/* rvi_buf_reserve: aligned, grows, keeps a large enough buffer. */
+	void *p = rvi_buf_reserve(&scratch, 100);
+	CHECK(p != NULL && (uintptr_t)p % 64 == 0 && scratch.size >= 100, "reserve 100");
+	CHECK(rvi_buf_reserve(&scratch, 50) == p, "reserve smaller keeps the buffer");
+	void *q = rvi_buf_reserve(&scratch, 100000);
+	CHECK(q != NULL && (uintptr_t)q % 64 == 0 && scratch.size >= 100000, "reserve 100000");
+	if (q)
+		memset(q, 1, 100000);
+	CHECK(rvi_buf_reserve(&scratch, SIZE_MAX) == NULL && scratch.ptr == q, "huge fails");
+	rvi_buf_free(&scratch);
+	CHECK(scratch.ptr == NULL && scratch.size == 0, "free");
+}
+
+/* ---- f32 helpers -------------------------------------------------------- */
+
+static bool close_rel(double got, double want, double rel)
+{
+	return fabs(got - want) <= rel * fabs(want) + 1e-30;
+}
+
+static void test_helpers(const rvk_table *k)
+{
+	static const int64_t sizes[] = {1, 7, 31, 257, 4096};
+	for (size_t is = 0; is < sizeof(sizes) / sizeof(sizes[0]); is++) {
+		const int64_t n = sizes[is];
+		float *x = malloc(sizeof(float) * (size_t)n),
+		      *w = malloc(sizeof(float) * (size_t)n);
+		float *o = malloc(sizeof(float) * (size_t)n),
+		      *u = malloc(sizeof(float) * (size_t)n);
+		if (!x || !w || !o || !u) {
+			CHECK(false, "oom");
+			free(x);
+			free(w);
+			free(o);
+			free(u);
+			return;
+		}
+		rand_acts(x, n);
+		for (int64_t i = 0; i < n; i++) {
+			w[i] = frand(0.5f, 1.5f);
+			u[i] = frand(-2.0f, 2.0f);
+		}
+		int bad = 0;
+
+		/* rmsnorm */
+		const float eps = 1e-5f;
+		double ss = 0;
+		for (int64_t i = 0; i < n; i++)
+			ss += (double)x[i] * x[i];
+		const double scale = 1.0 / sqrt(ss / (double)n + eps);
+		fill_nan(o, n);
+		k->rmsnorm(o, x, w, n, eps);
+		for (int64_t i = 0; i < n; i++)
+			bad += !close_rel(o[i], x[i] * scale * w[i], TOL_HELPER_REL);
+		CHECK(bad == 0, "%s rmsnorm n=%lld: %d off", k->name, (long long)n, bad);
+
+		/* softmax, with some masked (-inf) entries when n > 1 */
+		bad = 0;
+		for (int64_t i = 0; i < n; i++)
+			o[i] = x[i] * 8.0f;
+		if (n > 1)
+			o[n / 2] = -INFINITY;
+		double mx = -INFINITY, sum = 0;
+		for (int64_t i = 0; i < n; i++)
+			mx = fmax(mx, o[i]);
+		double *e = malloc(sizeof(double) * (size_t)n);
+		if (!e) {
+			CHECK(false, "oom");
+			free(x);
+			free(w);
+			free(o);
+			free(u);
+			return;
+		}
+		for (int64_t i = 0; i < n; i++) {
+			e[i] = exp((double)o[i] - mx);
+			sum += e[i];
+		}
+		k->softmax(o, n);
+		double total = 0;
+		for (int64_t i = 0; i < n; i++) {
+			bad += !close_rel(o[i], e[i] / sum, TOL_HELPER_REL);
+			total += o[i];
+		}
+		CHECK(bad == 0, "%s softmax n=%lld: %d off", k->name, (long long)n, bad);
+		CHECK(fabs(total - 1.0) <= 1e-5, "%s softmax n=%lld sums to %.9g", k->name,
+		      (long long)n, total);
+		if (n > 1)
+			CHECK(o[n / 2] == 0.0f, "%s softmax: masked entry %g", k->name,
+			      (double)o[n / 2]);
+		free(e);
+
+		/* swiglu, including gates far out in both tails */
+		bad = 0;
+		for (int64_t i = 0; i < n; i++)
+			o[i] = x[i] * 4.0f;
+		if (n > 2) {
+			o[0] = -100.0f;
+			o[1] = 100.0f;
+		}
+		float *g0 = malloc(sizeof(float) * (size_t)n);
+		if (!g0) {
+			CHECK(false, "oom");
+			free(x);
+			free(w);
+			free(o);
+			free(u);
+			return;
+		}
+		memcpy(g0, o, sizeof(float) * (size_t)n);
+		k->swiglu(o, u, n);
+		for (int64_t i = 0; i < n; i++) {
+			const double g = g0[i];
+			bad += !close_rel(o[i], g / (1.0 + exp(-g)) * u[i], TOL_HELPER_REL);
+		}
+		CHECK(bad == 0, "%s swiglu n=%lld: %d off", k->name, (long long)n, bad);
+		free(g0);
+
+		/* axpy */
+		bad = 0;
+		for (int64_t i = 0; i < n; i++)
+			o[i] = w[i];
+		k->axpy(o, -0.75f, x, n);
+		for (int64_t i = 0; i < n; i++) {
+			const double want = (double)w[i] - 0.75 * x[i];
+			bad +=
+			    !(fabs(o[i] - want) <= TOL_AXPY_REL * (fabs(w[i]) + fabs(0.75 * x[i])));
+		}
+		CHECK(bad == 0, "%s axpy n=%lld: %d off", k->name, (long long)n, bad);
+
+		/* dot_f32 */
+		double d = 0, da = 0;
+		for (int64_t i = 0; i < n; i++) {
+			d += (double)x[i] * u[i];
+			da += fabs((double)x[i] * u[i]);
+		}
+		const float got = k->dot_f32(x, u, n);
+		CHECK(fabs(got - d) <= TOL_DOT_F32 * da, "%s dot_f32 n=%lld: %.9g, want %.9g",
+		      k->name, (long long)n, (double)got, d);
+
+		free(x);
+		free(w);
+		free(o);
+		free(u);
+	}
+}
+
+int main(void)
+{
+	const rvk_table *tables[2] = {&rvk_scalar_table, rvk_active()};
+	const int n_tables = tables[1] == tables[0] ? 1 : 2;
+	for (int i = 0; i < n_tables; i++) {
+		test_table(tables[i]);
+		test_quant_q8_0(tables[i]);
+		test_quant_q8_K(tables[i]);
+		test_vec_dot(tables[i]);
+		test_helpers(tables[i]);
+	}
+	test_f16_inline();
+	test_quant_ties();
+	test_matmul();
+	test_dispatch();
+	return tu_finish("test_kernels");
+}

@@ -1,0 +1,62 @@
+/* testutil.h: what every test program shares: assertion counting, paths to
+ * tests/data, a small JSON reader for the reference files, SHA-256 and a
+ * seeded random source. */
+#ifndef RLAIFV_TESTUTIL_H
+#define RLAIFV_TESTUTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+extern int tu_failures;
+extern int tu_checks;
+
+/* CHECK(cond, fmt, ...): counts, and prints a FAIL line with file:line. */
+#define CHECK(cond, ...)                                                                           \
+	do {                                                                                       \
+		tu_checks++;                                                                       \
+		if (!(cond)) {                                                                     \
+			tu_failures++;                                                             \
+			fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);            \
+			fprintf(stderr, __VA_ARGS__);                                              \
+			fputc('\n', stderr);                                                       \
+		}                                                                                  \
+	} while (0)
+
+/* Prints the summary and returns the exit status automake expects. */
+int tu_finish(const char *name);
+
+/* Path of a file in tests/data (uses $srcdir for VPATH builds); static buffer. */
+const char *tu_data(const char *name);
+
+/* Whole file into a malloc'ed, NUL-terminated buffer; NULL on error. */
+char *tu_read_file(const char *path, size_t *size);
+
+/* JSON: a parsed tree. */
+enum tu_json_kind { TU_JNULL, TU_JBOOL, TU_JNUM, TU_JSTR, TU_JARR, TU_JOBJ };
+typedef struct tu_json {
+	enum tu_json_kind kind;
+	double num;
+	bool b;
+	char *str;             /* TU_JSTR (decoded UTF-8) */
+	size_t n;              /* TU_JARR / TU_JOBJ element count */
+	struct tu_json *items; /* elements / member values */
+	char **keys;           /* TU_JOBJ member names */
+} tu_json;
+
+tu_json *tu_json_parse(const char *text); /* NULL on a syntax error */
+tu_json *tu_json_load(const char *path);  /* parse a file; NULL on error */
+void tu_json_free(tu_json *j);
+/* Member of an object by name; a dotted path "greedy.tokens" walks objects. */
+const tu_json *tu_json_get(const tu_json *j, const char *path);
+const tu_json *tu_json_at(const tu_json *j, size_t i); /* array element or NULL */
+
+/* SHA-256 of data, as 64 lowercase hex digits + NUL into hex. */
+void tu_sha256_hex(const void *data, size_t n, char hex[65]);
+
+/* Deterministic random numbers (splitmix64). */
+uint64_t tu_rand_u64(uint64_t *state);
+float tu_rand_uniform(uint64_t *state, float lo, float hi);
+
+#endif
