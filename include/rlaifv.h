@@ -59,6 +59,12 @@ const char *rv_version(void);
 const char *rv_kernel_set(void);
 const char *rv_blas_info(void);
 
+/* Chooses the kernel set: "auto" (or NULL: the best this CPU has),
+ * "scalar", "avx2", "avx512", "neon", "neon-dotprod". Without a call the
+ * library applies $RLAIFV_ISA when a model is loaded. A set this build or
+ * CPU lacks is RV_ERR_INVALID_ARG with a message in err. */
+rv_status rv_select_kernels(const char *isa, char *err, size_t err_size);
+
 /* Threads used when a parameter says 0: $RLAIFV_THREADS, else the number of
  * physical cores. */
 int rv_default_threads(void);
@@ -110,55 +116,107 @@ rv_status rv_tokenize(rv_context *ctx, const char *text, int add_bos, int32_t **
 
 /* ---- generation -------------------------------------------------------- */
 
-/* Called with each piece of generated text as it becomes valid UTF-8;
- * returning non-zero stops generation (RV_ERR_INTERRUPTED). */
+/* Called with each piece of generated text as it becomes valid UTF-8 (only
+ * when one candidate is generated); returning non-zero stops generation
+ * (RV_ERR_INTERRUPTED). */
 typedef int (*rv_text_fn)(const char *piece, size_t len, void *user);
 
+/* Called after each batched decoding step of best-of-N: candidates
+ * finished so far, how many there are, tokens generated in all, and the
+ * milliseconds since decoding began. */
+typedef void (*rv_progress_fn)(int done, int n_candidates, int tokens, double ms, void *user);
+
+#define RV_MAX_CANDIDATES 64
+
+/* How candidates are ranked (see rv_candidate.score). */
+typedef enum rv_score_mode {
+	RV_SCORE_MEAN = 0, /* length-normalized log-probability (RLAIF-V) */
+	RV_SCORE_SUM = 1,  /* summed log-probability (vLLM's best_of) */
+} rv_score_mode;
+
 typedef struct rv_gen_params {
-	int n_predict; /* most tokens to generate; < 0: until the context is full */
-	float temp;    /* 0: greedy */
-	int top_k;     /* <= 0: off */
-	float top_p;   /* >= 1: off */
-	float min_p;   /* <= 0: off */
-	uint64_t seed;
+	int n_predict;  /* most tokens to generate per candidate; < 0: until the context is full */
+	float temp;     /* 0: greedy (then only one candidate makes sense) */
+	int top_k;      /* <= 0: off */
+	float top_p;    /* >= 1: off */
+	float min_p;    /* <= 0: off */
+	uint64_t seed;  /* candidate i samples with a seed derived from (seed, i) */
 	int ignore_eos; /* keep generating past end-of-sequence */
 	int add_bos;    /* < 0: as the model says; 0 no; 1 yes */
+
+	int n_candidates; /* best-of-N: answers sampled from one shared prompt
+	                     (1..RV_MAX_CANDIDATES) */
+	rv_score_mode score;
+	/* RLAIF-V's full reward: a context of a reference model (same
+	 * vocabulary) that scores each candidate by teacher forcing, and the
+	 * beta that scales the log-ratio. NULL: the model's own log-probs. */
+	rv_context *reference;
+	float beta;
+
 	rv_text_fn on_text;
+	rv_progress_fn on_progress;
 	void *user;
-	/* Polled once per token; when it returns non-zero generation stops
+	/* Polled once per step; when it returns non-zero generation stops
 	 * with RV_ERR_INTERRUPTED and the result holds what was made so far. */
 	int (*should_stop)(void *user);
 } rv_gen_params;
 
 rv_gen_params rv_gen_default_params(void);
 
+/* Seed candidate i of a run seeded with seed samples with: a run of one
+ * candidate seeded with rv_candidate_seed(s, i) reproduces candidate i. */
+uint64_t rv_candidate_seed(uint64_t seed, int i);
+
 typedef enum rv_finish {
 	RV_FINISH_EOS = 0,    /* the model ended the answer */
-	RV_FINISH_LENGTH = 1, /* n_predict or the context ran out */
+	RV_FINISH_LENGTH = 1, /* n_predict or the context ran out (truncated) */
 	RV_FINISH_STOPPED = 2 /* interrupted by the caller */
 } rv_finish;
 
+typedef struct rv_candidate {
+	char *text;       /* NUL-terminated valid UTF-8 (without the end-of-sequence token) */
+	int32_t *tokens;  /* generated ids, the end-of-sequence token included */
+	double *logprobs; /* log p(token | prompt, earlier tokens) under the raw distribution */
+	int n_tokens;
+	rv_finish finish_reason;
+	/* RV_SCORE_MEAN: (1/T) sum_t logprobs[t], T = n_tokens;
+	 * with a reference: (beta/T) sum_t (logprobs[t] - ref_logprobs[t]).
+	 * RV_SCORE_SUM: the same without 1/T. */
+	double score;
+	double *ref_logprobs; /* the reference model's, or NULL */
+	double ref_score;     /* (1/T) sum_t ref_logprobs[t] (sum in RV_SCORE_SUM) */
+	int rank;             /* 0 is the best: finished ones first, then by score, then index */
+} rv_candidate;
+
 typedef struct rv_timings {
 	double load_ms;
+	double image_encode_ms;
 	double prefill_ms;
 	int prefill_tokens;
-	double decode_ms;
+	double decode_ms; /* all candidates */
 	int decode_tokens;
+	double scoring_ms; /* reference-model scoring and ranking */
 } rv_timings;
 
 typedef struct rv_result {
-	char *text;       /* generated text, NUL-terminated valid UTF-8 */
-	int32_t *tokens;  /* generated ids */
-	double *logprobs; /* each generated token's log-probability under the raw distribution */
+	/* the chosen candidate (copies) */
+	char *text;
+	int32_t *tokens;
+	double *logprobs;
 	int n_tokens;
-	int n_prompt_tokens;
 	rv_finish finish_reason;
+
+	int n_prompt_tokens;
+	int chosen; /* index into candidates */
+	int n_candidates;
+	rv_candidate *candidates;
 	rv_timings timings;
 } rv_result;
 
-/* Raw completion of prompt (no chat template). On RV_ERR_INTERRUPTED the
- * result is filled with what was generated; on other errors it is empty.
- * The context's KV cache is reset first. */
+/* Raw completion of prompt (no chat template), best of
+ * params->n_candidates. On RV_ERR_INTERRUPTED the result is filled with
+ * what was generated; on other errors it is empty. The context's KV cache
+ * is reset first. */
 rv_status rv_generate(rv_context *ctx, const char *prompt, const rv_gen_params *params,
                       rv_result *result);
 void rv_result_free(rv_result *result);

@@ -256,6 +256,8 @@ void rvi_llama_state_free(rvi_llama_state *st)
 	                 st->attn_out, st->hb, st->hb2, st->att, st->rope_cs};
 	for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++)
 		free(bufs[i]);
+	free(st->item_seq);
+	free(st->item_pos);
 	rvi_buf_free(&st->scratch);
 	memset(st, 0, sizeof(*st));
 }
@@ -288,8 +290,10 @@ int rvi_llama_state_init(rvi_llama_state *st, const rvi_llama *m, int64_t n_ctx,
 	st->hb2 = rvi_alloc((size_t)(n_batch * hp->n_ff), sizeof(float));
 	st->att = rvi_alloc((size_t)(n_threads * n_ctx), sizeof(float));
 	st->rope_cs = rvi_alloc((size_t)(n_ctx * hp->n_rot), sizeof(float));
-	if (!st->x || !st->xb || !st->q || !st->k || !st->v || !st->attn_out || !st->hb ||
-	    !st->hb2 || !st->att || !st->rope_cs) {
+	st->item_seq = rvi_alloc((size_t)n_batch, sizeof(int32_t));
+	st->item_pos = rvi_alloc((size_t)n_batch, sizeof(int64_t));
+	if (!st->item_seq || !st->item_pos || !st->x || !st->xb || !st->q || !st->k || !st->v ||
+	    !st->attn_out || !st->hb || !st->hb2 || !st->att || !st->rope_cs) {
 		rvi_llama_state_free(st);
 		return rvi_errorf(err, RV_ERR_NOMEM, "out of memory for a %lld-token batch",
 		                  (long long)n_batch);
@@ -335,49 +339,111 @@ static int thread_id(void)
 #endif
 }
 
-/* Causal multi-head attention of n tokens at positions pos0.. against the
- * cache (which already holds them): out (n, n_head*hd). GQA: query head h
- * reads KV head h / (n_head / n_head_kv). Each (token, head) pair is one
- * independent task, so results do not depend on the thread count. */
-static void attention(const rvi_llama *m, rvi_llama_state *st, int il, int64_t n, int64_t pos0)
+/* Causal multi-head attention of the n items against the cache (which
+ * already holds them): out (n, n_head*hd). Item i, of sequence seq[i] at
+ * position pos[i], attends to the prefix rows below n_past and then to its
+ * own suffix rows, i.e. to positions 0..pos[i]; prefix items (seq -1) see
+ * the prefix only. GQA: query head h reads KV head h / (n_head / n_head_kv).
+ * Each (item, head) pair is one independent task, so results depend neither
+ * on the thread count nor on which other items share the call. */
+static void attention(const rvi_llama *m, rvi_llama_state *st, int il, int64_t n)
 {
 	const rvi_llama_hparams *hp = &m->hp;
 	const rvk_table *K = rvk_active();
-	const int64_t hd = hp->head_dim, q_dim = hp->n_head * hd;
+	const rvi_kvcache *kv = &st->kv;
+	const int64_t hd = hp->head_dim, q_dim = hp->n_head * hd, kv_dim = kv->kv_dim;
 	const int64_t group = hp->n_head / hp->n_head_kv;
 	const float scale = 1.0f / sqrtf((float)hd);
 	const int64_t tasks = n * hp->n_head;
-	const int64_t n_ctx = st->kv.n_ctx;
 
 #pragma omp parallel for schedule(dynamic, 1) num_threads(st->n_threads)
 	for (int64_t task = 0; task < tasks; task++) {
 		const int64_t t = task / hp->n_head, h = task % hp->n_head;
-		const int64_t n_pos = pos0 + t + 1;
+		const int seq = st->item_seq[t];
+		const int64_t n_pos = st->item_pos[t] + 1;
+		const int64_t n_pre = seq < 0 ? n_pos : (n_pos < kv->n_past ? n_pos : kv->n_past);
 		const int64_t kvo = (h / group) * hd;
 		const float *q = st->q + t * q_dim + h * hd;
-		float *att = st->att + (int64_t)thread_id() * n_ctx;
-		for (int64_t p = 0; p < n_pos; p++)
-			att[p] = K->dot_f32(q, rvi_kv_key(&st->kv, il, p) + kvo, hd) * scale;
+		float *att = st->att + (int64_t)thread_id() * kv->n_ctx;
+		const float *kp = rvi_kv_key(kv, il, -1, 0) + kvo;
+		const float *vp = rvi_kv_value(kv, il, -1, 0) + kvo;
+		for (int64_t p = 0; p < n_pre; p++)
+			att[p] = K->dot_f32(q, kp + p * kv_dim, hd) * scale;
+		if (n_pos > n_pre) {
+			const float *ks = rvi_kv_key(kv, il, seq, n_pre) + kvo;
+			for (int64_t p = n_pre; p < n_pos; p++)
+				att[p] = K->dot_f32(q, ks + (p - n_pre) * kv_dim, hd) * scale;
+		}
 		K->softmax(att, n_pos);
 		float *out = st->attn_out + t * q_dim + h * hd;
 		memset(out, 0, (size_t)hd * sizeof(float));
-		for (int64_t p = 0; p < n_pos; p++)
-			K->axpy(out, att[p], rvi_kv_value(&st->kv, il, p) + kvo, hd);
+		for (int64_t p = 0; p < n_pre; p++)
+			K->axpy(out, att[p], vp + p * kv_dim, hd);
+		if (n_pos > n_pre) {
+			const float *vs = rvi_kv_value(kv, il, seq, n_pre) + kvo;
+			for (int64_t p = n_pre; p < n_pos; p++)
+				K->axpy(out, att[p], vs + (p - n_pre) * kv_dim, hd);
+		}
 	}
 }
 
-/* One chunk of at most n_batch inputs. */
+/* Gives each item of a chunk its sequence and position, checking that it
+ * fits; the cache lengths themselves advance only after the chunk ran. */
+static int place_items(rvi_llama_state *st, const int32_t *seq, int64_t n, rvi_err *err)
+{
+	rvi_kvcache *kv = &st->kv;
+	if (!seq) {
+		for (int s = 0; s < kv->n_seq; s++)
+			if (kv->seq_len[s] > 0)
+				return rvi_errorf(
+				    err, RV_ERR_INTERNAL,
+				    "the prefix cannot grow once candidates continue it");
+		if (n > kv->n_ctx - kv->n_past)
+			return rvi_errorf(err, RV_ERR_CONTEXT,
+			                  "%lld more positions do not fit in the context (%lld of "
+			                  "%lld used)",
+			                  (long long)n, (long long)kv->n_past,
+			                  (long long)kv->n_ctx);
+		for (int64_t t = 0; t < n; t++) {
+			st->item_seq[t] = -1;
+			st->item_pos[t] = kv->n_past + t;
+		}
+		return RV_OK;
+	}
+	for (int64_t t = 0; t < n; t++) {
+		const int s = seq[t];
+		if (s < 0 || s >= kv->n_seq)
+			return rvi_errorf(err, RV_ERR_INTERNAL, "sequence %d does not exist", s);
+		int64_t before = 0; /* items of s earlier in this chunk */
+		for (int64_t u = 0; u < t; u++)
+			before += seq[u] == s;
+		if (kv->seq_len[s] + before >= kv->seq_cap)
+			return rvi_errorf(err, RV_ERR_CONTEXT,
+			                  "candidate %d is full (%lld positions)", s,
+			                  (long long)kv->seq_cap);
+		st->item_seq[t] = s;
+		st->item_pos[t] = kv->n_past + kv->seq_len[s] + before;
+	}
+	return RV_OK;
+}
+
+/* One chunk of at most n_batch items. */
 static int forward_chunk(const rvi_llama *m, rvi_llama_state *st, const int32_t *tokens,
-                         const float *embd, int64_t n, float *logits, bool all_logits, rvi_err *err)
+                         const float *embd, const int32_t *seq, int64_t n, float *logits,
+                         bool all_logits, rvi_err *err)
 {
 	const rvi_llama_hparams *hp = &m->hp;
 	const rvk_table *K = rvk_active();
 	const int64_t d = hp->n_embd, hd = hp->head_dim;
 	const int64_t q_dim = hp->n_head * hd, kv_dim = st->kv.kv_dim, ff = hp->n_ff;
-	const int64_t pos0 = st->kv.n_past;
 	const int nt = st->n_threads;
 	rvi_buf *scr = &st->scratch;
-	int rc;
+	/* Candidates' rows must not depend on how many share the step: their
+	 * products never take the BLAS path (the prompt's may). */
+	const bool exact = seq != NULL;
+	int rc = place_items(st, seq, n, err);
+	if (rc != RV_OK)
+		return rc;
 
 	/* x (n, d) = token embeddings or the caller's rows */
 	for (int64_t t = 0; t < n; t++) {
@@ -400,27 +466,27 @@ static int forward_chunk(const rvi_llama *m, rvi_llama_state *st, const int32_t 
 			K->rmsnorm(st->xb + t * d, st->x + t * d, L->attn_norm, d, hp->rms_eps);
 
 		/* q (n, q_dim), k, v (n, kv_dim) = xb @ W^T */
-		if ((rc = rvi_matmul(&L->wq, st->xb, n, st->q, nt, scr)) ||
-		    (rc = rvi_matmul(&L->wk, st->xb, n, st->k, nt, scr)) ||
-		    (rc = rvi_matmul(&L->wv, st->xb, n, st->v, nt, scr)))
+		if ((rc = rvi_matmul_ex(&L->wq, st->xb, n, st->q, nt, scr, exact)) ||
+		    (rc = rvi_matmul_ex(&L->wk, st->xb, n, st->k, nt, scr, exact)) ||
+		    (rc = rvi_matmul_ex(&L->wv, st->xb, n, st->v, nt, scr, exact)))
 			return rvi_errorf(err, rc, "out of memory in layer %d", il);
 
-		/* rotate q and k by position, then append k, v to the cache */
+		/* rotate q and k by position, then write k, v to the cache */
 		for (int64_t t = 0; t < n; t++) {
-			const float *cs = st->rope_cs + (pos0 + t) * hp->n_rot;
+			const float *cs = st->rope_cs + st->item_pos[t] * hp->n_rot;
 			rope(st->q + t * q_dim, hp->n_head, hd, hp->n_rot, cs);
 			rope(st->k + t * kv_dim, hp->n_head_kv, hd, hp->n_rot, cs);
-			memcpy(rvi_kv_key(&st->kv, il, pos0 + t), st->k + t * kv_dim,
-			       (size_t)kv_dim * sizeof(float));
-			memcpy(rvi_kv_value(&st->kv, il, pos0 + t), st->v + t * kv_dim,
-			       (size_t)kv_dim * sizeof(float));
+			memcpy(rvi_kv_key(&st->kv, il, st->item_seq[t], st->item_pos[t]),
+			       st->k + t * kv_dim, (size_t)kv_dim * sizeof(float));
+			memcpy(rvi_kv_value(&st->kv, il, st->item_seq[t], st->item_pos[t]),
+			       st->v + t * kv_dim, (size_t)kv_dim * sizeof(float));
 		}
 
 		/* attn_out (n, q_dim) = softmax(q k^T / sqrt(hd)) v, causal */
-		attention(m, st, il, n, pos0);
+		attention(m, st, il, n);
 
 		/* x += attn_out @ Wo^T */
-		if ((rc = rvi_matmul(&L->wo, st->attn_out, n, st->xb, nt, scr)))
+		if ((rc = rvi_matmul_ex(&L->wo, st->attn_out, n, st->xb, nt, scr, exact)))
 			return rvi_errorf(err, rc, "out of memory in layer %d", il);
 		for (int64_t i = 0; i < n * d; i++)
 			st->x[i] += st->xb[i];
@@ -428,27 +494,54 @@ static int forward_chunk(const rvi_llama *m, rvi_llama_state *st, const int32_t 
 		/* xb = rmsnorm(x) * ffn_norm; x += W_down (silu(W_gate xb) * W_up xb) */
 		for (int64_t t = 0; t < n; t++)
 			K->rmsnorm(st->xb + t * d, st->x + t * d, L->ffn_norm, d, hp->rms_eps);
-		if ((rc = rvi_matmul(&L->w_gate, st->xb, n, st->hb, nt, scr)) ||
-		    (rc = rvi_matmul(&L->w_up, st->xb, n, st->hb2, nt, scr)))
+		if ((rc = rvi_matmul_ex(&L->w_gate, st->xb, n, st->hb, nt, scr, exact)) ||
+		    (rc = rvi_matmul_ex(&L->w_up, st->xb, n, st->hb2, nt, scr, exact)))
 			return rvi_errorf(err, rc, "out of memory in layer %d", il);
 		K->swiglu(st->hb, st->hb2, n * ff);
-		if ((rc = rvi_matmul(&L->w_down, st->hb, n, st->xb, nt, scr)))
+		if ((rc = rvi_matmul_ex(&L->w_down, st->hb, n, st->xb, nt, scr, exact)))
 			return rvi_errorf(err, rc, "out of memory in layer %d", il);
 		for (int64_t i = 0; i < n * d; i++)
 			st->x[i] += st->xb[i];
 	}
-	st->kv.n_past += n;
+
+	/* the items are in the cache now */
+	if (!seq)
+		st->kv.n_past += n;
+	else
+		for (int64_t t = 0; t < n; t++)
+			st->kv.seq_len[seq[t]]++;
 
 	if (!logits)
 		return RV_OK;
 	/* logits (rows, n_vocab) = rmsnorm(x) * output_norm @ W_out^T, for the
-	 * last row only unless the caller scores every position */
+	 * last row only unless the caller wants every row */
 	const int64_t first = all_logits ? 0 : n - 1;
 	const int64_t rows = n - first;
 	for (int64_t t = first; t < n; t++)
 		K->rmsnorm(st->xb + (t - first) * d, st->x + t * d, m->output_norm, d, hp->rms_eps);
-	if ((rc = rvi_matmul(&m->output, st->xb, rows, logits, nt, scr)))
+	if ((rc = rvi_matmul_ex(&m->output, st->xb, rows, logits, nt, scr, exact)))
 		return rvi_errorf(err, rc, "out of memory computing logits");
+	return RV_OK;
+}
+
+int rvi_llama_decode(const rvi_llama *m, rvi_llama_state *st, const rvi_batch *b, float *logits,
+                     bool all_logits, rvi_err *err)
+{
+	for (int64_t done = 0; done < b->n;) {
+		int64_t n = b->n - done < st->n_batch ? b->n - done : st->n_batch;
+		bool last = done + n == b->n;
+		float *lg = NULL;
+		if (logits && all_logits)
+			lg = logits + done * m->hp.n_vocab;
+		else if (logits && last)
+			lg = logits;
+		int rc = forward_chunk(m, st, b->tokens ? b->tokens + done : NULL,
+		                       b->embd ? b->embd + done * m->hp.n_embd : NULL,
+		                       b->seq ? b->seq + done : NULL, n, lg, all_logits, err);
+		if (rc != RV_OK)
+			return rc;
+		done += n;
+	}
 	return RV_OK;
 }
 
@@ -456,27 +549,6 @@ int rvi_llama_forward(const rvi_llama *m, rvi_llama_state *st, const int32_t *to
                       const float *embd, int64_t n_tok, float *logits, bool all_logits,
                       rvi_err *err)
 {
-	if (n_tok < 1)
-		return RV_OK;
-	if (n_tok > st->kv.n_ctx - st->kv.n_past)
-		return rvi_errorf(
-		    err, RV_ERR_CONTEXT,
-		    "%lld more positions do not fit in the context (%lld of %lld used)",
-		    (long long)n_tok, (long long)st->kv.n_past, (long long)st->kv.n_ctx);
-	for (int64_t done = 0; done < n_tok;) {
-		int64_t n = n_tok - done < st->n_batch ? n_tok - done : st->n_batch;
-		bool last = done + n == n_tok;
-		float *lg = NULL;
-		if (logits && all_logits)
-			lg = logits + done * m->hp.n_vocab;
-		else if (logits && last)
-			lg = logits;
-		int rc =
-		    forward_chunk(m, st, tokens ? tokens + done : NULL,
-		                  embd ? embd + done * m->hp.n_embd : NULL, n, lg, all_logits, err);
-		if (rc != RV_OK)
-			return rc;
-		done += n;
-	}
-	return RV_OK;
+	rvi_batch b = {n_tok, tokens, tokens ? NULL : embd, NULL};
+	return rvi_llama_decode(m, st, &b, logits, all_logits, err);
 }

@@ -60,12 +60,32 @@ typedef struct rvi_llama_state {
 	float *x, *xb, *q, *k, *v, *attn_out, *hb, *hb2; /* (n_batch, width) activations */
 	float *att;                                      /* (n_threads, n_ctx) attention scores */
 	float *rope_cs;                                  /* (n_ctx, n_rot/2, 2) cos/sin table */
+	int32_t *item_seq; /* (n_batch) sequence of each item of a chunk, -1: prefix */
+	int64_t *item_pos; /* (n_batch) its position */
 	rvi_buf scratch;
 } rvi_llama_state;
 
 int rvi_llama_state_init(rvi_llama_state *st, const rvi_llama *m, int64_t n_ctx, int64_t n_batch,
                          int n_threads, rvi_err *err);
 void rvi_llama_state_free(rvi_llama_state *st);
+
+/* A batch of inputs: token ids (or embedding rows), each appended either to
+ * the shared prefix (seq NULL: all of them) or to the end of the suffix
+ * sequence seq[i] (batched decoding of candidates, several items per
+ * sequence for teacher-forced scoring). A batch is all-prefix or
+ * all-suffix. */
+typedef struct rvi_batch {
+	int64_t n;
+	const int32_t *tokens; /* (n), or NULL */
+	const float *embd;     /* (n, n_embd) rows when tokens is NULL */
+	const int32_t *seq;    /* (n) suffix of each item, or NULL: the prefix */
+} rvi_batch;
+
+/* Runs a batch (split into chunks of n_batch items); logits as for
+ * rvi_llama_forward, one row per item when all_logits. Each item's result is
+ * bit-identical whatever else shares the batch. */
+int rvi_llama_decode(const rvi_llama *m, rvi_llama_state *st, const rvi_batch *b, float *logits,
+                     bool all_logits, rvi_err *err);
 
 /* Runs n_tok inputs at positions kv.n_past .. kv.n_past+n_tok-1 and appends
  * them to the cache. Inputs are token ids, or when tokens is NULL, rows of

@@ -1,71 +1,152 @@
 /* dispatch.c: chooses the kernel table once per process.
  *
- * The candidates are listed best first; each ISA file, when it exists and
- * configure compiles it, adds its table and a CPU check here. Until then
- * only the scalar reference is available, and asking for another ISA is an
- * error that names it. The choice is the one piece of global state of the
- * runtime: an atomic pointer, set by the first rvk_active() call (from
- * $RLAIFV_ISA; unset means the best usable table, an unusable value the
- * scalar one) or by rvk_select(). */
+ * The candidates are listed best first. Each ISA file that configure
+ * compiles for this architecture is listed with a CPU check; its table is a
+ * copy of the scalar one with the entries that ISA accelerates overridden.
+ * The tables are built once (pthread_once) and never change afterwards;
+ * the one global that does is the atomic pointer to the table in use, set
+ * by the first rvk_active() (from $RLAIFV_ISA) or by rvk_select(). */
+#ifdef HAVE_CONFIG_H
+#include <config.h>
+#endif
+
 #include "kernels.h"
 #include "util.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1 << 20)
+#endif
+#endif
+
+#if defined(RV_HAVE_X86_KERNELS)
+/* AVX2 + FMA + F16C: Intel Haswell (2013) and later, AMD Zen and later. */
+static bool cpu_has_avx2(void)
+{
+	__builtin_cpu_init();
+	return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+	       __builtin_cpu_supports("f16c");
+}
+
+/* AVX-512 F/BW/VL + VNNI: Intel Ice Lake, Sapphire Rapids and later server
+ * parts, AMD Zen 4 and later. (Skylake-X has F/BW/VL but no VNNI: it takes
+ * the AVX2 path.) The libgcc check also requires the OS to save ZMM state. */
+static bool cpu_has_avx512(void)
+{
+	__builtin_cpu_init();
+	return cpu_has_avx2() && __builtin_cpu_supports("avx512f") &&
+	       __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+	       __builtin_cpu_supports("avx512vnni");
+}
+#endif
+
+#if defined(RV_HAVE_ARM64_KERNELS)
+/* Advanced SIMD is part of every AArch64 CPU. */
+static bool cpu_has_neon(void)
+{
+	return true;
+}
+
+/* SDOT/UDOT (Armv8.2 dotprod): Cortex-A55/A75 and later, Apple M1 and
+ * later, Neoverse N1 and later. */
+static bool cpu_has_neon_dotprod(void)
+{
+	return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+}
+#endif
+
 typedef struct isa_entry {
 	const char *name;
-	const rvk_table *table; /* NULL: not compiled into this build */
-	bool (*cpu_has)(void);  /* NULL: usable wherever it is compiled */
+	void (*fill)(rvk_table *t); /* NULL: the scalar table as it is */
+	bool (*cpu_has)(void);      /* NULL: runs everywhere */
 } isa_entry;
 
 /* Best first; "auto" takes the first usable one. */
 static const isa_entry isa_entries[] = {
-    {"avx512", NULL, NULL},
-    {"avx2", NULL, NULL},
-    {"neon-dotprod", NULL, NULL},
-    {"neon", NULL, NULL},
-    {"scalar", &rvk_scalar_table, NULL},
+#if defined(RV_HAVE_X86_KERNELS)
+	{"avx512", rvk_avx512_fill, cpu_has_avx512},
+	{"avx2", rvk_avx2_fill, cpu_has_avx2},
+#endif
+#if defined(RV_HAVE_ARM64_KERNELS)
+	{"neon-dotprod", rvk_neon_dotprod_fill, cpu_has_neon_dotprod},
+	{"neon", rvk_neon_fill, cpu_has_neon},
+#endif
+	{"scalar", NULL, NULL},
 };
 
 #define N_ISA (sizeof(isa_entries) / sizeof(isa_entries[0]))
+static const char *const known_isas[] = {"avx512", "avx2", "neon-dotprod", "neon", "scalar"};
 
+/* Built once by build_tables(); read-only afterwards. */
+static rvk_table tables[N_ISA];
+static bool table_usable[N_ISA];
+static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
 static _Atomic(const rvk_table *) active_table;
 
-static bool usable(const isa_entry *e)
+static void build_tables(void)
 {
-	return e->table != NULL && (e->cpu_has == NULL || e->cpu_has());
+	for (size_t i = 0; i < N_ISA; i++) {
+		const isa_entry *e = &isa_entries[i];
+		table_usable[i] = e->cpu_has == NULL || e->cpu_has();
+		tables[i] = rvk_scalar_table;
+		if (table_usable[i] && e->fill)
+			e->fill(&tables[i]);
+	}
 }
 
-/* Sets *out to the table for isa; or returns the reason it cannot. */
-static int lookup(const char *isa, const rvk_table **out, rvi_err *err)
+const rvk_table *rvk_table_for(const char *isa, struct rvi_err *err)
 {
+	pthread_once(&tables_once, build_tables);
 	if (isa == NULL || isa[0] == '\0' || strcmp(isa, "auto") == 0) {
-		for (size_t i = 0; i < N_ISA; i++) {
-			if (usable(&isa_entries[i])) {
-				*out = isa_entries[i].table;
-				return RV_OK;
-			}
-		}
-		/* unreachable: scalar is always usable */
-		return rvi_errorf(err, RV_ERR_INTERNAL, "no kernel table available");
+		for (size_t i = 0; i < N_ISA; i++)
+			if (table_usable[i])
+				return &tables[i];
 	}
 	for (size_t i = 0; i < N_ISA; i++) {
 		if (strcmp(isa, isa_entries[i].name) != 0)
 			continue;
-		if (!usable(&isa_entries[i]))
-			return rvi_errorf(err, RV_ERR_INVALID_ARG,
-			                  "RLAIFV_ISA=%s: this build/CPU has no %s kernels", isa,
-			                  isa);
-		*out = isa_entries[i].table;
-		return RV_OK;
+		if (!table_usable[i]) {
+			rvi_errorf(err, RV_ERR_INVALID_ARG,
+				   "RLAIFV_ISA=%s: this CPU does not support %s", isa, isa);
+			return NULL;
+		}
+		return &tables[i];
 	}
-	return rvi_errorf(err, RV_ERR_INVALID_ARG,
-	                  "RLAIFV_ISA=%s: unknown ISA (expected auto, scalar, avx2, avx512, neon "
-	                  "or neon-dotprod)",
-	                  isa);
+	for (size_t i = 0; i < sizeof(known_isas) / sizeof(known_isas[0]); i++) {
+		if (strcmp(isa, known_isas[i]) == 0) {
+			rvi_errorf(err, RV_ERR_INVALID_ARG,
+				   "RLAIFV_ISA=%s: this build has no %s kernels (built for another "
+				   "architecture)",
+				   isa, isa);
+			return NULL;
+		}
+	}
+	rvi_errorf(err, RV_ERR_INVALID_ARG,
+		   "RLAIFV_ISA=%s: unknown instruction set (expected auto, scalar, avx2, avx512, "
+		   "neon or neon-dotprod)",
+		   isa);
+	return NULL;
+}
+
+int rvk_usable_isas(const char **names, int max)
+{
+	pthread_once(&tables_once, build_tables);
+	int n = 0;
+	for (size_t i = 0; i < N_ISA; i++) {
+		if (!table_usable[i])
+			continue;
+		if (n < max)
+			names[n] = isa_entries[i].name;
+		n++;
+	}
+	return n;
 }
 
 const rvk_table *rvk_active(void)
@@ -73,26 +154,25 @@ const rvk_table *rvk_active(void)
 	const rvk_table *t = atomic_load_explicit(&active_table, memory_order_acquire);
 	if (t != NULL)
 		return t;
-	/* First use. Several threads may get here at once: each computes the
-	 * same answer, and the compare-exchange lets exactly one install it, so
-	 * every caller returns the same table. An unusable $RLAIFV_ISA falls
-	 * back to the scalar reference, the one table that runs everywhere
-	 * (there is no one to report the error to here). */
-	if (lookup(getenv("RLAIFV_ISA"), &t, NULL) != RV_OK)
-		t = &rvk_scalar_table;
+	/* First use. An unusable $RLAIFV_ISA falls back to the scalar table
+	 * here, where nobody can be told; the API checks the variable itself
+	 * (rvk_select) so users do get the error. Concurrent first callers
+	 * compute the same answer and the compare-exchange keeps one. */
+	t = rvk_table_for(getenv("RLAIFV_ISA"), NULL);
+	if (t == NULL)
+		t = rvk_table_for("scalar", NULL);
 	const rvk_table *expected = NULL;
 	if (!atomic_compare_exchange_strong_explicit(&active_table, &expected, t,
-	                                             memory_order_acq_rel, memory_order_acquire))
-		t = expected; /* someone else (or rvk_select) was first */
+						     memory_order_acq_rel, memory_order_acquire))
+		t = expected;
 	return t;
 }
 
 int rvk_select(const char *isa, struct rvi_err *err)
 {
-	const rvk_table *t = NULL;
-	const int status = lookup(isa, &t, err);
-	if (status != RV_OK)
-		return status;
+	const rvk_table *t = rvk_table_for(isa, err);
+	if (t == NULL)
+		return RV_ERR_INVALID_ARG;
 	atomic_store_explicit(&active_table, t, memory_order_release);
 	return RV_OK;
 }

@@ -21,9 +21,20 @@ typedef void (*rvk_dequant_fn)(const void *x, float *y, int64_t n);
 /* y = quantized x, for activation types (Q8_0, Q8_K); n a multiple of the block. */
 typedef void (*rvk_quant_fn)(const float *x, void *y, int64_t n);
 
+/* s[r * s_stride] = w . a_r for r < nrows (any nrows >= 1), where a_r starts
+ * a_stride bytes after a_(r-1): one weight row against the activation rows
+ * of a batched decode step or a prompt, so the row is fetched and unpacked
+ * once for several of them. Each result must be bit-identical to what
+ * vec_dot gives for (w, a_r) alone: a candidate's tokens may not depend on
+ * how many others share its step. */
+typedef void (*rvk_vec_dot_rows_fn)(int64_t n, float *s, int64_t s_stride, const void *w,
+				    const void *a, size_t a_stride, int64_t nrows);
+
 typedef struct rvk_table {
 	const char *name; /* "scalar", "avx2", "avx512", "neon", "neon-dotprod" */
 	rvk_vec_dot_fn vec_dot[RVI_TYPE_COUNT];
+	/* optional per type: NULL means "call vec_dot once per row" */
+	rvk_vec_dot_rows_fn vec_dot_rows[RVI_TYPE_COUNT];
 	rvk_dequant_fn dequant[RVI_TYPE_COUNT];
 	rvk_quant_fn quant[RVI_TYPE_COUNT];
 
@@ -42,6 +53,14 @@ typedef struct rvk_table {
 
 /* The scalar reference table (always available). */
 extern const rvk_table rvk_scalar_table;
+
+/* Each ISA file exports one function that overrides, in a copy of the
+ * scalar table, the entries it accelerates (and sets name). They are only
+ * called after dispatch.c has checked that the CPU has the ISA. */
+void rvk_avx2_fill(rvk_table *t);
+void rvk_avx512_fill(rvk_table *t);
+void rvk_neon_fill(rvk_table *t);
+void rvk_neon_dotprod_fill(rvk_table *t);
 
 /* rvi_f16_to_f32 for the inner loops of kernels (the same exact result for
  * every input; test_kernels checks all 65536). Written without branches on
@@ -83,5 +102,14 @@ const rvk_table *rvk_active(void);
  * rvk_select(getenv("RLAIFV_ISA"), err) themselves to tell the user. */
 struct rvi_err;
 int rvk_select(const char *isa, struct rvi_err *err);
+
+/* The table for isa without making it the active one (for tests and
+ * benchmarks that compare ISAs): NULL with a message in err when this
+ * build or CPU lacks it. */
+const rvk_table *rvk_table_for(const char *isa, struct rvi_err *err);
+
+/* Names of the ISAs this build and CPU can run, best first; returns the
+ * count (at most max are stored). "scalar" is always last. */
+int rvk_usable_isas(const char **names, int max);
 
 #endif

@@ -7,6 +7,7 @@
 
 #include "rlaifv.h"
 
+#include <math.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 #include <cblas.h>
 
 #include "api_internal.h"
+#include "bestofn.h"
 #include "kernels.h"
 #include "sampler.h"
 
@@ -63,6 +65,15 @@ const char *rv_blas_info(void)
 #else
 	return "CBLAS";
 #endif
+}
+
+rv_status rv_select_kernels(const char *isa, char *err_buf, size_t err_size)
+{
+	rvi_err err = {0};
+	int rc = rvk_select(isa, &err);
+	if (rc != RV_OK && err_buf && err_size)
+		snprintf(err_buf, err_size, "%s", err.msg);
+	return (rv_status)rc;
 }
 
 /* Physical cores: distinct (package, core) pairs among the CPUs this process
@@ -141,6 +152,13 @@ rv_status rv_model_load(const char *path, const rv_model_params *params, rv_mode
 	*out = NULL;
 	if (!path) {
 		copy_err(err_buf, err_size, "no model path given");
+		return RV_ERR_INVALID_ARG;
+	}
+	/* A kernel set the user forced but cannot have is an error here, where
+	 * it can be reported, not a silent fallback. */
+	const char *isa = getenv("RLAIFV_ISA");
+	if (isa && *isa && rvk_select(isa, &err) != RV_OK) {
+		copy_err(err_buf, err_size, err.msg);
 		return RV_ERR_INVALID_ARG;
 	}
 	double t0 = rvi_now_ms();
@@ -289,6 +307,9 @@ rv_gen_params rv_gen_default_params(void)
 	p.top_p = 0.95f;
 	p.min_p = 0.05f;
 	p.add_bos = -1;
+	p.n_candidates = 1;
+	p.score = RV_SCORE_MEAN;
+	p.beta = 0.1f;
 	return p;
 }
 
@@ -296,160 +317,126 @@ void rv_result_free(rv_result *r)
 {
 	if (!r)
 		return;
+	for (int i = 0; r->candidates && i < r->n_candidates; i++) {
+		free(r->candidates[i].text);
+		free(r->candidates[i].tokens);
+		free(r->candidates[i].logprobs);
+		free(r->candidates[i].ref_logprobs);
+	}
+	free(r->candidates);
 	free(r->text);
 	free(r->tokens);
 	free(r->logprobs);
 	memset(r, 0, sizeof(*r));
 }
 
-/* Appends len bytes to the result text (used bytes so far), growing it
- * geometrically. */
-static int text_append(rv_result *r, size_t *cap, size_t *used_io, const char *s, size_t len)
+/* Tokenizes prompt and runs it through ctx's model from an empty cache;
+ * ctx->logits then holds the last position's logits. */
+static int prefill_text(rv_context *ctx, const char *prompt, int add_bos, int *n_prompt)
 {
-	size_t used = *used_io;
-	if (used + len + 1 > *cap) {
-		size_t ncap = *cap ? *cap : 256;
-		while (ncap < used + len + 1)
-			ncap *= 2;
-		char *t = realloc(r->text, ncap);
-		if (!t)
-			return RV_ERR_NOMEM;
-		if (!r->text)
-			t[0] = 0;
-		r->text = t;
-		*cap = ncap;
+	int32_t *ids = NULL;
+	int n = 0;
+	int rc = rv_tokenize(ctx, prompt ? prompt : "", add_bos, &ids, &n);
+	if (rc != RV_OK)
+		return rc;
+	const int64_t n_ctx = ctx->st.kv.n_ctx;
+	if (n == 0)
+		rc = rvi_errorf(&ctx->err, RV_ERR_INVALID_ARG,
+		                "the prompt is empty and the model adds no BOS token");
+	else if (n >= n_ctx)
+		rc = rvi_errorf(&ctx->err, RV_ERR_CONTEXT,
+		                "the prompt is %d tokens but the context holds %lld (raise -c)", n,
+		                (long long)n_ctx);
+	if (rc == RV_OK) {
+		rvi_kvcache_clear(&ctx->st.kv);
+		rc = rvi_llama_forward(&ctx->model->llama, &ctx->st, ids, NULL, n, ctx->logits,
+		                       false, &ctx->err);
 	}
-	memcpy(r->text + used, s, len);
-	r->text[used + len] = 0;
-	*used_io = used + len;
+	free(ids);
+	*n_prompt = n;
+	return rc;
+}
+
+static int check_gen_params(rv_context *ctx, const rv_gen_params *p)
+{
+	if (p->n_candidates < 0 || p->n_candidates > RV_MAX_CANDIDATES)
+		return rvi_errorf(&ctx->err, RV_ERR_INVALID_ARG,
+		                  "the number of candidates must be between 1 and %d",
+		                  RV_MAX_CANDIDATES);
+	if (p->n_candidates > 1 && p->temp <= 0)
+		return rvi_errorf(&ctx->err, RV_ERR_INVALID_ARG,
+		                  "%d candidates with temperature 0 would all be the same answer",
+		                  p->n_candidates);
+	if (!(p->beta > 0) || !isfinite(p->beta))
+		return rvi_errorf(&ctx->err, RV_ERR_INVALID_ARG, "beta must be positive");
+	if (p->score != RV_SCORE_MEAN && p->score != RV_SCORE_SUM)
+		return rvi_errorf(&ctx->err, RV_ERR_INVALID_ARG, "unknown score mode %d",
+		                  (int)p->score);
+	if (p->reference && p->reference->model->llama.hp.n_vocab != ctx->model->llama.hp.n_vocab)
+		return rvi_errorf(&ctx->err, RV_ERR_INVALID_ARG,
+		                  "the reference model's vocabulary (%lld tokens) differs from the "
+		                  "model's (%lld)",
+		                  (long long)p->reference->model->llama.hp.n_vocab,
+		                  (long long)ctx->model->llama.hp.n_vocab);
 	return RV_OK;
 }
 
 rv_status rv_generate(rv_context *ctx, const char *prompt, const rv_gen_params *params,
                       rv_result *res)
 {
-	const rv_model *m = ctx->model;
 	rv_gen_params p = params ? *params : rv_gen_default_params();
 	memset(res, 0, sizeof(*res));
 	ctx->err.msg[0] = 0;
-	res->timings.load_ms = m->load_ms;
-
-	int32_t *prompt_ids = NULL;
-	int n_prompt = 0;
-	rv_status rc = rv_tokenize(ctx, prompt ? prompt : "", p.add_bos, &prompt_ids, &n_prompt);
+	res->timings.load_ms = ctx->model->load_ms;
+	int rc = check_gen_params(ctx, &p);
 	if (rc != RV_OK)
-		return rc;
-	const int64_t n_ctx = ctx->st.kv.n_ctx;
-	if (n_prompt == 0) {
-		free(prompt_ids);
-		return fail(ctx, rvi_errorf(&ctx->err, RV_ERR_INVALID_ARG,
-		                            "the prompt is empty and the model adds no BOS token"));
-	}
-	if (n_prompt >= n_ctx) {
-		free(prompt_ids);
-		return fail(ctx, rvi_errorf(&ctx->err, RV_ERR_CONTEXT,
-		                            "the prompt is %d tokens but the context holds %lld "
-		                            "(raise -c)",
-		                            n_prompt, (long long)n_ctx));
-	}
-	res->n_prompt_tokens = n_prompt;
+		return (rv_status)rc;
+	if (p.n_candidates > 1)
+		p.on_text = NULL; /* only the chosen answer is news, at the end */
 
-	rvi_sampler_params sp = {p.temp, p.top_k, p.top_p, p.min_p, p.seed};
-	rvi_sampler *smp = NULL;
-	int irc = rvi_sampler_new(&smp, &sp, m->llama.hp.n_vocab, &ctx->err);
-	if (irc != RV_OK) {
-		free(prompt_ids);
-		return fail(ctx, irc);
-	}
-
-	/* Fresh context: the cache starts empty for every call. */
-	ctx->st.kv.n_past = 0;
+	int n_prompt = 0;
 	double t0 = rvi_now_ms();
-	irc = rvi_llama_forward(&m->llama, &ctx->st, prompt_ids, NULL, n_prompt, ctx->logits, false,
-	                        &ctx->err);
-	free(prompt_ids);
-	double t1 = rvi_now_ms();
-	res->timings.prefill_ms = t1 - t0;
+	rc = prefill_text(ctx, prompt, p.add_bos, &n_prompt);
+	res->timings.prefill_ms = rvi_now_ms() - t0;
 	res->timings.prefill_tokens = n_prompt;
-	if (irc != RV_OK) {
-		rvi_sampler_free(smp);
-		return fail(ctx, irc);
-	}
+	res->n_prompt_tokens = n_prompt;
+	if (rc != RV_OK)
+		return (rv_status)rc;
 
-	int64_t max_new = n_ctx - n_prompt;
+	int64_t max_new = ctx->st.kv.n_ctx - n_prompt;
 	if (p.n_predict >= 0 && p.n_predict < max_new)
 		max_new = p.n_predict;
-	size_t text_cap = 0, text_len = 0;
-	res->finish_reason = RV_FINISH_LENGTH;
-	if (max_new > 0) {
-		res->tokens = rvi_alloc((size_t)max_new, sizeof(int32_t));
-		res->logprobs = rvi_alloc((size_t)max_new, sizeof(double));
-		if (!res->tokens || !res->logprobs)
-			irc = rvi_errorf(&ctx->err, RV_ERR_NOMEM, "out of memory");
+	if (max_new == 0) { /* -n 0: nothing asked for */
+		res->finish_reason = RV_FINISH_LENGTH;
+		res->text = calloc(1, 1);
+		return res->text ? RV_OK : RV_ERR_NOMEM;
 	}
-	irc = irc ? irc : text_append(res, &text_cap, &text_len, "", 0);
-	rvi_detok detok;
-	rvi_detok_init(&detok, m->tok);
-	size_t piece_cap = rvi_tokenizer_max_piece(m->tok) + 64;
-	char *piece = malloc(piece_cap);
-	if (!piece && irc == RV_OK)
-		irc = rvi_errorf(&ctx->err, RV_ERR_NOMEM, "out of memory");
-
-	bool stopped = false;
-	for (int64_t i = 0; irc == RV_OK && i < max_new; i++) {
-		if (p.should_stop && p.should_stop(p.user)) {
-			stopped = true;
-			break;
-		}
-		double lp = 0;
-		int32_t id = rvi_sample(smp, ctx->logits, &lp);
-		res->tokens[res->n_tokens] = id;
-		res->logprobs[res->n_tokens] = lp;
-		res->n_tokens++;
-		int64_t len = rvi_detok_push(&detok, id, piece, piece_cap);
-		if (len < 0) {
-			irc = rvi_errorf(&ctx->err, RV_ERR_INTERNAL,
-			                 "sampled token id %d is out of range", id);
-			break;
-		}
-		if (len > 0) {
-			if ((irc = text_append(res, &text_cap, &text_len, piece, (size_t)len)))
-				break;
-			if (p.on_text && p.on_text(piece, (size_t)len, p.user)) {
-				stopped = true;
-				break;
-			}
-		}
-		if (!p.ignore_eos && rvi_tokenizer_is_eog(m->tok, id)) {
-			res->finish_reason = RV_FINISH_EOS;
-			break;
-		}
-		if (i + 1 < max_new)
-			irc = rvi_llama_forward(&m->llama, &ctx->st, &id, NULL, 1, ctx->logits,
-			                        false, &ctx->err);
-	}
-	if (irc == RV_OK) {
-		int64_t len = rvi_detok_flush(&detok, piece, piece_cap);
-		if (len > 0) {
-			irc = text_append(res, &text_cap, &text_len, piece, (size_t)len);
-			if (irc == RV_OK && p.on_text)
-				p.on_text(piece, (size_t)len, p.user);
-		}
-	}
-	free(piece);
-	rvi_sampler_free(smp);
-	res->timings.decode_ms = rvi_now_ms() - t1;
-	res->timings.decode_tokens = res->n_tokens;
-	if (irc != RV_OK) {
-		if (irc == RV_ERR_NOMEM && !ctx->err.msg[0])
-			rvi_errorf(&ctx->err, RV_ERR_NOMEM, "out of memory");
+	rc = rvi_bestofn_decode(ctx, &p, ctx->logits, max_new, res);
+	if (rc != RV_OK && rc != RV_ERR_INTERRUPTED) {
 		rv_result_free(res);
-		return fail(ctx, irc);
+		return (rv_status)rc;
 	}
-	if (stopped) {
-		res->finish_reason = RV_FINISH_STOPPED;
-		rvi_errorf(&ctx->err, RV_ERR_INTERRUPTED, "generation interrupted");
-		return RV_ERR_INTERRUPTED;
+	const int decode_rc = rc;
+
+	const double ts = rvi_now_ms();
+	if (p.reference && decode_rc == RV_OK) {
+		rv_context *ref = p.reference;
+		int n_ref_prompt = 0;
+		rc = prefill_text(ref, prompt, p.add_bos, &n_ref_prompt);
+		if (rc == RV_OK)
+			rc = rvi_bestofn_score_reference(ref, ref->logits, res);
+		if (rc != RV_OK) {
+			rvi_errorf(&ctx->err, rc, "reference model: %s", ref->err.msg);
+			rv_result_free(res);
+			return (rv_status)rc;
+		}
 	}
-	return RV_OK;
+	rc = rvi_bestofn_rank(res, p.score, p.beta);
+	res->timings.scoring_ms = rvi_now_ms() - ts;
+	if (rc != RV_OK) {
+		rvi_errorf(&ctx->err, rc, "out of memory");
+		rv_result_free(res);
+		return (rv_status)rc;
+	}
+	return (rv_status)decode_rc;
 }

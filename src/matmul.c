@@ -39,11 +39,6 @@
  * same. */
 #define MIN_PARALLEL_WORK (1 << 15)
 
-/* Bytes of dequantized f32 weights handed to one sgemm call on the
- * F16/BF16 path: large enough for BLAS to be efficient, small enough to
- * stay a modest scratch buffer. */
-#define SGEMM_CHUNK_BYTES (8u << 20)
-
 void *rvi_buf_reserve(rvi_buf *b, size_t size)
 {
 	if (b->ptr != NULL && b->size >= size)
@@ -112,39 +107,71 @@ static void sgemm_rows(const float *x, int64_t n_tok, int64_t n_in, const float 
 	            (int)n_in, w, (int)n_in, 0.0f, y, (int)ldy);
 }
 
-/* Float weights that are not f32: dequantize a chunk of rows, then sgemm. */
-static int dequant_sgemm(const rvi_weight *W, const rvk_table *k, const float *x, int64_t n_tok,
-                         float *y, int n_threads, rvi_buf *scratch)
+/* Output rows per sgemm call: a constant, never derived from n_threads. */
+#define SGEMM_ROWS 128
+
+static int thread_num(void)
+{
+#ifdef _OPENMP
+	return omp_get_thread_num();
+#else
+	return 0;
+#endif
+}
+
+/* y (n_tok x n_out) = x @ W^T for float weights through BLAS, with every
+ * output bit independent of n_threads. OpenBLAS's own threading splits a
+ * call differently for different thread counts, and the split changes the
+ * kernels (and so the rounding) some outputs go through. Instead, the output
+ * rows are cut into fixed SGEMM_ROWS chunks, each one single-threaded sgemm
+ * call of the same shape whatever n_threads is, spread over OpenMP threads;
+ * F16/BF16 rows are dequantized into the calling thread's own slice of
+ * scratch first. */
+static int blas_matmul(const rvi_weight *W, const rvk_table *k, const float *x, int64_t n_tok,
+                       float *y, int n_threads, rvi_buf *scratch)
 {
 	const int64_t n_in = W->n_in, n_out = W->n_out;
-	const size_t w_row = rvi_row_size(W->type, n_in);
-	int64_t chunk = (int64_t)(SGEMM_CHUNK_BYTES / ((size_t)n_in * sizeof(float)));
-	if (chunk < 16)
-		chunk = 16;
-	if (chunk > n_out)
-		chunk = n_out;
-	float *wf = rvi_buf_reserve(scratch, (size_t)chunk * (size_t)n_in * sizeof(float));
-	if (wf == NULL)
-		return RV_ERR_NOMEM;
+	const int64_t n_chunks = (n_out + SGEMM_ROWS - 1) / SGEMM_ROWS;
+	const int nt = n_chunks < n_threads ? (int)n_chunks : n_threads;
+	const bool f32 = W->type == RVI_TYPE_F32;
+	float *wf = NULL;
+	if (!f32) {
+		uint64_t bytes;
+		if (!rvi_mul_ok((uint64_t)nt * SGEMM_ROWS, (uint64_t)n_in * sizeof(float),
+		                &bytes) ||
+		    bytes > SIZE_MAX || (wf = rvi_buf_reserve(scratch, (size_t)bytes)) == NULL)
+			return RV_ERR_NOMEM;
+	}
 	const rvk_dequant_fn dequant = k->dequant[W->type];
+	const size_t w_row = rvi_row_size(W->type, n_in);
 	const char *wd = W->data;
-
-	for (int64_t r0 = 0; r0 < n_out; r0 += chunk) {
-		const int64_t nr = n_out - r0 < chunk ? n_out - r0 : chunk;
+	blas_threads(1);
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static)                                                          \
-    num_threads(n_threads) if (n_threads > 1 && work_of(nr, n_in, 1) >= MIN_PARALLEL_WORK)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1)
 #endif
-		for (int64_t r = 0; r < nr; r++)
-			dequant(wd + (size_t)(r0 + r) * w_row, wf + r * n_in, n_in);
-		blas_threads(n_threads);
-		sgemm_rows(x, n_tok, n_in, wf, nr, y + r0, n_out);
+	for (int64_t c = 0; c < n_chunks; c++) {
+		const int64_t r0 = c * SGEMM_ROWS;
+		const int64_t nr = n_out - r0 < SGEMM_ROWS ? n_out - r0 : SGEMM_ROWS;
+		const float *w = (const float *)(const void *)(wd + (size_t)r0 * w_row);
+		if (!f32) {
+			float *mine = wf + (size_t)thread_num() * SGEMM_ROWS * (size_t)n_in;
+			for (int64_t r = 0; r < nr; r++)
+				dequant(wd + (size_t)(r0 + r) * w_row, mine + r * n_in, n_in);
+			w = mine;
+		}
+		sgemm_rows(x, n_tok, n_in, w, nr, y + r0, n_out);
 	}
 	return RV_OK;
 }
 
 int rvi_matmul(const rvi_weight *W, const float *x, int64_t n_tok, float *y, int n_threads,
                rvi_buf *scratch)
+{
+	return rvi_matmul_ex(W, x, n_tok, y, n_threads, scratch, false);
+}
+
+int rvi_matmul_ex(const rvi_weight *W, const float *x, int64_t n_tok, float *y, int n_threads,
+                  rvi_buf *scratch, bool exact)
 {
 	const rvi_type_traits *tr = rvi_type_traits_of((int)W->type);
 	const rvk_table *k = rvk_active();
@@ -160,12 +187,8 @@ int rvi_matmul(const rvi_weight *W, const float *x, int64_t n_tok, float *y, int
 
 	const bool is_float =
 	    W->type == RVI_TYPE_F32 || W->type == RVI_TYPE_F16 || W->type == RVI_TYPE_BF16;
-	if (is_float && n_tok > RVI_MATMUL_EXACT_BATCH && blas_ok(n_tok, n_out, n_in)) {
-		if (W->type != RVI_TYPE_F32)
-			return dequant_sgemm(W, k, x, n_tok, y, n_threads, scratch);
-		blas_threads(n_threads);
-		sgemm_rows(x, n_tok, n_in, W->data, n_out, y, n_out);
-		return RV_OK;
+	if (is_float && !exact && n_tok > RVI_MATMUL_EXACT_BATCH && blas_ok(n_tok, n_out, n_in)) {
+		return blas_matmul(W, k, x, n_tok, y, n_threads, scratch);
 	}
 
 	/* Activations in the weight type's vec_dot_type. */
@@ -193,6 +216,7 @@ int rvi_matmul(const rvi_weight *W, const float *x, int64_t n_tok, float *y, int
 	}
 
 	const rvk_vec_dot_fn dot = k->vec_dot[W->type];
+	const rvk_vec_dot_rows_fn dot_rows = k->vec_dot_rows[W->type];
 	const size_t w_row = rvi_row_size(W->type, n_in);
 	const char *wd = W->data;
 #ifdef _OPENMP
@@ -201,6 +225,10 @@ int rvi_matmul(const rvi_weight *W, const float *x, int64_t n_tok, float *y, int
 #endif
 	for (int64_t r = 0; r < n_out; r++) {
 		const char *wr = wd + (size_t)r * w_row;
+		if (dot_rows && n_tok > 1) {
+			dot_rows(n_in, &y[r], n_out, wr, act, a_row, n_tok);
+			continue;
+		}
 		for (int64_t t = 0; t < n_tok; t++)
 			dot(n_in, &y[t * n_out + r], wr, act + (size_t)t * a_row);
 	}

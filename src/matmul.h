@@ -5,6 +5,7 @@
 #ifndef RLAIFV_MATMUL_H
 #define RLAIFV_MATMUL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -37,6 +38,11 @@ void rvi_buf_free(rvi_buf *b);
 #define RVI_MATMUL_EXACT_BATCH 16
 int rvi_matmul(const rvi_weight *W, const float *x, int64_t n_tok, float *y, int n_threads,
                rvi_buf *scratch);
+
+/* rvi_matmul, but when exact is true never the BLAS path, whatever n_tok:
+ * every output element is then independent of n_tok and n_threads. */
+int rvi_matmul_ex(const rvi_weight *W, const float *x, int64_t n_tok, float *y, int n_threads,
+                  rvi_buf *scratch, bool exact);
 
 /* Row `row` of W dequantized to f32 (n_in floats): embedding lookups. */
 void rvi_weight_row(const rvi_weight *W, int64_t row, float *out);

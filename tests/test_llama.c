@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "api_internal.h"
+#include "kernels.h"
 #include "rlaifv.h"
 #include "sampler.h"
 #include "testutil.h"
@@ -239,7 +240,7 @@ static void check_sampling(void)
 	const int64_t nv = m->llama.hp.n_vocab;
 	float *logits = malloc(sizeof(float) * (size_t)(n * nv));
 	rvi_err err = {0};
-	ctx->st.kv.n_past = 0;
+	rvi_kvcache_clear(&ctx->st.kv);
 	CHECK(rvi_llama_forward(&m->llama, &ctx->st, all, NULL, n, logits, true, &err) == RV_OK,
 	      "teacher forcing: %s", err.msg);
 	double max_diff = 0;
@@ -288,7 +289,8 @@ static void check_context_overflow(void)
 	rv_model_free(m);
 }
 
-int main(void)
+/* The reference checks, with whatever kernel set is active. */
+static void check_references(void)
 {
 	static const char *stories[] = {"Once_upon_a_time", "The_little_dog", "Lily"};
 	for (int i = 0; i < 3; i++) {
@@ -302,9 +304,24 @@ int main(void)
 	                   TOL_Q8_LOGPROB);
 	check_kquant_ref("tiny-kq-text-q4_k_m.gguf", "ref-hf-kq-text-q4_k_m.json");
 	check_kquant_ref("tiny-kq-text-q6_k.gguf", "ref-hf-kq-text-q6_k.json");
+}
+
+int main(void)
+{
+	/* Parity under every kernel set this build and CPU can run. */
+	const char *isas[8];
+	const int n_isas = rvk_usable_isas(isas, 8);
+	const rvk_table *first = rvk_active();
+	for (int i = 0; i < n_isas && i < 8; i++) {
+		CHECK(rvk_select(isas[i], NULL) == RV_OK, "select %s", isas[i]);
+		printf("-- %s kernels\n", isas[i]);
+		check_references();
+	}
+	CHECK(rvk_select(first->name, NULL) == RV_OK, "restore %s", first->name);
 	check_thread_determinism("stories260K.gguf", 0);
 	check_thread_determinism("stories260K.gguf", 0.8f);
 	check_thread_determinism("tiny-llava-text-q8_0.gguf", 0.8f);
+	check_thread_determinism("tiny-kq-text-q4_k_m.gguf", 0.8f);
 	check_sampling();
 	check_context_overflow();
 	return tu_finish("test_llama");

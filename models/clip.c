@@ -1,0 +1,683 @@
+/* clip.c: the CLIP ViT vision encoder and the LLaVA-1.5 `mlp` projector.
+ * Loading reads the clip.* hyperparameters and binds the v.* and mm.*
+ * tensors (checked shape by shape); rvi_clip_encode() is the whole forward
+ * pass, top to bottom, with the shape of every step.
+ *
+ * The semantics are those of the training code (HF CLIPVisionModel as
+ * LLaVA-1.5 uses it), which differ from llama.cpp's in three places that
+ * each change the embeddings a lot: the class token comes FIRST in the
+ * sequence, EVERY stored block is run (the converter already dropped the
+ * last one, so this is HF hidden_states[-2]), and the projector's GELU is the
+ * erf one. Preprocessing (pad, resize, normalise) lives in src/image.c. */
+#include "clip.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "kernels.h"
+
+/* ---- loading ----------------------------------------------------------- */
+
+/* Sanity bounds: far above any published CLIP/LLaVA, far below what would
+ * make size arithmetic or allocations absurd. Every tensor's size is also
+ * bounded by the file that holds it. */
+#define MAX_IMAGE  8192
+#define MAX_EMBD   (1 << 16)
+#define MAX_FF     (1 << 18)
+#define MAX_LAYERS 1024
+#define MAX_HEADS  1024
+
+static int get_dim(const rvi_gguf *g, const char *key, bool required, int64_t lo, int64_t hi,
+                   int64_t *out, rvi_err *err)
+{
+	int64_t v = *out;
+	int rc = rvi_gguf_get_i64(g, key, required, &v, err);
+	if (rc != RV_OK)
+		return rc;
+	if (v < lo || v > hi)
+		return rvi_errorf(err, RV_ERR_MODEL, "%s: %s = %lld is out of range [%lld, %lld]",
+		                  g->path, key, (long long)v, (long long)lo, (long long)hi);
+	*out = v;
+	return RV_OK;
+}
+
+/* A float array of exactly 3 (one value per RGB channel). Its values are
+ * copied into out[3], so nothing is ever indexed by a count from the file. */
+static int get_rgb(const rvi_gguf *g, const char *key, float out[3], rvi_err *err)
+{
+	const rvi_gguf_kv *kv = rvi_gguf_find(g, key);
+	if (!kv)
+		return rvi_errorf(err, RV_ERR_MODEL, "%s: missing key %s", g->path, key);
+	if (kv->type != RVI_GGUF_ARRAY ||
+	    (kv->arr_type != RVI_GGUF_FLOAT32 && kv->arr_type != RVI_GGUF_FLOAT64))
+		return rvi_errorf(err, RV_ERR_MODEL, "%s: %s must be an array of 3 floats", g->path,
+		                  key);
+	if (kv->arr_n != 3)
+		return rvi_errorf(err, RV_ERR_MODEL,
+		                  "%s: %s has %llu elements, expected 3 (one per RGB channel)",
+		                  g->path, key, (unsigned long long)kv->arr_n);
+	for (int i = 0; i < 3; i++) {
+		double v = rvi_gguf_arr_f64(kv, (uint64_t)i);
+		if (!isfinite(v) || fabs(v) > 1e6)
+			return rvi_errorf(err, RV_ERR_MODEL, "%s: %s[%d] = %g is out of range",
+			                  g->path, key, i, v);
+		out[i] = (float)v;
+	}
+	return RV_OK;
+}
+
+static int find_tensor(const rvi_gguf *g, const char *name, const rvi_gguf_tensor **out,
+                       rvi_err *err)
+{
+	*out = rvi_gguf_find_tensor(g, name);
+	if (!*out)
+		return rvi_errorf(err, RV_ERR_MODEL, "%s: missing tensor %s", g->path, name);
+	return RV_OK;
+}
+
+static int shape_error(const rvi_gguf *g, const char *name, const rvi_gguf_tensor *t,
+                       const char *expected, rvi_err *err)
+{
+	return rvi_errorf(err, RV_ERR_MODEL,
+	                  "%s: tensor %s has shape [%lld, %lld, %lld, %lld], expected %s", g->path,
+	                  name, (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2],
+	                  (long long)t->ne[3], expected);
+}
+
+/* Binds a 2-D weight of shape [n_in, n_out] (GGUF ne order). */
+static int bind_weight(const rvi_gguf *g, const char *name, int64_t n_in, int64_t n_out,
+                       rvi_weight *w, rvi_err *err)
+{
+	const rvi_gguf_tensor *t;
+	int rc = find_tensor(g, name, &t, err);
+	if (rc != RV_OK)
+		return rc;
+	if (t->n_dims > 2 || t->ne[0] != n_in || t->ne[1] != n_out) {
+		char want[64];
+		snprintf(want, sizeof(want), "[%lld, %lld]", (long long)n_in, (long long)n_out);
+		return shape_error(g, name, t, want, err);
+	}
+	w->type = t->type;
+	w->n_in = n_in;
+	w->n_out = n_out;
+	w->data = t->data;
+	return RV_OK;
+}
+
+/* Small tables (norms, biases, class and position embeddings) are
+ * dequantized to owned f32 whatever their type: they are added, not
+ * multiplied, and cost nothing to keep as floats. n_rows == 0 means a 1-D
+ * tensor [n]; otherwise a 2-D [n, n_rows]. */
+static int bind_floats(const rvi_gguf *g, const char *name, int64_t n, int64_t n_rows, float **out,
+                       rvi_err *err)
+{
+	const rvi_gguf_tensor *t;
+	int rc = find_tensor(g, name, &t, err);
+	if (rc != RV_OK)
+		return rc;
+	const bool ok = n_rows == 0 ? t->n_dims == 1 && t->ne[0] == n
+	                            : t->n_dims == 2 && t->ne[0] == n && t->ne[1] == n_rows;
+	if (!ok) {
+		char want[64];
+		if (n_rows == 0)
+			snprintf(want, sizeof(want), "[%lld]", (long long)n);
+		else
+			snprintf(want, sizeof(want), "[%lld, %lld]", (long long)n,
+			         (long long)n_rows);
+		return shape_error(g, name, t, want, err);
+	}
+	const int64_t rows = n_rows == 0 ? 1 : n_rows;
+	*out = rvi_alloc((size_t)(n * rows), sizeof(float));
+	if (!*out)
+		return rvi_errorf(err, RV_ERR_NOMEM, "out of memory loading %s", name);
+	rvi_weight w = {t->type, n, rows, t->data};
+	for (int64_t r = 0; r < rows; r++)
+		rvi_weight_row(&w, r, *out + r * n);
+	return RV_OK;
+}
+
+/* The patch-embedding convolution kernel, [p, p, 3, W] in GGUF order, i.e.
+ * PyTorch's (W, 3, p, p): row o holds output channel o's 3*p*p weights in
+ * (channel, ky, kx) order, so the stride-p convolution is a matmul against
+ * patches flattened the same way. */
+static int bind_patch_kernel(const rvi_gguf *g, const rvi_clip_hparams *hp, rvi_weight *w,
+                             rvi_err *err)
+{
+	const char *name = "v.patch_embd.weight";
+	const int64_t p = hp->patch_size;
+	const rvi_gguf_tensor *t;
+	int rc = find_tensor(g, name, &t, err);
+	if (rc != RV_OK)
+		return rc;
+	if (t->n_dims != 4 || t->ne[0] != p || t->ne[1] != p || t->ne[2] != 3 ||
+	    t->ne[3] != hp->n_embd) {
+		char want[80];
+		snprintf(want, sizeof(want), "[%lld, %lld, 3, %lld]", (long long)p, (long long)p,
+		         (long long)hp->n_embd);
+		return shape_error(g, name, t, want, err);
+	}
+	w->type = t->type;
+	w->n_in = 3 * p * p;
+	w->n_out = hp->n_embd;
+	w->data = t->data;
+	return RV_OK;
+}
+
+static int load_hparams(rvi_clip_hparams *hp, const rvi_gguf *g, rvi_err *err)
+{
+	rvi_str s = {0};
+	int rc = rvi_gguf_get_str(g, "general.architecture", true, &s, err);
+	if (rc != RV_OK)
+		return rc;
+	if (!rvi_str_eq(s, "clip"))
+		return rvi_errorf(err, RV_ERR_UNSUPPORTED,
+		                  "%s: architecture \"%.*s\" is not supported for an image encoder "
+		                  "(expected clip)",
+		                  g->path, (int)(s.len > 64 ? 64 : s.len), s.ptr);
+	/* Converters before projector types existed wrote no key: their
+	 * projector is LLaVA-1.5's two-layer MLP. */
+	s = (rvi_str){"mlp", 3};
+	if ((rc = rvi_gguf_get_str(g, "clip.projector_type", false, &s, err)))
+		return rc;
+	if (!rvi_str_eq(s, "mlp"))
+		return rvi_errorf(err, RV_ERR_UNSUPPORTED,
+		                  "%s: clip.projector_type \"%.*s\" is not supported (only mlp, "
+		                  "the LLaVA-1.5 projector)",
+		                  g->path, (int)(s.len > 64 ? 64 : s.len), s.ptr);
+	bool has_vision = true;
+	if ((rc = rvi_gguf_get_bool(g, "clip.has_vision_encoder", false, &has_vision, err)))
+		return rc;
+	if (!has_vision)
+		return rvi_errorf(err, RV_ERR_UNSUPPORTED,
+		                  "%s: clip.has_vision_encoder is false: no image encoder in this "
+		                  "file",
+		                  g->path);
+
+	/* clip.vision.projection_dim is only range-checked: converters store
+	 * CLIP's contrastive projection width there (768 for ViT-L, sometimes
+	 * 0), not the LLM width, which comes from the mm.2 tensor instead. */
+	memset(hp, 0, sizeof(*hp));
+	if ((rc = get_dim(g, "clip.vision.image_size", true, 1, MAX_IMAGE, &hp->image_size, err)) ||
+	    (rc = get_dim(g, "clip.vision.patch_size", true, 1, MAX_IMAGE, &hp->patch_size, err)) ||
+	    (rc =
+	         get_dim(g, "clip.vision.embedding_length", true, 1, MAX_EMBD, &hp->n_embd, err)) ||
+	    (rc = get_dim(g, "clip.vision.feed_forward_length", true, 1, MAX_FF, &hp->n_ff, err)) ||
+	    (rc = get_dim(g, "clip.vision.attention.head_count", true, 1, MAX_HEADS, &hp->n_head,
+	                  err)) ||
+	    (rc = get_dim(g, "clip.vision.block_count", true, 1, MAX_LAYERS, &hp->n_layer, err)) ||
+	    (rc = get_dim(g, "clip.vision.projection_dim", false, 0, MAX_EMBD,
+	                  &hp->projection_dim_key, err)))
+		return rc;
+	if (hp->image_size % hp->patch_size != 0)
+		return rvi_errorf(err, RV_ERR_MODEL,
+		                  "%s: clip.vision.image_size %lld is not a multiple of "
+		                  "clip.vision.patch_size %lld",
+		                  g->path, (long long)hp->image_size, (long long)hp->patch_size);
+	if (hp->n_embd % hp->n_head != 0)
+		return rvi_errorf(err, RV_ERR_MODEL,
+		                  "%s: clip.vision.embedding_length %lld is not a multiple of "
+		                  "clip.vision.attention.head_count %lld",
+		                  g->path, (long long)hp->n_embd, (long long)hp->n_head);
+	hp->head_dim = hp->n_embd / hp->n_head;
+	const int64_t side = hp->image_size / hp->patch_size;
+	hp->n_patches = side * side; /* <= MAX_IMAGE^2: no overflow */
+
+	if ((rc = rvi_gguf_get_f32(g, "clip.vision.attention.layer_norm_epsilon", true, &hp->eps,
+	                           err)))
+		return rc;
+	if (!(hp->eps > 0 && hp->eps < 1))
+		return rvi_errorf(err, RV_ERR_MODEL,
+		                  "%s: clip.vision.attention.layer_norm_epsilon %g is out of range "
+		                  "(0, 1)",
+		                  g->path, (double)hp->eps);
+	hp->use_gelu = false; /* OpenAI CLIP's quick-GELU unless the file says otherwise */
+	if ((rc = rvi_gguf_get_bool(g, "clip.use_gelu", false, &hp->use_gelu, err)) ||
+	    (rc = get_rgb(g, "clip.vision.image_mean", hp->image_mean, err)) ||
+	    (rc = get_rgb(g, "clip.vision.image_std", hp->image_std, err)))
+		return rc;
+	for (int i = 0; i < 3; i++)
+		if (!(hp->image_std[i] > 0))
+			return rvi_errorf(err, RV_ERR_MODEL,
+			                  "%s: clip.vision.image_std[%d] = %g must be positive",
+			                  g->path, i, (double)hp->image_std[i]);
+
+	/* Newer converters may name the layer(s) whose output feeds the
+	 * projector. Only "the output of the last stored block" is what we
+	 * compute; intermediate or multi-layer features (LLaVA-NeXT style
+	 * variants) would silently give other embeddings, so refuse them. */
+	const rvi_gguf_kv *fl = NULL;
+	if ((rc =
+	         rvi_gguf_get_arr(g, "clip.vision.feature_layer", false, RVI_GGUF_INT64, &fl, err)))
+		return rc;
+	if (fl && !(fl->arr_n == 1 && rvi_gguf_arr_i64(fl, 0) == hp->n_layer))
+		return rvi_errorf(
+		    err, RV_ERR_UNSUPPORTED,
+		    "%s: clip.vision.feature_layer (%llu values, first %lld) asks for "
+		    "features other than the last of the %lld stored blocks",
+		    g->path, (unsigned long long)fl->arr_n,
+		    (long long)(fl->arr_n ? rvi_gguf_arr_i64(fl, 0) : -1), (long long)hp->n_layer);
+	return RV_OK;
+}
+
+/* A tensor v.blk.N.* with N >= block_count means the file and its metadata
+ * disagree (which blocks would HF have run?); refuse rather than ignore. */
+static int check_block_names(const rvi_gguf *g, int64_t n_layer, rvi_err *err)
+{
+	for (uint64_t i = 0; i < g->n_tensors; i++) {
+		rvi_str s = g->tensors[i].name;
+		if (s.len < 7 || memcmp(s.ptr, "v.blk.", 6) != 0)
+			continue;
+		int64_t n = 0;
+		uint64_t j = 6;
+		while (j < s.len && j < 14 && s.ptr[j] >= '0' && s.ptr[j] <= '9')
+			n = n * 10 + (s.ptr[j++] - '0');
+		if (j > 6 && n >= n_layer)
+			return rvi_errorf(err, RV_ERR_MODEL,
+			                  "%s: tensor %.*s belongs to a block past "
+			                  "clip.vision.block_count (%lld)",
+			                  g->path, (int)s.len, s.ptr, (long long)n_layer);
+	}
+	return RV_OK;
+}
+
+static int load_layer(const rvi_gguf *g, const rvi_clip_hparams *hp, int64_t il, rvi_clip_layer *L,
+                      rvi_err *err)
+{
+	const int64_t W = hp->n_embd, F = hp->n_ff;
+	char name[96];
+	int rc;
+#define TNAME(suffix) (snprintf(name, sizeof(name), "v.blk.%lld." suffix, (long long)il), name)
+	if ((rc = bind_floats(g, TNAME("ln1.weight"), W, 0, &L->ln1_w, err)) ||
+	    (rc = bind_floats(g, TNAME("ln1.bias"), W, 0, &L->ln1_b, err)) ||
+	    (rc = bind_weight(g, TNAME("attn_q.weight"), W, W, &L->wq, err)) ||
+	    (rc = bind_floats(g, TNAME("attn_q.bias"), W, 0, &L->bq, err)) ||
+	    (rc = bind_weight(g, TNAME("attn_k.weight"), W, W, &L->wk, err)) ||
+	    (rc = bind_floats(g, TNAME("attn_k.bias"), W, 0, &L->bk, err)) ||
+	    (rc = bind_weight(g, TNAME("attn_v.weight"), W, W, &L->wv, err)) ||
+	    (rc = bind_floats(g, TNAME("attn_v.bias"), W, 0, &L->bv, err)) ||
+	    (rc = bind_weight(g, TNAME("attn_out.weight"), W, W, &L->wo, err)) ||
+	    (rc = bind_floats(g, TNAME("attn_out.bias"), W, 0, &L->bo, err)) ||
+	    (rc = bind_floats(g, TNAME("ln2.weight"), W, 0, &L->ln2_w, err)) ||
+	    (rc = bind_floats(g, TNAME("ln2.bias"), W, 0, &L->ln2_b, err)))
+		return rc;
+
+	/* CLIP's fc1 (W -> F) is normally ffn_up and fc2 (F -> W) ffn_down,
+	 * but some converters wrote them the other way round. The shapes tell
+	 * which is which (when W != F); biases follow their weights. */
+	const rvi_gguf_tensor *up = rvi_gguf_find_tensor(g, TNAME("ffn_up.weight"));
+	const rvi_gguf_tensor *down = rvi_gguf_find_tensor(g, TNAME("ffn_down.weight"));
+	const bool swapped = up && down && W != F && up->n_dims == 2 && down->n_dims == 2 &&
+	                     up->ne[0] == F && up->ne[1] == W && down->ne[0] == W &&
+	                     down->ne[1] == F;
+	const char *fc1 = swapped ? "ffn_down" : "ffn_up";
+	const char *fc2 = swapped ? "ffn_up" : "ffn_down";
+#undef TNAME
+#define TNAME2(part, suffix)                                                                       \
+	(snprintf(name, sizeof(name), "v.blk.%lld.%s.%s", (long long)il, part, suffix), name)
+	if ((rc = bind_weight(g, TNAME2(fc1, "weight"), W, F, &L->fc1, err)) ||
+	    (rc = bind_floats(g, TNAME2(fc1, "bias"), F, 0, &L->fc1_b, err)) ||
+	    (rc = bind_weight(g, TNAME2(fc2, "weight"), F, W, &L->fc2, err)) ||
+	    (rc = bind_floats(g, TNAME2(fc2, "bias"), W, 0, &L->fc2_b, err)))
+		return rc;
+#undef TNAME2
+	return RV_OK;
+}
+
+/* The projector's widths come from its tensors: mm.0 is [W, hidden],
+ * mm.2 [hidden, out], and out is the LLM width the caller checks. */
+static int projector_width(const rvi_gguf *g, const char *name, int64_t *out, rvi_err *err)
+{
+	const rvi_gguf_tensor *t;
+	int rc = find_tensor(g, name, &t, err);
+	if (rc != RV_OK)
+		return rc;
+	if (t->n_dims != 2 || t->ne[1] > MAX_EMBD)
+		return rvi_errorf(err, RV_ERR_MODEL,
+		                  "%s: tensor %s has shape [%lld, %lld, %lld, %lld], expected a "
+		                  "matrix with at most %d outputs",
+		                  g->path, name, (long long)t->ne[0], (long long)t->ne[1],
+		                  (long long)t->ne[2], (long long)t->ne[3], MAX_EMBD);
+	*out = t->ne[1];
+	return RV_OK;
+}
+
+int rvi_clip_load(rvi_clip *c, const rvi_gguf *g, rvi_err *err)
+{
+	memset(c, 0, sizeof(*c));
+	rvi_clip_hparams *hp = &c->hp;
+	int rc = load_hparams(hp, g, err);
+	if (rc != RV_OK)
+		return rc;
+	if ((rc = check_block_names(g, hp->n_layer, err)))
+		return rc;
+	c->path = g->path;
+	const int64_t W = hp->n_embd;
+
+	if ((rc = bind_patch_kernel(g, hp, &c->patch_embd, err)) ||
+	    (rc = bind_floats(g, "v.class_embd", W, 0, &c->class_embd, err)) ||
+	    (rc = bind_floats(g, "v.position_embd.weight", W, hp->n_patches + 1, &c->pos_embd,
+	                      err)) ||
+	    (rc = bind_floats(g, "v.pre_ln.weight", W, 0, &c->pre_ln_w, err)) ||
+	    (rc = bind_floats(g, "v.pre_ln.bias", W, 0, &c->pre_ln_b, err)))
+		goto fail;
+	if (rvi_gguf_find_tensor(g, "v.patch_embd.bias") &&
+	    (rc = bind_floats(g, "v.patch_embd.bias", W, 0, &c->patch_bias, err)))
+		goto fail;
+	/* v.post_ln.* may be present: LLaVA takes features before it. */
+
+	c->layers = rvi_zalloc((size_t)hp->n_layer, sizeof(*c->layers));
+	if (!c->layers) {
+		rc = rvi_errorf(err, RV_ERR_NOMEM, "out of memory");
+		goto fail;
+	}
+	for (int64_t il = 0; il < hp->n_layer; il++)
+		if ((rc = load_layer(g, hp, il, &c->layers[il], err)))
+			goto fail;
+
+	if ((rc = projector_width(g, "mm.0.weight", &hp->n_mm_hidden, err)) ||
+	    (rc = projector_width(g, "mm.2.weight", &hp->n_mm_out, err)) ||
+	    (rc = bind_weight(g, "mm.0.weight", W, hp->n_mm_hidden, &c->mm0, err)) ||
+	    (rc = bind_floats(g, "mm.0.bias", hp->n_mm_hidden, 0, &c->mm0_b, err)) ||
+	    (rc = bind_weight(g, "mm.2.weight", hp->n_mm_hidden, hp->n_mm_out, &c->mm2, err)) ||
+	    (rc = bind_floats(g, "mm.2.bias", hp->n_mm_out, 0, &c->mm2_b, err)))
+		goto fail;
+	return RV_OK;
+fail:
+	rvi_clip_free(c);
+	return rc;
+}
+
+void rvi_clip_free(rvi_clip *c)
+{
+	if (c->layers) {
+		for (int64_t il = 0; il < c->hp.n_layer; il++) {
+			rvi_clip_layer *L = &c->layers[il];
+			float *v[] = {L->ln1_w, L->ln1_b, L->bq,    L->bk,    L->bv,
+			              L->bo,    L->ln2_w, L->ln2_b, L->fc1_b, L->fc2_b};
+			for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+				free(v[i]);
+		}
+	}
+	free(c->layers);
+	float *v[] = {c->patch_bias, c->class_embd, c->pos_embd, c->pre_ln_w,
+	              c->pre_ln_b,   c->mm0_b,      c->mm2_b};
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+		free(v[i]);
+	memset(c, 0, sizeof(*c));
+}
+
+int rvi_clip_image_size(const rvi_clip *c)
+{
+	return (int)c->hp.image_size; /* <= MAX_IMAGE */
+}
+
+const float *rvi_clip_image_mean(const rvi_clip *c)
+{
+	return c->hp.image_mean;
+}
+
+const float *rvi_clip_image_std(const rvi_clip *c)
+{
+	return c->hp.image_std;
+}
+
+int64_t rvi_clip_n_output_tokens(const rvi_clip *c)
+{
+	return c->hp.n_patches;
+}
+
+int64_t rvi_clip_n_output_embd(const rvi_clip *c)
+{
+	return c->hp.n_mm_out;
+}
+
+int rvi_clip_check_text_width(const rvi_clip *c, int64_t n_embd_text, rvi_err *err)
+{
+	if (c->hp.n_mm_out != n_embd_text)
+		return rvi_errorf(
+		    err, RV_ERR_MODEL,
+		    "%s: the image projector outputs rows of %lld values but the text "
+		    "model's embedding width is %lld (mmproj made for another model?)",
+		    c->path ? c->path : "mmproj", (long long)c->hp.n_mm_out,
+		    (long long)n_embd_text);
+	return RV_OK;
+}
+
+/* ---- forward ----------------------------------------------------------- */
+
+/* Element-wise loops below this many elements stay on the calling thread. */
+#define MIN_PARALLEL_ELEMS (1 << 14)
+
+static int thread_id(void)
+{
+#ifdef _OPENMP
+	return omp_get_thread_num();
+#else
+	return 0;
+#endif
+}
+
+/* y (n, d) = LayerNorm(x) * w + b, row by row; y may be x. Mean and
+ * (biased, as PyTorch) variance in double: cheap next to the matmuls, and
+ * it keeps us on the float64 reference. */
+static void layer_norm(float *y, const float *x, const float *w, const float *b, int64_t n,
+                       int64_t d, float eps, int nt)
+{
+	(void)nt;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1 && n * d >= MIN_PARALLEL_ELEMS)
+#endif
+	for (int64_t t = 0; t < n; t++) {
+		const float *xr = x + t * d;
+		float *yr = y + t * d;
+		double mean = 0, var = 0;
+		for (int64_t i = 0; i < d; i++)
+			mean += xr[i];
+		mean /= (double)d;
+		for (int64_t i = 0; i < d; i++)
+			var += ((double)xr[i] - mean) * ((double)xr[i] - mean);
+		const double inv = 1.0 / sqrt(var / (double)d + (double)eps);
+		for (int64_t i = 0; i < d; i++)
+			yr[i] = (float)(((double)xr[i] - mean) * inv) * w[i] + b[i];
+	}
+}
+
+/* x (n) = act(x): erf GELU 0.5 x (1 + erf(x / sqrt 2)), or OpenAI CLIP's
+ * quick-GELU x * sigmoid(1.702 x). Each element on its own, so any split
+ * over threads gives the same bits. */
+static void activate(float *x, int64_t n, bool erf_gelu, int nt)
+{
+	(void)nt;
+	if (erf_gelu) {
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1 && n >= MIN_PARALLEL_ELEMS)
+#endif
+		for (int64_t i = 0; i < n; i++)
+			x[i] = (float)(0.5 * x[i] * (1.0 + erf(x[i] * 0.70710678118654752440)));
+	} else {
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1 && n >= MIN_PARALLEL_ELEMS)
+#endif
+		for (int64_t i = 0; i < n; i++)
+			x[i] = x[i] / (1.0f + expf(-1.702f * x[i]));
+	}
+}
+
+/* y (n, n_out) = x (n, n_in) @ W^T + b: a torch nn.Linear. */
+static int linear(const rvi_weight *W, const float *b, const float *x, int64_t n, float *y, int nt,
+                  rvi_buf *scratch)
+{
+	int rc = rvi_matmul(W, x, n, y, nt, scratch);
+	if (rc != RV_OK)
+		return rc;
+	if (b)
+		for (int64_t t = 0; t < n; t++)
+			for (int64_t o = 0; o < W->n_out; o++)
+				y[t * W->n_out + o] += b[o];
+	return RV_OK;
+}
+
+/* out (n, W) = softmax(q k^T / sqrt(hd)) v for each head's hd columns:
+ * full, non-causal attention (every patch sees every patch). Each (head,
+ * query) pair is one independent task with its own score row, so results
+ * do not depend on the thread count. scores: (nt, n). */
+static void attention(const float *q, const float *k, const float *v, float *out, float *scores,
+                      int64_t n, int64_t n_head, int64_t hd, int nt)
+{
+	const rvk_table *K = rvk_active();
+	const int64_t W = n_head * hd;
+	const float scale = (float)(1.0 / sqrt((double)hd));
+	const int64_t tasks = n_head * n;
+	(void)nt;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(dynamic, 4) num_threads(nt) if (nt > 1)
+#endif
+	for (int64_t task = 0; task < tasks; task++) {
+		const int64_t h = task / n, i = task % n;
+		float *s = scores + (int64_t)thread_id() * n;
+		const float *qi = q + i * W + h * hd;
+		for (int64_t j = 0; j < n; j++)
+			s[j] = K->dot_f32(qi, k + j * W + h * hd, hd) * scale;
+		K->softmax(s, n);
+		float *o = out + i * W + h * hd;
+		memset(o, 0, (size_t)hd * sizeof(float));
+		for (int64_t j = 0; j < n; j++)
+			K->axpy(o, s[j], v + j * W + h * hd, hd);
+	}
+}
+
+int rvi_clip_encode(const rvi_clip *c, const float *pixels_chw, int n_threads, float *out,
+                    rvi_err *err)
+{
+	if (!c || !c->layers || !pixels_chw || !out)
+		return rvi_errorf(err, RV_ERR_INVALID_ARG,
+		                  "clip encode: no model, pixels or output buffer");
+	const rvi_clip_hparams *hp = &c->hp;
+	const int64_t S = hp->image_size, p = hp->patch_size, side = S / p;
+	const int64_t n_p = hp->n_patches, n = n_p + 1; /* patches, sequence length */
+	const int64_t W = hp->n_embd, F = hp->n_ff, kpp = 3 * p * p;
+	const int64_t P1 = hp->n_mm_hidden;
+	const int nt = n_threads < 1 ? 1 : n_threads;
+
+	/* One arena for every activation of the pass, each region rounded up to
+	 * 16 floats so that all start 64-byte aligned. */
+	enum { PATCHES, X, XB, Q, K, V, AO, HB, HM, SCORES, N_REGIONS };
+	const uint64_t nw = (uint64_t)(n * W);
+	const uint64_t size[N_REGIONS] = {[PATCHES] = (uint64_t)(n_p * kpp),
+	                                  [X] = nw,
+	                                  [XB] = nw,
+	                                  [Q] = nw,
+	                                  [K] = nw,
+	                                  [V] = nw,
+	                                  [AO] = nw,
+	                                  [HB] = (uint64_t)(n * F),
+	                                  [HM] = (uint64_t)(n_p * P1),
+	                                  [SCORES] = (uint64_t)nt * (uint64_t)n};
+	uint64_t total = 0, start[N_REGIONS];
+	for (int r = 0; r < N_REGIONS; r++) {
+		start[r] = total;
+		if (!rvi_add_ok(total, (size[r] + 15) / 16 * 16, &total))
+			return rvi_errorf(err, RV_ERR_NOMEM,
+			                  "clip encode: working memory overflows");
+	}
+	rvi_buf act = {0}, scr = {0}; /* activations; matmul scratch */
+	float *arena = total <= SIZE_MAX / sizeof(float)
+	                   ? rvi_buf_reserve(&act, (size_t)total * sizeof(float))
+	                   : NULL;
+	if (!arena)
+		return rvi_errorf(err, RV_ERR_NOMEM,
+		                  "out of memory for the image encoder's %llu MiB of activations",
+		                  (unsigned long long)(total / (1u << 18)));
+	float *patches = arena + start[PATCHES];
+	float *x = arena + start[X];   /* the residual stream */
+	float *xb = arena + start[XB]; /* normed input, then sublayer output */
+	float *q = arena + start[Q], *k = arena + start[K], *v = arena + start[V];
+	float *ao = arena + start[AO]; /* attention output, heads side by side */
+	float *hb = arena + start[HB]; /* MLP hidden */
+	float *hm = arena + start[HM]; /* projector hidden */
+	float *scores = arena + start[SCORES];
+	int rc = RV_OK;
+	const char *what = "patch embedding";
+
+	/* patches (n_p, 3*p*p): patch (py, px), row-major over the side x side
+	 * grid starting top-left, flattened in the kernel's (c, ky, kx) order */
+	for (int64_t py = 0; py < side; py++)
+		for (int64_t px = 0; px < side; px++) {
+			float *dst = patches + (py * side + px) * kpp;
+			for (int64_t ch = 0; ch < 3; ch++)
+				for (int64_t ky = 0; ky < p; ky++)
+					memcpy(dst + (ch * p + ky) * p,
+					       pixels_chw + (ch * S + py * p + ky) * S + px * p,
+					       (size_t)p * sizeof(float));
+		}
+
+	/* x (n, W) = [class_embd; patches @ kernel^T (+ bias)] + pos_embd:
+	 * the class token FIRST, then patch i at sequence position i + 1, and
+	 * position row j added to sequence element j */
+	memcpy(x, c->class_embd, (size_t)W * sizeof(float));
+	if ((rc = linear(&c->patch_embd, c->patch_bias, patches, n_p, x + W, nt, &scr)))
+		goto done;
+	for (int64_t i = 0; i < n * W; i++)
+		x[i] += c->pos_embd[i];
+
+	/* x (n, W) = pre_ln(x) */
+	layer_norm(x, x, c->pre_ln_w, c->pre_ln_b, n, W, hp->eps, nt);
+
+	/* every stored block, pre-norm */
+	what = "encoder block";
+	for (int64_t il = 0; il < hp->n_layer; il++) {
+		const rvi_clip_layer *L = &c->layers[il];
+
+		/* xb (n, W) = ln1(x); q, k, v (n, W) = xb @ W^T + b */
+		layer_norm(xb, x, L->ln1_w, L->ln1_b, n, W, hp->eps, nt);
+		if ((rc = linear(&L->wq, L->bq, xb, n, q, nt, &scr)) ||
+		    (rc = linear(&L->wk, L->bk, xb, n, k, nt, &scr)) ||
+		    (rc = linear(&L->wv, L->bv, xb, n, v, nt, &scr)))
+			goto done;
+
+		/* ao (n, W) = per head softmax(q k^T / sqrt(hd)) v, non-causal */
+		attention(q, k, v, ao, scores, n, hp->n_head, hp->head_dim, nt);
+
+		/* x += ao @ Wo^T + bo */
+		if ((rc = linear(&L->wo, L->bo, ao, n, xb, nt, &scr)))
+			goto done;
+		for (int64_t i = 0; i < n * W; i++)
+			x[i] += xb[i];
+
+		/* xb = ln2(x); hb (n, F) = act(xb @ fc1^T + b1); x += hb @ fc2^T + b2 */
+		layer_norm(xb, x, L->ln2_w, L->ln2_b, n, W, hp->eps, nt);
+		if ((rc = linear(&L->fc1, L->fc1_b, xb, n, hb, nt, &scr)))
+			goto done;
+		activate(hb, n * F, hp->use_gelu, nt);
+		if ((rc = linear(&L->fc2, L->fc2_b, hb, n, xb, nt, &scr)))
+			goto done;
+		for (int64_t i = 0; i < n * W; i++)
+			x[i] += xb[i];
+	}
+	/* no post-LN: LLaVA takes the block output as it is */
+
+	/* drop the class token: the patch rows x[1..n) (n_p, W) feed the
+	 * projector; hm (n_p, P1) = gelu_erf(x @ mm0^T + b0);
+	 * out (n_p, n_mm_out) = hm @ mm2^T + b2 */
+	what = "projector";
+	if ((rc = linear(&c->mm0, c->mm0_b, x + W, n_p, hm, nt, &scr)))
+		goto done;
+	activate(hm, n_p * P1, true, nt);
+	if ((rc = linear(&c->mm2, c->mm2_b, hm, n_p, out, nt, &scr)))
+		goto done;
+
+done:
+	if (rc != RV_OK)
+		rc = rvi_errorf(err, rc, "%s: image encoder failed in the %s (%s)",
+		                c->path ? c->path : "mmproj", what,
+		                rc == RV_ERR_NOMEM ? "out of memory" : "unusable weight");
+	rvi_buf_free(&scr);
+	rvi_buf_free(&act);
+	return rc;
+}

@@ -1,0 +1,1028 @@
+/* avx512.c: the kernel table for CPUs with AVX-512 F/BW/VL and VNNI (Intel
+ * Ice Lake, Sapphire Rapids and later; AMD Zen 4 and later). Compiled with
+ * -mavx512f -mavx512bw -mavx512vl -mavx512vnni (plus AVX2/FMA/F16C), so
+ * nothing here may run before dispatch.c has checked the CPU; the only
+ * exported symbol is rvk_avx512_fill.
+ *
+ * Semantics are those of scalar.c, entry by entry. What is exact there is
+ * exact here: quantization (same bytes), dequantization (same floats), the
+ * integer part of every quantized dot product. Float sums run in vector
+ * lanes, in another order than the scalar reference, within the tolerances
+ * test_kernels allows.
+ *
+ * Integer dot products use VNNI's vpdpbusd, which multiplies UNSIGNED bytes
+ * by signed bytes and adds each group of 4 products to an int32 lane:
+ *  - K-quant weights are unsigned already (nibbles, 5-bit or 6-bit values
+ *    before their offset), so they are the unsigned operand and the Q8_K
+ *    activations the signed one. The Q6_K offset of -32 is folded in with the
+ *    activation sums bsums, which the Q8_K format carries.
+ *  - Q8_0 and Q4_0 weights are signed. There the activation byte a is made
+ *    unsigned as a + 128 (a xor 0x80) and the weights stay signed:
+ *    sum (a + 128) w = sum a w + 128 sum w. The correction -128 sum w depends
+ *    on the weights only, so it is computed once per weight block and shared
+ *    by every activation row. This is exact for all byte values (a sign
+ *    transfer would not be when a = -128).
+ *  - The K-quant sub-block scales are applied with vpdpwssd (int16 pairs):
+ *    one vpdpbusd lane sums 4 products of at most 63 * 128, so it fits an
+ *    int16; two such vectors are packed (vpackssdw, exact) and one vpdpwssd
+ *    multiplies each int16 by its sub-block's scale and adds the pairs into
+ *    int32 lanes, without a slow 32-bit multiply.
+ *  - Q8_0 and Q4_0 keep the float order of llama.cpp's x86 kernels (one
+ *    8-lane accumulator, one FMA per block): the end-to-end Q8_0 references
+ *    are sensitive to it (see that section).
+ *
+ * vec_dot_rows runs one weight row against several activation rows: a
+ * "rows" routine takes R = 1..4 rows, loads and unpacks each weight block
+ * once, then runs every row through the same per-row steps. vec_dot is the
+ * R = 1 case of the same routine, and vec_dot_rows takes groups of 4 and
+ * then one group of the remainder, so each row's accumulators see exactly
+ * the operations they see in vec_dot: bit-identical results, whatever the
+ * batch. (Rows never interact; R only changes how many are interleaved.)
+ *
+ * No float multiply in the dot products feeds an add that a compiler could
+ * fuse differently in two instantiations (sums go through explicit FMAs),
+ * and the build is ISO C (GCC does not contract there; clang is told
+ * below).
+ */
+#include "kernels.h"
+
+#include <immintrin.h>
+#include <math.h>
+#include <stddef.h>
+#include <string.h>
+
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
+
+/* The rows routines are instantiated with a constant R (1..R_MAX); forcing
+ * them inline and their short loops (rows, groups of a block) unrolled keeps
+ * every accumulator and unpacked weight in a register. */
+#define ALWAYS_INLINE __attribute__((always_inline)) inline
+#define R_MAX         4
+#define UNROLL        _Pragma("GCC unroll 4")
+
+/* ---- small helpers ------------------------------------------------------- */
+
+static inline uint16_t ld16(const void *p)
+{
+	uint16_t v;
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+static inline uint32_t ld32(const void *p)
+{
+	uint32_t v;
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+static inline float ldf(const void *p)
+{
+	float v;
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+/* fp16 -> float with F16C for the scales of the dot products (exact). */
+static inline float h2f(const void *p)
+{
+	return _cvtsh_ss(ld16(p));
+}
+
+/* Mask of the first k (0..16) lanes of a 16-lane vector. */
+static inline __mmask16 mask16(int64_t k)
+{
+	return (__mmask16)((1u << k) - 1u);
+}
+
+/* The upper 8 floats (vextractf32x8 would need AVX512DQ). */
+static inline __m256 hi256(__m512 v)
+{
+	return _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
+}
+
+/* Horizontal sum of 8 floats, in a fixed order. */
+static inline float hsum256(__m256 v)
+{
+	__m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+	s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+	s = _mm_add_ss(s, _mm_movehdup_ps(s));
+	return _mm_cvtss_f32(s);
+}
+
+static inline float hsum512(__m512 v)
+{
+	return hsum256(_mm256_add_ps(_mm512_castps512_ps256(v), hi256(v)));
+}
+
+/* ---- F32 / F16 / BF16 weights against f32 activations --------------------- */
+
+enum { W_F32, W_F16, W_BF16 };
+
+/* 16 weights from element i on, as floats (all conversions are exact). */
+static ALWAYS_INLINE __m512 wload(const int kind, const void *w, int64_t i)
+{
+	const uint16_t *h = (const uint16_t *)w + i;
+	switch (kind) {
+	case W_F16:
+		return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)h));
+	case W_BF16: /* bf16 is the top half of a float */
+		return _mm512_castsi512_ps(_mm512_slli_epi32(
+		    _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)h)), 16));
+	default:
+		return _mm512_loadu_ps((const float *)w + i);
+	}
+}
+
+/* The same for the lanes of m only (the others 0); masked loads do not touch
+ * memory outside the mask, so tails need no copy. */
+static ALWAYS_INLINE __m512 wload_mask(const int kind, const void *w, int64_t i, __mmask16 m)
+{
+	const uint16_t *h = (const uint16_t *)w + i;
+	switch (kind) {
+	case W_F16:
+		return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, h));
+	case W_BF16:
+		return _mm512_castsi512_ps(
+		    _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, h)), 16));
+	default:
+		return _mm512_maskz_loadu_ps(m, (const float *)w + i);
+	}
+}
+
+/* w (n of kind) . a_r (n f32) -> s[r * s_stride] for R rows a_stride bytes
+ * apart. Four accumulators per row (64 elements a step) hide the FMA
+ * latency; then 16 at a time into acc 0, the masked tail into acc 1, and the
+ * sum ((0 + 1) + (2 + 3)) across lanes. */
+static ALWAYS_INLINE void fdot_rows(const int kind, const int R, int64_t n, float *s,
+                                    int64_t s_stride, const void *w, const void *a, size_t a_stride)
+{
+	const float *ar[R_MAX];
+	__m512 acc[R_MAX][4];
+	UNROLL
+	for (int r = 0; r < R; r++) {
+		ar[r] = (const float *)((const char *)a + (size_t)r * a_stride);
+		UNROLL
+		for (int j = 0; j < 4; j++)
+			acc[r][j] = _mm512_setzero_ps();
+	}
+	int64_t i = 0;
+	for (; i + 64 <= n; i += 64) {
+		const __m512 w0 = wload(kind, w, i), w1 = wload(kind, w, i + 16);
+		const __m512 w2 = wload(kind, w, i + 32), w3 = wload(kind, w, i + 48);
+		UNROLL
+		for (int r = 0; r < R; r++) {
+			acc[r][0] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(ar[r] + i), acc[r][0]);
+			acc[r][1] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(ar[r] + i + 16), acc[r][1]);
+			acc[r][2] = _mm512_fmadd_ps(w2, _mm512_loadu_ps(ar[r] + i + 32), acc[r][2]);
+			acc[r][3] = _mm512_fmadd_ps(w3, _mm512_loadu_ps(ar[r] + i + 48), acc[r][3]);
+		}
+	}
+	for (; i + 16 <= n; i += 16) {
+		const __m512 w0 = wload(kind, w, i);
+		UNROLL
+		for (int r = 0; r < R; r++)
+			acc[r][0] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(ar[r] + i), acc[r][0]);
+	}
+	if (i < n) {
+		const __mmask16 m = mask16(n - i);
+		const __m512 w0 = wload_mask(kind, w, i, m);
+		UNROLL
+		for (int r = 0; r < R; r++)
+			acc[r][1] =
+			    _mm512_fmadd_ps(w0, _mm512_maskz_loadu_ps(m, ar[r] + i), acc[r][1]);
+	}
+	UNROLL
+	for (int r = 0; r < R; r++) {
+		const __m512 t = _mm512_add_ps(_mm512_add_ps(acc[r][0], acc[r][1]),
+		                               _mm512_add_ps(acc[r][2], acc[r][3]));
+		s[r * s_stride] = hsum512(t);
+	}
+}
+
+/* ---- Q8_0 and Q4_0 weights against Q8_0 activations ---------------------- */
+
+/* Per block and row, the order of llama.cpp's x86 kernels, on purpose: the
+ * integer dot in 8 int32 lanes (lane k: bytes 4k..4k + 3), converted to
+ * float, then acc = fma(dw * da, sumi, acc) with one 8-lane accumulator,
+ * block after block, and the lanes summed at the end as hsum256 does. The
+ * end-to-end Q8_0 references were made that way, and they are sensitive to
+ * the last bit: one activation that lands on the other side of a rounding
+ * tie in the next quantization moves a log-prob by 1e-3 to 1e-2. A 16-lane
+ * order (two blocks a zmm) failed test_llama's Q8_0 parity by such a flip.
+ * So the blocks run on 256-bit vectors; the dot itself is one vpdpbusd. */
+
+#define Q8_0_SZ sizeof(rv_block_q8_0) /* 34 */
+#define Q4_0_SZ sizeof(rv_block_q4_0) /* 18 */
+_Static_assert(sizeof(rv_block_q8_0) == 34 && sizeof(rv_block_q4_0) == 18, "block sizes");
+
+/* The fp16 d of 4 blocks `stride` bytes apart (d first in the block), as
+ * 4 floats: one conversion for four blocks. */
+static inline __m128 d4(const uint8_t *p, size_t stride)
+{
+	const uint64_t v = (uint64_t)ld16(p) | (uint64_t)ld16(p + stride) << 16 |
+	                   (uint64_t)ld16(p + 2 * stride) << 32 |
+	                   (uint64_t)ld16(p + 3 * stride) << 48;
+	return _mm_cvtph_ps(_mm_cvtsi64_si128((long long)v));
+}
+
+/* The 32 weights of the Q8_0 (q4 = 0) or Q4_0 block at b as signed bytes in
+ * weight order. Q4_0 byte j holds weight j (low nibble) and j + 16 (high):
+ * the 16 bytes go to both 128-bit halves, the upper one shifted right by 4,
+ * then nibble - 8. */
+static ALWAYS_INLINE __m256i q80_weights(const int q4, const uint8_t *b)
+{
+	if (!q4)
+		return _mm256_loadu_si256((const __m256i *)(b + 2));
+	__m256i t = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(b + 2)));
+	t = _mm256_mask_srli_epi16(t, 0xff00, t, 4);
+	return _mm256_sub_epi8(_mm256_and_si256(t, _mm256_set1_epi8(0x0f)), _mm256_set1_epi8(8));
+}
+
+/* One block for R rows: weights wv, activation blocks ab[r], scales d[r]
+ * (dw * da broadcast). The activations are made unsigned as a + 128, and
+ * the vpdpbusd starts from -128 * (sum of each 4 weights), computed once for
+ * all rows: the lanes are then exactly sum a w. */
+static ALWAYS_INLINE void q80_block(const int R, __m256i wv, const uint8_t *const *ab,
+                                    const __m256 *d, __m256 *acc)
+{
+	const __m256i x80 = _mm256_set1_epi8((char)0x80);
+	const __m256i init = _mm256_sub_epi32(_mm256_setzero_si256(),
+	                                      _mm256_dpbusd_epi32(_mm256_setzero_si256(), x80, wv));
+	UNROLL
+	for (int r = 0; r < R; r++) {
+		const __m256i av =
+		    _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(ab[r] + 2)), x80);
+		const __m256 sumi = _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(init, av, wv));
+		acc[r] = _mm256_fmadd_ps(d[r], sumi, acc[r]);
+	}
+}
+
+/* w (n / 32 Q8_0 or Q4_0 blocks) . a_r (n / 32 Q8_0 blocks) -> s[r * s_stride]
+ * for R rows. The scales of 4 blocks are converted and multiplied at once;
+ * the 0..3 blocks after the last group of 4 take theirs one by one (the
+ * same product dw * da, so the same operations per block). */
+static ALWAYS_INLINE void q80_rows(const int q4, const int R, int64_t n, float *s, int64_t s_stride,
+                                   const void *w, const void *a, size_t a_stride)
+{
+	const size_t wsz = q4 ? Q4_0_SZ : Q8_0_SZ;
+	const int64_t nb = n / 32;
+	const uint8_t *wp = w;
+	const uint8_t *ap[R_MAX];
+	__m256 acc[R_MAX];
+	UNROLL
+	for (int r = 0; r < R; r++) {
+		ap[r] = (const uint8_t *)a + (size_t)r * a_stride;
+		acc[r] = _mm256_setzero_ps();
+	}
+	int64_t ib = 0;
+	for (; ib + 4 <= nb; ib += 4) {
+		const __m128 dw = d4(wp + (size_t)ib * wsz, wsz);
+		__m128 d[R_MAX];
+		UNROLL
+		for (int r = 0; r < R; r++)
+			d[r] = _mm_mul_ps(dw, d4(ap[r] + (size_t)ib * Q8_0_SZ, Q8_0_SZ));
+		UNROLL
+		for (int k = 0; k < 4; k++) {
+			const uint8_t *ab[R_MAX];
+			__m256 dk[R_MAX];
+			UNROLL
+			for (int r = 0; r < R; r++) {
+				ab[r] = ap[r] + (size_t)(ib + k) * Q8_0_SZ;
+				dk[r] = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(d[r]),
+				                                 _mm256_set1_epi32(k));
+			}
+			q80_block(R, q80_weights(q4, wp + (size_t)(ib + k) * wsz), ab, dk, acc);
+		}
+	}
+	for (; ib < nb; ib++) {
+		const float dw = h2f(wp + (size_t)ib * wsz);
+		const uint8_t *ab[R_MAX];
+		__m256 dk[R_MAX];
+		UNROLL
+		for (int r = 0; r < R; r++) {
+			ab[r] = ap[r] + (size_t)ib * Q8_0_SZ;
+			dk[r] = _mm256_set1_ps(dw * h2f(ab[r]));
+		}
+		q80_block(R, q80_weights(q4, wp + (size_t)ib * wsz), ab, dk, acc);
+	}
+	UNROLL
+	for (int r = 0; r < R; r++)
+		s[r * s_stride] = hsum256(acc[r]);
+}
+
+/* ---- K-quants against Q8_K activations ---------------------------------- */
+
+/* All three follow one pattern per block and activation row: 4 zmm of
+ * unsigned weights Q[0..3] (64 each, in the order of the activation bytes);
+ * P[z] = vpdpbusd(Q[z], a[64z..]), 16 int32 lanes of 4 products each;
+ * scales applied with vpdpwssd. A lane of P is at most 4 * 63 * 128 = 32256
+ * in magnitude (Q6_K; less for Q4_K/Q5_K), so vpackssdw of P[0], P[1] (and
+ * of P[2], P[3]) is exact, and one vpdpwssd per pair multiplies each int16
+ * by its sub-block's scale and adds the pairs into int32 lanes: 2 vpdpwssd
+ * and 2 packs a row instead of 4 vpdpwssd. The scale vectors (int16, laid
+ * out as the packs lay out the P lanes) are built once per weight block
+ * and shared by the rows. */
+
+#define Q8_K_SZ sizeof(rv_block_q8_K) /* 292: float d, 256 qs, 16 bsums */
+#define Q8_K_QS offsetof(rv_block_q8_K, qs)
+#define Q8_K_BS offsetof(rv_block_q8_K, bsums)
+
+/* vpackssdw(P[2p], P[2p + 1]) puts, in each 128-bit chunk c, lanes 4c..4c+3
+ * of P[2p] in int16 positions 0..3 and those of P[2p + 1] in 4..7. These
+ * tables give, for each of the 32 int16 positions 8c + j, the sub-block
+ * whose products it holds, for p = 0 (add the sub-blocks of the pair before
+ * for p = 1: 4 for Q4_K/Q5_K, 8 for Q6_K).
+ * Q4_K/Q5_K: P[z] lanes 0..7 are sub-block 2z, 8..15 sub-block 2z + 1, so
+ * the sub-block is 2 (j >= 4) + (c >= 2).
+ * Q6_K: P[z] lane i is sub-block 4z + i / 4, so it is 4 (j >= 4) + c. */
+static const int16_t k4_pack_sub[32] = {0, 0, 0, 0, 2, 2, 2, 2, 0, 0, 0, 0, 2, 2, 2, 2,
+                                        1, 1, 1, 1, 3, 3, 3, 3, 1, 1, 1, 1, 3, 3, 3, 3};
+static const int16_t q6_pack_sub[32] = {0, 0, 0, 0, 4, 4, 4, 4, 1, 1, 1, 1, 5, 5, 5, 5,
+                                        2, 2, 2, 2, 6, 6, 6, 6, 3, 3, 3, 3, 7, 7, 7, 7};
+
+/* The two packed scale vectors from the scales as int16 (sc16, lanes 0..15)
+ * and the table above; step is the sub-blocks per pair. */
+static ALWAYS_INLINE void pack_scales(__m512i sc16, const int16_t *sub, int step, __m512i S[2])
+{
+	const __m512i idx = _mm512_loadu_si512((const void *)sub);
+	S[0] = _mm512_permutexvar_epi16(idx, sc16);
+	S[1] =
+	    _mm512_permutexvar_epi16(_mm512_add_epi16(idx, _mm512_set1_epi16((short)step)), sc16);
+}
+
+/* isum (16 int32 lanes) += sum over the block of scale * (q . a) for one
+ * activation row's 256 quants at qa. */
+static ALWAYS_INLINE __m512i kq_isum(__m512i isum, const __m512i Q[4], const __m512i S[2],
+                                     const uint8_t *qa)
+{
+	__m512i P[4];
+	UNROLL
+	for (int z = 0; z < 4; z++)
+		P[z] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), Q[z],
+		                           _mm512_loadu_si512((const void *)(qa + 64 * z)));
+	isum = _mm512_dpwssd_epi32(isum, _mm512_packs_epi32(P[0], P[1]), S[0]);
+	return _mm512_dpwssd_epi32(isum, _mm512_packs_epi32(P[2], P[3]), S[1]);
+}
+
+/* The 8 six-bit scales and mins of a Q4_K/Q5_K block (layout in scalar.c),
+ * unpacked four at a time in 32-bit words: bytes 0..3 keep scales 0..3 and
+ * bytes 4..7 mins 0..3 in their low 6 bits; bytes 8..11 keep the low 4 bits
+ * of scales 4..7 (low nibbles) and mins 4..7 (high nibbles), whose top 2
+ * bits are the top 2 bits of bytes 0..3 and 4..7. One byte per value. */
+static inline void k4_scales_mins(const uint8_t *p, uint64_t *sc, uint64_t *mn)
+{
+	const uint32_t w0 = ld32(p), w1 = ld32(p + 4), w2 = ld32(p + 8);
+	const uint32_t sc_lo = w0 & 0x3f3f3f3fu, mn_lo = w1 & 0x3f3f3f3fu;
+	const uint32_t sc_hi = (w2 & 0x0f0f0f0fu) | (((w0 >> 6) & 0x03030303u) << 4);
+	const uint32_t mn_hi = ((w2 >> 4) & 0x0f0f0f0fu) | (((w1 >> 6) & 0x03030303u) << 4);
+	*sc = (uint64_t)sc_lo | (uint64_t)sc_hi << 32;
+	*mn = (uint64_t)mn_lo | (uint64_t)mn_hi << 32;
+}
+
+/* Group g (0..3) of a Q4_K/Q5_K block is 32 bytes whose low nibbles are
+ * sub-block 2g and high nibbles sub-block 2g + 1: as one zmm of unsigned
+ * weights [sub-block 2g | sub-block 2g + 1], matching the 64 activation
+ * bytes 64g.. of the Q8_K block. */
+static ALWAYS_INLINE __m512i k4_group(const uint8_t *q)
+{
+	const __m512i t = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)q));
+	return _mm512_and_si512(_mm512_mask_srli_epi16(t, 0xffff0000u, t, 4),
+	                        _mm512_set1_epi8(0x0f));
+}
+
+/* The 4 zmm of unsigned quants of a Q4_K (0..15) or Q5_K (0..31) block,
+ * group g = [sub-block 2g | sub-block 2g + 1] (see k4_group). For Q5_K the
+ * fifth bit of weight l of sub-block 2g is bit 2g of qh[l], that of
+ * sub-block 2g + 1 bit 2g + 1: tested against [0x01 x32 | 0x02 x32] << 2g
+ * with qh in both halves, and added as 16 where set. */
+static ALWAYS_INLINE void k45_quants(const int q5, const uint8_t *b, __m512i Q[4])
+{
+	const size_t o_qs = q5 ? offsetof(rv_block_q5_K, qs) : offsetof(rv_block_q4_K, qs);
+	UNROLL
+	for (int g = 0; g < 4; g++)
+		Q[g] = k4_group(b + o_qs + 32 * g);
+	if (q5) {
+		const __m512i H = _mm512_broadcast_i64x4(
+		    _mm256_loadu_si256((const __m256i *)(b + offsetof(rv_block_q5_K, qh))));
+		const __m512i bit0 =
+		    _mm512_inserti64x4(_mm512_set1_epi8(1), _mm256_set1_epi8(2), 1);
+		UNROLL
+		for (int g = 0; g < 4; g++) {
+			const __mmask64 k =
+			    _mm512_test_epi8_mask(H, _mm512_slli_epi64(bit0, 2u * (unsigned)g));
+			Q[g] = _mm512_mask_add_epi8(Q[g], k, Q[g], _mm512_set1_epi8(16));
+		}
+	}
+}
+
+/* w (n / 256 Q4_K or Q5_K blocks) . a_r (n / 256 Q8_K blocks) for R rows.
+ * Per block and row: isum = sum_s sc_s (q . a)_s (kq_isum), msum (8 lanes)
+ * = min_s (bsums[2s] + bsums[2s + 1]) (one vpmaddwd with the mins doubled
+ * up); then acc += (float(isum) * d) * a.d, accm += (float(msum) * dmin) *
+ * a.d, and s = sum(acc) - sum(accm): the scalar d * isum - dmin * msum,
+ * summed in lanes. */
+static ALWAYS_INLINE void k45_rows(const int q5, const int R, int64_t n, float *s, int64_t s_stride,
+                                   const void *w, const void *a, size_t a_stride)
+{
+	const size_t wsz = q5 ? sizeof(rv_block_q5_K) : sizeof(rv_block_q4_K);
+	const size_t o_d = q5 ? offsetof(rv_block_q5_K, d) : offsetof(rv_block_q4_K, d);
+	const size_t o_dm = q5 ? offsetof(rv_block_q5_K, dmin) : offsetof(rv_block_q4_K, dmin);
+	const size_t o_sc = q5 ? offsetof(rv_block_q5_K, scales) : offsetof(rv_block_q4_K, scales);
+	const uint8_t *ap[R_MAX];
+	__m512 acc[R_MAX];
+	__m256 accm[R_MAX];
+	UNROLL
+	for (int r = 0; r < R; r++) {
+		ap[r] = (const uint8_t *)a + (size_t)r * a_stride;
+		acc[r] = _mm512_setzero_ps();
+		accm[r] = _mm256_setzero_ps();
+	}
+	for (int64_t ib = 0; ib < n / RV_QK_K; ib++) {
+		const uint8_t *b = (const uint8_t *)w + (size_t)ib * wsz;
+		const __m512 dwv = _mm512_set1_ps(h2f(b + o_d));
+		const __m256 dmwv = _mm256_set1_ps(h2f(b + o_dm));
+		uint64_t sc, mn;
+		k4_scales_mins(b + o_sc, &sc, &mn);
+		const __m128i scx = _mm_cvtsi64_si128((long long)sc);
+		const __m128i mnx = _mm_cvtsi64_si128((long long)mn);
+		/* the mins as 16 int16, min s at positions 2s and 2s + 1 */
+		const __m256i M = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mnx, mnx));
+		__m512i S[2], Q[4];
+		pack_scales(_mm512_cvtepu8_epi16(_mm256_castsi128_si256(scx)), k4_pack_sub, 4, S);
+		k45_quants(q5, b, Q);
+		UNROLL
+		for (int r = 0; r < R; r++) {
+			const uint8_t *qa = ap[r] + (size_t)ib * Q8_K_SZ;
+			const __m512i isum = kq_isum(_mm512_setzero_si512(), Q, S, qa + Q8_K_QS);
+			const __m256i msum = _mm256_madd_epi16(
+			    _mm256_loadu_si256((const __m256i *)(qa + Q8_K_BS)), M);
+			/* (isum * dw) * da: dw is a shared vector and da a broadcast
+			 * load, where dw * da would cost a multiply and a shuffle a row */
+			const float da = ldf(qa);
+			acc[r] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(isum), dwv),
+			                         _mm512_set1_ps(da), acc[r]);
+			accm[r] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(msum), dmwv),
+			                          _mm256_set1_ps(da), accm[r]);
+		}
+	}
+	UNROLL
+	for (int r = 0; r < R; r++)
+		s[r * s_stride] = hsum512(acc[r]) - hsum256(accm[r]);
+}
+
+/* The 4 zmm of a Q6_K block's 6-bit values (0..63, before the -32), in
+ * weight order: Q[2h] weights 128h + 0..63, Q[2h + 1] 128h + 64..127. In
+ * half h, ql[64h + l] holds the low 4 bits of weights l (low nibble) and
+ * l + 64 (high), ql[64h + 32 + l] those of l + 32 and l + 96, and
+ * qh[32h + l] the top 2 bits of l, l + 32, l + 64, l + 96 (bit pairs 0-1,
+ * 2-3, 4-5, 6-7). With the 64 ql bytes of a half in one zmm and its 32 qh
+ * bytes in both halves of another, each pair is moved to bits 4-5 by a
+ * 64-bit shift of its own count per 256-bit half; bits that cross into a
+ * neighbouring byte are masked away. */
+static ALWAYS_INLINE void q6_K_unpack(const uint8_t *b, __m512i Q[4])
+{
+	const __m512i m0f = _mm512_set1_epi8(0x0f), m30 = _mm512_set1_epi8(0x30);
+	const __m512i sh_a = _mm512_set_epi64(2, 2, 2, 2, 4, 4, 4, 4); /* << */
+	const __m512i sh_b = _mm512_set_epi64(2, 2, 2, 2, 0, 0, 0, 0); /* >> */
+	UNROLL
+	for (int h = 0; h < 2; h++) {
+		const __m512i L =
+		    _mm512_loadu_si512((const void *)(b + offsetof(rv_block_q6_K, ql) + 64 * h));
+		const __m512i H = _mm512_broadcast_i64x4(_mm256_loadu_si256(
+		    (const __m256i *)(b + offsetof(rv_block_q6_K, qh) + 32 * h)));
+		Q[2 * h] = _mm512_or_si512(_mm512_and_si512(L, m0f),
+		                           _mm512_and_si512(_mm512_sllv_epi64(H, sh_a), m30));
+		Q[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(L, 4), m0f),
+		                               _mm512_and_si512(_mm512_srlv_epi64(H, sh_b), m30));
+	}
+}
+
+/* w (n / 256 Q6_K blocks) . a_r (n / 256 Q8_K blocks) for R rows. With q the
+ * stored 0..63 values, sum_s sc_s sum_i (q_i - 32) a_i
+ * = sum_s sc_s (q . a)_s - 32 sum_s sc_s bsums_s; the second term (one
+ * vpmaddwd of the bsums with -32 * scales) starts the int32 accumulator.
+ * Then acc += (float(isum) * d) * a.d per block. */
+static ALWAYS_INLINE void q6_K_rows(const int R, int64_t n, float *s, int64_t s_stride,
+                                    const void *w, const void *a, size_t a_stride)
+{
+	const uint8_t *ap[R_MAX];
+	__m512 acc[R_MAX];
+	UNROLL
+	for (int r = 0; r < R; r++) {
+		ap[r] = (const uint8_t *)a + (size_t)r * a_stride;
+		acc[r] = _mm512_setzero_ps();
+	}
+	for (int64_t ib = 0; ib < n / RV_QK_K; ib++) {
+		const uint8_t *b = (const uint8_t *)w + (size_t)ib * sizeof(rv_block_q6_K);
+		const __m512 dwv = _mm512_set1_ps(h2f(b + offsetof(rv_block_q6_K, d)));
+		const __m256i sc16 = _mm256_cvtepi8_epi16(
+		    _mm_loadu_si128((const __m128i *)(b + offsetof(rv_block_q6_K, scales))));
+		const __m256i c16 = _mm256_mullo_epi16(sc16, _mm256_set1_epi16(-32));
+		__m512i S[2], Q[4];
+		pack_scales(_mm512_castsi256_si512(sc16), q6_pack_sub, 8, S);
+		q6_K_unpack(b, Q);
+		UNROLL
+		for (int r = 0; r < R; r++) {
+			const uint8_t *qa = ap[r] + (size_t)ib * Q8_K_SZ;
+			const __m512i init = _mm512_zextsi256_si512(_mm256_madd_epi16(
+			    _mm256_loadu_si256((const __m256i *)(qa + Q8_K_BS)), c16));
+			const __m512i isum = kq_isum(init, Q, S, qa + Q8_K_QS);
+			acc[r] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(isum), dwv),
+			                         _mm512_set1_ps(ldf(qa)), acc[r]);
+		}
+	}
+	UNROLL
+	for (int r = 0; r < R; r++)
+		s[r * s_stride] = hsum512(acc[r]);
+}
+
+/* ---- vec_dot / vec_dot_rows entries --------------------------------------- */
+
+/* Each type's rows routine, called as ROWS(R, n, s, s_stride, w, a, a_stride). */
+#define F32_ROWS(R, ...)  fdot_rows(W_F32, R, __VA_ARGS__)
+#define F16_ROWS(R, ...)  fdot_rows(W_F16, R, __VA_ARGS__)
+#define BF16_ROWS(R, ...) fdot_rows(W_BF16, R, __VA_ARGS__)
+#define Q8_0_ROWS(R, ...) q80_rows(0, R, __VA_ARGS__)
+#define Q4_0_ROWS(R, ...) q80_rows(1, R, __VA_ARGS__)
+#define Q4_K_ROWS(R, ...) k45_rows(0, R, __VA_ARGS__)
+#define Q5_K_ROWS(R, ...) k45_rows(1, R, __VA_ARGS__)
+#define Q6_K_ROWS(R, ...) q6_K_rows(R, __VA_ARGS__)
+
+/* vec_dot is the one-row case; vec_dot_rows runs groups of 4 rows, then the
+ * remaining 1..3 as one group (same per-row operations: same bits). */
+#define DEFINE_DOTS(name, ROWS)                                                                    \
+	static void vec_dot_##name(int64_t n, float *s, const void *w, const void *a)              \
+	{                                                                                          \
+		ROWS(1, n, s, 0, w, a, 0);                                                         \
+	}                                                                                          \
+	static void vec_dot_rows_##name(int64_t n, float *s, int64_t s_stride, const void *w,      \
+	                                const void *a, size_t a_stride, int64_t nrows)             \
+	{                                                                                          \
+		const char *ac = a;                                                                \
+		int64_t r = 0;                                                                     \
+		for (; r + 4 <= nrows; r += 4)                                                     \
+			ROWS(4, n, s + r * s_stride, s_stride, w, ac + (size_t)r * a_stride,       \
+			     a_stride);                                                            \
+		switch (nrows - r) {                                                               \
+		case 3:                                                                            \
+			ROWS(3, n, s + r * s_stride, s_stride, w, ac + (size_t)r * a_stride,       \
+			     a_stride);                                                            \
+			break;                                                                     \
+		case 2:                                                                            \
+			ROWS(2, n, s + r * s_stride, s_stride, w, ac + (size_t)r * a_stride,       \
+			     a_stride);                                                            \
+			break;                                                                     \
+		case 1:                                                                            \
+			ROWS(1, n, s + r * s_stride, s_stride, w, ac + (size_t)r * a_stride,       \
+			     a_stride);                                                            \
+			break;                                                                     \
+		default:                                                                           \
+			break;                                                                     \
+		}                                                                                  \
+	}
+
+// w (n f32) . a (n f32) -> s
+DEFINE_DOTS(f32, F32_ROWS)
+// w (n f16) . a (n f32) -> s
+DEFINE_DOTS(f16, F16_ROWS)
+// w (n bf16) . a (n f32) -> s
+DEFINE_DOTS(bf16, BF16_ROWS)
+// w (n / 32 Q8_0 blocks) . a (n / 32 Q8_0 blocks) -> s
+DEFINE_DOTS(q8_0, Q8_0_ROWS)
+// w (n / 32 Q4_0 blocks) . a (n / 32 Q8_0 blocks) -> s
+DEFINE_DOTS(q4_0, Q4_0_ROWS)
+// w (n / 256 Q4_K blocks) . a (n / 256 Q8_K blocks) -> s
+DEFINE_DOTS(q4_K, Q4_K_ROWS)
+// w (n / 256 Q5_K blocks) . a (n / 256 Q8_K blocks) -> s
+DEFINE_DOTS(q5_K, Q5_K_ROWS)
+// w (n / 256 Q6_K blocks) . a (n / 256 Q8_K blocks) -> s
+DEFINE_DOTS(q6_K, Q6_K_ROWS)
+
+/* ---- dequantization: the same floats as scalar.c ------------------------- */
+
+// x (n f32) -> y (n)
+static void dequant_f32(const void *x, float *y, int64_t n)
+{
+	memcpy(y, x, (size_t)n * sizeof(float));
+}
+
+/* 16 fp16 -> float with integer operations, as rvk_f16_to_f32 does: vcvtph2ps
+ * would quiet signalling NaNs, which the reference keeps bit for bit.
+ * Normal and special values are a shift and an exponent re-bias; zero and
+ * subnormals m * 2^-24 are the exact product float(m) * 2^-24. */
+static inline __m512 f16x16_exact(__m256i h16)
+{
+	const __m512i h = _mm512_cvtepu16_epi32(h16);
+	const __m512i rest = _mm512_and_si512(h, _mm512_set1_epi32(0x7fff));
+	const __m512i rebias = _mm512_set1_epi32(112 << 23);
+	__m512i bits = _mm512_add_epi32(_mm512_slli_epi32(rest, 13), rebias);
+	const __mmask16 special = _mm512_cmpge_epu32_mask(rest, _mm512_set1_epi32(0x7c00));
+	bits = _mm512_mask_add_epi32(bits, special, bits, rebias);
+	const __mmask16 sub = _mm512_cmplt_epu32_mask(rest, _mm512_set1_epi32(0x0400));
+	const __m512 subv = _mm512_mul_ps(_mm512_cvtepi32_ps(rest), _mm512_set1_ps(0x1p-24f));
+	bits = _mm512_mask_blend_epi32(sub, bits, _mm512_castps_si512(subv));
+	const __m512i sign = _mm512_slli_epi32(_mm512_and_si512(h, _mm512_set1_epi32(0x8000)), 16);
+	return _mm512_castsi512_ps(_mm512_or_si512(bits, sign));
+}
+
+// x (n f16) -> y (n)
+static void dequant_f16(const void *x, float *y, int64_t n)
+{
+	const uint16_t *h = x;
+	int64_t i = 0;
+	for (; i + 16 <= n; i += 16)
+		_mm512_storeu_ps(y + i, f16x16_exact(_mm256_loadu_si256((const __m256i *)(h + i))));
+	if (i < n) {
+		const __mmask16 m = mask16(n - i);
+		_mm512_mask_storeu_ps(y + i, m, f16x16_exact(_mm256_maskz_loadu_epi16(m, h + i)));
+	}
+}
+
+// x (n bf16) -> y (n)
+static void dequant_bf16(const void *x, float *y, int64_t n)
+{
+	const uint16_t *h = x;
+	int64_t i = 0;
+	for (; i + 16 <= n; i += 16)
+		_mm512_storeu_ps(y + i, wload(W_BF16, h, i));
+	if (i < n) {
+		const __mmask16 m = mask16(n - i);
+		_mm512_mask_storeu_ps(y + i, m, wload_mask(W_BF16, h, i, m));
+	}
+}
+
+/* 16 signed bytes -> 16 floats */
+static inline __m512 i8x16_ps(__m128i v)
+{
+	return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(v));
+}
+
+// x (n / 32 Q8_0 blocks) -> y (n): y = q * d
+static void dequant_q8_0(const void *x, float *y, int64_t n)
+{
+	const uint8_t *b = x;
+	for (int64_t ib = 0; ib < n / RV_QK8_0; ib++, b += Q8_0_SZ, y += RV_QK8_0) {
+		const __m512 d = _mm512_set1_ps(h2f(b));
+		UNROLL
+		for (int j = 0; j < 2; j++)
+			_mm512_storeu_ps(
+			    y + 16 * j,
+			    _mm512_mul_ps(
+			        i8x16_ps(_mm_loadu_si128((const __m128i *)(b + 2 + 16 * j))), d));
+	}
+}
+
+// x (n / 32 Q4_0 blocks) -> y (n): y = (nibble - 8) * d
+static void dequant_q4_0(const void *x, float *y, int64_t n)
+{
+	const uint8_t *b = x;
+	for (int64_t ib = 0; ib < n / RV_QK4_0; ib++, b += Q4_0_SZ, y += RV_QK4_0) {
+		const __m512 d = _mm512_set1_ps(h2f(b));
+		const __m128i q = _mm_loadu_si128((const __m128i *)(b + 2));
+		const __m128i lo = _mm_and_si128(q, _mm_set1_epi8(0x0f));
+		const __m128i hi = _mm_and_si128(_mm_srli_epi16(q, 4), _mm_set1_epi8(0x0f));
+		const __m128i eight = _mm_set1_epi8(8);
+		_mm512_storeu_ps(y, _mm512_mul_ps(i8x16_ps(_mm_sub_epi8(lo, eight)), d));
+		_mm512_storeu_ps(y + 16, _mm512_mul_ps(i8x16_ps(_mm_sub_epi8(hi, eight)), d));
+	}
+}
+
+/* x (n / 256 Q4_K or Q5_K blocks) -> y (n): y = (d * sc) * q - (dmin * mn),
+ * the scalar's two roundings (the product is exact, so only the subtraction
+ * rounds, fused or not). */
+static ALWAYS_INLINE void dequant_k45(const int q5, const void *x, float *y, int64_t n)
+{
+	const size_t wsz = q5 ? sizeof(rv_block_q5_K) : sizeof(rv_block_q4_K);
+	const size_t o_sc = q5 ? offsetof(rv_block_q5_K, scales) : offsetof(rv_block_q4_K, scales);
+	const uint8_t *b = x;
+	for (int64_t ib = 0; ib < n / RV_QK_K; ib++, b += wsz) {
+		/* d and dmin lead both layouts */
+		const float d = h2f(b), dmin = h2f(b + 2);
+		uint64_t sc, mn;
+		uint8_t scb[8], mnb[8], q[RV_QK_K];
+		k4_scales_mins(b + o_sc, &sc, &mn);
+		memcpy(scb, &sc, 8);
+		memcpy(mnb, &mn, 8);
+		__m512i Q[4];
+		k45_quants(q5, b, Q);
+		UNROLL
+		for (int g = 0; g < 4; g++)
+			_mm512_storeu_si512((void *)(q + 64 * g), Q[g]);
+		for (int sb = 0; sb < 8; sb++) {
+			const __m512 ds = _mm512_set1_ps(d * (float)scb[sb]);
+			const __m512 ms = _mm512_set1_ps(dmin * (float)mnb[sb]);
+			for (int j = 0; j < 2; j++, y += 16) {
+				const __m512 qf = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(
+				    _mm_loadu_si128((const __m128i *)(q + 32 * sb + 16 * j))));
+				_mm512_storeu_ps(y, _mm512_sub_ps(_mm512_mul_ps(ds, qf), ms));
+			}
+		}
+	}
+}
+
+// x (n / 256 Q4_K blocks) -> y (n)
+static void dequant_q4_K(const void *x, float *y, int64_t n)
+{
+	dequant_k45(0, x, y, n);
+}
+
+// x (n / 256 Q5_K blocks) -> y (n)
+static void dequant_q5_K(const void *x, float *y, int64_t n)
+{
+	dequant_k45(1, x, y, n);
+}
+
+// x (n / 256 Q6_K blocks) -> y (n): y = (d * scale) * (q - 32), per 16
+static void dequant_q6_K(const void *x, float *y, int64_t n)
+{
+	const uint8_t *b = x;
+	for (int64_t ib = 0; ib < n / RV_QK_K; ib++, b += sizeof(rv_block_q6_K)) {
+		const float d = h2f(b + offsetof(rv_block_q6_K, d));
+		const int8_t *scales = (const int8_t *)(b + offsetof(rv_block_q6_K, scales));
+		uint8_t q[RV_QK_K];
+		__m512i Q[4];
+		q6_K_unpack(b, Q);
+		UNROLL
+		for (int z = 0; z < 4; z++)
+			_mm512_storeu_si512((void *)(q + 64 * z),
+			                    _mm512_sub_epi8(Q[z], _mm512_set1_epi8(32)));
+		for (int sb = 0; sb < RV_QK_K / 16; sb++, y += 16)
+			_mm512_storeu_ps(y, _mm512_mul_ps(_mm512_set1_ps(d * (float)scales[sb]),
+			                                  i8x16_ps(_mm_loadu_si128(
+			                                      (const __m128i *)(q + 16 * sb)))));
+	}
+}
+
+// x (n / 256 Q8_K blocks) -> y (n): activations only; for tests and debugging
+static void dequant_q8_K(const void *x, float *y, int64_t n)
+{
+	const uint8_t *b = x;
+	for (int64_t ib = 0; ib < n / RV_QK_K; ib++, b += Q8_K_SZ) {
+		const __m512 d = _mm512_set1_ps(ldf(b));
+		for (int j = 0; j < RV_QK_K / 16; j++, y += 16)
+			_mm512_storeu_ps(
+			    y, _mm512_mul_ps(d, i8x16_ps(_mm_loadu_si128(
+			                            (const __m128i *)(b + Q8_K_QS + 16 * j)))));
+	}
+}
+
+/* ---- quantization of activations: the same bytes as scalar.c ------------- */
+
+/* max_ps returns its second operand when either is NaN: with the running
+ * maximum second, NaN inputs are skipped, as fmaxf and the scalar's
+ * comparisons skip them. */
+static inline __m512 absmax_step(__m512 m, __m512 v)
+{
+	return _mm512_max_ps(_mm512_abs_ps(v), m);
+}
+
+/* Q8_0: d = amax / 127 as fp16, q = nearbyint(x * (127 / amax)) (vcvtps2dq
+ * rounds in the current mode, as nearbyintf does; ties to even by default). */
+// x (n) -> y (n / 32 Q8_0 blocks)
+static void quant_q8_0(const float *x, void *vy, int64_t n)
+{
+	uint8_t *y = vy;
+	for (int64_t ib = 0; ib < n / RV_QK8_0; ib++, x += RV_QK8_0, y += Q8_0_SZ) {
+		const __m512 x0 = _mm512_loadu_ps(x), x1 = _mm512_loadu_ps(x + 16);
+		const float amax =
+		    _mm512_reduce_max_ps(absmax_step(absmax_step(_mm512_setzero_ps(), x0), x1));
+		const float d = amax / 127.0f;
+		const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+		const uint16_t dh = rvi_f32_to_f16(d);
+		memcpy(y, &dh, sizeof(dh));
+		const __m512 idv = _mm512_set1_ps(id);
+		/* in range by construction; vpmovdb keeps the low byte, as the
+		 * scalar's conversion does for the out-of-range NaN case */
+		_mm_storeu_si128((__m128i *)(y + 2),
+		                 _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(x0, idv))));
+		_mm_storeu_si128((__m128i *)(y + 18),
+		                 _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(x1, idv))));
+	}
+}
+
+/* Q8_K: max is the first element of the largest magnitude, iscale =
+ * -127 / max, q = round-to-even(iscale * x) clamped to 127, bsums the sums of
+ * each 16 stored quants, d = 1 / iscale. The scalar rounds with the
+ * 1.5 * 2^23 trick, which for |v| <= 127 is vcvtps2dq's rounding; NaN gives
+ * INT_MIN in both, whose low byte (0) is what is stored and summed. */
+// x (n) -> y (n / 256 Q8_K blocks)
+static void quant_q8_K(const float *x, void *vy, int64_t n)
+{
+	uint8_t *y = vy;
+	for (int64_t ib = 0; ib < n / RV_QK_K; ib++, x += RV_QK_K, y += Q8_K_SZ) {
+		__m512 m = _mm512_setzero_ps();
+		for (int j = 0; j < RV_QK_K / 16; j++)
+			m = absmax_step(m, _mm512_loadu_ps(x + 16 * j));
+		const float amax = _mm512_reduce_max_ps(m);
+		if (amax == 0.0f) {
+			memset(y, 0, Q8_K_SZ);
+			continue;
+		}
+		int jmax = 0;
+		for (int j = 0; j < RV_QK_K / 16; j++) {
+			const __mmask16 k =
+			    _mm512_cmp_ps_mask(_mm512_abs_ps(_mm512_loadu_ps(x + 16 * j)),
+			                       _mm512_set1_ps(amax), _CMP_EQ_OQ);
+			if (k) {
+				jmax = 16 * j + __builtin_ctz(k);
+				break;
+			}
+		}
+		const float iscale = -127.0f / x[jmax];
+		const __m512 isv = _mm512_set1_ps(iscale);
+		int16_t bsums[RV_QK_K / 16];
+		for (int j = 0; j < RV_QK_K / 16; j++) {
+			const __m512i v = _mm512_min_epi32(
+			    _mm512_cvtps_epi32(_mm512_mul_ps(isv, _mm512_loadu_ps(x + 16 * j))),
+			    _mm512_set1_epi32(127));
+			const __m128i q = _mm512_cvtepi32_epi8(v);
+			_mm_storeu_si128((__m128i *)(y + Q8_K_QS + 16 * j), q);
+			bsums[j] = (int16_t)_mm512_reduce_add_epi32(_mm512_cvtepi8_epi32(q));
+		}
+		memcpy(y + Q8_K_BS, bsums, sizeof(bsums));
+		const float d = 1.0f / iscale;
+		memcpy(y, &d, sizeof(d));
+	}
+}
+
+/* ---- f32 helpers of the forward passes ---------------------------------- */
+
+/* e^x for 16 floats, within about 1 ulp: e^x = 2^k e^r with k = round(x /
+ * ln 2) and r = x - k ln 2 (ln 2 in two parts, so r keeps its accuracy for
+ * large k), |r| <= 0.35; e^r by its degree-7 Taylor polynomial (truncation
+ * 5e-9, under 0.05 ulp); vscalef multiplies by 2^k with IEEE overflow to inf
+ * and gradual underflow. x is clamped to [-110, 89] first, beyond which the
+ * result is 0 or inf anyway, so -inf gives exactly 0; max/min return their
+ * second operand for NaN, which keeps NaN. */
+static inline __m512 exp512(__m512 x)
+{
+	x = _mm512_max_ps(_mm512_set1_ps(-110.0f), x);
+	x = _mm512_min_ps(_mm512_set1_ps(89.0f), x);
+	const __m512 k = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(0x1.715476p+0f)),
+	                                      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+	__m512 r = _mm512_fnmadd_ps(k, _mm512_set1_ps(0x1.62e43p-1f), x);
+	r = _mm512_fnmadd_ps(k, _mm512_set1_ps(-0x1.05c61p-29f), r);
+	__m512 p = _mm512_set1_ps(0x1.a01a02p-13f);                 /* 1/7! */
+	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0x1.6c16c2p-10f)); /* 1/6! */
+	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0x1.111112p-7f));  /* 1/5! */
+	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0x1.555556p-5f));  /* 1/4! */
+	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0x1.555556p-3f));  /* 1/3! */
+	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+	p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+	return _mm512_scalef_ps(p, k);
+}
+
+/* o (n) = (x (n) * scale) * w (n), scale = 1 / sqrt(mean(x^2) + eps) with
+ * the sum of squares in double, as scalar.c. */
+static void rmsnorm(float *o, const float *x, const float *w, int64_t n, float eps)
+{
+	__m512d s0 = _mm512_setzero_pd(), s1 = _mm512_setzero_pd();
+	int64_t i = 0;
+	for (; i + 16 <= n; i += 16) {
+		const __m512 v = _mm512_loadu_ps(x + i);
+		const __m512d lo = _mm512_cvtps_pd(_mm512_castps512_ps256(v));
+		const __m512d hi = _mm512_cvtps_pd(hi256(v));
+		s0 = _mm512_fmadd_pd(lo, lo, s0); /* products exact in double */
+		s1 = _mm512_fmadd_pd(hi, hi, s1);
+	}
+	if (i < n) {
+		const __m512 v = _mm512_maskz_loadu_ps(mask16(n - i), x + i);
+		const __m512d lo = _mm512_cvtps_pd(_mm512_castps512_ps256(v));
+		const __m512d hi = _mm512_cvtps_pd(hi256(v));
+		s0 = _mm512_fmadd_pd(lo, lo, s0);
+		s1 = _mm512_fmadd_pd(hi, hi, s1);
+	}
+	const double ss = _mm512_reduce_add_pd(_mm512_add_pd(s0, s1));
+	const float mean = n > 0 ? (float)(ss / (double)n) : 0.0f;
+	const __m512 scale = _mm512_set1_ps(1.0f / sqrtf(mean + eps));
+	for (i = 0; i + 16 <= n; i += 16)
+		_mm512_storeu_ps(o + i, _mm512_mul_ps(_mm512_mul_ps(_mm512_loadu_ps(x + i), scale),
+		                                      _mm512_loadu_ps(w + i)));
+	if (i < n) {
+		const __mmask16 m = mask16(n - i);
+		_mm512_mask_storeu_ps(
+		    o + i, m,
+		    _mm512_mul_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), scale),
+		                  _mm512_maskz_loadu_ps(m, w + i)));
+	}
+}
+
+/* x (n) = softmax(x) in place: max, e^(x - max) with the sum in double
+ * (8 + 8 lanes), then times 1 / sum. -inf entries become exactly 0. */
+static void softmax(float *x, int64_t n)
+{
+	if (n <= 0)
+		return;
+	__m512 mx = _mm512_set1_ps(-INFINITY);
+	int64_t i = 0;
+	for (; i + 16 <= n; i += 16)
+		mx = _mm512_max_ps(_mm512_loadu_ps(x + i), mx);
+	if (i < n)
+		mx = _mm512_mask_max_ps(mx, mask16(n - i),
+		                        _mm512_maskz_loadu_ps(mask16(n - i), x + i), mx);
+	const __m512 max = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
+
+	__m512d s0 = _mm512_setzero_pd(), s1 = _mm512_setzero_pd();
+	for (i = 0; i < n; i += 16) {
+		const __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : mask16(n - i);
+		const __m512 e = _mm512_maskz_mov_ps(
+		    m, exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), max)));
+		_mm512_mask_storeu_ps(x + i, m, e);
+		s0 = _mm512_add_pd(s0, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
+		s1 = _mm512_add_pd(s1, _mm512_cvtps_pd(hi256(e)));
+	}
+	const __m512 inv =
+	    _mm512_set1_ps((float)(1.0 / _mm512_reduce_add_pd(_mm512_add_pd(s0, s1))));
+	for (i = 0; i < n; i += 16) {
+		const __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : mask16(n - i);
+		_mm512_mask_storeu_ps(x + i, m,
+		                      _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), inv));
+	}
+}
+
+/* g (n) = g / (1 + e^-g) * u (n). For g very negative e^-g is inf and the
+ * quotient -0, the right limit. */
+static void swiglu(float *g, const float *u, int64_t n)
+{
+	for (int64_t i = 0; i < n; i += 16) {
+		const __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : mask16(n - i);
+		const __m512 gv = _mm512_maskz_loadu_ps(m, g + i);
+		const __m512 den = _mm512_add_ps(_mm512_set1_ps(1.0f),
+		                                 exp512(_mm512_sub_ps(_mm512_setzero_ps(), gv)));
+		_mm512_mask_storeu_ps(
+		    g + i, m,
+		    _mm512_mul_ps(_mm512_div_ps(gv, den), _mm512_maskz_loadu_ps(m, u + i)));
+	}
+}
+
+// y (n) += a * x (n), one rounding per element (FMA)
+static void axpy(float *y, float a, const float *x, int64_t n)
+{
+	const __m512 av = _mm512_set1_ps(a);
+	int64_t i = 0;
+	for (; i + 16 <= n; i += 16)
+		_mm512_storeu_ps(
+		    y + i, _mm512_fmadd_ps(av, _mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i)));
+	if (i < n) {
+		const __mmask16 m = mask16(n - i);
+		_mm512_mask_storeu_ps(y + i, m,
+		                      _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(m, x + i),
+		                                      _mm512_maskz_loadu_ps(m, y + i)));
+	}
+}
+
+// a (n f32) . b (n f32) -> float: the F32 vec_dot
+static float dot_f32(const float *a, const float *b, int64_t n)
+{
+	float s;
+	vec_dot_f32(n, &s, a, b);
+	return s;
+}
+
+/* ---- the table ---------------------------------------------------------- */
+
+void rvk_avx512_fill(rvk_table *t)
+{
+	t->name = "avx512";
+
+	t->vec_dot[RVI_TYPE_F32] = vec_dot_f32;
+	t->vec_dot[RVI_TYPE_F16] = vec_dot_f16;
+	t->vec_dot[RVI_TYPE_BF16] = vec_dot_bf16;
+	t->vec_dot[RVI_TYPE_Q8_0] = vec_dot_q8_0;
+	t->vec_dot[RVI_TYPE_Q4_0] = vec_dot_q4_0;
+	t->vec_dot[RVI_TYPE_Q4_K] = vec_dot_q4_K;
+	t->vec_dot[RVI_TYPE_Q5_K] = vec_dot_q5_K;
+	t->vec_dot[RVI_TYPE_Q6_K] = vec_dot_q6_K;
+
+	t->vec_dot_rows[RVI_TYPE_F32] = vec_dot_rows_f32;
+	t->vec_dot_rows[RVI_TYPE_F16] = vec_dot_rows_f16;
+	t->vec_dot_rows[RVI_TYPE_BF16] = vec_dot_rows_bf16;
+	t->vec_dot_rows[RVI_TYPE_Q8_0] = vec_dot_rows_q8_0;
+	t->vec_dot_rows[RVI_TYPE_Q4_0] = vec_dot_rows_q4_0;
+	t->vec_dot_rows[RVI_TYPE_Q4_K] = vec_dot_rows_q4_K;
+	t->vec_dot_rows[RVI_TYPE_Q5_K] = vec_dot_rows_q5_K;
+	t->vec_dot_rows[RVI_TYPE_Q6_K] = vec_dot_rows_q6_K;
+
+	t->dequant[RVI_TYPE_F32] = dequant_f32;
+	t->dequant[RVI_TYPE_F16] = dequant_f16;
+	t->dequant[RVI_TYPE_BF16] = dequant_bf16;
+	t->dequant[RVI_TYPE_Q8_0] = dequant_q8_0;
+	t->dequant[RVI_TYPE_Q4_0] = dequant_q4_0;
+	t->dequant[RVI_TYPE_Q4_K] = dequant_q4_K;
+	t->dequant[RVI_TYPE_Q5_K] = dequant_q5_K;
+	t->dequant[RVI_TYPE_Q6_K] = dequant_q6_K;
+	t->dequant[RVI_TYPE_Q8_K] = dequant_q8_K;
+
+	t->quant[RVI_TYPE_Q8_0] = quant_q8_0;
+	t->quant[RVI_TYPE_Q8_K] = quant_q8_K;
+
+	t->rmsnorm = rmsnorm;
+	t->softmax = softmax;
+	t->swiglu = swiglu;
+	t->axpy = axpy;
+	t->dot_f32 = dot_f32;
+}

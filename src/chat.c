@@ -1,0 +1,114 @@
+/* chat.c: the chat templates (see chat.h). Each template is a prefix, a
+ * part between the images and the question, and a suffix; the system
+ * sentence goes into the prefix. */
+#include "chat.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char rvi_llava_system[] =
+    "A chat between a curious human and an artificial intelligence assistant. The "
+    "assistant gives helpful, detailed, and polite answers to the human's questions.";
+
+typedef struct chat_template {
+	const char *name;
+	const char *default_system;
+	const char *prefix;      /* printf format with one %s: the system sentence */
+	const char *after_image; /* text after each image */
+	const char *suffix;      /* after the question */
+} chat_template;
+
+static const chat_template templates[] = {
+    /* LLaVA-1.5 "conv_llava_v1" = Vicuna v1.1: sep " ", roles USER/ASSISTANT */
+    {"llava", rvi_llava_system, "%s USER: ", "\n", " ASSISTANT:"},
+    {"vicuna", rvi_llava_system, "%s USER: ", "\n", " ASSISTANT:"},
+    {"chatml", "You are a helpful assistant.",
+     "<|im_start|>system\n%s<|im_end|>\n<|im_start|>user\n", "\n",
+     "<|im_end|>\n<|im_start|>assistant\n"},
+    {"llama-2", "You are a helpful assistant.", "[INST] <<SYS>>\n%s\n<</SYS>>\n\n", "\n",
+     " [/INST]"},
+};
+
+static const chat_template *find(const char *name)
+{
+	for (size_t i = 0; i < sizeof(templates) / sizeof(templates[0]); i++)
+		if (!strcmp(templates[i].name, name))
+			return &templates[i];
+	return NULL;
+}
+
+int rvi_chat_build(const char *name, const char *system, const char *question, int n_images,
+                   rvi_chat *out, rvi_err *err)
+{
+	memset(out, 0, sizeof(*out));
+	const chat_template *t = find(name ? name : "llava");
+	if (!t)
+		return rvi_errorf(err, RV_ERR_INVALID_ARG,
+		                  "unknown chat template '%s' (known: " RVI_CHAT_TEMPLATES ")",
+		                  name);
+	if (n_images < 0 || n_images > 64)
+		return rvi_errorf(err, RV_ERR_INVALID_ARG, "%d images: at most 64", n_images);
+	if (!system)
+		system = t->default_system;
+	if (!question)
+		question = "";
+	/* segments: the prefix, then (image, after_image) per image; the
+	 * question and the suffix join the last text segment */
+	const size_t n_seg = 1 + 2 * (size_t)n_images;
+	size_t cap = strlen(t->prefix) + strlen(system) + 1 +
+	             (size_t)n_images * (strlen(t->after_image) + 1) + strlen(question) +
+	             strlen(t->suffix) + 1;
+	out->seg = calloc(n_seg, sizeof(rvi_segment));
+	out->storage = malloc(cap);
+	if (!out->seg || !out->storage) {
+		rvi_chat_free(out);
+		return rvi_errorf(err, RV_ERR_NOMEM, "out of memory");
+	}
+	char *w = out->storage;
+	int n = 0;
+	int len = snprintf(w, cap, t->prefix, system);
+	out->seg[n].text = w;
+	w += len;
+	for (int i = 0; i < n_images; i++) {
+		out->seg[n].len = (size_t)(w - out->seg[n].text);
+		w++; /* keep each segment NUL-terminated */
+		n++;
+		out->seg[n].image = i;
+		n++;
+		out->seg[n].text = w;
+		w += sprintf(w, "%s", t->after_image);
+	}
+	w += sprintf(w, "%s%s", question, t->suffix);
+	out->seg[n].len = (size_t)(w - out->seg[n].text);
+	n++;
+	out->n_seg = n;
+	return RV_OK;
+}
+
+const char *rvi_chat_recognise(const char *jinja, size_t len)
+{
+	/* Recognised by what each format writes around a user turn. */
+	static const struct {
+		const char *marker;
+		const char *name;
+	} markers[] = {
+	    {"<|im_start|>", "chatml"},
+	    {"[INST]", "llama-2"},
+	    {"ASSISTANT:", "vicuna"},
+	};
+	for (size_t i = 0; i < sizeof(markers) / sizeof(markers[0]); i++) {
+		const size_t ml = strlen(markers[i].marker);
+		for (size_t j = 0; j + ml <= len; j++)
+			if (!memcmp(jinja + j, markers[i].marker, ml))
+				return markers[i].name;
+	}
+	return NULL;
+}
+
+void rvi_chat_free(rvi_chat *c)
+{
+	free(c->seg);
+	free(c->storage);
+	memset(c, 0, sizeof(*c));
+}

@@ -1,0 +1,275 @@
+/* cli_args.c: rlaifv-infer's command line: options, their defaults and
+ * checks, and --help. Every option here is documented in
+ * man/rlaifv-infer.1 (tests/man.test checks). */
+#ifdef HAVE_CONFIG_H
+#include <config.h>
+#endif
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static void usage(FILE *f)
+{
+	fputs(
+	    "Usage: rlaifv-infer [options] -m MODEL.gguf -p PROMPT\n"
+	    "       rlaifv-infer [options] -m MODEL.gguf PROMPT\n"
+	    "Answer with a LLaMA-family GGUF model on the CPU: N candidate answers are\n"
+	    "sampled from one shared prompt, the model scores each, and the best is printed.\n"
+	    "\n"
+	    "Model and prompt:\n"
+	    "  -m, --model FILE        model GGUF file (default: $RLAIFV_MODEL)\n"
+	    "  -p, --prompt TEXT       prompt; '-' reads it from standard input\n"
+	    "  -n, --n-predict N       most tokens per answer (default -1: until the end)\n"
+	    "  -c, --ctx-size N        context size in tokens (default: the model's, <= 4096)\n"
+	    "  -t, --threads N         threads (default: $RLAIFV_THREADS or physical cores)\n"
+	    "Sampling:\n"
+	    "      --temp T            temperature; 0 = greedy, one candidate\n"
+	    "                          (default 0.7 with several candidates, else 0.8)\n"
+	    "      --top-k N           keep the N most likely tokens, 0 = off (default 40)\n"
+	    "      --top-p P           keep the smallest set with probability >= P (default 0.95)\n"
+	    "      --min-p P           drop tokens below P x the top probability (default 0.05)\n"
+	    "      --seed N            random seed (default 0)\n"
+	    "      --ignore-eos        keep generating past the end-of-sequence token\n"
+	    "Best-of-N (self-feedback):\n"
+	    "  -N, --candidates N      answers to sample and rank (default 4; 1 = plain)\n"
+	    "      --score mean|sum    rank by mean (default) or summed log-probability\n"
+	    "      --ref-model FILE    reference model: rank by beta x the log-ratio (RLAIF-V)\n"
+	    "      --beta B            scale of the log-ratio (default 0.1)\n"
+	    "      --show-candidates   print every candidate with its score on stderr\n"
+	    "Output:\n"
+	    "      --json              print one JSON object (text, tokens, log-probs, "
+	    "candidates,\n"
+	    "                          timings) instead of the text\n"
+	    "      --verbose           print load time, speeds and peak memory on stderr\n"
+	    "  -h, --help              show this help\n"
+	    "      --version           show version, kernel set and BLAS\n"
+	    "\n"
+	    "Exit status: 0 ok, 1 runtime error, 2 usage error, 3 model load failed,\n"
+	    "4 image load failed, 130 interrupted.\n",
+	    f);
+}
+
+static int parse_int(const char *flag, const char *s, long lo, long hi, int *out)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < lo || v > hi) {
+		fprintf(stderr, "rlaifv-infer: %s: '%s' is not an integer in [%ld, %ld]\n", flag, s,
+		        lo, hi);
+		return -1;
+	}
+	*out = (int)v;
+	return 0;
+}
+
+static int parse_float(const char *flag, const char *s, float lo, float hi, float *out)
+{
+	char *end;
+	errno = 0;
+	float v = strtof(s, &end);
+	if (errno || end == s || *end || !(v >= lo && v <= hi)) {
+		fprintf(stderr, "rlaifv-infer: %s: '%s' is not a number in [%g, %g]\n", flag, s,
+		        (double)lo, (double)hi);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+static int parse_u64(const char *flag, const char *s, uint64_t *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || end == s || *end || s[0] == '-') {
+		fprintf(stderr, "rlaifv-infer: %s: '%s' is not a non-negative integer\n", flag, s);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+enum long_only {
+	OPT_TEMP = 256,
+	OPT_TOP_K,
+	OPT_TOP_P,
+	OPT_MIN_P,
+	OPT_SEED,
+	OPT_IGNORE_EOS,
+	OPT_SCORE,
+	OPT_REF_MODEL,
+	OPT_BETA,
+	OPT_SHOW_CANDIDATES,
+	OPT_JSON,
+	OPT_VERBOSE,
+	OPT_VERSION,
+};
+
+static const struct option long_options[] = {
+    {"model", required_argument, 0, 'm'},
+    {"prompt", required_argument, 0, 'p'},
+    {"n-predict", required_argument, 0, 'n'},
+    {"ctx-size", required_argument, 0, 'c'},
+    {"threads", required_argument, 0, 't'},
+    {"temp", required_argument, 0, OPT_TEMP},
+    {"top-k", required_argument, 0, OPT_TOP_K},
+    {"top-p", required_argument, 0, OPT_TOP_P},
+    {"min-p", required_argument, 0, OPT_MIN_P},
+    {"seed", required_argument, 0, OPT_SEED},
+    {"ignore-eos", no_argument, 0, OPT_IGNORE_EOS},
+    {"candidates", required_argument, 0, 'N'},
+    {"score", required_argument, 0, OPT_SCORE},
+    {"ref-model", required_argument, 0, OPT_REF_MODEL},
+    {"beta", required_argument, 0, OPT_BETA},
+    {"show-candidates", no_argument, 0, OPT_SHOW_CANDIDATES},
+    {"json", no_argument, 0, OPT_JSON},
+    {"verbose", no_argument, 0, OPT_VERBOSE},
+    {"help", no_argument, 0, 'h'},
+    {"version", no_argument, 0, OPT_VERSION},
+    {0, 0, 0, 0},
+};
+
+static int print_version(void)
+{
+	const char *isa = getenv("RLAIFV_ISA");
+	char err[256];
+	if (isa && *isa && rv_select_kernels(isa, err, sizeof(err)) != RV_OK) {
+		fprintf(stderr, "rlaifv-infer: %s\n", err);
+		return EXIT_USAGE;
+	}
+	printf("rlaifv-infer %s\nkernels: %s\nBLAS: %s\n", rv_version(), rv_kernel_set(),
+	       rv_blas_info());
+	return EXIT_OK;
+}
+
+/* One option; returns 0, or -1 after printing why its value is bad, or an
+ * exit code (>= 0) for options that end the program. */
+static int take_option(int c, const char *arg, cli_opts *o)
+{
+	switch (c) {
+	case 'm':
+		o->model = arg;
+		return 0;
+	case 'p':
+		o->prompt = arg;
+		return 0;
+	case 'n':
+		return parse_int("-n", arg, -1, 1 << 24, &o->n_predict);
+	case 'c':
+		return parse_int("-c", arg, 0, 1 << 24, &o->n_ctx);
+	case 't':
+		return parse_int("-t", arg, 1, 1024, &o->n_threads);
+	case OPT_TEMP:
+		o->temp_given = 1;
+		return parse_float("--temp", arg, 0, 100, &o->temp);
+	case OPT_TOP_K:
+		return parse_int("--top-k", arg, 0, 1 << 24, &o->top_k);
+	case OPT_TOP_P:
+		return parse_float("--top-p", arg, 0, 1, &o->top_p);
+	case OPT_MIN_P:
+		return parse_float("--min-p", arg, 0, 1, &o->min_p);
+	case OPT_SEED:
+		return parse_u64("--seed", arg, &o->seed);
+	case OPT_IGNORE_EOS:
+		o->ignore_eos = 1;
+		return 0;
+	case 'N':
+		o->candidates_given = 1;
+		return parse_int("-N", arg, 1, RV_MAX_CANDIDATES, &o->n_candidates);
+	case OPT_SCORE:
+		if (!strcmp(arg, "mean") || !strcmp(arg, "sum")) {
+			o->score = !strcmp(arg, "sum") ? RV_SCORE_SUM : RV_SCORE_MEAN;
+			return 0;
+		}
+		fprintf(stderr, "rlaifv-infer: --score: '%s' is not 'mean' or 'sum'\n", arg);
+		return -1;
+	case OPT_REF_MODEL:
+		o->ref_model = arg;
+		return 0;
+	case OPT_BETA:
+		return parse_float("--beta", arg, 1e-6f, 1e6f, &o->beta);
+	case OPT_SHOW_CANDIDATES:
+		o->show_candidates = 1;
+		return 0;
+	case OPT_JSON:
+		o->json = 1;
+		return 0;
+	case OPT_VERBOSE:
+		o->verbose = 1;
+		return 0;
+	case 'h':
+		usage(stdout);
+		return EXIT_OK;
+	case OPT_VERSION:
+		return print_version();
+	}
+	return -1;
+}
+
+int cli_parse_args(int argc, char **argv, cli_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->n_predict = -1;
+	o->temp = 0.8f;
+	o->top_k = 40;
+	o->top_p = 0.95f;
+	o->min_p = 0.05f;
+	o->n_candidates = 4;
+	o->score = RV_SCORE_MEAN;
+	o->beta = 0.1f;
+	o->model = getenv("RLAIFV_MODEL");
+	opterr = 0;
+	for (int c; (c = getopt_long(argc, argv, ":m:p:n:c:t:N:h", long_options, NULL)) != -1;) {
+		if (c == ':') {
+			fprintf(stderr, "rlaifv-infer: option %s needs a value\n",
+			        argv[optind - 1]);
+			return EXIT_USAGE;
+		}
+		if (c == '?') {
+			fprintf(stderr, "rlaifv-infer: unknown option '%s' (see --help)\n",
+			        argv[optind - 1]);
+			return EXIT_USAGE;
+		}
+		int r = take_option(c, optarg, o);
+		if (r < 0)
+			return EXIT_USAGE;
+		if (c == 'h' || c == OPT_VERSION)
+			return r;
+	}
+	int n_pos = argc - optind;
+	if (n_pos == 1 && !o->prompt) {
+		o->prompt = argv[optind];
+	} else if (n_pos > 0) {
+		fprintf(stderr, "rlaifv-infer: unexpected argument '%s' (see --help)\n",
+		        argv[optind + (o->prompt ? 0 : 1)]);
+		return EXIT_USAGE;
+	}
+	if (!o->model || !*o->model) {
+		fprintf(stderr, "rlaifv-infer: no model: give -m MODEL.gguf or set RLAIFV_MODEL\n");
+		return EXIT_USAGE;
+	}
+	if (!o->prompt) {
+		fprintf(stderr, "rlaifv-infer: no prompt: give -p TEXT (see --help)\n");
+		return EXIT_USAGE;
+	}
+	/* --temp 0 is greedy: one candidate, unless several were asked for,
+	 * which could only repeat one answer */
+	if (o->temp_given && o->temp == 0) {
+		if (o->candidates_given && o->n_candidates > 1) {
+			fprintf(stderr,
+			        "rlaifv-infer: -N %d with --temp 0 would give %d identical "
+			        "answers: use --temp > 0 or -N 1\n",
+			        o->n_candidates, o->n_candidates);
+			return EXIT_USAGE;
+		}
+		o->n_candidates = 1;
+	} else if (!o->temp_given && o->n_candidates > 1) {
+		o->temp = 0.7f;
+	}
+	return -1;
+}

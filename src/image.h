@@ -1,0 +1,108 @@
+/* image.h: image loading (JPEG, PNG, BMP, PNM through stb_image, with limits
+ * checked before decoding and JPEG EXIF orientation) and the LLaVA-1.5 image
+ * preprocessing (pad to a mean-colour square, Pillow-exact bicubic resize,
+ * rescale and normalise into planar float).
+ *
+ * Every function reports failure as an rv_status with a message in an
+ * rvi_err that names the file: RV_ERR_IO when a file cannot be read,
+ * RV_ERR_IMAGE when its content is unsupported, corrupt or over a limit,
+ * RV_ERR_INVALID_ARG for bad parameters, RV_ERR_NOMEM. No state is kept
+ * between calls; the functions are safe to call from several threads. */
+#ifndef RLAIFV_IMAGE_H
+#define RLAIFV_IMAGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util.h"
+
+/* 8-bit RGB, row-major, no row padding: pixel (x, y) channel c is
+ * rgb[(y * w + x) * 3 + c]. rgb is malloc'ed; release with rvi_image_free. */
+typedef struct rvi_image {
+	int w, h;
+	uint8_t *rgb;
+} rvi_image;
+
+/* What a file may ask of us before it is decoded. The defaults allow any
+ * photo a camera takes while bounding memory to a few hundred MiB. */
+typedef struct rvi_image_limits {
+	uint64_t max_file_bytes; /* default 64 MiB */
+	int max_side;            /* per side; default 16384, at most RVI_IMAGE_MAX_SIDE */
+	uint64_t max_pixels;     /* w * h; default 64 Mi (e.g. 8192 x 8192) */
+} rvi_image_limits;
+
+#define RVI_IMAGE_DEFAULT_MAX_FILE_BYTES ((uint64_t)64 << 20)
+#define RVI_IMAGE_DEFAULT_MAX_SIDE       16384
+#define RVI_IMAGE_DEFAULT_MAX_PIXELS     ((uint64_t)1 << 26)
+/* Hard ceiling of max_side, also given to stb_image as STBI_MAX_DIMENSIONS. */
+#define RVI_IMAGE_MAX_SIDE 65536
+
+/* No single allocation made while decoding may exceed this. stb_image
+ * allocates what a file declares (a PNG chunk length, a PNM size) before it
+ * knows the data is there; this is the last line that keeps a 75-byte file
+ * from reserving a gigabyte. At the default max_pixels the largest buffer
+ * stb needs is 512 MiB (a 16-bit RGBA PNG), so larger max_pixels overrides
+ * can fail with "allocation cap" for such files. */
+#define RVI_IMAGE_ALLOC_CAP ((size_t)768 << 20)
+
+rvi_image_limits rvi_image_default_limits(void);
+
+/* Reads and decodes an image file into 8-bit RGB: grey is replicated, alpha
+ * is dropped without compositing (as PIL's convert('RGB')). lim NULL means
+ * the defaults. With apply_exif, a JPEG's EXIF orientation (1..8) is applied
+ * after decoding so the pixels are upright. On failure *out is zeroed. */
+int rvi_image_load_file(const char *path, const rvi_image_limits *lim, bool apply_exif,
+                        rvi_image *out, rvi_err *err);
+
+/* The same from memory; name is only used in messages (e.g. a path). */
+int rvi_image_load_memory(const void *buf, size_t n, const char *name, const rvi_image_limits *lim,
+                          bool apply_exif, rvi_image *out, rvi_err *err);
+
+/* Frees img->rgb and zeroes img; NULL and zeroed images are fine. */
+void rvi_image_free(rvi_image *img);
+
+/* The EXIF orientation of a JPEG held in buf (1..8), or 1 when buf is not a
+ * JPEG, has no EXIF, or the tag is missing, malformed or out of range. */
+int rvi_image_exif_orientation(const void *buf, size_t n);
+
+/* Applies EXIF orientation o (1..8, as PIL's ImageOps.exif_transpose: 3 is a
+ * 180 degree turn, 6 needs 90 degrees clockwise, 8 counter-clockwise, 2/4/5/7
+ * mirror) into a new image; 5..8 swap width and height. */
+int rvi_image_orient(const rvi_image *in, int o, rvi_image *out, rvi_err *err);
+
+/* LLaVA's expand2square: a max(w,h) square filled with color, the image
+ * pasted at ((side-w)/2, (side-h)/2). */
+int rvi_image_pad_to_square(const rvi_image *in, const uint8_t color[3], rvi_image *out,
+                            rvi_err *err);
+
+/* The padding colour LLaVA derives from the processor mean: int(mean*255). */
+void rvi_image_pad_color(const float mean[3], uint8_t color[3]);
+
+/* Resizes to out_w x out_h exactly as Pillow's Image.resize(size, BICUBIC)
+ * does for 8-bit RGB (fixed-point, two passes through an 8-bit
+ * intermediate), so results match PIL bit for bit. */
+int rvi_image_resize_bicubic_pil(const rvi_image *in, int out_w, int out_h, rvi_image *out,
+                                 rvi_err *err);
+
+/* LLaVA-1.5 preprocessing: pad to square with rvi_image_pad_color(mean),
+ * resize to image_size x image_size as rvi_image_resize_bicubic_pil, then
+ * v = ((float)(u8 * (1/255)) - mean[c]) / std[c] in float32, written planar
+ * into out_chw[c * S * S + y * S + x] (3 * S * S floats). Equal bit for bit
+ * to pad + resize + normalise done one after another, but the padded square
+ * is never built, so a wide image costs no more memory than its own pixels. */
+int rvi_image_preprocess_llava(const rvi_image *img, int image_size, const float mean[3],
+                               const float std[3], float *out_chw, rvi_err *err);
+
+/* ---- internal: the bridge to stb_image_impl.c ----------------------------
+ * stb_image is compiled static in one file; these are its only entry points.
+ * reason gets stb's failure string (never NULL on failure). */
+void *rvi_image_capped_malloc(size_t n);
+void *rvi_image_capped_realloc(void *p, size_t n);
+int rvi_stbi_info(const uint8_t *buf, size_t n, int *w, int *h, const char **reason);
+/* 8-bit pixels with the file's own channel count (*comp: 1 grey, 2 grey +
+ * alpha, 3 RGB, 4 RGBA); free() the result. */
+uint8_t *rvi_stbi_load(const uint8_t *buf, size_t n, int *w, int *h, int *comp,
+                       const char **reason);
+
+#endif
