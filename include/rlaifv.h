@@ -85,6 +85,13 @@ rv_status rv_model_load(const char *path, const rv_model_params *params, rv_mode
                         size_t err_size);
 void rv_model_free(rv_model *model);
 
+/* Adds a vision tower and projector (an mmproj GGUF as llama.cpp's LLaVA
+ * converters write it) to a text model. A projector whose output width
+ * differs from the model's embedding width is RV_ERR_MODEL, before any
+ * work is done. */
+rv_status rv_model_load_mmproj(rv_model *model, const char *path, char *err, size_t err_size);
+int rv_model_has_vision(const rv_model *model);
+
 int rv_model_n_vocab(const rv_model *model);
 int rv_model_n_ctx_train(const rv_model *model);
 double rv_model_load_ms(const rv_model *model);
@@ -97,6 +104,12 @@ typedef struct rv_context_params {
 	int n_ctx;     /* 0: the model's training context, at most 4096 */
 	int n_batch;   /* most prompt tokens per forward pass; 0: 512 */
 	int n_threads; /* 0: the model's */
+	int no_exif;   /* 1: ignore the EXIF orientation of JPEG photos */
+	int image_max_side; /* refuse images with a longer side; 0: 16384 */
+	/* Image-embedding cache: NULL means $XDG_CACHE_HOME/rlaifv (or
+	 * ~/.cache/rlaifv); no_cache turns it off. */
+	const char *cache_dir;
+	int no_cache;
 } rv_context_params;
 
 rv_context_params rv_context_default_params(void);
@@ -212,6 +225,27 @@ typedef struct rv_result {
 	rv_candidate *candidates;
 	rv_timings timings;
 } rv_result;
+
+/* A prompt with images. Each image's embedding rows take the place of an
+ * <image> in the chat template, in order, at ordinary positions. */
+typedef struct rv_prompt {
+	const char *text;          /* the question (or, with no template, the whole prompt) */
+	const char *const *images; /* image files (JPEG, PNG, BMP, PNM) */
+	int n_images;
+	/* "llava" (LLaVA-1.5's "{system} USER: <image>\n{question} ASSISTANT:"),
+	 * "vicuna", "chatml", "llama-2", "gguf" (the model file's own when it
+	 * is one of those), "none" (raw text). NULL: "llava" when there are
+	 * images, else "none". */
+	const char *chat_template;
+	const char *system; /* NULL: the template's own system sentence */
+} rv_prompt;
+
+/* rv_generate for a prompt with images and a chat template. An image that
+ * cannot be read or decoded is RV_ERR_IMAGE; a prompt (image rows
+ * included) longer than the context is RV_ERR_CONTEXT before any compute;
+ * images without rv_model_load_mmproj are RV_ERR_INVALID_ARG. */
+rv_status rv_generate_prompt(rv_context *ctx, const rv_prompt *prompt, const rv_gen_params *params,
+			     rv_result *result);
 
 /* Raw completion of prompt (no chat template), best of
  * params->n_candidates. On RV_ERR_INTERRUPTED the result is filled with

@@ -4,10 +4,11 @@
  * CPU, and nothing else here is visible outside the file.
  *
  * Semantics are those of scalar.c, entry by entry:
- *  - quant (Q8_0, Q8_K) writes the same bytes as the scalar code for every
- *    input: same scale computation (done on scalars, as there), same
- *    products, rounding to nearest even, and the stored byte is the low
- *    byte of the rounded int32 as the scalar casts make it;
+ *  - quant (Q8_0, Q8_K) writes the same bytes as the scalar code: same
+ *    scale computation (done on scalars, as there), same products,
+ *    rounding to nearest even, and the same stored byte (see
+ *    pack_low_bytes for inputs where the scalar code's conversion is
+ *    undefined);
  *  - dequant gives the same floats: every product is computed as the scalar
  *    code computes it (one float multiply of the same operands, or exact);
  *  - the dots accumulate in float lanes rather than in double (float
@@ -118,14 +119,18 @@ KINLINE __m256i q5_high_bit(__m256i qh, int s)
  * rounding mode) and scalar.c's round_even do. */
 KINLINE __m256i round_epi32(__m256 v)
 {
-	return _mm256_cvtps_epi32(_mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+	return _mm256_cvtps_epi32(
+	    _mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
 }
 
 /* 32 bytes, element i the low byte of element i % 8 of v[i / 8]: what the
  * scalar code's (int8_t) casts store. For the quants' range (-127..127) this
- * is the value; taking the low byte rather than saturating also matches the
- * scalar code on degenerate inputs (NaN or infinite products convert to
- * INT32_MIN, whose low byte is 0). */
+ * is the value. On degenerate inputs (NaN or infinite products, from NaN or
+ * infinite activations or a block so small that 127 / amax overflows) the
+ * scalar code converts NaN or inf to an integer, which C leaves undefined;
+ * x86 conversions give INT32_MIN, and taking its low byte (0) rather than
+ * saturating (-128) matches the scalar code as GCC compiles it (clang
+ * vectorizes that loop with saturating packs and gets -128). */
 KINLINE __m256i pack_low_bytes(__m256i v0, __m256i v1, __m256i v2, __m256i v3)
 {
 	const __m256i m = _mm256_set1_epi32(0xff);
@@ -261,8 +266,8 @@ static void dequant_q8_0(const void *x, float *y, int64_t n)
 KINLINE __m256i q4_0_unpack(const rv_block_q4_0 *b)
 {
 	const __m128i q = _mm_loadu_si128((const __m128i *)b->qs);
-	const __m256i nib = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q),
-	                                     _mm256_set1_epi8(0x0f));
+	const __m256i nib =
+	    _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), _mm256_set1_epi8(0x0f));
 	return _mm256_sub_epi8(nib, _mm256_set1_epi8(8));
 }
 
@@ -286,9 +291,11 @@ KINLINE void k_subblock_out(float *y, __m256i q, float ds, float ms)
 	const __m256 vd = _mm256_set1_ps(ds), vm = _mm256_set1_ps(ms);
 	const __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
 	_mm256_storeu_ps(y, _mm256_sub_ps(_mm256_mul_ps(vd, u8x8_to_ps(lo)), vm));
-	_mm256_storeu_ps(y + 8, _mm256_sub_ps(_mm256_mul_ps(vd, u8x8_to_ps(_mm_srli_si128(lo, 8))), vm));
+	_mm256_storeu_ps(y + 8,
+	                 _mm256_sub_ps(_mm256_mul_ps(vd, u8x8_to_ps(_mm_srli_si128(lo, 8))), vm));
 	_mm256_storeu_ps(y + 16, _mm256_sub_ps(_mm256_mul_ps(vd, u8x8_to_ps(hi)), vm));
-	_mm256_storeu_ps(y + 24, _mm256_sub_ps(_mm256_mul_ps(vd, u8x8_to_ps(_mm_srli_si128(hi, 8))), vm));
+	_mm256_storeu_ps(y + 24,
+	                 _mm256_sub_ps(_mm256_mul_ps(vd, u8x8_to_ps(_mm_srli_si128(hi, 8))), vm));
 }
 
 // x (n / 256 Q4_K blocks) -> y (n)
@@ -303,9 +310,11 @@ static void dequant_q4_K(const void *x, float *y, int64_t n)
 		for (int g = 0; g < 4; g++) {
 			const __m256i q = _mm256_loadu_si256((const __m256i *)(b[ib].qs + 32 * g));
 			const int s = 2 * g;
-			k_subblock_out(y + 32 * s, _mm256_and_si256(q, m4), d * sm[s], dmin * sm[8 + s]);
-			k_subblock_out(y + 32 * s + 32, _mm256_and_si256(_mm256_srli_epi16(q, 4), m4),
-			               d * sm[s + 1], dmin * sm[9 + s]);
+			k_subblock_out(y + 32 * s, _mm256_and_si256(q, m4), d * sm[s],
+			               dmin * sm[8 + s]);
+			k_subblock_out(y + 32 * s + 32,
+			               _mm256_and_si256(_mm256_srli_epi16(q, 4), m4), d * sm[s + 1],
+			               dmin * sm[9 + s]);
 		}
 	}
 }
@@ -324,10 +333,10 @@ static void dequant_q5_K(const void *x, float *y, int64_t n)
 		for (int g = 0; g < 4; g++) {
 			const __m256i q = _mm256_loadu_si256((const __m256i *)(b[ib].qs + 32 * g));
 			const int s = 2 * g;
-			const __m256i lo = _mm256_or_si256(_mm256_and_si256(q, m4), q5_high_bit(qh, s));
-			const __m256i hi =
-			    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4),
-			                    q5_high_bit(qh, s + 1));
+			const __m256i lo =
+			    _mm256_or_si256(_mm256_and_si256(q, m4), q5_high_bit(qh, s));
+			const __m256i hi = _mm256_or_si256(
+			    _mm256_and_si256(_mm256_srli_epi16(q, 4), m4), q5_high_bit(qh, s + 1));
 			k_subblock_out(y + 32 * s, lo, d * sm[s], dmin * sm[8 + s]);
 			k_subblock_out(y + 32 * s + 32, hi, d * sm[s + 1], dmin * sm[9 + s]);
 		}
@@ -336,20 +345,20 @@ static void dequant_q5_K(const void *x, float *y, int64_t n)
 
 /* The unsigned 6-bit quants (0..63, stored value + 32) of the 32 weights
  * 128 h + 32 j .. + 31 of a Q6_K block (j = 0..3), from the half's ql
- * vectors l0 = ql[64h..], l1 = ql[64h + 32..] and qh vector h = qh[32h..]:
+ * vectors l0 = ql[64h..], l1 = ql[64h + 32..] and qh vector hb = qh[32h..]:
  * low nibbles of l0 / l1 for j = 0 / 1, high nibbles for j = 2 / 3; top
- * bits from bit pair j of h, moved to bits 4-5 (16-bit shifts are safe
+ * bits from bit pair j of hb, moved to bits 4-5 (16-bit shifts are safe
  * here: the mask keeps only bits that came from the same byte). */
-KINLINE __m256i q6_K_quants(__m256i l0, __m256i l1, __m256i h, int j)
+KINLINE __m256i q6_K_quants(__m256i l0, __m256i l1, __m256i hb, int j)
 {
 	const __m256i m4 = _mm256_set1_epi8(0x0f), m2 = _mm256_set1_epi8(0x30);
 	const __m256i l = j & 1 ? l1 : l0;
-	const __m256i low = j < 2 ? _mm256_and_si256(l, m4)
-	                          : _mm256_and_si256(_mm256_srli_epi16(l, 4), m4);
-	const __m256i top = j == 0   ? _mm256_slli_epi16(h, 4)
-	                    : j == 1 ? _mm256_slli_epi16(h, 2)
-	                    : j == 2 ? h
-	                             : _mm256_srli_epi16(h, 2);
+	const __m256i low =
+	    j < 2 ? _mm256_and_si256(l, m4) : _mm256_and_si256(_mm256_srli_epi16(l, 4), m4);
+	const __m256i top = j == 0   ? _mm256_slli_epi16(hb, 4)
+	                    : j == 1 ? _mm256_slli_epi16(hb, 2)
+	                    : j == 2 ? hb
+	                             : _mm256_srli_epi16(hb, 2);
 	return _mm256_or_si256(low, _mm256_and_si256(top, m2));
 }
 
@@ -362,7 +371,8 @@ static void dequant_q6_K(const void *x, float *y, int64_t n)
 		int8_t q[RV_QK_K];
 		for (int h = 0; h < 2; h++) {
 			const __m256i l0 = _mm256_loadu_si256((const __m256i *)(b[ib].ql + 64 * h));
-			const __m256i l1 = _mm256_loadu_si256((const __m256i *)(b[ib].ql + 64 * h + 32));
+			const __m256i l1 =
+			    _mm256_loadu_si256((const __m256i *)(b[ib].ql + 64 * h + 32));
 			const __m256i hb = _mm256_loadu_si256((const __m256i *)(b[ib].qh + 32 * h));
 			UNROLL
 			for (int j = 0; j < 4; j++)
@@ -373,7 +383,8 @@ static void dequant_q6_K(const void *x, float *y, int64_t n)
 		for (int s = 0; s < RV_QK_K / 16; s++) {
 			const __m256 ds = _mm256_set1_ps(d * (float)b[ib].scales[s]);
 			_mm256_storeu_ps(y + 16 * s, _mm256_mul_ps(ds, i8x8_to_ps(q + 16 * s)));
-			_mm256_storeu_ps(y + 16 * s + 8, _mm256_mul_ps(ds, i8x8_to_ps(q + 16 * s + 8)));
+			_mm256_storeu_ps(y + 16 * s + 8,
+			                 _mm256_mul_ps(ds, i8x8_to_ps(q + 16 * s + 8)));
 		}
 	}
 }
@@ -421,7 +432,8 @@ static void quant_q8_0(const float *x, void *vy, int64_t n)
 }
 
 /* Q8_K as scalar.c: max is the first element of largest magnitude (found
- * as the first lane equal to amax), iscale = -127 / max, q = iscale * x
+ * as the first lane equal to amax; NaNs are skipped by the running maximum
+ * as by the scalar comparison), iscale = -127 / max, q = iscale * x
  * rounded ties to even and clamped to 127, d = 1 / iscale. bsums are the
  * sums of each 16 stored quants: sad_epu8 sums 8 bytes at a time, of
  * q + 128 (the xor with 0x80), so each sum of 16 carries 16 * 128 extra. */
@@ -441,7 +453,8 @@ static void quant_q8_K(const float *x, void *vy, int64_t n)
 		const __m256 vamax = _mm256_set1_ps(amax);
 		int jmax = 0;
 		for (int j = 0; j < RV_QK_K; j += 8) {
-			const __m256 eq = _mm256_cmp_ps(abs_ps(_mm256_loadu_ps(x + j)), vamax, _CMP_EQ_OQ);
+			const __m256 eq =
+			    _mm256_cmp_ps(abs_ps(_mm256_loadu_ps(x + j)), vamax, _CMP_EQ_OQ);
 			const int m = _mm256_movemask_ps(eq);
 			if (m != 0) {
 				jmax = j + __builtin_ctz((unsigned)m);
@@ -455,7 +468,8 @@ static void quant_q8_K(const float *x, void *vy, int64_t n)
 			__m256i v[4];
 			for (int k = 0; k < 4; k++)
 				v[k] = _mm256_min_epi32(
-				    round_epi32(_mm256_mul_ps(vis, _mm256_loadu_ps(x + j + 8 * k))), c127);
+				    round_epi32(_mm256_mul_ps(vis, _mm256_loadu_ps(x + j + 8 * k))),
+				    c127);
 			const __m256i q = pack_low_bytes(v[0], v[1], v[2], v[3]);
 			_mm256_storeu_si256((__m256i *)(y[ib].qs + j), q);
 			const __m256i sad =
@@ -464,7 +478,8 @@ static void quant_q8_K(const float *x, void *vy, int64_t n)
 			/* low 64 bits of each lane: the sum of that lane's 16 bytes */
 			const __m256i s16 = _mm256_add_epi64(sad, _mm256_srli_si256(sad, 8));
 			y[ib].bsums[j / 16] = (int16_t)(_mm256_extract_epi32(s16, 0) - 16 * 128);
-			y[ib].bsums[j / 16 + 1] = (int16_t)(_mm256_extract_epi32(s16, 4) - 16 * 128);
+			y[ib].bsums[j / 16 + 1] =
+			    (int16_t)(_mm256_extract_epi32(s16, 4) - 16 * 128);
 		}
 		y[ib].d = 1.0f / iscale;
 	}
@@ -515,13 +530,16 @@ KINLINE void float_rows(int kind, int64_t n, const void *w, const char *a, size_
 			const float *x = (const float *)(a + (size_t)r * a_stride) + i;
 			UNROLL
 			for (int k = 0; k < 4; k++)
-				acc[r][k] = _mm256_fmadd_ps(wv[k], _mm256_loadu_ps(x + 8 * k), acc[r][k]);
+				acc[r][k] =
+				    _mm256_fmadd_ps(wv[k], _mm256_loadu_ps(x + 8 * k), acc[r][k]);
 		}
 	}
 	/* the tail (under 32): full groups of 8, then a zero-padded last one;
 	 * k stays a constant of the unrolled copies so acc stays in registers */
 	UNROLL
-	for (int k = 0; k < 4 && i < n; k++, i += 8) {
+	for (int k = 0; k < 4; k++, i += 8) {
+		if (i >= n)
+			break;
 		const int64_t cnt = n - i < 8 ? n - i : 8;
 		const __m256 wv = cnt == 8 ? load_w8(kind, w, i) : load_w_tail(kind, w, i, cnt);
 		UNROLL
@@ -555,16 +573,6 @@ KINLINE void bf16_rows(int64_t n, const void *w, const char *a, size_t a_stride,
 	float_rows(2, n, w, a, a_stride, R, out);
 }
 
-/* Q8_0 . Q8_0 and Q4_0 . Q8_0, shape: w (n / 32 blocks) . a_r (n / 32 Q8_0
- * blocks). Per block: the weights as int8 (Q4_0 unpacked to -8..7), the
- * integer dot in 8 int32 lanes (dot_i8, lane j the products of bytes
- * 4j .. 4j + 3), converted to float and accumulated as
- * acc += (d_w * d_a) * sumi in one accumulator a row, summed across lanes
- * at the end by hsum_ps. This is the order of llama.cpp's AVX2 kernels
- * for these types, and it matters: the Q8_0 model references were made
- * with them, and a different order (two accumulators, say) flips enough
- * roundings of the next layer's quantized activations to move a log-prob
- * by 4e-3. q4: 0 for Q8_0 weights, 1 for Q4_0. */
 /* The fp16 scale d at the start of a Q8_0 / Q4_0 block, as a float in
  * lane 0 (the other lanes are don't-cares): 4 bytes are loaded (d and the
  * first quants, inside the block) with one movd, which is cheaper than
@@ -576,6 +584,17 @@ KINLINE __m128 block_scale(const void *block)
 	return _mm_cvtph_ps(_mm_cvtsi32_si128(v));
 }
 
+/* Q8_0 . Q8_0 and Q4_0 . Q8_0, shape: w (n / 32 blocks) . a_r (n / 32 Q8_0
+ * blocks). Per block: the weights as int8 (Q4_0 unpacked to -8..7), the
+ * integer dot in 8 int32 lanes (dot_i8, lane j the products of bytes
+ * 4j .. 4j + 3), converted to float and accumulated as
+ * acc += (d_w * d_a) * sumi in one accumulator a row, summed across lanes
+ * at the end by hsum_ps. This is the order of llama.cpp's AVX2 kernels
+ * for these types, and it matters: the Q8_0 model references were made
+ * with them (this order reproduces their log-probs to 5e-7), and a
+ * different one (two accumulators, say) flips enough roundings of the next
+ * layers' quantized activations to move a log-prob by 4e-3, over the test's
+ * tolerance. q4: 0 for Q8_0 weights, 1 for Q4_0. */
 KINLINE void q32_block(int q4, const void *w, int64_t ib, const char *a, size_t a_stride,
                        const int R, __m256 *acc)
 {
@@ -595,8 +614,8 @@ KINLINE void q32_block(int q4, const void *w, int64_t ib, const char *a, size_t 
 	}
 }
 
-KINLINE void q32_rows(int q4, int64_t n, const void *w, const char *a, size_t a_stride,
-                      const int R, float *out)
+KINLINE void q32_rows(int q4, int64_t n, const void *w, const char *a, size_t a_stride, const int R,
+                      float *out)
 {
 	__m256 acc[MAX_GROUP];
 	UNROLL
@@ -659,10 +678,11 @@ KINLINE __m256i k4_vec(const uint8_t *qs, __m256i qhv, int hbits, int k)
  * then acc += (d_w d_a) isum, acc -= (dmin_w d_a) msum, lane-wise in
  * float. hbits: 0 for Q4_K; 1 for Q5_K, whose 32 qh bytes give the fifth
  * bit of sub-block s in bit s. */
-KINLINE __m256 k4_finish(__m256 acc, __m256i isum, const rv_block_q8_K *ab, __m256 dw,
-                         __m256 dminw, __m256i mins2)
+KINLINE __m256 k4_finish(__m256 acc, __m256i isum, const rv_block_q8_K *ab, __m256 dw, __m256 dminw,
+                         __m256i mins2)
 {
-	const __m256i msum = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)ab->bsums), mins2);
+	const __m256i msum =
+	    _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)ab->bsums), mins2);
 	const __m256 ad = _mm256_set1_ps(ab->d);
 	acc = _mm256_fmadd_ps(_mm256_mul_ps(dw, ad), _mm256_cvtepi32_ps(isum), acc);
 	return _mm256_fnmadd_ps(_mm256_mul_ps(dminw, ad), _mm256_cvtepi32_ps(msum), acc);
@@ -675,7 +695,8 @@ KINLINE void k4_block(const uint8_t *scales, const uint8_t *qs, const uint8_t *q
 	const __m128i sm = k4_scales_mins(scales);
 	const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm));
 	const __m256i mins2 = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(sm, sm));
-	const __m256i qhv = hbits ? _mm256_loadu_si256((const __m256i *)qh) : _mm256_setzero_si256();
+	const __m256i qhv =
+	    hbits ? _mm256_loadu_si256((const __m256i *)qh) : _mm256_setzero_si256();
 	const __m256 dw = _mm256_set1_ps(dw_f), dminw = _mm256_set1_ps(dminw_f);
 	if (R == 1) {
 		const rv_block_q8_K *ab = (const rv_block_q8_K *)a + ib;
@@ -683,7 +704,8 @@ KINLINE void k4_block(const uint8_t *scales, const uint8_t *qs, const uint8_t *q
 		UNROLL
 		for (int k = 0; k < 8; k++)
 			isum = k_step(isum, k4_vec(qs, qhv, hbits, k),
-			              _mm256_shuffle_epi8(sc16, i16_broadcast_ctl(k)), ab->qs + 32 * k);
+			              _mm256_shuffle_epi8(sc16, i16_broadcast_ctl(k)),
+			              ab->qs + 32 * k);
 		acc[0] = k4_finish(acc[0], isum, ab, dw, dminw, mins2);
 		return;
 	}
@@ -795,7 +817,8 @@ KINLINE void q6_K_rows(int64_t n, const void *vw, const char *a, size_t a_stride
 		}
 		UNROLL
 		for (int r = 0; r < R; r++) {
-			const rv_block_q8_K *ab = (const rv_block_q8_K *)(a + (size_t)r * a_stride) + ib;
+			const rv_block_q8_K *ab =
+			    (const rv_block_q8_K *)(a + (size_t)r * a_stride) + ib;
 			__m256i isum = _mm256_setzero_si256();
 			UNROLL
 			for (int k = 0; k < 8; k++)
@@ -810,31 +833,33 @@ KINLINE void q6_K_rows(int64_t n, const void *vw, const char *a, size_t a_stride
 
 /* The table entries of a type from its row-group routine: vec_dot is the
  * group of one row; vec_dot_rows runs groups of GMAX rows (4 or 2), then
- * one of 2 and one of 1 for what is left. Every row's result is the same bits in all of them. */
-#define DOT_ENTRIES(name, GMAX)                                                                   \
-	static void vec_dot_##name(int64_t n, float *s, const void *w, const void *a)             \
-	{                                                                                         \
-		name##_rows(n, w, a, 0, 1, s);                                                    \
-	}                                                                                         \
-	static void vec_dot_rows_##name(int64_t n, float *s, int64_t s_stride, const void *w,     \
-	                                const void *a, size_t a_stride, int64_t nrows)            \
-	{                                                                                         \
-		const char *ar = a;                                                               \
-		float out[MAX_GROUP];                                                             \
-		int64_t r = 0;                                                                    \
-		for (; r + GMAX <= nrows; r += GMAX) {                                            \
-			name##_rows(n, w, ar + (size_t)r * a_stride, a_stride, GMAX, out);        \
-			for (int k = 0; k < GMAX; k++)                                            \
-				s[(r + k) * s_stride] = out[k];                                   \
-		}                                                                                 \
-		if (GMAX > 2 && r + 2 <= nrows) {                                                 \
-			name##_rows(n, w, ar + (size_t)r * a_stride, a_stride, 2, out);           \
-			s[r * s_stride] = out[0];                                                 \
-			s[(r + 1) * s_stride] = out[1];                                           \
-			r += 2;                                                                   \
-		}                                                                                 \
-		if (r < nrows)                                                                    \
-			name##_rows(n, w, ar + (size_t)r * a_stride, a_stride, 1, &s[r * s_stride]); \
+ * one of 2 and one of 1 for what is left. A row's result is the same bits
+ * in every group size. */
+#define DOT_ENTRIES(name, GMAX)                                                                    \
+	static void vec_dot_##name(int64_t n, float *s, const void *w, const void *a)              \
+	{                                                                                          \
+		name##_rows(n, w, a, 0, 1, s);                                                     \
+	}                                                                                          \
+	static void vec_dot_rows_##name(int64_t n, float *s, int64_t s_stride, const void *w,      \
+	                                const void *a, size_t a_stride, int64_t nrows)             \
+	{                                                                                          \
+		const char *ar = a;                                                                \
+		float out[MAX_GROUP];                                                              \
+		int64_t r = 0;                                                                     \
+		for (; r + GMAX <= nrows; r += GMAX) {                                             \
+			name##_rows(n, w, ar + (size_t)r * a_stride, a_stride, GMAX, out);         \
+			for (int k = 0; k < GMAX; k++)                                             \
+				s[(r + k) * s_stride] = out[k];                                    \
+		}                                                                                  \
+		if (GMAX > 2 && r + 2 <= nrows) {                                                  \
+			name##_rows(n, w, ar + (size_t)r * a_stride, a_stride, 2, out);            \
+			s[r * s_stride] = out[0];                                                  \
+			s[(r + 1) * s_stride] = out[1];                                            \
+			r += 2;                                                                    \
+		}                                                                                  \
+		if (r < nrows)                                                                     \
+			name##_rows(n, w, ar + (size_t)r * a_stride, a_stride, 1,                  \
+			            &s[r * s_stride]);                                             \
 	}
 
 // w (n f32) . a_r (n f32) -> s
@@ -955,7 +980,8 @@ static void swiglu(float *g, const float *u, int64_t n)
 		_mm256_storeu_ps(g + i, swiglu8(_mm256_loadu_ps(g + i), _mm256_loadu_ps(u + i)));
 	if (i < n) {
 		float buf[8];
-		_mm256_storeu_ps(buf, swiglu8(load_tail_ps(g + i, n - i), load_tail_ps(u + i, n - i)));
+		_mm256_storeu_ps(buf,
+		                 swiglu8(load_tail_ps(g + i, n - i), load_tail_ps(u + i, n - i)));
 		memcpy(g + i, buf, (size_t)(n - i) * sizeof(float));
 	}
 }

@@ -551,8 +551,11 @@ static ALWAYS_INLINE void q6_K_rows(const int R, int64_t n, float *s, int64_t s_
 #define Q5_K_ROWS(R, ...) k45_rows(1, R, __VA_ARGS__)
 #define Q6_K_ROWS(R, ...) q6_K_rows(R, __VA_ARGS__)
 
-/* vec_dot is the one-row case; vec_dot_rows runs groups of 4 rows, then the
- * remaining 1..3 as one group (same per-row operations: same bits). */
+/* vec_dot: w . a -> *s, the one-row case. vec_dot_rows: w . a_r -> s[r *
+ * s_stride] for nrows rows a_stride bytes apart, in groups of R_MAX rows,
+ * then the remaining 1..3 as one group (same per-row operations: the same
+ * bits as vec_dot). */
+_Static_assert(R_MAX == 4, "vec_dot_rows handles remainders of 1..3 rows");
 #define DEFINE_DOTS(name, ROWS)                                                                    \
 	static void vec_dot_##name(int64_t n, float *s, const void *w, const void *a)              \
 	{                                                                                          \
@@ -563,8 +566,8 @@ static ALWAYS_INLINE void q6_K_rows(const int R, int64_t n, float *s, int64_t s_
 	{                                                                                          \
 		const char *ac = a;                                                                \
 		int64_t r = 0;                                                                     \
-		for (; r + 4 <= nrows; r += 4)                                                     \
-			ROWS(4, n, s + r * s_stride, s_stride, w, ac + (size_t)r * a_stride,       \
+		for (; r + R_MAX <= nrows; r += R_MAX)                                             \
+			ROWS(R_MAX, n, s + r * s_stride, s_stride, w, ac + (size_t)r * a_stride,   \
 			     a_stride);                                                            \
 		switch (nrows - r) {                                                               \
 		case 3:                                                                            \

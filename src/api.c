@@ -7,7 +7,9 @@
 
 #include "rlaifv.h"
 
+#include <errno.h>
 #include <math.h>
+#include <sys/stat.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +20,9 @@
 
 #include "api_internal.h"
 #include "bestofn.h"
+#include "embcache.h"
+#include "prompt.h"
+#include "vision.h"
 #include "kernels.h"
 #include "sampler.h"
 
@@ -183,10 +188,46 @@ rv_status rv_model_load(const char *path, const rv_model_params *params, rv_mode
 	return RV_OK;
 }
 
+rv_status rv_model_load_mmproj(rv_model *m, const char *path, char *err_buf, size_t err_size)
+{
+	rvi_err err = {0};
+	if (m->mm_gguf) {
+		copy_err(err_buf, err_size, "the model already has a projector");
+		return RV_ERR_INVALID_ARG;
+	}
+	int rc = path ? rvi_gguf_open(&m->mm_gguf, path, &err)
+	              : rvi_errorf(&err, RV_ERR_INVALID_ARG, "no mmproj path given");
+	if (rc == RV_OK)
+		rc = rvi_clip_load(&m->clip, m->mm_gguf, &err);
+	if (rc == RV_OK) {
+		rc = rvi_clip_check_text_width(&m->clip, m->llama.hp.n_embd, &err);
+		if (rc != RV_OK)
+			rvi_clip_free(&m->clip);
+	}
+	if (rc != RV_OK) {
+		copy_err(err_buf, err_size, err.msg);
+		if (m->mm_gguf)
+			rvi_gguf_close(m->mm_gguf);
+		m->mm_gguf = NULL;
+		return (rv_status)rc;
+	}
+	rvi_vision_mmproj_id(m->mm_gguf, m->mm_id);
+	return RV_OK;
+}
+
+int rv_model_has_vision(const rv_model *m)
+{
+	return m->mm_gguf != NULL;
+}
+
 void rv_model_free(rv_model *m)
 {
 	if (!m)
 		return;
+	if (m->mm_gguf) {
+		rvi_clip_free(&m->clip);
+		rvi_gguf_close(m->mm_gguf);
+	}
 	if (m->tok)
 		rvi_tokenizer_free(m->tok);
 	rvi_llama_free(&m->llama);
@@ -237,6 +278,27 @@ rv_status rv_context_new(rv_model *model, const rv_context_params *params, rv_co
 	}
 	ctx->model = model;
 	ctx->n_threads = p.n_threads > 0 ? p.n_threads : model->n_threads;
+	ctx->apply_exif = !p.no_exif;
+	ctx->image_limits = rvi_image_default_limits();
+	if (p.image_max_side < 0 || p.image_max_side > RVI_IMAGE_MAX_SIDE) {
+		snprintf(err_buf, err_size, "image side limit %d is outside 1..%d",
+		         p.image_max_side, RVI_IMAGE_MAX_SIDE);
+		free(ctx);
+		return RV_ERR_INVALID_ARG;
+	}
+	if (p.image_max_side > 0)
+		ctx->image_limits.max_side = p.image_max_side;
+	if (!p.no_cache) {
+		/* No usable cache directory only costs speed: run without one. */
+		char dir[RVI_EMBCACHE_PATH_MAX];
+		rvi_err ignored;
+		if (p.cache_dir && mkdir(p.cache_dir, 0700) != 0 && errno != EEXIST)
+			ctx->cache_dir = NULL;
+		else if (p.cache_dir)
+			ctx->cache_dir = strdup(p.cache_dir);
+		else if (rvi_embcache_dir(dir, sizeof(dir), &ignored) == RV_OK)
+			ctx->cache_dir = strdup(dir);
+	}
 	int64_t n_batch = p.n_batch > 0 ? p.n_batch : 512;
 	int rc = rvi_llama_state_init(&ctx->st, &model->llama, n_ctx, n_batch, ctx->n_threads,
 	                              &ctx->err);
@@ -259,6 +321,7 @@ void rv_context_free(rv_context *ctx)
 	if (!ctx)
 		return;
 	rvi_llama_state_free(&ctx->st);
+	free(ctx->cache_dir);
 	free(ctx->logits);
 	free(ctx);
 }
@@ -330,33 +393,6 @@ void rv_result_free(rv_result *r)
 	memset(r, 0, sizeof(*r));
 }
 
-/* Tokenizes prompt and runs it through ctx's model from an empty cache;
- * ctx->logits then holds the last position's logits. */
-static int prefill_text(rv_context *ctx, const char *prompt, int add_bos, int *n_prompt)
-{
-	int32_t *ids = NULL;
-	int n = 0;
-	int rc = rv_tokenize(ctx, prompt ? prompt : "", add_bos, &ids, &n);
-	if (rc != RV_OK)
-		return rc;
-	const int64_t n_ctx = ctx->st.kv.n_ctx;
-	if (n == 0)
-		rc = rvi_errorf(&ctx->err, RV_ERR_INVALID_ARG,
-		                "the prompt is empty and the model adds no BOS token");
-	else if (n >= n_ctx)
-		rc = rvi_errorf(&ctx->err, RV_ERR_CONTEXT,
-		                "the prompt is %d tokens but the context holds %lld (raise -c)", n,
-		                (long long)n_ctx);
-	if (rc == RV_OK) {
-		rvi_kvcache_clear(&ctx->st.kv);
-		rc = rvi_llama_forward(&ctx->model->llama, &ctx->st, ids, NULL, n, ctx->logits,
-		                       false, &ctx->err);
-	}
-	free(ids);
-	*n_prompt = n;
-	return rc;
-}
-
 static int check_gen_params(rv_context *ctx, const rv_gen_params *p)
 {
 	if (p->n_candidates < 0 || p->n_candidates > RV_MAX_CANDIDATES)
@@ -381,8 +417,8 @@ static int check_gen_params(rv_context *ctx, const rv_gen_params *p)
 	return RV_OK;
 }
 
-rv_status rv_generate(rv_context *ctx, const char *prompt, const rv_gen_params *params,
-                      rv_result *res)
+rv_status rv_generate_prompt(rv_context *ctx, const rv_prompt *prompt, const rv_gen_params *params,
+                             rv_result *res)
 {
 	rv_gen_params p = params ? *params : rv_gen_default_params();
 	memset(res, 0, sizeof(*res));
@@ -393,50 +429,74 @@ rv_status rv_generate(rv_context *ctx, const char *prompt, const rv_gen_params *
 		return (rv_status)rc;
 	if (p.n_candidates > 1)
 		p.on_text = NULL; /* only the chosen answer is news, at the end */
+	rv_context *ref = p.reference;
 
-	int n_prompt = 0;
-	double t0 = rvi_now_ms();
-	rc = prefill_text(ctx, prompt, p.add_bos, &n_prompt);
-	res->timings.prefill_ms = rvi_now_ms() - t0;
-	res->timings.prefill_tokens = n_prompt;
-	res->n_prompt_tokens = n_prompt;
+	/* Everything is counted against the context before any compute. */
+	rvi_prompt pr = {0}, ref_pr = {0};
+	rc = rvi_prompt_prepare(ctx, prompt, p.add_bos, &pr);
+	if (rc == RV_OK && ref && (rc = rvi_prompt_prepare(ref, prompt, p.add_bos, &ref_pr)))
+		rvi_errorf(&ctx->err, rc, "reference model: %s", ref->err.msg);
+	if (rc == RV_OK)
+		rc = rvi_prompt_encode_images(ctx, prompt, &pr, NULL, NULL,
+		                              &res->timings.image_encode_ms);
+	if (rc == RV_OK) {
+		const double t0 = rvi_now_ms();
+		rc = rvi_prompt_prefill(ctx, &pr);
+		res->timings.prefill_ms = rvi_now_ms() - t0;
+		res->timings.prefill_tokens = (int)pr.n_positions;
+		res->n_prompt_tokens = (int)pr.n_positions;
+	}
 	if (rc != RV_OK)
-		return (rv_status)rc;
+		goto fail;
 
-	int64_t max_new = ctx->st.kv.n_ctx - n_prompt;
+	int64_t max_new = ctx->st.kv.n_ctx - pr.n_positions;
 	if (p.n_predict >= 0 && p.n_predict < max_new)
 		max_new = p.n_predict;
 	if (max_new == 0) { /* -n 0: nothing asked for */
+		rvi_prompt_free(&pr);
+		rvi_prompt_free(&ref_pr);
 		res->finish_reason = RV_FINISH_LENGTH;
 		res->text = calloc(1, 1);
 		return res->text ? RV_OK : RV_ERR_NOMEM;
 	}
 	rc = rvi_bestofn_decode(ctx, &p, ctx->logits, max_new, res);
-	if (rc != RV_OK && rc != RV_ERR_INTERRUPTED) {
-		rv_result_free(res);
-		return (rv_status)rc;
-	}
+	if (rc != RV_OK && rc != RV_ERR_INTERRUPTED)
+		goto fail;
 	const int decode_rc = rc;
 
 	const double ts = rvi_now_ms();
-	if (p.reference && decode_rc == RV_OK) {
-		rv_context *ref = p.reference;
-		int n_ref_prompt = 0;
-		rc = prefill_text(ref, prompt, p.add_bos, &n_ref_prompt);
+	if (ref && decode_rc == RV_OK) {
+		double ms = 0;
+		rc = rvi_prompt_encode_images(ref, prompt, &ref_pr, &pr, ctx->model, &ms);
+		res->timings.image_encode_ms += ms;
+		if (rc == RV_OK)
+			rc = rvi_prompt_prefill(ref, &ref_pr);
 		if (rc == RV_OK)
 			rc = rvi_bestofn_score_reference(ref, ref->logits, res);
 		if (rc != RV_OK) {
 			rvi_errorf(&ctx->err, rc, "reference model: %s", ref->err.msg);
-			rv_result_free(res);
-			return (rv_status)rc;
+			goto fail;
 		}
 	}
 	rc = rvi_bestofn_rank(res, p.score, p.beta);
 	res->timings.scoring_ms = rvi_now_ms() - ts;
 	if (rc != RV_OK) {
 		rvi_errorf(&ctx->err, rc, "out of memory");
-		rv_result_free(res);
-		return (rv_status)rc;
+		goto fail;
 	}
+	rvi_prompt_free(&ref_pr);
+	rvi_prompt_free(&pr);
 	return (rv_status)decode_rc;
+fail:
+	rvi_prompt_free(&ref_pr);
+	rvi_prompt_free(&pr);
+	rv_result_free(res);
+	return (rv_status)rc;
+}
+
+rv_status rv_generate(rv_context *ctx, const char *prompt, const rv_gen_params *params,
+                      rv_result *res)
+{
+	rv_prompt p = {prompt, NULL, 0, "none", NULL};
+	return rv_generate_prompt(ctx, &p, params, res);
 }

@@ -3,7 +3,10 @@
 #ifndef RLAIFV_API_INTERNAL_H
 #define RLAIFV_API_INTERNAL_H
 
+#include "clip.h"
 #include "gguf.h"
+#include "image.h"
+#include "sha256.h"
 #include "llama.h"
 #include "tokenizer.h"
 #include "util.h"
@@ -14,6 +17,10 @@ struct rv_model {
 	rvi_tokenizer *tok;
 	int n_threads;
 	double load_ms;
+
+	rvi_gguf *mm_gguf; /* the mmproj, when the model sees images */
+	rvi_clip clip;
+	uint8_t mm_id[RVI_SHA256_BYTES]; /* identifies the mmproj in the cache */
 };
 
 struct rv_context {
@@ -21,6 +28,9 @@ struct rv_context {
 	rvi_llama_state st;
 	float *logits; /* (n_vocab) of the last position */
 	int n_threads;
+	bool apply_exif;
+	rvi_image_limits image_limits;
+	char *cache_dir; /* NULL: no cache */
 	rvi_err err;
 };
 

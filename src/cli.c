@@ -80,18 +80,23 @@ static void session_free(session *s)
 	rv_model_free(s->model);
 }
 
-static int open_model(const cli_opts *o, const char *path, rv_model **m, rv_context **ctx)
+static int open_model(const cli_opts *o, const char *path, const char *mmproj, rv_model **m,
+                      rv_context **ctx)
 {
 	char err[1024];
 	rv_model_params mp = rv_model_default_params();
 	mp.n_threads = o->n_threads;
-	if (rv_model_load(path, &mp, m, err, sizeof(err)) != RV_OK) {
+	if (rv_model_load(path, &mp, m, err, sizeof(err)) != RV_OK ||
+	    (mmproj && rv_model_load_mmproj(*m, mmproj, err, sizeof(err)) != RV_OK)) {
 		fprintf(stderr, "rlaifv-infer: %s\n", err);
 		return EXIT_MODEL;
 	}
 	rv_context_params cp = rv_context_default_params();
 	cp.n_ctx = o->n_ctx;
 	cp.n_threads = o->n_threads;
+	cp.no_exif = o->no_exif;
+	cp.no_cache = o->no_cache;
+	cp.image_max_side = o->image_max_side;
 	if (rv_context_new(*m, &cp, ctx, err, sizeof(err)) != RV_OK) {
 		fprintf(stderr, "rlaifv-infer: %s\n", err);
 		return EXIT_RUNTIME;
@@ -123,9 +128,12 @@ static int run(const cli_opts *o, session *s)
 		fprintf(stderr, "rlaifv-infer: %s\n", err);
 		return EXIT_USAGE;
 	}
-	int code = open_model(o, o->model, &s->model, &s->ctx);
+	/* a text prompt needs no projector: load one only for images */
+	const char *mmproj = o->n_images > 0 ? o->mmproj : NULL;
+	int code = open_model(o, o->model, mmproj, &s->model, &s->ctx);
 	if (code == EXIT_OK && o->ref_model)
-		code = open_model(o, o->ref_model, &s->ref_model, &s->ref_ctx);
+		code = open_model(o, o->ref_model, o->n_images > 0 ? o->ref_mmproj : NULL,
+		                  &s->ref_model, &s->ref_ctx);
 	if (code != EXIT_OK)
 		return code;
 
@@ -152,8 +160,9 @@ static int run(const cli_opts *o, session *s)
 	if (o->n_candidates > 1 && isatty(STDERR_FILENO))
 		gp.on_progress = show_progress;
 
+	rv_prompt prompt = {o->prompt, o->images, o->n_images, o->chat_template, o->system};
 	rv_result res;
-	rv_status st = rv_generate(s->ctx, o->prompt, &gp, &res);
+	rv_status st = rv_generate_prompt(s->ctx, &prompt, &gp, &res);
 	if (st == RV_OK || st == RV_ERR_INTERRUPTED) {
 		if (o->json)
 			cli_print_json(stdout, &res);

@@ -19,8 +19,17 @@ enum cli_exit {
 
 typedef struct cli_opts {
 	const char *model;
+	const char *mmproj;
 	const char *ref_model;
+	const char *ref_mmproj;
 	const char *prompt;
+	const char *images[64];
+	int n_images;
+	const char *chat_template;
+	const char *system;
+	int no_exif;
+	int no_cache;
+	int image_max_side;
 	int n_predict;
 	int n_ctx;
 	int n_threads;

@@ -103,6 +103,14 @@ enum long_only {
 	OPT_IGNORE_EOS,
 	OPT_SCORE,
 	OPT_REF_MODEL,
+	OPT_REF_MMPROJ,
+	OPT_MMPROJ,
+	OPT_IMAGE,
+	OPT_CHAT_TEMPLATE,
+	OPT_SYSTEM,
+	OPT_NO_EXIF,
+	OPT_NO_CACHE,
+	OPT_IMAGE_MAX_SIDE,
 	OPT_BETA,
 	OPT_SHOW_CANDIDATES,
 	OPT_JSON,
@@ -125,6 +133,14 @@ static const struct option long_options[] = {
     {"candidates", required_argument, 0, 'N'},
     {"score", required_argument, 0, OPT_SCORE},
     {"ref-model", required_argument, 0, OPT_REF_MODEL},
+    {"ref-mmproj", required_argument, 0, OPT_REF_MMPROJ},
+    {"mmproj", required_argument, 0, OPT_MMPROJ},
+    {"image", required_argument, 0, OPT_IMAGE},
+    {"chat-template", required_argument, 0, OPT_CHAT_TEMPLATE},
+    {"system", required_argument, 0, OPT_SYSTEM},
+    {"no-exif", no_argument, 0, OPT_NO_EXIF},
+    {"no-cache", no_argument, 0, OPT_NO_CACHE},
+    {"image-max-side", required_argument, 0, OPT_IMAGE_MAX_SIDE},
     {"beta", required_argument, 0, OPT_BETA},
     {"show-candidates", no_argument, 0, OPT_SHOW_CANDIDATES},
     {"json", no_argument, 0, OPT_JSON},
@@ -191,6 +207,33 @@ static int take_option(int c, const char *arg, cli_opts *o)
 	case OPT_REF_MODEL:
 		o->ref_model = arg;
 		return 0;
+	case OPT_REF_MMPROJ:
+		o->ref_mmproj = arg;
+		return 0;
+	case OPT_MMPROJ:
+		o->mmproj = arg;
+		return 0;
+	case OPT_IMAGE:
+		if (o->n_images == (int)(sizeof(o->images) / sizeof(o->images[0]))) {
+			fprintf(stderr, "rlaifv-infer: --image: at most %d images\n", o->n_images);
+			return -1;
+		}
+		o->images[o->n_images++] = arg;
+		return 0;
+	case OPT_CHAT_TEMPLATE:
+		o->chat_template = arg;
+		return 0;
+	case OPT_SYSTEM:
+		o->system = arg;
+		return 0;
+	case OPT_NO_EXIF:
+		o->no_exif = 1;
+		return 0;
+	case OPT_NO_CACHE:
+		o->no_cache = 1;
+		return 0;
+	case OPT_IMAGE_MAX_SIDE:
+		return parse_int("--image-max-side", arg, 1, 65536, &o->image_max_side);
 	case OPT_BETA:
 		return parse_float("--beta", arg, 1e-6f, 1e6f, &o->beta);
 	case OPT_SHOW_CANDIDATES:
@@ -223,6 +266,9 @@ int cli_parse_args(int argc, char **argv, cli_opts *o)
 	o->score = RV_SCORE_MEAN;
 	o->beta = 0.1f;
 	o->model = getenv("RLAIFV_MODEL");
+	o->mmproj = getenv("RLAIFV_MMPROJ");
+	if (o->mmproj && !*o->mmproj)
+		o->mmproj = NULL;
 	opterr = 0;
 	for (int c; (c = getopt_long(argc, argv, ":m:p:n:c:t:N:h", long_options, NULL)) != -1;) {
 		if (c == ':') {
@@ -241,12 +287,16 @@ int cli_parse_args(int argc, char **argv, cli_opts *o)
 		if (c == 'h' || c == OPT_VERSION)
 			return r;
 	}
+	/* positional: PROMPT, or IMAGE PROMPT */
 	int n_pos = argc - optind;
-	if (n_pos == 1 && !o->prompt) {
+	if (n_pos == 2 && !o->prompt && o->n_images < 64) {
+		o->images[o->n_images++] = argv[optind];
+		o->prompt = argv[optind + 1];
+	} else if (n_pos == 1 && !o->prompt) {
 		o->prompt = argv[optind];
 	} else if (n_pos > 0) {
 		fprintf(stderr, "rlaifv-infer: unexpected argument '%s' (see --help)\n",
-		        argv[optind + (o->prompt ? 0 : 1)]);
+		        argv[argc - 1]);
 		return EXIT_USAGE;
 	}
 	if (!o->model || !*o->model) {
@@ -255,6 +305,11 @@ int cli_parse_args(int argc, char **argv, cli_opts *o)
 	}
 	if (!o->prompt) {
 		fprintf(stderr, "rlaifv-infer: no prompt: give -p TEXT (see --help)\n");
+		return EXIT_USAGE;
+	}
+	if (o->n_images > 0 && !o->mmproj) {
+		fprintf(stderr, "rlaifv-infer: an image needs the model's projector: give --mmproj "
+		                "MMPROJ.gguf or set RLAIFV_MMPROJ\n");
 		return EXIT_USAGE;
 	}
 	/* --temp 0 is greedy: one candidate, unless several were asked for,

@@ -144,12 +144,13 @@ void cli_print_verbose(FILE *f, const rv_result *r, int n_threads)
 	fprintf(f,
 	        "rlaifv-infer: kernels %s, %d threads\n"
 	        "rlaifv-infer: load %.1f ms\n"
+	        "rlaifv-infer: image encode %.1f ms\n"
 	        "rlaifv-infer: prefill %d tokens in %.1f ms (%.1f tokens/s)\n"
 	        "rlaifv-infer: decode %d tokens of %d candidates in %.1f ms (%.1f tokens/s)\n"
 	        "rlaifv-infer: scoring %.1f ms\n"
 	        "rlaifv-infer: peak memory %.1f MiB\n",
-	        rv_kernel_set(), n_threads, t->load_ms, t->prefill_tokens, t->prefill_ms,
-	        per_second(t->prefill_tokens, t->prefill_ms), t->decode_tokens, r->n_candidates,
-	        t->decode_ms, per_second(t->decode_tokens, t->decode_ms), t->scoring_ms,
-	        (double)ru.ru_maxrss / 1024.0);
+	        rv_kernel_set(), n_threads, t->load_ms, t->image_encode_ms, t->prefill_tokens,
+	        t->prefill_ms, per_second(t->prefill_tokens, t->prefill_ms), t->decode_tokens,
+	        r->n_candidates, t->decode_ms, per_second(t->decode_tokens, t->decode_ms),
+	        t->scoring_ms, (double)ru.ru_maxrss / 1024.0);
 }

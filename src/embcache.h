@@ -42,7 +42,7 @@
  *         48     8  uncompressed byte count = n_rows * n_cols * 4 (u64)
  *         56     4  CRC-32 (zlib's crc32) of the uncompressed bytes
  *         60     8  compressed byte count (u64) = file size - 68
- *         68     -  one zlib stream (compress2) of the n_rows x n_cols f32
+ *         68     -  one zlib stream (RFC 1950) of the n_rows x n_cols f32
  *                   values, row-major, little-endian
  * Every header byte is checked, so no header checksum is needed.
  *
@@ -53,10 +53,12 @@
  * last rename, each leaving a complete entry. The file is not fsync'ed: a
  * cache needs no durability, and an entry torn by a power loss fails the
  * checks and is a miss. A crash can leave a temporary file behind. Nothing
- * evicts entries (about 9 MB compressed-ish per LLaVA-1.5 image): deleting
- * the directory is always safe.
+ * evicts entries (activations compress only about 7%, so a LLaVA-1.5-7B
+ * image takes about 8.8 MB): deleting the directory is always safe.
  *
- * No global state; the functions are safe to call from several threads. */
+ * No global state; the functions are safe to call from several threads
+ * (rvi_embcache_dir reads the environment: not while another thread
+ * changes it). */
 #ifndef RLAIFV_EMBCACHE_H
 #define RLAIFV_EMBCACHE_H
 

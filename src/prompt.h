@@ -1,0 +1,49 @@
+/* prompt.h: a prompt made ready for a model: its chat template applied,
+ * text segments tokenized, images encoded, and everything counted against
+ * the context before any compute; then prefilled into a context's cache.
+ * The same rv_prompt is made ready once for the model and once for a
+ * reference model, which can share the image embeddings. */
+#ifndef RLAIFV_PROMPT_H
+#define RLAIFV_PROMPT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "api_internal.h"
+#include "rlaifv.h"
+
+typedef struct rvi_prompt_part {
+	int32_t *tokens; /* text: ids, or NULL for an image */
+	int64_t n;       /* positions it takes */
+	int image;       /* image index for an image part */
+} rvi_prompt_part;
+
+typedef struct rvi_prompt {
+	rvi_prompt_part *parts;
+	int n_parts;
+	int64_t n_positions; /* text tokens plus image rows */
+	int n_images;
+	float **embd;      /* (n_images) rows of each image, or NULL before encoding */
+	bool owns_embd;    /* false when they are borrowed from another prompt */
+	int64_t embd_rows; /* rows per image */
+} rvi_prompt;
+
+/* Applies the template and tokenizes for ctx's model; fails with
+ * RV_ERR_CONTEXT when the positions do not fit in ctx (room for at least
+ * one generated token is needed), RV_ERR_INVALID_ARG for images without a
+ * projector or an unknown template. */
+int rvi_prompt_prepare(rv_context *ctx, const rv_prompt *p, int add_bos, rvi_prompt *out);
+
+/* Encodes the images with ctx's model's projector (through the cache);
+ * *ms gets the time spent. share: a prompt of another model whose images
+ * were encoded by the same projector, whose rows are borrowed instead. */
+int rvi_prompt_encode_images(rv_context *ctx, const rv_prompt *p, rvi_prompt *pr,
+                             const rvi_prompt *share, const rv_model *share_model, double *ms);
+
+/* Empties ctx's cache and runs the prompt through it; ctx->logits gets the
+ * last position's logits. */
+int rvi_prompt_prefill(rv_context *ctx, const rvi_prompt *pr);
+
+void rvi_prompt_free(rvi_prompt *pr);
+
+#endif
