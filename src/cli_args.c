@@ -14,15 +14,24 @@
 
 static void usage(FILE *f)
 {
-	fputs(
-	    "Usage: rlaifv-infer [options] -m MODEL.gguf -p PROMPT\n"
-	    "       rlaifv-infer [options] -m MODEL.gguf PROMPT\n"
-	    "Answer with a LLaMA-family GGUF model on the CPU: N candidate answers are\n"
-	    "sampled from one shared prompt, the model scores each, and the best is printed.\n"
+	static const char text[] =
+	    "Usage: rlaifv-infer [options] -m MODEL.gguf --mmproj MMPROJ.gguf IMAGE PROMPT\n"
+	    "       rlaifv-infer [options] -m MODEL.gguf -p PROMPT\n"
+	    "Answer with a LLaVA-style or LLaMA-family GGUF model on the CPU: N candidate\n"
+	    "answers are sampled from one shared prompt, the model scores each, and the\n"
+	    "best is printed.\n"
 	    "\n"
 	    "Model and prompt:\n"
 	    "  -m, --model FILE        model GGUF file (default: $RLAIFV_MODEL)\n"
+	    "      --mmproj FILE       vision projector GGUF (default: $RLAIFV_MMPROJ)\n"
 	    "  -p, --prompt TEXT       prompt; '-' reads it from standard input\n"
+	    "      --image FILE        an image (JPEG, PNG, BMP, PNM); repeat for several\n"
+	    "      --chat-template T   llava, vicuna, chatml, llama-2, gguf or none\n"
+	    "                          (default: llava with images, none without)\n"
+	    "      --system TEXT       the chat template's system sentence\n"
+	    "      --no-exif           ignore the EXIF orientation of JPEG photos\n"
+	    "      --no-cache          do not use the image-embedding cache\n"
+	    "      --image-max-side N  refuse images with a longer side (default 16384)\n"
 	    "  -n, --n-predict N       most tokens per answer (default -1: until the end)\n"
 	    "  -c, --ctx-size N        context size in tokens (default: the model's, <= 4096)\n"
 	    "  -t, --threads N         threads (default: $RLAIFV_THREADS or physical cores)\n"
@@ -30,27 +39,27 @@ static void usage(FILE *f)
 	    "      --temp T            temperature; 0 = greedy, one candidate\n"
 	    "                          (default 0.7 with several candidates, else 0.8)\n"
 	    "      --top-k N           keep the N most likely tokens, 0 = off (default 40)\n"
-	    "      --top-p P           keep the smallest set with probability >= P (default 0.95)\n"
-	    "      --min-p P           drop tokens below P x the top probability (default 0.05)\n"
+	    "      --top-p P           keep the smallest set with probability >= P (0.95)\n"
+	    "      --min-p P           drop tokens below P x the top probability (0.05)\n"
 	    "      --seed N            random seed (default 0)\n"
 	    "      --ignore-eos        keep generating past the end-of-sequence token\n"
 	    "Best-of-N (self-feedback):\n"
 	    "  -N, --candidates N      answers to sample and rank (default 4; 1 = plain)\n"
 	    "      --score mean|sum    rank by mean (default) or summed log-probability\n"
 	    "      --ref-model FILE    reference model: rank by beta x the log-ratio (RLAIF-V)\n"
+	    "      --ref-mmproj FILE   the reference model's projector (default: the model's)\n"
 	    "      --beta B            scale of the log-ratio (default 0.1)\n"
 	    "      --show-candidates   print every candidate with its score on stderr\n"
 	    "Output:\n"
-	    "      --json              print one JSON object (text, tokens, log-probs, "
-	    "candidates,\n"
-	    "                          timings) instead of the text\n"
+	    "      --json              print one JSON object (text, tokens, log-probs,\n"
+	    "                          candidates, timings) instead of the text\n"
 	    "      --verbose           print load time, speeds and peak memory on stderr\n"
 	    "  -h, --help              show this help\n"
 	    "      --version           show version, kernel set and BLAS\n"
 	    "\n"
 	    "Exit status: 0 ok, 1 runtime error, 2 usage error, 3 model load failed,\n"
-	    "4 image load failed, 130 interrupted.\n",
-	    f);
+	    "4 image load failed, 130 interrupted.\n";
+	fputs(text, f);
 }
 
 static int parse_int(const char *flag, const char *s, long lo, long hi, int *out)
