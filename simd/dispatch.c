@@ -27,12 +27,21 @@
 #endif
 
 #if defined(RV_HAVE_X86_KERNELS)
+#include <cpuid.h>
+
+/* F16C is CPUID leaf 1, ECX bit 29. Read directly: clang (14 at least)
+ * rejects "f16c" in __builtin_cpu_supports, which broke clang builds. */
+static bool cpu_has_f16c(void)
+{
+	unsigned a, b, c, d;
+	return __get_cpuid(1, &a, &b, &c, &d) && (c >> 29 & 1u);
+}
+
 /* AVX2 + FMA + F16C: Intel Haswell (2013) and later, AMD Zen and later. */
 static bool cpu_has_avx2(void)
 {
 	__builtin_cpu_init();
-	return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-	       __builtin_cpu_supports("f16c");
+	return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c();
 }
 
 /* AVX-512 F/BW/VL + VNNI: Intel Ice Lake, Sapphire Rapids and later server

@@ -244,8 +244,13 @@ static void quant_q8_0(const float *x, void *vy, int64_t n)
 		const float d = amax / 127.0f;
 		const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
 		y[ib].d = rvi_f32_to_f16(d);
-		for (int j = 0; j < RV_QK8_0; j++)
-			y[ib].qs[j] = (int8_t)nearbyintf(x[j] * id);
+		for (int j = 0; j < RV_QK8_0; j++) {
+			/* NaN and inf (from non-finite activations, or an id that
+			 * overflowed for a denormal block) become 0: converting
+			 * them would be undefined, and every ISA must agree */
+			const float v = x[j] * id;
+			y[ib].qs[j] = isfinite(v) ? (int8_t)nearbyintf(v) : 0;
+		}
 	}
 }
 
@@ -272,7 +277,8 @@ static void quant_q8_K(const float *x, void *vy, int64_t n)
 		}
 		const float iscale = -127.0f / max;
 		for (int j = 0; j < RV_QK_K; j++) {
-			const int v = round_even(iscale * x[j]);
+			const float p = iscale * x[j];
+			const int v = isfinite(p) ? round_even(p) : 0; /* as in Q8_0 */
 			y[ib].qs[j] = (int8_t)(v < 127 ? v : 127);
 		}
 		for (int k = 0; k < RV_QK_K / 16; k++) {

@@ -160,9 +160,10 @@ rv_status rv_model_load(const char *path, const rv_model_params *params, rv_mode
 		return RV_ERR_INVALID_ARG;
 	}
 	/* A kernel set the user forced but cannot have is an error here, where
-	 * it can be reported, not a silent fallback. */
+	 * it can be reported, not a silent fallback. Only checked: the choice
+	 * itself is rvk_active()'s (or an explicit rv_select_kernels). */
 	const char *isa = getenv("RLAIFV_ISA");
-	if (isa && *isa && rvk_select(isa, &err) != RV_OK) {
+	if (isa && *isa && rvk_table_for(isa, &err) == NULL) {
 		copy_err(err_buf, err_size, err.msg);
 		return RV_ERR_INVALID_ARG;
 	}

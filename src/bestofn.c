@@ -308,6 +308,9 @@ int rvi_bestofn_rank(rv_result *res, rv_score_mode mode, double beta)
 	}
 	const rv_candidate *best = &res->candidates[res->chosen];
 	const size_t nt = best->n_tokens > 0 ? (size_t)best->n_tokens : 1;
+	free(res->text); /* ranking again replaces the copies */
+	free(res->tokens);
+	free(res->logprobs);
 	res->text = strdup(best->text ? best->text : "");
 	res->tokens = rvi_alloc(nt, sizeof(int32_t));
 	res->logprobs = rvi_alloc(nt, sizeof(double));

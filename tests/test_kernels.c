@@ -456,6 +456,13 @@ static void test_exact(const rvk_table *k)
 				x[j] *= (float)(1 + rep); /* outliers of several sizes */
 			if (rep == 1)
 				memset(x, 0, 256 * sizeof(float)); /* all-zero blocks */
+			if (rep == 2) { /* non-finite and denormal inputs are defined too */
+				x[5] = NAN;
+				x[300] = INFINITY;
+				x[600] = -INFINITY;
+				for (int j = 1024; j < 1024 + 256; j++)
+					x[j] = 1e-42f * (float)(j % 7 - 3);
+			}
 			memset(qa, 0x55, bytes);
 			memset(qb, 0xAA, bytes);
 			rvk_scalar_table.quant[at](x, qa, N);
