@@ -21,6 +21,7 @@
 #endif
 
 #include "kernels.h"
+#include "loader.h"
 
 /* ---- loading ----------------------------------------------------------- */
 
@@ -32,20 +33,6 @@
 #define MAX_FF     (1 << 18)
 #define MAX_LAYERS 1024
 #define MAX_HEADS  1024
-
-static int get_dim(const rvi_gguf *g, const char *key, bool required, int64_t lo, int64_t hi,
-                   int64_t *out, rvi_err *err)
-{
-	int64_t v = *out;
-	int rc = rvi_gguf_get_i64(g, key, required, &v, err);
-	if (rc != RV_OK)
-		return rc;
-	if (v < lo || v > hi)
-		return rvi_errorf(err, RV_ERR_MODEL, "%s: %s = %lld is out of range [%lld, %lld]",
-		                  g->path, key, (long long)v, (long long)lo, (long long)hi);
-	*out = v;
-	return RV_OK;
-}
 
 /* A float array of exactly 3 (one value per RGB channel). Its values are
  * copied into out[3], so nothing is ever indexed by a count from the file. */
@@ -72,76 +59,6 @@ static int get_rgb(const rvi_gguf *g, const char *key, float out[3], rvi_err *er
 	return RV_OK;
 }
 
-static int find_tensor(const rvi_gguf *g, const char *name, const rvi_gguf_tensor **out,
-                       rvi_err *err)
-{
-	*out = rvi_gguf_find_tensor(g, name);
-	if (!*out)
-		return rvi_errorf(err, RV_ERR_MODEL, "%s: missing tensor %s", g->path, name);
-	return RV_OK;
-}
-
-static int shape_error(const rvi_gguf *g, const char *name, const rvi_gguf_tensor *t,
-                       const char *expected, rvi_err *err)
-{
-	return rvi_errorf(err, RV_ERR_MODEL,
-	                  "%s: tensor %s has shape [%lld, %lld, %lld, %lld], expected %s", g->path,
-	                  name, (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2],
-	                  (long long)t->ne[3], expected);
-}
-
-/* Binds a 2-D weight of shape [n_in, n_out] (GGUF ne order). */
-static int bind_weight(const rvi_gguf *g, const char *name, int64_t n_in, int64_t n_out,
-                       rvi_weight *w, rvi_err *err)
-{
-	const rvi_gguf_tensor *t;
-	int rc = find_tensor(g, name, &t, err);
-	if (rc != RV_OK)
-		return rc;
-	if (t->n_dims > 2 || t->ne[0] != n_in || t->ne[1] != n_out) {
-		char want[64];
-		snprintf(want, sizeof(want), "[%lld, %lld]", (long long)n_in, (long long)n_out);
-		return shape_error(g, name, t, want, err);
-	}
-	w->type = t->type;
-	w->n_in = n_in;
-	w->n_out = n_out;
-	w->data = t->data;
-	return RV_OK;
-}
-
-/* Small tables (norms, biases, class and position embeddings) are
- * dequantized to owned f32 whatever their type: they are added, not
- * multiplied, and cost nothing to keep as floats. n_rows == 0 means a 1-D
- * tensor [n]; otherwise a 2-D [n, n_rows]. */
-static int bind_floats(const rvi_gguf *g, const char *name, int64_t n, int64_t n_rows, float **out,
-                       rvi_err *err)
-{
-	const rvi_gguf_tensor *t;
-	int rc = find_tensor(g, name, &t, err);
-	if (rc != RV_OK)
-		return rc;
-	const bool ok = n_rows == 0 ? t->n_dims == 1 && t->ne[0] == n
-	                            : t->n_dims == 2 && t->ne[0] == n && t->ne[1] == n_rows;
-	if (!ok) {
-		char want[64];
-		if (n_rows == 0)
-			snprintf(want, sizeof(want), "[%lld]", (long long)n);
-		else
-			snprintf(want, sizeof(want), "[%lld, %lld]", (long long)n,
-			         (long long)n_rows);
-		return shape_error(g, name, t, want, err);
-	}
-	const int64_t rows = n_rows == 0 ? 1 : n_rows;
-	*out = rvi_alloc((size_t)(n * rows), sizeof(float));
-	if (!*out)
-		return rvi_errorf(err, RV_ERR_NOMEM, "out of memory loading %s", name);
-	rvi_weight w = {t->type, n, rows, t->data};
-	for (int64_t r = 0; r < rows; r++)
-		rvi_weight_row(&w, r, *out + r * n);
-	return RV_OK;
-}
-
 /* The patch-embedding convolution kernel, [p, p, 3, W] in GGUF order, i.e.
  * PyTorch's (W, 3, p, p): row o holds output channel o's 3*p*p weights in
  * (channel, ky, kx) order, so the stride-p convolution is a matmul against
@@ -152,7 +69,7 @@ static int bind_patch_kernel(const rvi_gguf *g, const rvi_clip_hparams *hp, rvi_
 	const char *name = "v.patch_embd.weight";
 	const int64_t p = hp->patch_size;
 	const rvi_gguf_tensor *t;
-	int rc = find_tensor(g, name, &t, err);
+	int rc = rvi_load_tensor(g, name, &t, err);
 	if (rc != RV_OK)
 		return rc;
 	if (t->n_dims != 4 || t->ne[0] != p || t->ne[1] != p || t->ne[2] != 3 ||
@@ -160,7 +77,7 @@ static int bind_patch_kernel(const rvi_gguf *g, const rvi_clip_hparams *hp, rvi_
 		char want[80];
 		snprintf(want, sizeof(want), "[%lld, %lld, 3, %lld]", (long long)p, (long long)p,
 		         (long long)hp->n_embd);
-		return shape_error(g, name, t, want, err);
+		return rvi_load_shape_error(g, name, t, want, err);
 	}
 	w->type = t->type;
 	w->n_in = 3 * p * p;
@@ -203,16 +120,20 @@ static int load_hparams(rvi_clip_hparams *hp, const rvi_gguf *g, rvi_err *err)
 	 * CLIP's contrastive projection width there (768 for ViT-L, sometimes
 	 * 0), not the LLM width, which comes from the mm.2 tensor instead. */
 	memset(hp, 0, sizeof(*hp));
-	if ((rc = get_dim(g, "clip.vision.image_size", true, 1, MAX_IMAGE, &hp->image_size, err)) ||
-	    (rc = get_dim(g, "clip.vision.patch_size", true, 1, MAX_IMAGE, &hp->patch_size, err)) ||
-	    (rc =
-	         get_dim(g, "clip.vision.embedding_length", true, 1, MAX_EMBD, &hp->n_embd, err)) ||
-	    (rc = get_dim(g, "clip.vision.feed_forward_length", true, 1, MAX_FF, &hp->n_ff, err)) ||
-	    (rc = get_dim(g, "clip.vision.attention.head_count", true, 1, MAX_HEADS, &hp->n_head,
-	                  err)) ||
-	    (rc = get_dim(g, "clip.vision.block_count", true, 1, MAX_LAYERS, &hp->n_layer, err)) ||
-	    (rc = get_dim(g, "clip.vision.projection_dim", false, 0, MAX_EMBD,
-	                  &hp->projection_dim_key, err)))
+	if ((rc = rvi_load_dim(g, "clip.vision.image_size", true, 1, MAX_IMAGE, &hp->image_size,
+	                       err)) ||
+	    (rc = rvi_load_dim(g, "clip.vision.patch_size", true, 1, MAX_IMAGE, &hp->patch_size,
+	                       err)) ||
+	    (rc = rvi_load_dim(g, "clip.vision.embedding_length", true, 1, MAX_EMBD, &hp->n_embd,
+	                       err)) ||
+	    (rc = rvi_load_dim(g, "clip.vision.feed_forward_length", true, 1, MAX_FF, &hp->n_ff,
+	                       err)) ||
+	    (rc = rvi_load_dim(g, "clip.vision.attention.head_count", true, 1, MAX_HEADS,
+	                       &hp->n_head, err)) ||
+	    (rc = rvi_load_dim(g, "clip.vision.block_count", true, 1, MAX_LAYERS, &hp->n_layer,
+	                       err)) ||
+	    (rc = rvi_load_dim(g, "clip.vision.projection_dim", false, 0, MAX_EMBD,
+	                       &hp->projection_dim_key, err)))
 		return rc;
 	if (hp->image_size % hp->patch_size != 0)
 		return rvi_errorf(err, RV_ERR_MODEL,
@@ -265,27 +186,6 @@ static int load_hparams(rvi_clip_hparams *hp, const rvi_gguf *g, rvi_err *err)
 	return RV_OK;
 }
 
-/* A tensor v.blk.N.* with N >= block_count means the file and its metadata
- * disagree (which blocks would HF have run?); refuse rather than ignore. */
-static int check_block_names(const rvi_gguf *g, int64_t n_layer, rvi_err *err)
-{
-	for (uint64_t i = 0; i < g->n_tensors; i++) {
-		rvi_str s = g->tensors[i].name;
-		if (s.len < 7 || memcmp(s.ptr, "v.blk.", 6) != 0)
-			continue;
-		int64_t n = 0;
-		uint64_t j = 6;
-		while (j < s.len && j < 14 && s.ptr[j] >= '0' && s.ptr[j] <= '9')
-			n = n * 10 + (s.ptr[j++] - '0');
-		if (j > 6 && n >= n_layer)
-			return rvi_errorf(err, RV_ERR_MODEL,
-			                  "%s: tensor %.*s belongs to a block past "
-			                  "clip.vision.block_count (%lld)",
-			                  g->path, (int)s.len, s.ptr, (long long)n_layer);
-	}
-	return RV_OK;
-}
-
 static int load_layer(const rvi_gguf *g, const rvi_clip_hparams *hp, int64_t il, rvi_clip_layer *L,
                       rvi_err *err)
 {
@@ -293,18 +193,18 @@ static int load_layer(const rvi_gguf *g, const rvi_clip_hparams *hp, int64_t il,
 	char name[96];
 	int rc;
 #define TNAME(suffix) (snprintf(name, sizeof(name), "v.blk.%lld." suffix, (long long)il), name)
-	if ((rc = bind_floats(g, TNAME("ln1.weight"), W, 0, &L->ln1_w, err)) ||
-	    (rc = bind_floats(g, TNAME("ln1.bias"), W, 0, &L->ln1_b, err)) ||
-	    (rc = bind_weight(g, TNAME("attn_q.weight"), W, W, &L->wq, err)) ||
-	    (rc = bind_floats(g, TNAME("attn_q.bias"), W, 0, &L->bq, err)) ||
-	    (rc = bind_weight(g, TNAME("attn_k.weight"), W, W, &L->wk, err)) ||
-	    (rc = bind_floats(g, TNAME("attn_k.bias"), W, 0, &L->bk, err)) ||
-	    (rc = bind_weight(g, TNAME("attn_v.weight"), W, W, &L->wv, err)) ||
-	    (rc = bind_floats(g, TNAME("attn_v.bias"), W, 0, &L->bv, err)) ||
-	    (rc = bind_weight(g, TNAME("attn_out.weight"), W, W, &L->wo, err)) ||
-	    (rc = bind_floats(g, TNAME("attn_out.bias"), W, 0, &L->bo, err)) ||
-	    (rc = bind_floats(g, TNAME("ln2.weight"), W, 0, &L->ln2_w, err)) ||
-	    (rc = bind_floats(g, TNAME("ln2.bias"), W, 0, &L->ln2_b, err)))
+	if ((rc = rvi_load_floats(g, TNAME("ln1.weight"), W, 0, &L->ln1_w, err)) ||
+	    (rc = rvi_load_floats(g, TNAME("ln1.bias"), W, 0, &L->ln1_b, err)) ||
+	    (rc = rvi_load_weight(g, TNAME("attn_q.weight"), W, W, &L->wq, err)) ||
+	    (rc = rvi_load_floats(g, TNAME("attn_q.bias"), W, 0, &L->bq, err)) ||
+	    (rc = rvi_load_weight(g, TNAME("attn_k.weight"), W, W, &L->wk, err)) ||
+	    (rc = rvi_load_floats(g, TNAME("attn_k.bias"), W, 0, &L->bk, err)) ||
+	    (rc = rvi_load_weight(g, TNAME("attn_v.weight"), W, W, &L->wv, err)) ||
+	    (rc = rvi_load_floats(g, TNAME("attn_v.bias"), W, 0, &L->bv, err)) ||
+	    (rc = rvi_load_weight(g, TNAME("attn_out.weight"), W, W, &L->wo, err)) ||
+	    (rc = rvi_load_floats(g, TNAME("attn_out.bias"), W, 0, &L->bo, err)) ||
+	    (rc = rvi_load_floats(g, TNAME("ln2.weight"), W, 0, &L->ln2_w, err)) ||
+	    (rc = rvi_load_floats(g, TNAME("ln2.bias"), W, 0, &L->ln2_b, err)))
 		return rc;
 
 	/* CLIP's fc1 (W -> F) is normally ffn_up and fc2 (F -> W) ffn_down,
@@ -320,10 +220,10 @@ static int load_layer(const rvi_gguf *g, const rvi_clip_hparams *hp, int64_t il,
 #undef TNAME
 #define TNAME2(part, suffix)                                                                       \
 	(snprintf(name, sizeof(name), "v.blk.%lld.%s.%s", (long long)il, part, suffix), name)
-	if ((rc = bind_weight(g, TNAME2(fc1, "weight"), W, F, &L->fc1, err)) ||
-	    (rc = bind_floats(g, TNAME2(fc1, "bias"), F, 0, &L->fc1_b, err)) ||
-	    (rc = bind_weight(g, TNAME2(fc2, "weight"), F, W, &L->fc2, err)) ||
-	    (rc = bind_floats(g, TNAME2(fc2, "bias"), W, 0, &L->fc2_b, err)))
+	if ((rc = rvi_load_weight(g, TNAME2(fc1, "weight"), W, F, &L->fc1, err)) ||
+	    (rc = rvi_load_floats(g, TNAME2(fc1, "bias"), F, 0, &L->fc1_b, err)) ||
+	    (rc = rvi_load_weight(g, TNAME2(fc2, "weight"), F, W, &L->fc2, err)) ||
+	    (rc = rvi_load_floats(g, TNAME2(fc2, "bias"), W, 0, &L->fc2_b, err)))
 		return rc;
 #undef TNAME2
 	return RV_OK;
@@ -334,7 +234,7 @@ static int load_layer(const rvi_gguf *g, const rvi_clip_hparams *hp, int64_t il,
 static int projector_width(const rvi_gguf *g, const char *name, int64_t *out, rvi_err *err)
 {
 	const rvi_gguf_tensor *t;
-	int rc = find_tensor(g, name, &t, err);
+	int rc = rvi_load_tensor(g, name, &t, err);
 	if (rc != RV_OK)
 		return rc;
 	if (t->n_dims != 2 || t->ne[1] > MAX_EMBD)
@@ -354,20 +254,20 @@ int rvi_clip_load(rvi_clip *c, const rvi_gguf *g, rvi_err *err)
 	int rc = load_hparams(hp, g, err);
 	if (rc != RV_OK)
 		return rc;
-	if ((rc = check_block_names(g, hp->n_layer, err)))
+	if ((rc = rvi_load_check_blocks(g, "v.blk.", hp->n_layer, "clip.vision.block_count", err)))
 		return rc;
 	c->path = g->path;
 	const int64_t W = hp->n_embd;
 
 	if ((rc = bind_patch_kernel(g, hp, &c->patch_embd, err)) ||
-	    (rc = bind_floats(g, "v.class_embd", W, 0, &c->class_embd, err)) ||
-	    (rc = bind_floats(g, "v.position_embd.weight", W, hp->n_patches + 1, &c->pos_embd,
-	                      err)) ||
-	    (rc = bind_floats(g, "v.pre_ln.weight", W, 0, &c->pre_ln_w, err)) ||
-	    (rc = bind_floats(g, "v.pre_ln.bias", W, 0, &c->pre_ln_b, err)))
+	    (rc = rvi_load_floats(g, "v.class_embd", W, 0, &c->class_embd, err)) ||
+	    (rc = rvi_load_floats(g, "v.position_embd.weight", W, hp->n_patches + 1, &c->pos_embd,
+	                          err)) ||
+	    (rc = rvi_load_floats(g, "v.pre_ln.weight", W, 0, &c->pre_ln_w, err)) ||
+	    (rc = rvi_load_floats(g, "v.pre_ln.bias", W, 0, &c->pre_ln_b, err)))
 		goto fail;
 	if (rvi_gguf_find_tensor(g, "v.patch_embd.bias") &&
-	    (rc = bind_floats(g, "v.patch_embd.bias", W, 0, &c->patch_bias, err)))
+	    (rc = rvi_load_floats(g, "v.patch_embd.bias", W, 0, &c->patch_bias, err)))
 		goto fail;
 	/* v.post_ln.* may be present: LLaVA takes features before it. */
 
@@ -382,10 +282,10 @@ int rvi_clip_load(rvi_clip *c, const rvi_gguf *g, rvi_err *err)
 
 	if ((rc = projector_width(g, "mm.0.weight", &hp->n_mm_hidden, err)) ||
 	    (rc = projector_width(g, "mm.2.weight", &hp->n_mm_out, err)) ||
-	    (rc = bind_weight(g, "mm.0.weight", W, hp->n_mm_hidden, &c->mm0, err)) ||
-	    (rc = bind_floats(g, "mm.0.bias", hp->n_mm_hidden, 0, &c->mm0_b, err)) ||
-	    (rc = bind_weight(g, "mm.2.weight", hp->n_mm_hidden, hp->n_mm_out, &c->mm2, err)) ||
-	    (rc = bind_floats(g, "mm.2.bias", hp->n_mm_out, 0, &c->mm2_b, err)))
+	    (rc = rvi_load_weight(g, "mm.0.weight", W, hp->n_mm_hidden, &c->mm0, err)) ||
+	    (rc = rvi_load_floats(g, "mm.0.bias", hp->n_mm_hidden, 0, &c->mm0_b, err)) ||
+	    (rc = rvi_load_weight(g, "mm.2.weight", hp->n_mm_hidden, hp->n_mm_out, &c->mm2, err)) ||
+	    (rc = rvi_load_floats(g, "mm.2.bias", hp->n_mm_out, 0, &c->mm2_b, err)))
 		goto fail;
 	return RV_OK;
 fail:

@@ -14,6 +14,7 @@
 #endif
 
 #include "kernels.h"
+#include "loader.h"
 
 /* ---- loading ----------------------------------------------------------- */
 
@@ -25,69 +26,6 @@
 #define MAX_HEADS  1024
 #define MAX_CTX    (1 << 24)
 #define MAX_VOCAB  (1 << 22)
-
-static int get_dim(const rvi_gguf *g, const char *key, bool required, int64_t lo, int64_t hi,
-                   int64_t *out, rvi_err *err)
-{
-	int64_t v = *out;
-	int rc = rvi_gguf_get_i64(g, key, required, &v, err);
-	if (rc != RV_OK)
-		return rc;
-	if (v < lo || v > hi)
-		return rvi_errorf(err, RV_ERR_MODEL, "%s: %s = %lld is out of range [%lld, %lld]",
-		                  g->path, key, (long long)v, (long long)lo, (long long)hi);
-	*out = v;
-	return RV_OK;
-}
-
-static int find_tensor(const rvi_gguf *g, const char *name, bool required,
-                       const rvi_gguf_tensor **out, rvi_err *err)
-{
-	*out = rvi_gguf_find_tensor(g, name);
-	if (!*out && required)
-		return rvi_errorf(err, RV_ERR_MODEL, "%s: missing tensor %s", g->path, name);
-	return RV_OK;
-}
-
-/* Binds a 2-D weight of shape [n_in, n_out] (GGUF ne order). */
-static int bind_weight(const rvi_gguf *g, const char *name, int64_t n_in, int64_t n_out,
-                       rvi_weight *w, rvi_err *err)
-{
-	const rvi_gguf_tensor *t;
-	int rc = find_tensor(g, name, true, &t, err);
-	if (rc != RV_OK)
-		return rc;
-	if (t->n_dims > 2 || t->ne[0] != n_in || t->ne[1] != n_out)
-		return rvi_errorf(
-		    err, RV_ERR_MODEL,
-		    "%s: tensor %s has shape [%lld, %lld, %lld], expected [%lld, %lld]", g->path,
-		    name, (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2],
-		    (long long)n_in, (long long)n_out);
-	w->type = t->type;
-	w->n_in = n_in;
-	w->n_out = n_out;
-	w->data = t->data;
-	return RV_OK;
-}
-
-/* Norm weights are tiny: they are dequantized to owned f32 whatever their type. */
-static int bind_vector(const rvi_gguf *g, const char *name, int64_t n, float **out, rvi_err *err)
-{
-	const rvi_gguf_tensor *t;
-	int rc = find_tensor(g, name, true, &t, err);
-	if (rc != RV_OK)
-		return rc;
-	if (t->n_dims != 1 || t->ne[0] != n)
-		return rvi_errorf(err, RV_ERR_MODEL,
-		                  "%s: tensor %s has shape [%lld, %lld], expected [%lld]", g->path,
-		                  name, (long long)t->ne[0], (long long)t->ne[1], (long long)n);
-	*out = rvi_alloc((size_t)n, sizeof(float));
-	if (!*out)
-		return rvi_errorf(err, RV_ERR_NOMEM, "out of memory loading %s", name);
-	rvi_weight w = {t->type, n, 1, t->data};
-	rvi_weight_row(&w, 0, *out);
-	return RV_OK;
-}
 
 static int load_hparams(rvi_llama_hparams *hp, const rvi_gguf *g, rvi_err *err)
 {
@@ -103,15 +41,17 @@ static int load_hparams(rvi_llama_hparams *hp, const rvi_gguf *g, rvi_err *err)
 	memset(hp, 0, sizeof(*hp));
 	hp->rms_eps = 1e-5f;
 	hp->rope_base = 10000.0f;
-	if ((rc = get_dim(g, "llama.context_length", true, 1, MAX_CTX, &hp->n_ctx_train, err)) ||
-	    (rc = get_dim(g, "llama.embedding_length", true, 1, MAX_EMBD, &hp->n_embd, err)) ||
-	    (rc = get_dim(g, "llama.block_count", true, 1, MAX_LAYERS, &hp->n_layer, err)) ||
-	    (rc = get_dim(g, "llama.feed_forward_length", true, 1, MAX_FF, &hp->n_ff, err)) ||
-	    (rc = get_dim(g, "llama.attention.head_count", true, 1, MAX_HEADS, &hp->n_head, err)))
+	if ((rc = rvi_load_dim(g, "llama.context_length", true, 1, MAX_CTX, &hp->n_ctx_train,
+	                       err)) ||
+	    (rc = rvi_load_dim(g, "llama.embedding_length", true, 1, MAX_EMBD, &hp->n_embd, err)) ||
+	    (rc = rvi_load_dim(g, "llama.block_count", true, 1, MAX_LAYERS, &hp->n_layer, err)) ||
+	    (rc = rvi_load_dim(g, "llama.feed_forward_length", true, 1, MAX_FF, &hp->n_ff, err)) ||
+	    (rc = rvi_load_dim(g, "llama.attention.head_count", true, 1, MAX_HEADS, &hp->n_head,
+	                       err)))
 		return rc;
 	hp->n_head_kv = hp->n_head;
-	if ((rc = get_dim(g, "llama.attention.head_count_kv", false, 1, MAX_HEADS, &hp->n_head_kv,
-	                  err)))
+	if ((rc = rvi_load_dim(g, "llama.attention.head_count_kv", false, 1, MAX_HEADS,
+	                       &hp->n_head_kv, err)))
 		return rc;
 	if (hp->n_embd % hp->n_head != 0)
 		return rvi_errorf(err, RV_ERR_MODEL,
@@ -125,8 +65,8 @@ static int load_hparams(rvi_llama_hparams *hp, const rvi_gguf *g, rvi_err *err)
 		                  g->path, (long long)hp->n_head, (long long)hp->n_head_kv);
 	hp->head_dim = hp->n_embd / hp->n_head;
 	hp->n_rot = hp->head_dim;
-	if ((rc =
-	         get_dim(g, "llama.rope.dimension_count", false, 2, hp->head_dim, &hp->n_rot, err)))
+	if ((rc = rvi_load_dim(g, "llama.rope.dimension_count", false, 2, hp->head_dim, &hp->n_rot,
+	                       err)))
 		return rc;
 	if (hp->n_rot % 2 != 0)
 		return rvi_errorf(err, RV_ERR_MODEL, "%s: llama.rope.dimension_count %lld is odd",
@@ -145,28 +85,6 @@ static int load_hparams(rvi_llama_hparams *hp, const rvi_gguf *g, rvi_err *err)
 	return RV_OK;
 }
 
-/* A tensor blk.N.* with N >= block_count means the file and its metadata
- * disagree; refuse rather than silently ignore layers. */
-static int check_layer_names(const rvi_gguf *g, int64_t n_layer, rvi_err *err)
-{
-	for (uint64_t i = 0; i < g->n_tensors; i++) {
-		rvi_str s = g->tensors[i].name;
-		if (s.len < 5 || memcmp(s.ptr, "blk.", 4) != 0)
-			continue;
-		int64_t n = 0;
-		uint64_t j = 4;
-		while (j < s.len && j < 12 && s.ptr[j] >= '0' && s.ptr[j] <= '9')
-			n = n * 10 + (s.ptr[j++] - '0');
-		if (j > 4 && n >= n_layer)
-			return rvi_errorf(
-			    err, RV_ERR_MODEL,
-			    "%s: tensor %.*s belongs to a layer past llama.block_count "
-			    "(%lld)",
-			    g->path, (int)s.len, s.ptr, (long long)n_layer);
-	}
-	return RV_OK;
-}
-
 static uint64_t weight_bytes(const rvi_weight *w)
 {
 	return (uint64_t)rvi_row_size(w->type, w->n_in) * (uint64_t)w->n_out;
@@ -179,11 +97,11 @@ int rvi_llama_load(rvi_llama *m, const rvi_gguf *g, rvi_err *err)
 	int rc = load_hparams(hp, g, err);
 	if (rc != RV_OK)
 		return rc;
-	if ((rc = check_layer_names(g, hp->n_layer, err)))
+	if ((rc = rvi_load_check_blocks(g, "blk.", hp->n_layer, "llama.block_count", err)))
 		return rc;
 
 	const rvi_gguf_tensor *emb;
-	if ((rc = find_tensor(g, "token_embd.weight", true, &emb, err)))
+	if ((rc = rvi_load_tensor(g, "token_embd.weight", &emb, err)))
 		return rc;
 	if (emb->ne[1] < 1 || emb->ne[1] > MAX_VOCAB)
 		return rvi_errorf(err, RV_ERR_MODEL, "%s: token_embd.weight has %lld rows", g->path,
@@ -192,11 +110,11 @@ int rvi_llama_load(rvi_llama *m, const rvi_gguf *g, rvi_err *err)
 
 	const int64_t d = hp->n_embd, hd = hp->head_dim;
 	const int64_t q_dim = hp->n_head * hd, kv_dim = hp->n_head_kv * hd;
-	if ((rc = bind_weight(g, "token_embd.weight", d, hp->n_vocab, &m->tok_embd, err)) ||
-	    (rc = bind_vector(g, "output_norm.weight", d, &m->output_norm, err)))
+	if ((rc = rvi_load_weight(g, "token_embd.weight", d, hp->n_vocab, &m->tok_embd, err)) ||
+	    (rc = rvi_load_floats(g, "output_norm.weight", d, 0, &m->output_norm, err)))
 		goto fail;
 	if (rvi_gguf_find_tensor(g, "output.weight")) {
-		if ((rc = bind_weight(g, "output.weight", d, hp->n_vocab, &m->output, err)))
+		if ((rc = rvi_load_weight(g, "output.weight", d, hp->n_vocab, &m->output, err)))
 			goto fail;
 	} else {
 		m->output = m->tok_embd; /* tied embeddings */
@@ -212,15 +130,18 @@ int rvi_llama_load(rvi_llama *m, const rvi_gguf *g, rvi_err *err)
 		rvi_llama_layer *L = &m->layers[il];
 		char name[64];
 #define TNAME(suffix) (snprintf(name, sizeof(name), "blk.%lld." suffix, (long long)il), name)
-		if ((rc = bind_vector(g, TNAME("attn_norm.weight"), d, &L->attn_norm, err)) ||
-		    (rc = bind_weight(g, TNAME("attn_q.weight"), d, q_dim, &L->wq, err)) ||
-		    (rc = bind_weight(g, TNAME("attn_k.weight"), d, kv_dim, &L->wk, err)) ||
-		    (rc = bind_weight(g, TNAME("attn_v.weight"), d, kv_dim, &L->wv, err)) ||
-		    (rc = bind_weight(g, TNAME("attn_output.weight"), q_dim, d, &L->wo, err)) ||
-		    (rc = bind_vector(g, TNAME("ffn_norm.weight"), d, &L->ffn_norm, err)) ||
-		    (rc = bind_weight(g, TNAME("ffn_gate.weight"), d, hp->n_ff, &L->w_gate, err)) ||
-		    (rc = bind_weight(g, TNAME("ffn_up.weight"), d, hp->n_ff, &L->w_up, err)) ||
-		    (rc = bind_weight(g, TNAME("ffn_down.weight"), hp->n_ff, d, &L->w_down, err)))
+		if ((rc =
+		         rvi_load_floats(g, TNAME("attn_norm.weight"), d, 0, &L->attn_norm, err)) ||
+		    (rc = rvi_load_weight(g, TNAME("attn_q.weight"), d, q_dim, &L->wq, err)) ||
+		    (rc = rvi_load_weight(g, TNAME("attn_k.weight"), d, kv_dim, &L->wk, err)) ||
+		    (rc = rvi_load_weight(g, TNAME("attn_v.weight"), d, kv_dim, &L->wv, err)) ||
+		    (rc = rvi_load_weight(g, TNAME("attn_output.weight"), q_dim, d, &L->wo, err)) ||
+		    (rc = rvi_load_floats(g, TNAME("ffn_norm.weight"), d, 0, &L->ffn_norm, err)) ||
+		    (rc = rvi_load_weight(g, TNAME("ffn_gate.weight"), d, hp->n_ff, &L->w_gate,
+		                          err)) ||
+		    (rc = rvi_load_weight(g, TNAME("ffn_up.weight"), d, hp->n_ff, &L->w_up, err)) ||
+		    (rc = rvi_load_weight(g, TNAME("ffn_down.weight"), hp->n_ff, d, &L->w_down,
+		                          err)))
 			goto fail;
 #undef TNAME
 		const rvi_weight *ws[] = {&L->wq,     &L->wk,   &L->wv,    &L->wo,
