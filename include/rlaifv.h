@@ -96,6 +96,15 @@ int rv_model_n_vocab(const rv_model *model);
 int rv_model_n_ctx_train(const rv_model *model);
 double rv_model_load_ms(const rv_model *model);
 
+/* Scans every tensor of the model, and of its projector when one is
+ * loaded, for NaN and infinity (loading only maps weights, so a poisoned
+ * one would otherwise show up as NaN logits far from the cause). F32, F16
+ * and BF16 values are tested directly, quantized blocks through their
+ * scales; the work is spread over the model's threads. RV_OK when every
+ * value is finite, else RV_ERR_MODEL with the file, tensor and element or
+ * block in err. */
+rv_status rv_model_check_tensors(rv_model *model, char *err, size_t err_size);
+
 /* ---- context ----------------------------------------------------------- */
 
 typedef struct rv_context rv_context;

@@ -219,10 +219,20 @@ int rvi_llama_state_init(rvi_llama_state *st, const rvi_llama *m, int64_t n_ctx,
 		return rvi_errorf(err, RV_ERR_NOMEM, "out of memory for a %lld-token batch",
 		                  (long long)n_batch);
 	}
-	/* theta(pos, i) = pos * base^(-2i/n_rot), in double so long contexts
-	 * keep their precision; one table serves every layer and head. */
+	/* The RoPE table is filled as positions are reached (rope_fill): a
+	 * context of 2^24 positions would otherwise cost gigabytes of touched
+	 * memory and seconds of cos/sin before the first token. */
+	st->rope_filled = 0;
+	return RV_OK;
+}
+
+/* Makes rope_cs valid for positions [0, upto). theta(pos, i) = pos *
+ * base^(-2i/n_rot), in double so long contexts keep their precision; one
+ * table serves every layer and head. */
+static void rope_fill(rvi_llama_state *st, const rvi_llama_hparams *hp, int64_t upto)
+{
 	const int64_t half = hp->n_rot / 2;
-	for (int64_t pos = 0; pos < n_ctx; pos++) {
+	for (int64_t pos = st->rope_filled; pos < upto; pos++) {
 		for (int64_t i = 0; i < half; i++) {
 			double theta = (double)pos * pow((double)hp->rope_base,
 			                                 -2.0 * (double)i / (double)hp->n_rot);
@@ -230,7 +240,8 @@ int rvi_llama_state_init(rvi_llama_state *st, const rvi_llama *m, int64_t n_ctx,
 			st->rope_cs[(pos * half + i) * 2 + 1] = (float)sin(theta);
 		}
 	}
-	return RV_OK;
+	if (upto > st->rope_filled)
+		st->rope_filled = upto;
 }
 
 /* ---- forward ----------------------------------------------------------- */
@@ -365,6 +376,11 @@ static int forward_chunk(const rvi_llama *m, rvi_llama_state *st, const int32_t 
 	int rc = place_items(st, seq, n, err);
 	if (rc != RV_OK)
 		return rc;
+	int64_t max_pos = -1; /* placed items lie below n_ctx */
+	for (int64_t t = 0; t < n; t++)
+		if (st->item_pos[t] > max_pos)
+			max_pos = st->item_pos[t];
+	rope_fill(st, hp, max_pos + 1);
 
 	/* x (n, d) = token embeddings or the caller's rows */
 	for (int64_t t = 0; t < n; t++) {

@@ -60,8 +60,9 @@ typedef struct rvi_llama_state {
 	float *x, *xb, *q, *k, *v, *attn_out, *hb, *hb2; /* (n_batch, width) activations */
 	float *att;                                      /* (n_threads, n_ctx) attention scores */
 	float *rope_cs;                                  /* (n_ctx, n_rot/2, 2) cos/sin table */
-	int32_t *item_seq; /* (n_batch) sequence of each item of a chunk, -1: prefix */
-	int64_t *item_pos; /* (n_batch) its position */
+	int64_t rope_filled; /* positions of rope_cs computed so far (filled on demand) */
+	int32_t *item_seq;   /* (n_batch) sequence of each item of a chunk, -1: prefix */
+	int64_t *item_pos;   /* (n_batch) its position */
 	rvi_buf scratch;
 } rvi_llama_state;
 

@@ -4,7 +4,8 @@
  * What is bit-identical to scalar.c and what is not:
  *  - quantization of activations (Q8_0, Q8_K): the same bytes. Both round
  *    to nearest, ties to even, which FCVTNS (vcvtnq_s32_f32) does in one
- *    instruction; scales are computed by the same float divisions.
+ *    instruction, and make non-finite products 0; scales are computed by
+ *    the same float divisions.
  *  - dequantization: the same floats. Integer quants convert to float
  *    exactly, and the products and differences are those of scalar.c, in
  *    its order, never fused (contraction is off, below; GCC does not
@@ -138,11 +139,13 @@ NQ_INLINE void fk_load16(const void *w, int64_t i, const enum fkind k, float32x4
 {
 	if (k == FK_F32) {
 		const float *p = (const float *)w + i;
+		NQ_UNROLL
 		for (int j = 0; j < 4; j++)
 			v[j] = vld1q_f32(p + 4 * j);
 		return;
 	}
 	const uint16_t *p = (const uint16_t *)w + i;
+	NQ_UNROLL
 	for (int j = 0; j < 2; j++) {
 		const uint16x8_t h = vld1q_u16(p + 8 * j);
 		if (k == FK_F16) {
@@ -186,7 +189,9 @@ NQ_INLINE void fk_group(int64_t n, float *s, int64_t s_stride, const void *w, co
 {
 	float32x4_t acc[NQ_GROUP][4];
 	float tail[NQ_GROUP];
+	NQ_UNROLL
 	for (int r = 0; r < nr; r++) {
+		NQ_UNROLL
 		for (int j = 0; j < 4; j++)
 			acc[r][j] = vdupq_n_f32(0.0f);
 		tail[r] = 0.0f;
@@ -195,23 +200,28 @@ NQ_INLINE void fk_group(int64_t n, float *s, int64_t s_stride, const void *w, co
 	for (; i + 16 <= n; i += 16) {
 		float32x4_t wv[4];
 		fk_load16(w, i, k, wv);
+		NQ_UNROLL
 		for (int r = 0; r < nr; r++) {
 			const float *ar = NQ_ROW(float, a, a_stride, r) + i;
+			NQ_UNROLL
 			for (int j = 0; j < 4; j++)
 				acc[r][j] = vfmaq_f32(acc[r][j], wv[j], vld1q_f32(ar + 4 * j));
 		}
 	}
 	for (; i + 4 <= n; i += 4) {
 		const float32x4_t wv = fk_load4(w, i, k);
+		NQ_UNROLL
 		for (int r = 0; r < nr; r++)
 			acc[r][0] =
 			    vfmaq_f32(acc[r][0], wv, vld1q_f32(NQ_ROW(float, a, a_stride, r) + i));
 	}
 	for (; i < n; i++) {
 		const float wi = fk_load1(w, i, k);
+		NQ_UNROLL
 		for (int r = 0; r < nr; r++)
 			tail[r] = fmaf(wi, NQ_ROW(float, a, a_stride, r)[i], tail[r]);
 	}
+	NQ_UNROLL
 	for (int r = 0; r < nr; r++) {
 		const float32x4_t t =
 		    vaddq_f32(vaddq_f32(acc[r][0], acc[r][1]), vaddq_f32(acc[r][2], acc[r][3]));
@@ -333,6 +343,7 @@ static inline void store_scaled(float *y, int8x16_t q, float d)
 {
 	float32x4_t f[4];
 	s8_to_f32(q, f);
+	NQ_UNROLL
 	for (int j = 0; j < 4; j++)
 		vst1q_f32(y + 4 * j, vmulq_n_f32(f[j], d));
 }
@@ -343,6 +354,7 @@ static inline void store_affine(float *y, uint8x16_t q, float d, float m)
 	float32x4_t f[4];
 	u8_to_f32(q, f);
 	const float32x4_t mv = vdupq_n_f32(m);
+	NQ_UNROLL
 	for (int j = 0; j < 4; j++)
 		vst1q_f32(y + 4 * j, vsubq_f32(vmulq_n_f32(f[j], d), mv));
 }
@@ -442,6 +454,7 @@ static void dequant_q6_K(const void *x, float *y, int64_t n)
 			int8x16_t q[8];
 			nq_q6_K_half(b[ib].ql + 64 * h, b[ib].qh + 32 * h, q);
 			/* scalar.c: d * scale * q, left to right */
+			NQ_UNROLL
 			for (int k = 0; k < 8; k++, y += 16)
 				store_scaled(y, q[k], d * (float)b[ib].scales[8 * h + k]);
 		}
@@ -467,8 +480,19 @@ static inline int8x16_t narrow_s32(const int32x4_t v[4])
 	return vcombine_s8(vmovn_s16(lo), vmovn_s16(hi));
 }
 
+/* 4 quants: v rounded to nearest, ties to even, or 0 where v is NaN or
+ * inf, as scalar.c defines it (FCVTNS alone would give 0 for NaN but
+ * saturate inf to INT32_MAX/MIN, whose low byte is not 0). */
+static inline int32x4_t round_finite(float32x4_t v)
+{
+	const uint32x4_t finite = vcltq_f32(vabsq_f32(v), vdupq_n_f32(INFINITY));
+	return vandq_s32(vcvtnq_s32_f32(v), vreinterpretq_s32_u32(finite));
+}
+
 /* Q8_0, as scalar.c: d = amax / 127 stored as fp16, q = x * (127 / amax)
- * rounded to nearest, ties to even. FMAXNM ignores NaN as fmaxf does. */
+ * rounded to nearest, ties to even, non-finite products (NaN or inf
+ * inputs, or an id that overflowed for a denormal block) 0. FMAXNM
+ * ignores NaN as fmaxf does. */
 // x (n) -> y (n / 32 Q8_0 blocks)
 static void quant_q8_0(const float *x, void *vy, int64_t n)
 {
@@ -476,6 +500,7 @@ static void quant_q8_0(const float *x, void *vy, int64_t n)
 	for (int64_t ib = 0; ib < n / RV_QK8_0; ib++, x += RV_QK8_0) {
 		float32x4_t v[8];
 		float32x4_t m = vdupq_n_f32(0.0f);
+		NQ_UNROLL
 		for (int j = 0; j < 8; j++) {
 			v[j] = vld1q_f32(x + 4 * j);
 			m = vmaxnmq_f32(m, vabsq_f32(v[j]));
@@ -484,18 +509,21 @@ static void quant_q8_0(const float *x, void *vy, int64_t n)
 		const float d = amax / 127.0f;
 		const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
 		y[ib].d = f32_to_f16(d);
+		NQ_UNROLL
 		for (int h = 0; h < 2; h++) {
 			int32x4_t q[4];
+			NQ_UNROLL
 			for (int j = 0; j < 4; j++)
-				q[j] = vcvtnq_s32_f32(vmulq_n_f32(v[4 * h + j], id));
+				q[j] = round_finite(vmulq_n_f32(v[4 * h + j], id));
 			vst1q_s8(y[ib].qs + 16 * h, narrow_s32(q));
 		}
 	}
 }
 
 /* Q8_K, as scalar.c: max is the first element of the largest magnitude,
- * iscale = -127 / max, q = iscale * x rounded to nearest even, clamped to
- * 127, d = 1 / iscale, and the sums of each 16 quants. */
+ * iscale = -127 / max, q = iscale * x rounded to nearest even (0 when not
+ * finite, as in Q8_0), clamped to 127, d = 1 / iscale, and the sums of
+ * each 16 quants. */
 // x (n) -> y (n / 256 Q8_K blocks)
 static void quant_q8_K(const float *x, void *vy, int64_t n)
 {
@@ -521,9 +549,10 @@ static void quant_q8_K(const float *x, void *vy, int64_t n)
 		const int32x4_t q_max = vdupq_n_s32(127);
 		for (int k = 0; k < RV_QK_K / 16; k++) {
 			int32x4_t q[4];
+			NQ_UNROLL
 			for (int l = 0; l < 4; l++) {
 				const float32x4_t v = vld1q_f32(x + 16 * k + 4 * l);
-				q[l] = vminq_s32(vcvtnq_s32_f32(vmulq_n_f32(v, iscale)), q_max);
+				q[l] = vminq_s32(round_finite(vmulq_n_f32(v, iscale)), q_max);
 			}
 			const int8x16_t q8 = narrow_s32(q);
 			vst1q_s8(y[ib].qs + 16 * k, q8);

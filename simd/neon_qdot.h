@@ -27,9 +27,9 @@
  * Results: the integer dot of each block (or sub-block) is exact whatever
  * the order of its additions, and the float steps after it are those of
  * scalar.c, in the same order (contraction is off, see the includers): so
- * every dot here is bit-identical to the scalar one, and vec_dot_rows to
- * vec_dot for each row. The weight block is unpacked once and used for a
- * group of up to NQ_GROUP activation rows. */
+ * every dot here is bit-identical to the scalar one (block scales that are
+ * NaN aside, see nq_f16), and vec_dot_rows to vec_dot for each row. The weight block is unpacked
+ * once and used for a group of up to NQ_GROUP activation rows. */
 #ifndef RLAIFV_NEON_QDOT_H
 #define RLAIFV_NEON_QDOT_H
 
@@ -41,6 +41,23 @@
  * inlined into a switch on constant counts, so sum[nr] and the row loops
  * become registers and straight-line code. */
 #define NQ_INLINE static inline __attribute__((always_inline))
+
+/* Fully unrolls a loop of constant count: the per-row and per-lane arrays
+ * (sum[], isum[], acc[][]) only become registers when every index is a
+ * constant, and GCC -O2 does not unroll these loops by itself (it would
+ * keep the accumulators on the stack, a load and a store per FMA). */
+#define NQ_UNROLL _Pragma("GCC unroll 16")
+
+/* fp16 -> f32 by FCVT: the value rvk_f16_to_f32 gives, for every input but
+ * NaN (whose quiet bit FCVT may set), whatever the FPCR modes: conversions
+ * ignore FZ16 and fp16 subnormals are normal floats. One instruction instead
+ * of a dozen integer ones, paid per block and row for the block scales. */
+static inline float nq_f16(uint16_t h)
+{
+	__fp16 f;
+	memcpy(&f, &h, sizeof(f));
+	return (float)f;
+}
 
 /* One activation row of a group: row r of a, rows a_stride bytes apart. */
 #define NQ_ROW(type, a, a_stride, r) ((const type *)((const char *)(a) + (size_t)(r) * (a_stride)))
@@ -55,15 +72,17 @@ NQ_INLINE void nq_group_q8_0(int64_t n, float *s, int64_t s_stride, const void *
 	float sum[NQ_GROUP] = {0};
 	for (int64_t ib = 0; ib < n / RV_QK8_0; ib++) {
 		const int8x16_t w0 = vld1q_s8(w[ib].qs), w1 = vld1q_s8(w[ib].qs + 16);
-		const float dw = rvk_f16_to_f32(w[ib].d);
+		const float dw = nq_f16(w[ib].d);
+		NQ_UNROLL
 		for (int r = 0; r < nr; r++) {
 			const rv_block_q8_0 *ab = NQ_ROW(rv_block_q8_0, a, a_stride, r) + ib;
 			int32x4_t acc = nq_dot16(vdupq_n_s32(0), w0, vld1q_s8(ab->qs));
 			acc = nq_dot16(acc, w1, vld1q_s8(ab->qs + 16));
 			const int32_t isum = vaddvq_s32(acc);
-			sum[r] += (float)isum * (dw * rvk_f16_to_f32(ab->d));
+			sum[r] += (float)isum * (dw * nq_f16(ab->d));
 		}
 	}
+	NQ_UNROLL
 	for (int r = 0; r < nr; r++)
 		s[r * s_stride] = sum[r];
 }
@@ -83,15 +102,17 @@ NQ_INLINE void nq_group_q4_0(int64_t n, float *s, int64_t s_stride, const void *
 		const uint8x16_t q = vld1q_u8(w[ib].qs);
 		const int8x16_t w0 = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(q, m4)), eight);
 		const int8x16_t w1 = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(q, 4)), eight);
-		const float dw = rvk_f16_to_f32(w[ib].d);
+		const float dw = nq_f16(w[ib].d);
+		NQ_UNROLL
 		for (int r = 0; r < nr; r++) {
 			const rv_block_q8_0 *ab = NQ_ROW(rv_block_q8_0, a, a_stride, r) + ib;
 			const int32x4_t acc = nq_dot32_small(vdupq_n_s32(0), w0, vld1q_s8(ab->qs),
 			                                     w1, vld1q_s8(ab->qs + 16));
 			const int32_t isum = vaddvq_s32(acc);
-			sum[r] += (float)isum * (dw * rvk_f16_to_f32(ab->d));
+			sum[r] += (float)isum * (dw * nq_f16(ab->d));
 		}
 	}
+	NQ_UNROLL
 	for (int r = 0; r < nr; r++)
 		s[r * s_stride] = sum[r];
 }
@@ -104,6 +125,7 @@ NQ_INLINE void nq_group_q4_0(int64_t n, float *s, int64_t s_stride, const void *
  * block of 256 weights and shared by the rows of a group, so plain C. */
 static inline void nq_k4_scales_mins(const uint8_t s[RV_K_SCALE_SIZE], uint8_t sc[8], uint8_t mn[8])
 {
+	NQ_UNROLL
 	for (int j = 0; j < 4; j++) {
 		sc[j] = s[j] & 63;
 		mn[j] = s[j + 4] & 63;
@@ -169,6 +191,7 @@ NQ_INLINE void nq_group_q4_K(int64_t n, float *s, int64_t s_stride, const void *
 		const int16x8_t mins = vreinterpretq_s16_u16(vmovl_u8(vld1_u8(mn)));
 
 		int32x4_t isum[NQ_GROUP];
+		NQ_UNROLL
 		for (int r = 0; r < nr; r++)
 			isum[r] = vdupq_n_s32(0);
 		for (int g = 0; g < 4; g++) {
@@ -179,6 +202,7 @@ NQ_INLINE void nq_group_q4_K(int64_t n, float *s, int64_t s_stride, const void *
 			const int8x16_t lo1 = vreinterpretq_s8_u8(vandq_u8(q1, m4));
 			const int8x16_t hi0 = vreinterpretq_s8_u8(vshrq_n_u8(q0, 4));
 			const int8x16_t hi1 = vreinterpretq_s8_u8(vshrq_n_u8(q1, 4));
+			NQ_UNROLL
 			for (int r = 0; r < nr; r++) {
 				const rv_block_q8_K *ab =
 				    NQ_ROW(rv_block_q8_K, a, a_stride, r) + ib;
@@ -186,7 +210,8 @@ NQ_INLINE void nq_group_q4_K(int64_t n, float *s, int64_t s_stride, const void *
 				                     scv[g]);
 			}
 		}
-		const float wd = rvk_f16_to_f32(w[ib].d), wdmin = rvk_f16_to_f32(w[ib].dmin);
+		const float wd = nq_f16(w[ib].d), wdmin = nq_f16(w[ib].dmin);
+		NQ_UNROLL
 		for (int r = 0; r < nr; r++) {
 			const rv_block_q8_K *ab = NQ_ROW(rv_block_q8_K, a, a_stride, r) + ib;
 			const int32_t is = vaddvq_s32(isum[r]);
@@ -197,6 +222,7 @@ NQ_INLINE void nq_group_q4_K(int64_t n, float *s, int64_t s_stride, const void *
 			sum[r] += d * (float)is - dmin * (float)ms;
 		}
 	}
+	NQ_UNROLL
 	for (int r = 0; r < nr; r++)
 		s[r * s_stride] = sum[r];
 }
@@ -223,6 +249,7 @@ NQ_INLINE void nq_group_q5_K(int64_t n, float *s, int64_t s_stride, const void *
 		 * group brings the next pair down to bits 0 and 1 */
 		uint8x16_t h0 = vld1q_u8(w[ib].qh), h1 = vld1q_u8(w[ib].qh + 16);
 		int32x4_t isum[NQ_GROUP];
+		NQ_UNROLL
 		for (int r = 0; r < nr; r++)
 			isum[r] = vdupq_n_s32(0);
 		for (int g = 0; g < 4; g++) {
@@ -239,6 +266,7 @@ NQ_INLINE void nq_group_q5_K(int64_t n, float *s, int64_t s_stride, const void *
 			    vorrq_u8(vshrq_n_u8(q1, 4), vshlq_n_u8(vandq_u8(h1, bit1), 3)));
 			h0 = vshrq_n_u8(h0, 2);
 			h1 = vshrq_n_u8(h1, 2);
+			NQ_UNROLL
 			for (int r = 0; r < nr; r++) {
 				const rv_block_q8_K *ab =
 				    NQ_ROW(rv_block_q8_K, a, a_stride, r) + ib;
@@ -246,7 +274,8 @@ NQ_INLINE void nq_group_q5_K(int64_t n, float *s, int64_t s_stride, const void *
 				                     scv[g]);
 			}
 		}
-		const float wd = rvk_f16_to_f32(w[ib].d), wdmin = rvk_f16_to_f32(w[ib].dmin);
+		const float wd = nq_f16(w[ib].d), wdmin = nq_f16(w[ib].dmin);
+		NQ_UNROLL
 		for (int r = 0; r < nr; r++) {
 			const rv_block_q8_K *ab = NQ_ROW(rv_block_q8_K, a, a_stride, r) + ib;
 			const int32_t is = vaddvq_s32(isum[r]);
@@ -256,6 +285,7 @@ NQ_INLINE void nq_group_q5_K(int64_t n, float *s, int64_t s_stride, const void *
 			sum[r] += d * (float)is - dmin * (float)ms;
 		}
 	}
+	NQ_UNROLL
 	for (int r = 0; r < nr; r++)
 		s[r * s_stride] = sum[r];
 }
@@ -271,6 +301,7 @@ static inline void nq_q6_K_half(const uint8_t *ql, const uint8_t *qh, int8x16_t 
 {
 	const uint8x16_t m4 = vdupq_n_u8(0x0f), m2 = vdupq_n_u8(0x30);
 	const int8x16_t off = vdupq_n_s8(32);
+	NQ_UNROLL
 	for (int j = 0; j < 2; j++) { /* weights 16j..16j+15 of each quarter */
 		const uint8x16_t la = vld1q_u8(ql + 16 * j);      /* l, l + 64 */
 		const uint8x16_t lb = vld1q_u8(ql + 32 + 16 * j); /* l + 32, l + 96 */
@@ -294,6 +325,7 @@ static inline int32x4_t nq_q6_K_step(int32x4_t isum, const int8x16_t q[8], const
                                      const int32x4_t sc4[2])
 {
 	int32x4_t d[8];
+	NQ_UNROLL
 	for (int k = 0; k < 8; k++)
 		d[k] = nq_dot16_small(vdupq_n_s32(0), q[k], vld1q_s8(qa + 16 * k));
 	const int32x4_t s03 = vpaddq_s32(vpaddq_s32(d[0], d[1]), vpaddq_s32(d[2], d[3]));
@@ -315,24 +347,28 @@ NQ_INLINE void nq_group_q6_K(int64_t n, float *s, int64_t s_stride, const void *
 		const int32x4_t scv[4] = {vmovl_s16(vget_low_s16(sc_lo)), vmovl_high_s16(sc_lo),
 		                          vmovl_s16(vget_low_s16(sc_hi)), vmovl_high_s16(sc_hi)};
 		int32x4_t isum[NQ_GROUP];
+		NQ_UNROLL
 		for (int r = 0; r < nr; r++)
 			isum[r] = vdupq_n_s32(0);
 		for (int h = 0; h < 2; h++) {
 			int8x16_t q[8];
 			nq_q6_K_half(w[ib].ql + 64 * h, w[ib].qh + 32 * h, q);
+			NQ_UNROLL
 			for (int r = 0; r < nr; r++) {
 				const rv_block_q8_K *ab =
 				    NQ_ROW(rv_block_q8_K, a, a_stride, r) + ib;
 				isum[r] = nq_q6_K_step(isum[r], q, ab->qs + 128 * h, scv + 2 * h);
 			}
 		}
-		const float wd = rvk_f16_to_f32(w[ib].d);
+		const float wd = nq_f16(w[ib].d);
+		NQ_UNROLL
 		for (int r = 0; r < nr; r++) {
 			const rv_block_q8_K *ab = NQ_ROW(rv_block_q8_K, a, a_stride, r) + ib;
 			/* scalar.c: d_w * d_a * isum, left to right */
 			sum[r] += wd * ab->d * (float)vaddvq_s32(isum[r]);
 		}
 	}
+	NQ_UNROLL
 	for (int r = 0; r < nr; r++)
 		s[r * s_stride] = sum[r];
 }

@@ -87,7 +87,8 @@ static int open_model(const cli_opts *o, const char *path, const char *mmproj, r
 	rv_model_params mp = rv_model_default_params();
 	mp.n_threads = o->n_threads;
 	if (rv_model_load(path, &mp, m, err, sizeof(err)) != RV_OK ||
-	    (mmproj && rv_model_load_mmproj(*m, mmproj, err, sizeof(err)) != RV_OK)) {
+	    (mmproj && rv_model_load_mmproj(*m, mmproj, err, sizeof(err)) != RV_OK) ||
+	    (o->check_tensors && rv_model_check_tensors(*m, err, sizeof(err)) != RV_OK)) {
 		fprintf(stderr, "rlaifv-infer: %s\n", err);
 		return EXIT_MODEL;
 	}

@@ -47,6 +47,7 @@ typedef struct cli_opts {
 	int show_candidates;
 	int verbose;
 	int json;
+	int check_tensors; /* scan the weights for NaN/Inf after loading */
 } cli_opts;
 
 /* Fills o from argv and the environment. Returns -1 to go on, else the

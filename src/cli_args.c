@@ -54,6 +54,8 @@ static void usage(FILE *f)
 	    "      --json              print one JSON object (text, tokens, log-probs,\n"
 	    "                          candidates, timings) instead of the text\n"
 	    "      --verbose           print load time, speeds and peak memory on stderr\n"
+	    "      --check-tensors     scan every weight for NaN/Inf after loading; a bad\n"
+	    "                          one is a model load failure naming the tensor\n"
 	    "  -h, --help              show this help\n"
 	    "      --version           show version, kernel set and BLAS\n"
 	    "\n"
@@ -125,6 +127,7 @@ enum long_only {
 	OPT_JSON,
 	OPT_VERBOSE,
 	OPT_VERSION,
+	OPT_CHECK_TENSORS,
 };
 
 static const struct option long_options[] = {
@@ -154,6 +157,7 @@ static const struct option long_options[] = {
     {"show-candidates", no_argument, 0, OPT_SHOW_CANDIDATES},
     {"json", no_argument, 0, OPT_JSON},
     {"verbose", no_argument, 0, OPT_VERBOSE},
+    {"check-tensors", no_argument, 0, OPT_CHECK_TENSORS},
     {"help", no_argument, 0, 'h'},
     {"version", no_argument, 0, OPT_VERSION},
     {0, 0, 0, 0},
@@ -253,6 +257,9 @@ static int take_option(int c, const char *arg, cli_opts *o)
 		return 0;
 	case OPT_VERBOSE:
 		o->verbose = 1;
+		return 0;
+	case OPT_CHECK_TENSORS:
+		o->check_tensors = 1;
 		return 0;
 	case 'h':
 		usage(stdout);

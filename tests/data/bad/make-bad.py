@@ -23,7 +23,7 @@ def kv(key, typ, val, arr_type=None):
     fmt = {U32: '<I', F32: '<f', BOOL: '<?', I32: '<i'}[typ]
     return out + struct.pack(fmt, val)
 
-def build(huge_string=False, bad_offset=False, bad_type=False, align=32):
+def build(huge_string=False, bad_offset=False, bad_type=False, nan_weight=False, align=32):
     d, ff, nv = 32, 64, 8
     toks = ['<unk>', '<s>', '</s>', '\u2581', 'a', 'b', '\u2581a', '\u2581b']
     kvs = [
@@ -65,6 +65,8 @@ def build(huge_string=False, bad_offset=False, bad_type=False, align=32):
         vals = [((i * 31 + j * 17) % 13 - 6) / 50.0 for j in range(n)]
         if name.endswith('norm.weight'):
             vals = [1.0] * n
+        if nan_weight and name == 'blk.0.ffn_up.weight':
+            vals[37] = float('nan')  # --check-tensors must name this tensor
         blob = struct.pack('<%df' % n, *vals)
         data += blob
         off += len(blob)
@@ -77,6 +79,7 @@ def build(huge_string=False, bad_offset=False, bad_type=False, align=32):
 
 here = os.path.dirname(os.path.abspath(__file__))
 for name, kw in [('tiny-valid.gguf', {}), ('huge-string.gguf', {'huge_string': True}),
-                 ('bad-offset.gguf', {'bad_offset': True}), ('unknown-type.gguf', {'bad_type': True})]:
+                 ('bad-offset.gguf', {'bad_offset': True}), ('unknown-type.gguf', {'bad_type': True}),
+                 ('nan-weight.gguf', {'nan_weight': True})]:
     with open(os.path.join(here, name), 'wb') as f:
         f.write(build(**kw))

@@ -1,0 +1,113 @@
+/* fuzz_gguf.c: libFuzzer target for everything a model file reaches.
+ *
+ * The input is a whole GGUF file. Whatever parses goes on to each loader
+ * that could be handed it (text model, vocabulary, vision tower), and a file
+ * that loads as a text model runs one token through a 4-position context, so
+ * the forward pass meets hostile shapes and values too. Every loader must
+ * fail with a message or succeed; the sanitizers catch the rest.
+ *
+ * The bytes are copied into a 64-byte aligned buffer of exactly their size:
+ * real files are mmapped (page aligned), so this is the alignment the
+ * loaders may rely on, while reads past the end still hit ASan's redzone. */
+#ifdef HAVE_CONFIG_H
+#include <config.h>
+#endif
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clip.h"
+#include "gguf.h"
+#include "llama.h"
+#include "tokenizer.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* A forward pass reads every weight once: keep it to files the fuzzer can
+ * run thousands of times a minute. Weights are bounded by the file size
+ * (tensors may not overlap), so this mostly bounds the arithmetic. */
+#define MAX_FORWARD_WEIGHT_BYTES ((uint64_t)8 << 20)
+
+static void run_text_model(const rvi_gguf *g)
+{
+	rvi_err err;
+	rvi_llama m;
+	if (rvi_llama_load(&m, g, &err) != RV_OK) {
+		/* The vocabulary loader must also survive files the model
+		 * loader refuses. */
+		rvi_tokenizer *t = NULL;
+		if (rvi_tokenizer_load(&t, g, 0, &err) == RV_OK)
+			rvi_tokenizer_free(t);
+		return;
+	}
+	rvi_tokenizer *t = NULL;
+	int32_t tok = 0;
+	if (rvi_tokenizer_load(&t, g, m.hp.n_vocab, &err) == RV_OK) {
+		int32_t *ids = NULL;
+		int64_t n = 0;
+		static const char text[] = "Hi <s> there\xe2\x96\x81\xff";
+		if (rvi_tokenize(t, text, sizeof(text) - 1, rvi_tokenizer_add_bos(t), true, &ids,
+		                 &n, &err) == RV_OK &&
+		    n > 0)
+			tok = ids[n - 1];
+		free(ids);
+		rvi_tokenizer_free(t);
+	}
+	if (m.weight_bytes <= MAX_FORWARD_WEIGHT_BYTES) {
+		rvi_llama_state st;
+		if (rvi_llama_state_init(&st, &m, 4, 2, 1, &err) == RV_OK) {
+			float *logits = malloc((size_t)m.hp.n_vocab * sizeof(float));
+			int32_t toks[2] = {tok, (int32_t)(m.hp.n_vocab - 1)};
+			if (logits)
+				(void)rvi_llama_forward(&m, &st, toks, NULL, 2, logits, false,
+				                        &err);
+			free(logits);
+			rvi_llama_state_free(&st);
+		}
+	}
+	rvi_llama_free(&m);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	void *buf = NULL;
+	if (size > 0 && posix_memalign(&buf, 64, size) != 0)
+		return 0;
+	if (size > 0)
+		memcpy(buf, data, size);
+	rvi_gguf *g = NULL;
+	rvi_err err;
+	if (rvi_gguf_open_memory(&g, buf, size, "fuzz.gguf", &err) == RV_OK) {
+		/* The typed getters on whatever keys the file has. */
+		for (uint64_t i = 0; i < g->n_kv && i < 64; i++) {
+			char key[RVI_GGUF_MAX_KEY + 1];
+			size_t n = (size_t)g->kv[i].key.len;
+			memcpy(key, g->kv[i].key.ptr, n);
+			key[n] = 0;
+			uint32_t u;
+			int64_t i64;
+			float f;
+			bool b;
+			rvi_str s;
+			const rvi_gguf_kv *arr;
+			(void)rvi_gguf_get_u32(g, key, true, &u, &err);
+			(void)rvi_gguf_get_i64(g, key, true, &i64, &err);
+			(void)rvi_gguf_get_f32(g, key, true, &f, &err);
+			(void)rvi_gguf_get_bool(g, key, true, &b, &err);
+			(void)rvi_gguf_get_str(g, key, true, &s, &err);
+			if (rvi_gguf_get_arr(g, key, true, RVI_GGUF_INT64, &arr, &err) == RV_OK &&
+			    arr->arr_n > 0) {
+				(void)rvi_gguf_arr_i64(arr, arr->arr_n - 1);
+				(void)rvi_gguf_arr_f64(arr, 0);
+			}
+		}
+		run_text_model(g);
+		rvi_clip c;
+		if (rvi_clip_load(&c, g, &err) == RV_OK)
+			rvi_clip_free(&c);
+		rvi_gguf_close(g);
+	}
+	free(buf);
+	return 0;
+}

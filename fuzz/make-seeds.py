@@ -1,0 +1,185 @@
+#!/usr/bin/env python3
+"""Writes the small seed inputs committed under fuzz/corpus/ (run once; the
+outputs are committed, so building and running the fuzzers needs no
+Python). The seeds are deliberately tiny, valid files of each kind: the
+fuzzers learn the formats from them, and larger seeds (the model fixtures
+in tests/data) are added by fuzz/run.sh at run time.
+
+    gguf/       a tiny LLaMA model in F32, one in F16/BF16 with GQA, a
+                separate output matrix and byte tokens, and a tiny CLIP mmproj
+    tokenizer/  mode byte + text, mode byte + ids (see fuzz_tokenizer.c)
+    image/      option byte + a BMP, a PGM, a PPM, and the JPEG fixture
+                with an EXIF orientation segment inserted
+    embcache/   a valid cache entry and a truncated one
+"""
+import os, struct, sys, zlib
+
+U8, I8, U16, I16, U32, I32, F32, BOOL, STR, ARR, U64, I64, F64 = range(13)
+T_F32, T_F16, T_BF16 = 0, 1, 30
+
+def s(x):
+    b = x.encode() if isinstance(x, str) else x
+    return struct.pack('<Q', len(b)) + b
+
+def kv(key, typ, val, arr_type=None):
+    out = s(key) + struct.pack('<I', typ)
+    if typ == STR:
+        return out + s(val)
+    if typ == ARR:
+        out += struct.pack('<IQ', arr_type, len(val))
+        for v in val:
+            out += s(v) if arr_type == STR else struct.pack({F32: '<f', I32: '<i'}[arr_type], v)
+        return out
+    return out + struct.pack({U32: '<I', F32: '<f', BOOL: '<?', I32: '<i'}[typ], val)
+
+def f16(v):
+    return struct.pack('<e', v)
+
+def bf16(v):
+    return struct.pack('<f', v)[2:]
+
+def gguf(kvs, tensors, align=32):
+    """tensors: (name, ne, type, values)"""
+    infos, data = b'', b''
+    for name, ne, typ, vals in tensors:
+        if typ == T_F32:
+            blob = struct.pack('<%df' % len(vals), *vals)
+        elif typ == T_F16:
+            blob = b''.join(f16(v) for v in vals)
+        else:
+            blob = b''.join(bf16(v) for v in vals)
+        infos += s(name) + struct.pack('<I', len(ne)) + b''.join(struct.pack('<Q', x) for x in ne)
+        infos += struct.pack('<IQ', typ, len(data))
+        data += blob + b'\0' * ((-len(blob)) % align)
+    head = b'GGUF' + struct.pack('<IQQ', 3, len(tensors), len(kvs)) + b''.join(kvs) + infos
+    return head + b'\0' * ((-len(head)) % align) + data
+
+def vals(n, seed, norm=False):
+    return [1.0] * n if norm else [((seed * 31 + j * 17) % 13 - 6) / 40.0 for j in range(n)]
+
+def llama(wtype=T_F32, gqa=False, separate_output=False, byte_tokens=False):
+    d, ff, nh = 8, 16, 2
+    nkv = 1 if gqa else 2
+    hd = d // nh
+    toks = ['<unk>', '<s>', '</s>', '\u2581', 'a', 'b', '\u2581a', 'ab']
+    types = [2, 3, 3, 1, 1, 1, 1, 1]
+    if byte_tokens:
+        toks += ['<0x0A>', '<0xE2>', '<0x96>', '<0x81>', '<0xFF>', '<|eot_id|>', 'user']
+        types += [6, 6, 6, 6, 6, 3, 4]
+    nv = len(toks)
+    kvs = [kv('general.architecture', STR, 'llama'),
+           kv('llama.context_length', U32, 16),
+           kv('llama.embedding_length', U32, d),
+           kv('llama.block_count', U32, 1),
+           kv('llama.feed_forward_length', U32, ff),
+           kv('llama.attention.head_count', U32, nh),
+           kv('llama.attention.head_count_kv', U32, nkv),
+           kv('llama.rope.dimension_count', U32, hd),
+           kv('llama.attention.layer_norm_rms_epsilon', F32, 1e-5),
+           kv('tokenizer.ggml.model', STR, 'llama'),
+           kv('tokenizer.ggml.tokens', ARR, toks, STR),
+           kv('tokenizer.ggml.scores', ARR, [-float(i) for i in range(nv)], F32),
+           kv('tokenizer.ggml.token_type', ARR, types, I32),
+           kv('tokenizer.ggml.bos_token_id', U32, 1),
+           kv('tokenizer.ggml.eos_token_id', U32, 2)]
+    t = [('token_embd.weight', [d, nv], wtype), ('output_norm.weight', [d], T_F32),
+         ('blk.0.attn_norm.weight', [d], T_F32), ('blk.0.attn_q.weight', [d, d], wtype),
+         ('blk.0.attn_k.weight', [d, nkv * hd], wtype), ('blk.0.attn_v.weight', [d, nkv * hd], wtype),
+         ('blk.0.attn_output.weight', [d, d], wtype), ('blk.0.ffn_norm.weight', [d], T_F32),
+         ('blk.0.ffn_gate.weight', [d, ff], wtype), ('blk.0.ffn_up.weight', [d, ff], wtype),
+         ('blk.0.ffn_down.weight', [ff, d], wtype)]
+    if separate_output:
+        t.append(('output.weight', [d, nv], T_BF16))
+    out = []
+    for i, (name, ne, typ) in enumerate(t):
+        n = 1
+        for x in ne:
+            n *= x
+        out.append((name, ne, typ, vals(n, i, name.endswith('norm.weight'))))
+    return gguf(kvs, out)
+
+def clip():
+    S, p, W, F, nh, hid, nout = 4, 2, 4, 8, 2, 8, 8
+    npatch = (S // p) ** 2
+    kvs = [kv('general.architecture', STR, 'clip'),
+           kv('clip.projector_type', STR, 'mlp'),
+           kv('clip.has_vision_encoder', BOOL, True),
+           kv('clip.vision.image_size', U32, S),
+           kv('clip.vision.patch_size', U32, p),
+           kv('clip.vision.embedding_length', U32, W),
+           kv('clip.vision.feed_forward_length', U32, F),
+           kv('clip.vision.attention.head_count', U32, nh),
+           kv('clip.vision.block_count', U32, 1),
+           kv('clip.vision.projection_dim', U32, nout),
+           kv('clip.vision.attention.layer_norm_epsilon', F32, 1e-5),
+           kv('clip.use_gelu', BOOL, False),
+           kv('clip.vision.image_mean', ARR, [0.48, 0.45, 0.40], F32),
+           kv('clip.vision.image_std', ARR, [0.26, 0.26, 0.27], F32)]
+    t = [('v.patch_embd.weight', [p, p, 3, W]), ('v.class_embd', [W]),
+         ('v.position_embd.weight', [W, npatch + 1]), ('v.pre_ln.weight', [W]),
+         ('v.pre_ln.bias', [W])]
+    for part in ['ln1', 'ln2']:
+        t += [('v.blk.0.%s.weight' % part, [W]), ('v.blk.0.%s.bias' % part, [W])]
+    for part in ['attn_q', 'attn_k', 'attn_v', 'attn_out']:
+        t += [('v.blk.0.%s.weight' % part, [W, W]), ('v.blk.0.%s.bias' % part, [W])]
+    t += [('v.blk.0.ffn_up.weight', [W, F]), ('v.blk.0.ffn_up.bias', [F]),
+          ('v.blk.0.ffn_down.weight', [F, W]), ('v.blk.0.ffn_down.bias', [W]),
+          ('mm.0.weight', [W, hid]), ('mm.0.bias', [hid]),
+          ('mm.2.weight', [hid, nout]), ('mm.2.bias', [nout])]
+    out = []
+    for i, (name, ne) in enumerate(t):
+        n = 1
+        for x in ne:
+            n *= x
+        typ = T_F16 if name.endswith('attn_q.weight') else T_F32
+        out.append((name, ne, typ, vals(n, i, name.endswith('ln1.weight'))))
+    return gguf(kvs, out)
+
+def bmp(w, h):
+    row = (w * 3 + 3) & ~3
+    px = b''.join(bytes([(x * 40) & 255, (y * 60) & 255, 128] * 1) for y in range(h) for x in range(w))
+    rows = b''.join(px[y * w * 3:(y + 1) * w * 3] + b'\0' * (row - w * 3) for y in range(h))
+    info = struct.pack('<IiiHHIIiiII', 40, w, h, 1, 24, 0, len(rows), 2835, 2835, 0, 0)
+    return b'BM' + struct.pack('<IHHI', 14 + 40 + len(rows), 0, 0, 54) + info + rows
+
+def with_exif(jpeg, orientation):
+    # APP1 "Exif\0\0" + little-endian TIFF with one IFD entry: 0x0112 SHORT.
+    tiff = b'II*\0' + struct.pack('<I', 8) + struct.pack('<H', 1)
+    tiff += struct.pack('<HHII', 0x0112, 3, 1, orientation) + struct.pack('<I', 0)
+    body = b'Exif\0\0' + tiff
+    return jpeg[:2] + b'\xff\xe1' + struct.pack('>H', len(body) + 2) + body + jpeg[2:]
+
+def emb_entry(rows, cols, key):
+    raw = struct.pack('<%df' % (rows * cols), *[i / 7.0 for i in range(rows * cols)])
+    z = zlib.compress(raw)
+    h = b'RVEMB' + bytes([1, 0, 0]) + key + struct.pack('<IIQIQ', rows, cols, len(raw),
+                                                        zlib.crc32(raw), len(z))
+    return h + z
+
+def main():
+    here = os.path.dirname(os.path.abspath(__file__))
+    top = os.path.dirname(here)
+    c = os.path.join(here, 'corpus')
+    files = {
+        'gguf/llama-f32.gguf': llama(),
+        'gguf/llama-f16-gqa-bytes.gguf': llama(T_F16, gqa=True, separate_output=True,
+                                               byte_tokens=True),
+        'gguf/clip.gguf': clip(),
+        'tokenizer/text-plain': b'\x00Once upon a time, there was a little girl.',
+        'tokenizer/text-special': b'\x02<s>Hi</s> \xe2\x96\x81 caf\xc3\xa9 \xf0\x9f\x98\x80 \xff\xfe',
+        'tokenizer/ids': b'\x01' + struct.pack('<12H', 1, 300, 5, 6, 7, 200, 2, 0, 511, 512, 0xffff, 3),
+        'image/bmp': b'\x01' + bmp(5, 3),
+        'image/pgm': b'\x02' + b'P5\n3 2\n255\n' + bytes(range(0, 240, 40)),
+        'image/ppm': b'\x43' + b'P6\n2 2\n255\n' + bytes(range(12)),
+        'embcache/valid': emb_entry(4, 8, bytes(range(32))),
+    }
+    jpg = open(os.path.join(top, 'tests', 'data', 'shapes_100x80.jpg'), 'rb').read()
+    files['image/jpeg-exif6'] = b'\x0b' + with_exif(jpg, 6)
+    files['embcache/truncated'] = files['embcache/valid'][:90]
+    for name, data in files.items():
+        path = os.path.join(c, name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, 'wb') as f:
+            f.write(data)
+
+main()

@@ -1,0 +1,204 @@
+/* bench.h: what the parts of rlaifv-bench share: its options, the random
+ * models it generates (bench_models.c), the measurements (bench_run.c) and
+ * their results, printed as a table or JSON (bench_report.c). The
+ * arithmetic on the results lives in bench_stats.h; the GGUF writer in
+ * bench_gguf.h. The tool reaches past the public API (it links the
+ * internal library) because it times single forward passes and kernels. */
+#ifndef RLAIFV_BENCH_H
+#define RLAIFV_BENCH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "bench_stats.h"
+#include "tensor.h"
+#include "util.h"
+
+enum bench_exit {
+	BENCH_EXIT_OK = 0,
+	BENCH_EXIT_RUNTIME = 1, /* a measurement failed */
+	BENCH_EXIT_USAGE = 2,
+	BENCH_EXIT_MODEL = 3, /* a model could not be generated or loaded */
+};
+
+/* Weight-type variants of the generated 1.1B model. */
+typedef enum rvb_variant {
+	RVB_F32,
+	RVB_F16,
+	RVB_Q8_0,
+	RVB_Q4_0,
+	RVB_Q4_K_M,
+	RVB_Q5_K,
+	RVB_Q6_K,
+	RVB_N_VARIANTS
+} rvb_variant;
+
+/* "q4_k_m" -> RVB_Q4_K_M (case-insensitive); -1 when unknown. */
+int rvb_variant_parse(const char *s);
+const char *rvb_variant_name(rvb_variant v); /* "Q4_K_M" */
+
+#define RVB_MAX_POINTS 4  /* prefill sizes, decode depths, best-of-N sizes */
+#define RVB_MAX_REPS   64 /* repetitions are summarised in fixed arrays */
+
+typedef struct rvb_opts {
+	int n_threads;
+	bool variants[RVB_N_VARIANTS]; /* generated text models to run */
+	enum rvi_type vision_type;     /* F16 or F32 */
+	bool no_vision;
+	const char *model;  /* a real text model instead of generated ones */
+	const char *mmproj; /* a real projector */
+	const char *cache_dir;
+	int reps;
+	int decode_tokens; /* tokens timed per decode measurement */
+	int n_predict;     /* tokens per best-of-N candidate */
+	int stream_mib;    /* size of the read-bandwidth array */
+	int sgemm_n;       /* the sgemm limit is measured at n^3 */
+	int prompt_tokens; /* about this many in the best-of-N prompt */
+	int prefill[RVB_MAX_POINTS], n_prefill;
+	int depth[RVB_MAX_POINTS], n_depth;
+	int bon[RVB_MAX_POINTS], n_bon;
+	bool kernels; /* the kernel micro-benchmark instead */
+	bool quick;
+	bool json;
+	bool generate_only;
+} rvb_opts;
+
+/* Parses argv into o. Returns -1 to go on, else the exit code (after
+ * --help, --version or a usage error, already printed). */
+int rvb_parse_args(int argc, char **argv, rvb_opts *o);
+
+/* ---- generated models (bench_models.c) --------------------------------- */
+
+/* The cache directory: --cache-dir, else $XDG_CACHE_HOME/rlaifv/bench, else
+ * ~/.cache/rlaifv/bench; created when missing. */
+int rvb_cache_dir(const rvb_opts *o, char *out, size_t size, rvi_err *err);
+
+/* Path of the generated text model of variant v in dir, written first when
+ * it is not there yet (after checking the free space); *generated says
+ * whether it was. */
+int rvb_text_model(const char *dir, rvb_variant v, char *path, size_t size, bool *generated,
+                   rvi_err *err);
+
+/* The same for the CLIP ViT-L/14-336 projector of weight type t (F16, F32). */
+int rvb_vision_model(const char *dir, enum rvi_type t, char *path, size_t size, bool *generated,
+                     rvi_err *err);
+
+/* ---- results -------------------------------------------------------------- */
+
+/* Samples of the limits are taken at the start and again before each
+ * model, and pooled: the machine's bandwidth drifts over minutes (other
+ * tenants of the host), and a ratio to a limit measured once, minutes
+ * earlier, would carry that drift. */
+#define RVB_MAX_LIMIT_SAMPLES (2 * RVB_MAX_REPS)
+
+typedef struct rvb_limits {
+	rvb_stats read_gbps;    /* GB/s (1e9 bytes) */
+	rvb_stats sgemm_gflops; /* GFLOP/s */
+	double stream_bytes;
+	int sgemm_n;
+	double bw[RVB_MAX_LIMIT_SAMPLES], gf[RVB_MAX_LIMIT_SAMPLES];
+	int n_samples;
+	bool blas_fallback; /* OpenBLAS runs its generic kernels on a CPU with wider ones */
+} rvb_limits;
+
+typedef struct rvb_vision_result {
+	bool ran;
+	char path[4096];
+	const char *type;
+	int64_t image_size, n_patches, n_layer, n_embd;
+	double file_bytes;
+	double load_ms;
+	double flops;
+	rvb_stats encode_ms;
+	double gflops, ratio_sgemm; /* from the median */
+	bool finite;
+} rvb_vision_result;
+
+typedef struct rvb_point {
+	int size;         /* tokens, depth or N */
+	rvb_stats ms;     /* per measurement */
+	rvb_stats tok_s;  /* tokens/s (aggregate for best-of-N) */
+	double flops;     /* prefill */
+	double gflops;    /* prefill: from the median */
+	double bytes_tok; /* decode: weights + KV read per token */
+	double gbps;      /* decode: bytes/s from the median, in GB/s */
+	double ratio;     /* of the limit (sgemm, bandwidth) or of single-stream */
+	int tokens;       /* best-of-N: tokens decoded per run */
+} rvb_point;
+
+typedef struct rvb_model_result {
+	char name[64];
+	char path[4096];
+	double file_bytes;
+	double weight_bytes; /* read per decoded token */
+	double kv_bytes;     /* the context's KV cache */
+	int n_ctx;
+	double load_ms;
+	double rss_before_load; /* the process's baseline, part of peak_rss */
+	double load_rss_growth; /* resident bytes that loading added */
+	bool mapped;
+	double peak_rss;
+	double rss_budget;
+	bool finite; /* the prefill logits were all finite */
+	int prompt_tokens;
+	rvb_llama_shape shape;
+	rvb_point prefill[RVB_MAX_POINTS];
+	int n_prefill;
+	rvb_point decode[RVB_MAX_POINTS];
+	int n_decode;
+	rvb_point bon[RVB_MAX_POINTS];
+	int n_bon;
+} rvb_model_result;
+
+typedef struct rvb_kernel_result {
+	const char *isa;
+	const char *type;
+	double bytes;
+	int64_t n_in, n_out;
+	rvb_stats gbps;
+	double ratio; /* median over the read bandwidth */
+} rvb_kernel_result;
+
+typedef struct rvb_report {
+	const rvb_opts *opts;
+	char date[32];
+	char cpu[256];
+	const char *kernels; /* the active set */
+	const char *blas;
+	char cache_dir[4096];
+	rvb_limits limits;
+	rvb_vision_result vision;
+	rvb_model_result *models;
+	int n_models;
+	rvb_kernel_result *kern;
+	int n_kern;
+	const char *usable_isas[8];
+	int n_usable_isas;
+} rvb_report;
+
+/* ---- measurements (bench_run.c) ------------------------------------------- */
+
+/* Progress lines on stderr (the report itself goes to stdout). */
+void rvb_log(const char *fmt, ...) RVI_PRINTF(1, 2);
+
+/* o->reps samples of the limits into a zeroed *lim, then one more per call
+ * of rvb_sample_limits (at most RVB_MAX_LIMIT_SAMPLES in all); the stats
+ * cover every sample taken so far. */
+int rvb_measure_limits(const rvb_opts *o, rvb_limits *lim, rvi_err *err);
+int rvb_sample_limits(const rvb_opts *o, rvb_limits *lim, rvi_err *err);
+int rvb_measure_vision(const rvb_opts *o, const char *path, rvb_vision_result *out, rvi_err *err);
+int rvb_measure_model(const rvb_opts *o, const char *path, const char *name, rvb_model_result *out,
+                      rvi_err *err);
+/* The decode mat-vec of every weight type on every usable ISA. */
+int rvb_measure_kernels(const rvb_opts *o, rvb_report *r, rvi_err *err);
+
+/* The ratios of every figure of r to the limits (after the last sample). */
+void rvb_apply_limits(rvb_report *r);
+
+/* ---- output (bench_report.c) ---------------------------------------------- */
+
+void rvb_print_table(FILE *f, const rvb_report *r);
+void rvb_print_json(FILE *f, const rvb_report *r);
+
+#endif
