@@ -16,9 +16,10 @@
  *                            int8x16_t w1, int8x16_t a1)
  *       acc + the 32 products of both pairs, |w0[i]|, |w1[i]| <= 32.
  *
- * The "small" forms let the baseline one add four products in int16 lanes
- * before widening (4 * 32 * 128 fits an int16); every weight type but Q8_0
- * has quants that small (Q4_0 -8..7, Q4_K 0..15, Q5_K 0..31, Q6_K -32..31).
+ * The "small" forms let the baseline primitives add four products in int16
+ * lanes before widening (4 * 32 * 128 fits an int16); every weight type but
+ * Q8_0 has quants that small (Q4_0 -8..7, Q4_K 0..15, Q5_K 0..31, Q6_K
+ * -32..31).
  *
  * Every function here is static inline, so each including file gets its own
  * copy compiled with its own flags: baseline neon.c never calls code built
@@ -27,9 +28,10 @@
  * Results: the integer dot of each block (or sub-block) is exact whatever
  * the order of its additions, and the float steps after it are those of
  * scalar.c, in the same order (contraction is off, see the includers): so
- * every dot here is bit-identical to the scalar one (block scales that are
- * NaN aside, see nq_f16), and vec_dot_rows to vec_dot for each row. The weight block is unpacked
- * once and used for a group of up to NQ_GROUP activation rows. */
+ * every dot here is bit-identical to the scalar one (NaN block scales
+ * aside, see nq_f16), and vec_dot_rows to vec_dot for each row. The weight
+ * block is unpacked once and used for a group of up to NQ_GROUP activation
+ * rows. */
 #ifndef RLAIFV_NEON_QDOT_H
 #define RLAIFV_NEON_QDOT_H
 
@@ -48,10 +50,10 @@
  * keep the accumulators on the stack, a load and a store per FMA). */
 #define NQ_UNROLL _Pragma("GCC unroll 16")
 
-/* fp16 -> f32 by FCVT: the value rvk_f16_to_f32 gives, for every input but
- * NaN (whose quiet bit FCVT may set), whatever the FPCR modes: conversions
- * ignore FZ16 and fp16 subnormals are normal floats. One instruction instead
- * of a dozen integer ones, paid per block and row for the block scales. */
+/* fp16 -> f32 by FCVT: exact, so the value rvk_f16_to_f32 gives, for every
+ * input but NaN (whose quiet bit FCVT may set), in the default FPCR modes
+ * that Linux starts processes with (no flush to zero). One instruction
+ * instead of a dozen integer ones, paid per block and row for the scales. */
 static inline float nq_f16(uint16_t h)
 {
 	__fp16 f;
