@@ -8,8 +8,9 @@ in tests/data) are added by fuzz/run.sh at run time.
     gguf/       a tiny LLaMA model in F32, one in F16/BF16 with GQA, a
                 separate output matrix and byte tokens, and a tiny CLIP mmproj
     tokenizer/  mode byte + text, mode byte + ids (see fuzz_tokenizer.c)
-    image/      option byte + a BMP, a PGM, a PPM, and the JPEG fixture
-                with an EXIF orientation segment inserted
+    image/      option byte + a BMP, a PGM, a PPM, the JPEG fixture with an
+                EXIF orientation segment inserted, and a 16000x1 and a
+                1x12000 PNG
     embcache/   a valid cache entry and a truncated one
 """
 import os, struct, sys, zlib
@@ -149,6 +150,15 @@ def with_exif(jpeg, orientation):
     body = b'Exif\0\0' + tiff
     return jpeg[:2] + b'\xff\xe1' + struct.pack('>H', len(body) + 2) + body + jpeg[2:]
 
+def png(w, h):
+    # 8-bit RGB, filter 0 rows. Long thin ones reach the preprocessing of a
+    # huge padded square, whose cost must follow the real pixels.
+    raw = b''.join(b'\0' + bytes((x * 7 + y * 3) % 256 for x in range(w * 3)) for y in range(h))
+    def chunk(t, d):
+        return struct.pack('>I', len(d)) + t + d + struct.pack('>I', zlib.crc32(t + d))
+    return (b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', w, h, 8, 2, 0, 0, 0))
+            + chunk(b'IDAT', zlib.compress(raw, 9)) + chunk(b'IEND', b''))
+
 def emb_entry(rows, cols, key):
     raw = struct.pack('<%df' % (rows * cols), *[i / 7.0 for i in range(rows * cols)])
     z = zlib.compress(raw)
@@ -171,6 +181,8 @@ def main():
         'image/bmp': b'\x01' + bmp(5, 3),
         'image/pgm': b'\x02' + b'P5\n3 2\n255\n' + bytes(range(0, 240, 40)),
         'image/ppm': b'\x43' + b'P6\n2 2\n255\n' + bytes(range(12)),
+        'image/png-thin': b'\x3e' + png(16000, 1),
+        'image/png-tall': b'\x3f' + png(1, 12000),
         'embcache/valid': emb_entry(4, 8, bytes(range(32))),
     }
     jpg = open(os.path.join(top, 'tests', 'data', 'shapes_100x80.jpg'), 'rb').read()

@@ -833,18 +833,63 @@ static view plain_view(const rvi_image *img)
 	return v;
 }
 
-/* Row y of the canvas: a pointer into the image when no padding is in the
- * row, else assembled in scratch (vw * 3 bytes). */
-static const uint8_t *view_row(const view *v, int y, uint8_t *scratch)
+static bool view_padded(const view *v)
 {
-	if (y >= v->oy && y < v->oy + v->h && v->w == v->vw)
-		return v->rgb + (size_t)(y - v->oy) * v->w * 3;
-	for (int x = 0; x < v->vw; x++)
-		memcpy(scratch + (size_t)x * 3, v->pad, 3);
-	if (y >= v->oy && y < v->oy + v->h)
-		memcpy(scratch + (size_t)v->ox * 3, v->rgb + (size_t)(y - v->oy) * v->w * 3,
-		       (size_t)v->w * 3);
-	return scratch;
+	return v->w != v->vw || v->h != v->vh;
+}
+
+static bool view_row_is_pad(const view *v, int y)
+{
+	return y < v->oy || y >= v->oy + v->h;
+}
+
+/* Rows of a view's canvas. The padding is written once, when the rows are
+ * made, so a canvas row costs a copy of its real pixels only: a long thin
+ * image padded to a huge square must not cost its square. */
+typedef struct canvas_rows {
+	const view *v;
+	uint8_t *pad_row;   /* vw pixels of padding */
+	uint8_t *mixed_row; /* padding with the real pixels of one row at ox */
+} canvas_rows;
+
+static void canvas_rows_free(canvas_rows *cr)
+{
+	free(cr->pad_row);
+	free(cr->mixed_row);
+	cr->pad_row = cr->mixed_row = NULL;
+}
+
+static int canvas_rows_init(const view *v, canvas_rows *cr, rvi_err *err)
+{
+	cr->v = v;
+	cr->pad_row = cr->mixed_row = NULL;
+	if (!view_padded(v))
+		return RV_OK;
+	cr->pad_row = rvi_alloc((size_t)v->vw, 3);
+	cr->mixed_row = rvi_alloc((size_t)v->vw, 3);
+	if (!cr->pad_row || !cr->mixed_row) {
+		canvas_rows_free(cr);
+		return rvi_errorf(err, RV_ERR_NOMEM, "out of memory for a %d-pixel image row",
+		                  v->vw);
+	}
+	for (int x = 0; x < v->vw; x++) {
+		memcpy(cr->pad_row + (size_t)x * 3, v->pad, 3);
+		memcpy(cr->mixed_row + (size_t)x * 3, v->pad, 3);
+	}
+	return RV_OK;
+}
+
+/* Row y of the canvas, valid until the next call. */
+static const uint8_t *canvas_row(canvas_rows *cr, int y)
+{
+	const view *v = cr->v;
+	if (view_row_is_pad(v, y))
+		return cr->pad_row;
+	const uint8_t *real = v->rgb + (size_t)(y - v->oy) * v->w * 3;
+	if (v->w == v->vw)
+		return real;
+	memcpy(cr->mixed_row + (size_t)v->ox * 3, real, (size_t)v->w * 3);
+	return cr->mixed_row;
 }
 
 int rvi_image_pad_to_square(const rvi_image *in, const uint8_t color[3], rvi_image *out,
@@ -861,16 +906,16 @@ int rvi_image_pad_to_square(const rvi_image *in, const uint8_t color[3], rvi_ima
 	          (side - in->w) / 2,
 	          (side - in->h) / 2,
 	          {color[0], color[1], color[2]}};
-	int rc = new_image(side, side, out, err);
-	if (rc != RV_OK)
-		return rc;
-	for (int y = 0; y < side; y++) {
-		uint8_t *dst = out->rgb + (size_t)y * side * 3;
-		const uint8_t *row = view_row(&v, y, dst);
-		if (row != dst)
-			memcpy(dst, row, (size_t)side * 3);
-	}
-	return RV_OK;
+	canvas_rows cr;
+	int rc = canvas_rows_init(&v, &cr, err);
+	if (rc == RV_OK)
+		rc = new_image(side, side, out, err);
+	if (rc == RV_OK)
+		for (int y = 0; y < side; y++)
+			memcpy(out->rgb + (size_t)y * side * 3, canvas_row(&cr, y),
+			       (size_t)side * 3);
+	canvas_rows_free(&cr);
+	return rc;
 }
 
 /* ---- Pillow's bicubic resample ------------------------------------------
@@ -963,25 +1008,83 @@ static uint8_t clip8(int64_t ss)
 	return v < 0 ? 0 : v > 255 ? 255 : (uint8_t)v;
 }
 
+/* Output pixel xx of the horizontal pass over canvas row y, in integer
+ * sums (exact, so the terms may be grouped): the taps on padding add
+ * pad * (their weights' sum), the taps on the real pixels are summed one by
+ * one. The work is proportional to the real pixels a tap sees, so a thin
+ * image padded to a huge square costs no more than its pixels. ksum is the
+ * sum of all of xx's weights. */
+static void resize_pixel_h(const view *v, int y, const coeffs *ch, int xx, int64_t ksum, uint8_t *o)
+{
+	int xmin = ch->bounds[xx * 2], xend = xmin + ch->bounds[xx * 2 + 1];
+	const int32_t *k = ch->k + (size_t)xx * ch->ksize; /* k[i]: canvas column xmin + i */
+	int64_t s0 = 1 << (PIL_PRECISION_BITS - 1), s1 = s0, s2 = s0, kreal = 0;
+	if (!view_row_is_pad(v, y)) {
+		int r0 = xmin > v->ox ? xmin : v->ox;
+		int r1 = xend < v->ox + v->w ? xend : v->ox + v->w;
+		if (r0 < r1) {
+			const uint8_t *p = v->rgb + ((size_t)(y - v->oy) * v->w + (r0 - v->ox)) * 3;
+			const int32_t *kr = k + (r0 - xmin);
+			for (int i = 0; i < r1 - r0; i++) {
+				kreal += kr[i];
+				s0 += (int64_t)p[i * 3] * kr[i];
+				s1 += (int64_t)p[i * 3 + 1] * kr[i];
+				s2 += (int64_t)p[i * 3 + 2] * kr[i];
+			}
+		}
+	}
+	int64_t kpad = ksum - kreal;
+	o[0] = clip8(s0 + v->pad[0] * kpad);
+	o[1] = clip8(s1 + v->pad[1] * kpad);
+	o[2] = clip8(s2 + v->pad[2] * kpad);
+}
+
+/* The horizontal pass over canvas rows [y_first, y_last) into dst. */
+static int resize_rows_h(const view *v, const coeffs *ch, int y_first, int y_last, rvi_image *dst,
+                         rvi_err *err)
+{
+	int out_w = dst->w;
+	int64_t *ksum = rvi_alloc((size_t)out_w, sizeof(int64_t));
+	if (!ksum)
+		return rvi_errorf(err, RV_ERR_NOMEM, "out of memory resizing to %dx%d", out_w,
+		                  dst->h);
+	for (int xx = 0; xx < out_w; xx++) {
+		ksum[xx] = 0;
+		for (int x = 0; x < ch->bounds[xx * 2 + 1]; x++)
+			ksum[xx] += ch->k[(size_t)xx * ch->ksize + x];
+	}
+	size_t rowlen = (size_t)out_w * 3;
+	for (int y = y_first; y < y_last; y++) {
+		uint8_t *o = dst->rgb + (size_t)(y - y_first) * rowlen;
+		/* All padding rows are alike: the first one is copied. */
+		if (view_row_is_pad(v, y) && y > y_first && view_row_is_pad(v, y - 1)) {
+			memcpy(o, o - rowlen, rowlen);
+			continue;
+		}
+		for (int xx = 0; xx < out_w; xx++)
+			resize_pixel_h(v, y, ch, xx, ksum[xx], o + xx * 3);
+	}
+	free(ksum);
+	return RV_OK;
+}
+
 /* The canvas of v resized to out_w x out_h into out (allocated here). */
 static int resize_view(const view *v, int out_w, int out_h, rvi_image *out, rvi_err *err)
 {
 	bool need_h = v->vw != out_w, need_v = v->vh != out_h;
 	coeffs ch = {0}, cv = {0};
-	uint8_t *scratch = NULL;
+	canvas_rows cr = {0};
 	int64_t *acc = NULL;
 	rvi_image tmp = {0};
 	int rc = new_image(out_w, out_h, out, err);
 	if (rc != RV_OK)
 		return rc;
-	scratch = rvi_alloc((size_t)v->vw, 3);
-	if (!scratch)
-		goto nomem;
+	if ((rc = canvas_rows_init(v, &cr, err)) != RV_OK)
+		goto fail;
 	if (!need_h && !need_v) {
-		for (int y = 0; y < out_h; y++) {
-			const uint8_t *row = view_row(v, y, scratch);
-			memcpy(out->rgb + (size_t)y * out_w * 3, row, (size_t)out_w * 3);
-		}
+		for (int y = 0; y < out_h; y++)
+			memcpy(out->rgb + (size_t)y * out_w * 3, canvas_row(&cr, y),
+			       (size_t)out_w * 3);
 		goto done;
 	}
 	if (need_v && (rc = coeffs_make(v->vh, out_h, &cv, err)) != RV_OK)
@@ -1000,24 +1103,8 @@ static int resize_view(const view *v, int out_w, int out_h, rvi_image *out, rvi_
 		rvi_image *dst = need_v ? &tmp : out;
 		if (need_v && (rc = new_image(out_w, y_last - y_first, &tmp, err)) != RV_OK)
 			goto fail;
-		for (int y = y_first; y < y_last; y++) {
-			const uint8_t *row = view_row(v, y, scratch);
-			uint8_t *o = dst->rgb + (size_t)(y - y_first) * out_w * 3;
-			for (int xx = 0; xx < out_w; xx++) {
-				int xmin = ch.bounds[xx * 2], xmax = ch.bounds[xx * 2 + 1];
-				const int32_t *k = ch.k + (size_t)xx * ch.ksize;
-				const uint8_t *p = row + (size_t)xmin * 3;
-				int64_t s0 = 1 << (PIL_PRECISION_BITS - 1), s1 = s0, s2 = s0;
-				for (int x = 0; x < xmax; x++) {
-					s0 += (int64_t)p[x * 3] * k[x];
-					s1 += (int64_t)p[x * 3 + 1] * k[x];
-					s2 += (int64_t)p[x * 3 + 2] * k[x];
-				}
-				o[xx * 3] = clip8(s0);
-				o[xx * 3 + 1] = clip8(s1);
-				o[xx * 3 + 2] = clip8(s2);
-			}
-		}
+		if ((rc = resize_rows_h(v, &ch, y_first, y_last, dst, err)) != RV_OK)
+			goto fail;
 		if (!need_v)
 			goto done;
 	}
@@ -1035,7 +1122,7 @@ static int resize_view(const view *v, int out_w, int out_h, rvi_image *out, rvi_
 		for (int y = 0; y < ymax; y++) {
 			const uint8_t *row = need_h
 			                         ? tmp.rgb + (size_t)(ymin + y - y_first) * rowlen
-			                         : view_row(v, ymin + y, scratch);
+			                         : canvas_row(&cr, ymin + y);
 			int64_t ky = k[y];
 			for (size_t i = 0; i < rowlen; i++)
 				acc[i] += row[i] * ky;
@@ -1054,8 +1141,8 @@ fail:
 cleanup:
 	coeffs_free(&ch);
 	coeffs_free(&cv);
+	canvas_rows_free(&cr);
 	rvi_image_free(&tmp);
-	free(scratch);
 	free(acc);
 	return rc;
 }

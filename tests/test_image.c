@@ -532,8 +532,21 @@ static void test_resize_reference(void)
 /* The fused preprocessing must equal pad, resize and normalise in turn. */
 static void test_preprocess_composition(void)
 {
-	int dims[][3] = {{37, 11, 20}, {5, 23, 20}, {20, 20, 20}, {20, 20, 14}, {9, 8, 56},
-	                 {1, 30, 7},   {30, 1, 7},  {64, 48, 56}, {3, 1, 1}};
+	int dims[][3] = {{37, 11, 20},
+	                 {5, 23, 20},
+	                 {20, 20, 20},
+	                 {20, 20, 14},
+	                 {9, 8, 56},
+	                 {1, 30, 7},
+	                 {30, 1, 7},
+	                 {64, 48, 56},
+	                 {3, 1, 1},
+	                 /* thin: most output pixels see only padding */
+	                 {300, 2, 20},
+	                 {2, 300, 20},
+	                 {257, 5, 7},
+	                 {4, 199, 14},
+	                 {1, 500, 56}};
 	for (size_t t = 0; t < sizeof(dims) / sizeof(dims[0]); t++) {
 		int w = dims[t][0], h = dims[t][1], S = dims[t][2];
 		rvi_image in = synth_image(w, h), sq, rs;
