@@ -2,6 +2,7 @@
  * prompt (see prompt.h). */
 #include "prompt.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -88,13 +89,17 @@ int rvi_prompt_prepare(rv_context *ctx, const rv_prompt *p, int add_bos, rvi_pro
 	if (rc == RV_OK && out->n_positions == 0)
 		rc = rvi_errorf(&ctx->err, RV_ERR_INVALID_ARG,
 		                "the prompt is empty and the model adds no BOS token");
-	if (rc == RV_OK && out->n_positions >= ctx->st.kv.n_ctx)
+	if (rc == RV_OK && out->n_positions >= ctx->st.kv.n_ctx) {
+		char images[64] = "";
+		if (p->n_images > 0)
+			snprintf(images, sizeof(images), " (%lld of them for %d image%s)",
+			         (long long)out->embd_rows, p->n_images,
+			         p->n_images == 1 ? "" : "s");
 		rc = rvi_errorf(&ctx->err, RV_ERR_CONTEXT,
-		                "the prompt takes %lld positions (%d image%s of %lld) but the "
-		                "context holds %lld: shorten it or raise -c",
-		                (long long)out->n_positions, p->n_images,
-		                p->n_images == 1 ? "" : "s", (long long)out->embd_rows,
-		                (long long)ctx->st.kv.n_ctx);
+		                "the prompt takes %lld positions%s but the context holds %lld: "
+		                "shorten it or raise -c",
+		                (long long)out->n_positions, images, (long long)ctx->st.kv.n_ctx);
+	}
 	if (rc != RV_OK)
 		rvi_prompt_free(out);
 	return rc;
