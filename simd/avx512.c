@@ -48,6 +48,7 @@
 
 #include <immintrin.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -604,6 +605,228 @@ DEFINE_DOTS(q5_K, Q5_K_ROWS)
 // w (n / 256 Q6_K blocks) . a (n / 256 Q8_K blocks) -> s
 DEFINE_DOTS(q6_K, Q6_K_ROWS)
 
+/* ---- Q8_0 and Q4_0 against prepared activations --------------------------
+ * The decode and prefill path of these two types (vec_dot_prep):
+ * activations are prepared once per matmul call, so nothing an activation
+ * row needs is redone for each of the thousands of weight rows it meets.
+ * Blocks go in pairs, one zmm each. A prepared pair holds the 64 activation
+ * bytes of both blocks, then for Q4_0 16 int32 lanes of corrections, then
+ * 16 floats: the first block's scale 8 times, then the second's. A missing
+ * second block (an odd count) is zeros on both sides.
+ *  - Q4_0: the weight nibbles u (0..15) are vpdpbusd's unsigned operand and
+ *    the activations stay signed: sum (u - 8) a = sum u a - 8 sum a, where
+ *    -8 * (the sum of each 4 activation bytes) is prepared and starts the
+ *    accumulator. Float sums run in 16 lanes, one FMA per pair of blocks.
+ *  - Q8_0: the activations are prepared as a + 128 (see the top of this
+ *    file) and the weights stay signed. Float sums keep llama.cpp's order
+ *    (one 8-lane FMA per block, in block order): the Q8_0 references need it.
+ * Weight rows go in groups of up to 4 and activation rows in groups of up
+ * to 3 (accumulators, weights and scales then fill the 32 registers); each
+ * (weight row, activation row) sees the same operations in any group, so
+ * the results do not depend on the grouping. */
+
+#define AR_MAX 3
+
+static ALWAYS_INLINE size_t qp_pair_bytes(const int q4)
+{
+	return q4 ? 192 : 128;
+}
+
+static size_t prep_size_q8_0(int64_t n)
+{
+	return (size_t)((n / 32 + 1) / 2) * qp_pair_bytes(0);
+}
+
+static size_t prep_size_q4_0(int64_t n)
+{
+	return (size_t)((n / 32 + 1) / 2) * qp_pair_bytes(1);
+}
+
+static ALWAYS_INLINE void prep_q80(const int q4, int64_t n, const void *a, void *p)
+{
+	const int64_t nb = n / 32;
+	const uint8_t *ab = a;
+	uint8_t *pp = p;
+	for (int64_t ib = 0; ib < nb; ib += 2, pp += qp_pair_bytes(q4)) {
+		const uint8_t *b0 = ab + (size_t)ib * Q8_0_SZ, *b1 = b0 + Q8_0_SZ;
+		const bool two = ib + 1 < nb;
+		const __m256i lo = _mm256_loadu_si256((const __m256i *)(b0 + 2));
+		const __m256i hi =
+		    two ? _mm256_loadu_si256((const __m256i *)(b1 + 2)) : _mm256_setzero_si256();
+		__m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+		if (q4) {
+			const __m512i s8 =
+			    _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(8), q);
+			_mm512_storeu_si512(pp + 64, _mm512_sub_epi32(_mm512_setzero_si512(), s8));
+		} else {
+			q = _mm512_mask_xor_epi64(q, two ? 0xff : 0x0f, q,
+			                          _mm512_set1_epi8((char)0x80));
+		}
+		_mm512_storeu_si512(pp, q);
+		_mm512_storeu_ps(pp + qp_pair_bytes(q4) - 64,
+		                 _mm512_mask_blend_ps(0xff00, _mm512_set1_ps(h2f(b0)),
+		                                      _mm512_set1_ps(two ? h2f(b1) : 0.0f)));
+	}
+}
+
+static void prep_q8_0(int64_t n, const void *a, void *p)
+{
+	prep_q80(0, n, a, p);
+}
+
+static void prep_q4_0(int64_t n, const void *a, void *p)
+{
+	prep_q80(1, n, a, p);
+}
+
+/* The weights of the pair at b0 (the second block only when two) in
+ * activation order, and their scales laid out as the prepared ones. Q8_0:
+ * signed bytes, and init, the vpdpbusd start -128 * (sum of each 4).
+ * Q4_0: unsigned nibbles; byte j of a block holds weight j (low nibble) and
+ * j + 16 (high), so each block's 16 bytes go to two 128-bit lanes, the upper
+ * one shifted right by 4. */
+static ALWAYS_INLINE void qp_weights(const int q4, const uint8_t *b0, const bool two, __m512i *q,
+                                     __m512i *init, __m512 *d)
+{
+	const size_t bsz = q4 ? Q4_0_SZ : Q8_0_SZ;
+	if (q4) {
+		const __m128i x0 = _mm_loadu_si128((const __m128i *)(b0 + 2));
+		const __m128i x1 =
+		    two ? _mm_loadu_si128((const __m128i *)(b0 + bsz + 2)) : _mm_setzero_si128();
+		const __m512i t =
+		    _mm512_permutexvar_epi64(_mm512_set_epi64(3, 2, 3, 2, 1, 0, 1, 0),
+		                             _mm512_castsi256_si512(_mm256_inserti128_si256(
+		                                 _mm256_castsi128_si256(x0), x1, 1)));
+		*q = _mm512_and_si512(_mm512_mask_srli_epi16(t, 0xff00ff00, t, 4),
+		                      _mm512_set1_epi8(0x0f));
+	} else {
+		const __m256i x0 = _mm256_loadu_si256((const __m256i *)(b0 + 2));
+		const __m256i x1 = two ? _mm256_loadu_si256((const __m256i *)(b0 + bsz + 2))
+		                       : _mm256_setzero_si256();
+		*q = _mm512_inserti64x4(_mm512_castsi256_si512(x0), x1, 1);
+		*init = _mm512_sub_epi32(
+		    _mm512_setzero_si512(),
+		    _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8((char)0x80), *q));
+	}
+	const uint32_t h = (uint32_t)ld16(b0) | (two ? (uint32_t)ld16(b0 + bsz) << 16 : 0);
+	*d = _mm512_permutexvar_ps(_mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0),
+	                           _mm512_castps128_ps512(_mm_cvtph_ps(_mm_cvtsi32_si128((int)h))));
+}
+
+/* One pair of blocks for WR weight rows and AR prepared rows: 16-lane
+ * accumulators acc (Q4_0) or 8-lane acc8 (Q8_0). */
+static ALWAYS_INLINE void qp_pair(const int q4, const int WR, const int AR, const bool two,
+                                  const uint8_t *w, size_t w_stride, const uint8_t *p,
+                                  size_t p_stride, __m512 acc[R_MAX][AR_MAX],
+                                  __m256 acc8[R_MAX][AR_MAX])
+{
+	__m512i q[R_MAX], init[R_MAX];
+	__m512 dw[R_MAX];
+	UNROLL
+	for (int i = 0; i < WR; i++)
+		qp_weights(q4, w + (size_t)i * w_stride, two, &q[i], &init[i], &dw[i]);
+	UNROLL
+	for (int j = 0; j < AR; j++) {
+		const uint8_t *pj = p + (size_t)j * p_stride;
+		const __m512i a = _mm512_load_si512(pj);
+		const __m512 da = _mm512_load_ps(pj + qp_pair_bytes(q4) - 64);
+		const __m512i c = q4 ? _mm512_load_si512(pj + 64) : _mm512_setzero_si512();
+		UNROLL
+		for (int i = 0; i < WR; i++) {
+			const __m512 d = _mm512_mul_ps(dw[i], da);
+			if (q4) {
+				const __m512i s = _mm512_dpbusd_epi32(c, q[i], a);
+				acc[i][j] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(s), acc[i][j]);
+				continue;
+			}
+			const __m512 s = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(init[i], a, q[i]));
+			acc8[i][j] = _mm256_fmadd_ps(_mm512_castps512_ps256(d),
+			                             _mm512_castps512_ps256(s), acc8[i][j]);
+			if (two)
+				acc8[i][j] = _mm256_fmadd_ps(hi256(d), hi256(s), acc8[i][j]);
+		}
+	}
+}
+
+static ALWAYS_INLINE void qp_tile(const int q4, const int WR, const int AR, int64_t n, float *y,
+                                  int64_t y_stride, const uint8_t *w, size_t w_stride,
+                                  const uint8_t *p, size_t p_stride)
+{
+	const size_t bsz = q4 ? Q4_0_SZ : Q8_0_SZ;
+	const int64_t nb = n / 32;
+	__m512 acc[R_MAX][AR_MAX];
+	__m256 acc8[R_MAX][AR_MAX];
+	UNROLL
+	for (int i = 0; i < WR; i++) {
+		UNROLL
+		for (int j = 0; j < AR; j++) {
+			acc[i][j] = _mm512_setzero_ps();
+			acc8[i][j] = _mm256_setzero_ps();
+		}
+	}
+	int64_t ib = 0;
+	for (; ib + 2 <= nb; ib += 2)
+		qp_pair(q4, WR, AR, true, w + (size_t)ib * bsz, w_stride,
+		        p + (size_t)(ib / 2) * qp_pair_bytes(q4), p_stride, acc, acc8);
+	if (ib < nb)
+		qp_pair(q4, WR, AR, false, w + (size_t)ib * bsz, w_stride,
+		        p + (size_t)(ib / 2) * qp_pair_bytes(q4), p_stride, acc, acc8);
+	UNROLL
+	for (int i = 0; i < WR; i++) {
+		UNROLL
+		for (int j = 0; j < AR; j++)
+			y[j * y_stride + i] = q4 ? hsum512(acc[i][j]) : hsum256(acc8[i][j]);
+	}
+}
+
+#define QP_TILE(WR, AR)                                                                            \
+	case (WR)*4 + (AR):                                                                        \
+		qp_tile(q4, WR, AR, n, yt, y_stride, wt, w_stride, pt, p_stride);                  \
+		break
+
+static ALWAYS_INLINE void vec_dot_prep_q80(const int q4, int64_t n, float *y, int64_t y_stride,
+                                           const void *w, size_t w_stride, int64_t n_w,
+                                           const void *p, size_t p_stride, int64_t n_a)
+{
+	for (int64_t i = 0; i < n_w; i += R_MAX) {
+		const int wr = n_w - i < R_MAX ? (int)(n_w - i) : R_MAX;
+		const uint8_t *wt = (const uint8_t *)w + (size_t)i * w_stride;
+		for (int64_t j = 0; j < n_a; j += AR_MAX) {
+			const int ar = n_a - j < AR_MAX ? (int)(n_a - j) : AR_MAX;
+			const uint8_t *pt = (const uint8_t *)p + (size_t)j * p_stride;
+			float *yt = y + j * y_stride + i;
+			switch (wr * 4 + ar) {
+				QP_TILE(1, 1);
+				QP_TILE(1, 2);
+				QP_TILE(1, 3);
+				QP_TILE(2, 1);
+				QP_TILE(2, 2);
+				QP_TILE(2, 3);
+				QP_TILE(3, 1);
+				QP_TILE(3, 2);
+				QP_TILE(3, 3);
+				QP_TILE(4, 1);
+				QP_TILE(4, 2);
+				QP_TILE(4, 3);
+			default:
+				break;
+			}
+		}
+	}
+}
+
+static void vec_dot_prep_q8_0(int64_t n, float *y, int64_t y_stride, const void *w, size_t w_stride,
+                              int64_t n_w, const void *p, size_t p_stride, int64_t n_a)
+{
+	vec_dot_prep_q80(0, n, y, y_stride, w, w_stride, n_w, p, p_stride, n_a);
+}
+
+static void vec_dot_prep_q4_0(int64_t n, float *y, int64_t y_stride, const void *w, size_t w_stride,
+                              int64_t n_w, const void *p, size_t p_stride, int64_t n_a)
+{
+	vec_dot_prep_q80(1, n, y, y_stride, w, w_stride, n_w, p, p_stride, n_a);
+}
+
 /* ---- dequantization: the same floats as scalar.c ------------------------- */
 
 // x (n f32) -> y (n)
@@ -1009,6 +1232,13 @@ void rvk_avx512_fill(rvk_table *t)
 	t->vec_dot_rows[RVI_TYPE_Q4_K] = vec_dot_rows_q4_K;
 	t->vec_dot_rows[RVI_TYPE_Q5_K] = vec_dot_rows_q5_K;
 	t->vec_dot_rows[RVI_TYPE_Q6_K] = vec_dot_rows_q6_K;
+
+	t->prep_size[RVI_TYPE_Q8_0] = prep_size_q8_0;
+	t->prep[RVI_TYPE_Q8_0] = prep_q8_0;
+	t->vec_dot_prep[RVI_TYPE_Q8_0] = vec_dot_prep_q8_0;
+	t->prep_size[RVI_TYPE_Q4_0] = prep_size_q4_0;
+	t->prep[RVI_TYPE_Q4_0] = prep_q4_0;
+	t->vec_dot_prep[RVI_TYPE_Q4_0] = vec_dot_prep_q4_0;
 
 	t->dequant[RVI_TYPE_F32] = dequant_f32;
 	t->dequant[RVI_TYPE_F16] = dequant_f16;

@@ -28,13 +28,33 @@ typedef void (*rvk_quant_fn)(const float *x, void *y, int64_t n);
  * vec_dot gives for (w, a_r) alone: a candidate's tokens may not depend on
  * how many others share its step. */
 typedef void (*rvk_vec_dot_rows_fn)(int64_t n, float *s, int64_t s_stride, const void *w,
-				    const void *a, size_t a_stride, int64_t nrows);
+                                    const void *a, size_t a_stride, int64_t nrows);
+
+/* The optional fast path of a weight type: activations prepared once per
+ * matmul call in a layout of the ISA's own, then dotted with many weight
+ * rows. prep_size(n) is the bytes of one prepared row (a multiple of 64);
+ * prep turns one vec_dot_type row of n elements into one; vec_dot_prep sets
+ * y[j * y_stride + i] = w_i . p_j for n_w weight rows w_stride bytes apart
+ * and n_a prepared rows p_stride bytes apart (64-byte aligned). Each result
+ * depends only on (w_i, p_j), never on n_w, n_a or how the work is split, so
+ * batched and single decoding stay bit-identical; it is within vec_dot's
+ * tolerance of the scalar reference, but not always bit-identical to the
+ * ISA's own vec_dot (the float sums may run in another order). */
+typedef size_t (*rvk_prep_size_fn)(int64_t n);
+typedef void (*rvk_prep_fn)(int64_t n, const void *a, void *p);
+typedef void (*rvk_vec_dot_prep_fn)(int64_t n, float *y, int64_t y_stride, const void *w,
+                                    size_t w_stride, int64_t n_w, const void *p, size_t p_stride,
+                                    int64_t n_a);
 
 typedef struct rvk_table {
 	const char *name; /* "scalar", "avx2", "avx512", "neon", "neon-dotprod" */
 	rvk_vec_dot_fn vec_dot[RVI_TYPE_COUNT];
 	/* optional per type: NULL means "call vec_dot once per row" */
 	rvk_vec_dot_rows_fn vec_dot_rows[RVI_TYPE_COUNT];
+	/* optional per type, all three or none (see rvk_vec_dot_prep_fn) */
+	rvk_prep_size_fn prep_size[RVI_TYPE_COUNT];
+	rvk_prep_fn prep[RVI_TYPE_COUNT];
+	rvk_vec_dot_prep_fn vec_dot_prep[RVI_TYPE_COUNT];
 	rvk_dequant_fn dequant[RVI_TYPE_COUNT];
 	rvk_quant_fn quant[RVI_TYPE_COUNT];
 

@@ -164,6 +164,66 @@ static int blas_matmul(const rvi_weight *W, const rvk_table *k, const float *x, 
 	return RV_OK;
 }
 
+/* Output rows per block of the prepared path: a block's weights stay in the
+ * core's cache while every chunk of tokens goes past them. */
+#define PREP_ROWS   64
+#define PREP_TOKENS 32
+
+static size_t align_up(size_t v)
+{
+	return (v + BUF_ALIGN - 1) / BUF_ALIGN * BUF_ALIGN;
+}
+
+/* The dot path with the weight type's prepared activations (see
+ * rvk_vec_dot_prep_fn): quantized and prepared once, then each block of
+ * PREP_ROWS output rows meets the tokens PREP_TOKENS at a time. */
+static int prep_matmul(const rvi_weight *W, const rvk_table *k, const float *x, int64_t n_tok,
+                       float *y, int n_threads, rvi_buf *scratch)
+{
+	const int64_t n_in = W->n_in, n_out = W->n_out;
+	const enum rvi_type vdt = rvi_type_traits_of((int)W->type)->vec_dot_type;
+	const rvk_quant_fn quant = k->quant[vdt];
+	const rvk_prep_fn prep = k->prep[W->type];
+	const rvk_vec_dot_prep_fn dot = k->vec_dot_prep[W->type];
+	if (vdt == RVI_TYPE_F32 || quant == NULL || prep == NULL || k->prep_size[W->type] == NULL)
+		return RV_ERR_INVALID_ARG;
+	const size_t a_row = align_up(rvi_row_size(vdt, n_in));
+	const size_t p_row = align_up(k->prep_size[W->type](n_in));
+	uint64_t bytes;
+	if (!rvi_mul_ok((uint64_t)n_tok, (uint64_t)a_row + p_row, &bytes) || bytes > SIZE_MAX)
+		return RV_ERR_NOMEM;
+	char *q = rvi_buf_reserve(scratch, (size_t)bytes);
+	if (q == NULL)
+		return RV_ERR_NOMEM;
+	char *pa = q + (size_t)n_tok * a_row;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static)                                                          \
+    num_threads(n_threads) if (n_threads > 1 && work_of(n_tok, n_in, 1) >= MIN_PARALLEL_WORK)
+#endif
+	for (int64_t t = 0; t < n_tok; t++) {
+		quant(x + t * n_in, q + (size_t)t * a_row, n_in);
+		prep(n_in, q + (size_t)t * a_row, pa + (size_t)t * p_row);
+	}
+
+	const size_t w_row = rvi_row_size(W->type, n_in);
+	const char *wd = W->data;
+	const int64_t n_blocks = (n_out + PREP_ROWS - 1) / PREP_ROWS;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static)                                                          \
+    num_threads(n_threads) if (n_threads > 1 && work_of(n_out, n_in, n_tok) >= MIN_PARALLEL_WORK)
+#endif
+	for (int64_t b = 0; b < n_blocks; b++) {
+		const int64_t r0 = b * PREP_ROWS;
+		const int64_t nr = n_out - r0 < PREP_ROWS ? n_out - r0 : PREP_ROWS;
+		for (int64_t t0 = 0; t0 < n_tok; t0 += PREP_TOKENS) {
+			const int64_t nt = n_tok - t0 < PREP_TOKENS ? n_tok - t0 : PREP_TOKENS;
+			dot(n_in, y + t0 * n_out + r0, n_out, wd + (size_t)r0 * w_row, w_row, nr,
+			    pa + (size_t)t0 * p_row, p_row, nt);
+		}
+	}
+	return RV_OK;
+}
+
 int rvi_matmul(const rvi_weight *W, const float *x, int64_t n_tok, float *y, int n_threads,
                rvi_buf *scratch)
 {
@@ -190,6 +250,9 @@ int rvi_matmul_ex(const rvi_weight *W, const float *x, int64_t n_tok, float *y, 
 	if (is_float && !exact && n_tok > RVI_MATMUL_EXACT_BATCH && blas_ok(n_tok, n_out, n_in)) {
 		return blas_matmul(W, k, x, n_tok, y, n_threads, scratch);
 	}
+
+	if (k->vec_dot_prep[W->type])
+		return prep_matmul(W, k, x, n_tok, y, n_threads, scratch);
 
 	/* Activations in the weight type's vec_dot_type. */
 	const enum rvi_type vdt = tr->vec_dot_type;

@@ -521,6 +521,79 @@ static void test_exact(const rvk_table *k)
 	}
 }
 
+/* ---- prepared activations (vec_dot_prep) ---------------------------------- */
+
+/* For each weight type with the prepared path: every result within vec_dot's
+ * tolerance of the double reference, for block counts odd and even; and each
+ * result of an n_w x n_a call bit-identical to the same pair computed alone
+ * (the grouping must not change a row's result). */
+static void test_vec_dot_prep(const rvk_table *k)
+{
+	enum { NW = 9, NA = 7 };
+	static const int64_t sizes[] = {32, 64, 96, 160, 1056, 4096};
+	for (size_t it = 0; it < N_WEIGHT_TYPES; it++) {
+		const enum rvi_type t = weight_types[it];
+		if (!k->vec_dot_prep[t])
+			continue;
+		CHECK(k->prep[t] && k->prep_size[t], "%s %s: prep without prep or prep_size",
+		      k->name, rvi_type_name(t));
+		const enum rvi_type vdt = rvi_type_traits_of(t)->vec_dot_type;
+		for (size_t is = 0; is < sizeof(sizes) / sizeof(sizes[0]); is++) {
+			const int64_t n = sizes[is];
+			const size_t w_row = rvi_row_size(t, n), a_row = rvi_row_size(vdt, n);
+			const size_t p_row = (k->prep_size[t](n) + 63) / 64 * 64;
+			char *w = rand_weights(t, n, NW);
+			float *x = malloc((size_t)n * NA * sizeof(float));
+			char *act = malloc(a_row * NA), *p = aligned_alloc(64, p_row * NA);
+			float *want = malloc(sizeof(float) * NW * NA), y[NW * NA], one;
+			if (!w || !x || !act || !p) {
+				CHECK(false, "oom");
+				free(w), free(x), free(act), free(p);
+				return;
+			}
+			CHECK(k->prep_size[t](n) % 64 == 0,
+			      "%s %s: prep_size(%lld) not a multiple of 64", k->name,
+			      rvi_type_name(t), (long long)n);
+			rand_acts(x, n * NA);
+			for (int j = 0; j < NA; j++) {
+				memset(p + j * p_row, 0xA5,
+				       p_row); /* prep must write all it reads */
+				for (int i = 0; i < NW; i++) {
+					double terms;
+					want[j * NW + i] =
+					    (float)ref_dot(k, t, w + i * w_row, x + j * n, n,
+					                   act + j * a_row, &terms);
+					(void)terms;
+				}
+				k->prep[t](n, act + j * a_row, p + j * p_row);
+			}
+			for (int i = 0; i < NW * NA; i++)
+				y[i] = NAN;
+			k->vec_dot_prep[t](n, y, NW, w, w_row, NW, p, p_row, NA);
+			int far = 0, differs = 0;
+			for (int j = 0; j < NA; j++)
+				for (int i = 0; i < NW; i++) {
+					double terms;
+					const double r = ref_dot(k, t, w + i * w_row, x + j * n, n,
+					                         act + j * a_row, &terms);
+					far +=
+					    !(fabs(y[j * NW + i] - r) <= dot_tolerance(t) * terms);
+					one = NAN;
+					k->vec_dot_prep[t](n, &one, 1, w + i * w_row, w_row, 1,
+					                   p + j * p_row, p_row, 1);
+					differs += memcmp(&one, &y[j * NW + i], sizeof(float)) != 0;
+				}
+			CHECK(far == 0,
+			      "%s vec_dot_prep %s n=%lld: %d of %d results off the reference",
+			      k->name, rvi_type_name(t), (long long)n, far, NW * NA);
+			CHECK(differs == 0,
+			      "%s vec_dot_prep %s n=%lld: %d results change with the grouping",
+			      k->name, rvi_type_name(t), (long long)n, differs);
+			free(w), free(x), free(act), free(p);
+		}
+	}
+}
+
 /* ---- matmul ------------------------------------------------------------- */
 
 static void test_matmul_type(enum rvi_type t)
@@ -846,6 +919,7 @@ int main(void)
 		test_quant_ties(k);
 		test_vec_dot(k);
 		test_exact(k);
+		test_vec_dot_prep(k);
 		test_helpers(k);
 		/* the matmul driver runs whatever table is active */
 		CHECK(rvk_select(isas[i], &err) == RV_OK, "select %s", isas[i]);
