@@ -32,12 +32,12 @@
  *    are sensitive to it (see that section).
  *
  * vec_dot_rows runs one weight row against several activation rows: a
- * "rows" routine takes R = 1..4 rows, loads and unpacks each weight block
- * once, then runs every row through the same per-row steps. vec_dot is the
- * R = 1 case of the same routine, and vec_dot_rows takes groups of 4 and
- * then one group of the remainder, so each row's accumulators see exactly
- * the operations they see in vec_dot: bit-identical results, whatever the
- * batch. (Rows never interact; R only changes how many are interleaved.)
+ * "rows" routine takes R = 1..4 rows (K-quants also 8), loads and unpacks
+ * each weight block once, then runs every row through the same per-row
+ * steps. vec_dot is the R = 1 case of the same routine, and vec_dot_rows
+ * takes groups of 8 (K-quants) and 4, then one group of the remainder, so each row's accumulators
+ * see exactly the operations they see in vec_dot: bit-identical results, whatever the batch. (Rows
+ * never interact; R only changes how many are interleaved.)
  *
  * No float multiply in the dot products feeds an add that a compiler could
  * fuse differently in two instantiations (sums go through explicit FMAs),
@@ -61,7 +61,10 @@
  * every accumulator and unpacked weight in a register. */
 #define ALWAYS_INLINE __attribute__((always_inline)) inline
 #define R_MAX         4
-#define UNROLL        _Pragma("GCC unroll 4")
+/* K-quant rows also come 8 at a time: their per-row work is mostly integer
+ * dots, so unpacking a block once for 8 rows pays (best-of-8 decoding). */
+#define R_KQ   8
+#define UNROLL _Pragma("GCC unroll 8")
 
 /* ---- small helpers ------------------------------------------------------- */
 
@@ -432,9 +435,9 @@ static ALWAYS_INLINE void k45_rows(const int q5, const int R, int64_t n, float *
 	const size_t o_d = q5 ? offsetof(rv_block_q5_K, d) : offsetof(rv_block_q4_K, d);
 	const size_t o_dm = q5 ? offsetof(rv_block_q5_K, dmin) : offsetof(rv_block_q4_K, dmin);
 	const size_t o_sc = q5 ? offsetof(rv_block_q5_K, scales) : offsetof(rv_block_q4_K, scales);
-	const uint8_t *ap[R_MAX];
-	__m512 acc[R_MAX];
-	__m256 accm[R_MAX];
+	const uint8_t *ap[R_KQ];
+	__m512 acc[R_KQ];
+	__m256 accm[R_KQ];
 	UNROLL
 	for (int r = 0; r < R; r++) {
 		ap[r] = (const uint8_t *)a + (size_t)r * a_stride;
@@ -509,8 +512,8 @@ static ALWAYS_INLINE void q6_K_unpack(const uint8_t *b, __m512i Q[4])
 static ALWAYS_INLINE void q6_K_rows(const int R, int64_t n, float *s, int64_t s_stride,
                                     const void *w, const void *a, size_t a_stride)
 {
-	const uint8_t *ap[R_MAX];
-	__m512 acc[R_MAX];
+	const uint8_t *ap[R_KQ];
+	__m512 acc[R_KQ];
 	UNROLL
 	for (int r = 0; r < R; r++) {
 		ap[r] = (const uint8_t *)a + (size_t)r * a_stride;
@@ -553,11 +556,11 @@ static ALWAYS_INLINE void q6_K_rows(const int R, int64_t n, float *s, int64_t s_
 #define Q6_K_ROWS(R, ...) q6_K_rows(R, __VA_ARGS__)
 
 /* vec_dot: w . a -> *s, the one-row case. vec_dot_rows: w . a_r -> s[r *
- * s_stride] for nrows rows a_stride bytes apart, in groups of R_MAX rows,
- * then the remaining 1..3 as one group (same per-row operations: the same
- * bits as vec_dot). */
+ * s_stride] for nrows rows a_stride bytes apart, in groups of R_KQ rows
+ * when BIG, of R_MAX rows, then the remaining 1..3 as one group (same
+ * per-row operations: the same bits as vec_dot). */
 _Static_assert(R_MAX == 4, "vec_dot_rows handles remainders of 1..3 rows");
-#define DEFINE_DOTS(name, ROWS)                                                                    \
+#define DEFINE_DOTS(name, ROWS, BIG)                                                               \
 	static void vec_dot_##name(int64_t n, float *s, const void *w, const void *a)              \
 	{                                                                                          \
 		ROWS(1, n, s, 0, w, a, 0);                                                         \
@@ -567,6 +570,9 @@ _Static_assert(R_MAX == 4, "vec_dot_rows handles remainders of 1..3 rows");
 	{                                                                                          \
 		const char *ac = a;                                                                \
 		int64_t r = 0;                                                                     \
+		for (; BIG && r + R_KQ <= nrows; r += R_KQ)                                        \
+			ROWS(R_KQ, n, s + r * s_stride, s_stride, w, ac + (size_t)r * a_stride,    \
+			     a_stride);                                                            \
 		for (; r + R_MAX <= nrows; r += R_MAX)                                             \
 			ROWS(R_MAX, n, s + r * s_stride, s_stride, w, ac + (size_t)r * a_stride,   \
 			     a_stride);                                                            \
@@ -589,21 +595,21 @@ _Static_assert(R_MAX == 4, "vec_dot_rows handles remainders of 1..3 rows");
 	}
 
 // w (n f32) . a (n f32) -> s
-DEFINE_DOTS(f32, F32_ROWS)
+DEFINE_DOTS(f32, F32_ROWS, 0)
 // w (n f16) . a (n f32) -> s
-DEFINE_DOTS(f16, F16_ROWS)
+DEFINE_DOTS(f16, F16_ROWS, 0)
 // w (n bf16) . a (n f32) -> s
-DEFINE_DOTS(bf16, BF16_ROWS)
+DEFINE_DOTS(bf16, BF16_ROWS, 0)
 // w (n / 32 Q8_0 blocks) . a (n / 32 Q8_0 blocks) -> s
-DEFINE_DOTS(q8_0, Q8_0_ROWS)
+DEFINE_DOTS(q8_0, Q8_0_ROWS, 0)
 // w (n / 32 Q4_0 blocks) . a (n / 32 Q8_0 blocks) -> s
-DEFINE_DOTS(q4_0, Q4_0_ROWS)
+DEFINE_DOTS(q4_0, Q4_0_ROWS, 0)
 // w (n / 256 Q4_K blocks) . a (n / 256 Q8_K blocks) -> s
-DEFINE_DOTS(q4_K, Q4_K_ROWS)
+DEFINE_DOTS(q4_K, Q4_K_ROWS, 1)
 // w (n / 256 Q5_K blocks) . a (n / 256 Q8_K blocks) -> s
-DEFINE_DOTS(q5_K, Q5_K_ROWS)
+DEFINE_DOTS(q5_K, Q5_K_ROWS, 1)
 // w (n / 256 Q6_K blocks) . a (n / 256 Q8_K blocks) -> s
-DEFINE_DOTS(q6_K, Q6_K_ROWS)
+DEFINE_DOTS(q6_K, Q6_K_ROWS, 1)
 
 /* ---- Q8_0 and Q4_0 against prepared activations --------------------------
  * The decode and prefill path of these two types (vec_dot_prep):
@@ -621,11 +627,12 @@ DEFINE_DOTS(q6_K, Q6_K_ROWS)
  *    file) and the weights stay signed. Float sums keep llama.cpp's order
  *    (one 8-lane FMA per block, in block order): the Q8_0 references need it.
  * Weight rows go in groups of up to 4 and activation rows in groups of up
- * to 3 (accumulators, weights and scales then fill the 32 registers); each
- * (weight row, activation row) sees the same operations in any group, so
- * the results do not depend on the grouping. */
+ * to 3, or 2 and 8 (accumulators, weights and scales then fill the 32
+ * registers; see vec_dot_prep_q80); each (weight row, activation row) sees
+ * the same operations in any group, so the results do not depend on the
+ * grouping. */
 
-#define AR_MAX 3
+#define AR_MAX 8
 
 static ALWAYS_INLINE size_t qp_pair_bytes(const int q4)
 {
@@ -780,28 +787,42 @@ static ALWAYS_INLINE void qp_tile(const int q4, const int WR, const int AR, int6
 }
 
 #define QP_TILE(WR, AR)                                                                            \
-	case (WR)*4 + (AR):                                                                        \
+	case (WR)*16 + (AR):                                                                       \
 		qp_tile(q4, WR, AR, n, yt, y_stride, wt, w_stride, pt, p_stride);                  \
 		break
 
+/* Tiles of up to 4 weight rows x 3 activation rows for decoding one or a
+ * few tokens, of 2 x 8 for more (a best-of-8 step, a prompt), where the
+ * weights are then unpacked once for 8 rows. */
 static ALWAYS_INLINE void vec_dot_prep_q80(const int q4, int64_t n, float *y, int64_t y_stride,
                                            const void *w, size_t w_stride, int64_t n_w,
                                            const void *p, size_t p_stride, int64_t n_a)
 {
-	for (int64_t i = 0; i < n_w; i += R_MAX) {
-		const int wr = n_w - i < R_MAX ? (int)(n_w - i) : R_MAX;
+	const int tw = n_a >= 4 ? 2 : R_MAX, ta = n_a >= 4 ? AR_MAX : 3;
+	for (int64_t i = 0; i < n_w; i += tw) {
+		const int wr = n_w - i < tw ? (int)(n_w - i) : tw;
 		const uint8_t *wt = (const uint8_t *)w + (size_t)i * w_stride;
-		for (int64_t j = 0; j < n_a; j += AR_MAX) {
-			const int ar = n_a - j < AR_MAX ? (int)(n_a - j) : AR_MAX;
+		for (int64_t j = 0; j < n_a; j += ta) {
+			const int ar = n_a - j < ta ? (int)(n_a - j) : ta;
 			const uint8_t *pt = (const uint8_t *)p + (size_t)j * p_stride;
 			float *yt = y + j * y_stride + i;
-			switch (wr * 4 + ar) {
+			switch (wr * 16 + ar) {
 				QP_TILE(1, 1);
 				QP_TILE(1, 2);
 				QP_TILE(1, 3);
+				QP_TILE(1, 4);
+				QP_TILE(1, 5);
+				QP_TILE(1, 6);
+				QP_TILE(1, 7);
+				QP_TILE(1, 8);
 				QP_TILE(2, 1);
 				QP_TILE(2, 2);
 				QP_TILE(2, 3);
+				QP_TILE(2, 4);
+				QP_TILE(2, 5);
+				QP_TILE(2, 6);
+				QP_TILE(2, 7);
+				QP_TILE(2, 8);
 				QP_TILE(3, 1);
 				QP_TILE(3, 2);
 				QP_TILE(3, 3);
