@@ -422,60 +422,145 @@ static ALWAYS_INLINE void k45_quants(const int q5, const uint8_t *b, __m512i Q[4
 	}
 }
 
-/* w (n / 256 Q4_K or Q5_K blocks) . a_r (n / 256 Q8_K blocks) for R rows.
- * Per block and row: isum = sum_s sc_s (q . a)_s (kq_isum), msum (8 lanes)
- * = min_s (bsums[2s] + bsums[2s + 1]) (one vpmaddwd with the mins doubled
- * up); then acc += (float(isum) * d) * a.d, accm += (float(msum) * dmin) *
- * a.d, and s = sum(acc) - sum(accm): the scalar d * isum - dmin * msum,
- * summed in lanes. */
-static ALWAYS_INLINE void k45_rows(const int q5, const int R, int64_t n, float *s, int64_t s_stride,
-                                   const void *w, const void *a, size_t a_stride)
+/* A Q8_K activation block prepared for Q4_K/Q5_K weights (vec_dot_prep):
+ * the 256 quants, then bsums[l] * d as 16 floats, then d; 384 bytes. */
+#define KP_SZ 384
+#define KP_BF 256
+#define KP_D  320
+
+/* w (n / 256 Q4_K or Q5_K blocks) . a_r (n / 256 Q8_K blocks, or prepared
+ * ones when pk) for R rows. Per block and row: isum = sum_s sc_s (q . a)_s
+ * (kq_isum), then acc += (float(isum) * d) * a.d. The mins' part dmin *
+ * sum_s min_s (bsums[2s] + bsums[2s + 1]) goes to accm, from Q8_K blocks
+ * as msum (8 lanes: one vpmaddwd with the mins doubled up), accm +=
+ * (float(msum) * dmin) * a.d; from prepared ones as one FMA a row of the
+ * mins * dmin (shared) with the prepared bsums * a.d. s = sum(acc) -
+ * sum(accm). */
+static ALWAYS_INLINE void k45_rows(const int q5, const int pk, const int R, int64_t n, float *s,
+                                   int64_t s_stride, const void *w, const void *a, size_t a_stride)
 {
 	const size_t wsz = q5 ? sizeof(rv_block_q5_K) : sizeof(rv_block_q4_K);
 	const size_t o_d = q5 ? offsetof(rv_block_q5_K, d) : offsetof(rv_block_q4_K, d);
 	const size_t o_dm = q5 ? offsetof(rv_block_q5_K, dmin) : offsetof(rv_block_q4_K, dmin);
 	const size_t o_sc = q5 ? offsetof(rv_block_q5_K, scales) : offsetof(rv_block_q4_K, scales);
+	const size_t a_bsz = pk ? KP_SZ : Q8_K_SZ, a_qs = pk ? 0 : Q8_K_QS, a_d = pk ? KP_D : 0;
 	const uint8_t *ap[R_KQ];
-	__m512 acc[R_KQ];
+	__m512 acc[R_KQ], accm16[R_KQ];
 	__m256 accm[R_KQ];
 	UNROLL
 	for (int r = 0; r < R; r++) {
 		ap[r] = (const uint8_t *)a + (size_t)r * a_stride;
 		acc[r] = _mm512_setzero_ps();
 		accm[r] = _mm256_setzero_ps();
+		accm16[r] = _mm512_setzero_ps();
 	}
 	for (int64_t ib = 0; ib < n / RV_QK_K; ib++) {
 		const uint8_t *b = (const uint8_t *)w + (size_t)ib * wsz;
 		const __m512 dwv = _mm512_set1_ps(h2f(b + o_d));
-		const __m256 dmwv = _mm256_set1_ps(h2f(b + o_dm));
+		const float dmin = h2f(b + o_dm);
 		uint64_t sc, mn;
 		k4_scales_mins(b + o_sc, &sc, &mn);
 		const __m128i scx = _mm_cvtsi64_si128((long long)sc);
 		const __m128i mnx = _mm_cvtsi64_si128((long long)mn);
 		/* the mins as 16 int16, min s at positions 2s and 2s + 1 */
 		const __m256i M = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mnx, mnx));
+		const __m512 Mf = pk ? _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu16_epi32(M)),
+		                                     _mm512_set1_ps(dmin))
+		                     : _mm512_setzero_ps();
 		__m512i S[2], Q[4];
 		pack_scales(_mm512_cvtepu8_epi16(_mm256_castsi128_si256(scx)), k4_pack_sub, 4, S);
 		k45_quants(q5, b, Q);
 		UNROLL
 		for (int r = 0; r < R; r++) {
-			const uint8_t *qa = ap[r] + (size_t)ib * Q8_K_SZ;
-			const __m512i isum = kq_isum(_mm512_setzero_si512(), Q, S, qa + Q8_K_QS);
-			const __m256i msum = _mm256_madd_epi16(
-			    _mm256_loadu_si256((const __m256i *)(qa + Q8_K_BS)), M);
+			const uint8_t *qa = ap[r] + (size_t)ib * a_bsz;
+			const __m512i isum = kq_isum(_mm512_setzero_si512(), Q, S, qa + a_qs);
 			/* (isum * dw) * da: dw is a shared vector and da a broadcast
 			 * load, where dw * da would cost a multiply and a shuffle a row */
-			const float da = ldf(qa);
-			acc[r] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(isum), dwv),
-			                         _mm512_set1_ps(da), acc[r]);
-			accm[r] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(msum), dmwv),
-			                          _mm256_set1_ps(da), accm[r]);
+			const __m512 da = _mm512_set1_ps(ldf(qa + a_d));
+			acc[r] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(isum), dwv), da,
+			                         acc[r]);
+			if (pk) {
+				accm16[r] = _mm512_fmadd_ps(
+				    Mf, _mm512_load_ps((const float *)(qa + KP_BF)), accm16[r]);
+				continue;
+			}
+			const __m256i msum = _mm256_madd_epi16(
+			    _mm256_loadu_si256((const __m256i *)(qa + Q8_K_BS)), M);
+			accm[r] = _mm256_fmadd_ps(
+			    _mm256_mul_ps(_mm256_cvtepi32_ps(msum), _mm256_set1_ps(dmin)),
+			    _mm512_castps512_ps256(da), accm[r]);
 		}
 	}
 	UNROLL
 	for (int r = 0; r < R; r++)
-		s[r * s_stride] = hsum512(acc[r]) - hsum256(accm[r]);
+		s[r * s_stride] = hsum512(acc[r]) - (pk ? hsum512(accm16[r]) : hsum256(accm[r]));
 }
+
+static size_t prep_size_kq(int64_t n)
+{
+	return (size_t)(n / RV_QK_K) * KP_SZ;
+}
+
+/* Q8_K blocks -> prepared ones (see KP_SZ). */
+static void prep_kq(int64_t n, const void *a, void *p)
+{
+	const uint8_t *b = a;
+	uint8_t *o = p;
+	for (int64_t ib = 0; ib < n / RV_QK_K; ib++, b += Q8_K_SZ, o += KP_SZ) {
+		UNROLL
+		for (int z = 0; z < 4; z++)
+			_mm512_storeu_si512(
+			    o + 64 * z, _mm512_loadu_si512((const void *)(b + Q8_K_QS + 64 * z)));
+		const __m512 d = _mm512_set1_ps(ldf(b));
+		const __m512i bs =
+		    _mm512_cvtepi16_epi32(_mm256_loadu_si256((const __m256i *)(b + Q8_K_BS)));
+		_mm512_storeu_ps(o + KP_BF, _mm512_mul_ps(_mm512_cvtepi32_ps(bs), d));
+		_mm512_storeu_ps(o + KP_D, _mm512_maskz_mov_ps(1, d));
+	}
+}
+
+/* Each weight row against the prepared rows 8, then 4, then the rest at a
+ * time: the same operations for every (weight row, activation row). */
+static ALWAYS_INLINE void k45_prep(const int q5, int64_t n, float *y, int64_t y_stride,
+                                   const void *w, size_t w_stride, int64_t n_w, const void *p,
+                                   size_t p_stride, int64_t n_a)
+{
+	for (int64_t i = 0; i < n_w; i++) {
+		const uint8_t *wi = (const uint8_t *)w + (size_t)i * w_stride;
+		const uint8_t *pj = p;
+		float *yj = y + i;
+		int64_t left = n_a;
+		for (; left >= R_KQ; left -= R_KQ, pj += R_KQ * p_stride, yj += R_KQ * y_stride)
+			k45_rows(q5, 1, R_KQ, n, yj, y_stride, wi, pj, p_stride);
+		for (; left >= 4; left -= 4, pj += 4 * p_stride, yj += 4 * y_stride)
+			k45_rows(q5, 1, 4, n, yj, y_stride, wi, pj, p_stride);
+		switch (left) {
+		case 3:
+			k45_rows(q5, 1, 3, n, yj, y_stride, wi, pj, p_stride);
+			break;
+		case 2:
+			k45_rows(q5, 1, 2, n, yj, y_stride, wi, pj, p_stride);
+			break;
+		case 1:
+			k45_rows(q5, 1, 1, n, yj, y_stride, wi, pj, p_stride);
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+/* vec_dot_prep_NAME: the table's entry point for one weight type of IMPL. */
+#define DEFINE_DOT_PREP(name, impl, flag)                                                          \
+	static void vec_dot_prep_##name(int64_t n, float *y, int64_t y_stride, const void *w,      \
+	                                size_t w_stride, int64_t n_w, const void *p,               \
+	                                size_t p_stride, int64_t n_a)                              \
+	{                                                                                          \
+		impl(flag, n, y, y_stride, w, w_stride, n_w, p, p_stride, n_a);                    \
+	}
+
+DEFINE_DOT_PREP(q4_K, k45_prep, 0)
+DEFINE_DOT_PREP(q5_K, k45_prep, 1)
 
 /* The 4 zmm of a Q6_K block's 6-bit values (0..63, before the -32), in
  * weight order: Q[2h] weights 128h + 0..63, Q[2h + 1] 128h + 64..127. In
@@ -551,8 +636,8 @@ static ALWAYS_INLINE void q6_K_rows(const int R, int64_t n, float *s, int64_t s_
 #define BF16_ROWS(R, ...) fdot_rows(W_BF16, R, __VA_ARGS__)
 #define Q8_0_ROWS(R, ...) q80_rows(0, R, __VA_ARGS__)
 #define Q4_0_ROWS(R, ...) q80_rows(1, R, __VA_ARGS__)
-#define Q4_K_ROWS(R, ...) k45_rows(0, R, __VA_ARGS__)
-#define Q5_K_ROWS(R, ...) k45_rows(1, R, __VA_ARGS__)
+#define Q4_K_ROWS(R, ...) k45_rows(0, 0, R, __VA_ARGS__)
+#define Q5_K_ROWS(R, ...) k45_rows(1, 0, R, __VA_ARGS__)
 #define Q6_K_ROWS(R, ...) q6_K_rows(R, __VA_ARGS__)
 
 /* vec_dot: w . a -> *s, the one-row case. vec_dot_rows: w . a_r -> s[r *
@@ -836,17 +921,8 @@ static ALWAYS_INLINE void vec_dot_prep_q80(const int q4, int64_t n, float *y, in
 	}
 }
 
-static void vec_dot_prep_q8_0(int64_t n, float *y, int64_t y_stride, const void *w, size_t w_stride,
-                              int64_t n_w, const void *p, size_t p_stride, int64_t n_a)
-{
-	vec_dot_prep_q80(0, n, y, y_stride, w, w_stride, n_w, p, p_stride, n_a);
-}
-
-static void vec_dot_prep_q4_0(int64_t n, float *y, int64_t y_stride, const void *w, size_t w_stride,
-                              int64_t n_w, const void *p, size_t p_stride, int64_t n_a)
-{
-	vec_dot_prep_q80(1, n, y, y_stride, w, w_stride, n_w, p, p_stride, n_a);
-}
+DEFINE_DOT_PREP(q8_0, vec_dot_prep_q80, 0)
+DEFINE_DOT_PREP(q4_0, vec_dot_prep_q80, 1)
 
 /* ---- dequantization: the same floats as scalar.c ------------------------- */
 
@@ -1257,6 +1333,12 @@ void rvk_avx512_fill(rvk_table *t)
 	t->prep_size[RVI_TYPE_Q8_0] = prep_size_q8_0;
 	t->prep[RVI_TYPE_Q8_0] = prep_q8_0;
 	t->vec_dot_prep[RVI_TYPE_Q8_0] = vec_dot_prep_q8_0;
+	t->prep_size[RVI_TYPE_Q4_K] = prep_size_kq;
+	t->prep[RVI_TYPE_Q4_K] = prep_kq;
+	t->vec_dot_prep[RVI_TYPE_Q4_K] = vec_dot_prep_q4_K;
+	t->prep_size[RVI_TYPE_Q5_K] = prep_size_kq;
+	t->prep[RVI_TYPE_Q5_K] = prep_kq;
+	t->vec_dot_prep[RVI_TYPE_Q5_K] = vec_dot_prep_q5_K;
 	t->prep_size[RVI_TYPE_Q4_0] = prep_size_q4_0;
 	t->prep[RVI_TYPE_Q4_0] = prep_q4_0;
 	t->vec_dot_prep[RVI_TYPE_Q4_0] = vec_dot_prep_q4_0;

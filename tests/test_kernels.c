@@ -530,7 +530,7 @@ static void test_exact(const rvk_table *k)
 static void test_vec_dot_prep(const rvk_table *k)
 {
 	enum { NW = 9, NA = 7 };
-	static const int64_t sizes[] = {32, 64, 96, 160, 1056, 4096};
+	static const int64_t sizes[] = {32, 64, 96, 160, 1056, 4096}; /* x 8 for K-quants */
 	for (size_t it = 0; it < N_WEIGHT_TYPES; it++) {
 		const enum rvi_type t = weight_types[it];
 		if (!k->vec_dot_prep[t])
@@ -539,7 +539,8 @@ static void test_vec_dot_prep(const rvk_table *k)
 		      k->name, rvi_type_name(t));
 		const enum rvi_type vdt = rvi_type_traits_of(t)->vec_dot_type;
 		for (size_t is = 0; is < sizeof(sizes) / sizeof(sizes[0]); is++) {
-			const int64_t n = sizes[is];
+			const int64_t n =
+			    sizes[is] * (rvi_type_traits_of(t)->block_size == 256 ? 8 : 1);
 			const size_t w_row = rvi_row_size(t, n), a_row = rvi_row_size(vdt, n);
 			const size_t p_row = (k->prep_size[t](n) + 63) / 64 * 64;
 			char *w = rand_weights(t, n, NW);
