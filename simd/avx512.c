@@ -35,9 +35,15 @@
  * "rows" routine takes R = 1..4 rows (K-quants also 8), loads and unpacks
  * each weight block once, then runs every row through the same per-row
  * steps. vec_dot is the R = 1 case of the same routine, and vec_dot_rows
- * takes groups of 8 (K-quants) and 4, then one group of the remainder, so each row's accumulators
- * see exactly the operations they see in vec_dot: bit-identical results, whatever the batch. (Rows
- * never interact; R only changes how many are interleaved.)
+ * takes groups of 8 (K-quants) and 4, then one group of the remainder, so
+ * each row's accumulators see exactly the operations they see in vec_dot:
+ * bit-identical results, whatever the batch. (Rows never interact; R only
+ * changes how many are interleaved.)
+ *
+ * Q8_0, Q4_0, Q4_K and Q5_K also have vec_dot_prep, which matmul.c uses in
+ * their place: activations prepared once per call in a layout made for
+ * these kernels (see those sections), so no activation row repeats work for
+ * each weight row it meets.
  *
  * No float multiply in the dot products feeds an add that a compiler could
  * fuse differently in two instantiations (sums go through explicit FMAs),
