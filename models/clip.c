@@ -442,13 +442,11 @@ static void attention(const float *q, const float *k, const float *v, float *out
 		const int64_t h = task / n, i = task % n;
 		float *s = scores + (int64_t)thread_id() * n;
 		const float *qi = q + i * W + h * hd;
-		for (int64_t j = 0; j < n; j++)
-			s[j] = K->dot_f32(qi, k + j * W + h * hd, hd) * scale;
+		K->attn_scores(s, qi, k + h * hd, W, n, hd, scale);
 		K->softmax(s, n);
 		float *o = out + i * W + h * hd;
 		memset(o, 0, (size_t)hd * sizeof(float));
-		for (int64_t j = 0; j < n; j++)
-			K->axpy(o, s[j], v + j * W + h * hd, hd);
+		K->attn_values(o, s, v + h * hd, W, n, hd);
 	}
 }
 

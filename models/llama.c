@@ -299,23 +299,17 @@ static void attention(const rvi_llama *m, rvi_llama_state *st, int il, int64_t n
 		float *att = st->att + (int64_t)thread_id() * kv->n_ctx;
 		const float *kp = rvi_kv_key(kv, il, -1, 0) + kvo;
 		const float *vp = rvi_kv_value(kv, il, -1, 0) + kvo;
-		for (int64_t p = 0; p < n_pre; p++)
-			att[p] = K->dot_f32(q, kp + p * kv_dim, hd) * scale;
-		if (n_pos > n_pre) {
-			const float *ks = rvi_kv_key(kv, il, seq, n_pre) + kvo;
-			for (int64_t p = n_pre; p < n_pos; p++)
-				att[p] = K->dot_f32(q, ks + (p - n_pre) * kv_dim, hd) * scale;
-		}
+		K->attn_scores(att, q, kp, kv_dim, n_pre, hd, scale);
+		if (n_pos > n_pre)
+			K->attn_scores(att + n_pre, q, rvi_kv_key(kv, il, seq, n_pre) + kvo, kv_dim,
+			               n_pos - n_pre, hd, scale);
 		K->softmax(att, n_pos);
 		float *out = st->attn_out + t * q_dim + h * hd;
 		memset(out, 0, (size_t)hd * sizeof(float));
-		for (int64_t p = 0; p < n_pre; p++)
-			K->axpy(out, att[p], vp + p * kv_dim, hd);
-		if (n_pos > n_pre) {
-			const float *vs = rvi_kv_value(kv, il, seq, n_pre) + kvo;
-			for (int64_t p = n_pre; p < n_pos; p++)
-				K->axpy(out, att[p], vs + (p - n_pre) * kv_dim, hd);
-		}
+		K->attn_values(out, att, vp, kv_dim, n_pre, hd);
+		if (n_pos > n_pre)
+			K->attn_values(out, att + n_pre, rvi_kv_value(kv, il, seq, n_pre) + kvo,
+			               kv_dim, n_pos - n_pre, hd);
 	}
 }
 

@@ -1312,6 +1312,98 @@ static float dot_f32(const float *a, const float *b, int64_t n)
 	return s;
 }
 
+/* ---- attention ------------------------------------------------------------
+ * Scores 16 rows at a time: each row's products go to one zmm (hd / 16
+ * FMAs with q held in registers), then the 16 zmm are reduced together by
+ * a transpose-and-add tree (45 shuffles and adds for 16 rows instead of a
+ * horizontal sum each), leaving row i's dot in lane i. Values keep the
+ * output in registers across the rows (axpy would load and store it once
+ * a row). Head dimensions over ATT_MAX_HD or not a multiple of 16 take the
+ * row-by-row dot_f32 and axpy. */
+
+#define ATT_MAX_HD 128
+
+/* lane i of the result = the sum of the lanes of r[i] */
+static inline __m512 sum16x16(const __m512 r[16])
+{
+	__m512 t[8], u[4], w[2];
+	for (int i = 0; i < 8; i++) /* 128-bit lane: [r2i r2i+1 r2i r2i+1] */
+		t[i] = _mm512_add_ps(_mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]),
+		                     _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]));
+	for (int i = 0; i < 4; i++) { /* 128-bit lane: [r4i .. r4i+3] */
+		const __m512d a = _mm512_castps_pd(t[2 * i]), b = _mm512_castps_pd(t[2 * i + 1]);
+		u[i] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(a, b)),
+		                     _mm512_castpd_ps(_mm512_unpackhi_pd(a, b)));
+	}
+	for (int i = 0; i < 2; i++) /* 128-bit lanes halved in number */
+		w[i] = _mm512_add_ps(_mm512_shuffle_f32x4(u[2 * i], u[2 * i + 1], 0x88),
+		                     _mm512_shuffle_f32x4(u[2 * i], u[2 * i + 1], 0xdd));
+	return _mm512_add_ps(_mm512_shuffle_f32x4(w[0], w[1], 0x88),
+	                     _mm512_shuffle_f32x4(w[0], w[1], 0xdd));
+}
+
+static void attn_scores(float *att, const float *q, const float *k, int64_t k_stride, int64_t n,
+                        int64_t hd, float scale)
+{
+	if (hd % 16 != 0 || hd > ATT_MAX_HD) {
+		for (int64_t p = 0; p < n; p++)
+			att[p] = dot_f32(q, k + p * k_stride, hd) * scale;
+		return;
+	}
+	const int nc = (int)(hd / 16);
+	__m512 qv[ATT_MAX_HD / 16];
+	for (int c = 0; c < nc; c++)
+		qv[c] = _mm512_loadu_ps(q + 16 * c);
+	const __m512 sv = _mm512_set1_ps(scale);
+	int64_t p = 0;
+	for (; p < n; p += 16) {
+		const int rows = n - p < 16 ? (int)(n - p) : 16;
+		__m512 r[16];
+		for (int i = 0; i < 16; i++) {
+			const float *kr = k + (p + (i < rows ? i : 0)) * k_stride;
+			__m512 acc = _mm512_mul_ps(qv[0], _mm512_loadu_ps(kr));
+			for (int c = 1; c < nc; c++)
+				acc = _mm512_fmadd_ps(qv[c], _mm512_loadu_ps(kr + 16 * c), acc);
+			r[i] = acc;
+		}
+		_mm512_mask_storeu_ps(att + p, mask16(rows), _mm512_mul_ps(sum16x16(r), sv));
+	}
+}
+
+static void attn_values(float *out, const float *att, const float *v, int64_t v_stride, int64_t n,
+                        int64_t hd)
+{
+	if (hd % 16 != 0 || hd > ATT_MAX_HD) {
+		for (int64_t p = 0; p < n; p++)
+			axpy(out, att[p], v + p * v_stride, hd);
+		return;
+	}
+	const int nc = (int)(hd / 16);
+	/* two sets of accumulators, even and odd rows, for independent FMAs */
+	__m512 a0[ATT_MAX_HD / 16], a1[ATT_MAX_HD / 16];
+	for (int c = 0; c < nc; c++) {
+		a0[c] = _mm512_loadu_ps(out + 16 * c);
+		a1[c] = _mm512_setzero_ps();
+	}
+	int64_t p = 0;
+	for (; p + 2 <= n; p += 2) {
+		const __m512 w0 = _mm512_set1_ps(att[p]), w1 = _mm512_set1_ps(att[p + 1]);
+		const float *v0 = v + p * v_stride, *v1 = v0 + v_stride;
+		for (int c = 0; c < nc; c++) {
+			a0[c] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(v0 + 16 * c), a0[c]);
+			a1[c] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(v1 + 16 * c), a1[c]);
+		}
+	}
+	if (p < n) {
+		const __m512 w0 = _mm512_set1_ps(att[p]);
+		for (int c = 0; c < nc; c++)
+			a0[c] =
+			    _mm512_fmadd_ps(w0, _mm512_loadu_ps(v + p * v_stride + 16 * c), a0[c]);
+	}
+	for (int c = 0; c < nc; c++)
+		_mm512_storeu_ps(out + 16 * c, _mm512_add_ps(a0[c], a1[c]));
+}
+
 /* ---- the table ---------------------------------------------------------- */
 
 void rvk_avx512_fill(rvk_table *t)
@@ -1367,4 +1459,6 @@ void rvk_avx512_fill(rvk_table *t)
 	t->swiglu = swiglu;
 	t->axpy = axpy;
 	t->dot_f32 = dot_f32;
+	t->attn_scores = attn_scores;
+	t->attn_values = attn_values;
 }

@@ -80,14 +80,14 @@ typedef struct isa_entry {
 /* Best first; "auto" takes the first usable one. */
 static const isa_entry isa_entries[] = {
 #if defined(RV_HAVE_X86_KERNELS)
-	{"avx512", rvk_avx512_fill, cpu_has_avx512},
-	{"avx2", rvk_avx2_fill, cpu_has_avx2},
+    {"avx512", rvk_avx512_fill, cpu_has_avx512},
+    {"avx2", rvk_avx2_fill, cpu_has_avx2},
 #endif
 #if defined(RV_HAVE_ARM64_KERNELS)
-	{"neon-dotprod", rvk_neon_dotprod_fill, cpu_has_neon_dotprod},
-	{"neon", rvk_neon_fill, cpu_has_neon},
+    {"neon-dotprod", rvk_neon_dotprod_fill, cpu_has_neon_dotprod},
+    {"neon", rvk_neon_fill, cpu_has_neon},
 #endif
-	{"scalar", NULL, NULL},
+    {"scalar", NULL, NULL},
 };
 
 #define N_ISA (sizeof(isa_entries) / sizeof(isa_entries[0]))
@@ -123,7 +123,7 @@ const rvk_table *rvk_table_for(const char *isa, struct rvi_err *err)
 			continue;
 		if (!table_usable[i]) {
 			rvi_errorf(err, RV_ERR_INVALID_ARG,
-				   "RLAIFV_ISA=%s: this CPU does not support %s", isa, isa);
+			           "RLAIFV_ISA=%s: this CPU does not support %s", isa, isa);
 			return NULL;
 		}
 		return &tables[i];
@@ -131,16 +131,16 @@ const rvk_table *rvk_table_for(const char *isa, struct rvi_err *err)
 	for (size_t i = 0; i < sizeof(known_isas) / sizeof(known_isas[0]); i++) {
 		if (strcmp(isa, known_isas[i]) == 0) {
 			rvi_errorf(err, RV_ERR_INVALID_ARG,
-				   "RLAIFV_ISA=%s: this build has no %s kernels (built for another "
-				   "architecture)",
-				   isa, isa);
+			           "RLAIFV_ISA=%s: this build has no %s kernels (built for another "
+			           "architecture)",
+			           isa, isa);
 			return NULL;
 		}
 	}
 	rvi_errorf(err, RV_ERR_INVALID_ARG,
-		   "RLAIFV_ISA=%s: unknown instruction set (expected auto, scalar, avx2, avx512, "
-		   "neon or neon-dotprod)",
-		   isa);
+	           "RLAIFV_ISA=%s: unknown instruction set (expected auto, scalar, avx2, avx512, "
+	           "neon or neon-dotprod)",
+	           isa);
 	return NULL;
 }
 
@@ -172,7 +172,7 @@ const rvk_table *rvk_active(void)
 		t = rvk_table_for("scalar", NULL);
 	const rvk_table *expected = NULL;
 	if (!atomic_compare_exchange_strong_explicit(&active_table, &expected, t,
-						     memory_order_acq_rel, memory_order_acquire))
+	                                             memory_order_acq_rel, memory_order_acquire))
 		t = expected;
 	return t;
 }

@@ -69,7 +69,32 @@ typedef struct rvk_table {
 	void (*axpy)(float *y, float a, const float *x, int64_t n);
 	/* dot of two f32 vectors */
 	float (*dot_f32)(const float *a, const float *b, int64_t n);
+	/* attention: att[p] = scale * (q . k_p) for the n rows k_p = k + p *
+	 * k_stride, each hd floats wide */
+	void (*attn_scores)(float *att, const float *q, const float *k, int64_t k_stride, int64_t n,
+	                    int64_t hd, float scale);
+	/* attention: out (hd) += sum over p < n of att[p] * v_p, v_p = v + p *
+	 * v_stride */
+	void (*attn_values)(float *out, const float *att, const float *v, int64_t v_stride,
+	                    int64_t n, int64_t hd);
 } rvk_table;
+
+/* attn_scores and attn_values as loops over an ISA's own dot_f32 and axpy
+ * (named DOT and AXPY in that file), for the tables without kernels of
+ * their own for them. */
+#define RVK_ATTN_FROM_DOT_AXPY(DOT, AXPY)                                                          \
+	static void attn_scores(float *att, const float *q, const float *k, int64_t k_stride,      \
+	                        int64_t n, int64_t hd, float scale)                                \
+	{                                                                                          \
+		for (int64_t p = 0; p < n; p++)                                                    \
+			att[p] = DOT(q, k + p * k_stride, hd) * scale;                             \
+	}                                                                                          \
+	static void attn_values(float *out, const float *att, const float *v, int64_t v_stride,    \
+	                        int64_t n, int64_t hd)                                             \
+	{                                                                                          \
+		for (int64_t p = 0; p < n; p++)                                                    \
+			AXPY(out, att[p], v + p * v_stride, hd);                                   \
+	}
 
 /* The scalar reference table (always available). */
 extern const rvk_table rvk_scalar_table;

@@ -704,6 +704,9 @@ static void axpy(float *y, float a, const float *x, int64_t n)
 		y[i] = fmaf(a, x[i], y[i]);
 }
 
+// attention scores and values: dot_f32 and axpy over rows
+RVK_ATTN_FROM_DOT_AXPY(dot_f32, axpy)
+
 /* ---- the table ---------------------------------------------------------- */
 
 void rvk_neon_fill(rvk_table *t)
@@ -735,4 +738,6 @@ void rvk_neon_fill(rvk_table *t)
 	t->swiglu = swiglu;
 	t->axpy = axpy;
 	t->dot_f32 = dot_f32;
+	t->attn_scores = attn_scores;
+	t->attn_values = attn_values;
 }

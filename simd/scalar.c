@@ -535,6 +535,9 @@ static void axpy(float *y, float a, const float *x, int64_t n)
 		y[i] += a * x[i];
 }
 
+// attention scores and values: dot_f32 and axpy over rows
+RVK_ATTN_FROM_DOT_AXPY(dot_f32, axpy)
+
 /* ---- the table ---------------------------------------------------------- */
 
 const rvk_table rvk_scalar_table = {
@@ -572,4 +575,6 @@ const rvk_table rvk_scalar_table = {
     .swiglu = swiglu,
     .axpy = axpy,
     .dot_f32 = dot_f32,
+    .attn_scores = attn_scores,
+    .attn_values = attn_values,
 };

@@ -174,8 +174,9 @@ static void test_table(const rvk_table *k)
 			CHECK(k->quant[vdt] != NULL, "%s: no quant for %s", k->name,
 			      rvi_type_name(vdt));
 	}
-	CHECK(k->rmsnorm && k->softmax && k->swiglu && k->axpy && k->dot_f32, "%s: helpers",
-	      k->name);
+	CHECK(k->rmsnorm && k->softmax && k->swiglu && k->axpy && k->dot_f32 && k->attn_scores &&
+	          k->attn_values,
+	      "%s: helpers", k->name);
 }
 
 static void test_dispatch(void)
@@ -899,6 +900,60 @@ static void test_helpers(const rvk_table *k)
 	}
 }
 
+/* attn_scores and attn_values against double sums, over row counts around
+ * the 16-row groups, head sizes in and out of the fast paths, strided
+ * rows; values add to what out held. */
+static void test_attention(const rvk_table *k)
+{
+	static const int64_t hds[] = {8, 16, 40, 64, 80, 128, 144};
+	static const int64_t ns[] = {1, 2, 15, 16, 17, 33, 100};
+	for (size_t ih = 0; ih < sizeof(hds) / sizeof(hds[0]); ih++) {
+		for (size_t in = 0; in < sizeof(ns) / sizeof(ns[0]); in++) {
+			const int64_t hd = hds[ih], n = ns[in], stride = hd * 3 + 5;
+			float *q = malloc(sizeof(float) * (size_t)hd);
+			float *kv = malloc(sizeof(float) * (size_t)(n * stride));
+			float *att = malloc(sizeof(float) * (size_t)(n + 1));
+			float *out = malloc(sizeof(float) * (size_t)hd);
+			if (!q || !kv || !att || !out) {
+				CHECK(false, "oom");
+				free(q), free(kv), free(att), free(out);
+				return;
+			}
+			rand_acts(q, hd);
+			rand_acts(kv, n * stride);
+			att[n] = 12345.0f; /* must stay */
+			k->attn_scores(att, q, kv + 2, stride, n, hd, 0.125f);
+			int bad = 0;
+			for (int64_t p = 0; p < n; p++) {
+				double d = 0, da = 0;
+				for (int64_t i = 0; i < hd; i++) {
+					d += (double)q[i] * kv[p * stride + 2 + i];
+					da += fabs((double)q[i] * kv[p * stride + 2 + i]);
+				}
+				bad += !(fabs(att[p] - 0.125 * d) <= TOL_DOT_F32 * 0.125 * da);
+			}
+			CHECK(bad == 0 && att[n] == 12345.0f,
+			      "%s attn_scores hd=%lld n=%lld: %d off", k->name, (long long)hd,
+			      (long long)n, bad);
+			for (int64_t i = 0; i < hd; i++)
+				out[i] = (float)i - 3.0f;
+			k->attn_values(out, att, kv + 1, stride, n, hd);
+			bad = 0;
+			for (int64_t i = 0; i < hd; i++) {
+				double d = (double)i - 3.0, da = fabs(d);
+				for (int64_t p = 0; p < n; p++) {
+					d += (double)att[p] * kv[p * stride + 1 + i];
+					da += fabs((double)att[p] * kv[p * stride + 1 + i]);
+				}
+				bad += !(fabs(out[i] - d) <= TOL_DOT_F32 * da);
+			}
+			CHECK(bad == 0, "%s attn_values hd=%lld n=%lld: %d off", k->name,
+			      (long long)hd, (long long)n, bad);
+			free(q), free(kv), free(att), free(out);
+		}
+	}
+}
+
 int main(void)
 {
 	/* Every ISA this build and CPU can run, scalar included, against the
@@ -922,6 +977,7 @@ int main(void)
 		test_exact(k);
 		test_vec_dot_prep(k);
 		test_helpers(k);
+		test_attention(k);
 		/* the matmul driver runs whatever table is active */
 		CHECK(rvk_select(isas[i], &err) == RV_OK, "select %s", isas[i]);
 		test_matmul();
