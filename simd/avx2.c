@@ -25,6 +25,7 @@
  * per group. */
 #include "kernels.h"
 
+#include <float.h>
 #include <immintrin.h>
 #include <math.h>
 #include <string.h>
@@ -957,11 +958,15 @@ static void softmax(float *x, int64_t n)
 	_mm256_storeu_pd(lanes, _mm256_add_pd(s0, s1));
 	const double sum = (lanes[0] + lanes[2]) + (lanes[1] + lanes[3]);
 	const float inv = (float)(1.0 / sum);
-	const __m256 vinv = _mm256_set1_ps(inv);
-	for (i = 0; i + 8 <= n; i += 8)
-		_mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), vinv));
-	for (; i < n; i++)
+	const __m256 vinv = _mm256_set1_ps(inv), tiny = _mm256_set1_ps(FLT_MIN);
+	for (i = 0; i + 8 <= n; i += 8) {
+		const __m256 y = _mm256_mul_ps(_mm256_loadu_ps(x + i), vinv);
+		_mm256_storeu_ps(x + i, _mm256_andnot_ps(_mm256_cmp_ps(y, tiny, _CMP_LT_OQ), y));
+	}
+	for (; i < n; i++) {
 		x[i] *= inv;
+		x[i] = x[i] < FLT_MIN ? 0.0f : x[i];
+	}
 }
 
 /* g (n) = silu(g) * u (n) = g / (1 + e^-g) * u, the scalar order of

@@ -52,6 +52,7 @@
  */
 #include "kernels.h"
 
+#include <float.h>
 #include <immintrin.h>
 #include <math.h>
 #include <stdbool.h>
@@ -1268,8 +1269,11 @@ static void softmax(float *x, int64_t n)
 	    _mm512_set1_ps((float)(1.0 / _mm512_reduce_add_pd(_mm512_add_pd(s0, s1))));
 	for (i = 0; i < n; i += 16) {
 		const __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : mask16(n - i);
-		_mm512_mask_storeu_ps(x + i, m,
-		                      _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), inv));
+		const __m512 y = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), inv);
+		_mm512_mask_storeu_ps(
+		    x + i, m,
+		    _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(y, _mm512_set1_ps(FLT_MIN), _CMP_NLT_UQ),
+		                        y));
 	}
 }
 

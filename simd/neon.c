@@ -26,6 +26,7 @@
 #endif
 
 #include <arm_neon.h>
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -660,10 +661,15 @@ static void softmax(float *x, int64_t n)
 		}
 	}
 	const float inv = (float)(1.0 / sum);
-	for (i = 0; i + 4 <= n; i += 4)
-		vst1q_f32(x + i, vmulq_n_f32(vld1q_f32(x + i), inv));
-	for (; i < n; i++)
+	const float32x4_t tiny = vdupq_n_f32(FLT_MIN), zero = vdupq_n_f32(0.0f);
+	for (i = 0; i + 4 <= n; i += 4) {
+		const float32x4_t y = vmulq_n_f32(vld1q_f32(x + i), inv);
+		vst1q_f32(x + i, vbslq_f32(vcltq_f32(y, tiny), zero, y));
+	}
+	for (; i < n; i++) {
 		x[i] *= inv;
+		x[i] = x[i] < FLT_MIN ? 0.0f : x[i];
+	}
 }
 
 /* silu(g) * u = g / (1 + e^-g) * u for 4 lanes; e^-g = inf for very

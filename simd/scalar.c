@@ -30,6 +30,7 @@
  */
 #include "kernels.h"
 
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -516,8 +517,10 @@ static void softmax(float *x, int64_t n)
 		sum += x[i];
 	}
 	const float inv = (float)(1.0 / sum);
-	for (int64_t i = 0; i < n; i++)
+	for (int64_t i = 0; i < n; i++) {
 		x[i] *= inv;
+		x[i] = x[i] < FLT_MIN ? 0.0f : x[i]; /* NaN stays */
+	}
 }
 
 /* g (n) = silu(g) * u (n), silu(v) = v / (1 + e^-v). For v very negative,

@@ -17,6 +17,7 @@
  * what float rounding scales with; they leave room for SIMD versions that
  * accumulate in float lanes, and a wrong layout or scale breaks them by
  * orders of magnitude. */
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -844,6 +845,24 @@ static void test_helpers(const rvk_table *k)
 			CHECK(o[n / 2] == 0.0f, "%s softmax: masked entry %g", k->name,
 			      (double)o[n / 2]);
 		free(e);
+
+		/* softmax of a wide range: what would be subnormal is 0, and
+		 * the rest as before */
+		bad = 0;
+		for (int64_t i = 0; i < n; i++)
+			o[i] = -3.0f * (float)(i % 40);
+		k->softmax(o, n);
+		double z = 0;
+		for (int64_t j = 0; j < n; j++)
+			z += exp(-3.0 * (double)(j % 40));
+		for (int64_t i = 0; i < n; i++) {
+			const double want = exp(-3.0 * (double)(i % 40)) / z;
+			bad += want < FLT_MIN * 0.99 ? o[i] != 0.0f
+			                             : !(want < FLT_MIN * 1.01 ||
+			                                 close_rel(o[i], want, TOL_HELPER_REL));
+		}
+		CHECK(bad == 0, "%s softmax of a wide range n=%lld: %d off", k->name, (long long)n,
+		      bad);
 
 		/* swiglu, including gates far out in both tails */
 		bad = 0;
