@@ -878,6 +878,26 @@ static ALWAYS_INLINE void qp_tile(const int q4, const int WR, const int AR, int6
 	}
 }
 
+/* Runs the tiles of an n_w x n_a prepared dot, tw x ta at a time (fewer
+ * at the edges): each case of the switch (on wr * 16 + ar) calls a tile
+ * routine with wt, pt and yt, the tile's weights, prepared rows and
+ * results. */
+#define FOR_TILES(tw, ta, ...)                                                                     \
+	for (int64_t i = 0; i < n_w; i += (tw)) {                                                  \
+		const int wr = n_w - i < (tw) ? (int)(n_w - i) : (tw);                             \
+		const uint8_t *wt = (const uint8_t *)w + (size_t)i * w_stride;                     \
+		for (int64_t j = 0; j < n_a; j += (ta)) {                                          \
+			const int ar = n_a - j < (ta) ? (int)(n_a - j) : (ta);                     \
+			const uint8_t *pt = (const uint8_t *)p + (size_t)j * p_stride;             \
+			float *yt = y + j * y_stride + i;                                          \
+			switch (wr * 16 + ar) {                                                    \
+				__VA_ARGS__                                                        \
+			default:                                                                   \
+				break;                                                             \
+			}                                                                          \
+		}                                                                                  \
+	}
+
 #define QP_TILE(WR, AR)                                                                            \
 	case (WR)*16 + (AR):                                                                       \
 		qp_tile(q4, WR, AR, n, yt, y_stride, wt, w_stride, pt, p_stride);                  \
@@ -891,45 +911,93 @@ static ALWAYS_INLINE void vec_dot_prep_q80(const int q4, int64_t n, float *y, in
                                            const void *p, size_t p_stride, int64_t n_a)
 {
 	const int tw = n_a >= 4 ? 2 : R_MAX, ta = n_a >= 4 ? AR_MAX : 3;
-	for (int64_t i = 0; i < n_w; i += tw) {
-		const int wr = n_w - i < tw ? (int)(n_w - i) : tw;
-		const uint8_t *wt = (const uint8_t *)w + (size_t)i * w_stride;
-		for (int64_t j = 0; j < n_a; j += ta) {
-			const int ar = n_a - j < ta ? (int)(n_a - j) : ta;
-			const uint8_t *pt = (const uint8_t *)p + (size_t)j * p_stride;
-			float *yt = y + j * y_stride + i;
-			switch (wr * 16 + ar) {
-				QP_TILE(1, 1);
-				QP_TILE(1, 2);
-				QP_TILE(1, 3);
-				QP_TILE(1, 4);
-				QP_TILE(1, 5);
-				QP_TILE(1, 6);
-				QP_TILE(1, 7);
-				QP_TILE(1, 8);
-				QP_TILE(2, 1);
-				QP_TILE(2, 2);
-				QP_TILE(2, 3);
-				QP_TILE(2, 4);
-				QP_TILE(2, 5);
-				QP_TILE(2, 6);
-				QP_TILE(2, 7);
-				QP_TILE(2, 8);
-				QP_TILE(3, 1);
-				QP_TILE(3, 2);
-				QP_TILE(3, 3);
-				QP_TILE(4, 1);
-				QP_TILE(4, 2);
-				QP_TILE(4, 3);
-			default:
-				break;
-			}
-		}
-	}
+	FOR_TILES(tw, ta, QP_TILE(1, 1); QP_TILE(1, 2); QP_TILE(1, 3); QP_TILE(1, 4); QP_TILE(1, 5);
+	          QP_TILE(1, 6); QP_TILE(1, 7); QP_TILE(1, 8); QP_TILE(2, 1); QP_TILE(2, 2);
+	          QP_TILE(2, 3); QP_TILE(2, 4); QP_TILE(2, 5); QP_TILE(2, 6); QP_TILE(2, 7);
+	          QP_TILE(2, 8); QP_TILE(3, 1); QP_TILE(3, 2); QP_TILE(3, 3); QP_TILE(4, 1);
+	          QP_TILE(4, 2); QP_TILE(4, 3);)
 }
 
 DEFINE_DOT_PREP(q8_0, vec_dot_prep_q80, 0)
 DEFINE_DOT_PREP(q4_0, vec_dot_prep_q80, 1)
+
+/* ---- F16 weights against prepared f32 activations -----------------------
+ * The wide-batch path of F16 weights (vision encoders, F16 prefill) when
+ * the BLAS would be slower (see matmul.c): prepared rows are the f32
+ * activations padded with zeros to a multiple of 16, so the last, partial
+ * step needs a masked load on the weight side only. Tiles of up to 4 weight
+ * rows (converted once per 16 columns) by up to 6 activation rows keep 24
+ * accumulators in registers; each (weight row, activation row) sees the
+ * same operations in any tile. */
+
+#define F16P_AR 6
+
+static size_t prep_size_f16(int64_t n)
+{
+	return (size_t)((n + 15) / 16) * 64;
+}
+
+static void prep_f16(int64_t n, const void *a, void *p)
+{
+	const float *x = a;
+	float *o = p;
+	int64_t i = 0;
+	for (; i + 16 <= n; i += 16)
+		_mm512_storeu_ps(o + i, _mm512_loadu_ps(x + i));
+	if (i < n)
+		_mm512_storeu_ps(o + i, _mm512_maskz_loadu_ps(mask16(n - i), x + i));
+}
+
+static ALWAYS_INLINE void f16p_tile(const int WR, const int AR, int64_t n, float *y,
+                                    int64_t y_stride, const uint8_t *w, size_t w_stride,
+                                    const uint8_t *p, size_t p_stride)
+{
+	__m512 acc[R_MAX][F16P_AR];
+	UNROLL
+	for (int i = 0; i < WR; i++) {
+		UNROLL
+		for (int j = 0; j < AR; j++)
+			acc[i][j] = _mm512_setzero_ps();
+	}
+	for (int64_t k = 0; k < n; k += 16) {
+		const __mmask16 m = n - k >= 16 ? (__mmask16)0xffff : mask16(n - k);
+		__m512 wv[R_MAX];
+		UNROLL
+		for (int i = 0; i < WR; i++)
+			wv[i] = _mm512_cvtph_ps(
+			    _mm256_maskz_loadu_epi16(m, w + (size_t)i * w_stride + (size_t)k * 2));
+		UNROLL
+		for (int j = 0; j < AR; j++) {
+			const __m512 av = _mm512_load_ps(
+			    (const float *)((const uint8_t *)p + (size_t)j * p_stride) + k);
+			UNROLL
+			for (int i = 0; i < WR; i++)
+				acc[i][j] = _mm512_fmadd_ps(wv[i], av, acc[i][j]);
+		}
+	}
+	UNROLL
+	for (int i = 0; i < WR; i++) {
+		UNROLL
+		for (int j = 0; j < AR; j++)
+			y[j * y_stride + i] = hsum512(acc[i][j]);
+	}
+}
+
+#define F16P_TILE(WR, AR)                                                                          \
+	case (WR)*16 + (AR):                                                                       \
+		f16p_tile(WR, AR, n, yt, y_stride, wt, w_stride, pt, p_stride);                    \
+		break
+
+static void vec_dot_prep_f16(int64_t n, float *y, int64_t y_stride, const void *w, size_t w_stride,
+                             int64_t n_w, const void *p, size_t p_stride, int64_t n_a)
+{
+	FOR_TILES(
+	    R_MAX, F16P_AR, F16P_TILE(1, 1); F16P_TILE(1, 2); F16P_TILE(1, 3); F16P_TILE(1, 4);
+	    F16P_TILE(1, 5); F16P_TILE(1, 6); F16P_TILE(2, 1); F16P_TILE(2, 2); F16P_TILE(2, 3);
+	    F16P_TILE(2, 4); F16P_TILE(2, 5); F16P_TILE(2, 6); F16P_TILE(3, 1); F16P_TILE(3, 2);
+	    F16P_TILE(3, 3); F16P_TILE(3, 4); F16P_TILE(3, 5); F16P_TILE(3, 6); F16P_TILE(4, 1);
+	    F16P_TILE(4, 2); F16P_TILE(4, 3); F16P_TILE(4, 4); F16P_TILE(4, 5); F16P_TILE(4, 6);)
+}
 
 /* ---- dequantization: the same floats as scalar.c ------------------------- */
 
@@ -1432,6 +1500,9 @@ void rvk_avx512_fill(rvk_table *t)
 	t->vec_dot_rows[RVI_TYPE_Q5_K] = vec_dot_rows_q5_K;
 	t->vec_dot_rows[RVI_TYPE_Q6_K] = vec_dot_rows_q6_K;
 
+	t->prep_size[RVI_TYPE_F16] = prep_size_f16;
+	t->prep[RVI_TYPE_F16] = prep_f16;
+	t->vec_dot_prep[RVI_TYPE_F16] = vec_dot_prep_f16;
 	t->prep_size[RVI_TYPE_Q8_0] = prep_size_q8_0;
 	t->prep[RVI_TYPE_Q8_0] = prep_q8_0;
 	t->vec_dot_prep[RVI_TYPE_Q8_0] = vec_dot_prep_q8_0;

@@ -180,7 +180,7 @@ static bool blas_generic_fallback(void)
 {
 #if defined(__x86_64__) && defined(__GNUC__)
 	__builtin_cpu_init();
-	return __builtin_cpu_supports("avx2") && strstr(rv_blas_info(), "Prescott") != NULL;
+	return __builtin_cpu_supports("avx2") && rvi_blas_generic();
 #else
 	return false;
 #endif

@@ -90,6 +90,15 @@ static bool blas_ok(int64_t n_tok, int64_t n_out, int64_t n_in)
 	return true;
 }
 
+bool rvi_blas_generic(void)
+{
+#if defined(HAVE_OPENBLAS_GET_CONFIG) && defined(__x86_64__)
+	return strstr(openblas_get_config(), "Prescott") != NULL;
+#else
+	return false;
+#endif
+}
+
 static void blas_threads(int n_threads)
 {
 #ifdef HAVE_OPENBLAS_SET_NUM_THREADS
@@ -182,12 +191,13 @@ static int prep_matmul(const rvi_weight *W, const rvk_table *k, const float *x, 
 {
 	const int64_t n_in = W->n_in, n_out = W->n_out;
 	const enum rvi_type vdt = rvi_type_traits_of((int)W->type)->vec_dot_type;
+	const bool is_f32 = vdt == RVI_TYPE_F32; /* prepared straight from x */
 	const rvk_quant_fn quant = k->quant[vdt];
 	const rvk_prep_fn prep = k->prep[W->type];
 	const rvk_vec_dot_prep_fn dot = k->vec_dot_prep[W->type];
-	if (vdt == RVI_TYPE_F32 || quant == NULL || prep == NULL || k->prep_size[W->type] == NULL)
+	if ((!is_f32 && quant == NULL) || prep == NULL || k->prep_size[W->type] == NULL)
 		return RV_ERR_INVALID_ARG;
-	const size_t a_row = align_up(rvi_row_size(vdt, n_in));
+	const size_t a_row = is_f32 ? 0 : align_up(rvi_row_size(vdt, n_in));
 	const size_t p_row = align_up(k->prep_size[W->type](n_in));
 	uint64_t bytes;
 	if (!rvi_mul_ok((uint64_t)n_tok, (uint64_t)a_row + p_row, &bytes) || bytes > SIZE_MAX)
@@ -201,6 +211,10 @@ static int prep_matmul(const rvi_weight *W, const rvk_table *k, const float *x, 
     num_threads(n_threads) if (n_threads > 1 && work_of(n_tok, n_in, 1) >= MIN_PARALLEL_WORK)
 #endif
 	for (int64_t t = 0; t < n_tok; t++) {
+		if (is_f32) {
+			prep(n_in, x + t * n_in, pa + (size_t)t * p_row);
+			continue;
+		}
 		quant(x + t * n_in, q + (size_t)t * a_row, n_in);
 		prep(n_in, q + (size_t)t * a_row, pa + (size_t)t * p_row);
 	}
@@ -247,11 +261,14 @@ int rvi_matmul_ex(const rvi_weight *W, const float *x, int64_t n_tok, float *y, 
 
 	const bool is_float =
 	    W->type == RVI_TYPE_F32 || W->type == RVI_TYPE_F16 || W->type == RVI_TYPE_BF16;
-	if (is_float && !exact && n_tok > RVI_MATMUL_EXACT_BATCH && blas_ok(n_tok, n_out, n_in)) {
+	/* A float type with a prepared path of its own takes it rather than a
+	 * BLAS running generic kernels (it is faster); otherwise wide batches of
+	 * float weights go to the BLAS. */
+	const bool prepared = k->vec_dot_prep[W->type] != NULL;
+	if (is_float && !exact && n_tok > RVI_MATMUL_EXACT_BATCH && blas_ok(n_tok, n_out, n_in) &&
+	    !(prepared && rvi_blas_generic()))
 		return blas_matmul(W, k, x, n_tok, y, n_threads, scratch);
-	}
-
-	if (k->vec_dot_prep[W->type])
+	if (prepared)
 		return prep_matmul(W, k, x, n_tok, y, n_threads, scratch);
 
 	/* Activations in the weight type's vec_dot_type. */

@@ -39,6 +39,11 @@ void rvi_buf_free(rvi_buf *b);
 int rvi_matmul(const rvi_weight *W, const float *x, int64_t n_tok, float *y, int n_threads,
                rvi_buf *scratch);
 
+/* True when the BLAS is OpenBLAS running its generic x86-64 ("Prescott",
+ * SSE3) kernels: a DYNAMIC_ARCH build older than the CPU falls back to them,
+ * several times slower than the CPU allows. */
+bool rvi_blas_generic(void);
+
 /* rvi_matmul, but when exact is true never the BLAS path, whatever n_tok:
  * every output element is then independent of n_tok and n_threads. */
 int rvi_matmul_ex(const rvi_weight *W, const float *x, int64_t n_tok, float *y, int n_threads,

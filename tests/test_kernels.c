@@ -533,6 +533,7 @@ static void test_vec_dot_prep(const rvk_table *k)
 {
 	enum { NW = 9, NA = 7 };
 	static const int64_t sizes[] = {32, 64, 96, 160, 1056, 4096}; /* x 8 for K-quants */
+	static const int64_t float_sizes[] = {1, 15, 17, 100, 1000, 4095};
 	for (size_t it = 0; it < N_WEIGHT_TYPES; it++) {
 		const enum rvi_type t = weight_types[it];
 		if (!k->vec_dot_prep[t])
@@ -541,14 +542,17 @@ static void test_vec_dot_prep(const rvk_table *k)
 		      k->name, rvi_type_name(t));
 		const enum rvi_type vdt = rvi_type_traits_of(t)->vec_dot_type;
 		for (size_t is = 0; is < sizeof(sizes) / sizeof(sizes[0]); is++) {
+			const int64_t bs = rvi_type_traits_of(t)->block_size;
 			const int64_t n =
-			    sizes[is] * (rvi_type_traits_of(t)->block_size == 256 ? 8 : 1);
-			const size_t w_row = rvi_row_size(t, n), a_row = rvi_row_size(vdt, n);
+			    bs == 1 ? float_sizes[is] : sizes[is] * (bs == 256 ? 8 : 1);
+			const size_t w_row = rvi_row_size(t, n);
+			const size_t a_row =
+			    vdt == RVI_TYPE_F32 ? (size_t)n * sizeof(float) : rvi_row_size(vdt, n);
 			const size_t p_row = (k->prep_size[t](n) + 63) / 64 * 64;
 			char *w = rand_weights(t, n, NW);
 			float *x = malloc((size_t)n * NA * sizeof(float));
 			char *act = malloc(a_row * NA), *p = aligned_alloc(64, p_row * NA);
-			float *want = malloc(sizeof(float) * NW * NA), y[NW * NA], one;
+			float y[NW * NA], one;
 			if (!w || !x || !act || !p) {
 				CHECK(false, "oom");
 				free(w), free(x), free(act), free(p);
@@ -559,15 +563,10 @@ static void test_vec_dot_prep(const rvk_table *k)
 			      rvi_type_name(t), (long long)n);
 			rand_acts(x, n * NA);
 			for (int j = 0; j < NA; j++) {
-				memset(p + j * p_row, 0xA5,
-				       p_row); /* prep must write all it reads */
-				for (int i = 0; i < NW; i++) {
-					double terms;
-					want[j * NW + i] =
-					    (float)ref_dot(k, t, w + i * w_row, x + j * n, n,
-					                   act + j * a_row, &terms);
-					(void)terms;
-				}
+				/* prep must write all it reads */
+				memset(p + j * p_row, 0xA5, p_row);
+				double terms; /* this also makes act row j */
+				(void)ref_dot(k, t, w, x + j * n, n, act + j * a_row, &terms);
 				k->prep[t](n, act + j * a_row, p + j * p_row);
 			}
 			for (int i = 0; i < NW * NA; i++)
