@@ -118,9 +118,10 @@ void rvb_print_table(FILE *f, const rvb_report *r)
 	if (l->blas_fallback)
 		fprintf(f,
 		        "NOTE: OpenBLAS does not recognise this CPU and runs its generic SSE3\n"
-		        "(\"Prescott\") kernels: the sgemm limit and the runtime's BLAS paths\n"
-		        "(vision encoder, F16/F32 prefill) are several times slower than this CPU\n"
-		        "allows. OPENBLAS_CORETYPE=SkylakeX (AVX-512) or Haswell (AVX2) selects\n"
+		        "(\"Prescott\") kernels: the sgemm limit and the runtime's BLAS paths are\n"
+		        "several times slower than this CPU allows (F32 weights in wide batches;\n"
+		        "F16 ones too unless the kernel set has its own F16 path, as avx512\n"
+		        "does). OPENBLAS_CORETYPE=SkylakeX (AVX-512) or Haswell (AVX2) selects\n"
 		        "its real kernels.\n");
 	fputc('\n', f);
 
