@@ -128,6 +128,19 @@ static inline float hsum512(__m512 v)
 	return hsum256(_mm256_add_ps(_mm512_castps512_ps256(v), hi256(v)));
 }
 
+/* Prefetches the bytes of a block (a constant size: the loop unrolls).
+ * The dot kernels ask for the weights a few rows ahead: the hardware
+ * prefetchers alone leave single-token decoding at about half the memory
+ * bandwidth. */
+static ALWAYS_INLINE void prefetch_block(const uint8_t *p, const size_t bytes)
+{
+	for (size_t o = 0; o < bytes; o += 64)
+		_mm_prefetch((const char *)p + o, _MM_HINT_T0);
+}
+
+/* K-quant dots prefetch this many weight rows ahead. */
+#define KQ_PREFETCH_ROWS 4
+
 /* ---- F32 / F16 / BF16 weights against f32 activations --------------------- */
 
 enum { W_F32, W_F16, W_BF16 };
@@ -461,8 +474,10 @@ static ALWAYS_INLINE void k45_rows(const int q5, const int pk, const int R, int6
 		accm[r] = _mm256_setzero_ps();
 		accm16[r] = _mm512_setzero_ps();
 	}
+	const size_t ahead = KQ_PREFETCH_ROWS * (size_t)(n / RV_QK_K) * wsz;
 	for (int64_t ib = 0; ib < n / RV_QK_K; ib++) {
 		const uint8_t *b = (const uint8_t *)w + (size_t)ib * wsz;
+		prefetch_block(b + ahead, wsz);
 		const __m512 dwv = _mm512_set1_ps(h2f(b + o_d));
 		const float dmin = h2f(b + o_dm);
 		uint64_t sc, mn;
@@ -611,8 +626,10 @@ static ALWAYS_INLINE void q6_K_rows(const int R, int64_t n, float *s, int64_t s_
 		ap[r] = (const uint8_t *)a + (size_t)r * a_stride;
 		acc[r] = _mm512_setzero_ps();
 	}
+	const size_t ahead = KQ_PREFETCH_ROWS * (size_t)(n / RV_QK_K) * sizeof(rv_block_q6_K);
 	for (int64_t ib = 0; ib < n / RV_QK_K; ib++) {
 		const uint8_t *b = (const uint8_t *)w + (size_t)ib * sizeof(rv_block_q6_K);
+		prefetch_block(b + ahead, sizeof(rv_block_q6_K));
 		const __m512 dwv = _mm512_set1_ps(h2f(b + offsetof(rv_block_q6_K, d)));
 		const __m256i sc16 = _mm256_cvtepi8_epi16(
 		    _mm_loadu_si128((const __m128i *)(b + offsetof(rv_block_q6_K, scales))));
@@ -822,8 +839,11 @@ static ALWAYS_INLINE void qp_pair(const int q4, const int WR, const int AR, cons
 	__m512i q[R_MAX], init[R_MAX];
 	__m512 dw[R_MAX];
 	UNROLL
-	for (int i = 0; i < WR; i++)
+	for (int i = 0; i < WR; i++) {
+		/* the same pair one tile of rows further on */
+		prefetch_block(w + (size_t)(WR + i) * w_stride, 2 * (q4 ? Q4_0_SZ : Q8_0_SZ));
 		qp_weights(q4, w + (size_t)i * w_stride, two, &q[i], &init[i], &dw[i]);
+	}
 	UNROLL
 	for (int j = 0; j < AR; j++) {
 		const uint8_t *pj = p + (size_t)j * p_stride;
