@@ -44,6 +44,18 @@
  * keep 4 accumulators a row, and AVX2 has 16 vector registers). */
 #define MAX_GROUP 4
 
+/* The dots prefetch the weights this many rows ahead, a block's bytes at a
+ * time: the hardware prefetchers alone leave single-token decoding at about
+ * half the memory bandwidth. */
+#define PREFETCH_ROWS 4
+
+KINLINE void prefetch_block(const void *row, int64_t n_blocks, size_t bsz, int64_t ib)
+{
+	const char *p = (const char *)row + ((size_t)(PREFETCH_ROWS * n_blocks) + (size_t)ib) * bsz;
+	for (size_t o = 0; o < bsz; o += 64)
+		_mm_prefetch(p + o, _MM_HINT_T0);
+}
+
 /* ---- helpers ------------------------------------------------------------ */
 
 /* Sum of the 8 lanes in a fixed order (the same for every caller, so equal
@@ -622,8 +634,11 @@ KINLINE void q32_rows(int q4, int64_t n, const void *w, const char *a, size_t a_
 	UNROLL
 	for (int r = 0; r < R; r++)
 		acc[r] = _mm256_setzero_ps();
-	for (int64_t ib = 0; ib < n / RV_QK8_0; ib++)
+	const size_t bsz = q4 ? sizeof(rv_block_q4_0) : sizeof(rv_block_q8_0);
+	for (int64_t ib = 0; ib < n / RV_QK8_0; ib++) {
+		prefetch_block(w, n / RV_QK8_0, bsz, ib);
 		q32_block(q4, w, ib, a, a_stride, R, acc);
+	}
 	UNROLL
 	for (int r = 0; r < R; r++)
 		out[r] = hsum_ps(acc[r]);
@@ -735,9 +750,11 @@ KINLINE void q4_K_rows(int64_t n, const void *vw, const char *a, size_t a_stride
 	UNROLL
 	for (int r = 0; r < R; r++)
 		acc[r] = _mm256_setzero_ps();
-	for (int64_t ib = 0; ib < n / RV_QK_K; ib++)
+	for (int64_t ib = 0; ib < n / RV_QK_K; ib++) {
+		prefetch_block(w, n / RV_QK_K, sizeof(*w), ib);
 		k4_block(w[ib].scales, w[ib].qs, NULL, 0, _cvtsh_ss(w[ib].d), _cvtsh_ss(w[ib].dmin),
 		         a, a_stride, ib, R, acc);
+	}
 	UNROLL
 	for (int r = 0; r < R; r++)
 		out[r] = hsum_ps(acc[r]);
@@ -751,9 +768,11 @@ KINLINE void q5_K_rows(int64_t n, const void *vw, const char *a, size_t a_stride
 	UNROLL
 	for (int r = 0; r < R; r++)
 		acc[r] = _mm256_setzero_ps();
-	for (int64_t ib = 0; ib < n / RV_QK_K; ib++)
+	for (int64_t ib = 0; ib < n / RV_QK_K; ib++) {
+		prefetch_block(w, n / RV_QK_K, sizeof(*w), ib);
 		k4_block(w[ib].scales, w[ib].qs, w[ib].qh, 1, _cvtsh_ss(w[ib].d),
 		         _cvtsh_ss(w[ib].dmin), a, a_stride, ib, R, acc);
+	}
 	UNROLL
 	for (int r = 0; r < R; r++)
 		out[r] = hsum_ps(acc[r]);
@@ -795,6 +814,7 @@ KINLINE void q6_K_rows(int64_t n, const void *vw, const char *a, size_t a_stride
 	for (int r = 0; r < R; r++)
 		acc[r] = _mm256_setzero_ps();
 	for (int64_t ib = 0; ib < n / RV_QK_K; ib++) {
+		prefetch_block(w, n / RV_QK_K, sizeof(*w), ib);
 		const __m128i s8 = _mm_loadu_si128((const __m128i *)w[ib].scales);
 		const __m256i sc_pairs = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(s8, even_odd));
 		const __m256i sc_all = _mm256_cvtepi8_epi16(s8);
