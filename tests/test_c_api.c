@@ -14,15 +14,15 @@
 
 static int fails, checks;
 
-#define CHECK(cond, ...)                                                                   \
-	do {                                                                               \
-		checks++;                                                                  \
-		if (!(cond)) {                                                             \
-			fails++;                                                           \
-			printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);             \
-			printf(__VA_ARGS__);                                               \
-			printf("\n");                                                      \
-		}                                                                          \
+#define CHECK(cond, ...)                                                                           \
+	do {                                                                                       \
+		checks++;                                                                          \
+		if (!(cond)) {                                                                     \
+			fails++;                                                                   \
+			printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                     \
+			printf(__VA_ARGS__);                                                       \
+			printf("\n");                                                              \
+		}                                                                                  \
 	} while (0)
 
 static char data_dir[4096];
@@ -161,7 +161,8 @@ static void test_text(void)
 		/* An image without a projector is refused, with a message. */
 		const char *image = data("shapes_64x48.png");
 		rv_prompt p = {.text = "describe", .images = &image, .n_images = 1};
-		CHECK(rv_generate_prompt(ctx, &p, &gp, &res) == RV_ERR_INVALID_ARG, "image accepted");
+		CHECK(rv_generate_prompt(ctx, &p, &gp, &res) == RV_ERR_INVALID_ARG,
+		      "image accepted");
 		CHECK(*rv_context_error(ctx), "no message");
 		rv_context_free(ctx);
 	}
@@ -173,7 +174,8 @@ static void test_image(void)
 	char err[512] = "";
 	rv_model *model = NULL;
 	rv_model_params mp = rv_model_default_params();
-	CHECK(rv_model_load(data("tiny-llava-text-f32.gguf"), &mp, &model, err, sizeof err) == RV_OK,
+	CHECK(rv_model_load(data("tiny-llava-text-f32.gguf"), &mp, &model, err, sizeof err) ==
+	          RV_OK,
 	      "%s", err);
 	if (!model)
 		return;

@@ -334,45 +334,10 @@ static void dup_tensor(spec *s, const char *from, const char *to)
 	s->n_t++;
 }
 
-typedef struct wbuf {
-	uint8_t *p;
-	size_t n, cap;
-	bool oom;
-} wbuf;
-
-static void w_bytes(wbuf *b, const void *d, size_t n)
+static void w_str(tu_buf *b, rvi_str s)
 {
-	if (b->oom)
-		return;
-	if (b->n + n > b->cap) {
-		size_t cap = b->cap ? b->cap : 4096;
-		while (cap < b->n + n)
-			cap *= 2;
-		uint8_t *p = realloc(b->p, cap);
-		if (!p) {
-			b->oom = true;
-			return;
-		}
-		b->p = p;
-		b->cap = cap;
-	}
-	if (n)
-		memcpy(b->p + b->n, d, n);
-	b->n += n;
-}
-
-static void w_le(wbuf *b, uint64_t v, int bytes)
-{
-	uint8_t t[8];
-	for (int i = 0; i < bytes; i++)
-		t[i] = (uint8_t)(v >> (8 * i));
-	w_bytes(b, t, (size_t)bytes);
-}
-
-static void w_str(wbuf *b, rvi_str s)
-{
-	w_le(b, s.len, 8);
-	w_bytes(b, s.ptr, (size_t)s.len);
+	tu_put_le(b, s.len, 8);
+	tu_put(b, s.ptr, (size_t)s.len);
 }
 
 static int elem_size(enum rvi_gguf_type t)
@@ -398,23 +363,23 @@ static int elem_size(enum rvi_gguf_type t)
 	}
 }
 
-static void w_scalar(wbuf *b, const skv *kv)
+static void w_scalar(tu_buf *b, const skv *kv)
 {
 	const int sz = elem_size(kv->type);
 	if (kv->type == RVI_GGUF_FLOAT32) {
 		float f = (float)kv->f;
 		uint32_t u;
 		memcpy(&u, &f, 4);
-		w_le(b, u, 4);
+		tu_put_le(b, u, 4);
 	} else if (kv->type == RVI_GGUF_FLOAT64) {
 		uint64_t u;
 		memcpy(&u, &kv->f, 8);
-		w_le(b, u, 8);
+		tu_put_le(b, u, 8);
 	} else if (kv->type == RVI_GGUF_INT8 || kv->type == RVI_GGUF_INT16 ||
 	           kv->type == RVI_GGUF_INT32 || kv->type == RVI_GGUF_INT64) {
-		w_le(b, (uint64_t)kv->i, sz);
+		tu_put_le(b, (uint64_t)kv->i, sz);
 	} else {
-		w_le(b, kv->u, sz);
+		tu_put_le(b, kv->u, sz);
 	}
 }
 
@@ -423,33 +388,33 @@ static void w_scalar(wbuf *b, const skv *kv)
 /* The spec as GGUF v3 bytes (malloc'ed), NULL on failure. */
 static uint8_t *spec_write(const spec *s, size_t *size)
 {
-	wbuf b = {0};
+	tu_buf b = {0};
 	uint64_t n_kv = 0, n_t = 0;
 	for (int i = 0; i < s->n_kv; i++)
 		n_kv += !s->kv[i].deleted;
 	for (int i = 0; i < s->n_t; i++)
 		n_t += !s->t[i].deleted;
-	w_bytes(&b, "GGUF", 4);
-	w_le(&b, 3, 4);
-	w_le(&b, n_t, 8);
-	w_le(&b, n_kv, 8);
+	tu_put(&b, "GGUF", 4);
+	tu_put_le(&b, 3, 4);
+	tu_put_le(&b, n_t, 8);
+	tu_put_le(&b, n_kv, 8);
 	for (int i = 0; i < s->n_kv; i++) {
 		const skv *kv = &s->kv[i];
 		if (kv->deleted)
 			continue;
 		w_str(&b, (rvi_str){kv->key, strlen(kv->key)});
-		w_le(&b, kv->type, 4);
+		tu_put_le(&b, kv->type, 4);
 		if (kv->type == RVI_GGUF_STRING) {
 			w_str(&b, kv->s);
 		} else if (kv->type == RVI_GGUF_ARRAY) {
-			w_le(&b, kv->arr_type, 4);
-			w_le(&b, kv->arr_n, 8);
+			tu_put_le(&b, kv->arr_type, 4);
+			tu_put_le(&b, kv->arr_n, 8);
 			if (kv->arr_type == RVI_GGUF_STRING)
 				for (uint64_t j = 0; j < kv->arr_n; j++)
 					w_str(&b, kv->strs[j]);
 			else
-				w_bytes(&b, kv->arr_data,
-				        (size_t)kv->arr_n * (size_t)elem_size(kv->arr_type));
+				tu_put(&b, kv->arr_data,
+				       (size_t)kv->arr_n * (size_t)elem_size(kv->arr_type));
 		} else {
 			w_scalar(&b, kv);
 		}
@@ -462,11 +427,11 @@ static uint8_t *spec_write(const spec *s, size_t *size)
 		if (t->deleted)
 			continue;
 		w_str(&b, (rvi_str){t->name, strlen(t->name)});
-		w_le(&b, (uint64_t)t->n_dims, 4);
+		tu_put_le(&b, (uint64_t)t->n_dims, 4);
 		for (int d = 0; d < t->n_dims; d++)
-			w_le(&b, (uint64_t)t->ne[d], 8);
-		w_le(&b, t->type, 4);
-		w_le(&b, off, 8);
+			tu_put_le(&b, (uint64_t)t->ne[d], 8);
+		tu_put_le(&b, t->type, 4);
+		tu_put_le(&b, off, 8);
 		const uint64_t bytes =
 		    rvi_row_size(t->type, t->ne[0]) * (uint64_t)(t->ne[1] * t->ne[2] * t->ne[3]);
 		ok = ok && bytes <= t->avail;
@@ -474,19 +439,19 @@ static uint8_t *spec_write(const spec *s, size_t *size)
 	}
 	CHECK(ok, "a tensor grew beyond its data");
 	while (b.n % ALIGN)
-		w_le(&b, 0, 1);
+		tu_put_le(&b, 0, 1);
 	for (int i = 0; i < s->n_t; i++) {
 		const stensor *t = &s->t[i];
 		if (t->deleted)
 			continue;
 		const uint64_t bytes =
 		    rvi_row_size(t->type, t->ne[0]) * (uint64_t)(t->ne[1] * t->ne[2] * t->ne[3]);
-		w_bytes(&b, t->data, (size_t)(bytes <= t->avail ? bytes : 0));
+		tu_put(&b, t->data, (size_t)(bytes <= t->avail ? bytes : 0));
 		while (b.n % ALIGN)
-			w_le(&b, 0, 1);
+			tu_put_le(&b, 0, 1);
 	}
-	CHECK(!b.oom && ok, "writing a GGUF failed");
-	if (b.oom || !ok) {
+	CHECK(ok, "writing a GGUF failed");
+	if (!ok) {
 		free(b.p);
 		return NULL;
 	}

@@ -18,113 +18,80 @@
 
 /* ---- a tiny GGUF writer -------------------------------------------------- */
 
-typedef struct wbuf {
-	uint8_t *p;
-	size_t n, cap;
-} wbuf;
-
-static void w_bytes(wbuf *b, const void *d, size_t n)
+static void w_u8(tu_buf *b, uint8_t v)
 {
-	if (b->n + n > b->cap) {
-		size_t cap = b->cap ? b->cap : 256;
-		while (cap < b->n + n)
-			cap *= 2;
-		uint8_t *p = realloc(b->p, cap);
-		if (!p) {
-			fprintf(stderr, "test_gguf: out of memory\n");
-			exit(1);
-		}
-		b->p = p;
-		b->cap = cap;
-	}
-	if (n)
-		memcpy(b->p + b->n, d, n);
-	b->n += n;
+	tu_put_le(b, v, 1);
 }
 
-/* Little-endian regardless of the host, as the format is. */
-static void w_le(wbuf *b, uint64_t v, int bytes)
+static void w_u16(tu_buf *b, uint16_t v)
 {
-	uint8_t t[8];
-	for (int i = 0; i < bytes; i++)
-		t[i] = (uint8_t)(v >> (8 * i));
-	w_bytes(b, t, (size_t)bytes);
+	tu_put_le(b, v, 2);
 }
 
-static void w_u8(wbuf *b, uint8_t v)
+static void w_u32(tu_buf *b, uint32_t v)
 {
-	w_le(b, v, 1);
+	tu_put_le(b, v, 4);
 }
 
-static void w_u16(wbuf *b, uint16_t v)
+static void w_u64(tu_buf *b, uint64_t v)
 {
-	w_le(b, v, 2);
+	tu_put_le(b, v, 8);
 }
 
-static void w_u32(wbuf *b, uint32_t v)
-{
-	w_le(b, v, 4);
-}
-
-static void w_u64(wbuf *b, uint64_t v)
-{
-	w_le(b, v, 8);
-}
-
-static void w_f32(wbuf *b, float f)
+static void w_f32(tu_buf *b, float f)
 {
 	uint32_t u;
 	memcpy(&u, &f, 4);
 	w_u32(b, u);
 }
 
-static void w_f64(wbuf *b, double d)
+static void w_f64(tu_buf *b, double d)
 {
 	uint64_t u;
 	memcpy(&u, &d, 8);
 	w_u64(b, u);
 }
 
-static void w_strn(wbuf *b, const char *s, size_t n)
+static void w_strn(tu_buf *b, const char *s, size_t n)
 {
 	w_u64(b, n);
-	w_bytes(b, s, n);
+	tu_put(b, s, n);
 }
 
-static void w_str(wbuf *b, const char *s)
+static void w_str(tu_buf *b, const char *s)
 {
 	w_strn(b, s, strlen(s));
 }
 
-static void w_header(wbuf *b, uint32_t version, uint64_t n_tensors, uint64_t n_kv)
+static void w_header(tu_buf *b, uint32_t version, uint64_t n_tensors, uint64_t n_kv)
 {
-	w_bytes(b, "GGUF", 4);
+	tu_put(b, "GGUF", 4);
 	w_u32(b, version);
 	w_u64(b, n_tensors);
 	w_u64(b, n_kv);
 }
 
-static void w_key(wbuf *b, const char *key, uint32_t type)
+static void w_key(tu_buf *b, const char *key, uint32_t type)
 {
 	w_str(b, key);
 	w_u32(b, type);
 }
 
-static void w_kv_u32(wbuf *b, const char *key, uint32_t v)
+static void w_kv_u32(tu_buf *b, const char *key, uint32_t v)
 {
 	w_key(b, key, RVI_GGUF_UINT32);
 	w_u32(b, v);
 }
 
-static void w_arr(wbuf *b, const char *key, uint32_t elem_type, uint64_t n)
+static void w_arr(tu_buf *b, const char *key, uint32_t elem_type, uint64_t n)
 {
 	w_key(b, key, RVI_GGUF_ARRAY);
 	w_u32(b, elem_type);
 	w_u64(b, n);
 }
 
-static void w_tensor(wbuf *b, const char *name, uint32_t n_dims, const uint64_t *ne, uint32_t type,
-                     uint64_t offset)
+static void w_tensor(tu_buf *b, const char *name, uint32_t n_dims, const uint64_t *ne,
+                     uint32_t type, uint64_t offset)
 {
 	w_str(b, name);
 	w_u32(b, n_dims);
@@ -134,19 +101,19 @@ static void w_tensor(wbuf *b, const char *name, uint32_t n_dims, const uint64_t 
 	w_u64(b, offset);
 }
 
-static void w_zeros(wbuf *b, size_t n)
+static void w_zeros(tu_buf *b, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		w_u8(b, 0);
 }
 
-static void w_pad(wbuf *b, size_t align)
+static void w_pad(tu_buf *b, size_t align)
 {
 	while (b->n % align)
 		w_u8(b, 0);
 }
 
-static void w_reset(wbuf *b)
+static void w_reset(tu_buf *b)
 {
 	b->n = 0;
 }
@@ -168,7 +135,7 @@ static int parse_copy(rvi_gguf **g, const uint8_t *data, size_t n, uint8_t **cop
 
 /* The crafted file b must be rejected with status, and the message must name
  * the file and contain each given phrase (the key, tensor or reason). */
-static void expect_err(const char *what, const wbuf *b, int status, const char *phrase1,
+static void expect_err(const char *what, const tu_buf *b, int status, const char *phrase1,
                        const char *phrase2)
 {
 	rvi_gguf *g = (rvi_gguf *)&g; /* must be reset to NULL on failure */
@@ -195,7 +162,7 @@ static void expect_err(const char *what, const wbuf *b, int status, const char *
 	free(copy);
 }
 
-static void expect_ok(const char *what, const wbuf *b)
+static void expect_ok(const char *what, const tu_buf *b)
 {
 	rvi_gguf *g = NULL;
 	rvi_err err = {0};
@@ -216,7 +183,7 @@ static uint8_t pattern(size_t i)
 	return (uint8_t)(i * 7 + 3);
 }
 
-static size_t build_valid(wbuf *b, uint32_t version)
+static size_t build_valid(tu_buf *b, uint32_t version)
 {
 	w_reset(b);
 	w_header(b, version, 3, 32);
@@ -535,7 +502,7 @@ static void check_valid(const rvi_gguf *g, size_t data_offset, uint32_t version,
 
 static void test_valid(void)
 {
-	wbuf b = {0};
+	tu_buf b = {0};
 	for (uint32_t version = 2; version <= 3; version++) {
 		size_t data = build_valid(&b, version);
 		rvi_gguf *g = NULL;
@@ -594,7 +561,7 @@ static void test_valid(void)
  * a result that points outside the buffer (ASan checks every touch below). */
 static void test_mutations(void)
 {
-	wbuf b = {0};
+	tu_buf b = {0};
 	build_valid(&b, 3);
 	uint64_t rng = 12345;
 	int ok = 0, bad = 0;
@@ -656,7 +623,7 @@ static void test_mutations(void)
 
 static void test_preamble(void)
 {
-	wbuf b = {0};
+	tu_buf b = {0};
 	w_header(&b, 3, 0, 0);
 	expect_ok("empty 24-byte file", &b);
 	b.n = 23;
@@ -665,7 +632,7 @@ static void test_preamble(void)
 	expect_err("0 bytes", &b, RV_ERR_MODEL, "too short", NULL);
 
 	w_reset(&b);
-	w_bytes(&b, "GGML", 4);
+	tu_put(&b, "GGML", 4);
 	w_u32(&b, 3), w_u64(&b, 0), w_u64(&b, 0);
 	expect_err("bad magic", &b, RV_ERR_MODEL, "bad magic 47 47 4d 4c", NULL);
 	w_reset(&b);
@@ -711,7 +678,7 @@ static void test_preamble(void)
 
 static void test_bad_kv(void)
 {
-	wbuf b = {0};
+	tu_buf b = {0};
 	char big[RVI_GGUF_MAX_KEY + 2];
 	memset(big, 'k', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
@@ -760,20 +727,20 @@ static void test_bad_kv(void)
 	w_header(&b, 3, 0, 1);
 	w_key(&b, "x.s", RVI_GGUF_STRING);
 	w_u64(&b, UINT64_MAX);
-	w_bytes(&b, "abcdef", 6);
+	tu_put(&b, "abcdef", 6);
 	expect_err("string length UINT64_MAX", &b, RV_ERR_MODEL, "key x.s",
 	           "string value length 18446744073709551615");
 	w_reset(&b);
 	w_header(&b, 3, 0, 1);
 	w_key(&b, "x.s", RVI_GGUF_STRING);
 	w_u64(&b, 7);
-	w_bytes(&b, "abcdef", 6);
+	tu_put(&b, "abcdef", 6);
 	expect_err("string past end by 1", &b, RV_ERR_MODEL, "key x.s", "runs past the end");
 	w_reset(&b);
 	w_header(&b, 3, 0, 2);
 	w_kv_u32(&b, "a.b", 1);
 	w_u64(&b, 1000);
-	w_bytes(&b, "x.y", 3);
+	tu_put(&b, "x.y", 3);
 	w_zeros(&b, 16);
 	expect_err("key past end", &b, RV_ERR_MODEL, "key #1", "key length 1000");
 	w_reset(&b);
@@ -820,7 +787,7 @@ static void test_bad_kv(void)
 	w_reset(&b);
 	w_header(&b, 3, 0, 1);
 	w_arr(&b, "x.strs", RVI_GGUF_STRING, 2);
-	w_str(&b, "a"), w_u64(&b, 5), w_bytes(&b, "abcd", 4);
+	w_str(&b, "a"), w_u64(&b, 5), tu_put(&b, "abcd", 4);
 	expect_err("string array element past end", &b, RV_ERR_MODEL, "key x.strs",
 	           "array string length 5");
 	w_reset(&b);
@@ -869,7 +836,7 @@ static void test_bad_kv(void)
 
 /* One tensor info with a bit of metadata before it, then padding to 32 and
  * data_bytes of data. */
-static void one_tensor(wbuf *b, const char *name, uint32_t n_dims, const uint64_t *ne,
+static void one_tensor(tu_buf *b, const char *name, uint32_t n_dims, const uint64_t *ne,
                        uint32_t type, uint64_t offset, size_t data_bytes)
 {
 	w_reset(b);
@@ -882,7 +849,7 @@ static void one_tensor(wbuf *b, const char *name, uint32_t n_dims, const uint64_
 
 static void test_bad_tensors(void)
 {
-	wbuf b = {0};
+	tu_buf b = {0};
 	const uint64_t v16[] = {16}, m4x4[] = {4, 4};
 	char big[RVI_GGUF_MAX_NAME + 2];
 	memset(big, 'n', sizeof(big) - 1);

@@ -116,51 +116,29 @@ static uint32_t crc32_of(const uint8_t *p, size_t n)
 	return c ^ 0xffffffffu;
 }
 
-typedef struct buf {
-	uint8_t *p;
-	size_t n, cap;
-} buf;
-
-static void put(buf *b, const void *data, size_t n)
+static void put_be32(tu_buf *b, uint32_t v)
 {
-	if (b->n + n > b->cap) {
-		b->cap = (b->n + n) * 2 + 64;
-		b->p = realloc(b->p, b->cap);
-	}
-	memcpy(b->p + b->n, data, n);
-	b->n += n;
+	tu_put_be(b, v, 4);
 }
 
-static void put_be32(buf *b, uint32_t v)
+static void put_u16(tu_buf *b, uint32_t v, bool big)
 {
-	uint8_t x[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
-	put(b, x, 4);
+	(big ? tu_put_be : tu_put_le)(b, v, 2);
 }
 
-static void put_u16(buf *b, uint32_t v, bool big)
+static void put_u32(tu_buf *b, uint32_t v, bool big)
 {
-	uint8_t x[2] = {(uint8_t)v, (uint8_t)(v >> 8)};
-	if (big) {
-		x[0] = (uint8_t)(v >> 8);
-		x[1] = (uint8_t)v;
-	}
-	put(b, x, 2);
+	(big ? tu_put_be : tu_put_le)(b, v, 4);
 }
 
-static void put_u32(buf *b, uint32_t v, bool big)
+static void png_chunk(tu_buf *b, const char *type, const uint8_t *data, size_t n)
 {
-	put_u16(b, big ? v >> 16 : v & 0xffff, big);
-	put_u16(b, big ? v & 0xffff : v >> 16, big);
-}
-
-static void png_chunk(buf *b, const char *type, const uint8_t *data, size_t n)
-{
-	buf c = {0};
-	put(&c, type, 4);
+	tu_buf c = {0};
+	tu_put(&c, type, 4);
 	if (n)
-		put(&c, data, n);
+		tu_put(&c, data, n);
 	put_be32(b, (uint32_t)n);
-	put(b, c.p, c.n);
+	tu_put(b, c.p, c.n);
 	put_be32(b, crc32_of(c.p, c.n));
 	free(c.p);
 }
@@ -170,8 +148,8 @@ static void png_chunk(buf *b, const char *type, const uint8_t *data, size_t n)
 static uint8_t *make_png(uint32_t w, uint32_t h, int depth, int ctype, const uint8_t *raw,
                          size_t raw_n, const uint8_t *plte, size_t plte_n, size_t *out_n)
 {
-	buf b = {0}, z = {0};
-	put(&b, "\x89PNG\r\n\x1a\n", 8);
+	tu_buf b = {0}, z = {0};
+	tu_put(&b, "\x89PNG\r\n\x1a\n", 8);
 	uint8_t ihdr[13];
 	for (int i = 0; i < 4; i++) {
 		ihdr[i] = (uint8_t)(w >> (24 - 8 * i));
@@ -190,9 +168,9 @@ static uint8_t *make_png(uint32_t w, uint32_t h, int depth, int ctype, const uin
 	                   (uint8_t)(raw_n >> 8),
 	                   (uint8_t)~raw_n,
 	                   (uint8_t)(~raw_n >> 8)};
-	put(&z, zhdr, 7);
+	tu_put(&z, zhdr, 7);
 	if (raw_n)
-		put(&z, raw, raw_n);
+		tu_put(&z, raw, raw_n);
 	uint32_t a = 1, s = 0;
 	for (size_t i = 0; i < raw_n; i++) {
 		a = (a + raw[i]) % 65521;
@@ -590,8 +568,8 @@ static uint8_t *jpeg_with_exif(const uint8_t *jpg, size_t n, bool big, uint32_t 
                                uint32_t v, uint32_t ifd_off, uint32_t count, const char *extra,
                                size_t *out_n)
 {
-	buf t = {0}, b = {0};
-	put(&t, big ? "MM" : "II", 2);
+	tu_buf t = {0}, b = {0};
+	tu_put(&t, big ? "MM" : "II", 2);
 	put_u16(&t, 42, big);
 	put_u32(&t, ifd_off, big);
 	put_u16(&t, count, big);
@@ -606,14 +584,14 @@ static uint8_t *jpeg_with_exif(const uint8_t *jpg, size_t n, bool big, uint32_t 
 	}
 	put_u32(&t, 0, big);
 	if (extra)
-		put(&t, extra, strlen(extra));
+		tu_put(&t, extra, strlen(extra));
 	uint32_t len = (uint32_t)(2 + 6 + t.n);
 	uint8_t seg[4] = {0xff, 0xe1, (uint8_t)(len >> 8), (uint8_t)len};
-	put(&b, jpg, 2);
-	put(&b, seg, 4);
-	put(&b, "Exif\0\0", 6);
-	put(&b, t.p, t.n);
-	put(&b, jpg + 2, n - 2);
+	tu_put(&b, jpg, 2);
+	tu_put(&b, seg, 4);
+	tu_put(&b, "Exif\0\0", 6);
+	tu_put(&b, t.p, t.n);
+	tu_put(&b, jpg + 2, n - 2);
 	free(t.p);
 	*out_n = b.n;
 	return b.p;

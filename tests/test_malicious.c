@@ -213,66 +213,43 @@ static void spec_free(spec *s)
 	memset(s, 0, sizeof(*s));
 }
 
-typedef struct wbuf {
-	uint8_t *p;
-	size_t n, cap;
-} wbuf;
-
-static void w_bytes(wbuf *b, const void *d, size_t n)
+static void w_str(tu_buf *b, const char *s)
 {
-	if (b->n + n > b->cap) {
-		b->cap = (b->n + n) * 2 + 256;
-		b->p = realloc(b->p, b->cap);
-	}
-	memcpy(b->p + b->n, d, n);
-	b->n += n;
+	tu_put_le(b, strlen(s), 8);
+	tu_put(b, s, strlen(s));
 }
 
-static void w_le(wbuf *b, uint64_t v, int bytes)
-{
-	uint8_t x[8];
-	for (int i = 0; i < bytes; i++)
-		x[i] = (uint8_t)(v >> (8 * i));
-	w_bytes(b, x, (size_t)bytes);
-}
-
-static void w_str(wbuf *b, const char *s)
-{
-	w_le(b, strlen(s), 8);
-	w_bytes(b, s, strlen(s));
-}
-
-static void w_f32(wbuf *b, double v)
+static void w_f32(tu_buf *b, double v)
 {
 	float f = (float)v;
 	uint32_t u;
 	memcpy(&u, &f, 4);
-	w_le(b, u, 4);
+	tu_put_le(b, u, 4);
 }
 
 /* GGUF v3, alignment 32, tensors in list order. */
 static uint8_t *spec_write(const spec *s, size_t *size)
 {
-	wbuf b = {0};
-	w_bytes(&b, "GGUF", 4);
-	w_le(&b, 3, 4);
-	w_le(&b, (uint64_t)s->n_t, 8);
-	w_le(&b, (uint64_t)s->n_kv, 8);
+	tu_buf b = {0};
+	tu_put(&b, "GGUF", 4);
+	tu_put_le(&b, 3, 4);
+	tu_put_le(&b, (uint64_t)s->n_t, 8);
+	tu_put_le(&b, (uint64_t)s->n_kv, 8);
 	for (int i = 0; i < s->n_kv; i++) {
 		const mkv *k = &s->kv[i];
 		w_str(&b, k->key);
-		w_le(&b, (uint64_t)k->type, 4);
+		tu_put_le(&b, (uint64_t)k->type, 4);
 		switch (k->type) {
 		case G_U8:
 		case G_BOOL:
-			w_le(&b, (uint64_t)k->i, 1);
+			tu_put_le(&b, (uint64_t)k->i, 1);
 			break;
 		case G_I32:
 		case G_U32:
-			w_le(&b, (uint64_t)k->i, 4);
+			tu_put_le(&b, (uint64_t)k->i, 4);
 			break;
 		case G_U64:
-			w_le(&b, (uint64_t)k->i, 8);
+			tu_put_le(&b, (uint64_t)k->i, 8);
 			break;
 		case G_F32:
 			w_f32(&b, k->f);
@@ -281,15 +258,15 @@ static uint8_t *spec_write(const spec *s, size_t *size)
 			w_str(&b, k->s);
 			break;
 		case G_ARR:
-			w_le(&b, (uint64_t)k->arr_type, 4);
-			w_le(&b, (uint64_t)k->n, 8);
+			tu_put_le(&b, (uint64_t)k->arr_type, 4);
+			tu_put_le(&b, (uint64_t)k->n, 8);
 			for (int j = 0; j < k->n; j++) {
 				if (k->arr_type == G_STR)
 					w_str(&b, k->strs[j]);
 				else if (k->arr_type == G_F32)
 					w_f32(&b, k->nums[j]);
 				else
-					w_le(&b, (uint64_t)(int64_t)k->nums[j], 4);
+					tu_put_le(&b, (uint64_t)(int64_t)k->nums[j], 4);
 			}
 			break;
 		}
@@ -298,18 +275,18 @@ static uint8_t *spec_write(const spec *s, size_t *size)
 	for (int i = 0; i < s->n_t; i++) {
 		const mtensor *t = &s->t[i];
 		w_str(&b, t->name);
-		w_le(&b, (uint64_t)t->n_dims, 4);
+		tu_put_le(&b, (uint64_t)t->n_dims, 4);
 		for (int d = 0; d < t->n_dims; d++)
-			w_le(&b, (uint64_t)t->ne[d], 8);
-		w_le(&b, (uint64_t)t->type, 4);
-		w_le(&b, off, 8);
+			tu_put_le(&b, (uint64_t)t->ne[d], 8);
+		tu_put_le(&b, (uint64_t)t->type, 4);
+		tu_put_le(&b, off, 8);
 		off += (t->nbytes + 31) / 32 * 32;
 	}
 	static const uint8_t zeros[32];
-	w_bytes(&b, zeros, (32 - b.n % 32) % 32);
+	tu_put(&b, zeros, (32 - b.n % 32) % 32);
 	for (int i = 0; i < s->n_t; i++) {
-		w_bytes(&b, s->t[i].data, s->t[i].nbytes);
-		w_bytes(&b, zeros, (32 - s->t[i].nbytes % 32) % 32);
+		tu_put(&b, s->t[i].data, s->t[i].nbytes);
+		tu_put(&b, zeros, (32 - s->t[i].nbytes % 32) % 32);
 	}
 	*size = b.n;
 	return b.p;

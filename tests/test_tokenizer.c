@@ -668,41 +668,23 @@ static void test_big(const rvi_tokenizer *t)
 
 /* ---- vocabularies built in memory -------------------------------------------------- */
 
-typedef struct buf {
-	unsigned char *p;
-	size_t n, cap;
-} buf;
-
-static void put(buf *b, const void *d, size_t n)
+static void put_u32(tu_buf *b, uint32_t v)
 {
-	if (b->n + n > b->cap) {
-		b->cap = (b->n + n) * 2 + 256;
-		b->p = realloc(b->p, b->cap);
-	}
-	memcpy(b->p + b->n, d, n);
-	b->n += n;
+	tu_put_le(b, v, 4);
 }
 
-static void put_u32(buf *b, uint32_t v)
+static void put_u64(tu_buf *b, uint64_t v)
 {
-	unsigned char x[4] = {(unsigned char)v, (unsigned char)(v >> 8), (unsigned char)(v >> 16),
-	                      (unsigned char)(v >> 24)};
-	put(b, x, 4);
+	tu_put_le(b, v, 8);
 }
 
-static void put_u64(buf *b, uint64_t v)
-{
-	put_u32(b, (uint32_t)v);
-	put_u32(b, (uint32_t)(v >> 32));
-}
-
-static void put_str(buf *b, const char *s)
+static void put_str(tu_buf *b, const char *s)
 {
 	put_u64(b, strlen(s));
-	put(b, s, strlen(s));
+	tu_put(b, s, strlen(s));
 }
 
-static void kv_head(buf *b, const char *key, uint32_t type)
+static void kv_head(tu_buf *b, const char *key, uint32_t type)
 {
 	put_str(b, key);
 	put_u32(b, type);
@@ -760,9 +742,9 @@ static unsigned char *build_vocab(const vopt *o, size_t *size, int *n_tokens)
 		type[3 + nb + i] = PIECE_TYPE[i];
 	}
 
-	buf b = {0};
+	tu_buf b = {0};
 	int n_kv = 0;
-	buf kv = {0};
+	tu_buf kv = {0};
 	kv_head(&kv, "tokenizer.ggml.model", G_STR);
 	put_str(&kv, o->model ? o->model : "llama");
 	n_kv++;
@@ -810,11 +792,11 @@ static unsigned char *build_vocab(const vopt *o, size_t *size, int *n_tokens)
 	put_u32(&kv, 4294967295u);
 	n_kv++;
 
-	put(&b, "GGUF", 4);
+	tu_put(&b, "GGUF", 4);
 	put_u32(&b, 3);
 	put_u64(&b, 0); /* tensors */
 	put_u64(&b, (uint64_t)n_kv);
-	put(&b, kv.p, kv.n);
+	tu_put(&b, kv.p, kv.n);
 	free(kv.p);
 	for (int i = 0; i < n; i++)
 		free(tok[i]);

@@ -378,3 +378,45 @@ float tu_rand_uniform(uint64_t *state, float lo, float hi)
 	double u = (double)(tu_rand_u64(state) >> 11) / 9007199254740992.0;
 	return lo + (float)(u * (hi - lo));
 }
+
+void tu_put(tu_buf *b, const void *data, size_t n)
+{
+	if (b->n + n > b->cap) {
+		size_t cap = b->cap ? b->cap : 256;
+		while (cap < b->n + n)
+			cap *= 2;
+		uint8_t *p = realloc(b->p, cap);
+		if (!p) {
+			fprintf(stderr, "tests: out of memory for a %zu-byte buffer\n", cap);
+			exit(1);
+		}
+		b->p = p;
+		b->cap = cap;
+	}
+	if (n)
+		memcpy(b->p + b->n, data, n);
+	b->n += n;
+}
+
+void tu_put_le(tu_buf *b, uint64_t v, int bytes)
+{
+	uint8_t t[8];
+	for (int i = 0; i < bytes && i < 8; i++)
+		t[i] = (uint8_t)(v >> (8 * i));
+	tu_put(b, t, (size_t)(bytes < 8 ? bytes : 8));
+}
+
+void tu_put_be(tu_buf *b, uint64_t v, int bytes)
+{
+	uint8_t t[8];
+	for (int i = 0; i < bytes && i < 8; i++)
+		t[i] = (uint8_t)(v >> (8 * (bytes - 1 - i)));
+	tu_put(b, t, (size_t)(bytes < 8 ? bytes : 8));
+}
+
+void tu_buf_free(tu_buf *b)
+{
+	free(b->p);
+	b->p = NULL;
+	b->n = b->cap = 0;
+}

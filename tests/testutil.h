@@ -55,6 +55,18 @@ const tu_json *tu_json_at(const tu_json *j, size_t i); /* array element or NULL 
 /* SHA-256 of data, as 64 lowercase hex digits + NUL into hex. */
 void tu_sha256_hex(const void *data, size_t n, char hex[65]);
 
+/* A growable byte buffer for the files tests write (GGUF, PNG, caches).
+ * Out of memory ends the test program with a message. */
+typedef struct tu_buf {
+	uint8_t *p;
+	size_t n, cap;
+} tu_buf;
+
+void tu_put(tu_buf *b, const void *data, size_t n);
+void tu_put_le(tu_buf *b, uint64_t v, int bytes); /* the low `bytes` of v, little-endian */
+void tu_put_be(tu_buf *b, uint64_t v, int bytes); /* ... big-endian */
+void tu_buf_free(tu_buf *b);
+
 /* Deterministic random numbers (splitmix64). */
 uint64_t tu_rand_u64(uint64_t *state);
 float tu_rand_uniform(uint64_t *state, float lo, float hi);
