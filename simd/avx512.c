@@ -724,17 +724,22 @@ DEFINE_DOTS(q6_K, Q6_K_ROWS, 1)
  * The decode and prefill path of these two types (vec_dot_prep):
  * activations are prepared once per matmul call, so nothing an activation
  * row needs is redone for each of the thousands of weight rows it meets.
- * Blocks go in pairs, one zmm each. A prepared pair holds the 64 activation
- * bytes of both blocks, then for Q4_0 16 int32 lanes of corrections, then
- * 16 floats: the first block's scale 8 times, then the second's. A missing
- * second block (an odd count) is zeros on both sides.
- *  - Q4_0: the weight nibbles u (0..15) are vpdpbusd's unsigned operand and
- *    the activations stay signed: sum (u - 8) a = sum u a - 8 sum a, where
- *    -8 * (the sum of each 4 activation bytes) is prepared and starts the
- *    accumulator. Float sums run in 16 lanes, one FMA per pair of blocks.
- *  - Q8_0: the activations are prepared as a + 128 (see the top of this
- *    file) and the weights stay signed. Float sums keep llama.cpp's order
- *    (one 8-lane FMA per block, in block order): the Q8_0 references need it.
+ * Blocks go in groups, a group's missing blocks (at the end of a row) zeros
+ * on both sides.
+ *  - Q8_0: pairs of blocks, one zmm; a prepared pair is the 64 activation
+ *    bytes as a + 128 (see the top of this file), then 16 floats, the first
+ *    block's scale 8 times and the second's. The weights stay signed. Float
+ *    sums keep llama.cpp's order (one 8-lane FMA per block, in block order):
+ *    the Q8_0 references need it.
+ *  - Q4_0: quads of blocks, each 128-bit lane one block: one zmm of the
+ *    quad's low nibbles (weights 0..15 of each block) and one of its high
+ *    nibbles (16..31), so unpacking is an AND and a shift. The nibbles u
+ *    (0..15) are vpdpbusd's unsigned operand and the activations stay
+ *    signed: sum (u - 8) a = sum u a - 8 sum a. A prepared quad is the two
+ *    zmm of activations in that order, 16 int32 lanes of -8 * (the sum of
+ *    the 8 activation bytes each lane meets), which start the accumulator,
+ *    and 16 floats, each block's scale 4 times. Float sums run in 16 lanes,
+ *    one FMA per quad.
  * Weight rows go in groups of up to 4 and activation rows in groups of up
  * to 3, or 2 and 8 (accumulators, weights and scales then fill the 32
  * registers; see vec_dot_prep_q80); each (weight row, activation row) sees
@@ -743,45 +748,89 @@ DEFINE_DOTS(q6_K, Q6_K_ROWS, 1)
 
 #define AR_MAX 8
 
-static ALWAYS_INLINE size_t qp_pair_bytes(const int q4)
+/* Blocks in a group, and the bytes of a prepared group. */
+static ALWAYS_INLINE int qp_blocks(const int q4)
 {
-	return q4 ? 192 : 128;
+	return q4 ? 4 : 2;
+}
+
+static ALWAYS_INLINE size_t qp_group_bytes(const int q4)
+{
+	return q4 ? 256 : 128;
 }
 
 static size_t prep_size_q8_0(int64_t n)
 {
-	return (size_t)((n / 32 + 1) / 2) * qp_pair_bytes(0);
+	return (size_t)((n / 32 + 1) / 2) * qp_group_bytes(0);
 }
 
 static size_t prep_size_q4_0(int64_t n)
 {
-	return (size_t)((n / 32 + 1) / 2) * qp_pair_bytes(1);
+	return (size_t)((n / 32 + 3) / 4) * qp_group_bytes(1);
+}
+
+/* The 16 bytes at offset off of the nv (of 4) blocks bsz apart from b0, one
+ * per 128-bit lane; zeros for the missing ones. */
+static ALWAYS_INLINE __m512i quad_lanes(const uint8_t *b0, size_t bsz, size_t off, const int nv)
+{
+	__m512i z = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(b0 + off)));
+	z = _mm512_inserti32x4(
+	    z, nv > 1 ? _mm_loadu_si128((const __m128i *)(b0 + bsz + off)) : _mm_setzero_si128(),
+	    1);
+	z = _mm512_inserti32x4(z,
+	                       nv > 2 ? _mm_loadu_si128((const __m128i *)(b0 + 2 * bsz + off))
+	                              : _mm_setzero_si128(),
+	                       2);
+	return _mm512_inserti32x4(z,
+	                          nv > 3 ? _mm_loadu_si128((const __m128i *)(b0 + 3 * bsz + off))
+	                                 : _mm_setzero_si128(),
+	                          3);
+}
+
+/* The fp16 scales of the nv blocks bsz apart from b0 (0 for missing ones),
+ * each repeated over 16 / groups lanes. */
+static ALWAYS_INLINE __m512 group_scales(const int q4, const uint8_t *b0, size_t bsz, const int nv)
+{
+	uint64_t h = ld16(b0);
+	for (int k = 1; k < qp_blocks(q4); k++)
+		h |= k < nv ? (uint64_t)ld16(b0 + k * bsz) << (16 * k) : 0;
+	const __m512i idx = q4 ? _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0)
+	                       : _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+	return _mm512_permutexvar_ps(
+	    idx, _mm512_castps128_ps512(_mm_cvtph_ps(_mm_cvtsi64_si128((long long)h))));
 }
 
 static ALWAYS_INLINE void prep_q80(const int q4, int64_t n, const void *a, void *p)
 {
 	const int64_t nb = n / 32;
+	const int g = qp_blocks(q4);
 	const uint8_t *ab = a;
 	uint8_t *pp = p;
-	for (int64_t ib = 0; ib < nb; ib += 2, pp += qp_pair_bytes(q4)) {
-		const uint8_t *b0 = ab + (size_t)ib * Q8_0_SZ, *b1 = b0 + Q8_0_SZ;
-		const bool two = ib + 1 < nb;
-		const __m256i lo = _mm256_loadu_si256((const __m256i *)(b0 + 2));
-		const __m256i hi =
-		    two ? _mm256_loadu_si256((const __m256i *)(b1 + 2)) : _mm256_setzero_si256();
-		__m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+	for (int64_t ib = 0; ib < nb; ib += g, pp += qp_group_bytes(q4)) {
+		const uint8_t *b0 = ab + (size_t)ib * Q8_0_SZ;
+		const int nv = nb - ib < g ? (int)(nb - ib) : g;
+		float d[16];
+		for (int l = 0; l < 16; l++)
+			d[l] =
+			    l / (16 / g) < nv ? h2f(b0 + (size_t)(l / (16 / g)) * Q8_0_SZ) : 0.0f;
+		_mm512_storeu_ps(pp + qp_group_bytes(q4) - 64, _mm512_loadu_ps(d));
 		if (q4) {
-			const __m512i s8 =
-			    _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(8), q);
-			_mm512_storeu_si512(pp + 64, _mm512_sub_epi32(_mm512_setzero_si512(), s8));
-		} else {
-			q = _mm512_mask_xor_epi64(q, two ? 0xff : 0x0f, q,
-			                          _mm512_set1_epi8((char)0x80));
+			const __m512i lo = quad_lanes(b0, Q8_0_SZ, 2, nv);
+			const __m512i hi = quad_lanes(b0, Q8_0_SZ, 18, nv);
+			const __m512i eights = _mm512_set1_epi8(8);
+			const __m512i s8 = _mm512_dpbusd_epi32(
+			    _mm512_dpbusd_epi32(_mm512_setzero_si512(), eights, lo), eights, hi);
+			_mm512_storeu_si512(pp, lo);
+			_mm512_storeu_si512(pp + 64, hi);
+			_mm512_storeu_si512(pp + 128, _mm512_sub_epi32(_mm512_setzero_si512(), s8));
+			continue;
 		}
+		const __m256i lo = _mm256_loadu_si256((const __m256i *)(b0 + 2));
+		const __m256i hi = nv > 1 ? _mm256_loadu_si256((const __m256i *)(b0 + Q8_0_SZ + 2))
+		                          : _mm256_setzero_si256();
+		__m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+		q = _mm512_mask_xor_epi64(q, nv > 1 ? 0xff : 0x0f, q, _mm512_set1_epi8((char)0x80));
 		_mm512_storeu_si512(pp, q);
-		_mm512_storeu_ps(pp + qp_pair_bytes(q4) - 64,
-		                 _mm512_mask_blend_ps(0xff00, _mm512_set1_ps(h2f(b0)),
-		                                      _mm512_set1_ps(two ? h2f(b1) : 0.0f)));
 	}
 }
 
@@ -795,73 +844,67 @@ static void prep_q4_0(int64_t n, const void *a, void *p)
 	prep_q80(1, n, a, p);
 }
 
-/* The weights of the pair at b0 (the second block only when two) in
- * activation order, and their scales laid out as the prepared ones. Q8_0:
- * signed bytes, and init, the vpdpbusd start -128 * (sum of each 4).
- * Q4_0: unsigned nibbles; byte j of a block holds weight j (low nibble) and
- * j + 16 (high), so each block's 16 bytes go to two 128-bit lanes, the upper
- * one shifted right by 4. */
-static ALWAYS_INLINE void qp_weights(const int q4, const uint8_t *b0, const bool two, __m512i *q,
+/* The weights of the group at b0 (nv blocks) in the prepared activations'
+ * order, and their scales. Q8_0: q[0] signed bytes, and init, the vpdpbusd
+ * start -128 * (sum of each 4). Q4_0: q[0] the low nibbles, q[1] the high
+ * ones (byte j of a block holds weights j and j + 16). */
+static ALWAYS_INLINE void qp_weights(const int q4, const uint8_t *b0, const int nv, __m512i q[2],
                                      __m512i *init, __m512 *d)
 {
 	const size_t bsz = q4 ? Q4_0_SZ : Q8_0_SZ;
 	if (q4) {
-		const __m128i x0 = _mm_loadu_si128((const __m128i *)(b0 + 2));
-		const __m128i x1 =
-		    two ? _mm_loadu_si128((const __m128i *)(b0 + bsz + 2)) : _mm_setzero_si128();
-		const __m512i t =
-		    _mm512_permutexvar_epi64(_mm512_set_epi64(3, 2, 3, 2, 1, 0, 1, 0),
-		                             _mm512_castsi256_si512(_mm256_inserti128_si256(
-		                                 _mm256_castsi128_si256(x0), x1, 1)));
-		*q = _mm512_and_si512(_mm512_mask_srli_epi16(t, 0xff00ff00, t, 4),
-		                      _mm512_set1_epi8(0x0f));
+		const __m512i t = quad_lanes(b0, bsz, 2, nv), m = _mm512_set1_epi8(0x0f);
+		q[0] = _mm512_and_si512(t, m);
+		q[1] = _mm512_and_si512(_mm512_srli_epi16(t, 4), m);
 	} else {
 		const __m256i x0 = _mm256_loadu_si256((const __m256i *)(b0 + 2));
-		const __m256i x1 = two ? _mm256_loadu_si256((const __m256i *)(b0 + bsz + 2))
-		                       : _mm256_setzero_si256();
-		*q = _mm512_inserti64x4(_mm512_castsi256_si512(x0), x1, 1);
-		*init = _mm512_sub_epi32(
-		    _mm512_setzero_si512(),
-		    _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8((char)0x80), *q));
+		const __m256i x1 = nv > 1 ? _mm256_loadu_si256((const __m256i *)(b0 + bsz + 2))
+		                          : _mm256_setzero_si256();
+		q[0] = _mm512_inserti64x4(_mm512_castsi256_si512(x0), x1, 1);
+		*init = _mm512_sub_epi32(_mm512_setzero_si512(),
+		                         _mm512_dpbusd_epi32(_mm512_setzero_si512(),
+		                                             _mm512_set1_epi8((char)0x80), q[0]));
 	}
-	const uint32_t h = (uint32_t)ld16(b0) | (two ? (uint32_t)ld16(b0 + bsz) << 16 : 0);
-	*d = _mm512_permutexvar_ps(_mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0),
-	                           _mm512_castps128_ps512(_mm_cvtph_ps(_mm_cvtsi32_si128((int)h))));
+	*d = group_scales(q4, b0, bsz, nv);
 }
 
-/* One pair of blocks for WR weight rows and AR prepared rows: 16-lane
+/* One group of blocks for WR weight rows and AR prepared rows: 16-lane
  * accumulators acc (Q4_0) or 8-lane acc8 (Q8_0). */
-static ALWAYS_INLINE void qp_pair(const int q4, const int WR, const int AR, const bool two,
-                                  const uint8_t *w, size_t w_stride, const uint8_t *p,
-                                  size_t p_stride, __m512 acc[R_MAX][AR_MAX],
-                                  __m256 acc8[R_MAX][AR_MAX])
+static ALWAYS_INLINE void qp_group(const int q4, const int WR, const int AR, const int nv,
+                                   const uint8_t *w, size_t w_stride, const uint8_t *p,
+                                   size_t p_stride, __m512 acc[R_MAX][AR_MAX],
+                                   __m256 acc8[R_MAX][AR_MAX])
 {
-	__m512i q[R_MAX], init[R_MAX];
+	__m512i q[R_MAX][2], init[R_MAX];
 	__m512 dw[R_MAX];
 	UNROLL
 	for (int i = 0; i < WR; i++) {
-		/* the same pair one tile of rows further on */
-		prefetch_block(w + (size_t)(WR + i) * w_stride, 2 * (q4 ? Q4_0_SZ : Q8_0_SZ));
-		qp_weights(q4, w + (size_t)i * w_stride, two, &q[i], &init[i], &dw[i]);
+		/* the same group one tile of rows further on */
+		prefetch_block(w + (size_t)(WR + i) * w_stride,
+		               (size_t)qp_blocks(q4) * (q4 ? Q4_0_SZ : Q8_0_SZ));
+		qp_weights(q4, w + (size_t)i * w_stride, nv, q[i], &init[i], &dw[i]);
 	}
 	UNROLL
 	for (int j = 0; j < AR; j++) {
 		const uint8_t *pj = p + (size_t)j * p_stride;
 		const __m512i a = _mm512_load_si512(pj);
-		const __m512 da = _mm512_load_ps(pj + qp_pair_bytes(q4) - 64);
-		const __m512i c = q4 ? _mm512_load_si512(pj + 64) : _mm512_setzero_si512();
+		const __m512 da = _mm512_load_ps(pj + qp_group_bytes(q4) - 64);
+		const __m512i a_hi = q4 ? _mm512_load_si512(pj + 64) : _mm512_setzero_si512();
+		const __m512i c = q4 ? _mm512_load_si512(pj + 128) : _mm512_setzero_si512();
 		UNROLL
 		for (int i = 0; i < WR; i++) {
 			const __m512 d = _mm512_mul_ps(dw[i], da);
 			if (q4) {
-				const __m512i s = _mm512_dpbusd_epi32(c, q[i], a);
+				const __m512i s = _mm512_dpbusd_epi32(
+				    _mm512_dpbusd_epi32(c, q[i][0], a), q[i][1], a_hi);
 				acc[i][j] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(s), acc[i][j]);
 				continue;
 			}
-			const __m512 s = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(init[i], a, q[i]));
+			const __m512 s =
+			    _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(init[i], a, q[i][0]));
 			acc8[i][j] = _mm256_fmadd_ps(_mm512_castps512_ps256(d),
 			                             _mm512_castps512_ps256(s), acc8[i][j]);
-			if (two)
+			if (nv > 1)
 				acc8[i][j] = _mm256_fmadd_ps(hi256(d), hi256(s), acc8[i][j]);
 		}
 	}
@@ -873,6 +916,7 @@ static ALWAYS_INLINE void qp_tile(const int q4, const int WR, const int AR, int6
 {
 	const size_t bsz = q4 ? Q4_0_SZ : Q8_0_SZ;
 	const int64_t nb = n / 32;
+	const int g = qp_blocks(q4);
 	__m512 acc[R_MAX][AR_MAX];
 	__m256 acc8[R_MAX][AR_MAX];
 	UNROLL
@@ -884,12 +928,12 @@ static ALWAYS_INLINE void qp_tile(const int q4, const int WR, const int AR, int6
 		}
 	}
 	int64_t ib = 0;
-	for (; ib + 2 <= nb; ib += 2)
-		qp_pair(q4, WR, AR, true, w + (size_t)ib * bsz, w_stride,
-		        p + (size_t)(ib / 2) * qp_pair_bytes(q4), p_stride, acc, acc8);
+	for (; ib + g <= nb; ib += g)
+		qp_group(q4, WR, AR, g, w + (size_t)ib * bsz, w_stride,
+		         p + (size_t)(ib / g) * qp_group_bytes(q4), p_stride, acc, acc8);
 	if (ib < nb)
-		qp_pair(q4, WR, AR, false, w + (size_t)ib * bsz, w_stride,
-		        p + (size_t)(ib / 2) * qp_pair_bytes(q4), p_stride, acc, acc8);
+		qp_group(q4, WR, AR, (int)(nb - ib), w + (size_t)ib * bsz, w_stride,
+		         p + (size_t)(ib / g) * qp_group_bytes(q4), p_stride, acc, acc8);
 	UNROLL
 	for (int i = 0; i < WR; i++) {
 		UNROLL
