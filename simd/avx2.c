@@ -1069,6 +1069,6 @@ void rvk_avx2_fill(rvk_table *t)
 	t->swiglu = swiglu;
 	t->axpy = axpy;
 	t->dot_f32 = dot_f32;
-	t->attn_scores = attn_scores;
-	t->attn_values = attn_values;
+	t->attn_scores = attn_scores_loop;
+	t->attn_values = attn_values_loop;
 }

@@ -1459,6 +1459,9 @@ static float dot_f32(const float *a, const float *b, int64_t n)
 
 #define ATT_MAX_HD 128
 
+// the fallbacks: dot_f32 and axpy over rows
+RVK_ATTN_FROM_DOT_AXPY(dot_f32, axpy)
+
 /* lane i of the result = the sum of the lanes of r[i] */
 static inline __m512 sum16x16(const __m512 r[16])
 {
@@ -1482,8 +1485,7 @@ static void attn_scores(float *att, const float *q, const float *k, int64_t k_st
                         int64_t hd, float scale)
 {
 	if (hd % 16 != 0 || hd > ATT_MAX_HD) {
-		for (int64_t p = 0; p < n; p++)
-			att[p] = dot_f32(q, k + p * k_stride, hd) * scale;
+		attn_scores_loop(att, q, k, k_stride, n, hd, scale);
 		return;
 	}
 	const int nc = (int)(hd / 16);
@@ -1510,8 +1512,7 @@ static void attn_values(float *out, const float *att, const float *v, int64_t v_
                         int64_t hd)
 {
 	if (hd % 16 != 0 || hd > ATT_MAX_HD) {
-		for (int64_t p = 0; p < n; p++)
-			axpy(out, att[p], v + p * v_stride, hd);
+		attn_values_loop(out, att, v, v_stride, n, hd);
 		return;
 	}
 	const int nc = (int)(hd / 16);

@@ -81,18 +81,19 @@ typedef struct rvk_table {
 	                    int64_t n, int64_t hd);
 } rvk_table;
 
-/* attn_scores and attn_values as loops over an ISA's own dot_f32 and axpy
- * (named DOT and AXPY in that file), for the tables without kernels of
- * their own for them. */
+/* attn_scores_loop and attn_values_loop: attn_scores and attn_values as
+ * loops over an ISA's own dot_f32 and axpy (named DOT and AXPY in that
+ * file), for the tables without kernels of their own for them and for the
+ * shapes an ISA's own kernels leave out. */
 #define RVK_ATTN_FROM_DOT_AXPY(DOT, AXPY)                                                          \
-	static void attn_scores(float *att, const float *q, const float *k, int64_t k_stride,      \
-	                        int64_t n, int64_t hd, float scale)                                \
+	static void attn_scores_loop(float *att, const float *q, const float *k, int64_t k_stride, \
+	                             int64_t n, int64_t hd, float scale)                           \
 	{                                                                                          \
 		for (int64_t p = 0; p < n; p++)                                                    \
 			att[p] = DOT(q, k + p * k_stride, hd) * scale;                             \
 	}                                                                                          \
-	static void attn_values(float *out, const float *att, const float *v, int64_t v_stride,    \
-	                        int64_t n, int64_t hd)                                             \
+	static void attn_values_loop(float *out, const float *att, const float *v,                 \
+	                             int64_t v_stride, int64_t n, int64_t hd)                      \
 	{                                                                                          \
 		for (int64_t p = 0; p < n; p++)                                                    \
 			AXPY(out, att[p], v + p * v_stride, hd);                                   \

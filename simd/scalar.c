@@ -578,6 +578,6 @@ const rvk_table rvk_scalar_table = {
     .swiglu = swiglu,
     .axpy = axpy,
     .dot_f32 = dot_f32,
-    .attn_scores = attn_scores,
-    .attn_values = attn_values,
+    .attn_scores = attn_scores_loop,
+    .attn_values = attn_values_loop,
 };

@@ -1,18 +1,25 @@
 /* matmul.c: y = x @ W^T over threads (see matmul.h).
  *
- * Two paths:
- *  - dots (decode, small batches, every quantized weight): activations are
- *    converted once to the weight type's vec_dot_type (Q8_0 / Q8_K blocks in
- *    the scratch buffer; f32 rows are used as they are), then output rows
- *    are split over OpenMP threads in static chunks and every output is one
- *    kernel-table dot. Each output depends only on its weight row and its
- *    activation row, so results do not depend on n_threads or on how many
- *    tokens share the call. Tokens are looped inside the row loop so each
- *    weight row is streamed from memory once per call.
+ * Three paths:
+ *  - prepared dots (weight types whose kernel set has vec_dot_prep):
+ *    activations are converted to the vec_dot_type and prepared once, then
+ *    blocks of output rows meet the tokens a chunk at a time in the
+ *    kernels' register tiles.
+ *  - dots (the other types): activations are converted once to the weight
+ *    type's vec_dot_type (Q8_0 / Q8_K blocks in the scratch buffer; f32 rows
+ *    are used as they are), then output rows are split over OpenMP threads
+ *    in static chunks and every output is one kernel-table dot. Tokens are
+ *    looped inside the row loop so each weight row is streamed from memory
+ *    once per call.
+ *  In both, each output depends only on its weight row and its activation
+ *  row, so results do not depend on n_threads or on how many tokens share
+ *  the call.
  *  - sgemm (float weights and more than RVI_MATMUL_EXACT_BATCH tokens: the
- *    prefill and the vision encoder): OpenBLAS, F16/BF16 weights dequantized
- *    to f32 a chunk of rows at a time. Quantized weights never take it, so
- *    that their activations are quantized as llama.cpp quantizes them. */
+ *    prefill and the vision encoder; not for a type with prepared dots when
+ *    the BLAS runs its generic kernels): OpenBLAS, F16/BF16 weights
+ *    dequantized to f32 a chunk of rows at a time. Quantized weights never
+ *    take it, so that their activations are quantized as llama.cpp
+ *    quantizes them. */
 #ifdef HAVE_CONFIG_H
 #include <config.h>
 #endif
@@ -183,6 +190,27 @@ static size_t align_up(size_t v)
 	return (v + BUF_ALIGN - 1) / BUF_ALIGN * BUF_ALIGN;
 }
 
+/* The n_tok activation rows of x converted for the dots, on n_threads:
+ * quantized by quant into q (a_row bytes apart) unless quant is NULL, then
+ * prepared by prep (from q, or from x when there is no quant) into pa
+ * (p_row bytes apart) unless prep is NULL. */
+static void convert_rows(const rvk_quant_fn quant, const rvk_prep_fn prep, const float *x,
+                         int64_t n_tok, int64_t n_in, char *q, size_t a_row, char *pa, size_t p_row,
+                         int n_threads)
+{
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static)                                                          \
+    num_threads(n_threads) if (n_threads > 1 && work_of(n_tok, n_in, 1) >= MIN_PARALLEL_WORK)
+#endif
+	for (int64_t t = 0; t < n_tok; t++) {
+		if (quant)
+			quant(x + t * n_in, q + (size_t)t * a_row, n_in);
+		if (prep)
+			prep(n_in, quant ? (const void *)(q + (size_t)t * a_row) : x + t * n_in,
+			     pa + (size_t)t * p_row);
+	}
+}
+
 /* The dot path with the weight type's prepared activations (see
  * rvk_vec_dot_prep_fn): quantized and prepared once, then each block of
  * PREP_ROWS output rows meets the tokens PREP_TOKENS at a time. */
@@ -206,18 +234,7 @@ static int prep_matmul(const rvi_weight *W, const rvk_table *k, const float *x, 
 	if (q == NULL)
 		return RV_ERR_NOMEM;
 	char *pa = q + (size_t)n_tok * a_row;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static)                                                          \
-    num_threads(n_threads) if (n_threads > 1 && work_of(n_tok, n_in, 1) >= MIN_PARALLEL_WORK)
-#endif
-	for (int64_t t = 0; t < n_tok; t++) {
-		if (is_f32) {
-			prep(n_in, x + t * n_in, pa + (size_t)t * p_row);
-			continue;
-		}
-		quant(x + t * n_in, q + (size_t)t * a_row, n_in);
-		prep(n_in, q + (size_t)t * a_row, pa + (size_t)t * p_row);
-	}
+	convert_rows(is_f32 ? NULL : quant, prep, x, n_tok, n_in, q, a_row, pa, p_row, n_threads);
 
 	const size_t w_row = rvi_row_size(W->type, n_in);
 	const char *wd = W->data;
@@ -286,12 +303,7 @@ int rvi_matmul_ex(const rvi_weight *W, const float *x, int64_t n_tok, float *y, 
 		char *q = rvi_buf_reserve(scratch, (size_t)bytes);
 		if (q == NULL)
 			return RV_ERR_NOMEM;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static)                                                          \
-    num_threads(n_threads) if (n_threads > 1 && work_of(n_tok, n_in, 1) >= MIN_PARALLEL_WORK)
-#endif
-		for (int64_t t = 0; t < n_tok; t++)
-			quant(x + t * n_in, q + (size_t)t * a_row, n_in);
+		convert_rows(quant, NULL, x, n_tok, n_in, q, a_row, NULL, 0, n_threads);
 		act = q;
 	}
 
