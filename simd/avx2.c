@@ -941,11 +941,13 @@ static void rmsnorm(float *o, const float *x, const float *w, int64_t n, float e
 
 /* x (n) = softmax(x) in place: max, e^(x - max) by exp_ps, sum in double,
  * scale by the float 1 / sum. Masked (-inf) entries give exactly 0; the
- * tail runs through a buffer padded with -inf, which adds nothing. */
+ * tail runs through a buffer padded with -inf, which adds nothing. Runs
+ * with subnormals flushed (rvk_ftz_begin): what would be one is 0. */
 static void softmax(float *x, int64_t n)
 {
 	if (n <= 0)
 		return;
+	const unsigned int csr = rvk_ftz_begin();
 	__m256 mv = _mm256_set1_ps(x[0]);
 	int64_t i = 0;
 	for (; i + 8 <= n; i += 8)
@@ -987,6 +989,7 @@ static void softmax(float *x, int64_t n)
 		x[i] *= inv;
 		x[i] = x[i] < FLT_MIN ? 0.0f : x[i];
 	}
+	rvk_ftz_end(csr);
 }
 
 /* g (n) = silu(g) * u (n) = g / (1 + e^-g) * u, the scalar order of

@@ -1374,11 +1374,13 @@ static void rmsnorm(float *o, const float *x, const float *w, int64_t n, float e
 }
 
 /* x (n) = softmax(x) in place: max, e^(x - max) with the sum in double
- * (8 + 8 lanes), then times 1 / sum. -inf entries become exactly 0. */
+ * (8 + 8 lanes), then times 1 / sum. -inf entries become exactly 0. Runs
+ * with subnormals flushed (rvk_ftz_begin): what would be one is 0. */
 static void softmax(float *x, int64_t n)
 {
 	if (n <= 0)
 		return;
+	const unsigned int csr = rvk_ftz_begin();
 	__m512 mx = _mm512_set1_ps(-INFINITY);
 	int64_t i = 0;
 	for (; i + 16 <= n; i += 16)
@@ -1407,6 +1409,7 @@ static void softmax(float *x, int64_t n)
 		    _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(y, _mm512_set1_ps(FLT_MIN), _CMP_NLT_UQ),
 		                        y));
 	}
+	rvk_ftz_end(csr);
 }
 
 /* g (n) = g / (1 + e^-g) * u (n). For g very negative e^-g is inf and the

@@ -99,6 +99,27 @@ typedef struct rvk_table {
 			AXPY(out, att[p], v + p * v_stride, hd);                                   \
 	}
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <xmmintrin.h>
+/* Flush-to-zero and denormals-are-zero for the length of a kernel whose
+ * tiny intermediates would otherwise be subnormal: on x86 every vector that
+ * makes or reads one takes a microcode assist (a softmax whose inputs span
+ * more than about 87 ran 10 times slower). Where such values end as 0
+ * anyway (softmax results below FLT_MIN are 0) the outputs are the same.
+ * rvk_ftz_begin returns the MXCSR that rvk_ftz_end restores. */
+static inline unsigned int rvk_ftz_begin(void)
+{
+	const unsigned int csr = _mm_getcsr();
+	_mm_setcsr(csr | 0x8040u); /* FTZ | DAZ */
+	return csr;
+}
+
+static inline void rvk_ftz_end(unsigned int csr)
+{
+	_mm_setcsr(csr);
+}
+#endif
+
 /* The scalar reference table (always available). */
 extern const rvk_table rvk_scalar_table;
 
