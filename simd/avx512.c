@@ -1456,16 +1456,22 @@ static float dot_f32(const float *a, const float *b, int64_t n)
  * FMAs with q held in registers), then the 16 zmm are reduced together by
  * a transpose-and-add tree (45 shuffles and adds for 16 rows instead of a
  * horizontal sum each), leaving row i's dot in lane i. Values keep the
- * output in registers across the rows (axpy would load and store it once
- * a row). Head dimensions over ATT_MAX_HD or not a multiple of 16 take the
- * row-by-row dot_f32 and axpy. */
-
-#define ATT_MAX_HD 128
+ * output in two sets of accumulators (even and odd rows, for independent
+ * FMAs) rather than load and store it once a row. The rows go ATT_BLOCK at
+ * a time, and each block meets every query of the call while it is in the
+ * L1 cache: with grouped-query attention 4 to 8 query heads read one KV
+ * head, and the cache of a long context does not fit in L2. A query sees
+ * the same operations whatever the block or nq. Head dimensions over
+ * ATT_MAX_HD or not a multiple of 16 take the row-by-row dot_f32 and axpy. */
 
 // the fallbacks: dot_f32 and axpy over rows
 RVK_ATTN_FROM_DOT_AXPY(dot_f32, axpy)
 
-/* lane i of the result = the sum of the lanes of r[i] */
+#define ATT_MAX_HD 128
+#define ATT_BLOCK  64 /* rows; a multiple of 16 (and even: the values' row pairs) */
+#define ATT_MAX_Q  8  /* queries whose value accumulators are kept at a time */
+
+/* The lanes of the 16 vectors summed, vector i's sum in lane i. */
 static inline __m512 sum16x16(const __m512 r[16])
 {
 	__m512 t[8], u[4], w[2];
@@ -1484,20 +1490,14 @@ static inline __m512 sum16x16(const __m512 r[16])
 	                     _mm512_shuffle_f32x4(w[0], w[1], 0xdd));
 }
 
-static void attn_scores(float *att, const float *q, const float *k, int64_t k_stride, int64_t n,
-                        int64_t hd, float scale)
+/* att[p] = scale * (q . k_p) for the n (<= ATT_BLOCK) rows of a block. */
+static void scores_block(float *att, const float *q, const float *k, int64_t k_stride, int64_t n,
+                         int nc, __m512 sv)
 {
-	if (hd % 16 != 0 || hd > ATT_MAX_HD) {
-		attn_scores_loop(att, q, k, k_stride, n, hd, scale);
-		return;
-	}
-	const int nc = (int)(hd / 16);
 	__m512 qv[ATT_MAX_HD / 16];
 	for (int c = 0; c < nc; c++)
 		qv[c] = _mm512_loadu_ps(q + 16 * c);
-	const __m512 sv = _mm512_set1_ps(scale);
-	int64_t p = 0;
-	for (; p < n; p += 16) {
+	for (int64_t p = 0; p < n; p += 16) {
 		const int rows = n - p < 16 ? (int)(n - p) : 16;
 		__m512 r[16];
 		for (int i = 0; i < 16; i++) {
@@ -1511,19 +1511,32 @@ static void attn_scores(float *att, const float *q, const float *k, int64_t k_st
 	}
 }
 
-static void attn_values(float *out, const float *att, const float *v, int64_t v_stride, int64_t n,
-                        int64_t hd)
+static void attn_scores(float *att, int64_t att_stride, const float *q, int64_t q_stride,
+                        int64_t nq, const float *k, int64_t k_stride, int64_t n, int64_t hd,
+                        float scale)
 {
 	if (hd % 16 != 0 || hd > ATT_MAX_HD) {
-		attn_values_loop(out, att, v, v_stride, n, hd);
+		attn_scores_loop(att, att_stride, q, q_stride, nq, k, k_stride, n, hd, scale);
 		return;
 	}
-	const int nc = (int)(hd / 16);
-	/* two sets of accumulators, even and odd rows, for independent FMAs */
+	const __m512 sv = _mm512_set1_ps(scale);
+	for (int64_t p0 = 0; p0 < n; p0 += ATT_BLOCK) {
+		const int64_t rows = n - p0 < ATT_BLOCK ? n - p0 : ATT_BLOCK;
+		for (int64_t j = 0; j < nq; j++)
+			scores_block(att + j * att_stride + p0, q + j * q_stride, k + p0 * k_stride,
+			             k_stride, rows, (int)(hd / 16), sv);
+	}
+}
+
+/* The accumulators of one query (a0: even rows, started from out; a1: odd
+ * rows) over the n rows of a block, the first of them even. */
+static void values_block(float *a0m, float *a1m, const float *att, const float *v, int64_t v_stride,
+                         int64_t n, int nc)
+{
 	__m512 a0[ATT_MAX_HD / 16], a1[ATT_MAX_HD / 16];
 	for (int c = 0; c < nc; c++) {
-		a0[c] = _mm512_loadu_ps(out + 16 * c);
-		a1[c] = _mm512_setzero_ps();
+		a0[c] = _mm512_loadu_ps(a0m + 16 * c);
+		a1[c] = _mm512_loadu_ps(a1m + 16 * c);
 	}
 	int64_t p = 0;
 	for (; p + 2 <= n; p += 2) {
@@ -1540,8 +1553,41 @@ static void attn_values(float *out, const float *att, const float *v, int64_t v_
 			a0[c] =
 			    _mm512_fmadd_ps(w0, _mm512_loadu_ps(v + p * v_stride + 16 * c), a0[c]);
 	}
-	for (int c = 0; c < nc; c++)
-		_mm512_storeu_ps(out + 16 * c, _mm512_add_ps(a0[c], a1[c]));
+	for (int c = 0; c < nc; c++) {
+		_mm512_storeu_ps(a0m + 16 * c, a0[c]);
+		_mm512_storeu_ps(a1m + 16 * c, a1[c]);
+	}
+}
+
+static void attn_values(float *out, int64_t out_stride, const float *att, int64_t att_stride,
+                        int64_t nq, const float *v, int64_t v_stride, int64_t n, int64_t hd)
+{
+	if (hd % 16 != 0 || hd > ATT_MAX_HD) {
+		attn_values_loop(out, out_stride, att, att_stride, nq, v, v_stride, n, hd);
+		return;
+	}
+	const int nc = (int)(hd / 16);
+	float a0[ATT_MAX_Q][ATT_MAX_HD], a1[ATT_MAX_Q][ATT_MAX_HD];
+	for (int64_t j0 = 0; j0 < nq; j0 += ATT_MAX_Q) {
+		const int qn = nq - j0 < ATT_MAX_Q ? (int)(nq - j0) : ATT_MAX_Q;
+		for (int j = 0; j < qn; j++) {
+			memcpy(a0[j], out + (j0 + j) * out_stride, (size_t)hd * sizeof(float));
+			memset(a1[j], 0, (size_t)hd * sizeof(float));
+		}
+		for (int64_t p0 = 0; p0 < n; p0 += ATT_BLOCK) {
+			const int64_t rows = n - p0 < ATT_BLOCK ? n - p0 : ATT_BLOCK;
+			for (int j = 0; j < qn; j++)
+				values_block(a0[j], a1[j], att + (j0 + j) * att_stride + p0,
+				             v + p0 * v_stride, v_stride, rows, nc);
+		}
+		for (int j = 0; j < qn; j++) {
+			float *o = out + (j0 + j) * out_stride;
+			for (int c = 0; c < nc; c++)
+				_mm512_storeu_ps(o + 16 * c,
+				                 _mm512_add_ps(_mm512_loadu_ps(a0[j] + 16 * c),
+				                               _mm512_loadu_ps(a1[j] + 16 * c)));
+		}
+	}
 }
 
 /* ---- the table ---------------------------------------------------------- */

@@ -71,14 +71,20 @@ typedef struct rvk_table {
 	void (*axpy)(float *y, float a, const float *x, int64_t n);
 	/* dot of two f32 vectors */
 	float (*dot_f32)(const float *a, const float *b, int64_t n);
-	/* attention: att[p] = scale * (q . k_p) for the n rows k_p = k + p *
-	 * k_stride, each hd floats wide */
-	void (*attn_scores)(float *att, const float *q, const float *k, int64_t k_stride, int64_t n,
-	                    int64_t hd, float scale);
-	/* attention: out (hd) += sum over p < n of att[p] * v_p, v_p = v + p *
-	 * v_stride */
-	void (*attn_values)(float *out, const float *att, const float *v, int64_t v_stride,
-	                    int64_t n, int64_t hd);
+	/* attention: att[j * att_stride + p] = scale * (q_j . k_p) for nq
+	 * query rows q_j = q + j * q_stride and n key rows k_p = k + p *
+	 * k_stride, each hd floats wide. A query's scores are the same bits
+	 * whatever nq: several queries of one key row set (the query heads of
+	 * a KV head, the patches of a head) go in one call so that the rows are
+	 * fetched once for all of them. */
+	void (*attn_scores)(float *att, int64_t att_stride, const float *q, int64_t q_stride,
+	                    int64_t nq, const float *k, int64_t k_stride, int64_t n, int64_t hd,
+	                    float scale);
+	/* attention: out_j (hd) += sum over p < n of att[j * att_stride + p] *
+	 * v_p for nq rows out_j = out + j * out_stride, v_p = v + p * v_stride;
+	 * as above, each out_j the same whatever nq */
+	void (*attn_values)(float *out, int64_t out_stride, const float *att, int64_t att_stride,
+	                    int64_t nq, const float *v, int64_t v_stride, int64_t n, int64_t hd);
 } rvk_table;
 
 /* attn_scores_loop and attn_values_loop: attn_scores and attn_values as
@@ -86,17 +92,23 @@ typedef struct rvk_table {
  * file), for the tables without kernels of their own for them and for the
  * shapes an ISA's own kernels leave out. */
 #define RVK_ATTN_FROM_DOT_AXPY(DOT, AXPY)                                                          \
-	static void attn_scores_loop(float *att, const float *q, const float *k, int64_t k_stride, \
-	                             int64_t n, int64_t hd, float scale)                           \
+	static void attn_scores_loop(float *att, int64_t att_stride, const float *q,               \
+	                             int64_t q_stride, int64_t nq, const float *k,                 \
+	                             int64_t k_stride, int64_t n, int64_t hd, float scale)         \
 	{                                                                                          \
-		for (int64_t p = 0; p < n; p++)                                                    \
-			att[p] = DOT(q, k + p * k_stride, hd) * scale;                             \
+		for (int64_t j = 0; j < nq; j++)                                                   \
+			for (int64_t p = 0; p < n; p++)                                            \
+				att[j * att_stride + p] =                                          \
+				    DOT(q + j * q_stride, k + p * k_stride, hd) * scale;           \
 	}                                                                                          \
-	static void attn_values_loop(float *out, const float *att, const float *v,                 \
+	static void attn_values_loop(float *out, int64_t out_stride, const float *att,             \
+	                             int64_t att_stride, int64_t nq, const float *v,               \
 	                             int64_t v_stride, int64_t n, int64_t hd)                      \
 	{                                                                                          \
-		for (int64_t p = 0; p < n; p++)                                                    \
-			AXPY(out, att[p], v + p * v_stride, hd);                                   \
+		for (int64_t j = 0; j < nq; j++)                                                   \
+			for (int64_t p = 0; p < n; p++)                                            \
+				AXPY(out + j * out_stride, att[j * att_stride + p],                \
+				     v + p * v_stride, hd);                                        \
 	}
 
 #if defined(__x86_64__) || defined(__i386__)

@@ -927,28 +927,33 @@ static void test_helpers(const rvk_table *k)
 }
 
 /* attn_scores and attn_values against double sums, over row counts around
- * the 16-row groups, head sizes in and out of the fast paths, strided
- * rows; values add to what out held. */
+ * the 16-row groups and the blocks, head sizes in and out of the fast
+ * paths, strided rows; values add to what out held. Then NQ queries in one
+ * call: each the same bits as alone. */
 static void test_attention(const rvk_table *k)
 {
+	enum { NQ = 5 };
 	static const int64_t hds[] = {8, 16, 40, 64, 80, 128, 144};
-	static const int64_t ns[] = {1, 2, 15, 16, 17, 33, 100};
+	static const int64_t ns[] = {1, 2, 15, 16, 17, 33, 100, 131};
 	for (size_t ih = 0; ih < sizeof(hds) / sizeof(hds[0]); ih++) {
 		for (size_t in = 0; in < sizeof(ns) / sizeof(ns[0]); in++) {
 			const int64_t hd = hds[ih], n = ns[in], stride = hd * 3 + 5;
-			float *q = malloc(sizeof(float) * (size_t)hd);
+			const int64_t att_stride = n + 3, out_stride = hd + 7;
+			float *q = malloc(sizeof(float) * (size_t)(hd * NQ));
 			float *kv = malloc(sizeof(float) * (size_t)(n * stride));
-			float *att = malloc(sizeof(float) * (size_t)(n + 1));
-			float *out = malloc(sizeof(float) * (size_t)hd);
-			if (!q || !kv || !att || !out) {
+			float *att = malloc(sizeof(float) * (size_t)(att_stride * NQ));
+			float *att1 = malloc(sizeof(float) * (size_t)(n + 1));
+			float *out = malloc(sizeof(float) * (size_t)(out_stride * NQ));
+			float *out1 = malloc(sizeof(float) * (size_t)hd);
+			if (!q || !kv || !att || !att1 || !out || !out1) {
 				CHECK(false, "oom");
-				free(q), free(kv), free(att), free(out);
+				free(q), free(kv), free(att), free(att1), free(out), free(out1);
 				return;
 			}
-			rand_acts(q, hd);
+			rand_acts(q, hd * NQ);
 			rand_acts(kv, n * stride);
-			att[n] = 12345.0f; /* must stay */
-			k->attn_scores(att, q, kv + 2, stride, n, hd, 0.125f);
+			att1[n] = 12345.0f; /* must stay */
+			k->attn_scores(att1, 0, q, 0, 1, kv + 2, stride, n, hd, 0.125f);
 			int bad = 0;
 			for (int64_t p = 0; p < n; p++) {
 				double d = 0, da = 0;
@@ -956,26 +961,60 @@ static void test_attention(const rvk_table *k)
 					d += (double)q[i] * kv[p * stride + 2 + i];
 					da += fabs((double)q[i] * kv[p * stride + 2 + i]);
 				}
-				bad += !(fabs(att[p] - 0.125 * d) <= TOL_DOT_F32 * 0.125 * da);
+				bad += !(fabs(att1[p] - 0.125 * d) <= TOL_DOT_F32 * 0.125 * da);
 			}
-			CHECK(bad == 0 && att[n] == 12345.0f,
+			CHECK(bad == 0 && att1[n] == 12345.0f,
 			      "%s attn_scores hd=%lld n=%lld: %d off", k->name, (long long)hd,
 			      (long long)n, bad);
 			for (int64_t i = 0; i < hd; i++)
-				out[i] = (float)i - 3.0f;
-			k->attn_values(out, att, kv + 1, stride, n, hd);
+				out1[i] = (float)i - 3.0f;
+			k->attn_values(out1, 0, att1, 0, 1, kv + 1, stride, n, hd);
 			bad = 0;
 			for (int64_t i = 0; i < hd; i++) {
 				double d = (double)i - 3.0, da = fabs(d);
 				for (int64_t p = 0; p < n; p++) {
-					d += (double)att[p] * kv[p * stride + 1 + i];
-					da += fabs((double)att[p] * kv[p * stride + 1 + i]);
+					d += (double)att1[p] * kv[p * stride + 1 + i];
+					da += fabs((double)att1[p] * kv[p * stride + 1 + i]);
 				}
-				bad += !(fabs(out[i] - d) <= TOL_DOT_F32 * da);
+				bad += !(fabs(out1[i] - d) <= TOL_DOT_F32 * da);
 			}
 			CHECK(bad == 0, "%s attn_values hd=%lld n=%lld: %d off", k->name,
 			      (long long)hd, (long long)n, bad);
-			free(q), free(kv), free(att), free(out);
+
+			/* NQ queries at once; query 0 is the one above */
+			for (int64_t j = 0; j < NQ; j++) {
+				att[j * att_stride + n] = 12345.0f;
+				for (int64_t i = 0; i < hd; i++)
+					out[j * out_stride + i] = (float)i - 3.0f;
+			}
+			k->attn_scores(att, att_stride, q, hd, NQ, kv + 2, stride, n, hd, 0.125f);
+			bad = memcmp(att, att1, sizeof(float) * (size_t)n) != 0;
+			for (int64_t j = 0; j < NQ; j++) {
+				float *one = malloc(sizeof(float) * (size_t)n);
+				if (one) {
+					k->attn_scores(one, 0, q + j * hd, 0, 1, kv + 2, stride, n,
+					               hd, 0.125f);
+					bad += memcmp(one, att + j * att_stride,
+					              sizeof(float) * (size_t)n) != 0;
+				}
+				bad += !one || att[j * att_stride + n] != 12345.0f;
+				free(one);
+			}
+			k->attn_values(out, out_stride, att, att_stride, NQ, kv + 1, stride, n, hd);
+			bad += memcmp(out, out1, sizeof(float) * (size_t)hd) != 0;
+			for (int64_t j = 1; j < NQ; j++) {
+				for (int64_t i = 0; i < hd; i++)
+					out1[i] = (float)i - 3.0f;
+				k->attn_values(out1, 0, att + j * att_stride, 0, 1, kv + 1, stride,
+				               n, hd);
+				bad += memcmp(out1, out + j * out_stride,
+				              sizeof(float) * (size_t)hd) != 0;
+			}
+			CHECK(bad == 0,
+			      "%s attention hd=%lld n=%lld: %d of %d queries change when "
+			      "computed together",
+			      k->name, (long long)hd, (long long)n, bad, NQ);
+			free(q), free(kv), free(att), free(att1), free(out), free(out1);
 		}
 	}
 }
