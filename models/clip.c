@@ -423,37 +423,55 @@ static int linear(const rvi_weight *W, const float *b, const float *x, int64_t n
 	return RV_OK;
 }
 
-/* Queries of one head per attention task: the head's key and value rows
- * are then read once for all of them (see rvk_table's attn_scores). */
-#define CLIP_ATT_QUERIES 8
+/* Queries of one head per attention task: with the kernels, the head's key
+ * and value rows are read once for all of them (see rvk_table's
+ * attn_scores); with an optimized BLAS, two sgemm calls of that height. */
+#define CLIP_ATT_QUERIES      8
+#define CLIP_ATT_QUERIES_BLAS 64
 
 /* out (n, W) = softmax(q k^T / sqrt(hd)) v for each head's hd columns:
  * full, non-causal attention (every patch sees every patch). Each task is
- * CLIP_ATT_QUERIES queries of one head with their own score rows, and a
- * query's results do not depend on the others', so results do not depend
- * on the thread count. scores: (nt, CLIP_ATT_QUERIES, n). */
+ * a fixed run of queries of one head with their own score rows, and a
+ * query's results do not depend on the thread count. Where OpenBLAS runs
+ * kernels made for the CPU, its sgemm (one thread per task) computes the
+ * scores and the values several times faster than the kernel table; its
+ * generic kernels are slower than the table, which is used then. scores:
+ * (nt, CLIP_ATT_QUERIES_BLAS, n). */
 static void attention(const float *q, const float *k, const float *v, float *out, float *scores,
                       int64_t n, int64_t n_head, int64_t hd, int nt)
 {
 	const rvk_table *K = rvk_active();
 	const int64_t W = n_head * hd;
 	const float scale = (float)(1.0 / sqrt((double)hd));
-	const int64_t per_head = (n + CLIP_ATT_QUERIES - 1) / CLIP_ATT_QUERIES;
+	const bool blas = !rvi_blas_generic();
+	const int64_t chunk = blas ? CLIP_ATT_QUERIES_BLAS : CLIP_ATT_QUERIES;
+	const int64_t per_head = (n + chunk - 1) / chunk;
 	const int64_t tasks = n_head * per_head;
+	if (blas)
+		rvi_blas_serial();
 	(void)nt;
 #ifdef _OPENMP
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1)
 #endif
 	for (int64_t task = 0; task < tasks; task++) {
-		const int64_t h = task / per_head, i0 = task % per_head * CLIP_ATT_QUERIES;
-		const int64_t nq = n - i0 < CLIP_ATT_QUERIES ? n - i0 : CLIP_ATT_QUERIES;
-		float *s = scores + (int64_t)thread_id() * CLIP_ATT_QUERIES * n;
-		K->attn_scores(s, n, q + i0 * W + h * hd, W, nq, k + h * hd, W, n, hd, scale);
-		for (int64_t j = 0; j < nq; j++) {
+		const int64_t h = task / per_head, i0 = task % per_head * chunk;
+		const int64_t nq = n - i0 < chunk ? n - i0 : chunk;
+		float *s = scores + (int64_t)thread_id() * CLIP_ATT_QUERIES_BLAS * n;
+		const float *qh = q + i0 * W + h * hd;
+		float *oh = out + i0 * W + h * hd;
+		if (blas)
+			rvi_sgemm(true, nq, n, hd, scale, qh, W, k + h * hd, W, s, n);
+		else
+			K->attn_scores(s, n, qh, W, nq, k + h * hd, W, n, hd, scale);
+		for (int64_t j = 0; j < nq; j++)
 			K->softmax(s + j * n, n);
-			memset(out + (i0 + j) * W + h * hd, 0, (size_t)hd * sizeof(float));
+		if (blas) {
+			rvi_sgemm(false, nq, hd, n, 1.0f, s, n, v + h * hd, W, oh, W);
+			continue;
 		}
-		K->attn_values(out + i0 * W + h * hd, W, s, n, nq, v + h * hd, W, n, hd);
+		for (int64_t j = 0; j < nq; j++)
+			memset(oh + j * W, 0, (size_t)hd * sizeof(float));
+		K->attn_values(oh, W, s, n, nq, v + h * hd, W, n, hd);
 	}
 }
 
@@ -483,7 +501,8 @@ int rvi_clip_encode(const rvi_clip *c, const float *pixels_chw, int n_threads, f
 	                                  [AO] = nw,
 	                                  [HB] = (uint64_t)(n * F),
 	                                  [HM] = (uint64_t)(n_p * P1),
-	                                  [SCORES] = (uint64_t)nt * CLIP_ATT_QUERIES * (uint64_t)n};
+	                                  [SCORES] =
+	                                      (uint64_t)nt * CLIP_ATT_QUERIES_BLAS * (uint64_t)n};
 	uint64_t total = 0, start[N_REGIONS];
 	for (int r = 0; r < N_REGIONS; r++) {
 		start[r] = total;

@@ -123,6 +123,18 @@ static void sgemm_rows(const float *x, int64_t n_tok, int64_t n_in, const float 
 	            (int)n_in, w, (int)n_in, 0.0f, y, (int)ldy);
 }
 
+void rvi_sgemm(bool b_trans, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+               int64_t lda, const float *b, int64_t ldb, float *c, int64_t ldc)
+{
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, b_trans ? CblasTrans : CblasNoTrans, (int)m,
+	            (int)n, (int)k, alpha, a, (int)lda, b, (int)ldb, 0.0f, c, (int)ldc);
+}
+
+void rvi_blas_serial(void)
+{
+	blas_threads(1);
+}
+
 /* Output rows per sgemm call: a constant, never derived from n_threads. */
 #define SGEMM_ROWS 128
 

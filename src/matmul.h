@@ -44,6 +44,16 @@ int rvi_matmul(const rvi_weight *W, const float *x, int64_t n_tok, float *y, int
  * several times slower than the CPU allows. */
 bool rvi_blas_generic(void);
 
+/* c (m x n, row stride ldc) = alpha * a (m x k, row stride lda) @ b^T, b
+ * (n x k, row stride ldb) when b_trans, else @ b (k x n): one BLAS sgemm on
+ * the calling thread. For callers that split their work over their own
+ * threads: they call rvi_blas_serial() first, outside the parallel region,
+ * so that OpenBLAS starts no threads of its own. The sizes must fit an int
+ * (the caller's shapes: an image's patches and a head's width). */
+void rvi_sgemm(bool b_trans, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
+               int64_t lda, const float *b, int64_t ldb, float *c, int64_t ldc);
+void rvi_blas_serial(void);
+
 /* rvi_matmul, but when exact is true never the BLAS path, whatever n_tok:
  * every output element is then independent of n_tok and n_threads. */
 int rvi_matmul_ex(const rvi_weight *W, const float *x, int64_t n_tok, float *y, int n_threads,
