@@ -1012,24 +1012,31 @@ static void prep_f16(int64_t n, const void *a, void *p)
 		_mm512_storeu_ps(o + i, _mm512_maskz_loadu_ps(mask16(n - i), x + i));
 }
 
-static ALWAYS_INLINE void f16p_tile(const int WR, const int AR, int64_t n, float *y,
-                                    int64_t y_stride, const uint8_t *w, size_t w_stride,
-                                    const uint8_t *p, size_t p_stride)
+/* Columns of the weight rows converted to f32 at a time, and activation
+ * rows whose accumulators are kept while they are: the conversion is done
+ * once for all of them rather than once per tile. */
+#define F16P_COLS 1024
+#define F16P_ROWS (6 * F16P_AR)
+
+/* acc_mem[i][jo + j] += w_i . a_j over the cl (a multiple of 16) converted
+ * columns wf (R_MAX rows of F16P_COLS) and the prepared rows a_j = p + j *
+ * p_stride (floats, at the same column). */
+static ALWAYS_INLINE void f16p_tile(const int WR, const int AR, int64_t cl, const float *wf,
+                                    const float *p, size_t p_stride,
+                                    __m512 acc_mem[R_MAX][F16P_ROWS], int64_t jo)
 {
 	__m512 acc[R_MAX][F16P_AR];
 	UNROLL
 	for (int i = 0; i < WR; i++) {
 		UNROLL
 		for (int j = 0; j < AR; j++)
-			acc[i][j] = _mm512_setzero_ps();
+			acc[i][j] = acc_mem[i][jo + j];
 	}
-	for (int64_t k = 0; k < n; k += 16) {
-		const __mmask16 m = n - k >= 16 ? (__mmask16)0xffff : mask16(n - k);
+	for (int64_t k = 0; k < cl; k += 16) {
 		__m512 wv[R_MAX];
 		UNROLL
 		for (int i = 0; i < WR; i++)
-			wv[i] = _mm512_cvtph_ps(
-			    _mm256_maskz_loadu_epi16(m, w + (size_t)i * w_stride + (size_t)k * 2));
+			wv[i] = _mm512_load_ps(wf + (size_t)i * F16P_COLS + k);
 		UNROLL
 		for (int j = 0; j < AR; j++) {
 			const __m512 av = _mm512_load_ps(
@@ -1043,24 +1050,92 @@ static ALWAYS_INLINE void f16p_tile(const int WR, const int AR, int64_t n, float
 	for (int i = 0; i < WR; i++) {
 		UNROLL
 		for (int j = 0; j < AR; j++)
-			y[j * y_stride + i] = hsum512(acc[i][j]);
+			acc_mem[i][jo + j] = acc[i][j];
 	}
 }
 
 #define F16P_TILE(WR, AR)                                                                          \
 	case (WR)*16 + (AR):                                                                       \
-		f16p_tile(WR, AR, n, yt, y_stride, wt, w_stride, pt, p_stride);                    \
+		f16p_tile(WR, AR, cl, &wf[0][0], pt, p_stride, acc_mem, j);                        \
 		break
 
+/* Per (weight row, activation row) the sum runs in one 16-lane accumulator
+ * over the columns in order, whatever the tile and the column chunk (the
+ * accumulators go to memory between chunks): results do not depend on the
+ * grouping. */
 static void vec_dot_prep_f16(int64_t n, float *y, int64_t y_stride, const void *w, size_t w_stride,
                              int64_t n_w, const void *p, size_t p_stride, int64_t n_a)
 {
-	FOR_TILES(
-	    R_MAX, F16P_AR, F16P_TILE(1, 1); F16P_TILE(1, 2); F16P_TILE(1, 3); F16P_TILE(1, 4);
-	    F16P_TILE(1, 5); F16P_TILE(1, 6); F16P_TILE(2, 1); F16P_TILE(2, 2); F16P_TILE(2, 3);
-	    F16P_TILE(2, 4); F16P_TILE(2, 5); F16P_TILE(2, 6); F16P_TILE(3, 1); F16P_TILE(3, 2);
-	    F16P_TILE(3, 3); F16P_TILE(3, 4); F16P_TILE(3, 5); F16P_TILE(3, 6); F16P_TILE(4, 1);
-	    F16P_TILE(4, 2); F16P_TILE(4, 3); F16P_TILE(4, 4); F16P_TILE(4, 5); F16P_TILE(4, 6);)
+	_Alignas(64) float wf[R_MAX][F16P_COLS];
+	__m512 acc_mem[R_MAX][F16P_ROWS];
+	for (int64_t i = 0; i < n_w; i += R_MAX) {
+		const int wr = n_w - i < R_MAX ? (int)(n_w - i) : R_MAX;
+		const uint8_t *wt = (const uint8_t *)w + (size_t)i * w_stride;
+		for (int64_t j0 = 0; j0 < n_a; j0 += F16P_ROWS) {
+			const int64_t rows = n_a - j0 < F16P_ROWS ? n_a - j0 : F16P_ROWS;
+			for (int r = 0; r < wr; r++)
+				for (int64_t j = 0; j < rows; j++)
+					acc_mem[r][j] = _mm512_setzero_ps();
+			for (int64_t c0 = 0; c0 < n; c0 += F16P_COLS) {
+				const int64_t cols = n - c0 < F16P_COLS ? n - c0 : F16P_COLS;
+				const int64_t cl = (cols + 15) / 16 * 16;
+				for (int r = 0; r < wr; r++) {
+					const uint16_t *h =
+					    (const uint16_t *)(const void *)(wt +
+					                                     (size_t)r * w_stride) +
+					    c0;
+					for (int64_t k = 0; k < cl; k += 16) {
+						const __mmask16 m = cols - k >= 16
+						                        ? (__mmask16)0xffff
+						                        : mask16(cols - k);
+						_mm512_store_ps(
+						    &wf[r][k],
+						    _mm512_cvtph_ps(
+						        _mm256_maskz_loadu_epi16(m, h + k)));
+					}
+				}
+				for (int64_t j = 0; j < rows; j += F16P_AR) {
+					const int ar =
+					    rows - j < F16P_AR ? (int)(rows - j) : F16P_AR;
+					const float *pt =
+					    (const float *)((const uint8_t *)p +
+					                    (size_t)(j0 + j) * p_stride) +
+					    c0;
+					switch (wr * 16 + ar) {
+						F16P_TILE(1, 1);
+						F16P_TILE(1, 2);
+						F16P_TILE(1, 3);
+						F16P_TILE(1, 4);
+						F16P_TILE(1, 5);
+						F16P_TILE(1, 6);
+						F16P_TILE(2, 1);
+						F16P_TILE(2, 2);
+						F16P_TILE(2, 3);
+						F16P_TILE(2, 4);
+						F16P_TILE(2, 5);
+						F16P_TILE(2, 6);
+						F16P_TILE(3, 1);
+						F16P_TILE(3, 2);
+						F16P_TILE(3, 3);
+						F16P_TILE(3, 4);
+						F16P_TILE(3, 5);
+						F16P_TILE(3, 6);
+						F16P_TILE(4, 1);
+						F16P_TILE(4, 2);
+						F16P_TILE(4, 3);
+						F16P_TILE(4, 4);
+						F16P_TILE(4, 5);
+						F16P_TILE(4, 6);
+					default:
+						break;
+					}
+				}
+			}
+			for (int r = 0; r < wr; r++)
+				for (int64_t j = 0; j < rows; j++)
+					y[(j0 + j) * y_stride + i + r] = hsum512(acc_mem[r][j]);
+		}
+	}
 }
 
 /* ---- dequantization: the same floats as scalar.c ------------------------- */
