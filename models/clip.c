@@ -436,19 +436,17 @@ static int linear(const rvi_weight *W, const float *b, const float *x, int64_t n
  * kernels made for the CPU, its sgemm (one thread per task) computes the
  * scores and the values several times faster than the kernel table; its
  * generic kernels are slower than the table, which is used then. scores:
- * (nt, CLIP_ATT_QUERIES_BLAS, n). */
+ * (nt, CLIP_ATT_QUERIES_BLAS, n). blas: take the sgemm path (the caller has
+ * called rvi_blas_serial). */
 static void attention(const float *q, const float *k, const float *v, float *out, float *scores,
-                      int64_t n, int64_t n_head, int64_t hd, int nt)
+                      int64_t n, int64_t n_head, int64_t hd, int nt, bool blas)
 {
 	const rvk_table *K = rvk_active();
 	const int64_t W = n_head * hd;
 	const float scale = (float)(1.0 / sqrt((double)hd));
-	const bool blas = !rvi_blas_generic();
 	const int64_t chunk = blas ? CLIP_ATT_QUERIES_BLAS : CLIP_ATT_QUERIES;
 	const int64_t per_head = (n + chunk - 1) / chunk;
 	const int64_t tasks = n_head * per_head;
-	if (blas)
-		rvi_blas_serial();
 	(void)nt;
 #ifdef _OPENMP
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1)
@@ -528,6 +526,10 @@ int rvi_clip_encode(const rvi_clip *c, const float *pixels_chw, int n_threads, f
 	float *scores = arena + start[SCORES];
 	int rc = RV_OK;
 	const char *what = "patch embedding";
+	/* the BLAS's kernels do not change during an encode: chosen once */
+	const bool blas_attention = !rvi_blas_generic();
+	if (blas_attention)
+		rvi_blas_serial();
 
 	/* patches (n_p, 3*p*p): patch (py, px), row-major over the side x side
 	 * grid starting top-left, flattened in the kernel's (c, ky, kx) order */
@@ -566,7 +568,7 @@ int rvi_clip_encode(const rvi_clip *c, const float *pixels_chw, int n_threads, f
 			goto done;
 
 		/* ao (n, W) = per head softmax(q k^T / sqrt(hd)) v, non-causal */
-		attention(q, k, v, ao, scores, n, hp->n_head, hp->head_dim, nt);
+		attention(q, k, v, ao, scores, n, hp->n_head, hp->head_dim, nt, blas_attention);
 
 		/* x += ao @ Wo^T + bo */
 		if ((rc = linear(&L->wo, L->bo, ao, n, xb, nt, &scr)))

@@ -115,14 +115,6 @@ static void blas_threads(int n_threads)
 #endif
 }
 
-/* y[:, 0:n] (n_tok x n, row stride ldy) = x (n_tok x n_in) @ w^T, w n x n_in. */
-static void sgemm_rows(const float *x, int64_t n_tok, int64_t n_in, const float *w, int64_t n,
-                       float *y, int64_t ldy)
-{
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n_tok, (int)n, (int)n_in, 1.0f, x,
-	            (int)n_in, w, (int)n_in, 0.0f, y, (int)ldy);
-}
-
 void rvi_sgemm(bool b_trans, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
                int64_t lda, const float *b, int64_t ldb, float *c, int64_t ldc)
 {
@@ -187,7 +179,8 @@ static int blas_matmul(const rvi_weight *W, const rvk_table *k, const float *x, 
 				dequant(wd + (size_t)(r0 + r) * w_row, mine + r * n_in, n_in);
 			w = mine;
 		}
-		sgemm_rows(x, n_tok, n_in, w, nr, y + r0, n_out);
+		/* y[:, r0:r0 + nr] = x @ w^T */
+		rvi_sgemm(true, n_tok, nr, n_in, 1.0f, x, n_in, w, n_in, y + r0, n_out);
 	}
 	return RV_OK;
 }
