@@ -720,111 +720,65 @@ DEFINE_DOTS(q5_K, Q5_K_ROWS, 1)
 // w (n / 256 Q6_K blocks) . a (n / 256 Q8_K blocks) -> s
 DEFINE_DOTS(q6_K, Q6_K_ROWS, 1)
 
-/* ---- Q8_0 and Q4_0 against prepared activations --------------------------
- * The decode and prefill path of these two types (vec_dot_prep):
- * activations are prepared once per matmul call, so nothing an activation
- * row needs is redone for each of the thousands of weight rows it meets.
- * Blocks go in groups, a group's missing blocks (at the end of a row) zeros
- * on both sides.
- *  - Q8_0: pairs of blocks, one zmm; a prepared pair is the 64 activation
- *    bytes as a + 128 (see the top of this file), then 16 floats, the first
- *    block's scale 8 times and the second's. The weights stay signed. Float
- *    sums keep llama.cpp's order (one 8-lane FMA per block, in block order):
- *    the Q8_0 references need it.
- *  - Q4_0: quads of blocks, each 128-bit lane one block: one zmm of the
- *    quad's low nibbles (weights 0..15 of each block) and one of its high
- *    nibbles (16..31), so unpacking is an AND and a shift. The nibbles u
- *    (0..15) are vpdpbusd's unsigned operand and the activations stay
- *    signed: sum (u - 8) a = sum u a - 8 sum a. A prepared quad is the two
- *    zmm of activations in that order, 16 int32 lanes of -8 * (the sum of
- *    the 8 activation bytes each lane meets), which start the accumulator,
- *    and 16 floats, each block's scale 4 times. Float sums run in 16 lanes,
- *    one FMA per quad.
- * Weight rows go in groups of up to 4 and activation rows in groups of up
- * to 3, or 2 and 8 (accumulators, weights and scales then fill the 32
- * registers; see vec_dot_prep_q80); each (weight row, activation row) sees
- * the same operations in any group, so the results do not depend on the
+/* ---- Q8_0 against prepared activations ----------------------------------
+ * The decode and prefill path of Q8_0 weights (vec_dot_prep): activations
+ * are prepared once per matmul call, so nothing an activation row needs is
+ * redone for each of the thousands of weight rows it meets. Pairs of
+ * blocks, one zmm; a prepared pair is the 64 activation bytes as a + 128
+ * (see the top of this file), then 16 floats, the first block's scale 8
+ * times and the second's (a missing second block at the end of a row:
+ * zeros on both sides). The weights stay signed. Float sums keep
+ * llama.cpp's order (one 8-lane FMA per block, in block order): the Q8_0
+ * references need it. Weight rows go in groups of up to 4 and activation
+ * rows in groups of up to 3, or 2 and 8 (accumulators, weights and scales
+ * then fill the 32 registers); each (weight row, activation row) sees the
+ * same operations in any group, so the results do not depend on the
  * grouping. */
 
-#define AR_MAX 8
-
-/* Blocks in a group, and the bytes of a prepared group. */
-static ALWAYS_INLINE int qp_blocks(const int q4)
-{
-	return q4 ? 4 : 2;
-}
-
-static ALWAYS_INLINE size_t qp_group_bytes(const int q4)
-{
-	return q4 ? 256 : 128;
-}
+#define AR_MAX   8
+#define QP_BYTES 128 /* a prepared pair */
 
 static size_t prep_size_q8_0(int64_t n)
 {
-	return (size_t)((n / 32 + 1) / 2) * qp_group_bytes(0);
+	return (size_t)((n / 32 + 1) / 2) * QP_BYTES;
 }
 
-static size_t prep_size_q4_0(int64_t n)
-{
-	return (size_t)((n / 32 + 3) / 4) * qp_group_bytes(1);
-}
-
-/* The 16 bytes at offset off of the nv (of 4) blocks bsz apart from b0, one
+/* The 16 bytes at offset off of the nv (0..4) blocks bsz apart from b0, one
  * per 128-bit lane; zeros for the missing ones. */
 static ALWAYS_INLINE __m512i quad_lanes(const uint8_t *b0, size_t bsz, size_t off, const int nv)
 {
-	__m512i z = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(b0 + off)));
-	z = _mm512_inserti32x4(
-	    z, nv > 1 ? _mm_loadu_si128((const __m128i *)(b0 + bsz + off)) : _mm_setzero_si128(),
-	    1);
-	z = _mm512_inserti32x4(z,
-	                       nv > 2 ? _mm_loadu_si128((const __m128i *)(b0 + 2 * bsz + off))
-	                              : _mm_setzero_si128(),
-	                       2);
-	return _mm512_inserti32x4(z,
-	                          nv > 3 ? _mm_loadu_si128((const __m128i *)(b0 + 3 * bsz + off))
-	                                 : _mm_setzero_si128(),
-	                          3);
+	const __m512i z = _mm512_setzero_si512();
+	__m512i q =
+	    nv > 0 ? _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(b0 + off))) : z;
+	UNROLL
+	for (int l = 1; l < 4; l++)
+		q = _mm512_inserti32x4(
+		    q,
+		    l < nv ? _mm_loadu_si128((const __m128i *)(b0 + (size_t)l * bsz + off))
+		           : _mm_setzero_si128(),
+		    l);
+	return q;
 }
 
-/* The fp16 scales of the nv blocks bsz apart from b0 (0 for missing ones),
- * each repeated over 16 / groups lanes. */
-static ALWAYS_INLINE __m512 group_scales(const int q4, const uint8_t *b0, size_t bsz, const int nv)
+/* The fp16 scales of the nv (1..2) blocks from b0 (0 for a missing one),
+ * each repeated over 8 lanes. */
+static ALWAYS_INLINE __m512 pair_scales(const uint8_t *b0, const int nv)
 {
-	uint64_t h = ld16(b0);
-	for (int k = 1; k < qp_blocks(q4); k++)
-		h |= k < nv ? (uint64_t)ld16(b0 + k * bsz) << (16 * k) : 0;
-	const __m512i idx = q4 ? _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0)
-	                       : _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+	const uint32_t h = ld16(b0) | (nv > 1 ? (uint32_t)ld16(b0 + Q8_0_SZ) << 16 : 0);
+	const __m512i idx = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
 	return _mm512_permutexvar_ps(
-	    idx, _mm512_castps128_ps512(_mm_cvtph_ps(_mm_cvtsi64_si128((long long)h))));
+	    idx, _mm512_castps128_ps512(_mm_cvtph_ps(_mm_cvtsi32_si128((int)h))));
 }
 
-static ALWAYS_INLINE void prep_q80(const int q4, int64_t n, const void *a, void *p)
+static void prep_q8_0(int64_t n, const void *a, void *p)
 {
 	const int64_t nb = n / 32;
-	const int g = qp_blocks(q4);
 	const uint8_t *ab = a;
 	uint8_t *pp = p;
-	for (int64_t ib = 0; ib < nb; ib += g, pp += qp_group_bytes(q4)) {
+	for (int64_t ib = 0; ib < nb; ib += 2, pp += QP_BYTES) {
 		const uint8_t *b0 = ab + (size_t)ib * Q8_0_SZ;
-		const int nv = nb - ib < g ? (int)(nb - ib) : g;
-		float d[16];
-		for (int l = 0; l < 16; l++)
-			d[l] =
-			    l / (16 / g) < nv ? h2f(b0 + (size_t)(l / (16 / g)) * Q8_0_SZ) : 0.0f;
-		_mm512_storeu_ps(pp + qp_group_bytes(q4) - 64, _mm512_loadu_ps(d));
-		if (q4) {
-			const __m512i lo = quad_lanes(b0, Q8_0_SZ, 2, nv);
-			const __m512i hi = quad_lanes(b0, Q8_0_SZ, 18, nv);
-			const __m512i eights = _mm512_set1_epi8(8);
-			const __m512i s8 = _mm512_dpbusd_epi32(
-			    _mm512_dpbusd_epi32(_mm512_setzero_si512(), eights, lo), eights, hi);
-			_mm512_storeu_si512(pp, lo);
-			_mm512_storeu_si512(pp + 64, hi);
-			_mm512_storeu_si512(pp + 128, _mm512_sub_epi32(_mm512_setzero_si512(), s8));
-			continue;
-		}
+		const int nv = nb - ib < 2 ? 1 : 2;
+		_mm512_storeu_ps(pp + QP_BYTES - 64, pair_scales(b0, nv));
 		const __m256i lo = _mm256_loadu_si256((const __m256i *)(b0 + 2));
 		const __m256i hi = nv > 1 ? _mm256_loadu_si256((const __m256i *)(b0 + Q8_0_SZ + 2))
 		                          : _mm256_setzero_si256();
@@ -834,74 +788,43 @@ static ALWAYS_INLINE void prep_q80(const int q4, int64_t n, const void *a, void 
 	}
 }
 
-static void prep_q8_0(int64_t n, const void *a, void *p)
+/* The weights of the pair at b0 (nv blocks): q signed bytes, init the
+ * vpdpbusd start -128 * (sum of each 4), d the scales. */
+static ALWAYS_INLINE void qp_weights(const uint8_t *b0, const int nv, __m512i *q, __m512i *init,
+                                     __m512 *d)
 {
-	prep_q80(0, n, a, p);
+	const __m256i x0 = _mm256_loadu_si256((const __m256i *)(b0 + 2));
+	const __m256i x1 = nv > 1 ? _mm256_loadu_si256((const __m256i *)(b0 + Q8_0_SZ + 2))
+	                          : _mm256_setzero_si256();
+	*q = _mm512_inserti64x4(_mm512_castsi256_si512(x0), x1, 1);
+	*init = _mm512_sub_epi32(
+	    _mm512_setzero_si512(),
+	    _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8((char)0x80), *q));
+	*d = pair_scales(b0, nv);
 }
 
-static void prep_q4_0(int64_t n, const void *a, void *p)
-{
-	prep_q80(1, n, a, p);
-}
-
-/* The weights of the group at b0 (nv blocks) in the prepared activations'
- * order, and their scales. Q8_0: q[0] signed bytes, and init, the vpdpbusd
- * start -128 * (sum of each 4). Q4_0: q[0] the low nibbles, q[1] the high
- * ones (byte j of a block holds weights j and j + 16). */
-static ALWAYS_INLINE void qp_weights(const int q4, const uint8_t *b0, const int nv, __m512i q[2],
-                                     __m512i *init, __m512 *d)
-{
-	const size_t bsz = q4 ? Q4_0_SZ : Q8_0_SZ;
-	if (q4) {
-		const __m512i t = quad_lanes(b0, bsz, 2, nv), m = _mm512_set1_epi8(0x0f);
-		q[0] = _mm512_and_si512(t, m);
-		q[1] = _mm512_and_si512(_mm512_srli_epi16(t, 4), m);
-	} else {
-		const __m256i x0 = _mm256_loadu_si256((const __m256i *)(b0 + 2));
-		const __m256i x1 = nv > 1 ? _mm256_loadu_si256((const __m256i *)(b0 + bsz + 2))
-		                          : _mm256_setzero_si256();
-		q[0] = _mm512_inserti64x4(_mm512_castsi256_si512(x0), x1, 1);
-		*init = _mm512_sub_epi32(_mm512_setzero_si512(),
-		                         _mm512_dpbusd_epi32(_mm512_setzero_si512(),
-		                                             _mm512_set1_epi8((char)0x80), q[0]));
-	}
-	*d = group_scales(q4, b0, bsz, nv);
-}
-
-/* One group of blocks for WR weight rows and AR prepared rows: 16-lane
- * accumulators acc (Q4_0) or 8-lane acc8 (Q8_0). */
-static ALWAYS_INLINE void qp_group(const int q4, const int WR, const int AR, const int nv,
-                                   const uint8_t *w, size_t w_stride, const uint8_t *p,
-                                   size_t p_stride, __m512 acc[R_MAX][AR_MAX],
+/* One pair of blocks for WR weight rows and AR prepared rows. */
+static ALWAYS_INLINE void qp_group(const int WR, const int AR, const int nv, const uint8_t *w,
+                                   size_t w_stride, const uint8_t *p, size_t p_stride,
                                    __m256 acc8[R_MAX][AR_MAX])
 {
-	__m512i q[R_MAX][2], init[R_MAX];
+	__m512i q[R_MAX], init[R_MAX];
 	__m512 dw[R_MAX];
 	UNROLL
 	for (int i = 0; i < WR; i++) {
-		/* the same group one tile of rows further on */
-		prefetch_block(w + (size_t)(WR + i) * w_stride,
-		               (size_t)qp_blocks(q4) * (q4 ? Q4_0_SZ : Q8_0_SZ));
-		qp_weights(q4, w + (size_t)i * w_stride, nv, q[i], &init[i], &dw[i]);
+		/* the same pair one tile of rows further on */
+		prefetch_block(w + (size_t)(WR + i) * w_stride, 2 * Q8_0_SZ);
+		qp_weights(w + (size_t)i * w_stride, nv, &q[i], &init[i], &dw[i]);
 	}
 	UNROLL
 	for (int j = 0; j < AR; j++) {
 		const uint8_t *pj = p + (size_t)j * p_stride;
 		const __m512i a = _mm512_load_si512(pj);
-		const __m512 da = _mm512_load_ps(pj + qp_group_bytes(q4) - 64);
-		const __m512i a_hi = q4 ? _mm512_load_si512(pj + 64) : _mm512_setzero_si512();
-		const __m512i c = q4 ? _mm512_load_si512(pj + 128) : _mm512_setzero_si512();
+		const __m512 da = _mm512_load_ps(pj + QP_BYTES - 64);
 		UNROLL
 		for (int i = 0; i < WR; i++) {
 			const __m512 d = _mm512_mul_ps(dw[i], da);
-			if (q4) {
-				const __m512i s = _mm512_dpbusd_epi32(
-				    _mm512_dpbusd_epi32(c, q[i][0], a), q[i][1], a_hi);
-				acc[i][j] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(s), acc[i][j]);
-				continue;
-			}
-			const __m512 s =
-			    _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(init[i], a, q[i][0]));
+			const __m512 s = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(init[i], a, q[i]));
 			acc8[i][j] = _mm256_fmadd_ps(_mm512_castps512_ps256(d),
 			                             _mm512_castps512_ps256(s), acc8[i][j]);
 			if (nv > 1)
@@ -910,35 +833,30 @@ static ALWAYS_INLINE void qp_group(const int q4, const int WR, const int AR, con
 	}
 }
 
-static ALWAYS_INLINE void qp_tile(const int q4, const int WR, const int AR, int64_t n, float *y,
-                                  int64_t y_stride, const uint8_t *w, size_t w_stride,
-                                  const uint8_t *p, size_t p_stride)
+static ALWAYS_INLINE void qp_tile(const int WR, const int AR, int64_t n, float *y, int64_t y_stride,
+                                  const uint8_t *w, size_t w_stride, const uint8_t *p,
+                                  size_t p_stride)
 {
-	const size_t bsz = q4 ? Q4_0_SZ : Q8_0_SZ;
 	const int64_t nb = n / 32;
-	const int g = qp_blocks(q4);
-	__m512 acc[R_MAX][AR_MAX];
 	__m256 acc8[R_MAX][AR_MAX];
 	UNROLL
 	for (int i = 0; i < WR; i++) {
 		UNROLL
-		for (int j = 0; j < AR; j++) {
-			acc[i][j] = _mm512_setzero_ps();
+		for (int j = 0; j < AR; j++)
 			acc8[i][j] = _mm256_setzero_ps();
-		}
 	}
 	int64_t ib = 0;
-	for (; ib + g <= nb; ib += g)
-		qp_group(q4, WR, AR, g, w + (size_t)ib * bsz, w_stride,
-		         p + (size_t)(ib / g) * qp_group_bytes(q4), p_stride, acc, acc8);
+	for (; ib + 2 <= nb; ib += 2)
+		qp_group(WR, AR, 2, w + (size_t)ib * Q8_0_SZ, w_stride,
+		         p + (size_t)(ib / 2) * QP_BYTES, p_stride, acc8);
 	if (ib < nb)
-		qp_group(q4, WR, AR, (int)(nb - ib), w + (size_t)ib * bsz, w_stride,
-		         p + (size_t)(ib / g) * qp_group_bytes(q4), p_stride, acc, acc8);
+		qp_group(WR, AR, 1, w + (size_t)ib * Q8_0_SZ, w_stride,
+		         p + (size_t)(ib / 2) * QP_BYTES, p_stride, acc8);
 	UNROLL
 	for (int i = 0; i < WR; i++) {
 		UNROLL
 		for (int j = 0; j < AR; j++)
-			y[j * y_stride + i] = q4 ? hsum512(acc[i][j]) : hsum256(acc8[i][j]);
+			y[j * y_stride + i] = hsum256(acc8[i][j]);
 	}
 }
 
@@ -964,15 +882,14 @@ static ALWAYS_INLINE void qp_tile(const int q4, const int WR, const int AR, int6
 
 #define QP_TILE(WR, AR)                                                                            \
 	case (WR)*16 + (AR):                                                                       \
-		qp_tile(q4, WR, AR, n, yt, y_stride, wt, w_stride, pt, p_stride);                  \
+		qp_tile(WR, AR, n, yt, y_stride, wt, w_stride, pt, p_stride);                      \
 		break
 
 /* Tiles of up to 4 weight rows x 3 activation rows for decoding one or a
  * few tokens, of 2 x 8 for more (a best-of-8 step, a prompt), where the
  * weights are then unpacked once for 8 rows. */
-static ALWAYS_INLINE void vec_dot_prep_q80(const int q4, int64_t n, float *y, int64_t y_stride,
-                                           const void *w, size_t w_stride, int64_t n_w,
-                                           const void *p, size_t p_stride, int64_t n_a)
+static void vec_dot_prep_q8_0(int64_t n, float *y, int64_t y_stride, const void *w, size_t w_stride,
+                              int64_t n_w, const void *p, size_t p_stride, int64_t n_a)
 {
 	const int tw = n_a >= 4 ? 2 : R_MAX, ta = n_a >= 4 ? AR_MAX : 3;
 	FOR_TILES(tw, ta, QP_TILE(1, 1); QP_TILE(1, 2); QP_TILE(1, 3); QP_TILE(1, 4); QP_TILE(1, 5);
@@ -982,8 +899,207 @@ static ALWAYS_INLINE void vec_dot_prep_q80(const int q4, int64_t n, float *y, in
 	          QP_TILE(4, 2); QP_TILE(4, 3);)
 }
 
-DEFINE_DOT_PREP(q8_0, vec_dot_prep_q80, 0)
-DEFINE_DOT_PREP(q4_0, vec_dot_prep_q80, 1)
+/* ---- Q4_0 against prepared activations: stripes of 16 blocks ------------
+ * One block per 32-bit lane, so that a block's whole dot ends in one lane
+ * and the float work (conversion, scale product, FMA) is done once per 16
+ * blocks and activation row rather than once per 4. The 16 qs bytes of the
+ * stripe's blocks are loaded one block per 128-bit lane (4 zmm) and put
+ * through 4x4 dword transposes: result p then holds dword p (bytes
+ * 4p..4p+3) of every block, block 4k + l in lane 4l + k (stripe_block).
+ * Its low nibbles are weights 4p..4p+3 of each block, its high nibbles
+ * weights 16 + 4p..; the nibbles u (0..15) are vpdpbusd's unsigned operand
+ * and the activations stay signed: sum (u - 8) a = sum u a - 8 sum a.
+ * A prepared stripe is the activations in the same lanes (bytes 4p.. of
+ * each block for p = 0..3, then 16 + 4p..), 16 int32 of -8 * each block's
+ * sum of bytes, which start the accumulator, and the 16 block scales.
+ * Per stripe and activation row: 8 vpdpbusd, a conversion, a multiply and
+ * an FMA; the weights are transposed and unpacked once for up to AR_MAX
+ * activation rows. A row's operations do not depend on how many rows share
+ * the call, and blocks past the end of a row are zeros on both sides. */
+
+#define STRIPE_BLOCKS 16
+#define STRIPE_BYTES  640 /* 8 zmm of activations, the start sums, the scales */
+#define STRIPE_INIT   512
+#define STRIPE_SCALES 576
+/* weight rows ahead whose stripe is prefetched */
+#define STRIPE_PREFETCH_ROWS 4
+
+static size_t prep_size_q4_0(int64_t n)
+{
+	return (size_t)((n / 32 + STRIPE_BLOCKS - 1) / STRIPE_BLOCKS) * STRIPE_BYTES;
+}
+
+/* The block in lane m of a stripe. */
+static ALWAYS_INLINE int stripe_block(int m)
+{
+	return 4 * (m % 4) + m / 4;
+}
+
+/* Lanes whose block is one of the first nv of the stripe. */
+static ALWAYS_INLINE __mmask16 stripe_live(int nv)
+{
+	unsigned live = 0;
+	_Pragma("GCC unroll 16") for (int m = 0; m < 16; m++) live |=
+	    (unsigned)(stripe_block(m) < nv) << m;
+	return (__mmask16)live;
+}
+
+/* t[p] = dword p of the 16 bytes at offset off of each of the nv blocks bsz
+ * apart from b0, in stripe lanes (zeros for missing blocks). */
+static ALWAYS_INLINE void stripe_dwords(const uint8_t *b0, size_t bsz, size_t off, int nv,
+                                        __m512i t[4])
+{
+	__m512i z[4];
+	UNROLL
+	for (int k = 0; k < 4; k++) {
+		const int left = nv - 4 * k;
+		z[k] = left >= 4   ? quad_lanes(b0 + (size_t)(4 * k) * bsz, bsz, off, 4)
+		       : left <= 0 ? _mm512_setzero_si512()
+		                   : quad_lanes(b0 + (size_t)(4 * k) * bsz, bsz, off, left);
+	}
+	const __m512i a = _mm512_unpacklo_epi32(z[0], z[1]), b = _mm512_unpackhi_epi32(z[0], z[1]);
+	const __m512i c = _mm512_unpacklo_epi32(z[2], z[3]), d = _mm512_unpackhi_epi32(z[2], z[3]);
+	t[0] = _mm512_unpacklo_epi64(a, c);
+	t[1] = _mm512_unpackhi_epi64(a, c);
+	t[2] = _mm512_unpacklo_epi64(b, d);
+	t[3] = _mm512_unpackhi_epi64(b, d);
+}
+
+static void prep_q4_0(int64_t n, const void *a, void *p)
+{
+	const int64_t nb = n / 32;
+	const uint8_t *ab = a;
+	uint8_t *pp = p;
+	const __m512i eights = _mm512_set1_epi8(8);
+	for (int64_t ib = 0; ib < nb; ib += STRIPE_BLOCKS, pp += STRIPE_BYTES) {
+		const uint8_t *b0 = ab + (size_t)ib * Q8_0_SZ;
+		const int nv = nb - ib < STRIPE_BLOCKS ? (int)(nb - ib) : STRIPE_BLOCKS;
+		__m512i t[8];
+		stripe_dwords(b0, Q8_0_SZ, 2, nv, t);
+		stripe_dwords(b0, Q8_0_SZ, 18, nv, t + 4);
+		__m512i s8 = _mm512_setzero_si512();
+		UNROLL
+		for (int k = 0; k < 8; k++) {
+			_mm512_store_si512(pp + 64 * k, t[k]);
+			s8 = _mm512_dpbusd_epi32(s8, eights, t[k]);
+		}
+		_mm512_store_si512(pp + STRIPE_INIT, _mm512_sub_epi32(_mm512_setzero_si512(), s8));
+		float d[16];
+		_Pragma("GCC unroll 16") for (int m = 0; m < 16; m++) d[m] =
+		    stripe_block(m) < nv ? h2f(b0 + (size_t)stripe_block(m) * Q8_0_SZ) : 0.0f;
+		_mm512_store_ps(pp + STRIPE_SCALES, _mm512_loadu_ps(d));
+	}
+}
+
+/* The unpacked weights of the stripe at b0 (nv blocks), q[k] against
+ * prepared zmm k, and their scales in stripe lanes. */
+static ALWAYS_INLINE void stripe_weights(const uint8_t *b0, int nv, __m512i q[8], __m512 *dw)
+{
+	__m512i t[4];
+	stripe_dwords(b0, Q4_0_SZ, 2, nv, t);
+	const __m512i m = _mm512_set1_epi8(0x0f);
+	UNROLL
+	for (int k = 0; k < 4; k++) {
+		q[k] = _mm512_and_si512(t[k], m);
+		q[4 + k] = _mm512_and_si512(_mm512_srli_epi16(t[k], 4), m);
+	}
+	__m512i idx = _mm512_setzero_si512();
+	_Pragma("GCC unroll 16") for (int l = 0; l < 16; l++) idx =
+	    _mm512_mask_set1_epi32(idx, (__mmask16)(1u << l), (int)(stripe_block(l) * Q4_0_SZ));
+	const __m512i h =
+	    nv == STRIPE_BLOCKS
+	        ? _mm512_i32gather_epi32(idx, b0, 1)
+	        : _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), stripe_live(nv), idx, b0, 1);
+	*dw = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(h));
+}
+
+static ALWAYS_INLINE void stripe_dot(const int WR, const int AR, int nv, const uint8_t *w,
+                                     size_t w_stride, const uint8_t *p, size_t p_stride,
+                                     __m512 acc[2][AR_MAX])
+{
+	__m512i q[2][8];
+	__m512 dw[2];
+	UNROLL
+	for (int i = 0; i < WR; i++) {
+		prefetch_block(w + (size_t)(STRIPE_PREFETCH_ROWS + i) * w_stride,
+		               STRIPE_BLOCKS * Q4_0_SZ);
+		stripe_weights(w + (size_t)i * w_stride, nv, q[i], &dw[i]);
+	}
+	UNROLL
+	for (int j = 0; j < AR; j++) {
+		const uint8_t *pj = p + (size_t)j * p_stride;
+		const __m512 da = _mm512_load_ps(pj + STRIPE_SCALES);
+		UNROLL
+		for (int i = 0; i < WR; i++) {
+			/* Integer sums are exact, so the chains can be split as
+			 * suits: in two for a single row, where vpdpbusd's latency
+			 * would bound it. */
+			__m512i s = _mm512_load_si512(pj + STRIPE_INIT);
+			if (WR * AR < 4) {
+				__m512i s2 = _mm512_setzero_si512();
+				UNROLL
+				for (int k = 0; k < 4; k++) {
+					s = _mm512_dpbusd_epi32(s, q[i][k],
+					                        _mm512_load_si512(pj + 64 * k));
+					s2 = _mm512_dpbusd_epi32(
+					    s2, q[i][4 + k], _mm512_load_si512(pj + 256 + 64 * k));
+				}
+				s = _mm512_add_epi32(s, s2);
+			} else {
+				UNROLL
+				for (int k = 0; k < 8; k++)
+					s = _mm512_dpbusd_epi32(s, q[i][k],
+					                        _mm512_load_si512(pj + 64 * k));
+			}
+			acc[i][j] = _mm512_fmadd_ps(_mm512_mul_ps(dw[i], da), _mm512_cvtepi32_ps(s),
+			                            acc[i][j]);
+		}
+	}
+}
+
+/* WR weight rows against AR prepared rows. */
+static ALWAYS_INLINE void stripe_tile(const int WR, const int AR, int64_t n, float *y,
+                                      int64_t y_stride, const uint8_t *w, size_t w_stride,
+                                      const uint8_t *p, size_t p_stride)
+{
+	const int64_t nb = n / 32;
+	__m512 acc[2][AR_MAX];
+	UNROLL
+	for (int i = 0; i < WR; i++) {
+		UNROLL
+		for (int j = 0; j < AR; j++)
+			acc[i][j] = _mm512_setzero_ps();
+	}
+	int64_t ib = 0;
+	for (; ib + STRIPE_BLOCKS <= nb; ib += STRIPE_BLOCKS)
+		stripe_dot(WR, AR, STRIPE_BLOCKS, w + (size_t)ib * Q4_0_SZ, w_stride,
+		           p + (size_t)(ib / STRIPE_BLOCKS) * STRIPE_BYTES, p_stride, acc);
+	if (ib < nb)
+		stripe_dot(WR, AR, (int)(nb - ib), w + (size_t)ib * Q4_0_SZ, w_stride,
+		           p + (size_t)(ib / STRIPE_BLOCKS) * STRIPE_BYTES, p_stride, acc);
+	UNROLL
+	for (int i = 0; i < WR; i++) {
+		UNROLL
+		for (int j = 0; j < AR; j++)
+			y[j * y_stride + i] = hsum512(acc[i][j]);
+	}
+}
+
+#define STRIPE_TILE(WR, AR)                                                                        \
+	case (WR)*16 + (AR):                                                                       \
+		stripe_tile(WR, AR, n, yt, y_stride, wt, w_stride, pt, p_stride);                  \
+		break
+
+/* Tiles of 2 weight rows x up to 3 activation rows for decoding one or a
+ * few tokens, of 1 x 8 for more (a best-of-8 step, a prompt). */
+static void vec_dot_prep_q4_0(int64_t n, float *y, int64_t y_stride, const void *w, size_t w_stride,
+                              int64_t n_w, const void *p, size_t p_stride, int64_t n_a)
+{
+	const int tw = n_a >= 4 ? 1 : 2, ta = n_a >= 4 ? AR_MAX : 3;
+	FOR_TILES(tw, ta, STRIPE_TILE(1, 1); STRIPE_TILE(1, 2); STRIPE_TILE(1, 3);
+	          STRIPE_TILE(1, 4); STRIPE_TILE(1, 5); STRIPE_TILE(1, 6); STRIPE_TILE(1, 7);
+	          STRIPE_TILE(1, 8); STRIPE_TILE(2, 1); STRIPE_TILE(2, 2); STRIPE_TILE(2, 3);)
+}
 
 /* ---- F16 weights against prepared f32 activations -----------------------
  * The wide-batch path of F16 weights (vision encoders, F16 prefill) when
