@@ -532,7 +532,7 @@ static void test_exact(const rvk_table *k)
 static void test_vec_dot_prep(const rvk_table *k)
 {
 	enum { NW = 9, NA = 7 };
-	static const int64_t sizes[] = {32, 64, 96, 160, 1056, 4096}; /* x 8 for K-quants */
+	static const int64_t sizes[] = {32, 64, 96, 160, 1056, 4128}; /* x 8 for K-quants */
 	static const int64_t float_sizes[] = {1, 15, 17, 100, 1000, 4095};
 	for (size_t it = 0; it < N_WEIGHT_TYPES; it++) {
 		const enum rvi_type t = weight_types[it];
