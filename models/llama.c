@@ -407,9 +407,9 @@ static int forward_chunk(const rvi_llama *m, rvi_llama_state *st, const int32_t 
 			K->rmsnorm(st->xb + t * d, st->x + t * d, L->attn_norm, d, hp->rms_eps);
 
 		/* q (n, q_dim), k, v (n, kv_dim) = xb @ W^T */
-		if ((rc = rvi_matmul_ex(&L->wq, st->xb, n, st->q, nt, scr, exact)) ||
-		    (rc = rvi_matmul_ex(&L->wk, st->xb, n, st->k, nt, scr, exact)) ||
-		    (rc = rvi_matmul_ex(&L->wv, st->xb, n, st->v, nt, scr, exact)))
+		const rvi_weight *qkv[3] = {&L->wq, &L->wk, &L->wv};
+		float *qkv_out[3] = {st->q, st->k, st->v};
+		if ((rc = rvi_matmul_shared(qkv, qkv_out, 3, st->xb, n, nt, scr, exact)))
 			return rvi_errorf(err, rc, "out of memory in layer %d", il);
 
 		/* rotate q and k by position, then write k, v to the cache */
@@ -435,8 +435,9 @@ static int forward_chunk(const rvi_llama *m, rvi_llama_state *st, const int32_t 
 		/* xb = rmsnorm(x) * ffn_norm; x += W_down (silu(W_gate xb) * W_up xb) */
 		for (int64_t t = 0; t < n; t++)
 			K->rmsnorm(st->xb + t * d, st->x + t * d, L->ffn_norm, d, hp->rms_eps);
-		if ((rc = rvi_matmul_ex(&L->w_gate, st->xb, n, st->hb, nt, scr, exact)) ||
-		    (rc = rvi_matmul_ex(&L->w_up, st->xb, n, st->hb2, nt, scr, exact)))
+		const rvi_weight *gate_up[2] = {&L->w_gate, &L->w_up};
+		float *gate_up_out[2] = {st->hb, st->hb2};
+		if ((rc = rvi_matmul_shared(gate_up, gate_up_out, 2, st->xb, n, nt, scr, exact)))
 			return rvi_errorf(err, rc, "out of memory in layer %d", il);
 		K->swiglu(st->hb, st->hb2, n * ff);
 		if ((rc = rvi_matmul_ex(&L->w_down, st->hb, n, st->xb, nt, scr, exact)))

@@ -195,43 +195,39 @@ static size_t align_up(size_t v)
 	return (v + BUF_ALIGN - 1) / BUF_ALIGN * BUF_ALIGN;
 }
 
-/* The n_tok activation rows of x converted for the dots, on n_threads:
- * quantized by quant into q (a_row bytes apart) unless quant is NULL, then
- * prepared by prep (from q, or from x when there is no quant) into pa
- * (p_row bytes apart) unless prep is NULL. */
-static void convert_rows(const rvk_quant_fn quant, const rvk_prep_fn prep, const float *x,
-                         int64_t n_tok, int64_t n_in, char *q, size_t a_row, char *pa, size_t p_row,
-                         int n_threads)
+/* Activation row t of x converted for the dots: quantized by quant into q
+ * (a_row bytes apart) unless quant is NULL, then prepared by prep (from q,
+ * or from x when there is no quant) into pa (p_row bytes apart) unless
+ * prep is NULL. */
+static void convert_row(const rvk_quant_fn quant, const rvk_prep_fn prep, const float *x, int64_t t,
+                        int64_t n_in, char *q, size_t a_row, char *pa, size_t p_row)
 {
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static)                                                          \
-    num_threads(n_threads) if (n_threads > 1 && work_of(n_tok, n_in, 1) >= MIN_PARALLEL_WORK)
-#endif
-	for (int64_t t = 0; t < n_tok; t++) {
-		if (quant)
-			quant(x + t * n_in, q + (size_t)t * a_row, n_in);
-		if (prep)
-			prep(n_in, quant ? (const void *)(q + (size_t)t * a_row) : x + t * n_in,
-			     pa + (size_t)t * p_row);
-	}
+	if (quant)
+		quant(x + t * n_in, q + (size_t)t * a_row, n_in);
+	if (prep)
+		prep(n_in, quant ? (const void *)(q + (size_t)t * a_row) : x + t * n_in,
+		     pa + (size_t)t * p_row);
 }
 
-/* The dot path with the weight type's prepared activations (see
- * rvk_vec_dot_prep_fn): quantized and prepared once, then each block of
- * PREP_ROWS output rows meets the tokens PREP_TOKENS at a time. */
-static int prep_matmul(const rvi_weight *W, const rvk_table *k, const float *x, int64_t n_tok,
-                       float *y, int n_threads, rvi_buf *scratch)
+/* The prepared path (see rvk_vec_dot_prep_fn) of n_w weights of one type
+ * and width that share x, y[i] = x @ W[i]^T: the activations are quantized
+ * and prepared once, then each block of PREP_ROWS output rows of any of the
+ * weights meets the tokens PREP_TOKENS at a time, all in one parallel
+ * region (one wake-up of the team for a layer's q, k and v). */
+static int prep_matmul(const rvi_weight *const *W, float *const *y, int n_w, const rvk_table *k,
+                       const float *x, int64_t n_tok, int n_threads, rvi_buf *scratch)
 {
-	const int64_t n_in = W->n_in, n_out = W->n_out;
-	const enum rvi_type vdt = rvi_type_traits_of((int)W->type)->vec_dot_type;
+	const enum rvi_type type = W[0]->type;
+	const int64_t n_in = W[0]->n_in;
+	const enum rvi_type vdt = rvi_type_traits_of((int)type)->vec_dot_type;
 	const bool is_f32 = vdt == RVI_TYPE_F32; /* prepared straight from x */
-	const rvk_quant_fn quant = k->quant[vdt];
-	const rvk_prep_fn prep = k->prep[W->type];
-	const rvk_vec_dot_prep_fn dot = k->vec_dot_prep[W->type];
-	if ((!is_f32 && quant == NULL) || prep == NULL || k->prep_size[W->type] == NULL)
+	const rvk_quant_fn quant = is_f32 ? NULL : k->quant[vdt];
+	const rvk_prep_fn prep = k->prep[type];
+	const rvk_vec_dot_prep_fn dot = k->vec_dot_prep[type];
+	if ((!is_f32 && quant == NULL) || prep == NULL || k->prep_size[type] == NULL)
 		return RV_ERR_INVALID_ARG;
 	const size_t a_row = is_f32 ? 0 : align_up(rvi_row_size(vdt, n_in));
-	const size_t p_row = align_up(k->prep_size[W->type](n_in));
+	const size_t p_row = align_up(k->prep_size[type](n_in));
 	uint64_t bytes;
 	if (!rvi_mul_ok((uint64_t)n_tok, (uint64_t)a_row + p_row, &bytes) || bytes > SIZE_MAX)
 		return RV_ERR_NOMEM;
@@ -239,31 +235,100 @@ static int prep_matmul(const rvi_weight *W, const rvk_table *k, const float *x, 
 	if (q == NULL)
 		return RV_ERR_NOMEM;
 	char *pa = q + (size_t)n_tok * a_row;
-	convert_rows(is_f32 ? NULL : quant, prep, x, n_tok, n_in, q, a_row, pa, p_row, n_threads);
 
-	const size_t w_row = rvi_row_size(W->type, n_in);
-	const char *wd = W->data;
-	const int64_t n_blocks = (n_out + PREP_ROWS - 1) / PREP_ROWS;
+	const size_t w_row = rvi_row_size(type, n_in);
+	int64_t n_blocks = 0, n_out = 0;
+	for (int i = 0; i < n_w; i++) {
+		n_blocks += (W[i]->n_out + PREP_ROWS - 1) / PREP_ROWS;
+		n_out += W[i]->n_out;
+	}
 #ifdef _OPENMP
-#pragma omp parallel for schedule(static)                                                          \
-    num_threads(n_threads) if (n_threads > 1 && work_of(n_out, n_in, n_tok) >= MIN_PARALLEL_WORK)
+#pragma omp parallel num_threads(n_threads) if (n_threads > 1 &&                                   \
+                                                work_of(n_out, n_in, n_tok) >= MIN_PARALLEL_WORK)
 #endif
-	for (int64_t b = 0; b < n_blocks; b++) {
-		const int64_t r0 = b * PREP_ROWS;
-		const int64_t nr = n_out - r0 < PREP_ROWS ? n_out - r0 : PREP_ROWS;
-		for (int64_t t0 = 0; t0 < n_tok; t0 += PREP_TOKENS) {
-			const int64_t nt = n_tok - t0 < PREP_TOKENS ? n_tok - t0 : PREP_TOKENS;
-			dot(n_in, y + t0 * n_out + r0, n_out, wd + (size_t)r0 * w_row, w_row, nr,
-			    pa + (size_t)t0 * p_row, p_row, nt);
+	{
+#ifdef _OPENMP
+#pragma omp for schedule(static)
+#endif
+		for (int64_t t = 0; t < n_tok; t++)
+			convert_row(quant, prep, x, t, n_in, q, a_row, pa, p_row);
+#ifdef _OPENMP
+#pragma omp for schedule(static)
+#endif
+		for (int64_t b = 0; b < n_blocks; b++) {
+			/* block b of the weights taken in turn */
+			int i = 0;
+			int64_t r0 = b * PREP_ROWS;
+			while (r0 >= (W[i]->n_out + PREP_ROWS - 1) / PREP_ROWS * PREP_ROWS) {
+				r0 -= (W[i]->n_out + PREP_ROWS - 1) / PREP_ROWS * PREP_ROWS;
+				i++;
+			}
+			const int64_t m = W[i]->n_out;
+			const int64_t nr = m - r0 < PREP_ROWS ? m - r0 : PREP_ROWS;
+			const char *wd = (const char *)W[i]->data + (size_t)r0 * w_row;
+			for (int64_t t0 = 0; t0 < n_tok; t0 += PREP_TOKENS) {
+				const int64_t nt =
+				    n_tok - t0 < PREP_TOKENS ? n_tok - t0 : PREP_TOKENS;
+				dot(n_in, y[i] + t0 * m + r0, m, wd, w_row, nr,
+				    pa + (size_t)t0 * p_row, p_row, nt);
+			}
 		}
 	}
 	return RV_OK;
+}
+
+/* Which path a product takes (see the top of this file). */
+enum route { ROUTE_BLAS, ROUTE_PREP, ROUTE_DOT };
+
+static enum route route_of(const rvi_weight *W, const rvk_table *k, int64_t n_tok, bool exact)
+{
+	const bool is_float =
+	    W->type == RVI_TYPE_F32 || W->type == RVI_TYPE_F16 || W->type == RVI_TYPE_BF16;
+	/* A float type with a prepared path of its own takes it rather than a
+	 * BLAS running generic kernels (it is faster); otherwise wide batches of
+	 * float weights go to the BLAS. */
+	const bool prepared = k->vec_dot_prep[W->type] != NULL;
+	if (is_float && !exact && n_tok > RVI_MATMUL_EXACT_BATCH &&
+	    blas_ok(n_tok, W->n_out, W->n_in) && !(prepared && rvi_blas_generic()))
+		return ROUTE_BLAS;
+	return prepared ? ROUTE_PREP : ROUTE_DOT;
 }
 
 int rvi_matmul(const rvi_weight *W, const float *x, int64_t n_tok, float *y, int n_threads,
                rvi_buf *scratch)
 {
 	return rvi_matmul_ex(W, x, n_tok, y, n_threads, scratch, false);
+}
+
+/* The checks every product makes of its weight. */
+static bool weight_ok(const rvi_weight *W, const rvk_table *k)
+{
+	const rvi_type_traits *tr = rvi_type_traits_of((int)W->type);
+	return tr->supported && k->vec_dot[W->type] != NULL && W->n_in > 0 && W->n_out >= 0 &&
+	       W->n_in % tr->block_size == 0;
+}
+
+int rvi_matmul_shared(const rvi_weight *const *W, float *const *y, int n_w, const float *x,
+                      int64_t n_tok, int n_threads, rvi_buf *scratch, bool exact)
+{
+	const rvk_table *k = rvk_active();
+	for (int i = 0; i < n_w; i++)
+		if (!weight_ok(W[i], k) || W[i]->n_in != W[0]->n_in)
+			return RV_ERR_INVALID_ARG;
+	for (int i = 0; i < n_w && n_tok > 0;) {
+		int n = 1; /* the run of weights from i that go together */
+		if (route_of(W[i], k, n_tok, exact) == ROUTE_PREP)
+			while (i + n < n_w && W[i + n]->type == W[i]->type)
+				n++;
+		const int rc = n > 1
+		                   ? prep_matmul(W + i, y + i, n, k, x, n_tok,
+		                                 n_threads < 1 ? 1 : n_threads, scratch)
+		                   : rvi_matmul_ex(W[i], x, n_tok, y[i], n_threads, scratch, exact);
+		if (rc != RV_OK)
+			return rc;
+		i += n;
+	}
+	return RV_OK;
 }
 
 int rvi_matmul_ex(const rvi_weight *W, const float *x, int64_t n_tok, float *y, int n_threads,
@@ -273,25 +338,21 @@ int rvi_matmul_ex(const rvi_weight *W, const float *x, int64_t n_tok, float *y, 
 	const rvk_table *k = rvk_active();
 	const int64_t n_in = W->n_in, n_out = W->n_out;
 
-	if (!tr->supported || k->vec_dot[W->type] == NULL || n_in <= 0 || n_out < 0 ||
-	    n_in % tr->block_size != 0)
+	if (!weight_ok(W, k))
 		return RV_ERR_INVALID_ARG;
 	if (n_tok <= 0 || n_out == 0)
 		return RV_OK;
 	if (n_threads < 1)
 		n_threads = 1;
 
-	const bool is_float =
-	    W->type == RVI_TYPE_F32 || W->type == RVI_TYPE_F16 || W->type == RVI_TYPE_BF16;
-	/* A float type with a prepared path of its own takes it rather than a
-	 * BLAS running generic kernels (it is faster); otherwise wide batches of
-	 * float weights go to the BLAS. */
-	const bool prepared = k->vec_dot_prep[W->type] != NULL;
-	if (is_float && !exact && n_tok > RVI_MATMUL_EXACT_BATCH && blas_ok(n_tok, n_out, n_in) &&
-	    !(prepared && rvi_blas_generic()))
+	switch (route_of(W, k, n_tok, exact)) {
+	case ROUTE_BLAS:
 		return blas_matmul(W, k, x, n_tok, y, n_threads, scratch);
-	if (prepared)
-		return prep_matmul(W, k, x, n_tok, y, n_threads, scratch);
+	case ROUTE_PREP:
+		return prep_matmul(&W, &y, 1, k, x, n_tok, n_threads, scratch);
+	case ROUTE_DOT:
+		break;
+	}
 
 	/* Activations in the weight type's vec_dot_type. */
 	const enum rvi_type vdt = tr->vec_dot_type;
@@ -308,7 +369,12 @@ int rvi_matmul_ex(const rvi_weight *W, const float *x, int64_t n_tok, float *y, 
 		char *q = rvi_buf_reserve(scratch, (size_t)bytes);
 		if (q == NULL)
 			return RV_ERR_NOMEM;
-		convert_rows(quant, NULL, x, n_tok, n_in, q, a_row, NULL, 0, n_threads);
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static)                                                          \
+    num_threads(n_threads) if (n_threads > 1 && work_of(n_tok, n_in, 1) >= MIN_PARALLEL_WORK)
+#endif
+		for (int64_t t = 0; t < n_tok; t++)
+			convert_row(quant, NULL, x, t, n_in, q, a_row, NULL, 0);
 		act = q;
 	}
 

@@ -59,6 +59,14 @@ void rvi_blas_serial(void);
 int rvi_matmul_ex(const rvi_weight *W, const float *x, int64_t n_tok, float *y, int n_threads,
                   rvi_buf *scratch, bool exact);
 
+/* y[i] (n_tok, W[i]->n_out) = x @ W[i]^T for n_w weights of the same n_in
+ * that share x (a layer's q, k and v; its gate and up): the results of n_w
+ * rvi_matmul_ex calls, but where neighbouring weights share a type and the
+ * prepared path, x is converted once for them and their rows are split
+ * over the threads together. */
+int rvi_matmul_shared(const rvi_weight *const *W, float *const *y, int n_w, const float *x,
+                      int64_t n_tok, int n_threads, rvi_buf *scratch, bool exact);
+
 /* Row `row` of W dequantized to f32 (n_in floats): embedding lookups. */
 void rvi_weight_row(const rvi_weight *W, int64_t row, float *out);
 

@@ -604,6 +604,73 @@ static void test_vec_dot_prep(const rvk_table *k)
 
 /* ---- matmul ------------------------------------------------------------- */
 
+/* rvi_matmul_shared gives each weight what rvi_matmul_ex gives it alone:
+ * runs of one type (converted once, rows split together), a type between
+ * them, row counts that end inside a block of rows, widths of batch. */
+static void test_matmul_shared(void)
+{
+	enum { N_IN = 1024, N_W = 5, MAX_TOK = 40 };
+	static const enum rvi_type types[N_W] = {RVI_TYPE_Q4_0, RVI_TYPE_Q4_0, RVI_TYPE_Q8_0,
+	                                         RVI_TYPE_Q4_0, RVI_TYPE_F32};
+	static const int64_t n_out[N_W] = {100, 37, 64, 5, 3};
+	static const int64_t toks[] = {1, 3, 8, 40};
+	rvi_weight W[N_W];
+	const rvi_weight *wp[N_W];
+	void *wdata[N_W];
+	float *y[N_W], *y_alone[N_W];
+	float *x = malloc(sizeof(float) * N_IN * MAX_TOK);
+	rvi_buf scratch = {0};
+	bool ok = x != NULL;
+	for (int i = 0; i < N_W; i++) {
+		wdata[i] = rand_weights(types[i], N_IN, n_out[i]);
+		W[i] = (rvi_weight){
+		    .type = types[i], .n_in = N_IN, .n_out = n_out[i], .data = wdata[i]};
+		wp[i] = &W[i];
+		y[i] = malloc(sizeof(float) * (size_t)(n_out[i] * MAX_TOK));
+		y_alone[i] = malloc(sizeof(float) * (size_t)(n_out[i] * MAX_TOK));
+		ok = ok && wdata[i] && y[i] && y_alone[i];
+	}
+	if (!ok) {
+		CHECK(false, "oom");
+		goto out;
+	}
+	rand_acts(x, N_IN * MAX_TOK);
+	for (size_t it = 0; it < sizeof(toks) / sizeof(toks[0]); it++) {
+		for (int exact = 0; exact < 2; exact++) {
+			const int64_t n_tok = toks[it];
+			int differ = 0;
+			for (int i = 0; i < N_W; i++) {
+				fill_nan(y[i], n_out[i] * MAX_TOK);
+				fill_nan(y_alone[i], n_out[i] * MAX_TOK);
+				CHECK(rvi_matmul_ex(&W[i], x, n_tok, y_alone[i], 2, &scratch,
+				                    exact) == RV_OK,
+				      "matmul alone");
+			}
+			CHECK(rvi_matmul_shared(wp, y, N_W, x, n_tok, 2, &scratch, exact) == RV_OK,
+			      "matmul_shared");
+			for (int i = 0; i < N_W; i++)
+				differ += memcmp(y[i], y_alone[i],
+				                 sizeof(float) * (size_t)(n_out[i] * MAX_TOK)) != 0;
+			CHECK(differ == 0,
+			      "matmul_shared n_tok=%lld exact=%d: %d of %d outputs differ",
+			      (long long)n_tok, exact, differ, N_W);
+		}
+	}
+	/* a weight of another width is refused */
+	W[1].n_in = N_IN / 2;
+	CHECK(rvi_matmul_shared(wp, y, N_W, x, 1, 2, &scratch, true) == RV_ERR_INVALID_ARG,
+	      "matmul_shared accepted weights of different widths");
+	W[1].n_in = N_IN;
+out:
+	rvi_buf_free(&scratch);
+	for (int i = 0; i < N_W; i++) {
+		free(wdata[i]);
+		free(y[i]);
+		free(y_alone[i]);
+	}
+	free(x);
+}
+
 static void test_matmul_type(enum rvi_type t)
 {
 	enum { N_IN = 1024, N_OUT = 37, MAX_TOK = 40 };
@@ -747,6 +814,7 @@ static void test_matmul(void)
 		test_matmul_type(weight_types[i]);
 	test_matmul_chunked(RVI_TYPE_F16);
 	test_matmul_chunked(RVI_TYPE_BF16);
+	test_matmul_shared();
 
 	/* Misuse is reported, not computed. */
 	float x[512] = {0}, y[4];
