@@ -27,9 +27,12 @@
  *    int16; two such vectors are packed (vpackssdw, exact) and one vpdpwssd
  *    multiplies each int16 by its sub-block's scale and adds the pairs into
  *    int32 lanes, without a slow 32-bit multiply.
- *  - Q8_0 and Q4_0 keep the float order of llama.cpp's x86 kernels (one
- *    8-lane accumulator, one FMA per block): the end-to-end Q8_0 references
- *    are sensitive to it (see that section).
+ *  - Q8_0 (every path) and Q4_0's vec_dot keep the float order of
+ *    llama.cpp's x86 kernels (one 8-lane accumulator, one FMA per block):
+ *    the end-to-end Q8_0 references are sensitive to it (see that
+ *    section). Q4_0's prepared path (decode, prefill) does not: it sums
+ *    16 blocks a vector (see its section), and no reference needs that
+ *    order.
  *
  * vec_dot_rows runs one weight row against several activation rows: a
  * "rows" routine takes R = 1..4 rows (K-quants also 8), loads and unpacks
@@ -899,34 +902,79 @@ static void vec_dot_prep_q8_0(int64_t n, float *y, int64_t y_stride, const void 
 	          QP_TILE(4, 2); QP_TILE(4, 3);)
 }
 
-/* ---- Q4_0 against prepared activations: stripes of 16 blocks ------------
- * One block per 32-bit lane, so that a block's whole dot ends in one lane
- * and the float work (conversion, scale product, FMA) is done once per 16
- * blocks and activation row rather than once per 4. The 16 qs bytes of the
- * stripe's blocks are loaded one block per 128-bit lane (4 zmm) and put
- * through 4x4 dword transposes: result p then holds dword p (bytes
- * 4p..4p+3) of every block, block 4k + l in lane 4l + k (stripe_block).
- * Its low nibbles are weights 4p..4p+3 of each block, its high nibbles
- * weights 16 + 4p..; the nibbles u (0..15) are vpdpbusd's unsigned operand
- * and the activations stay signed: sum (u - 8) a = sum u a - 8 sum a.
- * A prepared stripe is the activations in the same lanes (bytes 4p.. of
- * each block for p = 0..3, then 16 + 4p..), 16 int32 of -8 * each block's
- * sum of bytes, which start the accumulator, and the 16 block scales.
- * Per stripe and activation row: 8 vpdpbusd, a conversion, a multiply and
- * an FMA; the weights are transposed and unpacked once for up to AR_MAX
- * activation rows. A row's operations do not depend on how many rows share
- * the call, and blocks past the end of a row are zeros on both sides. */
+/* ---- Q4_0 and Q6_K against prepared activations: stripes -----------------
+ * One block of dot per 32-bit lane: 16 blocks of 32 Q4_0 weights, or the 16
+ * sub-blocks of 16 weights of a Q6_K block, make a stripe, and a lane's
+ * vpdpbusd sums end as that (sub-)block's whole integer dot, so the float
+ * work (conversion, scale product, FMA) is done once per stripe and
+ * activation row. The stripe's (sub-)blocks come one per 128-bit lane (4
+ * zmm: Q4_0's 16 qs bytes, Q6_K's 16 unpacked weights) and go through 4x4
+ * dword transposes: result p then holds dword p of every block, block
+ * 4k + l in lane 4l + k (stripe_block).
+ *  - Q4_0: the low nibbles of result p are weights 4p..4p+3 of each block,
+ *    its high nibbles 16 + 4p..: 8 vpdpbusd a row. Missing blocks at the
+ *    end of a row are zeros on both sides.
+ *  - Q6_K: result p is weights 4p..4p+3 of each sub-block: 4 vpdpbusd.
+ * The weights u (Q4_0 0..15, Q6_K 0..63) are vpdpbusd's unsigned operand
+ * and the activations stay signed: sum (u - c) a = sum u a - c sum a (c = 8
+ * or 32). A prepared stripe is the activations in the same lanes and
+ * order, 16 int32 of -c * each block's sum, which start the accumulator,
+ * and 16 floats of the activation scale of each lane. The weights are
+ * transposed and unpacked once for up to AR_MAX activation rows; a row's
+ * operations do not depend on how many rows share the call. */
 
-#define STRIPE_BLOCKS 16
-#define STRIPE_BYTES  640 /* 8 zmm of activations, the start sums, the scales */
-#define STRIPE_INIT   512
-#define STRIPE_SCALES 576
+enum { ST_Q4_0, ST_Q6_K };
+
+/* weights of a stripe */
+static ALWAYS_INLINE int64_t st_weights(const int kind)
+{
+	return kind == ST_Q4_0 ? 512 : RV_QK_K;
+}
+
+/* vpdpbusd a stripe and row */
+static ALWAYS_INLINE int st_dots(const int kind)
+{
+	return kind == ST_Q4_0 ? 8 : 4;
+}
+
+/* bytes of a stripe of weights, of a prepared stripe */
+static ALWAYS_INLINE size_t st_wbytes(const int kind)
+{
+	return kind == ST_Q4_0 ? 16 * Q4_0_SZ : sizeof(rv_block_q6_K);
+}
+
+static ALWAYS_INLINE size_t st_pbytes(const int kind)
+{
+	return 64 * (size_t)st_dots(kind) + 128;
+}
+
+/* a prepared stripe's start sums and scales */
+static ALWAYS_INLINE size_t st_init(const int kind)
+{
+	return 64 * (size_t)st_dots(kind);
+}
+
+static ALWAYS_INLINE size_t st_scales(const int kind)
+{
+	return 64 * (size_t)st_dots(kind) + 64;
+}
+
+static ALWAYS_INLINE int64_t st_count(const int kind, int64_t n)
+{
+	return (n + st_weights(kind) - 1) / st_weights(kind);
+}
+
 /* weight rows ahead whose stripe is prefetched */
 #define STRIPE_PREFETCH_ROWS 4
 
 static size_t prep_size_q4_0(int64_t n)
 {
-	return (size_t)((n / 32 + STRIPE_BLOCKS - 1) / STRIPE_BLOCKS) * STRIPE_BYTES;
+	return (size_t)st_count(ST_Q4_0, n) * st_pbytes(ST_Q4_0);
+}
+
+static size_t prep_size_q6_K(int64_t n)
+{
+	return (size_t)st_count(ST_Q6_K, n) * st_pbytes(ST_Q6_K);
 }
 
 /* The block in lane m of a stripe. */
@@ -944,6 +992,17 @@ static ALWAYS_INLINE __mmask16 stripe_live(int nv)
 	return (__mmask16)live;
 }
 
+/* t[p] = dword p of each 128-bit lane of z[0..3], in stripe lanes. */
+static ALWAYS_INLINE void stripe_transpose(const __m512i z[4], __m512i t[4])
+{
+	const __m512i a = _mm512_unpacklo_epi32(z[0], z[1]), b = _mm512_unpackhi_epi32(z[0], z[1]);
+	const __m512i c = _mm512_unpacklo_epi32(z[2], z[3]), d = _mm512_unpackhi_epi32(z[2], z[3]);
+	t[0] = _mm512_unpacklo_epi64(a, c);
+	t[1] = _mm512_unpackhi_epi64(a, c);
+	t[2] = _mm512_unpacklo_epi64(b, d);
+	t[3] = _mm512_unpackhi_epi64(b, d);
+}
+
 /* t[p] = dword p of the 16 bytes at offset off of each of the nv blocks bsz
  * apart from b0, in stripe lanes (zeros for missing blocks). */
 static ALWAYS_INLINE void stripe_dwords(const uint8_t *b0, size_t bsz, size_t off, int nv,
@@ -957,12 +1016,7 @@ static ALWAYS_INLINE void stripe_dwords(const uint8_t *b0, size_t bsz, size_t of
 		       : left <= 0 ? _mm512_setzero_si512()
 		                   : quad_lanes(b0 + (size_t)(4 * k) * bsz, bsz, off, left);
 	}
-	const __m512i a = _mm512_unpacklo_epi32(z[0], z[1]), b = _mm512_unpackhi_epi32(z[0], z[1]);
-	const __m512i c = _mm512_unpacklo_epi32(z[2], z[3]), d = _mm512_unpackhi_epi32(z[2], z[3]);
-	t[0] = _mm512_unpacklo_epi64(a, c);
-	t[1] = _mm512_unpackhi_epi64(a, c);
-	t[2] = _mm512_unpacklo_epi64(b, d);
-	t[3] = _mm512_unpackhi_epi64(b, d);
+	stripe_transpose(z, t);
 }
 
 static void prep_q4_0(int64_t n, const void *a, void *p)
@@ -971,9 +1025,9 @@ static void prep_q4_0(int64_t n, const void *a, void *p)
 	const uint8_t *ab = a;
 	uint8_t *pp = p;
 	const __m512i eights = _mm512_set1_epi8(8);
-	for (int64_t ib = 0; ib < nb; ib += STRIPE_BLOCKS, pp += STRIPE_BYTES) {
+	for (int64_t ib = 0; ib < nb; ib += 16, pp += st_pbytes(ST_Q4_0)) {
 		const uint8_t *b0 = ab + (size_t)ib * Q8_0_SZ;
-		const int nv = nb - ib < STRIPE_BLOCKS ? (int)(nb - ib) : STRIPE_BLOCKS;
+		const int nv = nb - ib < 16 ? (int)(nb - ib) : 16;
 		__m512i t[8];
 		stripe_dwords(b0, Q8_0_SZ, 2, nv, t);
 		stripe_dwords(b0, Q8_0_SZ, 18, nv, t + 4);
@@ -983,18 +1037,56 @@ static void prep_q4_0(int64_t n, const void *a, void *p)
 			_mm512_store_si512(pp + 64 * k, t[k]);
 			s8 = _mm512_dpbusd_epi32(s8, eights, t[k]);
 		}
-		_mm512_store_si512(pp + STRIPE_INIT, _mm512_sub_epi32(_mm512_setzero_si512(), s8));
+		_mm512_store_si512(pp + st_init(ST_Q4_0),
+		                   _mm512_sub_epi32(_mm512_setzero_si512(), s8));
 		float d[16];
 		_Pragma("GCC unroll 16") for (int m = 0; m < 16; m++) d[m] =
 		    stripe_block(m) < nv ? h2f(b0 + (size_t)stripe_block(m) * Q8_0_SZ) : 0.0f;
-		_mm512_store_ps(pp + STRIPE_SCALES, _mm512_loadu_ps(d));
+		_mm512_store_ps(pp + st_scales(ST_Q4_0), _mm512_loadu_ps(d));
 	}
 }
 
-/* The unpacked weights of the stripe at b0 (nv blocks), q[k] against
- * prepared zmm k, and their scales in stripe lanes. */
-static ALWAYS_INLINE void stripe_weights(const uint8_t *b0, int nv, __m512i q[8], __m512 *dw)
+/* Q8_K blocks prepared for Q6_K stripes: -32 * the 16-sum of each sub-block
+ * is -32 * its bsum. */
+static void prep_q6_K(int64_t n, const void *a, void *p)
 {
+	const uint8_t *b = a;
+	uint8_t *pp = p;
+	for (int64_t ib = 0; ib < n / RV_QK_K; ib++, b += Q8_K_SZ, pp += st_pbytes(ST_Q6_K)) {
+		__m512i z[4], t[4];
+		UNROLL
+		for (int k = 0; k < 4; k++)
+			z[k] = _mm512_loadu_si512((const void *)(b + Q8_K_QS + 64 * k));
+		stripe_transpose(z, t);
+		UNROLL
+		for (int k = 0; k < 4; k++)
+			_mm512_store_si512(pp + 64 * k, t[k]);
+		int32_t init[16];
+		_Pragma("GCC unroll 16") for (int m = 0; m < 16; m++) init[m] =
+		    -32 * (int16_t)ld16(b + Q8_K_BS + 2 * (size_t)stripe_block(m));
+		_mm512_store_si512(pp + st_init(ST_Q6_K), _mm512_loadu_si512(init));
+		_mm512_store_ps(pp + st_scales(ST_Q6_K), _mm512_set1_ps(ldf(b)));
+	}
+}
+
+/* The unpacked weights of the stripe at b0 (nv blocks of Q4_0, or one Q6_K
+ * block), q[k] against prepared zmm k, and their scales in stripe lanes. */
+static ALWAYS_INLINE void stripe_weights(const int kind, const uint8_t *b0, int nv, __m512i q[8],
+                                         __m512 *dw)
+{
+	if (kind == ST_Q6_K) {
+		__m512i z[4];
+		q6_K_unpack(b0, z);
+		stripe_transpose(z, q);
+		__m128i idx = _mm_setzero_si128();
+		_Pragma("GCC unroll 16") for (int m = 0; m < 16; m++) idx =
+		    _mm_insert_epi8(idx, stripe_block(m), m);
+		const __m128i sc = _mm_shuffle_epi8(
+		    _mm_loadu_si128((const __m128i *)(b0 + offsetof(rv_block_q6_K, scales))), idx);
+		*dw = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(sc)),
+		                    _mm512_set1_ps(h2f(b0 + offsetof(rv_block_q6_K, d))));
+		return;
+	}
 	__m512i t[4];
 	stripe_dwords(b0, Q4_0_SZ, 2, nv, t);
 	const __m512i m = _mm512_set1_epi8(0x0f);
@@ -1006,48 +1098,48 @@ static ALWAYS_INLINE void stripe_weights(const uint8_t *b0, int nv, __m512i q[8]
 	__m512i idx = _mm512_setzero_si512();
 	_Pragma("GCC unroll 16") for (int l = 0; l < 16; l++) idx =
 	    _mm512_mask_set1_epi32(idx, (__mmask16)(1u << l), (int)(stripe_block(l) * Q4_0_SZ));
-	const __m512i h =
-	    nv == STRIPE_BLOCKS
-	        ? _mm512_i32gather_epi32(idx, b0, 1)
-	        : _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), stripe_live(nv), idx, b0, 1);
+	const __m512i h = nv == 16 ? _mm512_i32gather_epi32(idx, b0, 1)
+	                           : _mm512_mask_i32gather_epi32(_mm512_setzero_si512(),
+	                                                         stripe_live(nv), idx, b0, 1);
 	*dw = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(h));
 }
 
-static ALWAYS_INLINE void stripe_dot(const int WR, const int AR, int nv, const uint8_t *w,
-                                     size_t w_stride, const uint8_t *p, size_t p_stride,
-                                     __m512 acc[2][AR_MAX])
+static ALWAYS_INLINE void stripe_dot(const int kind, const int WR, const int AR, int nv,
+                                     const uint8_t *w, size_t w_stride, const uint8_t *p,
+                                     size_t p_stride, __m512 acc[2][AR_MAX])
 {
+	const int K = st_dots(kind);
 	__m512i q[2][8];
 	__m512 dw[2];
 	UNROLL
 	for (int i = 0; i < WR; i++) {
-		prefetch_block(w + (size_t)(STRIPE_PREFETCH_ROWS + i) * w_stride,
-		               STRIPE_BLOCKS * Q4_0_SZ);
-		stripe_weights(w + (size_t)i * w_stride, nv, q[i], &dw[i]);
+		prefetch_block(w + (size_t)(STRIPE_PREFETCH_ROWS + i) * w_stride, st_wbytes(kind));
+		stripe_weights(kind, w + (size_t)i * w_stride, nv, q[i], &dw[i]);
 	}
 	UNROLL
 	for (int j = 0; j < AR; j++) {
 		const uint8_t *pj = p + (size_t)j * p_stride;
-		const __m512 da = _mm512_load_ps(pj + STRIPE_SCALES);
+		const __m512 da = _mm512_load_ps(pj + st_scales(kind));
 		UNROLL
 		for (int i = 0; i < WR; i++) {
 			/* Integer sums are exact, so the chains can be split as
 			 * suits: in two for a single row, where vpdpbusd's latency
 			 * would bound it. */
-			__m512i s = _mm512_load_si512(pj + STRIPE_INIT);
+			__m512i s = _mm512_load_si512(pj + st_init(kind));
 			if (WR * AR < 4) {
 				__m512i s2 = _mm512_setzero_si512();
 				UNROLL
-				for (int k = 0; k < 4; k++) {
+				for (int k = 0; k < K / 2; k++) {
 					s = _mm512_dpbusd_epi32(s, q[i][k],
 					                        _mm512_load_si512(pj + 64 * k));
 					s2 = _mm512_dpbusd_epi32(
-					    s2, q[i][4 + k], _mm512_load_si512(pj + 256 + 64 * k));
+					    s2, q[i][K / 2 + k],
+					    _mm512_load_si512(pj + 64 * (K / 2 + k)));
 				}
 				s = _mm512_add_epi32(s, s2);
 			} else {
 				UNROLL
-				for (int k = 0; k < 8; k++)
+				for (int k = 0; k < K; k++)
 					s = _mm512_dpbusd_epi32(s, q[i][k],
 					                        _mm512_load_si512(pj + 64 * k));
 			}
@@ -1057,36 +1149,40 @@ static ALWAYS_INLINE void stripe_dot(const int WR, const int AR, int nv, const u
 	}
 }
 
-/* WR weight rows against AR prepared rows over blocks ib0..ib1 of n / 32
- * (ib0 a multiple of STRIPE_BLOCKS). The accumulators start from part
- * (WR x AR_MAX x 16 floats) unless ib0 is 0, and go back to it unless ib1
- * ends the row, where their sums are the results: a row cut into column
- * spans gets the same bits as a row run whole. */
-static ALWAYS_INLINE void stripe_tile(const int WR, const int AR, int64_t n, int64_t ib0,
-                                      int64_t ib1, float *part, float *y, int64_t y_stride,
-                                      const uint8_t *w, size_t w_stride, const uint8_t *p,
-                                      size_t p_stride)
+/* WR weight rows against AR prepared rows over stripes s0..s1 of the row.
+ * The accumulators start from part (WR x AR_MAX x 16 floats) unless s0 is
+ * 0, and go back to it unless s1 ends the row, where their sums are the
+ * results: a row cut into column spans gets the same bits as a row run
+ * whole. */
+static ALWAYS_INLINE void stripe_tile(const int kind, const int WR, const int AR, int64_t n,
+                                      int64_t s0, int64_t s1, float *part, float *y,
+                                      int64_t y_stride, const uint8_t *w, size_t w_stride,
+                                      const uint8_t *p, size_t p_stride)
 {
+	const int64_t ns = st_count(kind, n);
+	/* Q4_0's blocks in the last stripe */
+	const int last_nv = (int)(n / 32 - 16 * (ns - 1));
 	__m512 acc[2][AR_MAX];
 	UNROLL
 	for (int i = 0; i < WR; i++) {
 		UNROLL
 		for (int j = 0; j < AR; j++)
-			acc[i][j] = ib0 == 0 ? _mm512_setzero_ps()
-			                     : _mm512_load_ps(part + (i * AR_MAX + j) * 16);
+			acc[i][j] = s0 == 0 ? _mm512_setzero_ps()
+			                    : _mm512_load_ps(part + (i * AR_MAX + j) * 16);
 	}
-	int64_t ib = ib0;
-	for (; ib + STRIPE_BLOCKS <= ib1; ib += STRIPE_BLOCKS)
-		stripe_dot(WR, AR, STRIPE_BLOCKS, w + (size_t)ib * Q4_0_SZ, w_stride,
-		           p + (size_t)(ib / STRIPE_BLOCKS) * STRIPE_BYTES, p_stride, acc);
-	if (ib < ib1)
-		stripe_dot(WR, AR, (int)(ib1 - ib), w + (size_t)ib * Q4_0_SZ, w_stride,
-		           p + (size_t)(ib / STRIPE_BLOCKS) * STRIPE_BYTES, p_stride, acc);
+	int64_t s = s0;
+	const int64_t full_end = kind == ST_Q4_0 && s1 == ns && last_nv < 16 ? s1 - 1 : s1;
+	for (; s < full_end; s++)
+		stripe_dot(kind, WR, AR, 16, w + (size_t)s * st_wbytes(kind), w_stride,
+		           p + (size_t)s * st_pbytes(kind), p_stride, acc);
+	if (s < s1)
+		stripe_dot(kind, WR, AR, last_nv, w + (size_t)s * st_wbytes(kind), w_stride,
+		           p + (size_t)s * st_pbytes(kind), p_stride, acc);
 	UNROLL
 	for (int i = 0; i < WR; i++) {
 		UNROLL
 		for (int j = 0; j < AR; j++) {
-			if (ib1 == n / 32)
+			if (s1 == ns)
 				y[j * y_stride + i] = hsum512(acc[i][j]);
 			else
 				_mm512_store_ps(part + (i * AR_MAX + j) * 16, acc[i][j]);
@@ -1096,41 +1192,45 @@ static ALWAYS_INLINE void stripe_tile(const int WR, const int AR, int64_t n, int
 
 #define STRIPE_TILE(WR, AR)                                                                        \
 	case (WR)*16 + (AR):                                                                       \
-		stripe_tile(WR, AR, n, 0, n / 32, NULL, yt, y_stride, wt, w_stride, pt, p_stride); \
+		stripe_tile(kind, WR, AR, n, 0, ns, NULL, yt, y_stride, wt, w_stride, pt,          \
+		            p_stride);                                                             \
 		break
 
 #define STRIPE_SPAN_TILE(AR)                                                                       \
 	case AR:                                                                                   \
-		stripe_tile(1, AR, n, ib0, ib1, part[i - i0], y + j * y_stride + i, y_stride,      \
+		stripe_tile(kind, 1, AR, n, s0, s1, part[i - i0], y + j * y_stride + i, y_stride,  \
 		            (const uint8_t *)w + (size_t)i * w_stride, w_stride,                   \
 		            (const uint8_t *)p + (size_t)j * p_stride, p_stride);                  \
 		break
 
-/* Blocks of a column span, and weight rows per pass over the spans: 8
- * prepared rows of a span (20 KB) stay in L1 while the weights stream past
- * (a whole 5632-column row of 8 would not: 0.31 against 0.23 ns a block). */
-#define STRIPE_SPAN 64
+/* Weights of a column span, and weight rows per pass over the spans: 8
+ * prepared rows of a span (20-24 KB) stay in L1 while the weights stream
+ * past (8 whole rows of 5632 columns would not: 0.31 against 0.23 ns a
+ * Q4_0 block). */
+#define STRIPE_SPAN 2048
 #define STRIPE_PASS 8
 
 /* Tiles of 2 weight rows x up to 3 activation rows for decoding one or a
  * few tokens; 1 x up to 8 for more (a best-of-8 step, a prompt), in column
  * spans. */
-static void vec_dot_prep_q4_0(int64_t n, float *y, int64_t y_stride, const void *w, size_t w_stride,
-                              int64_t n_w, const void *p, size_t p_stride, int64_t n_a)
+static ALWAYS_INLINE void stripe_prep(const int kind, int64_t n, float *y, int64_t y_stride,
+                                      const void *w, size_t w_stride, int64_t n_w, const void *p,
+                                      size_t p_stride, int64_t n_a)
 {
+	const int64_t ns = st_count(kind, n);
 	if (n_a < 4) {
 		FOR_TILES(2, 3, STRIPE_TILE(1, 1); STRIPE_TILE(1, 2); STRIPE_TILE(1, 3);
 		          STRIPE_TILE(2, 1); STRIPE_TILE(2, 2); STRIPE_TILE(2, 3);)
 		return;
 	}
-	const int64_t nb = n / 32;
+	const int64_t span = STRIPE_SPAN / st_weights(kind);
 	_Alignas(64) float part[STRIPE_PASS][AR_MAX * 16];
 	for (int64_t j = 0; j < n_a; j += AR_MAX) {
 		const int ar = n_a - j < AR_MAX ? (int)(n_a - j) : AR_MAX;
 		for (int64_t i0 = 0; i0 < n_w; i0 += STRIPE_PASS) {
 			const int64_t i1 = n_w - i0 < STRIPE_PASS ? n_w : i0 + STRIPE_PASS;
-			for (int64_t ib0 = 0; ib0 < nb; ib0 += STRIPE_SPAN) {
-				const int64_t ib1 = nb - ib0 < STRIPE_SPAN ? nb : ib0 + STRIPE_SPAN;
+			for (int64_t s0 = 0; s0 < ns; s0 += span) {
+				const int64_t s1 = ns - s0 < span ? ns : s0 + span;
 				for (int64_t i = i0; i < i1; i++) {
 					switch (ar) {
 						STRIPE_SPAN_TILE(1);
@@ -1149,6 +1249,9 @@ static void vec_dot_prep_q4_0(int64_t n, float *y, int64_t y_stride, const void 
 		}
 	}
 }
+
+DEFINE_DOT_PREP(q4_0, stripe_prep, ST_Q4_0)
+DEFINE_DOT_PREP(q6_K, stripe_prep, ST_Q6_K)
 
 /* ---- F16 weights against prepared f32 activations -----------------------
  * The wide-batch path of F16 weights (vision encoders, F16 prefill) when
@@ -1869,6 +1972,9 @@ void rvk_avx512_fill(rvk_table *t)
 	t->prep_size[RVI_TYPE_Q4_0] = prep_size_q4_0;
 	t->prep[RVI_TYPE_Q4_0] = prep_q4_0;
 	t->vec_dot_prep[RVI_TYPE_Q4_0] = vec_dot_prep_q4_0;
+	t->prep_size[RVI_TYPE_Q6_K] = prep_size_q6_K;
+	t->prep[RVI_TYPE_Q6_K] = prep_q6_K;
+	t->vec_dot_prep[RVI_TYPE_Q6_K] = vec_dot_prep_q6_K;
 
 	t->dequant[RVI_TYPE_F32] = dequant_f32;
 	t->dequant[RVI_TYPE_F16] = dequant_f16;
