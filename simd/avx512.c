@@ -584,7 +584,6 @@ static ALWAYS_INLINE void k45_prep(const int q5, int64_t n, float *y, int64_t y_
 		impl(flag, n, y, y_stride, w, w_stride, n_w, p, p_stride, n_a);                    \
 	}
 
-DEFINE_DOT_PREP(q4_K, k45_prep, 0)
 DEFINE_DOT_PREP(q5_K, k45_prep, 1)
 
 /* The 4 zmm of a Q6_K block's 6-bit values (0..63, before the -32), in
@@ -923,24 +922,26 @@ static void vec_dot_prep_q8_0(int64_t n, float *y, int64_t y_stride, const void 
  * transposed and unpacked once for up to AR_MAX activation rows; a row's
  * operations do not depend on how many rows share the call. */
 
-enum { ST_Q4_0, ST_Q6_K };
+enum { ST_Q4_0, ST_Q6_K, ST_Q4_K };
 
 /* weights of a stripe */
 static ALWAYS_INLINE int64_t st_weights(const int kind)
 {
-	return kind == ST_Q4_0 ? 512 : RV_QK_K;
+	return kind == ST_Q6_K ? RV_QK_K : 512;
 }
 
 /* vpdpbusd a stripe and row */
 static ALWAYS_INLINE int st_dots(const int kind)
 {
-	return kind == ST_Q4_0 ? 8 : 4;
+	return kind == ST_Q6_K ? 4 : 8;
 }
 
 /* bytes of a stripe of weights, of a prepared stripe */
 static ALWAYS_INLINE size_t st_wbytes(const int kind)
 {
-	return kind == ST_Q4_0 ? 16 * Q4_0_SZ : sizeof(rv_block_q6_K);
+	return kind == ST_Q4_0   ? 16 * Q4_0_SZ
+	       : kind == ST_Q4_K ? 2 * sizeof(rv_block_q4_K)
+	                         : sizeof(rv_block_q6_K);
 }
 
 static ALWAYS_INLINE size_t st_pbytes(const int kind)
@@ -964,6 +965,21 @@ static ALWAYS_INLINE int64_t st_count(const int kind, int64_t n)
 	return (n + st_weights(kind) - 1) / st_weights(kind);
 }
 
+/* the blocks of a whole stripe (Q4_0 blocks, Q4_K blocks, Q6_K sub-blocks),
+ * and those of the last one of a row of n */
+static ALWAYS_INLINE int st_full(const int kind)
+{
+	return kind == ST_Q4_K ? 2 : 16;
+}
+
+static ALWAYS_INLINE int st_last(const int kind, int64_t n)
+{
+	const int64_t before = st_count(kind, n) - 1;
+	return kind == ST_Q4_0   ? (int)(n / 32 - 16 * before)
+	       : kind == ST_Q4_K ? (int)(n / RV_QK_K - 2 * before)
+	                         : 16;
+}
+
 /* weight rows ahead whose stripe is prefetched */
 #define STRIPE_PREFETCH_ROWS 4
 
@@ -975,6 +991,11 @@ static size_t prep_size_q4_0(int64_t n)
 static size_t prep_size_q6_K(int64_t n)
 {
 	return (size_t)st_count(ST_Q6_K, n) * st_pbytes(ST_Q6_K);
+}
+
+static size_t prep_size_q4_K(int64_t n)
+{
+	return (size_t)st_count(ST_Q4_K, n) * st_pbytes(ST_Q4_K);
 }
 
 /* The block in lane m of a stripe. */
@@ -1001,6 +1022,45 @@ static ALWAYS_INLINE void stripe_transpose(const __m512i z[4], __m512i t[4])
 	t[1] = _mm512_unpackhi_epi64(a, c);
 	t[2] = _mm512_unpacklo_epi64(b, d);
 	t[3] = _mm512_unpackhi_epi64(b, d);
+}
+
+/* The 8x8 dword transposes of the two 256-bit halves of x[0..7]: t[k] lane
+ * 8g + i = x[i] lane 8g + k. */
+static ALWAYS_INLINE void stripe_transpose8(const __m512i x[8], __m512i t[8])
+{
+	__m512i a[8], b[8];
+	UNROLL
+	for (int i = 0; i < 4; i++) {
+		a[2 * i] = _mm512_unpacklo_epi32(x[2 * i], x[2 * i + 1]);
+		a[2 * i + 1] = _mm512_unpackhi_epi32(x[2 * i], x[2 * i + 1]);
+	}
+	/* b[4q + p], 128-bit lane c: x[4q + r] lane 4c + p, r = 0..3 */
+	UNROLL
+	for (int q = 0; q < 2; q++) {
+		b[4 * q] = _mm512_unpacklo_epi64(a[4 * q], a[4 * q + 2]);
+		b[4 * q + 1] = _mm512_unpackhi_epi64(a[4 * q], a[4 * q + 2]);
+		b[4 * q + 2] = _mm512_unpacklo_epi64(a[4 * q + 1], a[4 * q + 3]);
+		b[4 * q + 3] = _mm512_unpackhi_epi64(a[4 * q + 1], a[4 * q + 3]);
+	}
+	const __m512i lo = _mm512_set_epi64(13, 12, 5, 4, 9, 8, 1, 0);
+	const __m512i hi = _mm512_set_epi64(15, 14, 7, 6, 11, 10, 3, 2);
+	UNROLL
+	for (int p = 0; p < 4; p++) {
+		t[p] = _mm512_permutex2var_epi64(b[p], lo, b[4 + p]);
+		t[4 + p] = _mm512_permutex2var_epi64(b[p], hi, b[4 + p]);
+	}
+}
+
+/* Q4_K stripes: lane L = 8g + 4B + 2h + c holds sub-block 4h + 2g + c of
+ * the stripe's block B (see stripe_weights). */
+static ALWAYS_INLINE int k4_lane_block(int L)
+{
+	return (L >> 2) & 1;
+}
+
+static ALWAYS_INLINE int k4_lane_sub(int L)
+{
+	return 4 * ((L >> 1) & 1) + 2 * (L >> 3) + (L & 1);
 }
 
 /* t[p] = dword p of the 16 bytes at offset off of each of the nv blocks bsz
@@ -1069,11 +1129,100 @@ static void prep_q6_K(int64_t n, const void *a, void *p)
 	}
 }
 
-/* The unpacked weights of the stripe at b0 (nv blocks of Q4_0, or one Q6_K
- * block), q[k] against prepared zmm k, and their scales in stripe lanes. */
-static ALWAYS_INLINE void stripe_weights(const int kind, const uint8_t *b0, int nv, __m512i q[8],
-                                         __m512 *dw)
+/* Q8_K blocks prepared for Q4_K stripes: x[4B + 2h + c] is sub-blocks
+ * 4h + c (low half) and 4h + 2 + c (high half) of block B, so that the
+ * transposes put them where the weights' nibbles go; then, for the mins,
+ * d * (the sum of each lane's sub-block), and d. */
+static void prep_q4_K(int64_t n, const void *a, void *p)
 {
+	const int64_t nb = n / RV_QK_K;
+	const uint8_t *ab = a;
+	uint8_t *pp = p;
+	for (int64_t ib = 0; ib < nb; ib += 2, pp += st_pbytes(ST_Q4_K)) {
+		const int nv = nb - ib < 2 ? 1 : 2;
+		__m512i x[8], t[8];
+		float bs[16], d[16];
+		UNROLL
+		for (int i = 0; i < 8; i++) {
+			const uint8_t *q = ab + (size_t)(ib + i / 4) * Q8_K_SZ + Q8_K_QS;
+			const int sub = 4 * ((i >> 1) & 1) + (i & 1);
+			x[i] =
+			    i / 4 < nv
+			        ? _mm512_inserti64x4(
+			              _mm512_castsi256_si512(
+			                  _mm256_loadu_si256((const __m256i *)(q + 32 * sub))),
+			              _mm256_loadu_si256((const __m256i *)(q + 32 * (sub + 2))), 1)
+			        : _mm512_setzero_si512();
+		}
+		stripe_transpose8(x, t);
+		UNROLL
+		for (int k = 0; k < 8; k++)
+			_mm512_store_si512(pp + 64 * k, t[k]);
+		_Pragma("GCC unroll 16") for (int L = 0; L < 16; L++)
+		{
+			const int B = k4_lane_block(L), sub = k4_lane_sub(L);
+			const uint8_t *b = ab + (size_t)(ib + B) * Q8_K_SZ;
+			d[L] = B < nv ? ldf(b) : 0.0f;
+			bs[L] =
+			    B < nv
+			        ? d[L] * (float)((int16_t)ld16(b + Q8_K_BS + 4 * (size_t)sub) +
+			                         (int16_t)ld16(b + Q8_K_BS + 4 * (size_t)sub + 2))
+			        : 0.0f;
+		}
+		_mm512_store_ps(pp + st_init(ST_Q4_K), _mm512_loadu_ps(bs));
+		_mm512_store_ps(pp + st_scales(ST_Q4_K), _mm512_loadu_ps(d));
+	}
+}
+
+/* The unpacked weights of the stripe at b0 (nv blocks of Q4_0 or Q4_K, or
+ * one Q6_K block), q[k] against prepared zmm k, their scales in stripe
+ * lanes, and (Q4_K) their mins * dmin. */
+static ALWAYS_INLINE void stripe_weights(const int kind, const uint8_t *b0, int nv, __m512i q[8],
+                                         __m512 *dw, __m512 *dm)
+{
+	if (kind == ST_Q4_K) {
+		/* x[4B + 2h + c]: nibbles c of qs bytes 64h.. of block B, i.e.
+		 * dword 8g + k holds weights 4k.. of sub-block 4h + 2g + c */
+		const __m512i m = _mm512_set1_epi8(0x0f);
+		__m512i x[8];
+		uint64_t sc[2] = {0, 0}, mn[2] = {0, 0};
+		float d[2] = {0.0f, 0.0f}, dmin[2] = {0.0f, 0.0f};
+		UNROLL
+		for (int B = 0; B < 2; B++) {
+			const uint8_t *b = b0 + (size_t)B * sizeof(rv_block_q4_K);
+			UNROLL
+			for (int h = 0; h < 2; h++) {
+				const __m512i z =
+				    B < nv ? _mm512_loadu_si512(
+				                 (const void *)(b + offsetof(rv_block_q4_K, qs) +
+				                                64 * h))
+				           : _mm512_setzero_si512();
+				x[4 * B + 2 * h] = _mm512_and_si512(z, m);
+				x[4 * B + 2 * h + 1] = _mm512_and_si512(_mm512_srli_epi16(z, 4), m);
+			}
+			if (B < nv) {
+				k4_scales_mins(b + offsetof(rv_block_q4_K, scales), &sc[B], &mn[B]);
+				d[B] = h2f(b + offsetof(rv_block_q4_K, d));
+				dmin[B] = h2f(b + offsetof(rv_block_q4_K, dmin));
+			}
+		}
+		stripe_transpose8(x, q);
+		__m128i idx = _mm_setzero_si128();
+		_Pragma("GCC unroll 16") for (int L = 0; L < 16; L++) idx =
+		    _mm_insert_epi8(idx, 8 * k4_lane_block(L) + k4_lane_sub(L), L);
+		const __m128i scx =
+		    _mm_shuffle_epi8(_mm_set_epi64x((long long)sc[1], (long long)sc[0]), idx);
+		const __m128i mnx =
+		    _mm_shuffle_epi8(_mm_set_epi64x((long long)mn[1], (long long)mn[0]), idx);
+		const __mmask16 b1 = 0xf0f0; /* lanes of block 1 */
+		*dw = _mm512_mul_ps(
+		    _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(scx)),
+		    _mm512_mask_blend_ps(b1, _mm512_set1_ps(d[0]), _mm512_set1_ps(d[1])));
+		*dm = _mm512_mul_ps(
+		    _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(mnx)),
+		    _mm512_mask_blend_ps(b1, _mm512_set1_ps(dmin[0]), _mm512_set1_ps(dmin[1])));
+		return;
+	}
 	if (kind == ST_Q6_K) {
 		__m512i z[4];
 		q6_K_unpack(b0, z);
@@ -1110,11 +1259,11 @@ static ALWAYS_INLINE void stripe_dot(const int kind, const int WR, const int AR,
 {
 	const int K = st_dots(kind);
 	__m512i q[2][8];
-	__m512 dw[2];
+	__m512 dw[2], dm[2];
 	UNROLL
 	for (int i = 0; i < WR; i++) {
 		prefetch_block(w + (size_t)(STRIPE_PREFETCH_ROWS + i) * w_stride, st_wbytes(kind));
-		stripe_weights(kind, w + (size_t)i * w_stride, nv, q[i], &dw[i]);
+		stripe_weights(kind, w + (size_t)i * w_stride, nv, q[i], &dw[i], &dm[i]);
 	}
 	UNROLL
 	for (int j = 0; j < AR; j++) {
@@ -1125,7 +1274,8 @@ static ALWAYS_INLINE void stripe_dot(const int kind, const int WR, const int AR,
 			/* Integer sums are exact, so the chains can be split as
 			 * suits: in two for a single row, where vpdpbusd's latency
 			 * would bound it. */
-			__m512i s = _mm512_load_si512(pj + st_init(kind));
+			__m512i s = kind == ST_Q4_K ? _mm512_setzero_si512()
+			                            : _mm512_load_si512(pj + st_init(kind));
 			if (WR * AR < 4) {
 				__m512i s2 = _mm512_setzero_si512();
 				UNROLL
@@ -1145,6 +1295,9 @@ static ALWAYS_INLINE void stripe_dot(const int kind, const int WR, const int AR,
 			}
 			acc[i][j] = _mm512_fmadd_ps(_mm512_mul_ps(dw[i], da), _mm512_cvtepi32_ps(s),
 			                            acc[i][j]);
+			if (kind == ST_Q4_K)
+				acc[i][j] = _mm512_fnmadd_ps(
+				    dm[i], _mm512_load_ps(pj + st_init(kind)), acc[i][j]);
 		}
 	}
 }
@@ -1160,8 +1313,7 @@ static ALWAYS_INLINE void stripe_tile(const int kind, const int WR, const int AR
                                       const uint8_t *p, size_t p_stride)
 {
 	const int64_t ns = st_count(kind, n);
-	/* Q4_0's blocks in the last stripe */
-	const int last_nv = (int)(n / 32 - 16 * (ns - 1));
+	const int last_nv = st_last(kind, n);
 	__m512 acc[2][AR_MAX];
 	UNROLL
 	for (int i = 0; i < WR; i++) {
@@ -1171,9 +1323,9 @@ static ALWAYS_INLINE void stripe_tile(const int kind, const int WR, const int AR
 			                    : _mm512_load_ps(part + (i * AR_MAX + j) * 16);
 	}
 	int64_t s = s0;
-	const int64_t full_end = kind == ST_Q4_0 && s1 == ns && last_nv < 16 ? s1 - 1 : s1;
+	const int64_t full_end = s1 == ns && last_nv < st_full(kind) ? s1 - 1 : s1;
 	for (; s < full_end; s++)
-		stripe_dot(kind, WR, AR, 16, w + (size_t)s * st_wbytes(kind), w_stride,
+		stripe_dot(kind, WR, AR, st_full(kind), w + (size_t)s * st_wbytes(kind), w_stride,
 		           p + (size_t)s * st_pbytes(kind), p_stride, acc);
 	if (s < s1)
 		stripe_dot(kind, WR, AR, last_nv, w + (size_t)s * st_wbytes(kind), w_stride,
@@ -1252,6 +1404,7 @@ static ALWAYS_INLINE void stripe_prep(const int kind, int64_t n, float *y, int64
 
 DEFINE_DOT_PREP(q4_0, stripe_prep, ST_Q4_0)
 DEFINE_DOT_PREP(q6_K, stripe_prep, ST_Q6_K)
+DEFINE_DOT_PREP(q4_K, stripe_prep, ST_Q4_K)
 
 /* ---- F16 weights against prepared f32 activations -----------------------
  * The wide-batch path of F16 weights (vision encoders, F16 prefill) when
@@ -1963,8 +2116,8 @@ void rvk_avx512_fill(rvk_table *t)
 	t->prep_size[RVI_TYPE_Q8_0] = prep_size_q8_0;
 	t->prep[RVI_TYPE_Q8_0] = prep_q8_0;
 	t->vec_dot_prep[RVI_TYPE_Q8_0] = vec_dot_prep_q8_0;
-	t->prep_size[RVI_TYPE_Q4_K] = prep_size_kq;
-	t->prep[RVI_TYPE_Q4_K] = prep_kq;
+	t->prep_size[RVI_TYPE_Q4_K] = prep_size_q4_K;
+	t->prep[RVI_TYPE_Q4_K] = prep_q4_K;
 	t->vec_dot_prep[RVI_TYPE_Q4_K] = vec_dot_prep_q4_K;
 	t->prep_size[RVI_TYPE_Q5_K] = prep_size_kq;
 	t->prep[RVI_TYPE_Q5_K] = prep_kq;
