@@ -1186,7 +1186,7 @@ static ALWAYS_INLINE void stripe_weights(const int kind, const uint8_t *b0, int 
 		const __m512i m = _mm512_set1_epi8(0x0f);
 		__m512i x[8];
 		uint64_t sc[2] = {0, 0}, mn[2] = {0, 0};
-		float d[2] = {0.0f, 0.0f}, dmin[2] = {0.0f, 0.0f};
+		uint64_t dd = 0; /* the fp16 d and dmin of both, converted at once */
 		UNROLL
 		for (int B = 0; B < 2; B++) {
 			const uint8_t *b = b0 + (size_t)B * sizeof(rv_block_q4_K);
@@ -1202,8 +1202,7 @@ static ALWAYS_INLINE void stripe_weights(const int kind, const uint8_t *b0, int 
 			}
 			if (B < nv) {
 				k4_scales_mins(b + offsetof(rv_block_q4_K, scales), &sc[B], &mn[B]);
-				d[B] = h2f(b + offsetof(rv_block_q4_K, d));
-				dmin[B] = h2f(b + offsetof(rv_block_q4_K, dmin));
+				dd |= (uint64_t)ld32(b) << (32 * B);
 			}
 		}
 		stripe_transpose8(x, q);
@@ -1214,13 +1213,16 @@ static ALWAYS_INLINE void stripe_weights(const int kind, const uint8_t *b0, int 
 		    _mm_shuffle_epi8(_mm_set_epi64x((long long)sc[1], (long long)sc[0]), idx);
 		const __m128i mnx =
 		    _mm_shuffle_epi8(_mm_set_epi64x((long long)mn[1], (long long)mn[0]), idx);
-		const __mmask16 b1 = 0xf0f0; /* lanes of block 1 */
-		*dw = _mm512_mul_ps(
-		    _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(scx)),
-		    _mm512_mask_blend_ps(b1, _mm512_set1_ps(d[0]), _mm512_set1_ps(d[1])));
+		const __m512 dv =
+		    _mm512_castps128_ps512(_mm_cvtph_ps(_mm_cvtsi64_si128((long long)dd)));
+		__m512i di = _mm512_setzero_si512();
+		_Pragma("GCC unroll 16") for (int L = 0; L < 16; L++) di =
+		    _mm512_mask_set1_epi32(di, (__mmask16)(1u << L), 2 * k4_lane_block(L));
+		*dw = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(scx)),
+		                    _mm512_permutexvar_ps(di, dv));
 		*dm = _mm512_mul_ps(
 		    _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(mnx)),
-		    _mm512_mask_blend_ps(b1, _mm512_set1_ps(dmin[0]), _mm512_set1_ps(dmin[1])));
+		    _mm512_permutexvar_ps(_mm512_add_epi32(di, _mm512_set1_epi32(1)), dv));
 		return;
 	}
 	if (kind == ST_Q6_K) {

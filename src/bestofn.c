@@ -29,6 +29,8 @@ typedef struct live_cand {
 	size_t text_len, text_cap;
 	bool done;
 	const float *logits; /* where its next-token logits are */
+	int32_t next;        /* the token drawn from them, and its log-probability */
+	double next_lp;
 } live_cand;
 
 static int text_append(rv_candidate *c, live_cand *lc, const char *s, size_t len)
@@ -49,16 +51,27 @@ static int text_append(rv_candidate *c, live_cand *lc, const char *s, size_t len
 	return RV_OK;
 }
 
-/* Takes candidate c's next token from its logits: records it, its raw
- * log-probability and its text, and decides whether c is finished. */
+/* Draws the next token of every live candidate, on n_threads: each has
+ * its own sampler and logits, so the draws do not depend on the threads. */
+static void draw_tokens(live_cand *lc, int n, int n_threads)
+{
+#ifdef _OPENMP
+#pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads) if (n_threads > 1 && n > 1)
+#endif
+	for (int i = 0; i < n; i++)
+		if (!lc[i].done)
+			lc[i].next = rvi_sample(lc[i].smp, lc[i].logits, &lc[i].next_lp);
+}
+
+/* Takes candidate c's drawn token: records it, its raw log-probability and
+ * its text, and decides whether c is finished. */
 static int take_token(rv_context *ctx, const rv_gen_params *p, int64_t max_new, rv_candidate *c,
                       live_cand *lc, char *piece, size_t piece_cap, bool *stop)
 {
 	const rvi_tokenizer *tok = ctx->model->tok;
-	double lp = 0;
-	int32_t id = rvi_sample(lc->smp, lc->logits, &lp);
+	const int32_t id = lc->next;
 	c->tokens[c->n_tokens] = id;
-	c->logprobs[c->n_tokens] = lp;
+	c->logprobs[c->n_tokens] = lc->next_lp;
 	c->n_tokens++;
 	int64_t len = rvi_detok_push(&lc->detok, id, piece, piece_cap);
 	if (len < 0)
@@ -132,6 +145,7 @@ int rvi_bestofn_decode(rv_context *ctx, const rv_gen_params *p, const float *pre
 			break;
 		}
 		/* sample one token for every live candidate */
+		draw_tokens(lc, n, ctx->st.n_threads);
 		int nb = 0;
 		for (int i = 0; i < n && rc == RV_OK; i++) {
 			if (lc[i].done)
