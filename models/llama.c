@@ -173,8 +173,8 @@ void rvi_llama_free(rvi_llama *m)
 void rvi_llama_state_free(rvi_llama_state *st)
 {
 	rvi_kvcache_free(&st->kv);
-	float *bufs[] = {st->x,        st->xb, st->q,   st->k,   st->v,
-	                 st->attn_out, st->hb, st->hb2, st->att, st->rope_cs};
+	float *bufs[] = {st->x,  st->xb,  st->q,   st->k,      st->v,      st->attn_out,
+	                 st->hb, st->hb2, st->att, st->att_qo, st->rope_cs};
 	for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++)
 		free(bufs[i]);
 	free(st->item_seq);
@@ -209,15 +209,17 @@ int rvi_llama_state_init(rvi_llama_state *st, const rvi_llama *m, int64_t n_ctx,
 	st->attn_out = rvi_alloc((size_t)(n_batch * q_dim), sizeof(float));
 	st->hb = rvi_alloc((size_t)(n_batch * hp->n_ff), sizeof(float));
 	st->hb2 = rvi_alloc((size_t)(n_batch * hp->n_ff), sizeof(float));
-	/* a score row per query head of a KV head, per thread */
-	st->att =
-	    rvi_alloc((size_t)n_threads * (size_t)(hp->n_head / hp->n_head_kv) * (size_t)n_ctx,
-	              sizeof(float));
+	/* per thread: a score row per query head of a KV head, of ATT_ITEMS
+	 * items; and their queries and outputs (attention_candidates) */
+	const size_t group = (size_t)(hp->n_head / hp->n_head_kv);
+	st->att = rvi_alloc((size_t)n_threads * ATT_ITEMS * group * (size_t)n_ctx, sizeof(float));
+	st->att_qo = rvi_alloc((size_t)n_threads * 2 * ATT_ITEMS * group * (size_t)hp->head_dim,
+	                       sizeof(float));
 	st->rope_cs = rvi_alloc((size_t)(n_ctx * hp->n_rot), sizeof(float));
 	st->item_seq = rvi_alloc((size_t)n_batch, sizeof(int32_t));
 	st->item_pos = rvi_alloc((size_t)n_batch, sizeof(int64_t));
 	if (!st->item_seq || !st->item_pos || !st->x || !st->xb || !st->q || !st->k || !st->v ||
-	    !st->attn_out || !st->hb || !st->hb2 || !st->att || !st->rope_cs) {
+	    !st->attn_out || !st->hb || !st->hb2 || !st->att || !st->att_qo || !st->rope_cs) {
 		rvi_llama_state_free(st);
 		return rvi_errorf(err, RV_ERR_NOMEM, "out of memory for a %lld-token batch",
 		                  (long long)n_batch);
@@ -323,6 +325,60 @@ static void attention(const rvi_llama *m, rvi_llama_state *st, int il, int64_t n
 	}
 }
 
+/* Attention of candidates (every item of the chunk continues a suffix
+ * sequence, so all of them see the whole prefix): the query heads of up to
+ * ATT_ITEMS items for one KV head go through the prefix rows in one call,
+ * each row read once for all of them, then each item's through its own
+ * suffix rows. The kernels' results for a query depend neither on the
+ * other queries of a call nor on the thread count, so an item gets what it
+ * gets decoded alone (and what attention() would give it). */
+static void attention_candidates(const rvi_llama *m, rvi_llama_state *st, int il, int64_t n)
+{
+	const rvi_llama_hparams *hp = &m->hp;
+	const rvk_table *K = rvk_active();
+	const rvi_kvcache *kv = &st->kv;
+	const int64_t hd = hp->head_dim, q_dim = hp->n_head * hd, kv_dim = kv->kv_dim;
+	const int64_t group = hp->n_head / hp->n_head_kv, ctx = kv->n_ctx, n_pre = kv->n_past;
+	const float scale = 1.0f / sqrtf((float)hd);
+	const int64_t tasks = (n + ATT_ITEMS - 1) / ATT_ITEMS * hp->n_head_kv;
+
+#pragma omp parallel for schedule(dynamic, 1) num_threads(st->n_threads)
+	for (int64_t task = 0; task < tasks; task++) {
+		const int64_t t0 = task / hp->n_head_kv * ATT_ITEMS, g = task % hp->n_head_kv;
+		const int64_t ni = n - t0 < ATT_ITEMS ? n - t0 : ATT_ITEMS, gw = group * hd;
+		const int64_t kvo = g * hd;
+		float *att = st->att + (int64_t)thread_id() * ATT_ITEMS * group * ctx;
+		float *qs = st->att_qo + (int64_t)thread_id() * 2 * ATT_ITEMS * gw;
+		float *outs = qs + ATT_ITEMS * gw;
+		for (int64_t i = 0; i < ni; i++)
+			memcpy(qs + i * gw, st->q + (t0 + i) * q_dim + g * gw,
+			       (size_t)gw * sizeof(float));
+		K->attn_scores(att, ctx, qs, hd, ni * group, rvi_kv_key(kv, il, -1, 0) + kvo,
+		               kv_dim, n_pre, hd, scale);
+		for (int64_t i = 0; i < ni; i++) {
+			const int seq = st->item_seq[t0 + i];
+			const int64_t n_pos = st->item_pos[t0 + i] + 1;
+			K->attn_scores(att + i * group * ctx + n_pre, ctx, qs + i * gw, hd, group,
+			               rvi_kv_key(kv, il, seq, n_pre) + kvo, kv_dim, n_pos - n_pre,
+			               hd, scale);
+			for (int64_t h = 0; h < group; h++)
+				K->softmax(att + (i * group + h) * ctx, n_pos);
+		}
+		memset(outs, 0, (size_t)(ni * gw) * sizeof(float));
+		K->attn_values(outs, hd, att, ctx, ni * group, rvi_kv_value(kv, il, -1, 0) + kvo,
+		               kv_dim, n_pre, hd);
+		for (int64_t i = 0; i < ni; i++) {
+			const int seq = st->item_seq[t0 + i];
+			const int64_t n_pos = st->item_pos[t0 + i] + 1;
+			K->attn_values(outs + i * gw, hd, att + i * group * ctx + n_pre, ctx, group,
+			               rvi_kv_value(kv, il, seq, n_pre) + kvo, kv_dim,
+			               n_pos - n_pre, hd);
+			memcpy(st->attn_out + (t0 + i) * q_dim + g * gw, outs + i * gw,
+			       (size_t)gw * sizeof(float));
+		}
+	}
+}
+
 /* Gives each item of a chunk its sequence and position, checking that it
  * fits; the cache lengths themselves advance only after the chunk ran. */
 static int place_items(rvi_llama_state *st, const int32_t *seq, int64_t n, rvi_err *err)
@@ -424,7 +480,10 @@ static int forward_chunk(const rvi_llama *m, rvi_llama_state *st, const int32_t 
 		}
 
 		/* attn_out (n, q_dim) = softmax(q k^T / sqrt(hd)) v, causal */
-		attention(m, st, il, n);
+		if (seq)
+			attention_candidates(m, st, il, n);
+		else
+			attention(m, st, il, n);
 
 		/* x += attn_out @ Wo^T */
 		if ((rc = rvi_matmul_ex(&L->wo, st->attn_out, n, st->xb, nt, scr, exact)))

@@ -52,14 +52,18 @@ typedef struct rvi_llama {
 int rvi_llama_load(rvi_llama *m, const rvi_gguf *g, rvi_err *err);
 void rvi_llama_free(rvi_llama *m);
 
+/* Candidates whose queries meet the shared prefix rows together. */
+#define ATT_ITEMS 8
+
 /* Per-context working memory of the forward pass. */
 typedef struct rvi_llama_state {
 	rvi_kvcache kv;
 	int64_t n_batch; /* most tokens one forward call takes */
 	int n_threads;
 	float *x, *xb, *q, *k, *v, *attn_out, *hb, *hb2; /* (n_batch, width) activations */
-	float *att;                                      /* (n_threads, n_ctx) attention scores */
-	float *rope_cs;                                  /* (n_ctx, n_rot/2, 2) cos/sin table */
+	float *att;     /* (n_threads, ATT_ITEMS x group, n_ctx) attention scores */
+	float *att_qo;  /* (n_threads, 2, ATT_ITEMS x group, head_dim) their queries, outputs */
+	float *rope_cs; /* (n_ctx, n_rot/2, 2) cos/sin table */
 	int64_t rope_filled; /* positions of rope_cs computed so far (filled on demand) */
 	int32_t *item_seq;   /* (n_batch) sequence of each item of a chunk, -1: prefix */
 	int64_t *item_pos;   /* (n_batch) its position */

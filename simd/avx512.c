@@ -1966,21 +1966,24 @@ static float dot_f32(const float *a, const float *b, int64_t n)
 RVK_ATTN_FROM_DOT_AXPY(dot_f32, axpy)
 
 #define ATT_MAX_HD 128
-#define ATT_BLOCK  64 /* rows; a multiple of 16 (and even: the values' row pairs) */
+#define ATT_BLOCK  32 /* rows; a multiple of 16 (and even: the values' row pairs) */
 #define ATT_MAX_Q  8  /* queries whose value accumulators are kept at a time */
 
 /* The lanes of the 16 vectors summed, vector i's sum in lane i. */
-static inline __m512 sum16x16(const __m512 r[16])
+static ALWAYS_INLINE __m512 sum16x16(const __m512 r[16])
 {
 	__m512 t[8], u[4], w[2];
+	UNROLL
 	for (int i = 0; i < 8; i++) /* 128-bit lane: [r2i r2i+1 r2i r2i+1] */
 		t[i] = _mm512_add_ps(_mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]),
 		                     _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]));
+	UNROLL
 	for (int i = 0; i < 4; i++) { /* 128-bit lane: [r4i .. r4i+3] */
 		const __m512d a = _mm512_castps_pd(t[2 * i]), b = _mm512_castps_pd(t[2 * i + 1]);
 		u[i] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(a, b)),
 		                     _mm512_castpd_ps(_mm512_unpackhi_pd(a, b)));
 	}
+	UNROLL
 	for (int i = 0; i < 2; i++) /* 128-bit lanes halved in number */
 		w[i] = _mm512_add_ps(_mm512_shuffle_f32x4(u[2 * i], u[2 * i + 1], 0x88),
 		                     _mm512_shuffle_f32x4(u[2 * i], u[2 * i + 1], 0xdd));
@@ -1988,19 +1991,24 @@ static inline __m512 sum16x16(const __m512 r[16])
 	                     _mm512_shuffle_f32x4(w[0], w[1], 0xdd));
 }
 
-/* att[p] = scale * (q . k_p) for the n (<= ATT_BLOCK) rows of a block. */
-static void scores_block(float *att, const float *q, const float *k, int64_t k_stride, int64_t n,
-                         int nc, __m512 sv)
+/* att[p] = scale * (q . k_p) for the n (<= ATT_BLOCK) rows of a block.
+ * Inlined for each head width (nc vectors) so that the query and the 16
+ * row sums stay in registers. */
+static ALWAYS_INLINE void scores_block(float *att, const float *q, const float *k, int64_t k_stride,
+                                       int64_t n, const int nc, __m512 sv)
 {
 	__m512 qv[ATT_MAX_HD / 16];
+	UNROLL
 	for (int c = 0; c < nc; c++)
 		qv[c] = _mm512_loadu_ps(q + 16 * c);
 	for (int64_t p = 0; p < n; p += 16) {
 		const int rows = n - p < 16 ? (int)(n - p) : 16;
 		__m512 r[16];
-		for (int i = 0; i < 16; i++) {
+		_Pragma("GCC unroll 16") for (int i = 0; i < 16; i++)
+		{
 			const float *kr = k + (p + (i < rows ? i : 0)) * k_stride;
 			__m512 acc = _mm512_mul_ps(qv[0], _mm512_loadu_ps(kr));
+			UNROLL
 			for (int c = 1; c < nc; c++)
 				acc = _mm512_fmadd_ps(qv[c], _mm512_loadu_ps(kr + 16 * c), acc);
 			r[i] = acc;
@@ -2020,18 +2028,37 @@ static void attn_scores(float *att, int64_t att_stride, const float *q, int64_t 
 	const __m512 sv = _mm512_set1_ps(scale);
 	for (int64_t p0 = 0; p0 < n; p0 += ATT_BLOCK) {
 		const int64_t rows = n - p0 < ATT_BLOCK ? n - p0 : ATT_BLOCK;
-		for (int64_t j = 0; j < nq; j++)
-			scores_block(att + j * att_stride + p0, q + j * q_stride, k + p0 * k_stride,
-			             k_stride, rows, (int)(hd / 16), sv);
+		for (int64_t j = 0; j < nq; j++) {
+			float *a = att + j * att_stride + p0;
+			const float *qj = q + j * q_stride, *kb = k + p0 * k_stride;
+			switch (hd / 16) {
+#define SCORES_NC(NC)                                                                              \
+	case NC:                                                                                   \
+		scores_block(a, qj, kb, k_stride, rows, NC, sv);                                   \
+		break
+				SCORES_NC(1);
+				SCORES_NC(2);
+				SCORES_NC(3);
+				SCORES_NC(4);
+				SCORES_NC(5);
+				SCORES_NC(6);
+				SCORES_NC(7);
+				SCORES_NC(8);
+#undef SCORES_NC
+			default:
+				break;
+			}
+		}
 	}
 }
 
 /* The accumulators of one query (a0: even rows, started from out; a1: odd
  * rows) over the n rows of a block, the first of them even. */
-static void values_block(float *a0m, float *a1m, const float *att, const float *v, int64_t v_stride,
-                         int64_t n, int nc)
+static ALWAYS_INLINE void values_block(float *a0m, float *a1m, const float *att, const float *v,
+                                       int64_t v_stride, int64_t n, const int nc)
 {
 	__m512 a0[ATT_MAX_HD / 16], a1[ATT_MAX_HD / 16];
+	UNROLL
 	for (int c = 0; c < nc; c++) {
 		a0[c] = _mm512_loadu_ps(a0m + 16 * c);
 		a1[c] = _mm512_loadu_ps(a1m + 16 * c);
@@ -2040,6 +2067,7 @@ static void values_block(float *a0m, float *a1m, const float *att, const float *
 	for (; p + 2 <= n; p += 2) {
 		const __m512 w0 = _mm512_set1_ps(att[p]), w1 = _mm512_set1_ps(att[p + 1]);
 		const float *v0 = v + p * v_stride, *v1 = v0 + v_stride;
+		UNROLL
 		for (int c = 0; c < nc; c++) {
 			a0[c] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(v0 + 16 * c), a0[c]);
 			a1[c] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(v1 + 16 * c), a1[c]);
@@ -2047,10 +2075,12 @@ static void values_block(float *a0m, float *a1m, const float *att, const float *
 	}
 	if (p < n) {
 		const __m512 w0 = _mm512_set1_ps(att[p]);
+		UNROLL
 		for (int c = 0; c < nc; c++)
 			a0[c] =
 			    _mm512_fmadd_ps(w0, _mm512_loadu_ps(v + p * v_stride + 16 * c), a0[c]);
 	}
+	UNROLL
 	for (int c = 0; c < nc; c++) {
 		_mm512_storeu_ps(a0m + 16 * c, a0[c]);
 		_mm512_storeu_ps(a1m + 16 * c, a1[c]);
@@ -2074,9 +2104,27 @@ static void attn_values(float *out, int64_t out_stride, const float *att, int64_
 		}
 		for (int64_t p0 = 0; p0 < n; p0 += ATT_BLOCK) {
 			const int64_t rows = n - p0 < ATT_BLOCK ? n - p0 : ATT_BLOCK;
-			for (int j = 0; j < qn; j++)
-				values_block(a0[j], a1[j], att + (j0 + j) * att_stride + p0,
-				             v + p0 * v_stride, v_stride, rows, nc);
+			for (int j = 0; j < qn; j++) {
+				const float *aj = att + (j0 + j) * att_stride + p0;
+				const float *vb = v + p0 * v_stride;
+				switch (nc) {
+#define VALUES_NC(NC)                                                                              \
+	case NC:                                                                                   \
+		values_block(a0[j], a1[j], aj, vb, v_stride, rows, NC);                            \
+		break
+					VALUES_NC(1);
+					VALUES_NC(2);
+					VALUES_NC(3);
+					VALUES_NC(4);
+					VALUES_NC(5);
+					VALUES_NC(6);
+					VALUES_NC(7);
+					VALUES_NC(8);
+#undef VALUES_NC
+				default:
+					break;
+				}
+			}
 		}
 		for (int j = 0; j < qn; j++) {
 			float *o = out + (j0 + j) * out_stride;
