@@ -2,6 +2,7 @@
  * kvcache.h). */
 #include "kvcache.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,6 +16,17 @@ static uint64_t floats_bytes(uint64_t a, uint64_t b, uint64_t c, uint64_t d)
 	return n;
 }
 
+/* n zeroed bytes from a 64-byte boundary, so that no row of kv_dim floats
+ * (a multiple of 16) straddles two cache lines; *mem gets the block to
+ * free. calloc: untouched positions cost address space, not memory. */
+static float *zeroed_lines(size_t n, void **mem)
+{
+	*mem = n <= SIZE_MAX - 64 ? calloc(1, n + 64) : NULL;
+	if (*mem == NULL)
+		return NULL;
+	return (float *)(void *)(((uintptr_t)*mem + 63) & ~(uintptr_t)63);
+}
+
 int rvi_kvcache_init(rvi_kvcache *kv, int n_layer, int64_t n_ctx, int64_t kv_dim, rvi_err *err)
 {
 	memset(kv, 0, sizeof(*kv));
@@ -25,9 +37,8 @@ int rvi_kvcache_init(rvi_kvcache *kv, int n_layer, int64_t n_ctx, int64_t kv_dim
 		return rvi_errorf(err, RV_ERR_INVALID_ARG,
 		                  "KV cache of %d layers x %lld positions x %lld is too large",
 		                  n_layer, (long long)n_ctx, (long long)kv_dim);
-	/* calloc: untouched positions cost address space, not memory. */
-	kv->k = calloc(1, (size_t)n);
-	kv->v = calloc(1, (size_t)n);
+	kv->k = zeroed_lines((size_t)n, &kv->mem[0]);
+	kv->v = zeroed_lines((size_t)n, &kv->mem[1]);
 	if (!kv->k || !kv->v) {
 		rvi_kvcache_free(kv);
 		return rvi_errorf(err, RV_ERR_NOMEM,
@@ -42,10 +53,11 @@ int rvi_kvcache_init(rvi_kvcache *kv, int n_layer, int64_t n_ctx, int64_t kv_dim
 
 static void drop_suffixes(rvi_kvcache *kv)
 {
-	free(kv->sk);
-	free(kv->sv);
+	free(kv->mem[2]);
+	free(kv->mem[3]);
 	free(kv->seq_len);
 	kv->sk = kv->sv = NULL;
+	kv->mem[2] = kv->mem[3] = NULL;
 	kv->seq_len = NULL;
 	kv->n_seq = 0;
 	kv->seq_cap = 0;
@@ -54,8 +66,8 @@ static void drop_suffixes(rvi_kvcache *kv)
 void rvi_kvcache_free(rvi_kvcache *kv)
 {
 	drop_suffixes(kv);
-	free(kv->k);
-	free(kv->v);
+	free(kv->mem[0]);
+	free(kv->mem[1]);
 	memset(kv, 0, sizeof(*kv));
 }
 
@@ -78,8 +90,8 @@ int rvi_kvcache_fork(rvi_kvcache *kv, int n_seq, int64_t seq_cap, rvi_err *err)
 	if (n == 0)
 		return rvi_errorf(err, RV_ERR_NOMEM, "KV cache for %d candidates is too large",
 		                  n_seq);
-	kv->sk = calloc(1, (size_t)n);
-	kv->sv = calloc(1, (size_t)n);
+	kv->sk = zeroed_lines((size_t)n, &kv->mem[2]);
+	kv->sv = zeroed_lines((size_t)n, &kv->mem[3]);
 	kv->seq_len = calloc((size_t)n_seq, sizeof(int64_t));
 	if (!kv->sk || !kv->sv || !kv->seq_len) {
 		drop_suffixes(kv);

@@ -26,6 +26,7 @@ typedef struct rvi_kvcache {
 	int n_seq;        /* suffix sequences (0: none allocated) */
 	int64_t seq_cap;  /* positions each suffix can hold */
 	float *sk, *sv;   /* (n_seq, n_layer, seq_cap, kv_dim) */
+	void *mem[4];     /* the blocks behind k, v, sk, sv (see zeroed_lines) */
 	int64_t *seq_len; /* (n_seq) positions filled in each suffix */
 } rvi_kvcache;
 

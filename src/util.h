@@ -48,7 +48,8 @@ static inline bool rvi_add_ok(uint64_t a, uint64_t b, uint64_t *out)
 	return true;
 }
 
-/* malloc/calloc that fail cleanly on a zero or overflowing request. */
+/* malloc/calloc that fail cleanly on a zero or overflowing request;
+ * rvi_alloc's memory is 64-byte aligned (free() releases it). */
 void *rvi_alloc(size_t n, size_t size);
 void *rvi_zalloc(size_t n, size_t size);
 
