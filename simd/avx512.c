@@ -409,6 +409,21 @@ static inline void k4_scales_mins(const uint8_t *p, uint64_t *sc, uint64_t *mn)
 	*mn = (uint64_t)mn_lo | (uint64_t)mn_hi << 32;
 }
 
+/* The same in a vector, from the 12 bytes at the start of r: bytes 0..7
+ * the scales 0..7, bytes 8..15 the mins. */
+static ALWAYS_INLINE __m128i k4_scales_mins_x(__m128i r)
+{
+	/* [w0 w2 w1 w2] and, for the top bits, [0 w0 0 w1] (w: 32-bit words) */
+	const __m128i a =
+	    _mm_shuffle_epi8(r, _mm_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11));
+	const __m128i b = _mm_shuffle_epi8(
+	    r, _mm_setr_epi8(-1, -1, -1, -1, 0, 1, 2, 3, -1, -1, -1, -1, 4, 5, 6, 7));
+	const __m128i lo = _mm_and_si128(
+	    _mm_blend_epi32(a, _mm_srli_epi16(a, 4), 0x8),
+	    _mm_setr_epi8(63, 63, 63, 63, 15, 15, 15, 15, 63, 63, 63, 63, 15, 15, 15, 15));
+	return _mm_or_si128(lo, _mm_and_si128(_mm_srli_epi16(b, 2), _mm_set1_epi8(0x30)));
+}
+
 /* Group g (0..3) of a Q4_K/Q5_K block is 32 bytes whose low nibbles are
  * sub-block 2g and high nibbles sub-block 2g + 1: as one zmm of unsigned
  * weights [sub-block 2g | sub-block 2g + 1], matching the 64 activation
@@ -1185,7 +1200,7 @@ static ALWAYS_INLINE void stripe_weights(const int kind, const uint8_t *b0, int 
 		 * dword 8g + k holds weights 4k.. of sub-block 4h + 2g + c */
 		const __m512i m = _mm512_set1_epi8(0x0f);
 		__m512i x[8];
-		uint64_t sc[2] = {0, 0}, mn[2] = {0, 0};
+		__m512i smd[2];  /* per block: its 8 scales, then its 8 mins, as int32 */
 		uint64_t dd = 0; /* the fp16 d and dmin of both, converted at once */
 		UNROLL
 		for (int B = 0; B < 2; B++) {
@@ -1200,28 +1215,29 @@ static ALWAYS_INLINE void stripe_weights(const int kind, const uint8_t *b0, int 
 				x[4 * B + 2 * h] = _mm512_and_si512(z, m);
 				x[4 * B + 2 * h + 1] = _mm512_and_si512(_mm512_srli_epi16(z, 4), m);
 			}
-			if (B < nv) {
-				k4_scales_mins(b + offsetof(rv_block_q4_K, scales), &sc[B], &mn[B]);
+			smd[B] = B < nv
+			             ? _mm512_cvtepu8_epi32(k4_scales_mins_x(_mm_loadu_si128(
+			                   (const __m128i *)(b + offsetof(rv_block_q4_K, scales)))))
+			             : _mm512_setzero_si512();
+			if (B < nv)
 				dd |= (uint64_t)ld32(b) << (32 * B);
-			}
 		}
 		stripe_transpose8(x, q);
-		__m128i idx = _mm_setzero_si128();
-		_Pragma("GCC unroll 16") for (int L = 0; L < 16; L++) idx =
-		    _mm_insert_epi8(idx, 8 * k4_lane_block(L) + k4_lane_sub(L), L);
-		const __m128i scx =
-		    _mm_shuffle_epi8(_mm_set_epi64x((long long)sc[1], (long long)sc[0]), idx);
-		const __m128i mnx =
-		    _mm_shuffle_epi8(_mm_set_epi64x((long long)mn[1], (long long)mn[0]), idx);
+		__m512i si = _mm512_setzero_si512(), di = _mm512_setzero_si512();
+		_Pragma("GCC unroll 16") for (int L = 0; L < 16; L++)
+		{
+			si = _mm512_mask_set1_epi32(si, (__mmask16)(1u << L),
+			                            16 * k4_lane_block(L) + k4_lane_sub(L));
+			di = _mm512_mask_set1_epi32(di, (__mmask16)(1u << L), 2 * k4_lane_block(L));
+		}
 		const __m512 dv =
 		    _mm512_castps128_ps512(_mm_cvtph_ps(_mm_cvtsi64_si128((long long)dd)));
-		__m512i di = _mm512_setzero_si512();
-		_Pragma("GCC unroll 16") for (int L = 0; L < 16; L++) di =
-		    _mm512_mask_set1_epi32(di, (__mmask16)(1u << L), 2 * k4_lane_block(L));
-		*dw = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(scx)),
-		                    _mm512_permutexvar_ps(di, dv));
+		*dw =
+		    _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_permutex2var_epi32(smd[0], si, smd[1])),
+		                  _mm512_permutexvar_ps(di, dv));
 		*dm = _mm512_mul_ps(
-		    _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(mnx)),
+		    _mm512_cvtepi32_ps(_mm512_permutex2var_epi32(
+		        smd[0], _mm512_add_epi32(si, _mm512_set1_epi32(8)), smd[1])),
 		    _mm512_permutexvar_ps(_mm512_add_epi32(di, _mm512_set1_epi32(1)), dv));
 		return;
 	}
