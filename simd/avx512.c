@@ -43,10 +43,11 @@
  * bit-identical results, whatever the batch. (Rows never interact; R only
  * changes how many are interleaved.)
  *
- * Q8_0, Q4_0, Q4_K and Q5_K also have vec_dot_prep, which matmul.c uses in
- * their place: activations prepared once per call in a layout made for
- * these kernels (see those sections), so no activation row repeats work for
- * each weight row it meets.
+ * Q8_0, Q4_0, Q4_K, Q5_K and Q6_K also have vec_dot_prep, which matmul.c
+ * uses in their place: activations prepared once per call in a layout made
+ * for these kernels (see those sections), so no activation row repeats work
+ * for each weight row it meets. Q4_0, Q4_K and Q6_K's go in "stripes", one
+ * (sub-)block's dot per 32-bit lane.
  *
  * No float multiply in the dot products feeds an add that a compiler could
  * fuse differently in two instantiations (sums go through explicit FMAs),
@@ -460,7 +461,8 @@ static ALWAYS_INLINE void k45_quants(const int q5, const uint8_t *b, __m512i Q[4
 	}
 }
 
-/* A Q8_K activation block prepared for Q4_K/Q5_K weights (vec_dot_prep):
+/* A Q8_K activation block prepared for Q5_K weights (vec_dot_prep; Q4_K's
+ * go in stripes, below):
  * the 256 quants, then bsums[l] * d as 16 floats, then d; 384 bytes. */
 #define KP_SZ 384
 #define KP_BF 256
@@ -916,26 +918,33 @@ static void vec_dot_prep_q8_0(int64_t n, float *y, int64_t y_stride, const void 
 	          QP_TILE(4, 2); QP_TILE(4, 3);)
 }
 
-/* ---- Q4_0 and Q6_K against prepared activations: stripes -----------------
- * One block of dot per 32-bit lane: 16 blocks of 32 Q4_0 weights, or the 16
- * sub-blocks of 16 weights of a Q6_K block, make a stripe, and a lane's
- * vpdpbusd sums end as that (sub-)block's whole integer dot, so the float
- * work (conversion, scale product, FMA) is done once per stripe and
- * activation row. The stripe's (sub-)blocks come one per 128-bit lane (4
- * zmm: Q4_0's 16 qs bytes, Q6_K's 16 unpacked weights) and go through 4x4
- * dword transposes: result p then holds dword p of every block, block
- * 4k + l in lane 4l + k (stripe_block).
+/* ---- Q4_0, Q6_K and Q4_K against prepared activations: stripes ----------
+ * One block of dot per 32-bit lane: 16 blocks of 32 Q4_0 weights, the 16
+ * sub-blocks of 16 weights of a Q6_K block, or the 16 sub-blocks of 32 of
+ * two Q4_K blocks make a stripe, and a lane's vpdpbusd sums end as that
+ * (sub-)block's whole integer dot, so the float work (conversion, scale
+ * product, FMA) is done once per stripe and activation row rather than
+ * once per block. The (sub-)blocks come one per 128-bit lane (4 zmm: Q4_0's
+ * 16 qs bytes, Q6_K's 16 unpacked weights) and go through 4x4 dword
+ * transposes: result p then holds dword p of every block, block 4k + l in
+ * lane 4l + k (stripe_block); Q4_K's 8 zmm of nibbles (two sub-blocks of 8
+ * dwords each) go through 8x8 transposes (stripe_transpose8, k4_lane_*).
  *  - Q4_0: the low nibbles of result p are weights 4p..4p+3 of each block,
  *    its high nibbles 16 + 4p..: 8 vpdpbusd a row. Missing blocks at the
  *    end of a row are zeros on both sides.
  *  - Q6_K: result p is weights 4p..4p+3 of each sub-block: 4 vpdpbusd.
+ *  - Q4_K: result k is weights 4k..4k+3 of each sub-block: 8 vpdpbusd; the
+ *    scales times d in float lanes, and the mins part as one more FMA a
+ *    row (mins * dmin against the prepared d * sub-block sums). A last
+ *    stripe of one block has zeros for the other.
  * The weights u (Q4_0 0..15, Q6_K 0..63) are vpdpbusd's unsigned operand
  * and the activations stay signed: sum (u - c) a = sum u a - c sum a (c = 8
  * or 32). A prepared stripe is the activations in the same lanes and
- * order, 16 int32 of -c * each block's sum, which start the accumulator,
- * and 16 floats of the activation scale of each lane. The weights are
- * transposed and unpacked once for up to AR_MAX activation rows; a row's
- * operations do not depend on how many rows share the call. */
+ * order, 16 int32 of -c * each block's sum, which start the accumulator
+ * (Q4_K: the 16 floats of the mins' sums), and 16 floats of the activation
+ * scale of each lane. The weights are transposed and unpacked once for up
+ * to AR_MAX activation rows; a row's operations do not depend on how many
+ * rows share the call. */
 
 enum { ST_Q4_0, ST_Q6_K, ST_Q4_K };
 
