@@ -766,16 +766,15 @@ static size_t prep_size_q8_0(int64_t n)
  * per 128-bit lane; zeros for the missing ones. */
 static ALWAYS_INLINE __m512i quad_lanes(const uint8_t *b0, size_t bsz, size_t off, const int nv)
 {
-	const __m512i z = _mm512_setzero_si512();
-	__m512i q =
-	    nv > 0 ? _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(b0 + off))) : z;
-	UNROLL
-	for (int l = 1; l < 4; l++)
-		q = _mm512_inserti32x4(
-		    q,
-		    l < nv ? _mm_loadu_si128((const __m128i *)(b0 + (size_t)l * bsz + off))
-		           : _mm_setzero_si128(),
-		    l);
+	const __m128i z = _mm_setzero_si128();
+	/* lane l of the nv present, else zeros (the lane numbers are literals:
+	 * clang wants the insert's immediate before unrolling) */
+#define QUAD_LANE(l) ((l) < nv ? _mm_loadu_si128((const __m128i *)(b0 + (size_t)(l)*bsz + off)) : z)
+	__m512i q = _mm512_castsi128_si512(QUAD_LANE(0));
+	q = _mm512_inserti32x4(q, QUAD_LANE(1), 1);
+	q = _mm512_inserti32x4(q, QUAD_LANE(2), 2);
+	q = _mm512_inserti32x4(q, QUAD_LANE(3), 3);
+#undef QUAD_LANE
 	return q;
 }
 
@@ -1254,9 +1253,9 @@ static ALWAYS_INLINE void stripe_weights(const int kind, const uint8_t *b0, int 
 		__m512i z[4];
 		q6_K_unpack(b0, z);
 		stripe_transpose(z, q);
-		__m128i idx = _mm_setzero_si128();
-		_Pragma("GCC unroll 16") for (int m = 0; m < 16; m++) idx =
-		    _mm_insert_epi8(idx, stripe_block(m), m);
+		/* stripe_block(m), m = 0..15 */
+		const __m128i idx =
+		    _mm_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
 		const __m128i sc = _mm_shuffle_epi8(
 		    _mm_loadu_si128((const __m128i *)(b0 + offsetof(rv_block_q6_K, scales))), idx);
 		*dw = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(sc)),
