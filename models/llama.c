@@ -276,16 +276,15 @@ static int thread_id(void)
 #endif
 }
 
-/* Causal multi-head attention of the n items against the cache (which
- * already holds them): out (n, n_head*hd). Item i, of sequence seq[i] at
- * position pos[i], attends to the prefix rows below n_past and then to its
- * own suffix rows, i.e. to positions 0..pos[i]; prefix items (seq -1) see
- * the prefix only. GQA: query head h reads KV head h / (n_head / n_head_kv),
- * and the query heads of one KV head go through the kernels together, so
- * its rows are read once for all of them. Each (item, KV head) is one
- * independent task, and a head's results do not depend on the heads it
- * shares a call with, so they depend neither on the thread count nor on
- * which other items share the call. */
+/* Causal multi-head attention of n prompt items (appended to the prefix)
+ * against the cache, which already holds them: out (n, n_head*hd). Item i
+ * at position pos[i] attends to positions 0..pos[i]. GQA: query head h
+ * reads KV head h / (n_head / n_head_kv), and the query heads of one KV
+ * head go through the kernels together, so its rows are read once for all
+ * of them. Each (item, KV head) is one independent task, and a head's
+ * results do not depend on the heads it shares a call with, so they depend
+ * neither on the thread count nor on which other items share the call.
+ * Candidates' items take attention_candidates. */
 static void attention(const rvi_llama *m, rvi_llama_state *st, int il, int64_t n)
 {
 	const rvi_llama_hparams *hp = &m->hp;
@@ -299,29 +298,19 @@ static void attention(const rvi_llama *m, rvi_llama_state *st, int il, int64_t n
 #pragma omp parallel for schedule(dynamic, 1) num_threads(st->n_threads)
 	for (int64_t task = 0; task < tasks; task++) {
 		const int64_t t = task / hp->n_head_kv, g = task % hp->n_head_kv;
-		const int seq = st->item_seq[t];
 		const int64_t n_pos = st->item_pos[t] + 1;
-		const int64_t n_pre = seq < 0 ? n_pos : (n_pos < kv->n_past ? n_pos : kv->n_past);
 		const int64_t kvo = g * hd, ctx = kv->n_ctx;
 		/* the group's query heads, their score rows, their outputs */
 		const float *q = st->q + t * q_dim + g * group * hd;
 		float *att = st->att + (int64_t)thread_id() * group * ctx;
 		float *out = st->attn_out + t * q_dim + g * group * hd;
-		const float *kp = rvi_kv_key(kv, il, -1, 0) + kvo;
-		const float *vp = rvi_kv_value(kv, il, -1, 0) + kvo;
-		K->attn_scores(att, ctx, q, hd, group, kp, kv_dim, n_pre, hd, scale);
-		if (n_pos > n_pre)
-			K->attn_scores(att + n_pre, ctx, q, hd, group,
-			               rvi_kv_key(kv, il, seq, n_pre) + kvo, kv_dim, n_pos - n_pre,
-			               hd, scale);
+		K->attn_scores(att, ctx, q, hd, group, rvi_kv_key(kv, il, -1, 0) + kvo, kv_dim,
+		               n_pos, hd, scale);
 		for (int64_t h = 0; h < group; h++)
 			K->softmax(att + h * ctx, n_pos);
 		memset(out, 0, (size_t)(group * hd) * sizeof(float));
-		K->attn_values(out, hd, att, ctx, group, vp, kv_dim, n_pre, hd);
-		if (n_pos > n_pre)
-			K->attn_values(out, hd, att + n_pre, ctx, group,
-			               rvi_kv_value(kv, il, seq, n_pre) + kvo, kv_dim,
-			               n_pos - n_pre, hd);
+		K->attn_values(out, hd, att, ctx, group, rvi_kv_value(kv, il, -1, 0) + kvo, kv_dim,
+		               n_pos, hd);
 	}
 }
 

@@ -209,6 +209,12 @@ static void convert_row(const rvk_quant_fn quant, const rvk_prep_fn prep, const 
 		     pa + (size_t)t * p_row);
 }
 
+/* Blocks of PREP_ROWS output rows of W. */
+static int64_t row_blocks(const rvi_weight *W)
+{
+	return (W->n_out + PREP_ROWS - 1) / PREP_ROWS;
+}
+
 /* The prepared path (see rvk_vec_dot_prep_fn) of n_w weights of one type
  * and width that share x, y[i] = x @ W[i]^T: the activations are quantized
  * and prepared once, then each block of PREP_ROWS output rows of any of the
@@ -239,7 +245,7 @@ static int prep_matmul(const rvi_weight *const *W, float *const *y, int n_w, con
 	const size_t w_row = rvi_row_size(type, n_in);
 	int64_t n_blocks = 0, n_out = 0;
 	for (int i = 0; i < n_w; i++) {
-		n_blocks += (W[i]->n_out + PREP_ROWS - 1) / PREP_ROWS;
+		n_blocks += row_blocks(W[i]);
 		n_out += W[i]->n_out;
 	}
 #ifdef _OPENMP
@@ -258,11 +264,10 @@ static int prep_matmul(const rvi_weight *const *W, float *const *y, int n_w, con
 		for (int64_t b = 0; b < n_blocks; b++) {
 			/* block b of the weights taken in turn */
 			int i = 0;
-			int64_t r0 = b * PREP_ROWS;
-			while (r0 >= (W[i]->n_out + PREP_ROWS - 1) / PREP_ROWS * PREP_ROWS) {
-				r0 -= (W[i]->n_out + PREP_ROWS - 1) / PREP_ROWS * PREP_ROWS;
-				i++;
-			}
+			int64_t bi = b;
+			for (; bi >= row_blocks(W[i]); i++)
+				bi -= row_blocks(W[i]);
+			const int64_t r0 = bi * PREP_ROWS;
 			const int64_t m = W[i]->n_out;
 			const int64_t nr = m - r0 < PREP_ROWS ? m - r0 : PREP_ROWS;
 			const char *wd = (const char *)W[i]->data + (size_t)r0 * w_row;
