@@ -25,7 +25,7 @@ fi
 
 san="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 cflags="-std=c11 -D_GNU_SOURCE -DHAVE_CONFIG_H -O1 -g $san -fsanitize=fuzzer-no-link \
-	-I$bld -I$src/include -I$src/src -I$src/simd -I$src/models \
+	-I$bld -I$src/include -I$src \
 	-DFUZZ_TESTDATA=\"$src/tests/data\" ${BLAS_CFLAGS:-} ${ZLIB_CFLAGS:-}"
 
 objs=()

@@ -19,7 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "embcache.h"
+#include "src/embcache.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

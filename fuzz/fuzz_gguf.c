@@ -17,10 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "clip.h"
-#include "gguf.h"
-#include "llama.h"
-#include "tokenizer.h"
+#include "models/clip.h"
+#include "src/gguf.h"
+#include "models/llama.h"
+#include "src/tokenizer/tokenizer.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

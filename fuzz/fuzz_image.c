@@ -12,7 +12,7 @@
 
 #include <stdlib.h>
 
-#include "image.h"
+#include "src/image/image.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -8,8 +8,8 @@
  * each change the embeddings a lot: the class token comes FIRST in the
  * sequence, EVERY stored block is run (the converter already dropped the
  * last one, so this is HF hidden_states[-2]), and the projector's GELU is the
- * erf one. Preprocessing (pad, resize, normalise) lives in src/image.c. */
-#include "clip.h"
+ * erf one. Preprocessing (pad, resize, normalise) lives in src/image/. */
+#include "models/clip.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -20,8 +20,8 @@
 #include <omp.h>
 #endif
 
-#include "kernels.h"
-#include "loader.h"
+#include "simd/kernels.h"
+#include "models/loader.h"
 
 /* ---- loading ----------------------------------------------------------- */
 

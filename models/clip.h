@@ -25,9 +25,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "gguf.h"
-#include "matmul.h"
-#include "util.h"
+#include "src/gguf.h"
+#include "src/matmul.h"
+#include "src/util.h"
 
 typedef struct rvi_clip_hparams {
 	int64_t image_size;  /* S: the encoder sees S x S pixels */

@@ -2,7 +2,7 @@
  * shape by shape) and reads the llama.* hyperparameters; the forward pass is
  * pre-norm attention with RoPE and grouped-query heads, then a SwiGLU FFN,
  * over an f32 KV cache. Tokenization and sampling live elsewhere (src/). */
-#include "llama.h"
+#include "models/llama.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -13,8 +13,8 @@
 #include <omp.h>
 #endif
 
-#include "kernels.h"
-#include "loader.h"
+#include "simd/kernels.h"
+#include "models/loader.h"
 
 /* ---- loading ----------------------------------------------------------- */
 

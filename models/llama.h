@@ -7,10 +7,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "gguf.h"
-#include "kvcache.h"
-#include "matmul.h"
-#include "util.h"
+#include "src/gguf.h"
+#include "src/kvcache.h"
+#include "src/matmul.h"
+#include "src/util.h"
 
 typedef struct rvi_llama_hparams {
 	int64_t n_ctx_train;

@@ -1,5 +1,5 @@
 /* loader.c: GGUF helpers shared by the model loaders (see loader.h). */
-#include "loader.h"
+#include "models/loader.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -9,9 +9,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "gguf.h"
-#include "matmul.h"
-#include "util.h"
+#include "src/gguf.h"
+#include "src/matmul.h"
+#include "src/util.h"
 
 /* *out = key's integer value, which must lie in [lo, hi]; an absent key
  * leaves *out unchanged unless required. */

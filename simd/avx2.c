@@ -23,7 +23,7 @@
  * of one row) performs, in the same order. So vec_dot_rows is bit-identical
  * to vec_dot per row, whatever the batch, while unpacking the weights once
  * per group. */
-#include "kernels.h"
+#include "simd/kernels.h"
 
 #include <float.h>
 #include <immintrin.h>

@@ -54,7 +54,7 @@
  * and the build is ISO C (GCC does not contract there; clang is told
  * below).
  */
-#include "kernels.h"
+#include "simd/kernels.h"
 
 #include <float.h>
 #include <immintrin.h>

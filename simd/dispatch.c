@@ -10,8 +10,8 @@
 #include <config.h>
 #endif
 
-#include "kernels.h"
-#include "util.h"
+#include "simd/kernels.h"
+#include "src/util.h"
 
 #include <pthread.h>
 #include <stdatomic.h>

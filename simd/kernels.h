@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "../src/tensor.h"
+#include "src/tensor.h"
 
 /* s = sum_i w[i] * a[i] over n elements: w is one weight row of the entry's
  * type, a one activation row of that type's vec_dot_type. */

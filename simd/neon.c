@@ -30,7 +30,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "kernels.h"
+#include "simd/kernels.h"
 
 #if defined(__clang__)
 #pragma STDC FP_CONTRACT OFF
@@ -65,7 +65,7 @@ static inline int32x4_t nq_dot32_small(int32x4_t acc, int8x16_t w0, int8x16_t a0
 	return vpadalq_s16(acc, p);
 }
 
-#include "neon_qdot.h"
+#include "simd/neon_qdot.h"
 
 /* ---- conversions -------------------------------------------------------- */
 

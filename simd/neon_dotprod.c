@@ -17,7 +17,7 @@
 
 #include <arm_neon.h>
 
-#include "kernels.h"
+#include "simd/kernels.h"
 
 #if defined(__clang__)
 #pragma STDC FP_CONTRACT OFF
@@ -43,7 +43,7 @@ static inline int32x4_t nq_dot32_small(int32x4_t acc, int8x16_t w0, int8x16_t a0
 	return vdotq_s32(vdotq_s32(acc, w0, a0), w1, a1);
 }
 
-#include "neon_qdot.h"
+#include "simd/neon_qdot.h"
 
 /* ---- the table ---------------------------------------------------------- */
 

@@ -28,7 +28,7 @@
  *         bits in qh (layout in q6_K_unpack below).
  *   Q8_K  float d, int8 q[256], int16 bsums[16] (sums of each 16 quants).
  */
-#include "kernels.h"
+#include "simd/kernels.h"
 
 #include <float.h>
 #include <math.h>

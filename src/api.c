@@ -18,13 +18,13 @@
 
 #include <cblas.h>
 
-#include "api_internal.h"
-#include "bestofn.h"
-#include "embcache.h"
-#include "prompt.h"
-#include "vision.h"
-#include "kernels.h"
-#include "sampler.h"
+#include "src/api_internal.h"
+#include "src/bestofn.h"
+#include "src/embcache.h"
+#include "src/prompt.h"
+#include "src/vision.h"
+#include "simd/kernels.h"
+#include "src/sampler.h"
 
 const char *rv_status_str(rv_status s)
 {

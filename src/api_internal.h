@@ -3,13 +3,13 @@
 #ifndef RLAIFV_API_INTERNAL_H
 #define RLAIFV_API_INTERNAL_H
 
-#include "clip.h"
-#include "gguf.h"
-#include "image.h"
-#include "sha256.h"
-#include "llama.h"
-#include "tokenizer.h"
-#include "util.h"
+#include "models/clip.h"
+#include "src/gguf.h"
+#include "src/image/image.h"
+#include "src/sha256.h"
+#include "models/llama.h"
+#include "src/tokenizer/tokenizer.h"
+#include "src/util.h"
 
 struct rv_model {
 	rvi_gguf *gguf; /* the mapping every weight points into */

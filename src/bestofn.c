@@ -1,14 +1,14 @@
 /* bestofn.c: decoding N candidates in batched steps from one shared prompt,
  * scoring them (own log-probs, or RLAIF-V's log-ratio against a reference
  * model by teacher forcing), and ranking them (see bestofn.h). */
-#include "bestofn.h"
+#include "src/bestofn.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "sampler.h"
-#include "tokenizer.h"
+#include "src/sampler.h"
+#include "src/tokenizer/tokenizer.h"
 
 uint64_t rv_candidate_seed(uint64_t seed, int i)
 {

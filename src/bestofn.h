@@ -6,7 +6,7 @@
 #ifndef RLAIFV_BESTOFN_H
 #define RLAIFV_BESTOFN_H
 
-#include "api_internal.h"
+#include "src/api_internal.h"
 #include "rlaifv.h"
 
 /* Decodes p->n_candidates answers (at least one) in batched steps after

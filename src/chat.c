@@ -1,7 +1,7 @@
 /* chat.c: the chat templates (see chat.h). Each template is a prefix, a
  * part between the images and the question, and a suffix; the system
  * sentence goes into the prefix. */
-#include "chat.h"
+#include "src/chat.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "util.h"
+#include "src/util.h"
 
 typedef struct rvi_segment {
 	const char *text; /* NULL for an image */

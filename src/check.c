@@ -20,9 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api_internal.h"
-#include "gguf.h"
-#include "tensor.h"
+#include "src/api_internal.h"
+#include "src/gguf.h"
+#include "src/tensor.h"
 
 /* Units (values or blocks) per parallel task: big enough to keep the
  * scheduling cost invisible, small enough to spread one large tensor. */

@@ -2,7 +2,7 @@
  * file format and the rules a caller follows). Everything read from a cache
  * file is treated as hostile: a check that fails makes a miss, never an
  * error, a crash or an allocation the caller's dimensions do not justify. */
-#include "embcache.h"
+#include "src/embcache.h"
 
 #include <errno.h>
 #include <fcntl.h>

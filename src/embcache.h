@@ -65,8 +65,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "sha256.h"
-#include "util.h"
+#include "src/sha256.h"
+#include "src/util.h"
 
 #define RVI_EMBCACHE_KEY_TAG        "rlaifv embcache key v1"
 #define RVI_EMBCACHE_FORMAT_VERSION 1

@@ -8,7 +8,7 @@
  * them, so a 30-byte file cannot make us allocate gigabytes, and all size
  * arithmetic goes through rvi_mul_ok/rvi_add_ok. Values are decoded byte by
  * byte as little-endian, which keeps the reader correct on any host. */
-#include "gguf.h"
+#include "src/gguf.h"
 
 #include <errno.h>
 #include <fcntl.h>

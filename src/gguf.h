@@ -12,8 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "tensor.h"
-#include "util.h"
+#include "src/tensor.h"
+#include "src/util.h"
 
 /* Limits enforced on every file. The spec allows keys up to 65535 bytes, but
  * real keys are dotted identifiers of a few dozen bytes; tensor names in ggml

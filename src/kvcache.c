@@ -1,6 +1,6 @@
 /* kvcache.c: allocation of the key/value cache and its suffixes (see
  * kvcache.h). */
-#include "kvcache.h"
+#include "src/kvcache.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -12,7 +12,7 @@
 
 #include <stdint.h>
 
-#include "util.h"
+#include "src/util.h"
 
 typedef struct rvi_kvcache {
 	int n_layer;

@@ -24,7 +24,7 @@
 #include <config.h>
 #endif
 
-#include "matmul.h"
+#include "src/matmul.h"
 
 #include <cblas.h>
 #include <limits.h>
@@ -36,8 +36,8 @@
 #include <omp.h>
 #endif
 
-#include "kernels.h"
-#include "util.h"
+#include "simd/kernels.h"
+#include "src/util.h"
 
 #define BUF_ALIGN 64
 

@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "tensor.h"
+#include "src/tensor.h"
 
 /* A weight matrix: n_out rows of n_in elements of `type`, row-major in
  * memory (GGUF ne[0] = n_in, ne[1] = n_out). */

@@ -1,13 +1,13 @@
 /* prompt.c: templating, tokenizing, image encoding and prefill of a
  * prompt (see prompt.h). */
-#include "prompt.h"
+#include "src/prompt.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "chat.h"
-#include "vision.h"
+#include "src/chat.h"
+#include "src/vision.h"
 
 /* The template a prompt asks for, resolved against the model. */
 static int resolve_template(rv_context *ctx, const rv_prompt *p, const char **name)

@@ -9,7 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "api_internal.h"
+#include "src/api_internal.h"
 #include "rlaifv.h"
 
 typedef struct rvi_prompt_part {

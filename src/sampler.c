@@ -8,7 +8,7 @@
  * double relative to the largest logit, so nothing overflows. The RNG is
  * xoshiro256** seeded through splitmix64: the same seed gives the same
  * draws on every platform. */
-#include "sampler.h"
+#include "src/sampler.h"
 
 #include <math.h>
 #include <stdbool.h>

@@ -7,7 +7,7 @@
 
 #include <stdint.h>
 
-#include "util.h"
+#include "src/util.h"
 
 typedef struct rvi_sampler_params {
 	float temp;  /* <= 0: greedy (argmax, ties to the lowest id) */

@@ -1,7 +1,7 @@
 /* sha256.c: SHA-256 as specified in FIPS 180-4 (see sha256.h). Written
  * for clarity over speed: the runtime hashes a few megabytes per image, far
  * below what the vision encoder costs. */
-#include "sha256.h"
+#include "src/sha256.h"
 
 #include <string.h>
 

@@ -7,7 +7,7 @@
  * ggml retired (4, 5: Q4_2/Q4_3; 31..33: Q4_0_4_4/4_8/8_8; 36..38: the
  * IQ4_NL_x_y repacks) are unknown: no file may use them, and their block
  * geometry is no longer defined. */
-#include "tensor.h"
+#include "src/tensor.h"
 
 #include <string.h>
 

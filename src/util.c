@@ -1,5 +1,5 @@
 /* util.c: error messages, allocation and timing helpers (see util.h). */
-#include "util.h"
+#include "src/util.h"
 
 #include <stdarg.h>
 #include <stdio.h>

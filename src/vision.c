@@ -1,6 +1,6 @@
 /* vision.c: image file -> cached or freshly encoded image embeddings (see
  * vision.h). */
-#include "vision.h"
+#include "src/vision.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -8,8 +8,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "embcache.h"
-#include "kernels.h"
+#include "src/embcache.h"
+#include "simd/kernels.h"
 
 /* Bumped whenever the encoder's output bits change, so old cache entries
  * stop matching. */

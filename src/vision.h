@@ -8,11 +8,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "clip.h"
-#include "gguf.h"
-#include "image.h"
-#include "sha256.h"
-#include "util.h"
+#include "models/clip.h"
+#include "src/gguf.h"
+#include "src/image/image.h"
+#include "src/sha256.h"
+#include "src/util.h"
 
 typedef struct rvi_vision_opts {
 	bool apply_exif;

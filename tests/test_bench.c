@@ -16,8 +16,8 @@
 #include <string.h>
 #include <sys/wait.h>
 
-#include "bench_stats.h"
-#include "testutil.h"
+#include "programs/rlaifv-bench/stats.h"
+#include "tests/testutil.h"
 
 #define NEAR(a, b) (fabs((double)(a) - (double)(b)) <= 1e-9 * fmax(1.0, fabs((double)(b))))
 

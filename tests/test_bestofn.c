@@ -6,10 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api_internal.h"
-#include "bestofn.h"
+#include "src/api_internal.h"
+#include "src/bestofn.h"
 #include "rlaifv.h"
-#include "testutil.h"
+#include "tests/testutil.h"
 
 /* ---- ranking on hand-made candidates ------------------------------------ */
 

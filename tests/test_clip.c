@@ -10,8 +10,8 @@
  * in the ViT, and one malformed mmproj per check the loader makes (built in
  * memory from the valid file with the small GGUF writer below), each
  * failing with the file and the key or tensor named. */
-#include "clip.h"
-#include "testutil.h"
+#include "models/clip.h"
+#include "tests/testutil.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -13,11 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gguf.h"
-#include "kernels.h"
-#include "tensor.h"
-#include "testutil.h"
-#include "util.h"
+#include "src/gguf.h"
+#include "simd/kernels.h"
+#include "src/tensor.h"
+#include "tests/testutil.h"
+#include "src/util.h"
 
 /* ---- the type table ----------------------------------------------------- */
 

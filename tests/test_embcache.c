@@ -18,9 +18,9 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "embcache.h"
-#include "sha256.h"
-#include "testutil.h"
+#include "src/embcache.h"
+#include "src/sha256.h"
+#include "tests/testutil.h"
 
 static char root[256]; /* the mkdtemp directory */
 

@@ -5,8 +5,8 @@
  *
  * Every crafted buffer is handed to the reader in an allocation of exactly
  * its size, so under ASan/valgrind a single byte read past the end is caught. */
-#include "gguf.h"
-#include "testutil.h"
+#include "src/gguf.h"
+#include "tests/testutil.h"
 
 #include <errno.h>
 #include <math.h>

@@ -1,4 +1,4 @@
-/* test_image.c: image loading and LLaVA-1.5 preprocessing (src/image.c).
+/* test_image.c: image loading and LLaVA-1.5 preprocessing (src/image/).
  *
  * References: the fixtures' stb-decoded PPMs (what llama.cpp's stb_image
  * produced), the ref-hf float32 pixel tensors (.npy, produced with PIL and
@@ -7,8 +7,8 @@
  * straightforward implementation of Pillow's bicubic resample in this file.
  * Bad inputs must fail with RV_ERR_IMAGE/RV_ERR_IO, a message naming the file
  * and a specific phrase, and without large allocations. */
-#include "image.h"
-#include "testutil.h"
+#include "src/image/image.h"
+#include "tests/testutil.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -22,11 +22,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels.h"
-#include "matmul.h"
-#include "tensor.h"
-#include "testutil.h"
-#include "util.h"
+#include "simd/kernels.h"
+#include "src/matmul.h"
+#include "src/tensor.h"
+#include "tests/testutil.h"
+#include "src/util.h"
 
 /* vec_dot tolerances, relative to sum |w_i a_i|. */
 #define TOL_DOT_FLOAT   1e-5 /* F32/F16/BF16 vs f32 activations */

@@ -9,11 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api_internal.h"
-#include "kernels.h"
+#include "src/api_internal.h"
+#include "simd/kernels.h"
 #include "rlaifv.h"
-#include "sampler.h"
-#include "testutil.h"
+#include "src/sampler.h"
+#include "tests/testutil.h"
 
 /* refs/ hold log-probs rounded to 6 decimals; F32 must agree to 1e-4. */
 #define TOL_F32_LOGPROB 1e-4

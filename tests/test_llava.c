@@ -10,12 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api_internal.h"
-#include "bestofn.h"
-#include "prompt.h"
+#include "src/api_internal.h"
+#include "src/bestofn.h"
+#include "src/prompt.h"
 #include "rlaifv.h"
-#include "sampler.h"
-#include "testutil.h"
+#include "src/sampler.h"
+#include "tests/testutil.h"
 
 #define TOL_F32 1e-3
 #define TOL_Q8  0.15

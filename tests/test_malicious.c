@@ -25,8 +25,8 @@
 #include <unistd.h>
 
 #include "rlaifv.h"
-#include "tensor.h"
-#include "testutil.h"
+#include "src/tensor.h"
+#include "tests/testutil.h"
 
 /* ASan reserves terabytes of shadow address space: no RLIMIT_AS under it. */
 #if defined(__SANITIZE_ADDRESS__)

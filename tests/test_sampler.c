@@ -7,8 +7,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "sampler.h"
-#include "testutil.h"
+#include "src/sampler.h"
+#include "tests/testutil.h"
 
 static rvi_sampler *make(float temp, int top_k, float top_p, float min_p, uint64_t seed,
                          int64_t n_vocab)

@@ -8,9 +8,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "gguf.h"
-#include "testutil.h"
-#include "tokenizer.h"
+#include "src/gguf.h"
+#include "tests/testutil.h"
+#include "src/tokenizer/tokenizer.h"
 
 /* ---- helpers ---------------------------------------------------------------- */
 

@@ -1,12 +1,12 @@
 /* testutil.c: assertion counting, data paths, a small JSON reader, SHA-256
  * and seeded random numbers for the test programs (see testutil.h). */
-#include "testutil.h"
+#include "tests/testutil.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "sha256.h"
+#include "src/sha256.h"
 
 int tu_failures;
 int tu_checks;

@@ -1,8 +1,8 @@
-/* bench_gguf.c: GGUF v3 writer and random weight generators of rlaifv-bench
- * (see bench_gguf.h). The layout written is the one src/gguf.c reads:
+/* gguf_writer.c: GGUF v3 writer and random weight generators of rlaifv-bench
+ * (see gguf_writer.h). The layout written is the one src/gguf.c reads:
  * header, key/value pairs, tensor infos, padding to the default alignment
  * (32), then each tensor's data at an aligned offset. */
-#include "bench_gguf.h"
+#include "programs/rlaifv-bench/gguf_writer.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,8 +1,8 @@
 /* bench.h: what the parts of rlaifv-bench share: its options, the random
- * models it generates (bench_models.c), the measurements (bench_run.c) and
- * their results, printed as a table or JSON (bench_report.c). The
- * arithmetic on the results lives in bench_stats.h; the GGUF writer in
- * bench_gguf.h. The tool reaches past the public API (it links the
+ * models it generates (models.c), the measurements (run.c) and
+ * their results, printed as a table or JSON (report.c). The
+ * arithmetic on the results lives in stats.h; the GGUF writer in
+ * gguf_writer.h. The tool reaches past the public API (it links the
  * internal library) because it times single forward passes and kernels. */
 #ifndef RLAIFV_BENCH_H
 #define RLAIFV_BENCH_H
@@ -11,9 +11,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "bench_stats.h"
-#include "tensor.h"
-#include "util.h"
+#include "programs/rlaifv-bench/stats.h"
+#include "src/tensor.h"
+#include "src/util.h"
 
 enum bench_exit {
 	BENCH_EXIT_OK = 0,
@@ -68,7 +68,7 @@ typedef struct rvb_opts {
  * --help, --version or a usage error, already printed). */
 int rvb_parse_args(int argc, char **argv, rvb_opts *o);
 
-/* ---- generated models (bench_models.c) --------------------------------- */
+/* ---- generated models (models.c) --------------------------------- */
 
 /* The cache directory: --cache-dir, else $XDG_CACHE_HOME/rlaifv/bench, else
  * ~/.cache/rlaifv/bench; created when missing. */
@@ -177,7 +177,7 @@ typedef struct rvb_report {
 	int n_usable_isas;
 } rvb_report;
 
-/* ---- measurements (bench_run.c) ------------------------------------------- */
+/* ---- measurements (run.c) ------------------------------------------- */
 
 /* Progress lines on stderr (the report itself goes to stdout). */
 void rvb_log(const char *fmt, ...) RVI_PRINTF(1, 2);
@@ -196,7 +196,7 @@ int rvb_measure_kernels(const rvb_opts *o, rvb_report *r, rvi_err *err);
 /* The ratios of every figure of r to the limits (after the last sample). */
 void rvb_apply_limits(rvb_report *r);
 
-/* ---- output (bench_report.c) ---------------------------------------------- */
+/* ---- output (report.c) ---------------------------------------------- */
 
 void rvb_print_table(FILE *f, const rvb_report *r);
 void rvb_print_json(FILE *f, const rvb_report *r);

@@ -8,7 +8,7 @@
 #include <math.h>
 #include <sys/resource.h>
 
-#include "cli.h"
+#include "programs/rlaifv-infer/cli.h"
 
 static void json_string(FILE *f, const char *s)
 {

@@ -1,11 +1,11 @@
 /* stb_image_impl.c: the one translation unit that compiles stb_image (Debian's
  * libstb-dev header, never a vendored copy), plus the capped allocator it
- * allocates through and the few wrappers image.c calls.
+ * allocates through and the few wrappers decode.c calls.
  *
  * stb_image is compiled static (STB_IMAGE_STATIC) so that none of its symbols
  * leak out of librlaifv and clash with another copy in the host program; the
  * rvi_stbi_* wrappers are the only way in. */
-#include "image.h"
+#include "src/image/image.h"
 
 #include <limits.h>
 #include <stdlib.h>
@@ -98,7 +98,7 @@ uint8_t *rvi_stbi_load(const uint8_t *buf, size_t n, int *w, int *h, int *comp, 
 	}
 	stbi__g_failure_reason = NULL;
 	/* req_comp 0 (the file's own channels): stb 2.27 mishandles a 16-bit
-	 * PGM when asked to convert it (CVE-2021-42716), and image.c does the
+	 * PGM when asked to convert it (CVE-2021-42716), and decode.c does the
 	 * conversion to RGB anyway. */
 	uint8_t *px = stbi_load_from_memory(buf, (int)n, w, h, comp, 0);
 	if (!px)

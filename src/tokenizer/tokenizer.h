@@ -9,8 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "gguf.h"
-#include "util.h"
+#include "src/gguf.h"
+#include "src/util.h"
 
 /* Token types as tokenizer.ggml.token_type numbers them. */
 enum rvi_token_type {

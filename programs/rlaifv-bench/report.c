@@ -1,8 +1,8 @@
-/* bench_report.c: rlaifv-bench's output: a table for people and one JSON
+/* report.c: rlaifv-bench's output: a table for people and one JSON
  * object for scripts (the fields are listed in man/rlaifv-bench.1), each
  * with every figure's median, spread and ratio to this machine's limit, and
  * the issue's targets marked met or not. Computes nothing but comparisons. */
-#include "bench.h"
+#include "programs/rlaifv-bench/bench.h"
 
 #include <math.h>
 #include <string.h>

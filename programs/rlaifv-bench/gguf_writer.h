@@ -1,4 +1,4 @@
-/* bench_gguf.h: the small GGUF v3 writer rlaifv-bench makes its random-weight
+/* gguf_writer.h: the small GGUF v3 writer rlaifv-bench makes its random-weight
  * models with, and the random weight generators it shares with the kernel
  * micro-benchmark. Metadata is collected in memory; tensor data is generated
  * while the file is written, a few MiB at a time, so a 4 GB model never
@@ -11,8 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "tensor.h"
-#include "util.h"
+#include "src/tensor.h"
+#include "src/util.h"
 
 /* What a tensor's bytes are. */
 typedef enum rvb_fill {

@@ -1,14 +1,14 @@
-/* bench_run.c: the measurements of rlaifv-bench: this machine's limits (a
+/* run.c: the measurements of rlaifv-bench: this machine's limits (a
  * STREAM-style read of an array larger than the caches, OpenBLAS sgemm),
  * the vision encoder, a text model's load, prefill, decode and best-of-N,
  * and the kernel table's decode mat-vec per weight type and ISA. Every
- * figure is a list of repetitions summarised by bench_stats.c; what the
- * figures are compared with is decided in bench_report.c. */
+ * figure is a list of repetitions summarised by stats.c; what the
+ * figures are compared with is decided in report.c. */
 #ifdef HAVE_CONFIG_H
 #include <config.h>
 #endif
 
-#include "bench.h"
+#include "programs/rlaifv-bench/bench.h"
 
 #include <cblas.h>
 #include <malloc.h>
@@ -24,12 +24,12 @@
 #include <omp.h>
 #endif
 
-#include "api_internal.h"
-#include "bench_gguf.h"
-#include "clip.h"
-#include "kernels.h"
-#include "llama.h"
-#include "matmul.h"
+#include "src/api_internal.h"
+#include "programs/rlaifv-bench/gguf_writer.h"
+#include "models/clip.h"
+#include "simd/kernels.h"
+#include "models/llama.h"
+#include "src/matmul.h"
 
 void rvb_log(const char *fmt, ...)
 {

@@ -1,4 +1,4 @@
-/* bench_stats.h: the arithmetic of rlaifv-bench, kept free of timing and I/O
+/* stats.h: the arithmetic of rlaifv-bench, kept free of timing and I/O
  * so tests/test_bench.c can feed it known numbers: summary statistics of
  * repeated measurements, FLOP and byte counts derived from model shapes,
  * ratios of measured speeds to this machine's limits, and the issue's

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "programs/rlaifv-infer/cli.h"
 
 static volatile sig_atomic_t interrupted;
 

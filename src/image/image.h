@@ -1,4 +1,4 @@
-/* image.h: image loading (JPEG, PNG, BMP, PNM through stb_image, with limits
+/* image.h (src/image/): image loading (JPEG, PNG, BMP, PNM through stb_image, with limits
  * checked before decoding and JPEG EXIF orientation) and the LLaVA-1.5 image
  * preprocessing (pad to a mean-colour square, Pillow-exact bicubic resize,
  * rescale and normalise into planar float).
@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "util.h"
+#include "src/util.h"
 
 /* 8-bit RGB, row-major, no row padding: pixel (x, y) channel c is
  * rgb[(y * w + x) * 3 + c]. rgb is malloc'ed; release with rvi_image_free. */
@@ -84,6 +84,31 @@ void rvi_image_pad_color(const float mean[3], uint8_t color[3]);
  * intermediate), so results match PIL bit for bit. */
 int rvi_image_resize_bicubic_pil(const rvi_image *in, int out_w, int out_h, rvi_image *out,
                                  rvi_err *err);
+
+/* A canvas of w x h pixels of colour pad with an image pasted at (ox, oy):
+ * what resamplers read when a family pads before it resizes. */
+typedef struct rvi_image_canvas {
+	int w, h, ox, oy;
+	uint8_t pad[3];
+} rvi_image_canvas;
+
+/* rvi_image_resize_bicubic_pil of img pasted on canvas, without building
+ * the padded canvas (a long thin image costs its own pixels, not its
+ * square). The image must lie inside the canvas. */
+int rvi_image_resize_padded_pil(const rvi_image *img, const rvi_image_canvas *canvas, int out_w,
+                                int out_h, rvi_image *out, rvi_err *err);
+
+/* out_chw[c * w * h + y * w + x] = ((float)(u8 * (1/255)) - mean[c]) / std[c]
+ * (the product in double, as HF's rescale, the rest in float32). */
+void rvi_image_normalize_chw(const rvi_image *img, const float mean[3], const float std[3],
+                             float *out_chw);
+
+/* A w x h image with uninitialised pixels; RV_ERR_INVALID_ARG for sizes
+ * that are not positive or overflow, RV_ERR_NOMEM. */
+int rvi_image_new(int w, int h, rvi_image *out, rvi_err *err);
+
+/* img has pixels and a positive size. */
+bool rvi_image_valid(const rvi_image *img);
 
 /* LLaVA-1.5 preprocessing: pad to square with rvi_image_pad_color(mean),
  * resize to image_size x image_size as rvi_image_resize_bicubic_pil, then

@@ -1,4 +1,4 @@
-/* bench_main.c: rlaifv-bench's command line and the order of a run: parse
+/* main.c: rlaifv-bench's command line and the order of a run: parse
  * the options (every one is documented in man/rlaifv-bench.1, which
  * tests/man.test checks against the table below), make or find the models,
  * measure the machine's limits, the vision encoder and each text model (or
@@ -7,7 +7,7 @@
 #include <config.h>
 #endif
 
-#include "bench.h"
+#include "programs/rlaifv-bench/bench.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -16,7 +16,7 @@
 #include <strings.h>
 #include <time.h>
 
-#include "kernels.h"
+#include "simd/kernels.h"
 
 static void usage(FILE *f)
 {

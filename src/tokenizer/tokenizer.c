@@ -14,7 +14,7 @@
  * Decoding is a small streaming UTF-8 validator in front of the raw piece
  * bytes, so that a character split over several byte tokens comes out whole
  * and anything invalid becomes U+FFFD. */
-#include "tokenizer.h"
+#include "src/tokenizer/tokenizer.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
+#include "programs/rlaifv-infer/cli.h"
 
 static void usage(FILE *f)
 {

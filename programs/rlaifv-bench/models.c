@@ -1,4 +1,4 @@
-/* bench_models.c: the random-weight models rlaifv-bench measures, with the
+/* models.c: the random-weight models rlaifv-bench measures, with the
  * shapes of real ones, generated on first use and cached on disk: a 1.1B
  * LLaMA (TinyLlama's shapes: width 2048, 22 layers, FFN 5632, 32 heads, 4 KV
  * heads, a 32000-token SentencePiece vocabulary, context 2048) in each
@@ -6,8 +6,8 @@
  * files hold it (24 blocks of which the legacy converter stores 23, width
  * 1024, 16 heads, FFN 4096, 576 patches, MLP projector 1024 -> 2048 -> 2048
  * to feed the 2048-wide decoder). Random weights compute exactly as fast as
- * trained ones; their scales keep activations finite (see bench_gguf.c). */
-#include "bench.h"
+ * trained ones; their scales keep activations finite (see gguf_writer.c). */
+#include "programs/rlaifv-bench/bench.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -18,7 +18,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-#include "bench_gguf.h"
+#include "programs/rlaifv-bench/gguf_writer.h"
 
 /* Bumped whenever what is generated changes, so stale cached files are
  * not measured: it is part of every file name. */

@@ -1,10 +1,11 @@
-/* image.c: reading, checking and decoding image files, EXIF orientation, and
- * the LLaVA-1.5 preprocessing (see image.h). Decoding itself is stb_image's
+/* decode.c: reading, checking and decoding image files, and EXIF orientation
+ * (see image.h). Resampling is resample.c's, each family's preprocessing its
+ * own file's (preprocess_*.c). Decoding itself is stb_image's
  * (stb_image_impl.c); this file owns everything stb does not check: limits
  * known before any pixel buffer exists, and the truncations stb 2.27 lets
  * through silently (it zero-fills a cut BMP or JPEG and leaves a cut PNM's
  * pixels uninitialised). */
-#include "image.h"
+#include "src/image/image.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -741,7 +742,7 @@ int rvi_image_load_memory(const void *data, size_t n, const char *name, const rv
 
 /* ---- geometry ----------------------------------------------------------- */
 
-static int new_image(int w, int h, rvi_image *out, rvi_err *err)
+int rvi_image_new(int w, int h, rvi_image *out, rvi_err *err)
 {
 	uint64_t px;
 	out->w = out->h = 0;
@@ -757,19 +758,18 @@ static int new_image(int w, int h, rvi_image *out, rvi_err *err)
 	return RV_OK;
 }
 
-static bool image_ok(const rvi_image *img)
+bool rvi_image_valid(const rvi_image *img)
 {
 	return img && img->rgb && img->w > 0 && img->h > 0;
 }
-
 int rvi_image_orient(const rvi_image *in, int o, rvi_image *out, rvi_err *err)
 {
-	if (!image_ok(in) || o < 1 || o > 8)
+	if (!rvi_image_valid(in) || o < 1 || o > 8)
 		return rvi_errorf(err, RV_ERR_INVALID_ARG, "invalid image or EXIF orientation %d",
 		                  o);
 	int w = in->w, h = in->h;
 	bool swap = o >= 5;
-	int rc = new_image(swap ? h : w, swap ? w : h, out, err);
+	int rc = rvi_image_new(swap ? h : w, swap ? w : h, out, err);
 	if (rc != RV_OK)
 		return rc;
 	int ow = out->w, oh = out->h;
@@ -806,394 +806,5 @@ int rvi_image_orient(const rvi_image *in, int o, rvi_image *out, rvi_err *err)
 			       in->rgb + ((size_t)sy * w + sx) * 3, 3);
 		}
 	}
-	return RV_OK;
-}
-
-void rvi_image_pad_color(const float mean[3], uint8_t color[3])
-{
-	for (int c = 0; c < 3; c++) {
-		double v = (double)mean[c] * 255.0; /* Python: int(x * 255) truncates */
-		color[c] = v <= 0 ? 0 : v >= 255 ? 255 : (uint8_t)v;
-	}
-}
-
-/* An image as the resampler sees it: the real pixels placed at (ox, oy) in
- * a vw x vh canvas of colour pad. Lets preprocessing resize the padded
- * square without building it. */
-typedef struct view {
-	const uint8_t *rgb;
-	int w, h;
-	int vw, vh, ox, oy;
-	uint8_t pad[3];
-} view;
-
-static view plain_view(const rvi_image *img)
-{
-	view v = {img->rgb, img->w, img->h, img->w, img->h, 0, 0, {0, 0, 0}};
-	return v;
-}
-
-static bool view_padded(const view *v)
-{
-	return v->w != v->vw || v->h != v->vh;
-}
-
-static bool view_row_is_pad(const view *v, int y)
-{
-	return y < v->oy || y >= v->oy + v->h;
-}
-
-/* Rows of a view's canvas. The padding is written once, when the rows are
- * made, so a canvas row costs a copy of its real pixels only: a long thin
- * image padded to a huge square must not cost its square. */
-typedef struct canvas_rows {
-	const view *v;
-	uint8_t *pad_row;   /* vw pixels of padding */
-	uint8_t *mixed_row; /* padding with the real pixels of one row at ox */
-} canvas_rows;
-
-static void canvas_rows_free(canvas_rows *cr)
-{
-	free(cr->pad_row);
-	free(cr->mixed_row);
-	cr->pad_row = cr->mixed_row = NULL;
-}
-
-static int canvas_rows_init(const view *v, canvas_rows *cr, rvi_err *err)
-{
-	cr->v = v;
-	cr->pad_row = cr->mixed_row = NULL;
-	if (!view_padded(v))
-		return RV_OK;
-	cr->pad_row = rvi_alloc((size_t)v->vw, 3);
-	cr->mixed_row = rvi_alloc((size_t)v->vw, 3);
-	if (!cr->pad_row || !cr->mixed_row) {
-		canvas_rows_free(cr);
-		return rvi_errorf(err, RV_ERR_NOMEM, "out of memory for a %d-pixel image row",
-		                  v->vw);
-	}
-	for (int x = 0; x < v->vw; x++) {
-		memcpy(cr->pad_row + (size_t)x * 3, v->pad, 3);
-		memcpy(cr->mixed_row + (size_t)x * 3, v->pad, 3);
-	}
-	return RV_OK;
-}
-
-/* Row y of the canvas, valid until the next call. */
-static const uint8_t *canvas_row(canvas_rows *cr, int y)
-{
-	const view *v = cr->v;
-	if (view_row_is_pad(v, y))
-		return cr->pad_row;
-	const uint8_t *real = v->rgb + (size_t)(y - v->oy) * v->w * 3;
-	if (v->w == v->vw)
-		return real;
-	memcpy(cr->mixed_row + (size_t)v->ox * 3, real, (size_t)v->w * 3);
-	return cr->mixed_row;
-}
-
-int rvi_image_pad_to_square(const rvi_image *in, const uint8_t color[3], rvi_image *out,
-                            rvi_err *err)
-{
-	if (!image_ok(in) || !color)
-		return rvi_errorf(err, RV_ERR_INVALID_ARG, "pad_to_square: invalid image");
-	int side = in->w > in->h ? in->w : in->h;
-	view v = {in->rgb,
-	          in->w,
-	          in->h,
-	          side,
-	          side,
-	          (side - in->w) / 2,
-	          (side - in->h) / 2,
-	          {color[0], color[1], color[2]}};
-	canvas_rows cr;
-	int rc = canvas_rows_init(&v, &cr, err);
-	if (rc == RV_OK)
-		rc = new_image(side, side, out, err);
-	if (rc == RV_OK)
-		for (int y = 0; y < side; y++)
-			memcpy(out->rgb + (size_t)y * side * 3, canvas_row(&cr, y),
-			       (size_t)side * 3);
-	canvas_rows_free(&cr);
-	return rc;
-}
-
-/* ---- Pillow's bicubic resample ------------------------------------------
- * The facts that make the result bit-exact with Pillow (libImaging's
- * Resample.c): weights are computed in double and normalised per output
- * pixel, then turned into integers with 22 fractional bits (round half away
- * from zero); sums start at 2^21 and are shifted right by 22 with an
- * arithmetic shift, then clamped. Integer sums do not depend on the order of
- * the terms, so the loops below may visit pixels in any order. */
-
-#define PIL_PRECISION_BITS 22
-
-static double bicubic(double x)
-{
-	const double a = -0.5;
-	if (x < 0.0)
-		x = -x;
-	if (x < 1.0)
-		return ((a + 2.0) * x - (a + 3.0)) * x * x + 1;
-	if (x < 2.0)
-		return (((x - 5) * x + 8) * x - 4) * a;
-	return 0.0;
-}
-
-typedef struct coeffs {
-	int ksize;
-	int *bounds; /* per output pixel: first input pixel, number of taps */
-	int32_t *k;  /* per output pixel: ksize fixed-point weights */
-} coeffs;
-
-static void coeffs_free(coeffs *c)
-{
-	free(c->bounds);
-	free(c->k);
-	c->bounds = NULL;
-	c->k = NULL;
-}
-
-static int coeffs_make(int in_size, int out_size, coeffs *c, rvi_err *err)
-{
-	double scale = (double)in_size / out_size;
-	double filterscale = scale < 1.0 ? 1.0 : scale;
-	double support = 2.0 * filterscale;
-	int ksize = (int)ceil(support) * 2 + 1;
-	uint64_t nk;
-	c->ksize = ksize;
-	c->bounds = NULL;
-	c->k = NULL;
-	double *w = NULL;
-	if (!rvi_mul_ok((uint64_t)out_size, (uint64_t)ksize, &nk) || nk > SIZE_MAX / 4)
-		goto nomem;
-	c->bounds = rvi_alloc((size_t)out_size * 2, sizeof(int));
-	c->k = rvi_alloc((size_t)nk, sizeof(int32_t));
-	w = rvi_alloc((size_t)ksize, sizeof(double));
-	if (!c->bounds || !c->k || !w)
-		goto nomem;
-	for (int xx = 0; xx < out_size; xx++) {
-		double center = (xx + 0.5) * scale, ww = 0.0, ss = 1.0 / filterscale;
-		int xmin = (int)(center - support + 0.5); /* truncation, as (int) in C */
-		int xmax = (int)(center + support + 0.5);
-		if (xmin < 0)
-			xmin = 0;
-		if (xmax > in_size)
-			xmax = in_size;
-		xmax -= xmin;
-		for (int x = 0; x < xmax; x++) {
-			w[x] = bicubic((x + xmin - center + 0.5) * ss);
-			ww += w[x];
-		}
-		int32_t *k = c->k + (size_t)xx * ksize;
-		for (int x = 0; x < ksize; x++) {
-			double v = x < xmax ? (ww != 0.0 ? w[x] / ww : w[x]) : 0.0;
-			v *= 1 << PIL_PRECISION_BITS;
-			k[x] = (int32_t)(v < 0 ? v - 0.5 : v + 0.5);
-		}
-		c->bounds[xx * 2] = xmin;
-		c->bounds[xx * 2 + 1] = xmax;
-	}
-	free(w);
-	return RV_OK;
-nomem:
-	free(w);
-	coeffs_free(c);
-	return rvi_errorf(err, RV_ERR_NOMEM, "out of memory for resize coefficients");
-}
-
-static uint8_t clip8(int64_t ss)
-{
-	int64_t v = ss >> PIL_PRECISION_BITS; /* arithmetic: floor */
-	return v < 0 ? 0 : v > 255 ? 255 : (uint8_t)v;
-}
-
-/* Output pixel xx of the horizontal pass over canvas row y, in integer
- * sums (exact, so the terms may be grouped): the taps on padding add
- * pad * (their weights' sum), the taps on the real pixels are summed one by
- * one. The work is proportional to the real pixels a tap sees, so a thin
- * image padded to a huge square costs no more than its pixels. ksum is the
- * sum of all of xx's weights. */
-static void resize_pixel_h(const view *v, int y, const coeffs *ch, int xx, int64_t ksum, uint8_t *o)
-{
-	int xmin = ch->bounds[xx * 2], xend = xmin + ch->bounds[xx * 2 + 1];
-	const int32_t *k = ch->k + (size_t)xx * ch->ksize; /* k[i]: canvas column xmin + i */
-	int64_t s0 = 1 << (PIL_PRECISION_BITS - 1), s1 = s0, s2 = s0, kreal = 0;
-	if (!view_row_is_pad(v, y)) {
-		int r0 = xmin > v->ox ? xmin : v->ox;
-		int r1 = xend < v->ox + v->w ? xend : v->ox + v->w;
-		if (r0 < r1) {
-			const uint8_t *p = v->rgb + ((size_t)(y - v->oy) * v->w + (r0 - v->ox)) * 3;
-			const int32_t *kr = k + (r0 - xmin);
-			for (int i = 0; i < r1 - r0; i++) {
-				kreal += kr[i];
-				s0 += (int64_t)p[i * 3] * kr[i];
-				s1 += (int64_t)p[i * 3 + 1] * kr[i];
-				s2 += (int64_t)p[i * 3 + 2] * kr[i];
-			}
-		}
-	}
-	int64_t kpad = ksum - kreal;
-	o[0] = clip8(s0 + v->pad[0] * kpad);
-	o[1] = clip8(s1 + v->pad[1] * kpad);
-	o[2] = clip8(s2 + v->pad[2] * kpad);
-}
-
-/* The horizontal pass over canvas rows [y_first, y_last) into dst. */
-static int resize_rows_h(const view *v, const coeffs *ch, int y_first, int y_last, rvi_image *dst,
-                         rvi_err *err)
-{
-	int out_w = dst->w;
-	int64_t *ksum = rvi_alloc((size_t)out_w, sizeof(int64_t));
-	if (!ksum)
-		return rvi_errorf(err, RV_ERR_NOMEM, "out of memory resizing to %dx%d", out_w,
-		                  dst->h);
-	for (int xx = 0; xx < out_w; xx++) {
-		ksum[xx] = 0;
-		for (int x = 0; x < ch->bounds[xx * 2 + 1]; x++)
-			ksum[xx] += ch->k[(size_t)xx * ch->ksize + x];
-	}
-	size_t rowlen = (size_t)out_w * 3;
-	for (int y = y_first; y < y_last; y++) {
-		uint8_t *o = dst->rgb + (size_t)(y - y_first) * rowlen;
-		/* All padding rows are alike: the first one is copied. */
-		if (view_row_is_pad(v, y) && y > y_first && view_row_is_pad(v, y - 1)) {
-			memcpy(o, o - rowlen, rowlen);
-			continue;
-		}
-		for (int xx = 0; xx < out_w; xx++)
-			resize_pixel_h(v, y, ch, xx, ksum[xx], o + xx * 3);
-	}
-	free(ksum);
-	return RV_OK;
-}
-
-/* The canvas of v resized to out_w x out_h into out (allocated here). */
-static int resize_view(const view *v, int out_w, int out_h, rvi_image *out, rvi_err *err)
-{
-	bool need_h = v->vw != out_w, need_v = v->vh != out_h;
-	coeffs ch = {0}, cv = {0};
-	canvas_rows cr = {0};
-	int64_t *acc = NULL;
-	rvi_image tmp = {0};
-	int rc = new_image(out_w, out_h, out, err);
-	if (rc != RV_OK)
-		return rc;
-	if ((rc = canvas_rows_init(v, &cr, err)) != RV_OK)
-		goto fail;
-	if (!need_h && !need_v) {
-		for (int y = 0; y < out_h; y++)
-			memcpy(out->rgb + (size_t)y * out_w * 3, canvas_row(&cr, y),
-			       (size_t)out_w * 3);
-		goto done;
-	}
-	if (need_v && (rc = coeffs_make(v->vh, out_h, &cv, err)) != RV_OK)
-		goto fail;
-
-	/* Horizontal pass, into an 8-bit image over only the rows the vertical
-	 * pass reads (all of them when there is no vertical pass). */
-	int y_first = 0, y_last = v->vh;
-	if (need_v) {
-		y_first = cv.bounds[0];
-		y_last = cv.bounds[(out_h - 1) * 2] + cv.bounds[(out_h - 1) * 2 + 1];
-	}
-	if (need_h) {
-		if ((rc = coeffs_make(v->vw, out_w, &ch, err)) != RV_OK)
-			goto fail;
-		rvi_image *dst = need_v ? &tmp : out;
-		if (need_v && (rc = new_image(out_w, y_last - y_first, &tmp, err)) != RV_OK)
-			goto fail;
-		if ((rc = resize_rows_h(v, &ch, y_first, y_last, dst, err)) != RV_OK)
-			goto fail;
-		if (!need_v)
-			goto done;
-	}
-
-	/* Vertical pass: each output row accumulates its input rows in turn. */
-	size_t rowlen = (size_t)out_w * 3;
-	acc = rvi_alloc(rowlen, sizeof(int64_t));
-	if (!acc)
-		goto nomem;
-	for (int yy = 0; yy < out_h; yy++) {
-		int ymin = cv.bounds[yy * 2], ymax = cv.bounds[yy * 2 + 1];
-		const int32_t *k = cv.k + (size_t)yy * cv.ksize;
-		for (size_t i = 0; i < rowlen; i++)
-			acc[i] = 1 << (PIL_PRECISION_BITS - 1);
-		for (int y = 0; y < ymax; y++) {
-			const uint8_t *row = need_h
-			                         ? tmp.rgb + (size_t)(ymin + y - y_first) * rowlen
-			                         : canvas_row(&cr, ymin + y);
-			int64_t ky = k[y];
-			for (size_t i = 0; i < rowlen; i++)
-				acc[i] += row[i] * ky;
-		}
-		uint8_t *o = out->rgb + (size_t)yy * rowlen;
-		for (size_t i = 0; i < rowlen; i++)
-			o[i] = clip8(acc[i]);
-	}
-done:
-	rc = RV_OK;
-	goto cleanup;
-nomem:
-	rc = rvi_errorf(err, RV_ERR_NOMEM, "out of memory resizing to %dx%d", out_w, out_h);
-fail:
-	rvi_image_free(out);
-cleanup:
-	coeffs_free(&ch);
-	coeffs_free(&cv);
-	canvas_rows_free(&cr);
-	rvi_image_free(&tmp);
-	free(acc);
-	return rc;
-}
-
-int rvi_image_resize_bicubic_pil(const rvi_image *in, int out_w, int out_h, rvi_image *out,
-                                 rvi_err *err)
-{
-	if (out)
-		memset(out, 0, sizeof(*out));
-	if (!image_ok(in) || !out)
-		return rvi_errorf(err, RV_ERR_INVALID_ARG, "resize: invalid image");
-	if (out_w < 1 || out_h < 1 || out_w > RVI_IMAGE_MAX_SIDE || out_h > RVI_IMAGE_MAX_SIDE)
-		return rvi_errorf(err, RV_ERR_INVALID_ARG, "resize: invalid target size %dx%d",
-		                  out_w, out_h);
-	view v = plain_view(in);
-	return resize_view(&v, out_w, out_h, out, err);
-}
-
-int rvi_image_preprocess_llava(const rvi_image *img, int image_size, const float mean[3],
-                               const float std[3], float *out_chw, rvi_err *err)
-{
-	if (!image_ok(img) || !mean || !std || !out_chw)
-		return rvi_errorf(err, RV_ERR_INVALID_ARG, "preprocess: invalid image or buffer");
-	if (image_size < 1 || image_size > 4096)
-		return rvi_errorf(err, RV_ERR_INVALID_ARG,
-		                  "preprocess: image_size %d is out of range (1..4096)",
-		                  image_size);
-	for (int c = 0; c < 3; c++)
-		if (!(std[c] > 0.0f) || !(mean[c] >= 0.0f && mean[c] <= 1.0f))
-			return rvi_errorf(err, RV_ERR_INVALID_ARG,
-			                  "preprocess: image mean %g / std %g of channel %d are "
-			                  "out of range",
-			                  (double)mean[c], (double)std[c], c);
-	int side = img->w > img->h ? img->w : img->h;
-	view v = {img->rgb, img->w, img->h, side, side, (side - img->w) / 2, (side - img->h) / 2,
-	          {0, 0, 0}};
-	rvi_image_pad_color(mean, v.pad);
-	rvi_image r;
-	int rc = resize_view(&v, image_size, image_size, &r, err);
-	if (rc != RV_OK)
-		return rc;
-	size_t plane = (size_t)image_size * image_size;
-	for (int c = 0; c < 3; c++) {
-		float *o = out_chw + c * plane;
-		for (size_t i = 0; i < plane; i++) {
-			/* Like HF's rescale: the product in double, stored as
-			 * float32; then normalise in float32. */
-			float x = (float)((double)r.rgb[i * 3 + c] * (1.0 / 255.0));
-			o[i] = (x - mean[c]) / std[c];
-		}
-	}
-	rvi_image_free(&r);
 	return RV_OK;
 }

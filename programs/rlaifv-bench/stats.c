@@ -1,6 +1,6 @@
-/* bench_stats.c: statistics, FLOP/byte counts and limit ratios of
- * rlaifv-bench (see bench_stats.h). Pure functions only. */
-#include "bench_stats.h"
+/* stats.c: statistics, FLOP/byte counts and limit ratios of
+ * rlaifv-bench (see stats.h). Pure functions only. */
+#include "programs/rlaifv-bench/stats.h"
 
 #include <math.h>
 #include <stdlib.h>
