@@ -20,8 +20,10 @@
 #include <omp.h>
 #endif
 
-#include "simd/kernels.h"
 #include "models/loader.h"
+#include "simd/kernels.h"
+#include "src/attention.h"
+#include "src/image/image.h"
 
 /* ---- loading ----------------------------------------------------------- */
 
@@ -354,15 +356,6 @@ int rvi_clip_check_text_width(const rvi_clip *c, int64_t n_embd_text, rvi_err *e
 /* Element-wise loops below this many elements stay on the calling thread. */
 #define MIN_PARALLEL_ELEMS (1 << 14)
 
-static int thread_id(void)
-{
-#ifdef _OPENMP
-	return omp_get_thread_num();
-#else
-	return 0;
-#endif
-}
-
 /* y (n, d) = LayerNorm(x) * w + b, row by row; y may be x. Mean and
  * (biased, as PyTorch) variance in double: cheap next to the matmuls, and
  * it keeps us on the float64 reference. */
@@ -423,56 +416,6 @@ static int linear(const rvi_weight *W, const float *b, const float *x, int64_t n
 	return RV_OK;
 }
 
-/* Queries of one head per attention task: with the kernels, the head's key
- * and value rows are read once for all of them (see rvk_table's
- * attn_scores); with an optimized BLAS, two sgemm calls of that height. */
-#define CLIP_ATT_QUERIES      8
-#define CLIP_ATT_QUERIES_BLAS 64
-
-/* out (n, W) = softmax(q k^T / sqrt(hd)) v for each head's hd columns:
- * full, non-causal attention (every patch sees every patch). Each task is
- * a fixed run of queries of one head with their own score rows, and a
- * query's results do not depend on the thread count. Where OpenBLAS runs
- * kernels made for the CPU, its sgemm (one thread per task) computes the
- * scores and the values several times faster than the kernel table; its
- * generic kernels are slower than the table, which is used then. scores:
- * (nt, CLIP_ATT_QUERIES_BLAS, n). blas: take the sgemm path (the caller has
- * called rvi_blas_serial). */
-static void attention(const float *q, const float *k, const float *v, float *out, float *scores,
-                      int64_t n, int64_t n_head, int64_t hd, int nt, bool blas)
-{
-	const rvk_table *K = rvk_active();
-	const int64_t W = n_head * hd;
-	const float scale = (float)(1.0 / sqrt((double)hd));
-	const int64_t chunk = blas ? CLIP_ATT_QUERIES_BLAS : CLIP_ATT_QUERIES;
-	const int64_t per_head = (n + chunk - 1) / chunk;
-	const int64_t tasks = n_head * per_head;
-	(void)nt;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1)
-#endif
-	for (int64_t task = 0; task < tasks; task++) {
-		const int64_t h = task / per_head, i0 = task % per_head * chunk;
-		const int64_t nq = n - i0 < chunk ? n - i0 : chunk;
-		float *s = scores + (int64_t)thread_id() * CLIP_ATT_QUERIES_BLAS * n;
-		const float *qh = q + i0 * W + h * hd;
-		float *oh = out + i0 * W + h * hd;
-		if (blas)
-			rvi_sgemm(true, nq, n, hd, scale, qh, W, k + h * hd, W, s, n);
-		else
-			K->attn_scores(s, n, qh, W, nq, k + h * hd, W, n, hd, scale);
-		for (int64_t j = 0; j < nq; j++)
-			K->softmax(s + j * n, n);
-		if (blas) {
-			rvi_sgemm(false, nq, hd, n, 1.0f, s, n, v + h * hd, W, oh, W);
-			continue;
-		}
-		for (int64_t j = 0; j < nq; j++)
-			memset(oh + j * W, 0, (size_t)hd * sizeof(float));
-		K->attn_values(oh, W, s, n, nq, v + h * hd, W, n, hd);
-	}
-}
-
 int rvi_clip_encode(const rvi_clip *c, const float *pixels_chw, int n_threads, float *out,
                     rvi_err *err)
 {
@@ -485,45 +428,37 @@ int rvi_clip_encode(const rvi_clip *c, const float *pixels_chw, int n_threads, f
 	const int64_t W = hp->n_embd, F = hp->n_ff, kpp = 3 * p * p;
 	const int64_t P1 = hp->n_mm_hidden;
 	const int nt = n_threads < 1 ? 1 : n_threads;
+	const rvi_attn_heads heads = {hp->n_head, hp->n_head, hp->head_dim,
+	                              (float)(1.0 / sqrt((double)hp->head_dim))};
 
-	/* One arena for every activation of the pass, each region rounded up to
-	 * 16 floats so that all start 64-byte aligned. */
-	enum { PATCHES, X, XB, Q, K, V, AO, HB, HM, SCORES, N_REGIONS };
+	/* One arena for every activation of the pass. */
 	const uint64_t nw = (uint64_t)(n * W);
-	const uint64_t size[N_REGIONS] = {[PATCHES] = (uint64_t)(n_p * kpp),
-	                                  [X] = nw,
-	                                  [XB] = nw,
-	                                  [Q] = nw,
-	                                  [K] = nw,
-	                                  [V] = nw,
-	                                  [AO] = nw,
-	                                  [HB] = (uint64_t)(n * F),
-	                                  [HM] = (uint64_t)(n_p * P1),
-	                                  [SCORES] =
-	                                      (uint64_t)nt * CLIP_ATT_QUERIES_BLAS * (uint64_t)n};
-	uint64_t total = 0, start[N_REGIONS];
-	for (int r = 0; r < N_REGIONS; r++) {
-		start[r] = total;
-		if (!rvi_add_ok(total, (size[r] + 15) / 16 * 16, &total))
-			return rvi_errorf(err, RV_ERR_NOMEM,
-			                  "clip encode: working memory overflows");
-	}
-	rvi_buf act = {0}, scr = {0}; /* activations; matmul scratch */
-	float *arena = total <= SIZE_MAX / sizeof(float)
-	                   ? rvi_buf_reserve(&act, (size_t)total * sizeof(float))
-	                   : NULL;
-	if (!arena)
-		return rvi_errorf(err, RV_ERR_NOMEM,
-		                  "out of memory for the image encoder's %llu MiB of activations",
-		                  (unsigned long long)(total / (1u << 18)));
-	float *patches = arena + start[PATCHES];
-	float *x = arena + start[X];   /* the residual stream */
-	float *xb = arena + start[XB]; /* normed input, then sublayer output */
-	float *q = arena + start[Q], *k = arena + start[K], *v = arena + start[V];
-	float *ao = arena + start[AO]; /* attention output, heads side by side */
-	float *hb = arena + start[HB]; /* MLP hidden */
-	float *hm = arena + start[HM]; /* projector hidden */
-	float *scores = arena + start[SCORES];
+	const uint64_t size[] = {(uint64_t)(n_p * kpp),
+	                         nw,
+	                         nw,
+	                         nw,
+	                         nw,
+	                         nw,
+	                         nw,
+	                         (uint64_t)(n * F),
+	                         (uint64_t)(n_p * P1),
+	                         rvi_attn_full_scratch(n, nt)};
+	float *patches; /* (n_p, 3*p*p) */
+	float *x;       /* (n, W): the residual stream */
+	float *xb;      /* (n, W): normed input, then sublayer output */
+	float *q, *k, *v;
+	float *ao;     /* (n, W): attention output, heads side by side */
+	float *hb;     /* (n, F): MLP hidden */
+	float *hm;     /* (n_p, P1): projector hidden */
+	float *scores; /* the attention's */
+	float **const region[] = {&patches, &x, &xb, &q, &k, &v, &ao, &hb, &hm, &scores};
+	rvi_arena act = {0};
+	rvi_buf scr = {0}; /* matmul scratch */
+	if (rvi_arena_alloc(&act, size, region, (int)(sizeof(size) / sizeof(size[0]))) != RV_OK)
+		return rvi_errorf(
+		    err, RV_ERR_NOMEM,
+		    "out of memory for the image encoder's activations (%lld patches)",
+		    (long long)n);
 	int rc = RV_OK;
 	const char *what = "patch embedding";
 	/* the BLAS's kernels do not change during an encode: chosen once */
@@ -568,7 +503,7 @@ int rvi_clip_encode(const rvi_clip *c, const float *pixels_chw, int n_threads, f
 			goto done;
 
 		/* ao (n, W) = per head softmax(q k^T / sqrt(hd)) v, non-causal */
-		attention(q, k, v, ao, scores, n, hp->n_head, hp->head_dim, nt, blas_attention);
+		rvi_attn_full(&heads, q, k, v, ao, n, NULL, 0, scores, nt, blas_attention);
 
 		/* x += ao @ Wo^T + bo */
 		if ((rc = linear(&L->wo, L->bo, ao, n, xb, nt, &scr)))
@@ -604,6 +539,80 @@ done:
 		                c->path ? c->path : "mmproj", what,
 		                rc == RV_ERR_NOMEM ? "out of memory" : "unusable weight");
 	rvi_buf_free(&scr);
-	rvi_buf_free(&act);
+	rvi_arena_free(&act);
 	return rc;
 }
+
+/* ---- the family's table ------------------------------------------------- */
+
+static int arch_load(const rvi_gguf *g, void **model, rvi_err *err)
+{
+	rvi_clip *c = calloc(1, sizeof(*c));
+	if (!c)
+		return rvi_errorf(err, RV_ERR_NOMEM, "out of memory");
+	int rc = rvi_clip_load(c, g, err);
+	if (rc != RV_OK) {
+		free(c);
+		return rc;
+	}
+	*model = c;
+	return RV_OK;
+}
+
+static void arch_free(void *model)
+{
+	if (model)
+		rvi_clip_free(model);
+	free(model);
+}
+
+static int64_t arch_n_embd_out(const void *model)
+{
+	return rvi_clip_n_output_embd(model);
+}
+
+/* Every image becomes the same square grid of patches: LLaVA-1.5 pads and
+ * resizes whatever it is given to S x S. */
+static int arch_embd_shape(const void *model, int w, int h, rvi_embd_shape *out, rvi_err *err)
+{
+	const rvi_clip *c = model;
+	(void)w, (void)h, (void)err;
+	const int64_t side = c->hp.image_size / c->hp.patch_size;
+	*out = (rvi_embd_shape){c->hp.n_patches, side, side};
+	return RV_OK;
+}
+
+static int arch_preprocess(const void *model, const rvi_image *img, rvi_pixels *out, rvi_err *err)
+{
+	const rvi_clip *c = model;
+	const int S = rvi_clip_image_size(c);
+	*out = (rvi_pixels){0};
+	out->n_floats = (int64_t)3 * S * S;
+	out->data = rvi_alloc((size_t)out->n_floats, sizeof(float));
+	if (!out->data)
+		return rvi_errorf(err, RV_ERR_NOMEM, "out of memory");
+	out->w = out->h = S;
+	int rc = arch_embd_shape(model, img->w, img->h, &out->shape, err);
+	if (rc == RV_OK)
+		rc = rvi_image_preprocess_llava(img, S, rvi_clip_image_mean(c),
+		                                rvi_clip_image_std(c), out->data, err);
+	if (rc != RV_OK)
+		rvi_pixels_free(out);
+	return rc;
+}
+
+static int arch_encode(const void *model, const rvi_pixels *px, int n_threads, float *out,
+                       rvi_err *err)
+{
+	return rvi_clip_encode(model, px->data, n_threads, out, err);
+}
+
+const rvi_vision_arch rvi_llava_mlp_arch = {
+    .name = "mlp",
+    .load = arch_load,
+    .free = arch_free,
+    .n_embd_out = arch_n_embd_out,
+    .embd_shape = arch_embd_shape,
+    .preprocess = arch_preprocess,
+    .encode = arch_encode,
+};

@@ -25,6 +25,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "models/arch.h"
 #include "src/gguf.h"
 #include "src/matmul.h"
 #include "src/util.h"
@@ -109,5 +110,9 @@ int rvi_clip_check_text_width(const rvi_clip *c, int64_t n_embd_text, rvi_err *e
  * unloaded model) or RV_ERR_NOMEM. */
 int rvi_clip_encode(const rvi_clip *c, const float *pixels_chw, int n_threads, float *out,
                     rvi_err *err);
+
+/* The family's table (models/arch.h): clip.projector_type "mlp", LLaVA-1.5's
+ * preprocessing. */
+extern const rvi_vision_arch rvi_llava_mlp_arch;
 
 #endif

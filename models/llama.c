@@ -9,12 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
-#include "simd/kernels.h"
 #include "models/loader.h"
+#include "simd/kernels.h"
+#include "src/attention.h"
 
 /* ---- loading ----------------------------------------------------------- */
 
@@ -173,11 +170,11 @@ void rvi_llama_free(rvi_llama *m)
 void rvi_llama_state_free(rvi_llama_state *st)
 {
 	rvi_kvcache_free(&st->kv);
-	float *bufs[] = {st->x,  st->xb,  st->q,   st->k,      st->v,      st->attn_out,
-	                 st->hb, st->hb2, st->att, st->att_qo, st->rope_cs};
-	for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++)
-		free(bufs[i]);
+	rvi_rope_free(&st->rope);
+	rvi_arena_free(&st->arena);
 	free(st->item_seq);
+	free(st->item_row);
+	free(st->item_nvis);
 	free(st->item_pos);
 	rvi_buf_free(&st->scratch);
 	memset(st, 0, sizeof(*st));
@@ -195,65 +192,48 @@ int rvi_llama_state_init(rvi_llama_state *st, const rvi_llama *m, int64_t n_ctx,
 		n_batch = n_ctx;
 	int rc =
 	    rvi_kvcache_init(&st->kv, (int)hp->n_layer, n_ctx, hp->n_head_kv * hp->head_dim, err);
-	if (rc != RV_OK)
+	if (rc == RV_OK)
+		rc = rvi_rope_init(&st->rope, hp->n_rot, hp->rope_base, NULL, n_ctx, err);
+	if (rc != RV_OK) {
+		rvi_llama_state_free(st);
 		return rc;
+	}
 	st->n_batch = n_batch;
 	st->n_threads = n_threads;
-	const int64_t q_dim = hp->n_head * hp->head_dim, kv_dim = st->kv.kv_dim;
-	st->x = rvi_alloc((size_t)(n_batch * hp->n_embd), sizeof(float));
-	st->xb =
-	    rvi_alloc((size_t)(n_batch * (hp->n_embd > q_dim ? hp->n_embd : q_dim)), sizeof(float));
-	st->q = rvi_alloc((size_t)(n_batch * q_dim), sizeof(float));
-	st->k = rvi_alloc((size_t)(n_batch * kv_dim), sizeof(float));
-	st->v = rvi_alloc((size_t)(n_batch * kv_dim), sizeof(float));
-	st->attn_out = rvi_alloc((size_t)(n_batch * q_dim), sizeof(float));
-	st->hb = rvi_alloc((size_t)(n_batch * hp->n_ff), sizeof(float));
-	st->hb2 = rvi_alloc((size_t)(n_batch * hp->n_ff), sizeof(float));
-	/* per thread: a score row per query head of a KV head, of ATT_ITEMS
-	 * items; and their queries and outputs (attention_candidates) */
-	const size_t group = (size_t)(hp->n_head / hp->n_head_kv);
-	st->att = rvi_alloc((size_t)n_threads * ATT_ITEMS * group * (size_t)n_ctx, sizeof(float));
-	st->att_qo = rvi_alloc((size_t)n_threads * 2 * ATT_ITEMS * group * (size_t)hp->head_dim,
-	                       sizeof(float));
-	st->rope_cs = rvi_alloc((size_t)(n_ctx * hp->n_rot), sizeof(float));
+	const rvi_attn_heads heads = {hp->n_head, hp->n_head_kv, hp->head_dim, 0};
+	const uint64_t nb = (uint64_t)n_batch, d = (uint64_t)hp->n_embd;
+	const uint64_t q_dim = (uint64_t)(hp->n_head * hp->head_dim),
+	               kv_dim = (uint64_t)st->kv.kv_dim;
+	const uint64_t size[] = {nb * d,
+	                         nb * (d > q_dim ? d : q_dim),
+	                         nb * q_dim,
+	                         nb * kv_dim,
+	                         nb * kv_dim,
+	                         nb * q_dim,
+	                         nb * (uint64_t)hp->n_ff,
+	                         nb * (uint64_t)hp->n_ff,
+	                         rvi_attn_cached_scratch(&heads, n_ctx, n_threads)};
+	float **const region[] = {&st->x,        &st->xb, &st->q,   &st->k,          &st->v,
+	                          &st->attn_out, &st->hb, &st->hb2, &st->att_scratch};
+	rc = rvi_arena_alloc(&st->arena, size, region, (int)(sizeof(size) / sizeof(size[0])));
 	st->item_seq = rvi_alloc((size_t)n_batch, sizeof(int32_t));
-	st->item_pos = rvi_alloc((size_t)n_batch, sizeof(int64_t));
-	if (!st->item_seq || !st->item_pos || !st->x || !st->xb || !st->q || !st->k || !st->v ||
-	    !st->attn_out || !st->hb || !st->hb2 || !st->att || !st->att_qo || !st->rope_cs) {
+	st->item_row = rvi_alloc((size_t)n_batch, sizeof(int64_t));
+	st->item_nvis = rvi_alloc((size_t)n_batch, sizeof(int64_t));
+	st->item_pos = rvi_alloc((size_t)n_batch, sizeof(rvi_pos));
+	if (rc != RV_OK || !st->item_seq || !st->item_row || !st->item_nvis || !st->item_pos) {
 		rvi_llama_state_free(st);
 		return rvi_errorf(err, RV_ERR_NOMEM, "out of memory for a %lld-token batch",
 		                  (long long)n_batch);
 	}
-	/* The RoPE table is filled as positions are reached (rope_fill): a
-	 * context of 2^24 positions would otherwise cost gigabytes of touched
-	 * memory and seconds of cos/sin before the first token. */
-	st->rope_filled = 0;
 	return RV_OK;
-}
-
-/* Makes rope_cs valid for positions [0, upto). theta(pos, i) = pos *
- * base^(-2i/n_rot), in double so long contexts keep their precision; one
- * table serves every layer and head. */
-static void rope_fill(rvi_llama_state *st, const rvi_llama_hparams *hp, int64_t upto)
-{
-	const int64_t half = hp->n_rot / 2;
-	for (int64_t pos = st->rope_filled; pos < upto; pos++) {
-		for (int64_t i = 0; i < half; i++) {
-			double theta = (double)pos * pow((double)hp->rope_base,
-			                                 -2.0 * (double)i / (double)hp->n_rot);
-			st->rope_cs[(pos * half + i) * 2] = (float)cos(theta);
-			st->rope_cs[(pos * half + i) * 2 + 1] = (float)sin(theta);
-		}
-	}
-	if (upto > st->rope_filled)
-		st->rope_filled = upto;
 }
 
 /* ---- forward ----------------------------------------------------------- */
 
-/* Rotates the first n_rot dims of each of n_heads heads of one token at pos.
- * GGUF files from llama.cpp's converter have Q/K rows permuted so that
- * rotating ADJACENT pairs (x[2i], x[2i+1]) equals HF's half-split rotation. */
+/* Rotates the first n_rot dims of each of n_heads heads of one token by the
+ * angles cs. GGUF files from llama.cpp's converter have Q/K rows permuted
+ * so that rotating ADJACENT pairs (x[2i], x[2i+1]) equals HF's half-split
+ * rotation. */
 static void rope(float *x, int64_t n_heads, int64_t head_dim, int64_t n_rot, const float *cs)
 {
 	for (int64_t h = 0; h < n_heads; h++) {
@@ -267,112 +247,14 @@ static void rope(float *x, int64_t n_heads, int64_t head_dim, int64_t n_rot, con
 	}
 }
 
-static int thread_id(void)
-{
-#ifdef _OPENMP
-	return omp_get_thread_num();
-#else
-	return 0;
-#endif
-}
-
-/* Causal multi-head attention of n prompt items (appended to the prefix)
- * against the cache, which already holds them: out (n, n_head*hd). Item i
- * at position pos[i] attends to positions 0..pos[i]. GQA: query head h
- * reads KV head h / (n_head / n_head_kv), and the query heads of one KV
- * head go through the kernels together, so its rows are read once for all
- * of them. Each (item, KV head) is one independent task, and a head's
- * results do not depend on the heads it shares a call with, so they depend
- * neither on the thread count nor on which other items share the call.
- * Candidates' items take attention_candidates. */
-static void attention(const rvi_llama *m, rvi_llama_state *st, int il, int64_t n)
-{
-	const rvi_llama_hparams *hp = &m->hp;
-	const rvk_table *K = rvk_active();
-	const rvi_kvcache *kv = &st->kv;
-	const int64_t hd = hp->head_dim, q_dim = hp->n_head * hd, kv_dim = kv->kv_dim;
-	const int64_t group = hp->n_head / hp->n_head_kv;
-	const float scale = 1.0f / sqrtf((float)hd);
-	const int64_t tasks = n * hp->n_head_kv;
-
-#pragma omp parallel for schedule(dynamic, 1) num_threads(st->n_threads)
-	for (int64_t task = 0; task < tasks; task++) {
-		const int64_t t = task / hp->n_head_kv, g = task % hp->n_head_kv;
-		const int64_t n_pos = st->item_pos[t] + 1;
-		const int64_t kvo = g * hd, ctx = kv->n_ctx;
-		/* the group's query heads, their score rows, their outputs */
-		const float *q = st->q + t * q_dim + g * group * hd;
-		float *att = st->att + (int64_t)thread_id() * group * ctx;
-		float *out = st->attn_out + t * q_dim + g * group * hd;
-		K->attn_scores(att, ctx, q, hd, group, rvi_kv_key(kv, il, -1, 0) + kvo, kv_dim,
-		               n_pos, hd, scale);
-		for (int64_t h = 0; h < group; h++)
-			K->softmax(att + h * ctx, n_pos);
-		memset(out, 0, (size_t)(group * hd) * sizeof(float));
-		K->attn_values(out, hd, att, ctx, group, rvi_kv_value(kv, il, -1, 0) + kvo, kv_dim,
-		               n_pos, hd);
-	}
-}
-
-/* Attention of candidates (every item of the chunk continues a suffix
- * sequence, so all of them see the whole prefix): the query heads of up to
- * ATT_ITEMS items for one KV head go through the prefix rows in one call,
- * each row read once for all of them, then each item's through its own
- * suffix rows. The kernels' results for a query depend neither on the
- * other queries of a call nor on the thread count, so an item gets what it
- * gets decoded alone (and what attention() would give it). */
-static void attention_candidates(const rvi_llama *m, rvi_llama_state *st, int il, int64_t n)
-{
-	const rvi_llama_hparams *hp = &m->hp;
-	const rvk_table *K = rvk_active();
-	const rvi_kvcache *kv = &st->kv;
-	const int64_t hd = hp->head_dim, q_dim = hp->n_head * hd, kv_dim = kv->kv_dim;
-	const int64_t group = hp->n_head / hp->n_head_kv, ctx = kv->n_ctx, n_pre = kv->n_past;
-	const float scale = 1.0f / sqrtf((float)hd);
-	const int64_t tasks = (n + ATT_ITEMS - 1) / ATT_ITEMS * hp->n_head_kv;
-
-#pragma omp parallel for schedule(dynamic, 1) num_threads(st->n_threads)
-	for (int64_t task = 0; task < tasks; task++) {
-		const int64_t t0 = task / hp->n_head_kv * ATT_ITEMS, g = task % hp->n_head_kv;
-		const int64_t ni = n - t0 < ATT_ITEMS ? n - t0 : ATT_ITEMS, gw = group * hd;
-		const int64_t kvo = g * hd;
-		float *att = st->att + (int64_t)thread_id() * ATT_ITEMS * group * ctx;
-		float *qs = st->att_qo + (int64_t)thread_id() * 2 * ATT_ITEMS * gw;
-		float *outs = qs + ATT_ITEMS * gw;
-		for (int64_t i = 0; i < ni; i++)
-			memcpy(qs + i * gw, st->q + (t0 + i) * q_dim + g * gw,
-			       (size_t)gw * sizeof(float));
-		K->attn_scores(att, ctx, qs, hd, ni * group, rvi_kv_key(kv, il, -1, 0) + kvo,
-		               kv_dim, n_pre, hd, scale);
-		for (int64_t i = 0; i < ni; i++) {
-			const int seq = st->item_seq[t0 + i];
-			const int64_t n_pos = st->item_pos[t0 + i] + 1;
-			K->attn_scores(att + i * group * ctx + n_pre, ctx, qs + i * gw, hd, group,
-			               rvi_kv_key(kv, il, seq, n_pre) + kvo, kv_dim, n_pos - n_pre,
-			               hd, scale);
-			for (int64_t h = 0; h < group; h++)
-				K->softmax(att + (i * group + h) * ctx, n_pos);
-		}
-		memset(outs, 0, (size_t)(ni * gw) * sizeof(float));
-		K->attn_values(outs, hd, att, ctx, ni * group, rvi_kv_value(kv, il, -1, 0) + kvo,
-		               kv_dim, n_pre, hd);
-		for (int64_t i = 0; i < ni; i++) {
-			const int seq = st->item_seq[t0 + i];
-			const int64_t n_pos = st->item_pos[t0 + i] + 1;
-			K->attn_values(outs + i * gw, hd, att + i * group * ctx + n_pre, ctx, group,
-			               rvi_kv_value(kv, il, seq, n_pre) + kvo, kv_dim,
-			               n_pos - n_pre, hd);
-			memcpy(st->attn_out + (t0 + i) * q_dim + g * gw, outs + i * gw,
-			       (size_t)gw * sizeof(float));
-		}
-	}
-}
-
-/* Gives each item of a chunk its sequence and position, checking that it
- * fits; the cache lengths themselves advance only after the chunk ran. */
-static int place_items(rvi_llama_state *st, const int32_t *seq, int64_t n, rvi_err *err)
+/* Gives each item of a chunk its sequence, cache row, position and the
+ * rows it sees, checking that it fits; the cache lengths themselves advance
+ * only after the chunk ran. */
+static int place_items(rvi_llama_state *st, const rvi_batch *b, int64_t done, int64_t n,
+                       rvi_err *err)
 {
 	rvi_kvcache *kv = &st->kv;
+	const int32_t *seq = b->seq ? b->seq + done : NULL;
 	if (!seq) {
 		for (int s = 0; s < kv->n_seq; s++)
 			if (kv->seq_len[s] > 0)
@@ -387,60 +269,69 @@ static int place_items(rvi_llama_state *st, const int32_t *seq, int64_t n, rvi_e
 			                  (long long)kv->n_ctx);
 		for (int64_t t = 0; t < n; t++) {
 			st->item_seq[t] = -1;
-			st->item_pos[t] = kv->n_past + t;
+			st->item_row[t] = kv->n_past + t;
+			/* an image span sees itself whole */
+			st->item_nvis[t] =
+			    b->attn == RVI_ATTN_BIDIRECTIONAL ? kv->n_past + n : kv->n_past + t + 1;
 		}
-		return RV_OK;
+	} else {
+		if (b->attn == RVI_ATTN_BIDIRECTIONAL)
+			return rvi_errorf(err, RV_ERR_INTERNAL,
+			                  "candidates' items attend causally");
+		for (int64_t t = 0; t < n; t++) {
+			const int s = seq[t];
+			if (s < 0 || s >= kv->n_seq)
+				return rvi_errorf(err, RV_ERR_INTERNAL,
+				                  "sequence %d does not exist", s);
+			int64_t before = 0; /* items of s earlier in this chunk */
+			for (int64_t u = 0; u < t; u++)
+				before += seq[u] == s;
+			if (kv->seq_len[s] + before >= kv->seq_cap)
+				return rvi_errorf(err, RV_ERR_CONTEXT,
+				                  "candidate %d is full (%lld positions)", s,
+				                  (long long)kv->seq_cap);
+			st->item_seq[t] = s;
+			st->item_row[t] = kv->n_past + kv->seq_len[s] + before;
+			st->item_nvis[t] = st->item_row[t] + 1;
+		}
 	}
 	for (int64_t t = 0; t < n; t++) {
-		const int s = seq[t];
-		if (s < 0 || s >= kv->n_seq)
-			return rvi_errorf(err, RV_ERR_INTERNAL, "sequence %d does not exist", s);
-		int64_t before = 0; /* items of s earlier in this chunk */
-		for (int64_t u = 0; u < t; u++)
-			before += seq[u] == s;
-		if (kv->seq_len[s] + before >= kv->seq_cap)
-			return rvi_errorf(err, RV_ERR_CONTEXT,
-			                  "candidate %d is full (%lld positions)", s,
-			                  (long long)kv->seq_cap);
-		st->item_seq[t] = s;
-		st->item_pos[t] = kv->n_past + kv->seq_len[s] + before;
+		const int32_t row = (int32_t)st->item_row[t];
+		st->item_pos[t] = b->pos ? b->pos[done + t] : (rvi_pos){row, row, row};
 	}
-	return RV_OK;
+	return rvi_rope_prepare(&st->rope, st->item_pos, n, err);
 }
 
-/* One chunk of at most n_batch items. */
-static int forward_chunk(const rvi_llama *m, rvi_llama_state *st, const int32_t *tokens,
-                         const float *embd, const int32_t *seq, int64_t n, float *logits,
-                         bool all_logits, rvi_err *err)
+/* One chunk of at most n_batch items, items [done, done + n) of b. */
+static int forward_chunk(const rvi_llama *m, rvi_llama_state *st, const rvi_batch *b, int64_t done,
+                         int64_t n, float *logits, bool all_logits, rvi_err *err)
 {
 	const rvi_llama_hparams *hp = &m->hp;
 	const rvk_table *K = rvk_active();
 	const int64_t d = hp->n_embd, hd = hp->head_dim;
 	const int64_t q_dim = hp->n_head * hd, kv_dim = st->kv.kv_dim, ff = hp->n_ff;
 	const int nt = st->n_threads;
+	const rvi_attn_heads heads = {hp->n_head, hp->n_head_kv, hd, 1.0f / sqrtf((float)hd)};
 	rvi_buf *scr = &st->scratch;
 	/* Candidates' rows must not depend on how many share the step: their
 	 * products never take the BLAS path (the prompt's may). */
-	const bool exact = seq != NULL;
-	int rc = place_items(st, seq, n, err);
+	const bool exact = b->seq != NULL;
+	int rc = place_items(st, b, done, n, err);
 	if (rc != RV_OK)
 		return rc;
-	int64_t max_pos = -1; /* placed items lie below n_ctx */
-	for (int64_t t = 0; t < n; t++)
-		if (st->item_pos[t] > max_pos)
-			max_pos = st->item_pos[t];
-	rope_fill(st, hp, max_pos + 1);
+	const rvi_attn_items items = {n, st->item_seq, st->item_nvis};
 
 	/* x (n, d) = token embeddings or the caller's rows */
 	for (int64_t t = 0; t < n; t++) {
-		if (tokens) {
-			if (tokens[t] < 0 || tokens[t] >= hp->n_vocab)
+		if (b->tokens) {
+			const int32_t id = b->tokens[done + t];
+			if (id < 0 || id >= hp->n_vocab)
 				return rvi_errorf(err, RV_ERR_INVALID_ARG,
 				                  "token id %d is outside the vocabulary (%lld)",
-				                  tokens[t], (long long)hp->n_vocab);
-			rvi_weight_row(&m->tok_embd, tokens[t], st->x + t * d);
+				                  id, (long long)hp->n_vocab);
+			rvi_weight_row(&m->tok_embd, id, st->x + t * d);
 		} else {
-			memcpy(st->x + t * d, embd + t * d, (size_t)d * sizeof(float));
+			memcpy(st->x + t * d, b->embd + (done + t) * d, (size_t)d * sizeof(float));
 		}
 	}
 
@@ -459,20 +350,19 @@ static int forward_chunk(const rvi_llama *m, rvi_llama_state *st, const int32_t 
 
 		/* rotate q and k by position, then write k, v to the cache */
 		for (int64_t t = 0; t < n; t++) {
-			const float *cs = st->rope_cs + st->item_pos[t] * hp->n_rot;
+			const float *cs = rvi_rope_row(&st->rope, &st->item_pos[t], NULL);
 			rope(st->q + t * q_dim, hp->n_head, hd, hp->n_rot, cs);
 			rope(st->k + t * kv_dim, hp->n_head_kv, hd, hp->n_rot, cs);
-			memcpy(rvi_kv_key(&st->kv, il, st->item_seq[t], st->item_pos[t]),
+			memcpy(rvi_kv_key(&st->kv, il, st->item_seq[t], st->item_row[t]),
 			       st->k + t * kv_dim, (size_t)kv_dim * sizeof(float));
-			memcpy(rvi_kv_value(&st->kv, il, st->item_seq[t], st->item_pos[t]),
+			memcpy(rvi_kv_value(&st->kv, il, st->item_seq[t], st->item_row[t]),
 			       st->v + t * kv_dim, (size_t)kv_dim * sizeof(float));
 		}
 
-		/* attn_out (n, q_dim) = softmax(q k^T / sqrt(hd)) v, causal */
-		if (seq)
-			attention_candidates(m, st, il, n);
-		else
-			attention(m, st, il, n);
+		/* attn_out (n, q_dim) = softmax(q k^T / sqrt(hd)) v over the rows
+		 * each item sees */
+		rvi_attn_cached(&heads, &st->kv, il, st->q, st->attn_out, &items, st->att_scratch,
+		                nt);
 
 		/* x += attn_out @ Wo^T */
 		if ((rc = rvi_matmul_ex(&L->wo, st->attn_out, n, st->xb, nt, scr, exact)))
@@ -495,11 +385,11 @@ static int forward_chunk(const rvi_llama *m, rvi_llama_state *st, const int32_t 
 	}
 
 	/* the items are in the cache now */
-	if (!seq)
+	if (!b->seq)
 		st->kv.n_past += n;
 	else
 		for (int64_t t = 0; t < n; t++)
-			st->kv.seq_len[seq[t]]++;
+			st->kv.seq_len[b->seq[done + t]]++;
 
 	if (!logits)
 		return RV_OK;
@@ -517,6 +407,12 @@ static int forward_chunk(const rvi_llama *m, rvi_llama_state *st, const int32_t 
 int rvi_llama_decode(const rvi_llama *m, rvi_llama_state *st, const rvi_batch *b, float *logits,
                      bool all_logits, rvi_err *err)
 {
+	if (b->attn == RVI_ATTN_BIDIRECTIONAL && b->n > st->n_batch)
+		return rvi_errorf(
+		    err, RV_ERR_INVALID_ARG,
+		    "an image span of %lld rows that sees itself whole needs a batch of "
+		    "at least that many (the context's batch is %lld)",
+		    (long long)b->n, (long long)st->n_batch);
 	for (int64_t done = 0; done < b->n;) {
 		int64_t n = b->n - done < st->n_batch ? b->n - done : st->n_batch;
 		bool last = done + n == b->n;
@@ -525,9 +421,7 @@ int rvi_llama_decode(const rvi_llama *m, rvi_llama_state *st, const rvi_batch *b
 			lg = logits + done * m->hp.n_vocab;
 		else if (logits && last)
 			lg = logits;
-		int rc = forward_chunk(m, st, b->tokens ? b->tokens + done : NULL,
-		                       b->embd ? b->embd + done * m->hp.n_embd : NULL,
-		                       b->seq ? b->seq + done : NULL, n, lg, all_logits, err);
+		int rc = forward_chunk(m, st, b, done, n, lg, all_logits, err);
 		if (rc != RV_OK)
 			return rc;
 		done += n;
@@ -539,6 +433,80 @@ int rvi_llama_forward(const rvi_llama *m, rvi_llama_state *st, const int32_t *to
                       const float *embd, int64_t n_tok, float *logits, bool all_logits,
                       rvi_err *err)
 {
-	rvi_batch b = {n_tok, tokens, tokens ? NULL : embd, NULL};
+	rvi_batch b = {n_tok, tokens, tokens ? NULL : embd, NULL, NULL, RVI_ATTN_CAUSAL};
 	return rvi_llama_decode(m, st, &b, logits, all_logits, err);
 }
+
+/* ---- the family's table ------------------------------------------------- */
+
+static int arch_load(const rvi_gguf *g, void **model, rvi_err *err)
+{
+	rvi_llama *m = calloc(1, sizeof(*m));
+	if (!m)
+		return rvi_errorf(err, RV_ERR_NOMEM, "out of memory");
+	int rc = rvi_llama_load(m, g, err);
+	if (rc != RV_OK) {
+		free(m);
+		return rc;
+	}
+	*model = m;
+	return RV_OK;
+}
+
+static void arch_free(void *model)
+{
+	if (model)
+		rvi_llama_free(model);
+	free(model);
+}
+
+static rvi_text_info arch_info(const void *model)
+{
+	const rvi_llama *m = model;
+	return (rvi_text_info){m->hp.n_vocab,  m->hp.n_embd, m->hp.n_ctx_train, m->weight_bytes, 1,
+	                       RVI_ATTN_CAUSAL};
+}
+
+static int arch_state_new(const void *model, int64_t n_ctx, int64_t n_batch, int n_threads,
+                          void **state, rvi_err *err)
+{
+	rvi_llama_state *st = calloc(1, sizeof(*st));
+	if (!st)
+		return rvi_errorf(err, RV_ERR_NOMEM, "out of memory");
+	int rc = rvi_llama_state_init(st, model, n_ctx, n_batch, n_threads, err);
+	if (rc != RV_OK) {
+		free(st);
+		return rc;
+	}
+	*state = st;
+	return RV_OK;
+}
+
+static void arch_state_free(void *state)
+{
+	if (state)
+		rvi_llama_state_free(state);
+	free(state);
+}
+
+static rvi_kvcache *arch_cache(void *state)
+{
+	return &((rvi_llama_state *)state)->kv;
+}
+
+static int arch_decode(const void *model, void *state, const rvi_batch *b, float *logits,
+                       bool all_logits, rvi_err *err)
+{
+	return rvi_llama_decode(model, state, b, logits, all_logits, err);
+}
+
+const rvi_text_arch rvi_llama_arch = {
+    .name = "llama",
+    .load = arch_load,
+    .free = arch_free,
+    .info = arch_info,
+    .state_new = arch_state_new,
+    .state_free = arch_state_free,
+    .cache = arch_cache,
+    .decode = arch_decode,
+};

@@ -7,9 +7,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "models/arch.h"
 #include "src/gguf.h"
 #include "src/kvcache.h"
 #include "src/matmul.h"
+#include "src/rope.h"
 #include "src/util.h"
 
 typedef struct rvi_llama_hparams {
@@ -52,21 +54,20 @@ typedef struct rvi_llama {
 int rvi_llama_load(rvi_llama *m, const rvi_gguf *g, rvi_err *err);
 void rvi_llama_free(rvi_llama *m);
 
-/* Candidates whose queries meet the shared prefix rows together. */
-#define ATT_ITEMS 8
-
 /* Per-context working memory of the forward pass. */
 typedef struct rvi_llama_state {
 	rvi_kvcache kv;
+	rvi_rope rope;
 	int64_t n_batch; /* most tokens one forward call takes */
 	int n_threads;
-	float *x, *xb, *q, *k, *v, *attn_out, *hb, *hb2; /* (n_batch, width) activations */
-	float *att;     /* (n_threads, ATT_ITEMS x group, n_ctx) attention scores */
-	float *att_qo;  /* (n_threads, 2, ATT_ITEMS x group, head_dim) their queries, outputs */
-	float *rope_cs; /* (n_ctx, n_rot/2, 2) cos/sin table */
-	int64_t rope_filled; /* positions of rope_cs computed so far (filled on demand) */
-	int32_t *item_seq;   /* (n_batch) sequence of each item of a chunk, -1: prefix */
-	int64_t *item_pos;   /* (n_batch) its position */
+	/* (n_batch, width) activations, and the attention's scratch: regions
+	 * of one aligned arena */
+	float *x, *xb, *q, *k, *v, *attn_out, *hb, *hb2, *att_scratch;
+	rvi_arena arena;
+	int32_t *item_seq;  /* (n_batch) sequence of each item of a chunk, -1: prefix */
+	int64_t *item_row;  /* its cache row, as its sequence sees the cache */
+	int64_t *item_nvis; /* cache rows it attends to */
+	rvi_pos *item_pos;  /* its position */
 	rvi_buf scratch;
 } rvi_llama_state;
 
@@ -74,21 +75,10 @@ int rvi_llama_state_init(rvi_llama_state *st, const rvi_llama *m, int64_t n_ctx,
                          int n_threads, rvi_err *err);
 void rvi_llama_state_free(rvi_llama_state *st);
 
-/* A batch of inputs: token ids (or embedding rows), each appended either to
- * the shared prefix (seq NULL: all of them) or to the end of the suffix
- * sequence seq[i] (batched decoding of candidates, several items per
- * sequence for teacher-forced scoring). A batch is all-prefix or
- * all-suffix. */
-typedef struct rvi_batch {
-	int64_t n;
-	const int32_t *tokens; /* (n), or NULL */
-	const float *embd;     /* (n, n_embd) rows when tokens is NULL */
-	const int32_t *seq;    /* (n) suffix of each item, or NULL: the prefix */
-} rvi_batch;
-
-/* Runs a batch (split into chunks of n_batch items); logits as for
- * rvi_llama_forward, one row per item when all_logits. Each item's result is
- * bit-identical whatever else shares the batch. */
+/* Runs a batch (split into chunks of n_batch items; a BIDIRECTIONAL batch
+ * must fit one chunk); logits as for rvi_llama_forward, one row per item
+ * when all_logits. Each item's result is bit-identical whatever else shares
+ * the batch. */
 int rvi_llama_decode(const rvi_llama *m, rvi_llama_state *st, const rvi_batch *b, float *logits,
                      bool all_logits, rvi_err *err);
 
@@ -100,5 +90,8 @@ int rvi_llama_decode(const rvi_llama *m, rvi_llama_state *st, const rvi_batch *b
 int rvi_llama_forward(const rvi_llama *m, rvi_llama_state *st, const int32_t *tokens,
                       const float *embd, int64_t n_tok, float *logits, bool all_logits,
                       rvi_err *err);
+
+/* The family's table (models/arch.h): "llama". */
+extern const rvi_text_arch rvi_llama_arch;
 
 #endif

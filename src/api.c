@@ -176,9 +176,13 @@ rv_status rv_model_load(const char *path, const rv_model_params *params, rv_mode
 	m->n_threads = params && params->n_threads > 0 ? params->n_threads : rv_default_threads();
 	int rc = rvi_gguf_open(&m->gguf, path, &err);
 	if (rc == RV_OK)
-		rc = rvi_llama_load(&m->llama, m->gguf, &err);
+		rc = rvi_text_arch_find(m->gguf, &m->text, &err);
 	if (rc == RV_OK)
-		rc = rvi_tokenizer_load(&m->tok, m->gguf, m->llama.hp.n_vocab, &err);
+		rc = m->text->load(m->gguf, &m->text_model, &err);
+	if (rc == RV_OK) {
+		m->info = m->text->info(m->text_model);
+		rc = rvi_tokenizer_load(&m->tok, m->gguf, m->info.n_vocab, &err);
+	}
 	if (rc != RV_OK) {
 		copy_err(err_buf, err_size, err.msg);
 		rv_model_free(m);
@@ -189,31 +193,44 @@ rv_status rv_model_load(const char *path, const rv_model_params *params, rv_mode
 	return RV_OK;
 }
 
-rv_status rv_model_load_mmproj(rv_model *m, const char *path, char *err_buf, size_t err_size)
+int rvi_model_load_mmproj(rv_model *m, const char *path, const rvi_vision_registry *reg,
+                          rvi_err *err)
 {
-	rvi_err err = {0};
-	if (m->mm_gguf) {
-		copy_err(err_buf, err_size, "the model already has a projector");
-		return RV_ERR_INVALID_ARG;
-	}
-	int rc = path ? rvi_gguf_open(&m->mm_gguf, path, &err)
-	              : rvi_errorf(&err, RV_ERR_INVALID_ARG, "no mmproj path given");
+	if (m->mm_gguf)
+		return rvi_errorf(err, RV_ERR_INVALID_ARG, "the model already has a projector");
+	int rc = path ? rvi_gguf_open(&m->mm_gguf, path, err)
+	              : rvi_errorf(err, RV_ERR_INVALID_ARG, "no mmproj path given");
 	if (rc == RV_OK)
-		rc = rvi_clip_load(&m->clip, m->mm_gguf, &err);
-	if (rc == RV_OK) {
-		rc = rvi_clip_check_text_width(&m->clip, m->llama.hp.n_embd, &err);
-		if (rc != RV_OK)
-			rvi_clip_free(&m->clip);
-	}
+		rc = rvi_vision_arch_find(m->mm_gguf, reg, &m->vision, err);
+	if (rc == RV_OK)
+		rc = m->vision->load(m->mm_gguf, &m->vision_model, err);
+	if (rc == RV_OK && m->vision->n_embd_out(m->vision_model) != m->info.n_embd)
+		rc = rvi_errorf(err, RV_ERR_MODEL,
+		                "%s: the image projector outputs rows of %lld values but the text "
+		                "model's embedding width is %lld (mmproj made for another model?)",
+		                path, (long long)m->vision->n_embd_out(m->vision_model),
+		                (long long)m->info.n_embd);
 	if (rc != RV_OK) {
-		copy_err(err_buf, err_size, err.msg);
+		if (m->vision_model)
+			m->vision->free(m->vision_model);
 		if (m->mm_gguf)
 			rvi_gguf_close(m->mm_gguf);
 		m->mm_gguf = NULL;
-		return (rv_status)rc;
+		m->vision = NULL;
+		m->vision_model = NULL;
+		return rc;
 	}
 	rvi_vision_mmproj_id(m->mm_gguf, m->mm_id);
 	return RV_OK;
+}
+
+rv_status rv_model_load_mmproj(rv_model *m, const char *path, char *err_buf, size_t err_size)
+{
+	rvi_err err = {0};
+	int rc = rvi_model_load_mmproj(m, path, rvi_vision_builtin(), &err);
+	if (rc != RV_OK)
+		copy_err(err_buf, err_size, err.msg);
+	return (rv_status)rc;
 }
 
 int rv_model_has_vision(const rv_model *m)
@@ -225,13 +242,14 @@ void rv_model_free(rv_model *m)
 {
 	if (!m)
 		return;
-	if (m->mm_gguf) {
-		rvi_clip_free(&m->clip);
+	if (m->vision_model)
+		m->vision->free(m->vision_model);
+	if (m->mm_gguf)
 		rvi_gguf_close(m->mm_gguf);
-	}
 	if (m->tok)
 		rvi_tokenizer_free(m->tok);
-	rvi_llama_free(&m->llama);
+	if (m->text_model)
+		m->text->free(m->text_model);
 	if (m->gguf)
 		rvi_gguf_close(m->gguf);
 	free(m);
@@ -239,12 +257,12 @@ void rv_model_free(rv_model *m)
 
 int rv_model_n_vocab(const rv_model *m)
 {
-	return (int)m->llama.hp.n_vocab;
+	return (int)m->info.n_vocab;
 }
 
 int rv_model_n_ctx_train(const rv_model *m)
 {
-	return (int)m->llama.hp.n_ctx_train;
+	return (int)m->info.n_ctx_train;
 }
 
 double rv_model_load_ms(const rv_model *m)
@@ -265,7 +283,7 @@ rv_status rv_context_new(rv_model *model, const rv_context_params *params, rv_co
 {
 	*out = NULL;
 	rv_context_params p = params ? *params : rv_context_default_params();
-	int64_t n_ctx = p.n_ctx > 0 ? p.n_ctx : model->llama.hp.n_ctx_train;
+	int64_t n_ctx = p.n_ctx > 0 ? p.n_ctx : model->info.n_ctx_train;
 	if (p.n_ctx <= 0 && n_ctx > 4096)
 		n_ctx = 4096;
 	if (p.n_ctx < 0) {
@@ -301,10 +319,11 @@ rv_status rv_context_new(rv_model *model, const rv_context_params *params, rv_co
 			ctx->cache_dir = strdup(dir);
 	}
 	int64_t n_batch = p.n_batch > 0 ? p.n_batch : 512;
-	int rc = rvi_llama_state_init(&ctx->st, &model->llama, n_ctx, n_batch, ctx->n_threads,
-	                              &ctx->err);
+	int rc = model->text->state_new(model->text_model, n_ctx, n_batch, ctx->n_threads,
+	                                &ctx->state, &ctx->err);
 	if (rc == RV_OK) {
-		ctx->logits = rvi_alloc((size_t)model->llama.hp.n_vocab, sizeof(float));
+		ctx->kv = model->text->cache(ctx->state);
+		ctx->logits = rvi_alloc((size_t)model->info.n_vocab, sizeof(float));
 		if (!ctx->logits)
 			rc = rvi_errorf(&ctx->err, RV_ERR_NOMEM, "out of memory");
 	}
@@ -321,7 +340,8 @@ void rv_context_free(rv_context *ctx)
 {
 	if (!ctx)
 		return;
-	rvi_llama_state_free(&ctx->st);
+	if (ctx->state)
+		ctx->model->text->state_free(ctx->state);
 	free(ctx->cache_dir);
 	free(ctx->logits);
 	free(ctx);
@@ -334,7 +354,7 @@ const char *rv_context_error(const rv_context *ctx)
 
 int rv_context_n_ctx(const rv_context *ctx)
 {
-	return (int)ctx->st.kv.n_ctx;
+	return (int)ctx->kv->n_ctx;
 }
 
 static rv_status fail(rv_context *ctx, int rc)
@@ -409,12 +429,12 @@ static int check_gen_params(rv_context *ctx, const rv_gen_params *p)
 	if (p->score != RV_SCORE_MEAN && p->score != RV_SCORE_SUM)
 		return rvi_errorf(&ctx->err, RV_ERR_INVALID_ARG, "unknown score mode %d",
 		                  (int)p->score);
-	if (p->reference && p->reference->model->llama.hp.n_vocab != ctx->model->llama.hp.n_vocab)
+	if (p->reference && p->reference->model->info.n_vocab != ctx->model->info.n_vocab)
 		return rvi_errorf(&ctx->err, RV_ERR_INVALID_ARG,
 		                  "the reference model's vocabulary (%lld tokens) differs from the "
 		                  "model's (%lld)",
-		                  (long long)p->reference->model->llama.hp.n_vocab,
-		                  (long long)ctx->model->llama.hp.n_vocab);
+		                  (long long)p->reference->model->info.n_vocab,
+		                  (long long)ctx->model->info.n_vocab);
 	return RV_OK;
 }
 
@@ -438,8 +458,7 @@ rv_status rv_generate_prompt(rv_context *ctx, const rv_prompt *prompt, const rv_
 	if (rc == RV_OK && ref && (rc = rvi_prompt_prepare(ref, prompt, p.add_bos, &ref_pr)))
 		rvi_errorf(&ctx->err, rc, "reference model: %s", ref->err.msg);
 	if (rc == RV_OK)
-		rc = rvi_prompt_encode_images(ctx, prompt, &pr, NULL, NULL,
-		                              &res->timings.image_encode_ms);
+		rc = rvi_prompt_encode_images(ctx, &pr, NULL, NULL, &res->timings.image_encode_ms);
 	if (rc == RV_OK) {
 		const double t0 = rvi_now_ms();
 		rc = rvi_prompt_prefill(ctx, &pr);
@@ -450,7 +469,7 @@ rv_status rv_generate_prompt(rv_context *ctx, const rv_prompt *prompt, const rv_
 	if (rc != RV_OK)
 		goto fail;
 
-	int64_t max_new = ctx->st.kv.n_ctx - pr.n_positions;
+	int64_t max_new = ctx->kv->n_ctx - pr.n_positions;
 	if (p.n_predict >= 0 && p.n_predict < max_new)
 		max_new = p.n_predict;
 	if (max_new == 0) { /* -n 0: nothing asked for */
@@ -468,7 +487,7 @@ rv_status rv_generate_prompt(rv_context *ctx, const rv_prompt *prompt, const rv_
 	const double ts = rvi_now_ms();
 	if (ref && decode_rc == RV_OK) {
 		double ms = 0;
-		rc = rvi_prompt_encode_images(ref, prompt, &ref_pr, &pr, ctx->model, &ms);
+		rc = rvi_prompt_encode_images(ref, &ref_pr, &pr, ctx->model, &ms);
 		res->timings.image_encode_ms += ms;
 		if (rc == RV_OK)
 			rc = rvi_prompt_prefill(ref, &ref_pr);

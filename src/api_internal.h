@@ -1,37 +1,57 @@
-/* api_internal.h: what rv_model and rv_context hold. Shared by api.c and
- * the tests that reach past the public API; not installed. */
+/* api_internal.h: what rv_model and rv_context hold. Shared by the parts of
+ * the public API (api.c, prompt.c, bestofn.c) and the tests that reach past
+ * it; not installed. A model is a text family and optionally a vision
+ * family (models/arch.h), each an opaque object behind its table: nothing
+ * here knows which families they are. */
 #ifndef RLAIFV_API_INTERNAL_H
 #define RLAIFV_API_INTERNAL_H
 
-#include "models/clip.h"
+#include "models/arch.h"
 #include "src/gguf.h"
 #include "src/image/image.h"
 #include "src/sha256.h"
-#include "models/llama.h"
 #include "src/tokenizer/tokenizer.h"
 #include "src/util.h"
 
 struct rv_model {
 	rvi_gguf *gguf; /* the mapping every weight points into */
-	rvi_llama llama;
+	const rvi_text_arch *text;
+	void *text_model;
+	rvi_text_info info;
 	rvi_tokenizer *tok;
 	int n_threads;
 	double load_ms;
 
 	rvi_gguf *mm_gguf; /* the mmproj, when the model sees images */
-	rvi_clip clip;
+	const rvi_vision_arch *vision;
+	void *vision_model;
 	uint8_t mm_id[RVI_SHA256_BYTES]; /* identifies the mmproj in the cache */
 };
 
 struct rv_context {
 	rv_model *model;
-	rvi_llama_state st;
-	float *logits; /* (n_vocab) of the last position */
+	void *state;      /* the text family's working memory */
+	rvi_kvcache *kv;  /* its cache */
+	int64_t pos_next; /* position of the next prefix item */
+	float *logits;    /* (n_vocab) of the last position */
 	int n_threads;
 	bool apply_exif;
 	rvi_image_limits image_limits;
 	char *cache_dir; /* NULL: no cache */
 	rvi_err err;
 };
+
+/* rv_model_load_mmproj choosing the vision family from reg (the built-in
+ * registry, or a test's own). */
+int rvi_model_load_mmproj(rv_model *m, const char *path, const rvi_vision_registry *reg,
+                          rvi_err *err);
+
+/* Runs a batch through ctx's model (see rvi_text_arch.decode). */
+static inline int rvi_context_decode(rv_context *ctx, const rvi_batch *b, float *logits,
+                                     bool all_logits)
+{
+	return ctx->model->text->decode(ctx->model->text_model, ctx->state, b, logits, all_logits,
+	                                &ctx->err);
+}
 
 #endif

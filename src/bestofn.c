@@ -98,7 +98,7 @@ int rvi_bestofn_decode(rv_context *ctx, const rv_gen_params *p, const float *pre
 {
 	const rv_model *m = ctx->model;
 	const int n = p->n_candidates > 1 ? p->n_candidates : 1;
-	const int64_t n_vocab = m->llama.hp.n_vocab;
+	const int64_t n_vocab = m->info.n_vocab;
 	int rc = RV_OK;
 
 	res->candidates = rvi_zalloc((size_t)n, sizeof(rv_candidate));
@@ -106,10 +106,11 @@ int rvi_bestofn_decode(rv_context *ctx, const rv_gen_params *p, const float *pre
 	float *logits = rvi_alloc((size_t)n * (size_t)n_vocab, sizeof(float));
 	int32_t *batch_tok = rvi_alloc((size_t)n, sizeof(int32_t));
 	int32_t *batch_seq = rvi_alloc((size_t)n, sizeof(int32_t));
+	rvi_pos *batch_pos = rvi_alloc((size_t)n, sizeof(rvi_pos));
 	size_t piece_cap = rvi_tokenizer_max_piece(m->tok) + 64;
 	char *piece = malloc(piece_cap);
-	if (!res->candidates || !lc || !logits || !batch_tok || !batch_seq || !piece ||
-	    max_new < 1) {
+	if (!res->candidates || !lc || !logits || !batch_tok || !batch_seq || !batch_pos ||
+	    !piece || max_new < 1) {
 		rc = rvi_errorf(&ctx->err, max_new < 1 ? RV_ERR_CONTEXT : RV_ERR_NOMEM,
 		                max_new < 1 ? "no room left in the context to generate"
 		                            : "out of memory");
@@ -134,7 +135,7 @@ int rvi_bestofn_decode(rv_context *ctx, const rv_gen_params *p, const float *pre
 	/* Every candidate continues the prompt in a suffix of its own; the
 	 * last token of a candidate is never fed back, hence max_new - 1. */
 	if (rc == RV_OK)
-		rc = rvi_kvcache_fork(&ctx->st.kv, n, max_new > 1 ? max_new - 1 : 1, &ctx->err);
+		rc = rvi_kvcache_fork(ctx->kv, n, max_new > 1 ? max_new - 1 : 1, &ctx->err);
 
 	const double t0 = rvi_now_ms();
 	int n_done = 0, n_generated = 0;
@@ -145,7 +146,7 @@ int rvi_bestofn_decode(rv_context *ctx, const rv_gen_params *p, const float *pre
 			break;
 		}
 		/* sample one token for every live candidate */
-		draw_tokens(lc, n, ctx->st.n_threads);
+		draw_tokens(lc, n, ctx->n_threads);
 		int nb = 0;
 		for (int i = 0; i < n && rc == RV_OK; i++) {
 			if (lc[i].done)
@@ -157,16 +158,20 @@ int rvi_bestofn_decode(rv_context *ctx, const rv_gen_params *p, const float *pre
 				n_done++;
 				continue;
 			}
-			batch_tok[nb] = res->candidates[i].tokens[res->candidates[i].n_tokens - 1];
+			const int n_tok = res->candidates[i].n_tokens;
+			const int32_t q = (int32_t)(ctx->pos_next + n_tok - 1);
+			batch_tok[nb] = res->candidates[i].tokens[n_tok - 1];
 			batch_seq[nb] = i;
+			batch_pos[nb] = (rvi_pos){q, q, q};
 			nb++;
 		}
 		if (rc != RV_OK || stop)
 			break;
 		/* one batched step: every weight matrix is read once for all of them */
 		if (nb > 0) {
-			rvi_batch b = {nb, batch_tok, NULL, batch_seq};
-			rc = rvi_llama_decode(&m->llama, &ctx->st, &b, logits, true, &ctx->err);
+			const rvi_batch b = {nb,        batch_tok, NULL,
+			                     batch_seq, batch_pos, RVI_ATTN_CAUSAL};
+			rc = rvi_context_decode(ctx, &b, logits, true);
 			for (int r = 0; r < nb; r++)
 				lc[batch_seq[r]].logits = logits + (int64_t)r * n_vocab;
 		}
@@ -197,6 +202,7 @@ out:
 	free(logits);
 	free(batch_tok);
 	free(batch_seq);
+	free(batch_pos);
 	free(piece);
 	return rc;
 }
@@ -207,7 +213,7 @@ enum { SCORE_CHUNK = 64 };
 int rvi_bestofn_score_reference(rv_context *ref, const float *prefix_logits, rv_result *res)
 {
 	const rv_model *m = ref->model;
-	const int64_t n_vocab = m->llama.hp.n_vocab;
+	const int64_t n_vocab = m->info.n_vocab;
 	int64_t max_len = 1;
 	for (int i = 0; i < res->n_candidates; i++) {
 		rv_candidate *c = &res->candidates[i];
@@ -232,19 +238,22 @@ int rvi_bestofn_score_reference(rv_context *ref, const float *prefix_logits, rv_
 	int64_t n_items = 0;
 	for (int i = 0; i < res->n_candidates; i++)
 		n_items += res->candidates[i].n_tokens > 1 ? res->candidates[i].n_tokens - 1 : 0;
-	int rc = rvi_kvcache_fork(&ref->st.kv, res->n_candidates, max_len > 1 ? max_len - 1 : 1,
-	                          &ref->err);
+	int rc =
+	    rvi_kvcache_fork(ref->kv, res->n_candidates, max_len > 1 ? max_len - 1 : 1, &ref->err);
 	float *logits = rvi_alloc((size_t)SCORE_CHUNK * (size_t)n_vocab, sizeof(float));
 	int32_t *tok = rvi_alloc(n_items > 0 ? (size_t)n_items : 1, sizeof(int32_t));
 	int32_t *seq = rvi_alloc(n_items > 0 ? (size_t)n_items : 1, sizeof(int32_t));
-	if (rc == RV_OK && (!logits || !tok || !seq))
+	rvi_pos *pos = rvi_alloc(n_items > 0 ? (size_t)n_items : 1, sizeof(rvi_pos));
+	if (rc == RV_OK && (!logits || !tok || !seq || !pos))
 		rc = rvi_errorf(&ref->err, RV_ERR_NOMEM, "out of memory");
 	int64_t k = 0;
 	for (int64_t t = 0; rc == RV_OK && t + 1 < max_len; t++) {
 		for (int i = 0; i < res->n_candidates; i++) {
 			if (t + 1 < res->candidates[i].n_tokens) {
+				const int32_t q = (int32_t)(ref->pos_next + t);
 				tok[k] = res->candidates[i].tokens[t];
 				seq[k] = i;
+				pos[k] = (rvi_pos){q, q, q};
 				k++;
 			}
 		}
@@ -255,8 +264,8 @@ int rvi_bestofn_score_reference(rv_context *ref, const float *prefix_logits, rv_
 		rc = rvi_errorf(&ref->err, RV_ERR_NOMEM, "out of memory");
 	for (int64_t done = 0; rc == RV_OK && done < n_items; done += SCORE_CHUNK) {
 		const int64_t nb = n_items - done < SCORE_CHUNK ? n_items - done : SCORE_CHUNK;
-		rvi_batch b = {nb, tok + done, NULL, seq + done};
-		rc = rvi_llama_decode(&m->llama, &ref->st, &b, logits, true, &ref->err);
+		const rvi_batch b = {nb, tok + done, NULL, seq + done, pos + done, RVI_ATTN_CAUSAL};
+		rc = rvi_context_decode(ref, &b, logits, true);
 		for (int64_t r = 0; rc == RV_OK && r < nb; r++) {
 			rv_candidate *c = &res->candidates[seq[done + r]];
 			const int64_t at = ++next[seq[done + r]];
@@ -268,6 +277,7 @@ int rvi_bestofn_score_reference(rv_context *ref, const float *prefix_logits, rv_
 	free(logits);
 	free(tok);
 	free(seq);
+	free(pos);
 	return rc;
 }
 

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "src/api_internal.h"
+#include "src/matmul.h"
 #include "src/gguf.h"
 #include "src/tensor.h"
 

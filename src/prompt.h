@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "src/api_internal.h"
+#include "src/vision.h"
 #include "rlaifv.h"
 
 typedef struct rvi_prompt_part {
@@ -23,25 +24,27 @@ typedef struct rvi_prompt {
 	int n_parts;
 	int64_t n_positions; /* text tokens plus image rows */
 	int n_images;
-	float **embd;      /* (n_images) rows of each image, or NULL before encoding */
-	bool owns_embd;    /* false when they are borrowed from another prompt */
-	int64_t embd_rows; /* rows per image */
+	rvi_vision_input *images; /* (n_images) the files read and counted */
+	float **embd;             /* (n_images) rows of each image, or NULL before encoding */
+	bool owns_embd;           /* false when they are borrowed from another prompt */
 } rvi_prompt;
 
-/* Applies the template and tokenizes for ctx's model; fails with
- * RV_ERR_CONTEXT when the positions do not fit in ctx (room for at least
- * one generated token is needed), RV_ERR_INVALID_ARG for images without a
- * projector or an unknown template. */
+/* Applies the template, tokenizes and reads the images' headers for ctx's
+ * model; fails with RV_ERR_CONTEXT when the positions do not fit in ctx
+ * (room for at least one generated token is needed), RV_ERR_IMAGE for an
+ * image that cannot be read or breaks a limit, RV_ERR_INVALID_ARG for
+ * images without a projector or an unknown template. */
 int rvi_prompt_prepare(rv_context *ctx, const rv_prompt *p, int add_bos, rvi_prompt *out);
 
 /* Encodes the images with ctx's model's projector (through the cache);
  * *ms gets the time spent. share: a prompt of another model whose images
  * were encoded by the same projector, whose rows are borrowed instead. */
-int rvi_prompt_encode_images(rv_context *ctx, const rv_prompt *p, rvi_prompt *pr,
-                             const rvi_prompt *share, const rv_model *share_model, double *ms);
+int rvi_prompt_encode_images(rv_context *ctx, rvi_prompt *pr, const rvi_prompt *share,
+                             const rv_model *share_model, double *ms);
 
-/* Empties ctx's cache and runs the prompt through it; ctx->logits gets the
- * last position's logits. */
+/* Empties ctx's cache and runs the prompt through it at its positions;
+ * ctx->logits gets the last position's logits and ctx->pos_next the
+ * position after the prompt. */
 int rvi_prompt_prefill(rv_context *ctx, const rvi_prompt *pr);
 
 void rvi_prompt_free(rvi_prompt *pr);

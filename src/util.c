@@ -38,6 +38,36 @@ void *rvi_zalloc(size_t n, size_t size)
 	return calloc(n, size);
 }
 
+int rvi_arena_alloc(rvi_arena *a, const uint64_t *size, float **const *region, int n_regions)
+{
+	uint64_t total = 0;
+	a->base = NULL;
+	a->n_floats = 0;
+	for (int r = 0; r < n_regions; r++) {
+		uint64_t rounded;
+		if (!rvi_add_ok(size[r], 15, &rounded) ||
+		    !rvi_add_ok(total, rounded / 16 * 16, &total))
+			return RV_ERR_NOMEM;
+	}
+	a->base = total > 0 ? rvi_alloc((size_t)total, sizeof(float)) : NULL;
+	if (total > 0 && (total > SIZE_MAX / sizeof(float) || !a->base))
+		return RV_ERR_NOMEM;
+	a->n_floats = total;
+	uint64_t at = 0;
+	for (int r = 0; r < n_regions; r++) {
+		*region[r] = size[r] ? a->base + at : NULL;
+		at += (size[r] + 15) / 16 * 16;
+	}
+	return RV_OK;
+}
+
+void rvi_arena_free(rvi_arena *a)
+{
+	free(a->base);
+	a->base = NULL;
+	a->n_floats = 0;
+}
+
 double rvi_now_ms(void)
 {
 	struct timespec ts;

@@ -53,6 +53,19 @@ static inline bool rvi_add_ok(uint64_t a, uint64_t b, uint64_t *out)
 void *rvi_alloc(size_t n, size_t size);
 void *rvi_zalloc(size_t n, size_t size);
 
+/* The working memory of a forward pass: one 64-byte aligned block carved
+ * into regions of floats, each starting on a cache line. */
+typedef struct rvi_arena {
+	float *base;
+	uint64_t n_floats;
+} rvi_arena;
+
+/* Allocates n_regions regions of size[r] floats and points *region[r] at
+ * each; RV_ERR_NOMEM (nothing allocated) when the total overflows or
+ * memory runs out. */
+int rvi_arena_alloc(rvi_arena *a, const uint64_t *size, float **const *region, int n_regions);
+void rvi_arena_free(rvi_arena *a);
+
 /* Monotonic wall clock in milliseconds. */
 double rvi_now_ms(void);
 

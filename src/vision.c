@@ -74,30 +74,52 @@ static int read_file(const char *path, uint64_t max_bytes, uint8_t **buf, size_t
 	return RV_OK;
 }
 
-int rvi_vision_embed(const rvi_clip *clip, const uint8_t mmproj_id[RVI_SHA256_BYTES],
-                     const char *path, const rvi_vision_opts *o, float *out, bool *cache_hit,
-                     rvi_err *cache_warning, rvi_err *err)
+int rvi_vision_open(const rvi_vision_arch *arch, const void *model, const char *path,
+                    const rvi_vision_opts *o, rvi_vision_input *in, rvi_err *err)
 {
-	const int64_t rows = rvi_clip_n_output_tokens(clip), cols = rvi_clip_n_output_embd(clip);
-	const int size = rvi_clip_image_size(clip);
+	memset(in, 0, sizeof(*in));
+	in->path = path;
+	int rc = read_file(path, o->limits.max_file_bytes, &in->bytes, &in->n, err);
+	/* the limits hold for every image, whether its rows are cached or not */
+	if (rc == RV_OK)
+		rc = rvi_image_probe_memory(in->bytes, in->n, path, &o->limits, o->apply_exif,
+		                            &in->w, &in->h, err);
+	if (rc == RV_OK)
+		rc = arch->embd_shape(model, in->w, in->h, &in->shape, err);
+	if (rc != RV_OK)
+		rvi_vision_input_free(in);
+	return rc;
+}
+
+void rvi_vision_input_free(rvi_vision_input *in)
+{
+	free(in->bytes);
+	memset(in, 0, sizeof(*in));
+}
+
+int rvi_vision_embed(const rvi_vision_arch *arch, const void *model,
+                     const uint8_t mmproj_id[RVI_SHA256_BYTES], const rvi_vision_input *in,
+                     const rvi_vision_opts *o, float *out, bool *cache_hit, rvi_err *cache_warning,
+                     rvi_err *err)
+{
+	const int64_t rows = in->shape.rows, cols = arch->n_embd_out(model);
 	*cache_hit = false;
 	cache_warning->msg[0] = 0;
-	uint8_t *bytes = NULL;
-	size_t n = 0;
-	int rc = read_file(path, o->limits.max_file_bytes, &bytes, &n, err);
-	if (rc != RV_OK)
-		return rc;
 
 	uint8_t key[RVI_SHA256_BYTES];
 	if (o->cache_dir) {
-		char params[128];
-		int pn = snprintf(params, sizeof(params), "exif=%d size=%d encoder=%d kernels=%s",
-		                  o->apply_exif, size, ENCODER_VERSION, rvk_active()->name);
-		rvi_embcache_key(bytes, n, mmproj_id, params, (size_t)pn, key);
-		rc = rvi_embcache_load(o->cache_dir, key, rows, cols, out, cache_warning);
+		/* everything the rows depend on besides the file and the
+		 * projector (whose header and weights mmproj_id covers) */
+		char params[192];
+		int pn = snprintf(
+		    params, sizeof(params),
+		    "family=%s exif=%d rows=%lld grid=%lldx%lld encoder=%d kernels=%s", arch->name,
+		    o->apply_exif, (long long)rows, (long long)in->shape.grid_h,
+		    (long long)in->shape.grid_w, ENCODER_VERSION, rvk_active()->name);
+		rvi_embcache_key(in->bytes, in->n, mmproj_id, params, (size_t)pn, key);
+		int rc = rvi_embcache_load(o->cache_dir, key, rows, cols, out, cache_warning);
 		if (rc == RV_OK) {
 			*cache_hit = true;
-			free(bytes);
 			return RV_OK;
 		}
 		if (rc == RVI_EMBCACHE_MISS)
@@ -105,17 +127,19 @@ int rvi_vision_embed(const rvi_clip *clip, const uint8_t mmproj_id[RVI_SHA256_BY
 	}
 
 	rvi_image img = {0};
-	float *pixels = rvi_alloc((size_t)3 * (size_t)size * (size_t)size, sizeof(float));
-	rc = pixels ? rvi_image_load_memory(bytes, n, path, &o->limits, o->apply_exif, &img, err)
-	            : rvi_errorf(err, RV_ERR_NOMEM, "out of memory");
-	free(bytes);
+	rvi_pixels px = {0};
+	int rc =
+	    rvi_image_load_memory(in->bytes, in->n, in->path, &o->limits, o->apply_exif, &img, err);
 	if (rc == RV_OK)
-		rc = rvi_image_preprocess_llava(&img, size, rvi_clip_image_mean(clip),
-		                                rvi_clip_image_std(clip), pixels, err);
+		rc = arch->preprocess(model, &img, &px, err);
 	rvi_image_free(&img);
+	if (rc == RV_OK && px.shape.rows != rows)
+		rc = rvi_errorf(err, RV_ERR_INTERNAL,
+		                "%s: the image was counted as %lld rows but encodes to %lld",
+		                in->path, (long long)rows, (long long)px.shape.rows);
 	if (rc == RV_OK)
-		rc = rvi_clip_encode(clip, pixels, o->n_threads, out, err);
-	free(pixels);
+		rc = arch->encode(model, &px, o->n_threads, out, err);
+	rvi_pixels_free(&px);
 	if (rc == RV_OK && o->cache_dir)
 		rvi_embcache_store(o->cache_dir, key, rows, cols, out, cache_warning);
 	return rc;

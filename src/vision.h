@@ -1,14 +1,14 @@
 /* vision.h: from an image file to the rows the language model reads in
  * place of <image>: the file is read once, looked up in the embedding
- * cache, else decoded, preprocessed and run through the CLIP tower and
- * projector, and stored. Owns no state between calls. */
+ * cache, else decoded, preprocessed and run through the vision family's
+ * encoder and projector (models/arch.h), and stored. Owns no state between calls. */
 #ifndef RLAIFV_VISION_H
 #define RLAIFV_VISION_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "models/clip.h"
+#include "models/arch.h"
 #include "src/gguf.h"
 #include "src/image/image.h"
 #include "src/sha256.h"
@@ -28,12 +28,31 @@ typedef struct rvi_vision_opts {
  * file costs a few milliseconds, not a full read. */
 void rvi_vision_mmproj_id(const rvi_gguf *g, uint8_t id[RVI_SHA256_BYTES]);
 
-/* out (rvi_clip_n_output_tokens x rvi_clip_n_output_embd floats) = the
- * projector output for the image at path. *cache_hit says whether the
- * encoder was skipped; *cache_warning gets a message (else "") when the
- * cache could not be read or written, which never fails the call. */
-int rvi_vision_embed(const rvi_clip *clip, const uint8_t mmproj_id[RVI_SHA256_BYTES],
-                     const char *path, const rvi_vision_opts *o, float *out, bool *cache_hit,
-                     rvi_err *cache_warning, rvi_err *err);
+/* An image file read for a prompt: its bytes (read once, so the bytes
+ * hashed for the cache are the bytes decoded), its upright size, and the
+ * rows it encodes to. */
+typedef struct rvi_vision_input {
+	const char *path;
+	uint8_t *bytes;
+	size_t n;
+	int w, h;
+	rvi_embd_shape shape;
+} rvi_vision_input;
+
+/* Reads the file at path and checks it against the limits without decoding
+ * it (RV_ERR_IO, RV_ERR_IMAGE), so that its rows can be counted before any
+ * work. */
+int rvi_vision_open(const rvi_vision_arch *arch, const void *model, const char *path,
+                    const rvi_vision_opts *o, rvi_vision_input *in, rvi_err *err);
+void rvi_vision_input_free(rvi_vision_input *in);
+
+/* out (in->shape.rows x n_embd_out floats) = the projector output for the
+ * image. *cache_hit says whether the encoder was skipped; *cache_warning
+ * gets a message (else "") when the cache could not be read or written,
+ * which never fails the call. */
+int rvi_vision_embed(const rvi_vision_arch *arch, const void *model,
+                     const uint8_t mmproj_id[RVI_SHA256_BYTES], const rvi_vision_input *in,
+                     const rvi_vision_opts *o, float *out, bool *cache_hit, rvi_err *cache_warning,
+                     rvi_err *err);
 
 #endif

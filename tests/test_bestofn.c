@@ -267,10 +267,11 @@ static void test_teacher_forcing_ref(const char *model_file, const char *ref_fil
 			r.candidates[c].tokens[t] = (int32_t)tu_json_at(toks, (size_t)t)->num;
 	}
 	rvi_err err = {0};
-	rvi_kvcache_clear(&ctx->st.kv);
-	CHECK(rvi_llama_forward(&m->llama, &ctx->st, prompt, NULL, np, ctx->logits, false, &err) ==
+	rvi_kvcache_clear(ctx->kv);
+	CHECK(rvi_llama_forward(m->text_model, ctx->state, prompt, NULL, np, ctx->logits, false, &err) ==
 	          RV_OK,
 	      "prefill: %s", err.msg);
+	ctx->pos_next = np; /* what rvi_prompt_prefill would leave */
 	CHECK(rvi_bestofn_score_reference(ctx, ctx->logits, &r) == RV_OK, "score: %s",
 	      rv_context_error(ctx));
 	double worst = 0;

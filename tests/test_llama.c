@@ -129,10 +129,10 @@ static void check_kquant_ref(const char *model_file, const char *ref_file)
 	for (int i = 0; i < n && i < 16; i++)
 		prompt[i] = (int32_t)tu_json_at(ids, (size_t)i)->num;
 	rvi_err err = {0};
-	int rc = rvi_llama_forward(&m->llama, &ctx->st, prompt, NULL, n, ctx->logits, false, &err);
+	int rc = rvi_llama_forward(m->text_model, ctx->state, prompt, NULL, n, ctx->logits, false, &err);
 	CHECK(rc == RV_OK, "%s: forward: %s", model_file, err.msg);
 	const tu_json *top = tu_json_get(pr, "first_position_top10");
-	const int64_t nv = m->llama.hp.n_vocab;
+	const int64_t nv = m->info.n_vocab;
 	/* our top 5 by logit */
 	int ours[5];
 	for (int k = 0; k < 5; k++) {
@@ -237,11 +237,11 @@ static void check_sampling(void)
 	int32_t *all = malloc(sizeof(int32_t) * (size_t)n);
 	memcpy(all, ids, sizeof(int32_t) * (size_t)n_prompt);
 	memcpy(all + n_prompt, a.tokens, sizeof(int32_t) * (size_t)a.n_tokens);
-	const int64_t nv = m->llama.hp.n_vocab;
+	const int64_t nv = m->info.n_vocab;
 	float *logits = malloc(sizeof(float) * (size_t)(n * nv));
 	rvi_err err = {0};
-	rvi_kvcache_clear(&ctx->st.kv);
-	CHECK(rvi_llama_forward(&m->llama, &ctx->st, all, NULL, n, logits, true, &err) == RV_OK,
+	rvi_kvcache_clear(ctx->kv);
+	CHECK(rvi_llama_forward(m->text_model, ctx->state, all, NULL, n, logits, true, &err) == RV_OK,
 	      "teacher forcing: %s", err.msg);
 	double max_diff = 0;
 	for (int i = 0; i < a.n_tokens; i++) {

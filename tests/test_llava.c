@@ -78,14 +78,14 @@ static void check_first_top5(rv_context *ctx, const rv_prompt *p, const tu_json 
 	double ms;
 	int rc = rvi_prompt_prepare(ctx, p, -1, &pr);
 	if (rc == RV_OK)
-		rc = rvi_prompt_encode_images(ctx, p, &pr, NULL, NULL, &ms);
+		rc = rvi_prompt_encode_images(ctx, &pr, NULL, NULL, &ms);
 	if (rc == RV_OK)
 		rc = rvi_prompt_prefill(ctx, &pr);
 	CHECK(rc == RV_OK, "%s: prefill: %s", name, rv_context_error(ctx));
 	rvi_prompt_free(&pr);
 	if (rc != RV_OK)
 		return;
-	const int64_t nv = ctx->model->llama.hp.n_vocab;
+	const int64_t nv = ctx->model->info.n_vocab;
 	int found = 0;
 	for (size_t k = 0; k < 5; k++) {
 		int id = (int)tu_json_get(tu_json_at(top, k), "id")->num;
@@ -161,7 +161,7 @@ static void check_scored_candidates(rv_context *ctx, const rv_prompt *p, const t
 	double ms;
 	int rc = rvi_prompt_prepare(ctx, p, -1, &pr); /* for the image rows */
 	if (rc == RV_OK)
-		rc = rvi_prompt_encode_images(ctx, p, &pr, NULL, NULL, &ms);
+		rc = rvi_prompt_encode_images(ctx, &pr, NULL, NULL, &ms);
 	CHECK(rc == RV_OK, "%s", rv_context_error(ctx));
 	if (rc != RV_OK)
 		return;
@@ -174,12 +174,12 @@ static void check_scored_candidates(rv_context *ctx, const rv_prompt *p, const t
 		CHECK(rvi_tokenize(m->tok, texts[i], strlen(texts[i]), i == 0, false,
 		                   &parts[2 * i].tokens, &parts[2 * i].n, &err) == RV_OK,
 		      "%s", err.msg);
-	parts[1].n = pr.embd_rows;
+	parts[1].n = pr.images[0].shape.rows;
 	alt.parts = parts;
 	alt.n_parts = 3;
 	alt.n_images = 1;
 	alt.embd = pr.embd;
-	alt.embd_rows = pr.embd_rows;
+	alt.images = pr.images;
 	const tu_json *want_ids = tu_json_get(same, "token_ids");
 	size_t k = 0;
 	bool ids_ok = true;

@@ -381,6 +381,17 @@ static int clamp(int v, int lo, int hi)
 	return v < lo ? lo : v > hi ? hi : v;
 }
 
+/* n tokens appended to ctx's prompt cache at the positions their rows
+ * give, the last one's logits into logits. */
+static int forward(rv_context *ctx, const int32_t *tokens, int64_t n, float *logits, rvi_err *err)
+{
+	const rvi_batch b = {n, tokens, NULL, NULL, NULL, RVI_ATTN_CAUSAL};
+	int rc = rvi_context_decode(ctx, &b, logits, false);
+	if (rc != RV_OK)
+		rvi_errorf(err, rc, "%s", ctx->err.msg);
+	return rc;
+}
+
 /* Fills the prefix cache's first n positions of every layer with random
  * keys and values, so that decoding at depth n can be timed without a
  * prompt of n tokens first: the time per token does not depend on the
@@ -425,8 +436,13 @@ int rvb_measure_model(const rvb_opts *o, const char *path, const char *name, rvb
 	r->load_ms = rv_model_load_ms(m);
 	r->load_rss_growth = rss_now() - rss0;
 	r->mapped = rvb_load_mapped(r->load_rss_growth, r->file_bytes);
-	r->weight_bytes = (double)m->llama.weight_bytes;
-	const rvi_llama_hparams *hp = &m->llama.hp;
+	if (m->text != &rvi_llama_arch) {
+		rc = rvi_errorf(err, RV_ERR_UNSUPPORTED, "%s: the benchmark times llama models",
+		                path);
+		goto done;
+	}
+	r->weight_bytes = (double)m->info.weight_bytes;
+	const rvi_llama_hparams *hp = &((const rvi_llama *)m->text_model)->hp;
 	const rvb_llama_shape shape = {hp->n_embd,    hp->n_layer,  hp->n_ff,   hp->n_head,
 	                               hp->n_head_kv, hp->head_dim, hp->n_vocab};
 	r->shape = shape;
@@ -444,7 +460,6 @@ int rvb_measure_model(const rvb_opts *o, const char *path, const char *name, rvb
 	}
 	r->n_ctx = n_ctx;
 	r->kv_bytes = rvb_llama_kv_cache_bytes(&shape, n_ctx);
-	rvi_llama_state *st = &ctx->st;
 	const int T = clamp(o->decode_tokens, 1, n_ctx / 2); /* a tiny model's context is short */
 	int max_prefill = 0, max_depth = 0;
 	r->n_prefill = o->n_prefill;
@@ -483,12 +498,11 @@ int rvb_measure_model(const rvb_opts *o, const char *path, const char *name, rvb
 	/* warm-up: faults every weight page in (a mapped model is read on
 	 * first use, which is load time, not compute time) */
 	rvb_log("%s: warm-up", name);
-	rvi_kvcache_clear(&st->kv);
-	if ((rc = rvi_llama_forward(&m->llama, st, tokens, NULL, max_tok < 16 ? max_tok : 16,
-	                            logits, false, err)) ||
-	    (rc = rvi_llama_forward(&m->llama, st, tokens, NULL, 1, logits, false, err)))
+	rvi_kvcache_clear(ctx->kv);
+	if ((rc = forward(ctx, tokens, max_tok < 16 ? max_tok : 16, logits, err)) ||
+	    (rc = forward(ctx, tokens, 1, logits, err)))
 		goto free_bufs;
-	fill_kv(&st->kv, max_depth);
+	fill_kv(ctx->kv, max_depth);
 
 	r->finite = true;
 	for (int rep = 0; rep < o->reps; rep++) {
@@ -497,22 +511,20 @@ int rvb_measure_model(const rvb_opts *o, const char *path, const char *name, rvb
 		 * work on the machine spoils one sample of each, not all of one. */
 		for (int i = 0; i < r->n_prefill; i++) {
 			const int n = r->prefill[i].size;
-			rvi_kvcache_clear(&st->kv);
+			rvi_kvcache_clear(ctx->kv);
 			const double t0 = rvi_now_ms();
-			if ((rc = rvi_llama_forward(&m->llama, st, tokens, NULL, n, logits, false,
-			                            err)))
+			if ((rc = forward(ctx, tokens, n, logits, err)))
 				goto free_bufs;
 			pre_ms[i * o->reps + rep] = rvi_now_ms() - t0;
 			for (int64_t j = 0; j < hp->n_vocab; j++)
 				r->finite = r->finite && isfinite(logits[j]);
 		}
 		for (int i = 0; i < r->n_decode; i++) {
-			rvi_kvcache_clear(&st->kv);
-			st->kv.n_past = r->decode[i].size;
+			rvi_kvcache_clear(ctx->kv);
+			ctx->kv->n_past = r->decode[i].size;
 			const double t0 = rvi_now_ms();
 			for (int t = 0; t < T; t++)
-				if ((rc = rvi_llama_forward(&m->llama, st, &tokens[t], NULL, 1,
-				                            logits, false, err)))
+				if ((rc = forward(ctx, &tokens[t], 1, logits, err)))
 					goto free_bufs;
 			dec_ms[i * o->reps + rep] = rvi_now_ms() - t0;
 		}

@@ -626,16 +626,18 @@ static int decode_error(const char *name, const char *fmt, const char *reason, r
 	                  fmt, reason);
 }
 
-int rvi_image_load_memory(const void *data, size_t n, const char *name, const rvi_image_limits *lim,
-                          bool apply_exif, rvi_image *out, rvi_err *err)
+/* What the checks of a file's bytes found, before any pixel is decoded. */
+typedef struct header {
+	const char *fmt;
+	int w, h;        /* as stored */
+	int orientation; /* EXIF (JPEG), 1 otherwise */
+} header;
+
+/* Every check that needs no decoding: format, declared sizes against the
+ * limits, and the structure stb would otherwise trust. */
+static int check_header(const uint8_t *b, size_t n, const char *name, const rvi_image_limits *lim,
+                        header *hd, rvi_err *err)
 {
-	const uint8_t *b = data;
-	rvi_image_limits def = rvi_image_default_limits();
-	if (!lim)
-		lim = &def;
-	if (!name)
-		name = "(image in memory)";
-	memset(out, 0, sizeof(*out));
 	int rc = check_limits(lim, name, err);
 	if (rc != RV_OK)
 		return rc;
@@ -714,6 +716,43 @@ int rvi_image_load_memory(const void *data, size_t n, const char *name, const rv
 	}
 	if (rc != RV_OK)
 		return rc;
+	*hd = (header){fmt, w, h, js.orientation};
+	return RV_OK;
+}
+
+int rvi_image_probe_memory(const void *data, size_t n, const char *name,
+                           const rvi_image_limits *lim, bool apply_exif, int *w, int *h,
+                           rvi_err *err)
+{
+	rvi_image_limits def = rvi_image_default_limits();
+	header hd;
+	int rc =
+	    check_header(data, n, name ? name : "(image in memory)", lim ? lim : &def, &hd, err);
+	if (rc != RV_OK)
+		return rc;
+	/* orientations 5..8 turn the image a quarter */
+	const bool swap = apply_exif && hd.orientation >= 5;
+	*w = swap ? hd.h : hd.w;
+	*h = swap ? hd.w : hd.h;
+	return RV_OK;
+}
+
+int rvi_image_load_memory(const void *data, size_t n, const char *name, const rvi_image_limits *lim,
+                          bool apply_exif, rvi_image *out, rvi_err *err)
+{
+	const uint8_t *b = data;
+	rvi_image_limits def = rvi_image_default_limits();
+	if (!lim)
+		lim = &def;
+	if (!name)
+		name = "(image in memory)";
+	memset(out, 0, sizeof(*out));
+	header hd;
+	int rc = check_header(b, n, name, lim, &hd, err);
+	if (rc != RV_OK)
+		return rc;
+	const char *fmt = hd.fmt, *reason;
+	const int w = hd.w, h = hd.h;
 
 	int dw2, dh2, comp;
 	uint8_t *px = rvi_stbi_load(b, n, &dw2, &dh2, &comp, &reason);
@@ -731,8 +770,8 @@ int rvi_image_load_memory(const void *data, size_t n, const char *name, const rv
 	rc = to_rgb(px, w, h, comp, &img, err);
 	if (rc != RV_OK)
 		return rc;
-	if (apply_exif && js.orientation != 1) {
-		rc = rvi_image_orient(&img, js.orientation, out, err);
+	if (apply_exif && hd.orientation != 1) {
+		rc = rvi_image_orient(&img, hd.orientation, out, err);
 		rvi_image_free(&img);
 		return rc;
 	}

@@ -59,6 +59,12 @@ int rvi_image_load_file(const char *path, const rvi_image_limits *lim, bool appl
 int rvi_image_load_memory(const void *buf, size_t n, const char *name, const rvi_image_limits *lim,
                           bool apply_exif, rvi_image *out, rvi_err *err);
 
+/* Every check rvi_image_load_memory makes before decoding, and the size
+ * the decoded image will have (upright, when apply_exif), without
+ * decoding it. */
+int rvi_image_probe_memory(const void *buf, size_t n, const char *name, const rvi_image_limits *lim,
+                           bool apply_exif, int *w, int *h, rvi_err *err);
+
 /* Frees img->rgb and zeroes img; NULL and zeroed images are fine. */
 void rvi_image_free(rvi_image *img);
 

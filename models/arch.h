@@ -1,0 +1,140 @@
+/* arch.h: what a model family implements, and the registry that finds one.
+ *
+ * A family is two tables of functions: a text decoder (general.architecture
+ * of the model GGUF) and a vision tower with its projector
+ * (clip.projector_type of the mmproj GGUF). The runtime (src/api.c,
+ * prompt.c, bestofn.c, vision.c) calls a family only through these tables,
+ * so adding one is a file in models/ that fills a table, plus a line in
+ * models/registry.c; nothing in src/ changes. Each table's model and state
+ * are opaque to the runtime (void *): only the family's own file reads
+ * them. ggml's backend interface and SQLite's VFS are the pattern. */
+#ifndef RLAIFV_ARCH_H
+#define RLAIFV_ARCH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "src/gguf.h"
+#include "src/image/image.h"
+#include "src/kvcache.h"
+#include "src/util.h"
+
+/* ---- batches ------------------------------------------------------------ */
+
+/* A position: 1-D families read t only; M-RoPE (Qwen2-VL) rotates its
+ * frequency sections by t, h and w. Text tokens have t = h = w. */
+typedef struct rvi_pos {
+	int32_t t, h, w;
+} rvi_pos;
+
+/* Who an item attends to. CAUSAL: every earlier cache row and itself.
+ * BIDIRECTIONAL: as CAUSAL, and also every item of its own batch (an image
+ * span that sees itself whole, as Gemma 3's image tokens do); such a batch
+ * runs as one chunk. */
+typedef enum rvi_attn_rule {
+	RVI_ATTN_CAUSAL = 0,
+	RVI_ATTN_BIDIRECTIONAL = 1,
+} rvi_attn_rule;
+
+/* A batch of inputs: token ids (or embedding rows), each appended either to
+ * the shared prefix (seq NULL: all of them) or to the end of the suffix
+ * sequence seq[i] (batched decoding of candidates, several items per
+ * sequence for teacher-forced scoring). A batch is all-prefix or
+ * all-suffix. The cache row an item takes is implied by the order; its
+ * position is explicit (pos) or, when pos is NULL, its cache row. */
+typedef struct rvi_batch {
+	int64_t n;
+	const int32_t *tokens; /* (n), or NULL */
+	const float *embd;     /* (n, n_embd) rows when tokens is NULL */
+	const int32_t *seq;    /* (n) suffix of each item, or NULL: the prefix */
+	const rvi_pos *pos;    /* (n) positions, or NULL: t = h = w = cache row */
+	rvi_attn_rule attn;
+} rvi_batch;
+
+/* ---- text decoder ------------------------------------------------------- */
+
+typedef struct rvi_text_info {
+	int64_t n_vocab;
+	int64_t n_embd; /* width of an input embedding row (image rows too) */
+	int64_t n_ctx_train;
+	uint64_t weight_bytes;    /* read per decoded token */
+	int n_pos_dims;           /* 1, or 3 when positions are (t, h, w) */
+	rvi_attn_rule image_attn; /* how an image's rows attend to each other */
+} rvi_text_info;
+
+typedef struct rvi_text_arch {
+	const char *name; /* general.architecture */
+	/* Binds the weights of g (which outlives the model). Errors name the
+	 * file and the key or tensor at fault. */
+	int (*load)(const rvi_gguf *g, void **model, rvi_err *err);
+	void (*free)(void *model);
+	rvi_text_info (*info)(const void *model);
+	/* Working memory and KV cache of one context. */
+	int (*state_new)(const void *model, int64_t n_ctx, int64_t n_batch, int n_threads,
+	                 void **state, rvi_err *err);
+	void (*state_free)(void *state);
+	rvi_kvcache *(*cache)(void *state);
+	/* Runs a batch (split into chunks as the state allows); logits get
+	 * (n_vocab) floats for the last item, or one row per item when
+	 * all_logits; NULL for none. An item's result is bit-identical
+	 * whatever else shares its batch. */
+	int (*decode)(const void *model, void *state, const rvi_batch *b, float *logits,
+	              bool all_logits, rvi_err *err);
+} rvi_text_arch;
+
+/* ---- vision tower and projector ----------------------------------------- */
+
+/* The embedding rows one image becomes, laid out as grid_h x grid_w
+ * (row-major; rows = grid_h * grid_w), which M-RoPE positions follow. */
+typedef struct rvi_embd_shape {
+	int64_t rows, grid_h, grid_w;
+} rvi_embd_shape;
+
+/* A preprocessed image: n_floats of planar pixels in the family's layout,
+ * w x h pixels each plane, and the rows they encode to. */
+typedef struct rvi_pixels {
+	float *data; /* rvi_alloc'ed; rvi_pixels_free */
+	int64_t n_floats;
+	int w, h;
+	rvi_embd_shape shape;
+} rvi_pixels;
+
+void rvi_pixels_free(rvi_pixels *px);
+
+typedef struct rvi_vision_arch {
+	const char *name; /* clip.projector_type */
+	/* Binds the weights of the mmproj g (which outlives the model). */
+	int (*load)(const rvi_gguf *g, void **model, rvi_err *err);
+	void (*free)(void *model);
+	int64_t (*n_embd_out)(const void *model); /* width of an output row */
+	/* The rows an upright image of w x h pixels gives. */
+	int (*embd_shape)(const void *model, int w, int h, rvi_embd_shape *out, rvi_err *err);
+	/* One decoded, upright image into the encoder's pixels. */
+	int (*preprocess)(const void *model, const rvi_image *img, rvi_pixels *out, rvi_err *err);
+	/* out (px->shape.rows, n_embd_out) rows; the same whatever n_threads. */
+	int (*encode)(const void *model, const rvi_pixels *px, int n_threads, float *out,
+	              rvi_err *err);
+} rvi_vision_arch;
+
+/* ---- registry ----------------------------------------------------------- */
+
+/* The text family that g's general.architecture names; RV_ERR_UNSUPPORTED
+ * naming the key and value when none does. */
+int rvi_text_arch_find(const rvi_gguf *g, const rvi_text_arch **out, rvi_err *err);
+
+/* A list of vision families to choose from: the built-in one, or a
+ * test's. */
+typedef struct rvi_vision_registry {
+	const rvi_vision_arch *const *archs;
+	int n;
+} rvi_vision_registry;
+
+const rvi_vision_registry *rvi_vision_builtin(void);
+
+/* The vision family that g's clip.projector_type names in reg ("mlp" when
+ * the key is absent: converters older than projector types wrote LLaVA-1.5
+ * files); RV_ERR_UNSUPPORTED naming the key and value when none does. */
+int rvi_vision_arch_find(const rvi_gguf *g, const rvi_vision_registry *reg,
+                         const rvi_vision_arch **out, rvi_err *err);
+
+#endif

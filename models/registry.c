@@ -1,0 +1,92 @@
+/* registry.c: the model families this build knows, found by the name a
+ * GGUF file gives (see arch.h). A new family adds its table here. */
+#include "models/arch.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "models/clip.h"
+#include "models/llama.h"
+
+static const rvi_text_arch *const text_archs[] = {
+    &rvi_llama_arch, /* LLaMA 1/2/3, Vicuna, Mistral-style: the LLM of LLaVA */
+};
+
+static const rvi_vision_arch *const vision_archs[] = {
+    &rvi_llava_mlp_arch, /* CLIP ViT + LLaVA-1.5's two-layer MLP projector */
+};
+
+static const rvi_vision_registry builtin = {vision_archs,
+                                            (int)(sizeof(vision_archs) / sizeof(vision_archs[0]))};
+
+const rvi_vision_registry *rvi_vision_builtin(void)
+{
+	return &builtin;
+}
+
+/* Names for a message: the ones a registry knows, comma-separated. */
+static void list_names(const char *const *names, int n, char *buf, size_t size)
+{
+	size_t used = 0;
+	buf[0] = 0;
+	for (int i = 0; i < n && used < size; i++) {
+		int w = snprintf(buf + used, size - used, "%s%s", i ? ", " : "", names[i]);
+		if (w < 0)
+			break;
+		used += (size_t)w;
+	}
+}
+
+int rvi_text_arch_find(const rvi_gguf *g, const rvi_text_arch **out, rvi_err *err)
+{
+	*out = NULL;
+	rvi_str s = {0};
+	int rc = rvi_gguf_get_str(g, "general.architecture", true, &s, err);
+	if (rc != RV_OK)
+		return rc;
+	const int n = (int)(sizeof(text_archs) / sizeof(text_archs[0]));
+	const char *names[sizeof(text_archs) / sizeof(text_archs[0])];
+	for (int i = 0; i < n; i++) {
+		if (rvi_str_eq(s, text_archs[i]->name)) {
+			*out = text_archs[i];
+			return RV_OK;
+		}
+		names[i] = text_archs[i]->name;
+	}
+	char known[256];
+	list_names(names, n, known, sizeof(known));
+	return rvi_errorf(err, RV_ERR_UNSUPPORTED,
+	                  "%s: general.architecture \"%.*s\" is not supported (known: %s)", g->path,
+	                  (int)(s.len > 64 ? 64 : s.len), s.ptr, known);
+}
+
+int rvi_vision_arch_find(const rvi_gguf *g, const rvi_vision_registry *reg,
+                         const rvi_vision_arch **out, rvi_err *err)
+{
+	*out = NULL;
+	/* The family's loader checks general.architecture itself. */
+	rvi_str s = {"mlp", 3};
+	int rc = rvi_gguf_get_str(g, "clip.projector_type", false, &s, err);
+	if (rc != RV_OK)
+		return rc;
+	const char *names[64];
+	const int n = reg->n < 64 ? reg->n : 64;
+	for (int i = 0; i < n; i++) {
+		if (rvi_str_eq(s, reg->archs[i]->name)) {
+			*out = reg->archs[i];
+			return RV_OK;
+		}
+		names[i] = reg->archs[i]->name;
+	}
+	char known[256];
+	list_names(names, n, known, sizeof(known));
+	return rvi_errorf(err, RV_ERR_UNSUPPORTED,
+	                  "%s: clip.projector_type \"%.*s\" is not supported (known: %s)", g->path,
+	                  (int)(s.len > 64 ? 64 : s.len), s.ptr, known);
+}
+
+void rvi_pixels_free(rvi_pixels *px)
+{
+	free(px->data);
+	*px = (rvi_pixels){0};
+}
