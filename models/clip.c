@@ -461,11 +461,6 @@ int rvi_clip_encode(const rvi_clip *c, const float *pixels_chw, int n_threads, f
 		    (long long)n);
 	int rc = RV_OK;
 	const char *what = "patch embedding";
-	/* the BLAS's kernels do not change during an encode: chosen once */
-	const bool blas_attention = !rvi_blas_generic();
-	if (blas_attention)
-		rvi_blas_serial();
-
 	/* patches (n_p, 3*p*p): patch (py, px), row-major over the side x side
 	 * grid starting top-left, flattened in the kernel's (c, ky, kx) order */
 	for (int64_t py = 0; py < side; py++)
@@ -503,7 +498,7 @@ int rvi_clip_encode(const rvi_clip *c, const float *pixels_chw, int n_threads, f
 			goto done;
 
 		/* ao (n, W) = per head softmax(q k^T / sqrt(hd)) v, non-causal */
-		rvi_attn_full(&heads, q, k, v, ao, n, NULL, 0, scores, nt, blas_attention);
+		rvi_attn_full(&heads, q, k, v, ao, n, NULL, 0, scores, nt);
 
 		/* x += ao @ Wo^T + bo */
 		if ((rc = linear(&L->wo, L->bo, ao, n, xb, nt, &scr)))

@@ -144,9 +144,15 @@ size_t rvi_attn_full_scratch(int64_t n, int n_threads)
 
 void rvi_attn_full(const rvi_attn_heads *h, const float *q, const float *k, const float *v,
                    float *out, int64_t n, const int64_t *windows, int64_t n_win, float *scratch,
-                   int n_threads, bool blas)
+                   int n_threads)
 {
 	const rvk_table *K = rvk_active();
+	/* Where OpenBLAS runs kernels made for the CPU, its sgemm (one thread
+	 * per task) computes scores and values several times faster than the
+	 * kernel table; its generic kernels are slower than the table. */
+	const bool blas = !rvi_blas_generic();
+	if (blas)
+		rvi_blas_serial();
 	const int64_t hd = h->head_dim, W = h->n_head * hd;
 	const int64_t chunk = blas ? FULL_QUERIES_BLAS : FULL_QUERIES;
 	const int64_t one[2] = {0, n};

@@ -18,6 +18,7 @@
 #include "models/llama.h"
 #include "rlaifv.h"
 #include "src/api_internal.h"
+#include "src/attention.h"
 #include "src/prompt.h"
 #include "src/rope.h"
 #include "tests/testutil.h"
@@ -377,6 +378,33 @@ static void test_mrope(void)
 	rvi_rope_free(&r3);
 }
 
+/* Window attention: each window alone is full attention over its rows. */
+static void test_attention_windows(void)
+{
+	enum { N = 13, H = 2, HD = 5, W = H * HD };
+	const rvi_attn_heads heads = {H, H, HD, 0.4f};
+	const int64_t bounds[] = {0, 4, 5, 13};
+	float q[N * W], k[N * W], v[N * W], out[N * W], want[N * W];
+	uint64_t rng = 11;
+	for (int i = 0; i < N * W; i++) {
+		q[i] = tu_rand_uniform(&rng, -1, 1);
+		k[i] = tu_rand_uniform(&rng, -1, 1);
+		v[i] = tu_rand_uniform(&rng, -1, 1);
+	}
+	float *scratch = rvi_alloc(rvi_attn_full_scratch(N, 2), sizeof(float));
+	rvi_attn_full(&heads, q, k, v, out, N, bounds, 3, scratch, 2);
+	for (int w = 0; w < 3; w++) {
+		const int64_t lo = bounds[w], n = bounds[w + 1] - lo;
+		rvi_attn_full(&heads, q + lo * W, k + lo * W, v + lo * W, want + lo * W, n, NULL, 0,
+		              scratch, 1);
+	}
+	CHECK(!memcmp(out, want, sizeof(out)), "windows differ from separate full attention");
+	/* and a window really bounds what a row sees */
+	rvi_attn_full(&heads, q, k, v, want, N, NULL, 0, scratch, 1);
+	CHECK(memcmp(out, want, sizeof(out)) != 0, "windows were ignored");
+	free(scratch);
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/rlaifv-test-arch.XXXXXX";
@@ -387,6 +415,7 @@ int main(void)
 	test_registered_family(dir);
 	test_batch_rules();
 	test_mrope();
+	test_attention_windows();
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	if (system(cmd) != 0)
