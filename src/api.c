@@ -469,7 +469,7 @@ rv_status rv_generate_prompt(rv_context *ctx, const rv_prompt *prompt, const rv_
 	if (rc != RV_OK)
 		goto fail;
 
-	int64_t max_new = ctx->kv->n_ctx - pr.n_positions;
+	int64_t max_new = rv_context_n_ctx(ctx) - pr.n_positions;
 	if (p.n_predict >= 0 && p.n_predict < max_new)
 		max_new = p.n_predict;
 	if (max_new == 0) { /* -n 0: nothing asked for */

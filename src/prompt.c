@@ -113,7 +113,7 @@ int rvi_prompt_prepare(rv_context *ctx, const rv_prompt *p, int add_bos, rvi_pro
 	if (rc == RV_OK && out->n_positions == 0)
 		rc = rvi_errorf(&ctx->err, RV_ERR_INVALID_ARG,
 		                "the prompt is empty and the model adds no BOS token");
-	if (rc == RV_OK && out->n_positions >= ctx->kv->n_ctx) {
+	if (rc == RV_OK && out->n_positions >= rv_context_n_ctx(ctx)) {
 		char images[64] = "";
 		if (p->n_images > 0)
 			snprintf(images, sizeof(images), " (%lld of them for %d image%s)",
@@ -121,7 +121,8 @@ int rvi_prompt_prepare(rv_context *ctx, const rv_prompt *p, int add_bos, rvi_pro
 		rc = rvi_errorf(&ctx->err, RV_ERR_CONTEXT,
 		                "the prompt takes %lld positions%s but the context holds %lld: "
 		                "shorten it or raise -c",
-		                (long long)out->n_positions, images, (long long)ctx->kv->n_ctx);
+		                (long long)out->n_positions, images,
+		                (long long)rv_context_n_ctx(ctx));
 	}
 	if (rc != RV_OK)
 		rvi_prompt_free(out);
