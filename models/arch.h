@@ -116,6 +116,11 @@ typedef struct rvi_vision_arch {
 	              rvi_err *err);
 } rvi_vision_arch;
 
+/* For a family's load: a zeroed object of size bytes that load fills from
+ * g; freed again (and *out left alone) when load fails. */
+int rvi_arch_new(size_t size, int (*load)(void *obj, const rvi_gguf *g, rvi_err *err),
+                 const rvi_gguf *g, void **out, rvi_err *err);
+
 /* ---- registry ----------------------------------------------------------- */
 
 /* The text family that g's general.architecture names; RV_ERR_UNSUPPORTED

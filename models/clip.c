@@ -540,18 +540,14 @@ done:
 
 /* ---- the family's table ------------------------------------------------- */
 
+static int load_into(void *obj, const rvi_gguf *g, rvi_err *err)
+{
+	return rvi_clip_load(obj, g, err);
+}
+
 static int arch_load(const rvi_gguf *g, void **model, rvi_err *err)
 {
-	rvi_clip *c = calloc(1, sizeof(*c));
-	if (!c)
-		return rvi_errorf(err, RV_ERR_NOMEM, "out of memory");
-	int rc = rvi_clip_load(c, g, err);
-	if (rc != RV_OK) {
-		free(c);
-		return rc;
-	}
-	*model = c;
-	return RV_OK;
+	return rvi_arch_new(sizeof(rvi_clip), load_into, g, model, err);
 }
 
 static void arch_free(void *model)

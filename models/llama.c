@@ -439,18 +439,14 @@ int rvi_llama_forward(const rvi_llama *m, rvi_llama_state *st, const int32_t *to
 
 /* ---- the family's table ------------------------------------------------- */
 
+static int load_into(void *obj, const rvi_gguf *g, rvi_err *err)
+{
+	return rvi_llama_load(obj, g, err);
+}
+
 static int arch_load(const rvi_gguf *g, void **model, rvi_err *err)
 {
-	rvi_llama *m = calloc(1, sizeof(*m));
-	if (!m)
-		return rvi_errorf(err, RV_ERR_NOMEM, "out of memory");
-	int rc = rvi_llama_load(m, g, err);
-	if (rc != RV_OK) {
-		free(m);
-		return rc;
-	}
-	*model = m;
-	return RV_OK;
+	return rvi_arch_new(sizeof(rvi_llama), load_into, g, model, err);
 }
 
 static void arch_free(void *model)

@@ -85,6 +85,21 @@ int rvi_vision_arch_find(const rvi_gguf *g, const rvi_vision_registry *reg,
 	                  (int)(s.len > 64 ? 64 : s.len), s.ptr, known);
 }
 
+int rvi_arch_new(size_t size, int (*load)(void *obj, const rvi_gguf *g, rvi_err *err),
+                 const rvi_gguf *g, void **out, rvi_err *err)
+{
+	void *obj = calloc(1, size);
+	if (!obj)
+		return rvi_errorf(err, RV_ERR_NOMEM, "out of memory");
+	int rc = load(obj, g, err);
+	if (rc != RV_OK) {
+		free(obj);
+		return rc;
+	}
+	*out = obj;
+	return RV_OK;
+}
+
 void rvi_pixels_free(rvi_pixels *px)
 {
 	free(px->data);
