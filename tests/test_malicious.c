@@ -708,7 +708,13 @@ static void test_vocab(void)
 
 	llama_spec(&s, 1);
 	set_str(&s, "tokenizer.ggml.model", "gpt2");
-	expect_text("a BPE vocabulary", &s, RV_ERR_UNSUPPORTED, "gpt2", NULL);
+	expect_text("a BPE vocabulary without merges", &s, RV_ERR_MODEL, "tokenizer.ggml.merges",
+	            NULL);
+	spec_free(&s);
+	llama_spec(&s, 1);
+	set_str(&s, "tokenizer.ggml.model", "bert");
+	expect_text("a WordPiece vocabulary", &s, RV_ERR_UNSUPPORTED, "tokenizer.ggml.model",
+	            "bert", NULL);
 	spec_free(&s);
 }
 

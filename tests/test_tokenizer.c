@@ -906,8 +906,11 @@ static void test_built_vocab(void)
 	expect_load_error(&e, 0, RV_ERR_MODEL, "tokenizer.ggml.bos_token_id", "bos out of range");
 	e = (vopt){0};
 	e.model = "gpt2";
-	expect_load_error(&e, 0, RV_ERR_UNSUPPORTED, "tokenizer model gpt2 is not supported yet",
-	                  "gpt2");
+	expect_load_error(&e, 0, RV_ERR_MODEL, "missing key tokenizer.ggml.merges", "gpt2 no merges");
+	e = (vopt){0};
+	e.model = "bert";
+	expect_load_error(&e, 0, RV_ERR_UNSUPPORTED, "tokenizer.ggml.model = \"bert\" is not",
+	                  "bert");
 
 	/* No BOS (UINT32_MAX = none): add_bos is off and asking for it fails. */
 	e = (vopt){0};

@@ -1,7 +1,10 @@
-/* tokenizer.h: SentencePiece-style ("llama") vocabularies from GGUF:
- * encoding text to token ids and decoding ids back to valid UTF-8.
- * Other vocabulary kinds (gpt2 BPE...) are refused at load with a clear
- * "not supported yet" error. Knows nothing of models or sampling. */
+/* tokenizer.h: the tokenizer's interface to the rest of the runtime:
+ * vocabularies from GGUF (SentencePiece "llama", byte-level BPE "gpt2"),
+ * encoding text to token ids and decoding ids back to valid UTF-8. Other
+ * vocabulary kinds are refused at load. Knows nothing of models or
+ * sampling. The parts live beside this header: vocab.c (loading), tokenize.c
+ * (special tokens, dispatch), spm.c, bpe.c (encoders), decode.c,
+ * unicode.c (+ generated unicode_data.c). */
 #ifndef RLAIFV_TOKENIZER_H
 #define RLAIFV_TOKENIZER_H
 
@@ -28,7 +31,9 @@ typedef struct rvi_tokenizer rvi_tokenizer;
 /* Loads the vocabulary of g (tokenizer.ggml.* keys). n_vocab_expected is the
  * number of embedding rows the model has (0: don't check); a vocabulary of a
  * different size, short/mistyped scores or types, out-of-range special ids,
- * or a malformed byte token "<0xZZ>" are RV_ERR_MODEL naming the key. */
+ * a malformed byte token "<0xZZ>", and for BPE empty or repeated tokens and
+ * merges naming unknown tokens are RV_ERR_MODEL naming the key; an unknown
+ * tokenizer.ggml.model or .pre is RV_ERR_UNSUPPORTED. */
 int rvi_tokenizer_load(rvi_tokenizer **out, const rvi_gguf *g, int64_t n_vocab_expected,
                        rvi_err *err);
 void rvi_tokenizer_free(rvi_tokenizer *t);
@@ -36,21 +41,26 @@ void rvi_tokenizer_free(rvi_tokenizer *t);
 int64_t rvi_tokenizer_n_vocab(const rvi_tokenizer *t);
 int32_t rvi_tokenizer_bos(const rvi_tokenizer *t);  /* -1 when none */
 int32_t rvi_tokenizer_eos(const rvi_tokenizer *t);  /* -1 when none */
-bool rvi_tokenizer_add_bos(const rvi_tokenizer *t); /* tokenizer.ggml.add_bos_token, default true */
+/* tokenizer.ggml.add_bos_token; default true for SentencePiece, false for BPE */
+bool rvi_tokenizer_add_bos(const rvi_tokenizer *t);
+bool rvi_tokenizer_add_eos(const rvi_tokenizer *t); /* tokenizer.ggml.add_eos_token, default false */
 bool rvi_tokenizer_is_eog(const rvi_tokenizer *t, int32_t id); /* end of generation (EOS/EOT) */
 int32_t rvi_tokenizer_unk(const rvi_tokenizer *t);             /* -1 when none */
 /* The enum rvi_token_type of id, or -1 if out of range. */
 int rvi_token_type_of(const rvi_tokenizer *t, int32_t id);
 
-/* Encodes len bytes of text, giving llama.cpp's ids. add_bos prepends BOS
+/* Encodes len bytes of text, giving the ids Hugging Face tokenizers (and,
+ * where they agree, llama.cpp) give. add_bos prepends BOS
  * (RV_ERR_INVALID_ARG if there is none); parse_special lets the text of
- * control/unknown tokens ("<s>", "</s>", "<unk>") map to those tokens, else it
- * is tokenized as plain text; user-defined tokens always map (as in
- * llama.cpp). Like SentencePiece with add_dummy_prefix, a "▁" is put in front
- * of the text (and of each plain-text segment between special tokens), spaces
- * become "▁", pieces are merged by score, and characters not in the
- * vocabulary fall back to <0xNN> tokens (bytes of invalid UTF-8 too, one by
- * one). *ids is malloc'ed (free() it; NULL when *n is 0); *n its length. */
+ * control/unknown tokens ("<s>", "</s>", "<|im_end|>") map to those tokens,
+ * else it is tokenized as plain text; user-defined tokens always map.
+ * SentencePiece: with add_space_prefix a "▁" is put in front of each plain
+ * segment between special tokens, spaces become "▁", pieces are merged by
+ * score, and characters not in the vocabulary fall back to <0xNN> tokens
+ * (bytes of invalid UTF-8 too, one by one). Byte-level BPE: NFC when the
+ * vocabulary's tokenizer normalizes (qwen2), the pre-tokenizer of
+ * tokenizer.ggml.pre, then merges by rank. *ids is malloc'ed (free() it;
+ * NULL when *n is 0); *n its length. */
 int rvi_tokenize(const rvi_tokenizer *t, const char *text, size_t len, bool add_bos,
                  bool parse_special, int32_t **ids, int64_t *n, rvi_err *err);
 
