@@ -85,10 +85,31 @@ typedef struct rvi_text_arch {
 /* ---- vision tower and projector ----------------------------------------- */
 
 /* The embedding rows one image becomes, laid out as grid_h x grid_w
- * (row-major; rows = grid_h * grid_w), which M-RoPE positions follow. */
+ * (row-major; rows = grid_h * grid_w), which M-RoPE positions follow.
+ * Families that cut an image into tiles say how many (0 x 0 otherwise);
+ * their rows are the tiles' rows one after another. */
 typedef struct rvi_embd_shape {
 	int64_t rows, grid_h, grid_w;
+	int tiles_h, tiles_w;
 } rvi_embd_shape;
+
+/* How an image's rows sit in the prompt, for families that frame them
+ * with marker tokens (tile tags, begin/end of image): pieces in order,
+ * each either text (tokenized with special tokens parsed: the family's
+ * own markers) or a run of rows laid out as grid_h x grid_w. */
+typedef struct rvi_layout_piece {
+	const char *text; /* NUL-terminated, or NULL for a run of rows */
+	int64_t row0, n_rows;
+	int64_t grid_h, grid_w;
+} rvi_layout_piece;
+
+typedef struct rvi_image_layout {
+	rvi_layout_piece *pieces;
+	int n;
+	char *text; /* the pieces' text lives here */
+} rvi_image_layout;
+
+void rvi_image_layout_free(rvi_image_layout *l);
 
 /* A preprocessed image: n_floats of planar pixels in the family's layout,
  * w x h pixels each plane, and the rows they encode to. */
@@ -113,6 +134,10 @@ typedef struct rvi_vision_arch {
 	int (*preprocess)(const void *model, const rvi_image *img, rvi_pixels *out, rvi_err *err);
 	/* out (px->shape.rows, n_embd_out) rows; the same whatever n_threads. */
 	int (*encode)(const void *model, const rvi_pixels *px, int n_threads, float *out,
+	              rvi_err *err);
+	/* The pieces an image of this shape becomes in the prompt; NULL:
+	 * its rows alone, in one run. */
+	int (*layout)(const void *model, const rvi_embd_shape *shape, rvi_image_layout *out,
 	              rvi_err *err);
 } rvi_vision_arch;
 

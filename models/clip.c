@@ -569,7 +569,7 @@ static int arch_embd_shape(const void *model, int w, int h, rvi_embd_shape *out,
 	const rvi_clip *c = model;
 	(void)w, (void)h, (void)err;
 	const int64_t side = c->hp.image_size / c->hp.patch_size;
-	*out = (rvi_embd_shape){c->hp.n_patches, side, side};
+	*out = (rvi_embd_shape){c->hp.n_patches, side, side, 0, 0};
 	return RV_OK;
 }
 

@@ -100,6 +100,13 @@ int rvi_arch_new(size_t size, int (*load)(void *obj, const rvi_gguf *g, rvi_err 
 	return RV_OK;
 }
 
+void rvi_image_layout_free(rvi_image_layout *l)
+{
+	free(l->pieces);
+	free(l->text);
+	*l = (rvi_image_layout){0};
+}
+
 void rvi_pixels_free(rvi_pixels *px)
 {
 	free(px->data);

@@ -34,6 +34,72 @@ static int resolve_template(rv_context *ctx, const rv_prompt *p, const char **na
 	return RV_OK;
 }
 
+/* A new part at the end of pr (zeroed), or NULL when memory runs out. */
+static rvi_prompt_part *new_part(rv_context *ctx, rvi_prompt *pr)
+{
+	if (pr->n_parts == pr->cap_parts) {
+		const int cap = pr->cap_parts ? 2 * pr->cap_parts : 8;
+		rvi_prompt_part *p = realloc(pr->parts, (size_t)cap * sizeof(*p));
+		if (!p) {
+			rvi_errorf(&ctx->err, RV_ERR_NOMEM, "out of memory");
+			return NULL;
+		}
+		pr->parts = p;
+		pr->cap_parts = cap;
+	}
+	rvi_prompt_part *part = &pr->parts[pr->n_parts++];
+	memset(part, 0, sizeof(*part));
+	return part;
+}
+
+static int add_text(rv_context *ctx, rvi_prompt *pr, const char *text, size_t len, bool bos,
+                    bool special)
+{
+	rvi_prompt_part *part = new_part(ctx, pr);
+	if (!part)
+		return RV_ERR_NOMEM;
+	int rc = rvi_tokenize(ctx->model->tok, text, len, bos, special, &part->tokens, &part->n,
+	                      &ctx->err);
+	pr->n_positions += part->n;
+	return rc;
+}
+
+static int add_rows(rv_context *ctx, rvi_prompt *pr, int image, int64_t row0, int64_t n,
+                    int64_t grid_h, int64_t grid_w)
+{
+	rvi_prompt_part *part = new_part(ctx, pr);
+	if (!part)
+		return RV_ERR_NOMEM;
+	*part = (rvi_prompt_part){NULL, n, image, row0, grid_h, grid_w};
+	pr->n_positions += n;
+	return RV_OK;
+}
+
+/* An image's place in the prompt: its rows, framed by the family's
+ * markers when it has a layout. */
+static int add_image(rv_context *ctx, rvi_prompt *pr, int image, const rvi_embd_shape *sh)
+{
+	const rv_model *m = ctx->model;
+	if (!m->vision->layout)
+		return add_rows(ctx, pr, image, 0, sh->rows, sh->grid_h, sh->grid_w);
+	rvi_image_layout l = {0};
+	int rc = m->vision->layout(m->vision_model, sh, &l, &ctx->err);
+	for (int i = 0; rc == RV_OK && i < l.n; i++) {
+		const rvi_layout_piece *pc = &l.pieces[i];
+		if (pc->text)
+			rc = add_text(ctx, pr, pc->text, strlen(pc->text), false, true);
+		else if (pc->row0 < 0 || pc->n_rows < 0 || pc->row0 > sh->rows - pc->n_rows)
+			rc =
+			    rvi_errorf(&ctx->err, RV_ERR_INTERNAL,
+			               "image layout: rows %lld..%lld of %lld", (long long)pc->row0,
+			               (long long)(pc->row0 + pc->n_rows), (long long)sh->rows);
+		else
+			rc = add_rows(ctx, pr, image, pc->row0, pc->n_rows, pc->grid_h, pc->grid_w);
+	}
+	rvi_image_layout_free(&l);
+	return rc;
+}
+
 int rvi_prompt_prepare(rv_context *ctx, const rv_prompt *p, int add_bos, rvi_prompt *out)
 {
 	const rv_model *m = ctx->model;
@@ -88,26 +154,19 @@ int rvi_prompt_prepare(rv_context *ctx, const rv_prompt *p, int add_bos, rvi_pro
 		seg = chat.seg;
 		n_seg = chat.n_seg;
 	}
-	out->parts = rvi_zalloc((size_t)n_seg, sizeof(rvi_prompt_part));
-	if (!out->parts)
-		rc = rvi_errorf(&ctx->err, RV_ERR_NOMEM, "out of memory");
 	const bool bos = add_bos < 0 ? rvi_tokenizer_add_bos(m->tok) : add_bos != 0;
 	int64_t image_rows = 0;
 	for (int i = 0; rc == RV_OK && i < n_seg; i++) {
-		rvi_prompt_part *part = &out->parts[i];
-		out->n_parts++;
 		if (!seg[i].text) {
-			part->image = seg[i].image;
-			part->n = out->images[seg[i].image].shape.rows;
-			image_rows += part->n;
+			const rvi_embd_shape *sh = &out->images[seg[i].image].shape;
+			image_rows += sh->rows;
+			rc = add_image(ctx, out, seg[i].image, sh);
 		} else {
 			/* Template text may hold special tokens (<|im_start|>); a raw
 			 * prompt is taken as plain text. Only the first segment
 			 * gets BOS, as LLaVA's tokenizer_image_token does. */
-			rc = rvi_tokenize(m->tok, seg[i].text, seg[i].len, bos && i == 0, !raw,
-			                  &part->tokens, &part->n, &ctx->err);
+			rc = add_text(ctx, out, seg[i].text, seg[i].len, bos && i == 0, !raw);
 		}
-		out->n_positions += part->n;
 	}
 	rvi_chat_free(&chat);
 	if (rc == RV_OK && out->n_positions == 0)
@@ -173,11 +232,11 @@ int rvi_prompt_encode_images(rv_context *ctx, rvi_prompt *pr, const rvi_prompt *
  * (t, h, w) positions an image's rows sit at (p0, p0 + row, p0 + col) of
  * its grid, and what follows starts at p0 + max(grid_h, grid_w), as
  * Qwen2-VL's get_rope_index does. Returns the position after the part. */
-static int64_t part_positions(const rv_context *ctx, const rvi_prompt *pr,
-                              const rvi_prompt_part *part, int64_t p0, rvi_pos *pos)
+static int64_t part_positions(const rv_context *ctx, const rvi_prompt_part *part, int64_t p0,
+                              rvi_pos *pos)
 {
-	const rvi_embd_shape *sh = part->tokens ? NULL : &pr->images[part->image].shape;
-	if (!sh || ctx->model->info.n_pos_dims == 1 || sh->grid_h * sh->grid_w != part->n) {
+	const int64_t gh = part->grid_h, gw = part->grid_w;
+	if (part->tokens || ctx->model->info.n_pos_dims == 1 || gh * gw != part->n) {
 		for (int64_t i = 0; i < part->n; i++) {
 			const int32_t q = (int32_t)(p0 + i);
 			pos[i] = (rvi_pos){q, q, q};
@@ -185,9 +244,8 @@ static int64_t part_positions(const rv_context *ctx, const rvi_prompt *pr,
 		return p0 + part->n;
 	}
 	for (int64_t i = 0; i < part->n; i++)
-		pos[i] = (rvi_pos){(int32_t)p0, (int32_t)(p0 + i / sh->grid_w),
-		                   (int32_t)(p0 + i % sh->grid_w)};
-	return p0 + (sh->grid_h > sh->grid_w ? sh->grid_h : sh->grid_w);
+		pos[i] = (rvi_pos){(int32_t)p0, (int32_t)(p0 + i / gw), (int32_t)(p0 + i % gw)};
+	return p0 + (gh > gw ? gh : gw);
 }
 
 int rvi_prompt_prefill(rv_context *ctx, const rvi_prompt *pr)
@@ -210,10 +268,13 @@ int rvi_prompt_prefill(rv_context *ctx, const rvi_prompt *pr)
 		const rvi_prompt_part *part = &pr->parts[i];
 		if (part->n == 0)
 			continue;
-		ctx->pos_next = part_positions(ctx, pr, part, ctx->pos_next, pos);
-		const rvi_batch b = {
-		    part->n, part->tokens, part->tokens ? NULL : pr->embd[part->image],
-		    NULL,    pos,          part->tokens ? RVI_ATTN_CAUSAL : m->info.image_attn};
+		ctx->pos_next = part_positions(ctx, part, ctx->pos_next, pos);
+		/* rows: the part's run of its image's embedding rows */
+		const float *rows =
+		    part->tokens ? NULL : pr->embd[part->image] + part->row0 * m->info.n_embd;
+		const rvi_batch b = {part->n, part->tokens,
+		                     rows,    NULL,
+		                     pos,     part->tokens ? RVI_ATTN_CAUSAL : m->info.image_attn};
 		rc = rvi_context_decode(ctx, &b, i == last ? ctx->logits : NULL, false);
 	}
 	free(pos);

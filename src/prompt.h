@@ -14,14 +14,15 @@
 #include "rlaifv.h"
 
 typedef struct rvi_prompt_part {
-	int32_t *tokens; /* text: ids, or NULL for an image */
+	int32_t *tokens; /* text: ids, or NULL for rows of an image */
 	int64_t n;       /* positions it takes */
-	int image;       /* image index for an image part */
+	int image;       /* rows: the image, its first row here, their grid */
+	int64_t row0, grid_h, grid_w;
 } rvi_prompt_part;
 
 typedef struct rvi_prompt {
 	rvi_prompt_part *parts;
-	int n_parts;
+	int n_parts, cap_parts;
 	int64_t n_positions; /* text tokens plus image rows */
 	int n_images;
 	rvi_vision_input *images; /* (n_images) the files read and counted */

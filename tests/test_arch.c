@@ -62,7 +62,7 @@ static int mp_embd_shape(const void *model, int w, int h, rvi_embd_shape *out, r
 {
 	(void)model, (void)err;
 	const int64_t gw = (w + CELL - 1) / CELL, gh = (h + CELL - 1) / CELL;
-	*out = (rvi_embd_shape){gw * gh, gh, gw};
+	*out = (rvi_embd_shape){gw * gh, gh, gw, 0, 0};
 	return RV_OK;
 }
 
@@ -110,6 +110,30 @@ static int mp_encode(const void *model, const rvi_pixels *px, int n_threads, flo
 	return RV_OK;
 }
 
+/* The rows framed by markers, the second half after the first: "(" rows
+ * ")" where the rows split in two runs around "|". */
+static int mp_layout(const void *model, const rvi_embd_shape *shape, rvi_image_layout *out,
+                     rvi_err *err)
+{
+	(void)model;
+	*out = (rvi_image_layout){0};
+	out->pieces = calloc(5, sizeof(rvi_layout_piece));
+	out->text = malloc(8);
+	if (!out->pieces || !out->text) {
+		rvi_image_layout_free(out);
+		return rvi_errorf(err, RV_ERR_NOMEM, "out of memory");
+	}
+	memcpy(out->text, "(\0|\0)", 6);
+	const int64_t half = shape->rows / 2;
+	out->pieces[0] = (rvi_layout_piece){out->text, 0, 0, 0, 0};
+	out->pieces[1] = (rvi_layout_piece){NULL, 0, half, 1, half};
+	out->pieces[2] = (rvi_layout_piece){out->text + 2, 0, 0, 0, 0};
+	out->pieces[3] = (rvi_layout_piece){NULL, half, shape->rows - half, 1, shape->rows - half};
+	out->pieces[4] = (rvi_layout_piece){out->text + 4, 0, 0, 0, 0};
+	out->n = 5;
+	return RV_OK;
+}
+
 static const rvi_vision_arch mean_pool_arch = {
     .name = "test-mean-pool",
     .load = mp_load,
@@ -118,6 +142,17 @@ static const rvi_vision_arch mean_pool_arch = {
     .embd_shape = mp_embd_shape,
     .preprocess = mp_preprocess,
     .encode = mp_encode,
+};
+
+static const rvi_vision_arch framed_arch = {
+    .name = "test-mean-pool",
+    .load = mp_load,
+    .free = mp_free,
+    .n_embd_out = mp_n_embd_out,
+    .embd_shape = mp_embd_shape,
+    .preprocess = mp_preprocess,
+    .encode = mp_encode,
+    .layout = mp_layout,
 };
 
 /* ---- a mmproj file for it ------------------------------------------------ */
@@ -209,8 +244,8 @@ static void test_registered_family(const char *dir)
 	/* the narrow file names the same family under another type name: the
 	 * width check is the runtime's, whichever family */
 	const rvi_vision_arch narrow_arch = {
-	    "test-mean-pool-narrow", mp_load,       mp_free,  mp_n_embd_out,
-	    mp_embd_shape,           mp_preprocess, mp_encode};
+	    "test-mean-pool-narrow", mp_load,       mp_free,   mp_n_embd_out,
+	    mp_embd_shape,           mp_preprocess, mp_encode, NULL};
 	const rvi_vision_arch *const narrow_archs[] = {&narrow_arch};
 	const rvi_vision_registry narrow_reg = {narrow_archs, 1};
 	CHECK(rvi_model_load_mmproj(m, narrow, &narrow_reg, &e) == RV_ERR_MODEL &&
@@ -278,6 +313,67 @@ static void test_registered_family(const char *dir)
 	unlink(narrow);
 	free(path);
 	free(narrow);
+}
+
+/* A family's layout frames its rows with its markers, in its order. */
+static void test_layout(const char *dir)
+{
+	char err[512];
+	rv_model *m = NULL;
+	if (rv_model_load(tu_data("tiny-llava-text-f32.gguf"), NULL, &m, err, sizeof(err)) !=
+	    RV_OK) {
+		CHECK(0, "load: %s", err);
+		return;
+	}
+	char *path = write_mmproj(dir, "test-mean-pool", m->info.n_embd);
+	const rvi_vision_arch *const archs[] = {&framed_arch};
+	const rvi_vision_registry reg = {archs, 1};
+	rvi_err e = {0};
+	rv_context *ctx = NULL;
+	rv_context_params cp = rv_context_default_params();
+	cp.no_cache = 1;
+	if (rvi_model_load_mmproj(m, path, &reg, &e) != RV_OK ||
+	    rv_context_new(m, &cp, &ctx, err, sizeof(err)) != RV_OK) {
+		CHECK(0, "framed family: %s %s", e.msg, err);
+		rv_model_free(m);
+		free(path);
+		return;
+	}
+	const char *imgs[1] = {tu_data("shapes_64x48.png")};
+	rv_prompt p = {"describe", imgs, 1, "llava", NULL};
+	rvi_prompt pr;
+	int rc = rvi_prompt_prepare(ctx, &p, -1, &pr);
+	CHECK(rc == RV_OK, "prepare: %s", rv_context_error(ctx));
+	if (rc == RV_OK) {
+		/* find the first run of rows; the markers stand around the runs */
+		int i = 0;
+		while (i < pr.n_parts && pr.parts[i].tokens)
+			i++;
+		int32_t *want = NULL;
+		int64_t n_want = 0;
+		CHECK(rvi_tokenize(m->tok, "(", 1, false, true, &want, &n_want, &e) == RV_OK, "%s",
+		      e.msg);
+		CHECK(i >= 1 && i + 3 < pr.n_parts && pr.parts[i - 1].n == n_want &&
+		          !memcmp(pr.parts[i - 1].tokens, want, sizeof(int32_t) * (size_t)n_want),
+		      "the opening marker is not before the rows");
+		CHECK(i + 3 < pr.n_parts && pr.parts[i].row0 == 0 && pr.parts[i].n == 6 &&
+		          pr.parts[i + 1].tokens && pr.parts[i + 2].row0 == 6 &&
+		          pr.parts[i + 2].n == 6 && pr.parts[i + 3].tokens,
+		      "rows and markers out of order");
+		free(want);
+		/* and the prompt runs */
+		double ms;
+		rc = rvi_prompt_encode_images(ctx, &pr, NULL, NULL, &ms);
+		if (rc == RV_OK)
+			rc = rvi_prompt_prefill(ctx, &pr);
+		CHECK(rc == RV_OK && ctx->kv->n_past == pr.n_positions, "prefill: %s",
+		      rv_context_error(ctx));
+		rvi_prompt_free(&pr);
+	}
+	rv_context_free(ctx);
+	rv_model_free(m);
+	unlink(path);
+	free(path);
 }
 
 /* ---- batch rules --------------------------------------------------------- */
@@ -413,6 +509,7 @@ int main(void)
 		return 99;
 	}
 	test_registered_family(dir);
+	test_layout(dir);
 	test_batch_rules();
 	test_mrope();
 	test_attention_windows();
