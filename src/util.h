@@ -53,6 +53,16 @@ static inline bool rvi_add_ok(uint64_t a, uint64_t b, uint64_t *out)
 void *rvi_alloc(size_t n, size_t size);
 void *rvi_zalloc(size_t n, size_t size);
 
+/* Opens path for reading without ever blocking on it: a FIFO, a terminal
+ * or a device is refused from its fstat before any read, so a path that
+ * is a FIFO nobody writes cannot hang the caller. what names the file's
+ * role in messages ("model", "image"). On success *fd is an open
+ * descriptor (blocking again) and *st its status; otherwise RV_ERR_IO with
+ * "PATH: cannot open: REASON", "PATH: is a directory" or "PATH: not a
+ * regular file (a FIFO)" in err. */
+struct stat;
+int rvi_open_regular(const char *path, int *fd, struct stat *st, rvi_err *err);
+
 /* Monotonic wall clock in milliseconds. */
 double rvi_now_ms(void);
 

@@ -793,6 +793,7 @@ static void test_formats(void)
 		const char huge[] = "P6\n16384 16384\n255\n\x01\x02";
 		rvi_image_limits lim = rvi_image_default_limits();
 		lim.max_pixels = (uint64_t)1 << 28;
+		lim.max_decode_bytes = UINT64_MAX; /* to reach the size check */
 		rc = rvi_image_load_memory(huge, sizeof(huge) - 1, "huge.ppm", &lim, true, &img,
 		                           &err);
 		EXPECT_FAIL(rc, err, RV_ERR_IMAGE, "huge.ppm", "truncated PNM");
@@ -1087,6 +1088,7 @@ static void test_alloc_cap(void)
 	uint8_t *png = cap_png(&n);
 	rvi_image_limits lim = rvi_image_default_limits();
 	lim.max_pixels = (uint64_t)1 << 27;
+	lim.max_decode_bytes = UINT64_MAX; /* the cap is the line behind the budget */
 	rvi_err err = {0};
 	rvi_image img;
 	int rc = rvi_image_load_memory(png, n, "cap.png", &lim, true, &img, &err);
@@ -1143,6 +1145,7 @@ static void test_address_space_limit(void)
 		uint8_t *png = cap_png(&n);
 		rvi_image_limits lim = rvi_image_default_limits();
 		lim.max_pixels = (uint64_t)1 << 27;
+		lim.max_decode_bytes = UINT64_MAX;
 		rc = rvi_image_load_memory(png, n, "cap.png", &lim, true, &img, &err);
 		free(png);
 		if (rc != RV_ERR_IMAGE || !strstr(err.msg, "allocation cap"))
