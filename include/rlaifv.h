@@ -26,7 +26,23 @@
  *
  * Every function that can fail returns an rv_status; the message that goes
  * with it names the file, key, tensor or parameter at fault. The library
- * never exits the process and prints nothing. */
+ * never exits the process and prints nothing (warnings go to rv_log_set's
+ * callback). Every pointer and every numeric field of a params struct is
+ * checked where it enters the library: NULL or out of range is
+ * RV_ERR_INVALID_ARG naming the argument (the limits are the RV_MAX_*
+ * constants below). Paths must name regular files: a FIFO, device or
+ * directory is refused (RV_ERR_IO, or RV_ERR_IMAGE for an image) without
+ * reading from it, so it cannot block a call.
+ *
+ * Threads: a model may be shared by any number of threads, each with its
+ * own context (one context per thread; loading a projector into a model
+ * must finish before contexts use it). A context serves one call at a
+ * time: a call on a context that another thread is using (including as the
+ * reference of a running rv_generate_prompt) returns RV_ERR_BUSY at once
+ * and leaves that context untouched. rv_context_free and rv_model_free
+ * must not race with calls on what they free, and a model must outlive
+ * its contexts. rv_select_kernels and rv_log_set may be called at any
+ * time. */
 #ifndef RLAIFV_H
 #define RLAIFV_H
 
@@ -49,7 +65,16 @@ typedef enum rv_status {
 	RV_ERR_CONTEXT = -7,     /* the prompt does not fit in the context */
 	RV_ERR_INTERRUPTED = -8, /* the caller asked generation to stop */
 	RV_ERR_INTERNAL = -9,
+	RV_ERR_BUSY = -10, /* the context is in use by a call on another thread */
 } rv_status;
+
+/* Limits of the numeric parameters (inclusive). */
+#define RV_MAX_THREADS    1024      /* n_threads of every params struct */
+#define RV_MAX_CTX        (1 << 24) /* rv_context_params.n_ctx */
+#define RV_MAX_BATCH      (1 << 16) /* rv_context_params.n_batch */
+#define RV_MAX_IMAGE_SIDE 65536     /* rv_context_params.image_max_side */
+#define RV_MAX_IMAGE_MIB  16384     /* rv_context_params.image_max_mib */
+#define RV_MAX_TEMP       100.0f    /* rv_gen_params.temp */
 
 /* A short English name of a status ("model file error"). */
 const char *rv_status_str(rv_status s);
@@ -59,28 +84,54 @@ const char *rv_version(void);
 const char *rv_kernel_set(void);
 const char *rv_blas_info(void);
 
-/* Chooses the kernel set: "auto" (or NULL: the best this CPU has),
- * "scalar", "avx2", "avx512", "neon", "neon-dotprod". Without a call the
- * library applies $RLAIFV_ISA when a model is loaded. A set this build or
- * CPU lacks is RV_ERR_INVALID_ARG with a message in err. */
+/* Chooses the kernel set: "auto" (the best this CPU has), "scalar",
+ * "avx2", "avx512", "neon", "neon-dotprod", or NULL for $RLAIFV_ISA (auto
+ * when unset). Without a call the library applies $RLAIFV_ISA on first use
+ * and rv_model_load refuses a value this build or CPU cannot run. A set
+ * this build or CPU lacks is RV_ERR_INVALID_ARG with a message in err. A
+ * set forced by $RLAIFV_ISA is noted in the log (RV_LOG_INFO). */
 rv_status rv_select_kernels(const char *isa, char *err, size_t err_size);
 
 /* Threads used when a parameter says 0: $RLAIFV_THREADS, else the number of
  * physical cores. */
 int rv_default_threads(void);
 
+/* ---- log --------------------------------------------------------------- */
+
+/* The library never writes to stderr. What it notices and works around
+ * goes to one callback, or nowhere when none is set: warnings (the
+ * image-embedding cache directory is unusable or an entry could not be
+ * written, once per context; OpenBLAS runs its generic kernels on a CPU it
+ * does not recognise; $RLAIFV_ISA names a set the CPU cannot run) and
+ * notes (the kernel set was forced by $RLAIFV_ISA). Errors are not logged:
+ * they are the status and message of the call that failed. */
+typedef enum rv_log_level {
+	RV_LOG_WARN = 1, /* something is wrong, and the library goes on without it */
+	RV_LOG_INFO = 2, /* worth knowing, nothing wrong */
+} rv_log_level;
+
+/* msg is one line without a newline, valid during the call. The callback
+ * runs on whichever thread calls into the library (so possibly on several
+ * at once) and must not call back into the library. */
+typedef void (*rv_log_fn)(rv_log_level level, const char *msg, void *user);
+
+/* Sets the process-wide callback (NULL: drop messages); user is passed
+ * back to it. Safe to call at any time from any thread. */
+void rv_log_set(rv_log_fn fn, void *user);
+
 /* ---- model ------------------------------------------------------------- */
 
 typedef struct rv_model rv_model;
 
 typedef struct rv_model_params {
-	int n_threads; /* 0: rv_default_threads() */
+	int n_threads; /* 0: rv_default_threads(); at most RV_MAX_THREADS */
 } rv_model_params;
 
 rv_model_params rv_model_default_params(void);
 
 /* Maps and validates a GGUF text model. On failure *out is NULL and err
- * (err_size bytes, may be NULL) holds the message. */
+ * (err_size bytes, may be NULL) holds the message. params may be NULL (the
+ * defaults). An unusable $RLAIFV_ISA is RV_ERR_INVALID_ARG. */
 rv_status rv_model_load(const char *path, const rv_model_params *params, rv_model **out, char *err,
                         size_t err_size);
 void rv_model_free(rv_model *model);
@@ -110,11 +161,20 @@ rv_status rv_model_check_tensors(rv_model *model, char *err, size_t err_size);
 typedef struct rv_context rv_context;
 
 typedef struct rv_context_params {
-	int n_ctx;     /* 0: the model's training context, at most 4096 */
-	int n_batch;   /* most prompt tokens per forward pass; 0: 512 */
-	int n_threads; /* 0: the model's */
+	int n_ctx;     /* 0: the model's training context, at most 4096; <= RV_MAX_CTX */
+	int n_batch;   /* most prompt tokens per forward pass; 0: 512; <= RV_MAX_BATCH */
+	int n_threads; /* 0: the model's; <= RV_MAX_THREADS */
 	int no_exif;   /* 1: ignore the EXIF orientation of JPEG photos */
-	int image_max_side; /* refuse images with a longer side; 0: 16384 */
+	/* Image limits, checked from the file's header before it is decoded
+	 * and also when its embedding comes from the cache. Fixed: 64 MiB per
+	 * file and 64 Mi pixels (e.g. 8192 x 8192). */
+	int image_max_side; /* refuse images with a longer side; 0: 16384; <= RV_MAX_IMAGE_SIDE */
+	/* Memory an image may need to decode, in MiB, estimated from its
+	 * header as width x height x (2 x channels x bytes per sample + 3):
+	 * 0: 768, which admits 8-bit images up to the pixel limit but not a
+	 * 16-bit 8192 x 8192 RGBA PNG (1216 MiB). <= RV_MAX_IMAGE_MIB; one
+	 * decoder buffer is still capped at 768 MiB whatever this says. */
+	int image_max_mib;
 	/* Image-embedding cache: NULL means $XDG_CACHE_HOME/rlaifv (or
 	 * ~/.cache/rlaifv); no_cache turns it off. */
 	const char *cache_dir;
@@ -131,8 +191,8 @@ void rv_context_free(rv_context *ctx);
 const char *rv_context_error(const rv_context *ctx);
 int rv_context_n_ctx(const rv_context *ctx);
 
-/* Encodes text; *tokens is malloc'ed (free() it). add_bos < 0: as the model
- * says. */
+/* Encodes text (taken as plain text: no special tokens); *tokens is
+ * malloc'ed (free() it). add_bos < 0: as the model says. */
 rv_status rv_tokenize(rv_context *ctx, const char *text, int add_bos, int32_t **tokens,
                       int *n_tokens);
 
@@ -158,10 +218,10 @@ typedef enum rv_score_mode {
 
 typedef struct rv_gen_params {
 	int n_predict;  /* most tokens to generate per candidate; < 0: until the context is full */
-	float temp;     /* 0: greedy (then only one candidate makes sense) */
+	float temp;     /* 0: greedy (then only one candidate makes sense); 0..RV_MAX_TEMP */
 	int top_k;      /* <= 0: off */
-	float top_p;    /* >= 1: off */
-	float min_p;    /* <= 0: off */
+	float top_p;    /* 0..1; 1: off */
+	float min_p;    /* 0..1; 0: off */
 	uint64_t seed;  /* candidate i samples with a seed derived from (seed, i) */
 	int ignore_eos; /* keep generating past end-of-sequence */
 	int add_bos;    /* < 0: as the model says; 0 no; 1 yes */
@@ -171,7 +231,8 @@ typedef struct rv_gen_params {
 	rv_score_mode score;
 	/* RLAIF-V's full reward: a context of a reference model (same
 	 * vocabulary) that scores each candidate by teacher forcing, and the
-	 * beta that scales the log-ratio. NULL: the model's own log-probs. */
+	 * beta that scales the log-ratio (positive, finite). NULL: the model's
+	 * own log-probs. It is busy while the call runs (see Threads above). */
 	rv_context *reference;
 	float beta;
 
@@ -250,9 +311,11 @@ typedef struct rv_prompt {
 } rv_prompt;
 
 /* rv_generate for a prompt with images and a chat template. An image that
- * cannot be read or decoded is RV_ERR_IMAGE; a prompt (image rows
- * included) longer than the context is RV_ERR_CONTEXT before any compute;
- * images without rv_model_load_mmproj are RV_ERR_INVALID_ARG. */
+ * cannot be read or decoded, is not a regular file, or exceeds a limit of
+ * rv_context_params is RV_ERR_IMAGE; a prompt (image rows included)
+ * longer than the context is RV_ERR_CONTEXT before any compute; images
+ * without rv_model_load_mmproj are RV_ERR_INVALID_ARG. params may be NULL
+ * (the defaults); ctx, prompt and result may not. */
 rv_status rv_generate_prompt(rv_context *ctx, const rv_prompt *prompt, const rv_gen_params *params,
 			     rv_result *result);
 

@@ -11,6 +11,7 @@
 #endif
 
 #include "simd/kernels.h"
+#include "src/log.h"
 #include "src/util.h"
 
 #include <pthread.h>
@@ -158,30 +159,59 @@ int rvk_usable_isas(const char **names, int max)
 	return n;
 }
 
+/* The one place $RLAIFV_ISA is read: "" and unset mean auto. */
+static const char *env_isa(void)
+{
+	const char *isa = getenv("RLAIFV_ISA");
+	return isa && *isa ? isa : NULL;
+}
+
+/* A user who forced a set should see that it is in force. */
+static void log_forced(const char *isa, const rvk_table *t)
+{
+	if (isa && strcmp(isa, "auto") != 0)
+		rvi_log(RV_LOG_INFO, "kernel set %s forced by $RLAIFV_ISA", t->name);
+}
+
 const rvk_table *rvk_active(void)
 {
 	const rvk_table *t = atomic_load_explicit(&active_table, memory_order_acquire);
 	if (t != NULL)
 		return t;
 	/* First use. An unusable $RLAIFV_ISA falls back to the scalar table
-	 * here, where nobody can be told; the API checks the variable itself
-	 * (rvk_select) so users do get the error. Concurrent first callers
+	 * with a warning in the log; the API also checks the variable where it
+	 * can return an error (rvk_check_env). Concurrent first callers
 	 * compute the same answer and the compare-exchange keeps one. */
-	t = rvk_table_for(getenv("RLAIFV_ISA"), NULL);
-	if (t == NULL)
+	const char *isa = env_isa();
+	struct rvi_err err;
+	t = rvk_table_for(isa, &err);
+	if (t == NULL) {
 		t = rvk_table_for("scalar", NULL);
+		rvi_log(RV_LOG_WARN, "%s; using the scalar kernels", err.msg);
+	}
 	const rvk_table *expected = NULL;
 	if (!atomic_compare_exchange_strong_explicit(&active_table, &expected, t,
 	                                             memory_order_acq_rel, memory_order_acquire))
-		t = expected;
+		return expected;
+	log_forced(isa, t);
 	return t;
 }
 
 int rvk_select(const char *isa, struct rvi_err *err)
 {
+	const bool from_env = isa == NULL;
+	if (from_env)
+		isa = env_isa();
 	const rvk_table *t = rvk_table_for(isa, err);
 	if (t == NULL)
 		return RV_ERR_INVALID_ARG;
 	atomic_store_explicit(&active_table, t, memory_order_release);
+	if (from_env)
+		log_forced(isa, t);
 	return RV_OK;
+}
+
+int rvk_check_env(struct rvi_err *err)
+{
+	return rvk_table_for(env_isa(), err) ? RV_OK : RV_ERR_INVALID_ARG;
 }

@@ -174,15 +174,19 @@ static inline float rvk_f16_to_f32(uint16_t h)
 const rvk_table *rvk_active(void);
 
 /* Makes the kernels for isa ("scalar", "avx2", "avx512", "neon",
- * "neon-dotprod", or "auto"/""/NULL for the best this build and CPU have) the
- * ones rvk_active() returns from now on. RV_OK, or RV_ERR_INVALID_ARG with a
- * message such as "RLAIFV_ISA=avx2: this build/CPU has no avx2 kernels"
- * (the current choice is then unchanged). rvk_active() applies $RLAIFV_ISA
- * this way on first use and silently falls back to the scalar table when
- * the value is unusable; callers that can report errors should call
- * rvk_select(getenv("RLAIFV_ISA"), err) themselves to tell the user. */
+ * "neon-dotprod", or "auto"/"" for the best this build and CPU have; NULL
+ * for $RLAIFV_ISA, auto when unset) the ones rvk_active() returns from now
+ * on. RV_OK, or RV_ERR_INVALID_ARG with a message such as "RLAIFV_ISA=avx2:
+ * this CPU does not support avx2" (the current choice is then unchanged).
+ * rvk_active() applies $RLAIFV_ISA this way on first use and falls back to
+ * the scalar table, with a warning in the log, when the value is unusable.
+ * A set forced by the environment is noted in the log. */
 struct rvi_err;
 int rvk_select(const char *isa, struct rvi_err *err);
+
+/* RV_OK when $RLAIFV_ISA is unset or names a set this build and CPU have,
+ * else RV_ERR_INVALID_ARG with the reason in err. Chooses nothing. */
+int rvk_check_env(struct rvi_err *err);
 
 /* The table for isa without making it the active one (for tests and
  * benchmarks that compare ISAs): NULL with a message in err when this

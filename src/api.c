@@ -21,6 +21,8 @@
 #include "src/api_internal.h"
 #include "src/bestofn.h"
 #include "src/embcache.h"
+#include "src/log.h"
+#include "src/matmul.h"
 #include "src/prompt.h"
 #include "src/vision.h"
 #include "simd/kernels.h"
@@ -49,6 +51,8 @@ const char *rv_status_str(rv_status s)
 		return "interrupted";
 	case RV_ERR_INTERNAL:
 		return "internal error";
+	case RV_ERR_BUSY:
+		return "context busy";
 	}
 	return "unknown status";
 }
@@ -142,6 +146,16 @@ static void copy_err(char *dst, size_t size, const char *msg)
 		snprintf(dst, size, "%s", msg);
 }
 
+/* A thread count where it enters the library: 0 is the default, and more
+ * than RV_MAX_THREADS would only exhaust the OpenMP runtime's stacks. */
+static int check_threads(int n, const char *what, rvi_err *err)
+{
+	if (n < 0 || n > RV_MAX_THREADS)
+		return rvi_errorf(err, RV_ERR_INVALID_ARG, "%s.n_threads is %d, outside 0..%d",
+		                  what, n, RV_MAX_THREADS);
+	return RV_OK;
+}
+
 /* ---- model ------------------------------------------------------------- */
 
 rv_model_params rv_model_default_params(void)
@@ -154,19 +168,26 @@ rv_status rv_model_load(const char *path, const rv_model_params *params, rv_mode
                         char *err_buf, size_t err_size)
 {
 	rvi_err err = {0};
-	*out = NULL;
-	if (!path) {
-		copy_err(err_buf, err_size, "no model path given");
-		return RV_ERR_INVALID_ARG;
-	}
+	if (out)
+		*out = NULL;
+	int rc = !out ? rvi_errorf(&err, RV_ERR_INVALID_ARG, "rv_model_load: out is NULL")
+	         : !path
+	             ? rvi_errorf(&err, RV_ERR_INVALID_ARG, "rv_model_load: no model path given")
+	         : params ? check_threads(params->n_threads, "rv_model_params", &err)
+	                  : RV_OK;
 	/* A kernel set the user forced but cannot have is an error here, where
 	 * it can be reported, not a silent fallback. Only checked: the choice
 	 * itself is rvk_active()'s (or an explicit rv_select_kernels). */
-	const char *isa = getenv("RLAIFV_ISA");
-	if (isa && *isa && rvk_table_for(isa, &err) == NULL) {
+	if (rc == RV_OK)
+		rc = rvk_check_env(&err);
+	if (rc != RV_OK) {
 		copy_err(err_buf, err_size, err.msg);
-		return RV_ERR_INVALID_ARG;
+		return (rv_status)rc;
 	}
+	if (rvi_blas_fallback())
+		rvi_log(RV_LOG_WARN, "OpenBLAS does not recognise this CPU and runs its generic "
+		                     "kernels, which makes image encoding several times slower; "
+		                     "set OPENBLAS_CORETYPE=Haswell (AVX2) or SkylakeX (AVX-512)");
 	double t0 = rvi_now_ms();
 	rv_model *m = calloc(1, sizeof(*m));
 	if (!m) {
@@ -174,7 +195,7 @@ rv_status rv_model_load(const char *path, const rv_model_params *params, rv_mode
 		return RV_ERR_NOMEM;
 	}
 	m->n_threads = params && params->n_threads > 0 ? params->n_threads : rv_default_threads();
-	int rc = rvi_gguf_open(&m->gguf, path, &err);
+	rc = rvi_gguf_open(&m->gguf, path, &err);
 	if (rc == RV_OK)
 		rc = rvi_text_arch_find(m->gguf, &m->text, &err);
 	if (rc == RV_OK)
@@ -196,6 +217,8 @@ rv_status rv_model_load(const char *path, const rv_model_params *params, rv_mode
 int rvi_model_load_mmproj(rv_model *m, const char *path, const rvi_vision_registry *reg,
                           rvi_err *err)
 {
+	if (!m)
+		return rvi_errorf(err, RV_ERR_INVALID_ARG, "rv_model_load_mmproj: model is NULL");
 	if (m->mm_gguf)
 		return rvi_errorf(err, RV_ERR_INVALID_ARG, "the model already has a projector");
 	int rc = path ? rvi_gguf_open(&m->mm_gguf, path, err)
@@ -210,6 +233,8 @@ int rvi_model_load_mmproj(rv_model *m, const char *path, const rvi_vision_regist
 		                "model's embedding width is %lld (mmproj made for another model?)",
 		                path, (long long)m->vision->n_embd_out(m->vision_model),
 		                (long long)m->info.n_embd);
+	if (rc == RV_OK && !(m->mm_id = calloc(1, sizeof(*m->mm_id))))
+		rc = rvi_errorf(err, RV_ERR_NOMEM, "out of memory");
 	if (rc != RV_OK) {
 		if (m->vision_model)
 			m->vision->free(m->vision_model);
@@ -220,7 +245,7 @@ int rvi_model_load_mmproj(rv_model *m, const char *path, const rvi_vision_regist
 		m->vision_model = NULL;
 		return rc;
 	}
-	rvi_vision_mmproj_id(m->mm_gguf, m->mm_id);
+	pthread_mutex_init(&m->mm_id->lock, NULL);
 	return RV_OK;
 }
 
@@ -235,7 +260,7 @@ rv_status rv_model_load_mmproj(rv_model *m, const char *path, char *err_buf, siz
 
 int rv_model_has_vision(const rv_model *m)
 {
-	return m->mm_gguf != NULL;
+	return m && m->mm_gguf != NULL;
 }
 
 void rv_model_free(rv_model *m)
@@ -246,6 +271,10 @@ void rv_model_free(rv_model *m)
 		m->vision->free(m->vision_model);
 	if (m->mm_gguf)
 		rvi_gguf_close(m->mm_gguf);
+	if (m->mm_id) {
+		pthread_mutex_destroy(&m->mm_id->lock);
+		free(m->mm_id);
+	}
 	if (m->tok)
 		rvi_tokenizer_free(m->tok);
 	if (m->text_model)
@@ -257,17 +286,17 @@ void rv_model_free(rv_model *m)
 
 int rv_model_n_vocab(const rv_model *m)
 {
-	return (int)m->info.n_vocab;
+	return m ? (int)m->info.n_vocab : 0;
 }
 
 int rv_model_n_ctx_train(const rv_model *m)
 {
-	return (int)m->info.n_ctx_train;
+	return m ? (int)m->info.n_ctx_train : 0;
 }
 
 double rv_model_load_ms(const rv_model *m)
 {
-	return m->load_ms;
+	return m ? m->load_ms : 0;
 }
 
 /* ---- context ----------------------------------------------------------- */
@@ -278,18 +307,49 @@ rv_context_params rv_context_default_params(void)
 	return p;
 }
 
+/* Each field of p where it enters the library. */
+_Static_assert(RV_MAX_IMAGE_SIDE == RVI_IMAGE_MAX_SIDE, "one image side limit");
+static int check_range(int v, int hi, const char *field, rvi_err *err)
+{
+	if (v < 0 || v > hi)
+		return rvi_errorf(err, RV_ERR_INVALID_ARG,
+		                  "rv_context_params.%s is %d, outside 0..%d", field, v, hi);
+	return RV_OK;
+}
+
+static int check_context_params(const rv_model *model, const rv_context_params *p, rv_context **out,
+                                rvi_err *err)
+{
+	if (!out || !model)
+		return rvi_errorf(err, RV_ERR_INVALID_ARG, "rv_context_new: %s is NULL",
+		                  !out ? "out" : "model");
+	int rc = check_range(p->n_ctx, RV_MAX_CTX, "n_ctx", err);
+	if (rc == RV_OK)
+		rc = check_range(p->n_batch, RV_MAX_BATCH, "n_batch", err);
+	if (rc == RV_OK)
+		rc = check_range(p->image_max_side, RV_MAX_IMAGE_SIDE, "image_max_side", err);
+	if (rc == RV_OK)
+		rc = check_range(p->image_max_mib, RV_MAX_IMAGE_MIB, "image_max_mib", err);
+	if (rc == RV_OK)
+		rc = check_threads(p->n_threads, "rv_context_params", err);
+	return rc;
+}
+
 rv_status rv_context_new(rv_model *model, const rv_context_params *params, rv_context **out,
                          char *err_buf, size_t err_size)
 {
-	*out = NULL;
+	if (out)
+		*out = NULL;
 	rv_context_params p = params ? *params : rv_context_default_params();
+	rvi_err err = {0};
+	int rc = check_context_params(model, &p, out, &err);
+	if (rc != RV_OK) {
+		copy_err(err_buf, err_size, err.msg);
+		return (rv_status)rc;
+	}
 	int64_t n_ctx = p.n_ctx > 0 ? p.n_ctx : model->info.n_ctx_train;
 	if (p.n_ctx <= 0 && n_ctx > 4096)
 		n_ctx = 4096;
-	if (p.n_ctx < 0) {
-		copy_err(err_buf, err_size, "context size must not be negative");
-		return RV_ERR_INVALID_ARG;
-	}
 	rv_context *ctx = calloc(1, sizeof(*ctx));
 	if (!ctx) {
 		copy_err(err_buf, err_size, "out of memory");
@@ -299,28 +359,33 @@ rv_status rv_context_new(rv_model *model, const rv_context_params *params, rv_co
 	ctx->n_threads = p.n_threads > 0 ? p.n_threads : model->n_threads;
 	ctx->apply_exif = !p.no_exif;
 	ctx->image_limits = rvi_image_default_limits();
-	if (p.image_max_side < 0 || p.image_max_side > RVI_IMAGE_MAX_SIDE) {
-		snprintf(err_buf, err_size, "image side limit %d is outside 1..%d",
-		         p.image_max_side, RVI_IMAGE_MAX_SIDE);
-		free(ctx);
-		return RV_ERR_INVALID_ARG;
-	}
 	if (p.image_max_side > 0)
 		ctx->image_limits.max_side = p.image_max_side;
+	if (p.image_max_mib > 0)
+		ctx->image_limits.max_decode_bytes = (uint64_t)p.image_max_mib << 20;
 	if (!p.no_cache) {
-		/* No usable cache directory only costs speed: run without one. */
+		/* No usable cache directory only costs speed: run without one,
+		 * and say so. */
 		char dir[RVI_EMBCACHE_PATH_MAX];
-		rvi_err ignored;
+		rvi_err warn = {0};
 		if (p.cache_dir && mkdir(p.cache_dir, 0700) != 0 && errno != EEXIST)
-			ctx->cache_dir = NULL;
+			rvi_errorf(&warn, RV_ERR_IO, "cannot create the directory %s: %s",
+			           p.cache_dir, strerror(errno));
 		else if (p.cache_dir)
 			ctx->cache_dir = strdup(p.cache_dir);
-		else if (rvi_embcache_dir(dir, sizeof(dir), &ignored) == RV_OK)
+		else if (rvi_embcache_dir(dir, sizeof(dir), &warn) == RV_OK)
 			ctx->cache_dir = strdup(dir);
+		if (!ctx->cache_dir && !warn.msg[0])
+			rvi_errorf(&warn, RV_ERR_NOMEM, "out of memory");
+		if (warn.msg[0]) {
+			rvi_log(RV_LOG_WARN, "image-embedding cache: %s; running without it",
+			        warn.msg);
+			ctx->cache_warned = true;
+		}
 	}
 	int64_t n_batch = p.n_batch > 0 ? p.n_batch : 512;
-	int rc = model->text->state_new(model->text_model, n_ctx, n_batch, ctx->n_threads,
-	                                &ctx->state, &ctx->err);
+	rc = model->text->state_new(model->text_model, n_ctx, n_batch, ctx->n_threads,
+	                            &ctx->state, &ctx->err);
 	if (rc == RV_OK) {
 		ctx->kv = model->text->cache(ctx->state);
 		ctx->logits = rvi_alloc((size_t)model->info.n_vocab, sizeof(float));
@@ -349,12 +414,12 @@ void rv_context_free(rv_context *ctx)
 
 const char *rv_context_error(const rv_context *ctx)
 {
-	return ctx->err.msg;
+	return ctx ? ctx->err.msg : "no context (NULL)";
 }
 
 int rv_context_n_ctx(const rv_context *ctx)
 {
-	return (int)ctx->kv->n_ctx;
+	return ctx ? (int)ctx->kv->n_ctx : 0;
 }
 
 static rv_status fail(rv_context *ctx, int rc)
@@ -362,9 +427,30 @@ static rv_status fail(rv_context *ctx, int rc)
 	return (rv_status)rc; /* the message is already in ctx->err */
 }
 
-rv_status rv_tokenize(rv_context *ctx, const char *text, int add_bos, int32_t **tokens,
-                      int *n_tokens)
+/* A context serves one call at a time (rlaifv.h). A second thread that
+ * comes in while a call runs gets RV_ERR_BUSY and touches nothing of the
+ * context, not even its message, which belongs to the running call. */
+static bool acquire(rv_context *ctx)
 {
+	return !atomic_exchange_explicit(&ctx->busy, true, memory_order_acquire);
+}
+
+static void release(rv_context *ctx)
+{
+	atomic_store_explicit(&ctx->busy, false, memory_order_release);
+}
+
+static rv_status tokenize(rv_context *ctx, const char *text, int add_bos, int32_t **tokens,
+                          int *n_tokens)
+{
+	if (!text || !tokens || !n_tokens)
+		return fail(ctx,
+		            rvi_errorf(&ctx->err, RV_ERR_INVALID_ARG, "rv_tokenize: %s is NULL",
+		                       !text     ? "text"
+		                       : !tokens ? "tokens"
+		                                 : "n_tokens"));
+	*tokens = NULL;
+	*n_tokens = 0;
 	int64_t n = 0;
 	bool bos = add_bos < 0 ? rvi_tokenizer_add_bos(ctx->model->tok) : add_bos != 0;
 	int rc =
@@ -378,6 +464,19 @@ rv_status rv_tokenize(rv_context *ctx, const char *text, int add_bos, int32_t **
 	}
 	*n_tokens = (int)n;
 	return RV_OK;
+}
+
+rv_status rv_tokenize(rv_context *ctx, const char *text, int add_bos, int32_t **tokens,
+                      int *n_tokens)
+{
+	if (!ctx)
+		return RV_ERR_INVALID_ARG;
+	if (!acquire(ctx))
+		return RV_ERR_BUSY;
+	ctx->err.msg[0] = 0;
+	rv_status rc = tokenize(ctx, text, add_bos, tokens, n_tokens);
+	release(ctx);
+	return rc;
 }
 
 /* ---- generation -------------------------------------------------------- */
@@ -416,16 +515,31 @@ void rv_result_free(rv_result *r)
 
 static int check_gen_params(rv_context *ctx, const rv_gen_params *p)
 {
-	if (p->n_candidates < 0 || p->n_candidates > RV_MAX_CANDIDATES)
+	if (p->n_candidates < 1 || p->n_candidates > RV_MAX_CANDIDATES)
 		return rvi_errorf(&ctx->err, RV_ERR_INVALID_ARG,
-		                  "the number of candidates must be between 1 and %d",
-		                  RV_MAX_CANDIDATES);
+		                  "rv_gen_params.n_candidates is %d, outside 1..%d",
+		                  p->n_candidates, RV_MAX_CANDIDATES);
+	if (!(p->temp >= 0 && p->temp <= RV_MAX_TEMP))
+		return rvi_errorf(&ctx->err, RV_ERR_INVALID_ARG,
+		                  "rv_gen_params.temp is %g, outside 0..%g", (double)p->temp,
+		                  (double)RV_MAX_TEMP);
+	if (!(p->top_p >= 0 && p->top_p <= 1) || !(p->min_p >= 0 && p->min_p <= 1))
+		return rvi_errorf(
+		    &ctx->err, RV_ERR_INVALID_ARG, "rv_gen_params.%s is %g, outside 0..1",
+		    !(p->top_p >= 0 && p->top_p <= 1) ? "top_p" : "min_p",
+		    !(p->top_p >= 0 && p->top_p <= 1) ? (double)p->top_p : (double)p->min_p);
 	if (p->n_candidates > 1 && p->temp <= 0)
 		return rvi_errorf(&ctx->err, RV_ERR_INVALID_ARG,
 		                  "%d candidates with temperature 0 would all be the same answer",
 		                  p->n_candidates);
 	if (!(p->beta > 0) || !isfinite(p->beta))
-		return rvi_errorf(&ctx->err, RV_ERR_INVALID_ARG, "beta must be positive");
+		return rvi_errorf(&ctx->err, RV_ERR_INVALID_ARG,
+		                  "rv_gen_params.beta is %g: it must be positive and finite",
+		                  (double)p->beta);
+	if (p->reference == ctx)
+		return rvi_errorf(&ctx->err, RV_ERR_INVALID_ARG,
+		                  "rv_gen_params.reference is the generating context itself: give "
+		                  "the reference model its own context");
 	if (p->score != RV_SCORE_MEAN && p->score != RV_SCORE_SUM)
 		return rvi_errorf(&ctx->err, RV_ERR_INVALID_ARG, "unknown score mode %d",
 		                  (int)p->score);
@@ -438,12 +552,41 @@ static int check_gen_params(rv_context *ctx, const rv_gen_params *p)
 	return RV_OK;
 }
 
+static rv_status generate(rv_context *ctx, const rv_prompt *prompt, const rv_gen_params *params,
+                          rv_result *res);
+
 rv_status rv_generate_prompt(rv_context *ctx, const rv_prompt *prompt, const rv_gen_params *params,
                              rv_result *res)
 {
+	if (res)
+		memset(res, 0, sizeof(*res));
+	if (!ctx)
+		return RV_ERR_INVALID_ARG;
+	if (!acquire(ctx))
+		return RV_ERR_BUSY;
+	rv_context *ref = params ? params->reference : NULL;
+	rv_status rc;
+	if (ref && ref != ctx && !acquire(ref)) {
+		rc = (rv_status)rvi_errorf(&ctx->err, RV_ERR_BUSY,
+		                           "the reference context is in use by another call");
+	} else {
+		ctx->err.msg[0] = 0;
+		rc = !prompt ? (rv_status)rvi_errorf(&ctx->err, RV_ERR_INVALID_ARG,
+		                                     "rv_generate_prompt: prompt is NULL")
+		     : !res  ? (rv_status)rvi_errorf(&ctx->err, RV_ERR_INVALID_ARG,
+		                                     "rv_generate_prompt: result is NULL")
+		             : generate(ctx, prompt, params, res);
+		if (ref && ref != ctx)
+			release(ref);
+	}
+	release(ctx);
+	return rc;
+}
+
+static rv_status generate(rv_context *ctx, const rv_prompt *prompt, const rv_gen_params *params,
+                          rv_result *res)
+{
 	rv_gen_params p = params ? *params : rv_gen_default_params();
-	memset(res, 0, sizeof(*res));
-	ctx->err.msg[0] = 0;
 	res->timings.load_ms = ctx->model->load_ms;
 	int rc = check_gen_params(ctx, &p);
 	if (rc != RV_OK)
@@ -517,6 +660,15 @@ fail:
 rv_status rv_generate(rv_context *ctx, const char *prompt, const rv_gen_params *params,
                       rv_result *res)
 {
+	if (!prompt) {
+		if (res)
+			memset(res, 0, sizeof(*res));
+		if (ctx && acquire(ctx)) {
+			rvi_errorf(&ctx->err, RV_ERR_INVALID_ARG, "rv_generate: prompt is NULL");
+			release(ctx);
+		}
+		return RV_ERR_INVALID_ARG;
+	}
 	rv_prompt p = {prompt, NULL, 0, "none", NULL};
 	return rv_generate_prompt(ctx, &p, params, res);
 }

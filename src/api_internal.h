@@ -6,12 +6,15 @@
 #ifndef RLAIFV_API_INTERNAL_H
 #define RLAIFV_API_INTERNAL_H
 
+#include <stdatomic.h>
+
 #include "models/arch.h"
 #include "src/gguf.h"
 #include "src/image/image.h"
 #include "src/sha256.h"
 #include "src/tokenizer/tokenizer.h"
 #include "src/util.h"
+#include "src/vision.h"
 
 struct rv_model {
 	rvi_gguf *gguf; /* the mapping every weight points into */
@@ -25,7 +28,7 @@ struct rv_model {
 	rvi_gguf *mm_gguf; /* the mmproj, when the model sees images */
 	const rvi_vision_arch *vision;
 	void *vision_model;
-	uint8_t mm_id[RVI_SHA256_BYTES]; /* identifies the mmproj in the cache */
+	rvi_mmproj_id *mm_id; /* identifies the mmproj in the cache, once known */
 };
 
 struct rv_context {
@@ -39,6 +42,8 @@ struct rv_context {
 	rvi_image_limits image_limits;
 	char *cache_dir; /* NULL: no cache */
 	rvi_err err;
+	atomic_bool busy;  /* a call is running on this context (see rv_context_acquire) */
+	bool cache_warned; /* the cache's trouble was logged once already */
 };
 
 /* rv_model_load_mmproj choosing the vision family from reg (the built-in

@@ -738,19 +738,11 @@ int rvi_gguf_open(rvi_gguf **out, const char *path, rvi_err *err)
 	*out = NULL;
 	if (!path)
 		return rvi_errorf(err, RV_ERR_INVALID_ARG, "NULL model path");
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return rvi_errorf(err, RV_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+	int fd;
 	struct stat st;
-	if (fstat(fd, &st) != 0) {
-		int e = errno;
-		close(fd);
-		return rvi_errorf(err, RV_ERR_IO, "%s: cannot stat: %s", path, strerror(e));
-	}
-	if (!S_ISREG(st.st_mode)) {
-		close(fd);
-		return rvi_errorf(err, RV_ERR_IO, "%s: not a regular file", path);
-	}
+	int rc = rvi_open_regular(path, &fd, &st, err);
+	if (rc != RV_OK)
+		return rc;
 	if ((uint64_t)st.st_size > SIZE_MAX) {
 		close(fd);
 		return rvi_errorf(err, RV_ERR_IO, "%s: too large to map (%llu bytes)", path,
@@ -776,7 +768,11 @@ int rvi_gguf_open(rvi_gguf **out, const char *path, rvi_err *err)
 		g->mapped = true;
 	}
 	close(fd);
-	int rc = parse(g, err);
+	g->identity =
+	    (rvi_file_identity){(uint64_t)st.st_dev, (uint64_t)st.st_ino, (uint64_t)st.st_size,
+	                        (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec,
+	                        (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec};
+	rc = parse(g, err);
 	if (rc) {
 		rvi_gguf_close(g);
 		return rc;

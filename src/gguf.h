@@ -78,11 +78,20 @@ typedef struct rvi_gguf_tensor {
 	const void *data; /* inside the mapping, aligned to general.alignment */
 } rvi_gguf_tensor;
 
+/* What tells one file from another without reading it: a file whose
+ * identity is unchanged is taken to hold the same bytes (ctime moves on
+ * every write and cannot be set back, unlike mtime). */
+typedef struct rvi_file_identity {
+	uint64_t dev, ino, size;
+	int64_t mtime_ns, ctime_ns;
+} rvi_file_identity;
+
 typedef struct rvi_gguf {
 	char *path;          /* for messages */
 	const uint8_t *base; /* the mapped file (or caller's buffer) */
 	uint64_t size;
 	bool mapped; /* base came from mmap and must be unmapped */
+	rvi_file_identity identity; /* of the mapped file; zero for a buffer */
 	uint32_t version;
 	uint64_t alignment;
 	uint64_t data_offset; /* start of the tensor data section */

@@ -106,6 +106,16 @@ bool rvi_blas_generic(void)
 #endif
 }
 
+bool rvi_blas_fallback(void)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+	__builtin_cpu_init();
+	return __builtin_cpu_supports("avx2") && rvi_blas_generic();
+#else
+	return false;
+#endif
+}
+
 static void blas_threads(int n_threads)
 {
 #ifdef HAVE_OPENBLAS_SET_NUM_THREADS

@@ -44,6 +44,12 @@ int rvi_matmul(const rvi_weight *W, const float *x, int64_t n_tok, float *y, int
  * several times slower than the CPU allows. */
 bool rvi_blas_generic(void);
 
+/* rvi_blas_generic on a CPU that has AVX2 or AVX-512: a DYNAMIC_ARCH build
+ * older than the CPU does not recognise it and falls back to them, several
+ * times slower (OPENBLAS_CORETYPE=Haswell or SkylakeX selects a core it
+ * knows). */
+bool rvi_blas_fallback(void);
+
 /* c (m x n, row stride ldc) = alpha * a (m x k, row stride lda) @ b^T, b
  * (n x k, row stride ldb) when b_trans, else @ b (k x n): one BLAS sgemm on
  * the calling thread. For callers that split their work over their own

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "src/chat.h"
+#include "src/log.h"
 #include "src/vision.h"
 
 /* The template a prompt asks for, resolved against the model. */
@@ -25,7 +26,8 @@ static int resolve_template(rv_context *ctx, const rv_prompt *p, const char **na
 		if (!t)
 			return rvi_errorf(
 			    &ctx->err, RV_ERR_INVALID_ARG,
-			    "%s: %s; choose one with --chat-template (" RVI_CHAT_TEMPLATES ")",
+			    "%s: %s; name one in the prompt's chat_template (" RVI_CHAT_TEMPLATES
+			    ")",
 			    ctx->model->gguf->path,
 			    s.ptr ? "its chat template is none we recognise"
 			          : "it has no chat template");
@@ -108,8 +110,8 @@ int rvi_prompt_prepare(rv_context *ctx, const rv_prompt *p, int add_bos, rvi_pro
 		return rvi_errorf(&ctx->err, RV_ERR_INVALID_ARG, "bad image list");
 	if (p->n_images > 0 && !m->vision)
 		return rvi_errorf(&ctx->err, RV_ERR_INVALID_ARG,
-		                  "an image prompt needs the model's projector: give --mmproj "
-		                  "MMPROJ.gguf (or set RLAIFV_MMPROJ)");
+		                  "an image prompt needs the model's projector: load one with "
+		                  "rv_model_load_mmproj");
 	const char *tname = NULL;
 	int rc = resolve_template(ctx, p, &tname);
 	if (rc != RV_OK)
@@ -179,13 +181,24 @@ int rvi_prompt_prepare(rv_context *ctx, const rv_prompt *p, int add_bos, rvi_pro
 			         (long long)image_rows, p->n_images, p->n_images == 1 ? "" : "s");
 		rc = rvi_errorf(&ctx->err, RV_ERR_CONTEXT,
 		                "the prompt takes %lld positions%s but the context holds %lld: "
-		                "shorten it or raise -c",
+		                "shorten it or make the context larger (n_ctx)",
 		                (long long)out->n_positions, images,
 		                (long long)rv_context_n_ctx(ctx));
 	}
 	if (rc != RV_OK)
 		rvi_prompt_free(out);
 	return rc;
+}
+
+void rvi_prompt_cache_warning(rv_context *ctx, const rvi_err *warning)
+{
+	if (!warning->msg[0] || ctx->cache_warned)
+		return;
+	ctx->cache_warned = true;
+	rvi_log(RV_LOG_WARN,
+	        "image-embedding cache: %s (further cache problems of this context "
+	        "are not reported)",
+	        warning->msg);
 }
 
 int rvi_prompt_encode_images(rv_context *ctx, rvi_prompt *pr, const rvi_prompt *share,
@@ -197,7 +210,7 @@ int rvi_prompt_encode_images(rv_context *ctx, rvi_prompt *pr, const rvi_prompt *
 		return RV_OK;
 	/* The same projector, or none of our own: the other prompt's rows. */
 	if (share && share->embd && share->n_images == pr->n_images &&
-	    (!m->vision || !memcmp(m->mm_id, share_model->mm_id, sizeof(m->mm_id)))) {
+	    (!m->vision || rvi_vision_same_mmproj(m->mm_gguf, share_model->mm_gguf))) {
 		pr->embd = share->embd;
 		pr->owns_embd = false;
 		return RV_OK;
@@ -210,15 +223,21 @@ int rvi_prompt_encode_images(rv_context *ctx, rvi_prompt *pr, const rvi_prompt *
 		return rvi_errorf(&ctx->err, RV_ERR_NOMEM, "out of memory");
 	const rvi_vision_opts o = {ctx->apply_exif, ctx->image_limits, ctx->cache_dir,
 	                           ctx->n_threads};
+	uint8_t mm_id[RVI_SHA256_BYTES] = {0};
+	rvi_err warn = {0};
+	if (o.cache_dir) {
+		rvi_vision_mmproj_id(m->mm_gguf, m->mm_id, o.cache_dir, mm_id, &warn);
+		rvi_prompt_cache_warning(ctx, &warn);
+	}
 	for (int i = 0; i < pr->n_images; i++) {
 		const rvi_vision_input *in = &pr->images[i];
 		pr->embd[i] = rvi_alloc((size_t)in->shape.rows * (size_t)cols, sizeof(float));
 		if (!pr->embd[i])
 			return rvi_errorf(&ctx->err, RV_ERR_NOMEM, "out of memory");
 		bool hit;
-		rvi_err warn = {0};
-		int rc = rvi_vision_embed(m->vision, m->vision_model, m->mm_id, in, &o, pr->embd[i],
+		int rc = rvi_vision_embed(m->vision, m->vision_model, mm_id, in, &o, pr->embd[i],
 		                          &hit, &warn, &ctx->err);
+		rvi_prompt_cache_warning(ctx, &warn);
 		if (rc == RV_ERR_IO)
 			rc = ctx->err.status = RV_ERR_IMAGE;
 		if (rc != RV_OK)

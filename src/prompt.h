@@ -37,6 +37,11 @@ typedef struct rvi_prompt {
  * images without a projector or an unknown template. */
 int rvi_prompt_prepare(rv_context *ctx, const rv_prompt *p, int add_bos, rvi_prompt *out);
 
+/* Logs a cache problem (a warning with a message; "" is none) once per
+ * context: a cache never fails a call, but one that silently stops working
+ * costs every later run its speed. */
+void rvi_prompt_cache_warning(rv_context *ctx, const rvi_err *warning);
+
 /* Encodes the images with ctx's model's projector (through the cache);
  * *ms gets the time spent. share: a prompt of another model whose images
  * were encoded by the same projector, whose rows are borrowed instead. */

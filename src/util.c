@@ -1,11 +1,16 @@
 /* util.c: error messages, allocation and timing helpers (see util.h). */
 #include "src/util.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 int rvi_errorf(rvi_err *err, int status, const char *fmt, ...)
 {
@@ -81,4 +86,41 @@ uint64_t rvi_peak_rss(void)
 	if (getrusage(RUSAGE_SELF, &ru) != 0)
 		return 0;
 	return (uint64_t)ru.ru_maxrss * 1024u; /* Linux reports KiB */
+}
+
+static const char *file_kind(mode_t m)
+{
+	return S_ISFIFO(m)   ? "a FIFO"
+	       : S_ISCHR(m)  ? "a character device"
+	       : S_ISBLK(m)  ? "a block device"
+	       : S_ISSOCK(m) ? "a socket"
+	                     : "not a file";
+}
+
+int rvi_open_regular(const char *path, int *fd, struct stat *st, rvi_err *err)
+{
+	*fd = -1;
+	if (!path)
+		return rvi_errorf(err, RV_ERR_INVALID_ARG, "no path given");
+	/* O_NONBLOCK: opening a FIFO for reading otherwise waits for a writer;
+	 * O_NOCTTY: a terminal must not become our controlling one. */
+	int f = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (f < 0)
+		return rvi_errorf(err, RV_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+	int rc = RV_OK;
+	if (fstat(f, st) != 0)
+		rc = rvi_errorf(err, RV_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
+	else if (S_ISDIR(st->st_mode))
+		rc = rvi_errorf(err, RV_ERR_IO, "%s: is a directory", path);
+	else if (!S_ISREG(st->st_mode))
+		rc = rvi_errorf(err, RV_ERR_IO, "%s: not a regular file (%s)", path,
+		                file_kind(st->st_mode));
+	else if (fcntl(f, F_SETFL, fcntl(f, F_GETFL) & ~O_NONBLOCK) != 0)
+		rc = rvi_errorf(err, RV_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
+	if (rc != RV_OK) {
+		close(f);
+		return rc;
+	}
+	*fd = f;
+	return RV_OK;
 }

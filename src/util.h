@@ -66,6 +66,16 @@ typedef struct rvi_arena {
 int rvi_arena_alloc(rvi_arena *a, const uint64_t *size, float **const *region, int n_regions);
 void rvi_arena_free(rvi_arena *a);
 
+/* Opens path for reading without ever blocking on it: a FIFO, a terminal
+ * or a device is refused from its fstat before any read, so a path that
+ * is a FIFO nobody writes cannot hang the caller. what names the file's
+ * role in messages ("model", "image"). On success *fd is an open
+ * descriptor (blocking again) and *st its status; otherwise RV_ERR_IO with
+ * "PATH: cannot open: REASON", "PATH: is a directory" or "PATH: not a
+ * regular file (a FIFO)" in err. */
+struct stat;
+int rvi_open_regular(const char *path, int *fd, struct stat *st, rvi_err *err);
+
 /* Monotonic wall clock in milliseconds. */
 double rvi_now_ms(void);
 

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "src/embcache.h"
 #include "simd/kernels.h"
@@ -15,63 +16,111 @@
  * stop matching. */
 #define ENCODER_VERSION 1
 
-/* Bytes sampled from each end and the middle of every tensor. */
-#define ID_SAMPLE 4096
+/* The side file's one line; a file with anything else is ignored. */
+#define SIDE_TAG "rlaifv mmproj id v1"
 
-void rvi_vision_mmproj_id(const rvi_gguf *g, uint8_t id[RVI_SHA256_BYTES])
+static int side_path(const char *dir, const rvi_file_identity *fi, char *out, size_t cap)
 {
-	rvi_sha256_ctx c;
-	rvi_sha256_init(&c);
-	uint64_t size = g->size;
-	rvi_sha256_update(&c, &size, sizeof(size));
-	rvi_sha256_update(&c, g->base, (size_t)g->data_offset);
-	for (uint64_t i = 0; i < g->n_tensors; i++) {
-		const rvi_gguf_tensor *t = &g->tensors[i];
-		const uint8_t *p = t->data;
-		const uint64_t n = t->nbytes;
-		if (n <= 3 * ID_SAMPLE) {
-			rvi_sha256_update(&c, p, (size_t)n);
-			continue;
-		}
-		rvi_sha256_update(&c, p, ID_SAMPLE);
-		rvi_sha256_update(&c, p + n / 2 - ID_SAMPLE / 2, ID_SAMPLE);
-		rvi_sha256_update(&c, p + n - ID_SAMPLE, ID_SAMPLE);
-	}
-	rvi_sha256_final(&c, id);
+	int n = snprintf(out, cap, "%s/mmproj-%llx-%llx.id", dir, (unsigned long long)fi->dev,
+	                 (unsigned long long)fi->ino);
+	return n > 0 && (size_t)n < cap ? 0 : -1;
 }
 
-/* The whole file, read once so the bytes hashed are the bytes decoded. */
-static int read_file(const char *path, uint64_t max_bytes, uint8_t **buf, size_t *n, rvi_err *err)
+static int side_line(const rvi_file_identity *fi, const uint8_t id[RVI_SHA256_BYTES], char *out,
+                     size_t cap)
 {
-	*buf = NULL;
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return rvi_errorf(err, RV_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+	int n = snprintf(out, cap, SIDE_TAG " size=%llu mtime=%lld ctime=%lld sha256=",
+	                 (unsigned long long)fi->size, (long long)fi->mtime_ns,
+	                 (long long)fi->ctime_ns);
+	for (int i = 0; i < RVI_SHA256_BYTES && n > 0 && (size_t)n + 3 < cap; i++)
+		n += snprintf(out + n, cap - (size_t)n, "%02x", id[i]);
+	return n;
+}
+
+/* The remembered hash, when the side file names this very file. */
+static bool side_read(const char *path, const rvi_file_identity *fi, uint8_t id[RVI_SHA256_BYTES])
+{
+	int fd;
 	struct stat st;
-	if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-		fclose(f);
-		return rvi_errorf(err, RV_ERR_IO, "%s: not a regular file", path);
+	rvi_err ignored;
+	if (rvi_open_regular(path, &fd, &st, &ignored) != RV_OK)
+		return false;
+	char got[256], want[256];
+	ssize_t n = read(fd, got, sizeof(got) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	got[n] = 0;
+	uint8_t zero[RVI_SHA256_BYTES] = {0};
+	const int prefix = side_line(fi, zero, want, sizeof(want)) - 2 * RVI_SHA256_BYTES;
+	if (n != prefix + 2 * RVI_SHA256_BYTES + 1 || memcmp(got, want, (size_t)prefix) != 0 ||
+	    got[n - 1] != '\n')
+		return false;
+	for (int i = 0; i < RVI_SHA256_BYTES; i++) {
+		unsigned v;
+		if (sscanf(got + prefix + 2 * i, "%2x", &v) != 1)
+			return false;
+		id[i] = (uint8_t)v;
 	}
-	if ((uint64_t)st.st_size > max_bytes) {
-		fclose(f);
-		return rvi_errorf(err, RV_ERR_IMAGE, "%s: %llu bytes is over the %llu-byte limit",
-		                  path, (unsigned long long)st.st_size,
-		                  (unsigned long long)max_bytes);
+	return true;
+}
+
+/* Written to a temporary file and renamed, like cache entries, so that a
+ * reader never sees half a line. */
+static void side_write(const char *path, const rvi_file_identity *fi,
+                       const uint8_t id[RVI_SHA256_BYTES], rvi_err *warning)
+{
+	char tmp[RVI_EMBCACHE_PATH_MAX + 16], line[256];
+	snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path);
+	int n = side_line(fi, id, line, sizeof(line) - 1);
+	line[n++] = '\n';
+	int fd = mkstemp(tmp);
+	if (fd < 0) {
+		rvi_errorf(warning, RV_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+		return;
 	}
-	*n = (size_t)st.st_size;
-	*buf = malloc(*n ? *n : 1);
-	if (!*buf) {
-		fclose(f);
-		return rvi_errorf(err, RV_ERR_NOMEM, "%s: out of memory", path);
+	bool ok = write(fd, line, (size_t)n) == n;
+	ok = close(fd) == 0 && ok;
+	if (!ok || rename(tmp, path) != 0) {
+		rvi_errorf(warning, RV_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+		unlink(tmp);
 	}
-	size_t got = fread(*buf, 1, *n, f);
-	fclose(f);
-	if (got != *n) {
-		free(*buf);
-		*buf = NULL;
-		return rvi_errorf(err, RV_ERR_IO, "%s: read error", path);
+}
+
+void rvi_vision_mmproj_id(const rvi_gguf *g, rvi_mmproj_id *state, const char *cache_dir,
+                          uint8_t id[RVI_SHA256_BYTES], rvi_err *warning)
+{
+	warning->msg[0] = 0;
+	pthread_mutex_lock(&state->lock);
+	if (!state->known) {
+		char path[RVI_EMBCACHE_PATH_MAX];
+		const bool have_side = g->mapped && cache_dir &&
+		                       side_path(cache_dir, &g->identity, path, sizeof(path)) == 0;
+		if (!have_side || !side_read(path, &g->identity, state->id)) {
+			/* The mapping, not a second read of the path: these are the
+			 * bytes the encoder uses. */
+			rvi_sha256_ctx c;
+			rvi_sha256_init(&c);
+			rvi_sha256_update(&c, g->base, (size_t)g->size);
+			rvi_sha256_final(&c, state->id);
+			if (have_side)
+				side_write(path, &g->identity, state->id, warning);
+		}
+		state->known = true;
 	}
-	return RV_OK;
+	memcpy(id, state->id, RVI_SHA256_BYTES);
+	pthread_mutex_unlock(&state->lock);
+}
+
+bool rvi_vision_same_mmproj(const rvi_gguf *a, const rvi_gguf *b)
+{
+	if (a == b)
+		return true;
+	if (!a || !b || !a->mapped || !b->mapped)
+		return false;
+	const rvi_file_identity *x = &a->identity, *y = &b->identity;
+	return x->dev == y->dev && x->ino == y->ino && x->size == y->size &&
+	       x->mtime_ns == y->mtime_ns && x->ctime_ns == y->ctime_ns;
 }
 
 int rvi_vision_open(const rvi_vision_arch *arch, const void *model, const char *path,
@@ -79,8 +128,10 @@ int rvi_vision_open(const rvi_vision_arch *arch, const void *model, const char *
 {
 	memset(in, 0, sizeof(*in));
 	in->path = path;
-	int rc = read_file(path, o->limits.max_file_bytes, &in->bytes, &in->n, err);
-	/* the limits hold for every image, whether its rows are cached or not */
+	/* The whole file, read once so the bytes hashed are the bytes decoded. */
+	int rc = rvi_image_read_file(path, o->limits.max_file_bytes, &in->bytes, &in->n, err);
+	/* The limits are about the input, so a cached embedding does not
+	 * excuse an image from them. */
 	if (rc == RV_OK)
 		rc = rvi_image_probe_memory(in->bytes, in->n, path, &o->limits, o->apply_exif,
 		                            &in->w, &in->h, err);

@@ -5,6 +5,7 @@
 #ifndef RLAIFV_VISION_H
 #define RLAIFV_VISION_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -21,12 +22,29 @@ typedef struct rvi_vision_opts {
 	int n_threads;
 } rvi_vision_opts;
 
-/* What identifies an mmproj for the cache: SHA-256 of its GGUF header
- * (metadata and tensor table), its size, and samples of every tensor's
- * bytes (the start, middle and end of each), so two projectors that differ
- * only in their weights (a fine-tune) do not share entries, while a 600 MB
- * file costs a few milliseconds, not a full read. */
-void rvi_vision_mmproj_id(const rvi_gguf *g, uint8_t id[RVI_SHA256_BYTES]);
+/* What identifies an mmproj for the cache: SHA-256 of the whole file, so
+ * that every byte that can change an embedding changes the key. Hashing a
+ * 600 MB projector takes seconds, so it is done once per model, on the
+ * first image looked up in a cache, and remembered across runs in a small
+ * side file in the cache directory ("mmproj-DEV-INODE.id") that holds the
+ * file's size, mtime and ctime with the hash: a side file whose identity
+ * does not match the mapped file is ignored and rewritten. */
+typedef struct rvi_mmproj_id {
+	pthread_mutex_t lock;
+	bool known;
+	uint8_t id[RVI_SHA256_BYTES];
+} rvi_mmproj_id;
+
+/* Fills id for the mmproj g, using and updating state (one per loaded
+ * mmproj; callers on several threads are serialised) and the side file in
+ * cache_dir. A side file that cannot be read or written only costs time:
+ * warning then gets a message (else ""). */
+void rvi_vision_mmproj_id(const rvi_gguf *g, rvi_mmproj_id *state, const char *cache_dir,
+                          uint8_t id[RVI_SHA256_BYTES], rvi_err *warning);
+
+/* Two mmproj files known to be the same file, unchanged (same device,
+ * inode, size, mtime and ctime): their embeddings are interchangeable. */
+bool rvi_vision_same_mmproj(const rvi_gguf *a, const rvi_gguf *b);
 
 /* An image file read for a prompt: its bytes (read once, so the bytes
  * hashed for the cache are the bytes decoded), its upright size, and the

@@ -61,7 +61,7 @@ static int stop_after_two(void *user)
 static void test_library_info(void)
 {
 	CHECK(strcmp(rv_status_str(RV_OK), "") != 0, "no name for RV_OK");
-	for (int s = RV_ERR_INTERNAL; s <= RV_ERR_INVALID_ARG; s++)
+	for (int s = RV_ERR_BUSY; s <= RV_ERR_INVALID_ARG; s++)
 		CHECK(rv_status_str((rv_status)s) && *rv_status_str((rv_status)s), "status %d", s);
 	CHECK(rv_version() && strchr(rv_version(), '.'), "version '%s'", rv_version());
 	CHECK(rv_blas_info() && *rv_blas_info(), "no BLAS name");
@@ -74,6 +74,7 @@ static void test_library_info(void)
 	CHECK(strcmp(rv_kernel_set(), "scalar") == 0, "kernels '%s'", rv_kernel_set());
 	CHECK(rv_select_kernels(NULL, err, sizeof err) == RV_OK, "%s", err);
 	CHECK(rv_kernel_set() && *rv_kernel_set(), "no kernel set");
+	rv_log_set(NULL, NULL); /* test_api_misuse.c sees what reaches a callback */
 }
 
 static void test_text(void)

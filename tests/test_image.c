@@ -10,10 +10,13 @@
 #include "src/image/image.h"
 #include "tests/testutil.h"
 
+#include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -793,6 +796,7 @@ static void test_formats(void)
 		const char huge[] = "P6\n16384 16384\n255\n\x01\x02";
 		rvi_image_limits lim = rvi_image_default_limits();
 		lim.max_pixels = (uint64_t)1 << 28;
+		lim.max_decode_bytes = UINT64_MAX; /* to reach the size check */
 		rc = rvi_image_load_memory(huge, sizeof(huge) - 1, "huge.ppm", &lim, true, &img,
 		                           &err);
 		EXPECT_FAIL(rc, err, RV_ERR_IMAGE, "huge.ppm", "truncated PNM");
@@ -994,6 +998,90 @@ static void test_bad_files(void)
 	EXPECT_FAIL(rc, err, RV_ERR_IMAGE, "none.png", "empty file");
 }
 
+/* Special files: refused from fstat, before anything could block on them.
+ * A FIFO nobody writes would hang a blocking open() for ever. */
+static void test_special_files(void)
+{
+	char dir[] = "/tmp/rlaifv-test-image-XXXXXX", fifo[64];
+	CHECK(mkdtemp(dir) != NULL, "mkdtemp: %s", strerror(errno));
+	snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
+	CHECK(mkfifo(fifo, 0600) == 0, "mkfifo: %s", strerror(errno));
+	const char *paths[] = {fifo, "/dev/null", "/dev/zero", dir};
+	const char *why[] = {"not a regular file (a FIFO)",
+	                     "not a regular file (a character device)",
+	                     "not a regular file (a character device)", "is a directory"};
+	alarm(60); /* a hang is a failure (SIGALRM), not a stuck test run */
+	for (int i = 0; i < 4; i++) {
+		rvi_err err = {0};
+		rvi_image img;
+		int rc = rvi_image_load_file(paths[i], NULL, true, &img, &err);
+		EXPECT_FAIL(rc, err, RV_ERR_IO, paths[i], why[i]);
+	}
+	alarm(0);
+	unlink(fifo);
+	rmdir(dir);
+}
+
+/* A BMP with a negative height stores its rows top-down (Pillow opens it).
+ * image-topdown.bmp is 5x3, 24-bit, pixel (x, y) = (40x, 80y, 200) with y
+ * counted from the top; its bottom-up twin, built here, decodes the same. */
+static void test_topdown_bmp(void)
+{
+	size_t n;
+	uint8_t *b = (uint8_t *)tu_read_file(tu_data("image-topdown.bmp"), &n);
+	CHECK(b && n == 102 &&
+	          (int32_t)(b[22] | b[23] << 8 | b[24] << 16 | (uint32_t)b[25] << 24) == -3,
+	      "image-topdown.bmp: not a 3-row top-down BMP");
+	if (!b)
+		return;
+	uint8_t want[5 * 3 * 3];
+	for (int y = 0; y < 3; y++)
+		for (int x = 0; x < 5; x++) {
+			want[(y * 5 + x) * 3 + 0] = (uint8_t)(40 * x);
+			want[(y * 5 + x) * 3 + 1] = (uint8_t)(80 * y);
+			want[(y * 5 + x) * 3 + 2] = 200;
+		}
+	check_pixels((const char *)b, n, "image-topdown.bmp", 5, 3, want);
+	uint8_t up[102];
+	memcpy(up, b, 54);
+	up[22] = 3, up[23] = up[24] = up[25] = 0;
+	for (int y = 0; y < 3; y++) /* 16-byte rows: 15 bytes of pixels + 1 of padding */
+		memcpy(up + 54 + 16 * (2 - y), b + 54 + 16 * y, 16);
+	check_pixels((const char *)up, sizeof(up), "bottom-up twin", 5, 3, want);
+	free(b);
+}
+
+/* The decode-memory budget is judged from the header: a 69-byte 16-bit
+ * RGBA PNG of 8192 x 8192 would take over a gigabyte to decode. */
+static void test_decode_budget(void)
+{
+	expect_file_fails("bad/image-16bit-8192.png", RV_ERR_IMAGE,
+	                  "a 8192x8192 PNG with 4 channels of 16 bits needs about 1216 MiB to "
+	                  "decode, more than the limit of 768 MiB");
+	size_t n;
+	uint8_t *b = (uint8_t *)tu_read_file(tu_data("bad/image-16bit-8192.png"), &n);
+	rvi_err err = {0};
+	int pw, ph;
+	int rc = rvi_image_probe_memory(b, n, "16bit.png", NULL, false, &pw, &ph, &err);
+	EXPECT_FAIL(rc, err, RV_ERR_IMAGE, "16bit.png", "1216 MiB");
+	/* Raised, the budget lets it through to the (here missing) pixels. */
+	rvi_image_limits lim = rvi_image_default_limits();
+	lim.max_decode_bytes = (uint64_t)1216 << 20;
+	rc = rvi_image_probe_memory(b, n, "16bit.png", &lim, false, &pw, &ph, &err);
+	CHECK(rc == RV_OK, "a raised budget still refuses: %s", err.msg);
+	free(b);
+	/* Every 8-bit image within the pixel limit fits the default budget:
+	 * RGBA, the widest, needs 8192 x 8192 x 11 bytes = 704 MiB. */
+	b = make_png(8192, 8192, 8, 6, NULL, 0, NULL, 0, &n);
+	rc = rvi_image_probe_memory(b, n, "rgba8.png", NULL, false, &pw, &ph, &err);
+	CHECK(rc == RV_OK, "an 8-bit RGBA 8192x8192 header refused: %s", err.msg);
+	free(b);
+	b = make_png(8192, 8192, 16, 0, NULL, 0, NULL, 0, &n); /* 16-bit grey: 448 MiB */
+	rc = rvi_image_probe_memory(b, n, "grey16.png", NULL, false, &pw, &ph, &err);
+	CHECK(rc == RV_OK, "a 16-bit grey 8192x8192 header refused: %s", err.msg);
+	free(b);
+}
+
 /* Every proper prefix of a valid PNG or JPEG is an error, never pixels. */
 static void test_truncations(void)
 {
@@ -1087,6 +1175,7 @@ static void test_alloc_cap(void)
 	uint8_t *png = cap_png(&n);
 	rvi_image_limits lim = rvi_image_default_limits();
 	lim.max_pixels = (uint64_t)1 << 27;
+	lim.max_decode_bytes = UINT64_MAX; /* the cap is the line behind the budget */
 	rvi_err err = {0};
 	rvi_image img;
 	int rc = rvi_image_load_memory(png, n, "cap.png", &lim, true, &img, &err);
@@ -1139,10 +1228,15 @@ static void test_address_space_limit(void)
 		int rc = rvi_image_load_file(path, NULL, true, &img, &err);
 		if (rc != RV_ERR_IMAGE || !strstr(err.msg, "declares 1073741824 bytes"))
 			_exit(10);
+		snprintf(path, sizeof(path), "%s", tu_data("bad/image-16bit-8192.png"));
+		rc = rvi_image_load_file(path, NULL, true, &img, &err);
+		if (rc != RV_ERR_IMAGE || !strstr(err.msg, "needs about 1216 MiB"))
+			_exit(13);
 		size_t n;
 		uint8_t *png = cap_png(&n);
 		rvi_image_limits lim = rvi_image_default_limits();
 		lim.max_pixels = (uint64_t)1 << 27;
+		lim.max_decode_bytes = UINT64_MAX;
 		rc = rvi_image_load_memory(png, n, "cap.png", &lim, true, &img, &err);
 		free(png);
 		if (rc != RV_ERR_IMAGE || !strstr(err.msg, "allocation cap"))
@@ -1231,6 +1325,9 @@ int main(void)
 	test_jpeg_structure();
 	test_formats();
 	test_bad_files();
+	test_special_files();
+	test_topdown_bmp();
+	test_decode_budget();
 	test_truncations();
 	test_limits();
 	test_alloc_cap();

@@ -175,9 +175,8 @@ static int parse_types(const char *s, rvb_opts *o)
 
 static int print_version(void)
 {
-	const char *isa = getenv("RLAIFV_ISA");
 	char err[256];
-	if (isa && *isa && rv_select_kernels(isa, err, sizeof(err)) != RV_OK) {
+	if (rv_select_kernels(NULL, err, sizeof(err)) != RV_OK) { /* $RLAIFV_ISA */
 		fprintf(stderr, "rlaifv-bench: %s\n", err);
 		return BENCH_EXIT_USAGE;
 	}
@@ -360,8 +359,7 @@ int main(int argc, char **argv)
 	if (code >= 0)
 		return code;
 	char ebuf[512];
-	const char *isa = getenv("RLAIFV_ISA");
-	if (isa && *isa && rv_select_kernels(isa, ebuf, sizeof(ebuf)) != RV_OK) {
+	if (rv_select_kernels(NULL, ebuf, sizeof(ebuf)) != RV_OK) { /* $RLAIFV_ISA */
 		fprintf(stderr, "rlaifv-bench: %s\n", ebuf);
 		return BENCH_EXIT_USAGE;
 	}

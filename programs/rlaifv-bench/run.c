@@ -178,12 +178,7 @@ static void blas_threads(int n)
  * limit and the runtime's BLAS paths are then the slow ones. */
 static bool blas_generic_fallback(void)
 {
-#if defined(__x86_64__) && defined(__GNUC__)
-	__builtin_cpu_init();
-	return __builtin_cpu_supports("avx2") && rvi_blas_generic();
-#else
-	return false;
-#endif
+	return rvi_blas_fallback();
 }
 
 int rvb_sample_limits(const rvb_opts *o, rvb_limits *lim, rvi_err *err)

@@ -5,6 +5,8 @@
 #include <config.h>
 #endif
 
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,12 +28,53 @@ static int should_stop(void *user)
 	return interrupted;
 }
 
+/* The first error writing the answer (errno), 0 while none: an answer
+ * lost to a full disk or a closed pipe is a failure, not exit 0. */
+static int stdout_errno;
+
+/* The parent left standard input closed (it is /dev/null now). */
+static int stdin_was_closed;
+
+static void note_stdout_error(void)
+{
+	if (ferror(stdout) && !stdout_errno)
+		stdout_errno = errno ? errno : EIO;
+}
+
+/* Stops generation at the first failed write: nobody will read the rest. */
 static int stream_text(const char *piece, size_t len, void *user)
 {
 	(void)user;
-	fwrite(piece, 1, len, stdout);
-	fflush(stdout);
-	return 0;
+	if (fwrite(piece, 1, len, stdout) != len || fflush(stdout) != 0)
+		note_stdout_error();
+	return stdout_errno != 0;
+}
+
+/* Flushes and closes stdout, so that a write the C library was still
+ * holding fails here, where it can change the exit status. */
+static int finish_stdout(int code)
+{
+	if (fflush(stdout) != 0)
+		note_stdout_error();
+	note_stdout_error();
+	if (fclose(stdout) != 0 && !stdout_errno)
+		stdout_errno = errno ? errno : EIO;
+	if (stdout_errno) {
+		fprintf(stderr, "rlaifv-infer: cannot write the answer to standard output: %s\n",
+		        strerror(stdout_errno));
+		return code == EXIT_OK || code == EXIT_INTERRUPTED ? EXIT_RUNTIME : code;
+	}
+	return code;
+}
+
+/* Library warnings always, notes with --verbose. */
+static void on_log(rv_log_level level, const char *msg, void *user)
+{
+	const int verbose = *(const int *)user;
+	if (level == RV_LOG_WARN)
+		fprintf(stderr, "rlaifv-infer: warning: %s\n", msg);
+	else if (verbose)
+		fprintf(stderr, "rlaifv-infer: %s\n", msg);
 }
 
 /* Progress of best-of-N on a terminal: candidates done and speed. */
@@ -44,9 +87,14 @@ static void show_progress(int done, int n, int tokens, double ms, void *user)
 		fputc('\n', stderr);
 }
 
-/* Reads all of stdin for "-p -". */
+/* Reads all of stdin for "-p -", at most CLI_MAX_STDIN_PROMPT bytes (far
+ * more text than any context holds); NULL after printing why not. */
 static char *read_stdin(void)
 {
+	if (stdin_was_closed) {
+		fprintf(stderr, "rlaifv-infer: -p -: standard input is closed\n");
+		return NULL;
+	}
 	size_t cap = 4096, n = 0;
 	char *buf = malloc(cap);
 	while (buf) {
@@ -54,6 +102,14 @@ static char *read_stdin(void)
 		n += got;
 		if (got == 0)
 			break;
+		if (n > CLI_MAX_STDIN_PROMPT) {
+			fprintf(
+			    stderr,
+			    "rlaifv-infer: the prompt on standard input is longer than %d MiB\n",
+			    CLI_MAX_STDIN_PROMPT >> 20);
+			free(buf);
+			return NULL;
+		}
 		if (n + 1 == cap) {
 			char *b = realloc(buf, cap * 2);
 			if (!b)
@@ -62,8 +118,17 @@ static char *read_stdin(void)
 			cap *= 2;
 		}
 	}
-	if (buf)
-		buf[n] = 0;
+	if (!buf) {
+		fprintf(stderr, "rlaifv-infer: out of memory reading the prompt\n");
+		return NULL;
+	}
+	if (ferror(stdin)) {
+		fprintf(stderr, "rlaifv-infer: cannot read the prompt from standard input: %s\n",
+		        strerror(errno));
+		free(buf);
+		return NULL;
+	}
+	buf[n] = 0;
 	return buf;
 }
 
@@ -86,11 +151,12 @@ static int open_model(const cli_opts *o, const char *path, const char *mmproj, r
 	char err[1024];
 	rv_model_params mp = rv_model_default_params();
 	mp.n_threads = o->n_threads;
-	if (rv_model_load(path, &mp, m, err, sizeof(err)) != RV_OK ||
+	rv_status st;
+	if ((st = rv_model_load(path, &mp, m, err, sizeof(err))) != RV_OK ||
 	    (mmproj && rv_model_load_mmproj(*m, mmproj, err, sizeof(err)) != RV_OK) ||
 	    (o->check_tensors && rv_model_check_tensors(*m, err, sizeof(err)) != RV_OK)) {
 		fprintf(stderr, "rlaifv-infer: %s\n", err);
-		return EXIT_MODEL;
+		return st == RV_ERR_INVALID_ARG ? EXIT_USAGE : EXIT_MODEL;
 	}
 	rv_context_params cp = rv_context_default_params();
 	cp.n_ctx = o->n_ctx;
@@ -98,6 +164,7 @@ static int open_model(const cli_opts *o, const char *path, const char *mmproj, r
 	cp.no_exif = o->no_exif;
 	cp.no_cache = o->no_cache;
 	cp.image_max_side = o->image_max_side;
+	cp.image_max_mib = o->image_max_mib;
 	if (rv_context_new(*m, &cp, ctx, err, sizeof(err)) != RV_OK) {
 		fprintf(stderr, "rlaifv-infer: %s\n", err);
 		return EXIT_RUNTIME;
@@ -124,8 +191,7 @@ static int status_exit(rv_status s)
 static int run(const cli_opts *o, session *s)
 {
 	char err[1024];
-	const char *isa = getenv("RLAIFV_ISA");
-	if (isa && *isa && rv_select_kernels(isa, err, sizeof(err)) != RV_OK) {
+	if (rv_select_kernels(NULL, err, sizeof(err)) != RV_OK) { /* $RLAIFV_ISA */
 		fprintf(stderr, "rlaifv-infer: %s\n", err);
 		return EXIT_USAGE;
 	}
@@ -164,6 +230,8 @@ static int run(const cli_opts *o, session *s)
 	rv_prompt prompt = {o->prompt, o->images, o->n_images, o->chat_template, o->system};
 	rv_result res;
 	rv_status st = rv_generate_prompt(s->ctx, &prompt, &gp, &res);
+	if (st == RV_ERR_INTERRUPTED && stdout_errno)
+		st = RV_OK; /* stopped by the failed write, reported at the end */
 	if (st == RV_OK || st == RV_ERR_INTERRUPTED) {
 		if (o->json)
 			cli_print_json(stdout, &res);
@@ -171,7 +239,8 @@ static int run(const cli_opts *o, session *s)
 			fputs(res.text, stdout); /* best-of-N: the chosen answer, at the end */
 		if (!o->json && st == RV_OK && isatty(STDOUT_FILENO))
 			fputc('\n', stdout); /* piped output stays exactly the text */
-		fflush(stdout);
+		if (fflush(stdout) != 0)
+			note_stdout_error();
 		if (o->show_candidates)
 			cli_print_candidates(stderr, &res);
 		if (o->verbose)
@@ -179,31 +248,56 @@ static int run(const cli_opts *o, session *s)
 			                  o->n_threads ? o->n_threads : rv_default_threads());
 	}
 	if (st != RV_OK)
-		fprintf(stderr, "%srlaifv-infer: %s\n", st == RV_ERR_INTERRUPTED ? "\n" : "",
-		        rv_context_error(s->ctx));
+		fprintf(stderr, "%srlaifv-infer: %s%s\n", st == RV_ERR_INTERRUPTED ? "\n" : "",
+		        rv_context_error(s->ctx),
+		        st == RV_ERR_CONTEXT ? " (-c sets the context size)" : "");
 	rv_result_free(&res);
 	return status_exit(st);
 }
 
+/* A standard descriptor the parent left closed would be taken by the
+ * next open() (a model file would become "stdout"): give stdin and stderr
+ * /dev/null, and refuse to run without a stdout, where the answer goes. */
+static int check_std_fds(void)
+{
+	for (int fd = 0; fd <= 2; fd++) {
+		if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
+			continue;
+		if (fd == STDOUT_FILENO) {
+			fprintf(stderr,
+			        "rlaifv-infer: standard output is closed: the answer would be "
+			        "lost\n");
+			return EXIT_RUNTIME;
+		}
+		stdin_was_closed |= fd == STDIN_FILENO;
+		int n = open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+		if (n != fd)
+			return EXIT_RUNTIME;
+	}
+	return EXIT_OK;
+}
+
 int main(int argc, char **argv)
 {
-	cli_opts o;
-	int code = cli_parse_args(argc, argv, &o);
-	if (code >= 0)
+	int code = check_std_fds();
+	if (code != EXIT_OK)
 		return code;
+	cli_opts o;
+	code = cli_parse_args(argc, argv, &o);
+	if (code >= 0)
+		return finish_stdout(code);
+	rv_log_set(on_log, &o.verbose);
 
 	char *stdin_prompt = NULL;
 	if (!strcmp(o.prompt, "-")) {
 		stdin_prompt = read_stdin();
-		if (!stdin_prompt) {
-			fprintf(stderr, "rlaifv-infer: cannot read the prompt from stdin\n");
+		if (!stdin_prompt)
 			return EXIT_RUNTIME;
-		}
 		o.prompt = stdin_prompt;
 	}
 	session s = {0};
 	code = run(&o, &s);
 	session_free(&s);
 	free(stdin_prompt);
-	return code;
+	return finish_stdout(code);
 }

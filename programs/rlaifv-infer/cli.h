@@ -17,6 +17,9 @@ enum cli_exit {
 	EXIT_INTERRUPTED = 130,
 };
 
+/* The most "-p -" reads from standard input. */
+#define CLI_MAX_STDIN_PROMPT (16 << 20)
+
 typedef struct cli_opts {
 	const char *model;
 	const char *mmproj;
@@ -30,6 +33,7 @@ typedef struct cli_opts {
 	int no_exif;
 	int no_cache;
 	int image_max_side;
+	int image_max_mib;
 	int n_predict;
 	int n_ctx;
 	int n_threads;

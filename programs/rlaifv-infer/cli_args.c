@@ -5,8 +5,10 @@
 #include <config.h>
 #endif
 
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,7 +26,7 @@ static void usage(FILE *f)
 	    "Model and prompt:\n"
 	    "  -m, --model FILE        model GGUF file (default: $RLAIFV_MODEL)\n"
 	    "      --mmproj FILE       vision projector GGUF (default: $RLAIFV_MMPROJ)\n"
-	    "  -p, --prompt TEXT       prompt; '-' reads it from standard input\n"
+	    "  -p, --prompt TEXT       prompt; '-' reads it from standard input (<= 16 MiB)\n"
 	    "      --image FILE        an image (JPEG, PNG, BMP, PNM); repeat for several\n"
 	    "      --chat-template T   llava, vicuna, chatml, llama-2, gguf or none\n"
 	    "                          (default: llava with images, none without)\n"
@@ -32,6 +34,8 @@ static void usage(FILE *f)
 	    "      --no-exif           ignore the EXIF orientation of JPEG photos\n"
 	    "      --no-cache          do not use the image-embedding cache\n"
 	    "      --image-max-side N  refuse images with a longer side (default 16384)\n"
+	    "      --image-max-memory MIB  refuse images that need more memory to decode\n"
+	    "                          (default 768)\n"
 	    "  -n, --n-predict N       most tokens per answer (default -1: until the end)\n"
 	    "  -c, --ctx-size N        context size in tokens (default: the model's, <= 4096)\n"
 	    "  -t, --threads N         threads (default: $RLAIFV_THREADS or physical cores)\n"
@@ -64,12 +68,29 @@ static void usage(FILE *f)
 	fputs(text, f);
 }
 
+/* Numbers are written plainly: digits, a '-' only where negative values
+ * are allowed, and for reals a point and an exponent. strto* would also take
+ * leading blanks, a '+', hex and "inf", so " -1" became 2^64 - 1. */
+static bool plain_number(const char *s, bool negative_ok, bool real)
+{
+	if (*s == '-' && negative_ok)
+		s++;
+	if (!isdigit((unsigned char)*s) && !(real && *s == '.'))
+		return false;
+	for (; *s; s++)
+		if (!isdigit((unsigned char)*s) &&
+		    !(real && (*s == '.' || *s == 'e' || *s == 'E' ||
+		               ((*s == '-' || *s == '+') && (s[-1] == 'e' || s[-1] == 'E')))))
+			return false;
+	return true;
+}
+
 static int parse_int(const char *flag, const char *s, long lo, long hi, int *out)
 {
 	char *end;
 	errno = 0;
 	long v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < lo || v > hi) {
+	if (!plain_number(s, lo < 0, false) || errno || end == s || *end || v < lo || v > hi) {
 		fprintf(stderr, "rlaifv-infer: %s: '%s' is not an integer in [%ld, %ld]\n", flag, s,
 		        lo, hi);
 		return -1;
@@ -83,7 +104,7 @@ static int parse_float(const char *flag, const char *s, float lo, float hi, floa
 	char *end;
 	errno = 0;
 	float v = strtof(s, &end);
-	if (errno || end == s || *end || !(v >= lo && v <= hi)) {
+	if (!plain_number(s, lo < 0, true) || errno || end == s || *end || !(v >= lo && v <= hi)) {
 		fprintf(stderr, "rlaifv-infer: %s: '%s' is not a number in [%g, %g]\n", flag, s,
 		        (double)lo, (double)hi);
 		return -1;
@@ -97,7 +118,7 @@ static int parse_u64(const char *flag, const char *s, uint64_t *out)
 	char *end;
 	errno = 0;
 	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || end == s || *end || s[0] == '-') {
+	if (!plain_number(s, false, false) || errno || end == s || *end) {
 		fprintf(stderr, "rlaifv-infer: %s: '%s' is not a non-negative integer\n", flag, s);
 		return -1;
 	}
@@ -122,6 +143,7 @@ enum long_only {
 	OPT_NO_EXIF,
 	OPT_NO_CACHE,
 	OPT_IMAGE_MAX_SIDE,
+	OPT_IMAGE_MAX_MEMORY,
 	OPT_BETA,
 	OPT_SHOW_CANDIDATES,
 	OPT_JSON,
@@ -153,6 +175,7 @@ static const struct option long_options[] = {
     {"no-exif", no_argument, 0, OPT_NO_EXIF},
     {"no-cache", no_argument, 0, OPT_NO_CACHE},
     {"image-max-side", required_argument, 0, OPT_IMAGE_MAX_SIDE},
+    {"image-max-memory", required_argument, 0, OPT_IMAGE_MAX_MEMORY},
     {"beta", required_argument, 0, OPT_BETA},
     {"show-candidates", no_argument, 0, OPT_SHOW_CANDIDATES},
     {"json", no_argument, 0, OPT_JSON},
@@ -165,9 +188,8 @@ static const struct option long_options[] = {
 
 static int print_version(void)
 {
-	const char *isa = getenv("RLAIFV_ISA");
 	char err[256];
-	if (isa && *isa && rv_select_kernels(isa, err, sizeof(err)) != RV_OK) {
+	if (rv_select_kernels(NULL, err, sizeof(err)) != RV_OK) { /* $RLAIFV_ISA */
 		fprintf(stderr, "rlaifv-infer: %s\n", err);
 		return EXIT_USAGE;
 	}
@@ -190,12 +212,12 @@ static int take_option(int c, const char *arg, cli_opts *o)
 	case 'n':
 		return parse_int("-n", arg, -1, 1 << 24, &o->n_predict);
 	case 'c':
-		return parse_int("-c", arg, 0, 1 << 24, &o->n_ctx);
+		return parse_int("-c", arg, 0, RV_MAX_CTX, &o->n_ctx);
 	case 't':
-		return parse_int("-t", arg, 1, 1024, &o->n_threads);
+		return parse_int("-t", arg, 1, RV_MAX_THREADS, &o->n_threads);
 	case OPT_TEMP:
 		o->temp_given = 1;
-		return parse_float("--temp", arg, 0, 100, &o->temp);
+		return parse_float("--temp", arg, 0, RV_MAX_TEMP, &o->temp);
 	case OPT_TOP_K:
 		return parse_int("--top-k", arg, 0, 1 << 24, &o->top_k);
 	case OPT_TOP_P:
@@ -246,7 +268,9 @@ static int take_option(int c, const char *arg, cli_opts *o)
 		o->no_cache = 1;
 		return 0;
 	case OPT_IMAGE_MAX_SIDE:
-		return parse_int("--image-max-side", arg, 1, 65536, &o->image_max_side);
+		return parse_int("--image-max-side", arg, 1, RV_MAX_IMAGE_SIDE, &o->image_max_side);
+	case OPT_IMAGE_MAX_MEMORY:
+		return parse_int("--image-max-memory", arg, 1, RV_MAX_IMAGE_MIB, &o->image_max_mib);
 	case OPT_BETA:
 		return parse_float("--beta", arg, 1e-6f, 1e6f, &o->beta);
 	case OPT_SHOW_CANDIDATES:

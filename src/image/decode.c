@@ -28,6 +28,7 @@ rvi_image_limits rvi_image_default_limits(void)
 	    .max_file_bytes = RVI_IMAGE_DEFAULT_MAX_FILE_BYTES,
 	    .max_side = RVI_IMAGE_DEFAULT_MAX_SIDE,
 	    .max_pixels = RVI_IMAGE_DEFAULT_MAX_PIXELS,
+	    .max_decode_bytes = RVI_IMAGE_DEFAULT_MAX_DECODE,
 	};
 	return lim;
 }
@@ -54,6 +55,9 @@ static int check_limits(const rvi_image_limits *lim, const char *name, rvi_err *
 		                  lim->max_side, RVI_IMAGE_MAX_SIDE);
 	if (lim->max_pixels == 0)
 		return rvi_errorf(err, RV_ERR_INVALID_ARG, "%s: image pixel limit is 0", name);
+	if (lim->max_decode_bytes == 0)
+		return rvi_errorf(err, RV_ERR_INVALID_ARG, "%s: image decode memory limit is 0",
+		                  name);
 	return RV_OK;
 }
 
@@ -481,34 +485,26 @@ static int check_pnm_size(const pnm_hdr *ph, int channels, size_t n, const char 
 
 /* ---- loading ------------------------------------------------------------ */
 
-static int read_file(const char *path, uint64_t max_bytes, uint8_t **out, size_t *out_n,
-                     rvi_err *err)
+int rvi_image_read_file(const char *path, uint64_t max_bytes, uint8_t **out, size_t *out_n,
+                        rvi_err *err)
 {
 	*out = NULL;
 	*out_n = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return rvi_errorf(err, RV_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+	int fd;
 	struct stat st;
-	if (fstat(fd, &st) != 0) {
-		int e = errno;
-		close(fd);
-		return rvi_errorf(err, RV_ERR_IO, "%s: cannot stat: %s", path, strerror(e));
-	}
-	if (S_ISDIR(st.st_mode)) {
-		close(fd);
-		return rvi_errorf(err, RV_ERR_IO, "%s: is a directory", path);
-	}
-	if (S_ISREG(st.st_mode) && (uint64_t)st.st_size > max_bytes) {
+	int rc = rvi_open_regular(path, &fd, &st, err);
+	if (rc != RV_OK)
+		return rc;
+	if ((uint64_t)st.st_size > max_bytes) {
 		close(fd);
 		return rvi_errorf(err, RV_ERR_IMAGE,
 		                  "%s: file is %" PRIu64 " bytes, more than the limit of %" PRIu64
 		                  " for an image",
 		                  path, (uint64_t)st.st_size, max_bytes);
 	}
-	/* Pipes and growing files have no trustworthy size: read in steps and
-	 * stop one byte past the limit. */
-	size_t cap = S_ISREG(st.st_mode) && st.st_size > 0 ? (size_t)st.st_size + 1 : 1 << 16;
+	/* A growing file has no trustworthy size: read in steps and stop one
+	 * byte past the limit. */
+	size_t cap = st.st_size > 0 ? (size_t)st.st_size + 1 : 1 << 16;
 	size_t n = 0;
 	uint8_t *buf = malloc(cap);
 	if (!buf) {
@@ -576,7 +572,7 @@ int rvi_image_load_file(const char *path, const rvi_image_limits *lim, bool appl
 		return rc;
 	uint8_t *buf;
 	size_t n;
-	rc = read_file(path, lim->max_file_bytes, &buf, &n, err);
+	rc = rvi_image_read_file(path, lim->max_file_bytes, &buf, &n, err);
 	if (rc != RV_OK)
 		return rc;
 	rc = rvi_image_load_memory(buf, n, path, lim, apply_exif, out, err);
@@ -626,17 +622,32 @@ static int decode_error(const char *name, const char *fmt, const char *reason, r
 	                  fmt, reason);
 }
 
-/* What the checks of a file's bytes found, before any pixel is decoded. */
-typedef struct header {
+/* What the checks learn about a file that decoding needs. */
+typedef struct header_info {
 	const char *fmt;
-	int w, h;        /* as stored */
-	int orientation; /* EXIF (JPEG), 1 otherwise */
-} header;
+	int w, h;
+	jpeg_scan js;
+} header_info;
 
-/* Every check that needs no decoding: format, declared sizes against the
- * limits, and the structure stb would otherwise trust. */
-static int check_header(const uint8_t *b, size_t n, const char *name, const rvi_image_limits *lim,
-                        header *hd, rvi_err *err)
+/* Decode memory as the limits describe it (see image.h): stb's raw and
+ * output buffers at the file's sample size, then our 8-bit RGB copy. */
+static int check_decode_memory(const header_info *hi, int comp, int sample_bytes,
+                               const rvi_image_limits *lim, const char *name, rvi_err *err)
+{
+	const uint64_t per_px = 2 * (uint64_t)comp * (uint64_t)sample_bytes + 3;
+	const uint64_t need = (uint64_t)hi->w * (uint64_t)hi->h * per_px; /* < 2^32 * 19 */
+	if (need > lim->max_decode_bytes)
+		return rvi_errorf(err, RV_ERR_IMAGE,
+		                  "%s: a %dx%d %s with %d channel%s of %d bits needs about %" PRIu64
+		                  " MiB to decode, more than the limit of %" PRIu64 " MiB",
+		                  name, hi->w, hi->h, hi->fmt, comp, comp == 1 ? "" : "s",
+		                  8 * sample_bytes, (need + (1 << 20) - 1) >> 20,
+		                  lim->max_decode_bytes >> 20);
+	return RV_OK;
+}
+
+static int check_image(const uint8_t *b, size_t n, const char *name, const rvi_image_limits *lim,
+                       header_info *hi, rvi_err *err)
 {
 	int rc = check_limits(lim, name, err);
 	if (rc != RV_OK)
@@ -692,12 +703,15 @@ static int check_header(const uint8_t *b, size_t n, const char *name, const rvi_
 			                  "%s: truncated JPEG: no end-of-image marker", name);
 	}
 
-	int w, h;
+	int w, h, comp, sample_bytes;
 	const char *reason;
-	if (!rvi_stbi_info(b, n, &w, &h, &reason))
+	if (!rvi_stbi_info(b, n, &w, &h, &comp, &sample_bytes, &reason))
 		return rvi_errorf(err, RV_ERR_IMAGE, "%s: corrupt %s header (stb_image: %s)", name,
 		                  fmt, reason);
 	if ((rc = check_dims((uint64_t)w, (uint64_t)h, lim, name, fmt, err)) != RV_OK)
+		return rc;
+	*hi = (header_info){fmt, w, h, js};
+	if ((rc = check_decode_memory(hi, comp, sample_bytes, lim, name, err)) != RV_OK)
 		return rc;
 
 	switch (f) {
@@ -714,10 +728,7 @@ static int check_header(const uint8_t *b, size_t n, const char *name, const rvi_
 	default:
 		break;
 	}
-	if (rc != RV_OK)
-		return rc;
-	*hd = (header){fmt, w, h, js.orientation};
-	return RV_OK;
+	return rc;
 }
 
 int rvi_image_probe_memory(const void *data, size_t n, const char *name,
@@ -725,15 +736,15 @@ int rvi_image_probe_memory(const void *data, size_t n, const char *name,
                            rvi_err *err)
 {
 	rvi_image_limits def = rvi_image_default_limits();
-	header hd;
+	header_info hi;
 	int rc =
-	    check_header(data, n, name ? name : "(image in memory)", lim ? lim : &def, &hd, err);
+	    check_image(data, n, name ? name : "(image in memory)", lim ? lim : &def, &hi, err);
 	if (rc != RV_OK)
 		return rc;
 	/* orientations 5..8 turn the image a quarter */
-	const bool swap = apply_exif && hd.orientation >= 5;
-	*w = swap ? hd.h : hd.w;
-	*h = swap ? hd.w : hd.h;
+	const bool swap = apply_exif && hi.js.orientation >= 5;
+	*w = swap ? hi.h : hi.w;
+	*h = swap ? hi.w : hi.h;
 	return RV_OK;
 }
 
@@ -747,13 +758,12 @@ int rvi_image_load_memory(const void *data, size_t n, const char *name, const rv
 	if (!name)
 		name = "(image in memory)";
 	memset(out, 0, sizeof(*out));
-	header hd;
-	int rc = check_header(b, n, name, lim, &hd, err);
+	header_info hi;
+	int rc = check_image(b, n, name, lim, &hi, err);
 	if (rc != RV_OK)
 		return rc;
-	const char *fmt = hd.fmt, *reason;
-	const int w = hd.w, h = hd.h;
-
+	const char *fmt = hi.fmt, *reason;
+	const int w = hi.w, h = hi.h;
 	int dw2, dh2, comp;
 	uint8_t *px = rvi_stbi_load(b, n, &dw2, &dh2, &comp, &reason);
 	if (!px)
@@ -770,8 +780,8 @@ int rvi_image_load_memory(const void *data, size_t n, const char *name, const rv
 	rc = to_rgb(px, w, h, comp, &img, err);
 	if (rc != RV_OK)
 		return rc;
-	if (apply_exif && hd.orientation != 1) {
-		rc = rvi_image_orient(&img, hd.orientation, out, err);
+	if (apply_exif && hi.js.orientation != 1) {
+		rc = rvi_image_orient(&img, hi.js.orientation, out, err);
 		rvi_image_free(&img);
 		return rc;
 	}

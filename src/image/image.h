@@ -25,16 +25,21 @@ typedef struct rvi_image {
 } rvi_image;
 
 /* What a file may ask of us before it is decoded. The defaults allow any
- * photo a camera takes while bounding memory to a few hundred MiB. */
+ * photo a camera takes while bounding decode memory to 768 MiB. */
 typedef struct rvi_image_limits {
 	uint64_t max_file_bytes; /* default 64 MiB */
 	int max_side;            /* per side; default 16384, at most RVI_IMAGE_MAX_SIDE */
 	uint64_t max_pixels;     /* w * h; default 64 Mi (e.g. 8192 x 8192) */
+	/* Decode memory estimated from the header: w * h * (2 * channels *
+	 * bytes per sample + 3), the decoder's raw and output buffers plus
+	 * the RGB copy; default 768 MiB. Peak use stays below it. */
+	uint64_t max_decode_bytes;
 } rvi_image_limits;
 
 #define RVI_IMAGE_DEFAULT_MAX_FILE_BYTES ((uint64_t)64 << 20)
 #define RVI_IMAGE_DEFAULT_MAX_SIDE       16384
 #define RVI_IMAGE_DEFAULT_MAX_PIXELS     ((uint64_t)1 << 26)
+#define RVI_IMAGE_DEFAULT_MAX_DECODE     ((uint64_t)768 << 20)
 /* Hard ceiling of max_side, also given to stb_image as STBI_MAX_DIMENSIONS. */
 #define RVI_IMAGE_MAX_SIDE 65536
 
@@ -55,13 +60,21 @@ rvi_image_limits rvi_image_default_limits(void);
 int rvi_image_load_file(const char *path, const rvi_image_limits *lim, bool apply_exif,
                         rvi_image *out, rvi_err *err);
 
+/* Reads a whole image file (a regular file only: a FIFO or device is
+ * refused without blocking) into a malloc'ed buffer. RV_ERR_IO, or
+ * RV_ERR_IMAGE when it holds more than max_bytes. */
+int rvi_image_read_file(const char *path, uint64_t max_bytes, uint8_t **buf, size_t *n,
+                        rvi_err *err);
+
 /* The same from memory; name is only used in messages (e.g. a path). */
 int rvi_image_load_memory(const void *buf, size_t n, const char *name, const rvi_image_limits *lim,
                           bool apply_exif, rvi_image *out, rvi_err *err);
 
-/* Every check rvi_image_load_memory makes before decoding, and the size
- * the decoded image will have (upright, when apply_exif), without
- * decoding it. */
+/* Every check rvi_image_load_memory makes before it decodes (format,
+ * structure, size and memory limits) and the size the decoded image will
+ * have (upright, when apply_exif), without decoding: what a caller that
+ * may not decode (an embedding-cache hit) still owes the limits, and what
+ * a family needs to count the image's rows. */
 int rvi_image_probe_memory(const void *buf, size_t n, const char *name, const rvi_image_limits *lim,
                            bool apply_exif, int *w, int *h, rvi_err *err);
 
@@ -130,7 +143,11 @@ int rvi_image_preprocess_llava(const rvi_image *img, int image_size, const float
  * reason gets stb's failure string (never NULL on failure). */
 void *rvi_image_capped_malloc(size_t n);
 void *rvi_image_capped_realloc(void *p, size_t n);
-int rvi_stbi_info(const uint8_t *buf, size_t n, int *w, int *h, const char **reason);
+/* The header's size (positive: a top-down BMP's negative height is its
+ * row order, not its size), channel count and bytes per sample (1, or 2
+ * for 16-bit PNG and PNM). */
+int rvi_stbi_info(const uint8_t *buf, size_t n, int *w, int *h, int *comp, int *sample_bytes,
+                  const char **reason);
 /* 8-bit pixels with the file's own channel count (*comp: 1 grey, 2 grey +
  * alpha, 3 RGB, 4 RGBA); free() the result. */
 uint8_t *rvi_stbi_load(const uint8_t *buf, size_t n, int *w, int *h, int *comp,

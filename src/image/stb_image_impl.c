@@ -73,19 +73,28 @@ static const char *failure_reason(void)
 	return r && *r ? r : "unknown error";
 }
 
-int rvi_stbi_info(const uint8_t *buf, size_t n, int *w, int *h, const char **reason)
+int rvi_stbi_info(const uint8_t *buf, size_t n, int *w, int *h, int *comp, int *sample_bytes,
+                  const char **reason)
 {
-	int comp;
 	*reason = NULL;
 	if (n > INT_MAX) {
 		*reason = "too large";
 		return 0;
 	}
 	stbi__g_failure_reason = NULL; /* never report a previous call's reason */
-	if (!stbi_info_from_memory(buf, (int)n, w, h, &comp)) {
+	if (!stbi_info_from_memory(buf, (int)n, w, h, comp)) {
 		*reason = failure_reason();
 		return 0;
 	}
+	/* stb's BMP info passes the header's signed height on: negative means
+	 * rows stored top-down (stb_image's loader flips by it). */
+	if (*h < 0 && *h != INT_MIN)
+		*h = -*h;
+	if (*w <= 0 || *h <= 0) {
+		*reason = "bad size";
+		return 0;
+	}
+	*sample_bytes = stbi_is_16_bit_from_memory(buf, (int)n) ? 2 : 1;
 	return 1;
 }
 
