@@ -416,7 +416,7 @@ static void dequant_q8_K(const void *x, float *y, int64_t n)
 /* ---- quantization of activations: x (n floats) -> y (n / block blocks) --- */
 
 /* Q8_0 as scalar.c: amax, d = amax / 127 as fp16 (F16C rounds to nearest
- * even, as rvi_f32_to_f16 does: checked equal over all non-negative
+ * even, as rvk_f32_to_f16 does: checked equal over all non-negative
  * floats, and d is never NaN), q = x * (127 / amax) rounded ties to even.
  * The running maximum keeps the accumulator as max_ps's second operand,
  * which it returns when the other is NaN: NaN inputs are skipped like

@@ -1775,7 +1775,7 @@ static void quant_q8_0(const float *x, void *vy, int64_t n)
 		    _mm512_reduce_max_ps(absmax_step(absmax_step(_mm512_setzero_ps(), x0), x1));
 		const float d = amax / 127.0f;
 		const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
-		const uint16_t dh = rvi_f32_to_f16(d);
+		const uint16_t dh = rvk_f32_to_f16(d);
 		memcpy(y, &dh, sizeof(dh));
 		const __m512 idv = _mm512_set1_ps(id);
 		/* in range by construction; vpmovdb keeps the low byte, as the

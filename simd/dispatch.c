@@ -11,11 +11,12 @@
 #endif
 
 #include "simd/kernels.h"
-#include "src/util.h"
 
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -110,7 +111,23 @@ static void build_tables(void)
 	}
 }
 
-const rvk_table *rvk_table_for(const char *isa, struct rvi_err *err)
+/* Writes the message of a refused isa, when the caller wants one; NULL. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static const rvk_table *
+refuse(char *msg, size_t msg_size, const char *fmt, ...)
+{
+	if (msg && msg_size) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(msg, msg_size, fmt, ap);
+		va_end(ap);
+	}
+	return NULL;
+}
+
+const rvk_table *rvk_table_for(const char *isa, char *msg, size_t msg_size)
 {
 	pthread_once(&tables_once, build_tables);
 	if (isa == NULL || isa[0] == '\0' || strcmp(isa, "auto") == 0) {
@@ -121,27 +138,24 @@ const rvk_table *rvk_table_for(const char *isa, struct rvi_err *err)
 	for (size_t i = 0; i < N_ISA; i++) {
 		if (strcmp(isa, isa_entries[i].name) != 0)
 			continue;
-		if (!table_usable[i]) {
-			rvi_errorf(err, RV_ERR_INVALID_ARG,
-			           "RLAIFV_ISA=%s: this CPU does not support %s", isa, isa);
-			return NULL;
-		}
+		if (!table_usable[i])
+			return refuse(msg, msg_size, "RLAIFV_ISA=%s: this CPU does not support %s",
+			              isa, isa);
 		return &tables[i];
 	}
 	for (size_t i = 0; i < sizeof(known_isas) / sizeof(known_isas[0]); i++) {
-		if (strcmp(isa, known_isas[i]) == 0) {
-			rvi_errorf(err, RV_ERR_INVALID_ARG,
-			           "RLAIFV_ISA=%s: this build has no %s kernels (built for another "
-			           "architecture)",
-			           isa, isa);
-			return NULL;
-		}
+		if (strcmp(isa, known_isas[i]) == 0)
+			return refuse(
+			    msg, msg_size,
+			    "RLAIFV_ISA=%s: this build has no %s kernels (built for another "
+			    "architecture)",
+			    isa, isa);
 	}
-	rvi_errorf(err, RV_ERR_INVALID_ARG,
-	           "RLAIFV_ISA=%s: unknown instruction set (expected auto, scalar, avx2, avx512, "
-	           "neon or neon-dotprod)",
-	           isa);
-	return NULL;
+	return refuse(
+	    msg, msg_size,
+	    "RLAIFV_ISA=%s: unknown instruction set (expected auto, scalar, avx2, avx512, "
+	    "neon or neon-dotprod)",
+	    isa);
 }
 
 int rvk_usable_isas(const char **names, int max)
@@ -167,9 +181,9 @@ const rvk_table *rvk_active(void)
 	 * here, where nobody can be told; the API checks the variable itself
 	 * (rvk_select) so users do get the error. Concurrent first callers
 	 * compute the same answer and the compare-exchange keeps one. */
-	t = rvk_table_for(getenv("RLAIFV_ISA"), NULL);
+	t = rvk_table_for(getenv("RLAIFV_ISA"), NULL, 0);
 	if (t == NULL)
-		t = rvk_table_for("scalar", NULL);
+		t = rvk_table_for("scalar", NULL, 0);
 	const rvk_table *expected = NULL;
 	if (!atomic_compare_exchange_strong_explicit(&active_table, &expected, t,
 	                                             memory_order_acq_rel, memory_order_acquire))
@@ -177,11 +191,11 @@ const rvk_table *rvk_active(void)
 	return t;
 }
 
-int rvk_select(const char *isa, struct rvi_err *err)
+bool rvk_select(const char *isa, char *msg, size_t msg_size)
 {
-	const rvk_table *t = rvk_table_for(isa, err);
+	const rvk_table *t = rvk_table_for(isa, msg, msg_size);
 	if (t == NULL)
-		return RV_ERR_INVALID_ARG;
+		return false;
 	atomic_store_explicit(&active_table, t, memory_order_release);
-	return RV_OK;
+	return true;
 }

@@ -5,11 +5,13 @@
 #ifndef RLAIFV_KERNELS_H
 #define RLAIFV_KERNELS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
-#include "src/tensor.h"
+/* the only header simd/ takes from the runtime: type ids and block layouts */
+#include "src/blocks.h"
 
 /* s = sum_i w[i] * a[i] over n elements: w is one weight row of the entry's
  * type, a one activation row of that type's vec_dot_type. */
@@ -170,24 +172,29 @@ static inline float rvk_f16_to_f32(uint16_t h)
 	return f;
 }
 
+/* f (float) -> fp16, the IEEE conversion (round to nearest even, subnormal
+ * halves included, NaN kept quiet): the scale of Q8_0 activations. Exported
+ * by scalar.c; rvi_f32_to_f16 is this function. */
+uint16_t rvk_f32_to_f16(float f);
+
 /* The table in use: chosen on first call (RLAIFV_ISA may force one). */
 const rvk_table *rvk_active(void);
 
 /* Makes the kernels for isa ("scalar", "avx2", "avx512", "neon",
  * "neon-dotprod", or "auto"/""/NULL for the best this build and CPU have) the
- * ones rvk_active() returns from now on. RV_OK, or RV_ERR_INVALID_ARG with a
- * message such as "RLAIFV_ISA=avx2: this build/CPU has no avx2 kernels"
- * (the current choice is then unchanged). rvk_active() applies $RLAIFV_ISA
- * this way on first use and silently falls back to the scalar table when
- * the value is unusable; callers that can report errors should call
- * rvk_select(getenv("RLAIFV_ISA"), err) themselves to tell the user. */
-struct rvi_err;
-int rvk_select(const char *isa, struct rvi_err *err);
+ * ones rvk_active() returns from now on. true, or false with a message such
+ * as "RLAIFV_ISA=avx2: this CPU does not support avx2" in msg (msg_size
+ * bytes, truncated; msg may be NULL) and the current choice unchanged.
+ * rvk_active() applies $RLAIFV_ISA this way on first use and silently falls
+ * back to the scalar table when the value is unusable; callers that can
+ * report errors should call rvk_select(getenv("RLAIFV_ISA"), ...)
+ * themselves to tell the user. */
+bool rvk_select(const char *isa, char *msg, size_t msg_size);
 
 /* The table for isa without making it the active one (for tests and
- * benchmarks that compare ISAs): NULL with a message in err when this
- * build or CPU lacks it. */
-const rvk_table *rvk_table_for(const char *isa, struct rvi_err *err);
+ * benchmarks that compare ISAs): NULL with a message in msg, as
+ * rvk_select's, when this build or CPU lacks it. */
+const rvk_table *rvk_table_for(const char *isa, char *msg, size_t msg_size);
 
 /* Names of the ISAs this build and CPU can run, best first; returns the
  * count (at most max are stored). "scalar" is always last. */

@@ -125,7 +125,7 @@ static inline float bf16_to_f32(uint16_t h)
 }
 
 /* f32 -> fp16 bits, round to nearest even (FCVT in the default FPCR mode,
- * which rounds as rvi_f32_to_f16 does, subnormal halves included). */
+ * which rounds as rvk_f32_to_f16 does, subnormal halves included). */
 static inline uint16_t f32_to_f16(float f)
 {
 	return vget_lane_u16(vreinterpret_u16_f16(vcvt_f16_f32(vdupq_n_f32(f))), 0);

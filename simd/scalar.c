@@ -13,7 +13,7 @@
  * GCC does not contract in ISO C mode (-std=c11, which the build uses) and
  * clang is told so below.
  *
- * Block layouts (all little-endian, see tensor.h for the structs):
+ * Block layouts (all little-endian, see src/blocks.h for the structs):
  *   Q8_0  32 weights: fp16 d, int8 q[32];            w = d * q
  *   Q4_0  32 weights: fp16 d, 16 bytes of nibbles;   w = d * (nibble - 8);
  *         byte j holds weight j (low nibble) and weight j + 16 (high nibble)
@@ -77,6 +77,59 @@ static inline float bf16_to_f32(uint16_t h)
 	float f;
 	memcpy(&f, &bits, sizeof(f));
 	return f;
+}
+
+/* The IEEE-754 binary32 encoding of f. */
+static inline uint32_t f32_bits_of(float f)
+{
+	uint32_t u;
+	memcpy(&u, &f, sizeof(u));
+	return u;
+}
+
+uint16_t rvk_f32_to_f16(float f)
+{
+	const uint32_t x = f32_bits_of(f);
+	const uint16_t sign = (uint16_t)((x >> 16) & 0x8000u);
+	const uint32_t ax = x & 0x7fffffffu;
+
+	if (ax >= 0x7f800000u) {
+		if (ax == 0x7f800000u)
+			return sign | 0x7c00u;
+		/* NaN: stay quiet, keep the top payload bits. */
+		return (uint16_t)(sign | 0x7e00u | ((ax >> 13) & 0x3ffu));
+	}
+	/* 65520 is halfway between 65504 (largest half, odd mantissa) and 2^16:
+	 * ties go to even, i.e. to infinity, and so does everything above. */
+	if (ax >= 0x477ff000u)
+		return sign | 0x7c00u;
+
+	if (ax < 0x38800000u) {
+		/* Below 2^-14: a half subnormal, value q * 2^-24. With the float's
+		 * 24-bit significand m and biased exponent e the value is
+		 * m * 2^(e-150), so q = m >> (126 - e) rounded. Anything under
+		 * 2^-25 rounds to zero (shift > 24). */
+		const uint32_t e = ax >> 23;
+		const uint32_t shift = 126u - e;
+		if (e == 0 || shift > 24u)
+			return sign;
+		const uint32_t m = (ax & 0x7fffffu) | 0x800000u;
+		uint32_t q = m >> shift;
+		const uint32_t rem = m & ((1u << shift) - 1u);
+		const uint32_t half = 1u << (shift - 1u);
+		if (rem > half || (rem == half && (q & 1u)))
+			q++; /* may carry into 0x400, the smallest normal: correct */
+		return (uint16_t)(sign | q);
+	}
+
+	/* Normal: re-bias the exponent (127 -> 15) and drop 13 mantissa bits,
+	 * rounding to nearest even; a carry out of the mantissa correctly bumps
+	 * the exponent, and cannot reach infinity given the check above. */
+	uint32_t h = (ax >> 13) - (112u << 10);
+	const uint32_t rem = ax & 0x1fffu;
+	if (rem > 0x1000u || (rem == 0x1000u && (h & 1u)))
+		h++;
+	return (uint16_t)(sign | h);
 }
 
 /* ---- dequantization: x (n elements of the type) -> y (n floats) ---------- */
@@ -244,7 +297,7 @@ static void quant_q8_0(const float *x, void *vy, int64_t n)
 			amax = fmaxf(amax, fabsf(x[j]));
 		const float d = amax / 127.0f;
 		const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
-		y[ib].d = rvi_f32_to_f16(d);
+		y[ib].d = rvk_f32_to_f16(d);
 		for (int j = 0; j < RV_QK8_0; j++) {
 			/* NaN and inf (from non-finite activations, or an id that
 			 * overflowed for a denormal block) become 0: converting

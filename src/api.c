@@ -74,11 +74,7 @@ const char *rv_blas_info(void)
 
 rv_status rv_select_kernels(const char *isa, char *err_buf, size_t err_size)
 {
-	rvi_err err = {0};
-	int rc = rvk_select(isa, &err);
-	if (rc != RV_OK && err_buf && err_size)
-		snprintf(err_buf, err_size, "%s", err.msg);
-	return (rv_status)rc;
+	return rvk_select(isa, err_buf, err_size) ? RV_OK : RV_ERR_INVALID_ARG;
 }
 
 /* Physical cores: distinct (package, core) pairs among the CPUs this process
@@ -163,10 +159,8 @@ rv_status rv_model_load(const char *path, const rv_model_params *params, rv_mode
 	 * it can be reported, not a silent fallback. Only checked: the choice
 	 * itself is rvk_active()'s (or an explicit rv_select_kernels). */
 	const char *isa = getenv("RLAIFV_ISA");
-	if (isa && *isa && rvk_table_for(isa, &err) == NULL) {
-		copy_err(err_buf, err_size, err.msg);
+	if (isa && *isa && rvk_table_for(isa, err_buf, err_size) == NULL)
 		return RV_ERR_INVALID_ARG;
-	}
 	double t0 = rvi_now_ms();
 	rv_model *m = calloc(1, sizeof(*m));
 	if (!m) {
