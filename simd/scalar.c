@@ -598,39 +598,6 @@ RVK_ATTN_FROM_DOT_AXPY(dot_f32, axpy)
 
 const rvk_table rvk_scalar_table = {
     .name = "scalar",
-    .vec_dot =
-        {
-            [RVI_TYPE_F32] = vec_dot_f32,
-            [RVI_TYPE_F16] = vec_dot_f16,
-            [RVI_TYPE_BF16] = vec_dot_bf16,
-            [RVI_TYPE_Q8_0] = vec_dot_q8_0,
-            [RVI_TYPE_Q4_0] = vec_dot_q4_0,
-            [RVI_TYPE_Q4_K] = vec_dot_q4_K,
-            [RVI_TYPE_Q5_K] = vec_dot_q5_K,
-            [RVI_TYPE_Q6_K] = vec_dot_q6_K,
-        },
-    .dequant =
-        {
-            [RVI_TYPE_F32] = dequant_f32,
-            [RVI_TYPE_F16] = dequant_f16,
-            [RVI_TYPE_BF16] = dequant_bf16,
-            [RVI_TYPE_Q8_0] = dequant_q8_0,
-            [RVI_TYPE_Q4_0] = dequant_q4_0,
-            [RVI_TYPE_Q4_K] = dequant_q4_K,
-            [RVI_TYPE_Q5_K] = dequant_q5_K,
-            [RVI_TYPE_Q6_K] = dequant_q6_K,
-            [RVI_TYPE_Q8_K] = dequant_q8_K,
-        },
-    .quant =
-        {
-            [RVI_TYPE_Q8_0] = quant_q8_0,
-            [RVI_TYPE_Q8_K] = quant_q8_K,
-        },
-    .rmsnorm = rmsnorm,
-    .softmax = softmax,
-    .swiglu = swiglu,
-    .axpy = axpy,
-    .dot_f32 = dot_f32,
-    .attn_scores = attn_scores_loop,
-    .attn_values = attn_values_loop,
+#define RVK_scalar(entry, function) .entry = function,
+#include "simd/kernel_entries.h"
 };
