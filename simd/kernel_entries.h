@@ -202,6 +202,17 @@ RVK_scalar(attn_values, attn_values_loop)
 RVK_avx2(attn_values, attn_values_loop)
 RVK_avx512(attn_values, attn_values)
 RVK_neon(attn_values, attn_values_loop)
+
+/* norms, activations, bias and RoPE of the model recipes */
+RVK_scalar(layernorm, layernorm)
+RVK_scalar(rmsnorm_1p, rmsnorm_1p)
+RVK_scalar(gelu_erf, gelu_erf)
+RVK_scalar(gelu_tanh, gelu_tanh)
+RVK_scalar(gelu_quick, gelu_quick)
+RVK_scalar(silu, silu)
+RVK_scalar(add_bias, add_bias)
+RVK_scalar(rope, rope)
+RVK_scalar(rope_neox, rope_neox)
 // clang-format on
 
 #undef RVK_scalar

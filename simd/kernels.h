@@ -87,6 +87,37 @@ typedef struct rvk_table {
 	 * as above, each out_j the same whatever nq */
 	void (*attn_values)(float *out, int64_t out_stride, const float *att, int64_t att_stride,
 	                    int64_t nq, const float *v, int64_t v_stride, int64_t n, int64_t hd);
+
+	/* Norms, activations, bias and RoPE of the model recipes. SIMD
+	 * versions are within the tolerances of test_kernels of the scalar
+	 * reference; rope, rope_neox and add_bias are the same bits. */
+	/* o (n) = (x - mean(x)) / sqrt(var(x) + eps) * w (n) + b (n), the
+	 * variance biased (PyTorch's LayerNorm: CLIP, SigLIP); o may be x */
+	void (*layernorm)(float *o, const float *x, const float *w, const float *b, int64_t n,
+	                  float eps);
+	/* o (n) = x (n) / rms(x) * (1 + w (n)): rmsnorm with the weight stored
+	 * minus one (Gemma); o may be x */
+	void (*rmsnorm_1p)(float *o, const float *x, const float *w, int64_t n, float eps);
+	/* x (n) = act(x) in place: gelu_erf x/2 (1 + erf(x / sqrt 2));
+	 * gelu_tanh x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))); gelu_quick
+	 * x * sigmoid(1.702 x) (OpenAI CLIP); silu x * sigmoid(x) */
+	void (*gelu_erf)(float *x, int64_t n);
+	void (*gelu_tanh)(float *x, int64_t n);
+	void (*gelu_quick)(float *x, int64_t n);
+	void (*silu)(float *x, int64_t n);
+	/* y (rows, n) += b (n) on every row: the bias of a linear layer */
+	void (*add_bias)(float *y, const float *b, int64_t rows, int64_t n);
+	/* RoPE of one token: the first n_rot values of each of n_heads heads
+	 * of head_dim floats at x, rotated in pairs by the angles of cs, whose
+	 * (cos, sin) for pair i are cs[2i], cs[2i + 1] (i < n_rot / 2). rope
+	 * pairs (x[2i], x[2i + 1]) (the "normal" layout of LLaMA GGUFs, whose
+	 * converter permuted Q and K rows for it), rope_neox (x[i], x[i +
+	 * n_rot / 2]) (Qwen, Gemma). The caller computes cs: for 1-D RoPE
+	 * from the position, for 2-D vision RoPE and M-RoPE each pair's angle
+	 * from its own position component, so all of them reduce to this. */
+	void (*rope)(float *x, int64_t n_heads, int64_t head_dim, int64_t n_rot, const float *cs);
+	void (*rope_neox)(float *x, int64_t n_heads, int64_t head_dim, int64_t n_rot,
+	                  const float *cs);
 } rvk_table;
 
 /* attn_scores_loop and attn_values_loop: attn_scores and attn_values as

@@ -540,16 +540,23 @@ static void vec_dot_q6_K(int64_t n, float *s, const void *vw, const void *va)
 
 /* ---- f32 helpers of the forward passes ---------------------------------- */
 
-/* o (n) = x (n) / rms(x) * w (n). The sum of squares is kept in double (as
- * ggml does) so that long rows lose nothing; scale = 1 / sqrt(mean + eps) is
- * then a float, applied before the weight: o = (x * scale) * w. */
-static void rmsnorm(float *o, const float *x, const float *w, int64_t n, float eps)
+/* 1 / rms(x) for rmsnorm and rmsnorm_1p. The sum of squares is kept in
+ * double (as ggml does) so that long rows lose nothing; scale = 1 /
+ * sqrt(mean + eps) is then a float. */
+static float rms_scale(const float *x, int64_t n, float eps)
 {
 	double ss = 0.0;
 	for (int64_t i = 0; i < n; i++)
 		ss += (double)x[i] * x[i];
 	const float mean = n > 0 ? (float)(ss / (double)n) : 0.0f;
-	const float scale = 1.0f / sqrtf(mean + eps);
+	return 1.0f / sqrtf(mean + eps);
+}
+
+/* o (n) = x (n) / rms(x) * w (n), the scale applied before the weight:
+ * o = (x * scale) * w. */
+static void rmsnorm(float *o, const float *x, const float *w, int64_t n, float eps)
+{
+	const float scale = rms_scale(x, n, eps);
 	for (int64_t i = 0; i < n; i++)
 		o[i] = (x[i] * scale) * w[i];
 }
@@ -593,6 +600,109 @@ static void axpy(float *y, float a, const float *x, int64_t n)
 
 // attention scores and values: dot_f32 and axpy over rows
 RVK_ATTN_FROM_DOT_AXPY(dot_f32, axpy)
+
+/* ---- norms, activations, bias and RoPE of the model recipes ------------- */
+
+/* o (n) = (x - mean) / sqrt(var + eps) * w + b, var biased (as PyTorch).
+ * Mean and variance in double: cheap next to the matmuls, and it keeps the
+ * vision encoders on their float64 references. o may be x: every x is read
+ * before the first o is written. */
+static void layernorm(float *o, const float *x, const float *w, const float *b, int64_t n,
+                      float eps)
+{
+	double mean = 0, var = 0;
+	for (int64_t i = 0; i < n; i++)
+		mean += x[i];
+	mean /= (double)n;
+	for (int64_t i = 0; i < n; i++)
+		var += ((double)x[i] - mean) * ((double)x[i] - mean);
+	const double inv = 1.0 / sqrt(var / (double)n + (double)eps);
+	for (int64_t i = 0; i < n; i++)
+		o[i] = (float)(((double)x[i] - mean) * inv) * w[i] + b[i];
+}
+
+/* o (n) = (x * scale) * (1 + w), scale as in rmsnorm: Gemma stores its norm
+ * weights minus one. */
+static void rmsnorm_1p(float *o, const float *x, const float *w, int64_t n, float eps)
+{
+	const float scale = rms_scale(x, n, eps);
+	for (int64_t i = 0; i < n; i++)
+		o[i] = (x[i] * scale) * (1.0f + w[i]);
+}
+
+/* The activations, element by element (any split over threads gives the
+ * same bits). GELU in double, as the float64 references are; the sigmoid
+ * ones in float, where e^-v overflowing to inf gives the right limit -0. */
+// x (n) = x/2 (1 + erf(x / sqrt 2))
+static void gelu_erf(float *x, int64_t n)
+{
+	for (int64_t i = 0; i < n; i++)
+		x[i] = (float)(0.5 * x[i] * (1.0 + erf(x[i] * 0.70710678118654752440)));
+}
+
+// x (n) = x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+static void gelu_tanh(float *x, int64_t n)
+{
+	for (int64_t i = 0; i < n; i++) {
+		const double v = x[i];
+		x[i] = (float)(0.5 * v *
+		               (1.0 + tanh(0.79788456080286535588 * (v + 0.044715 * v * v * v))));
+	}
+}
+
+// x (n) = x * sigmoid(1.702 x)
+static void gelu_quick(float *x, int64_t n)
+{
+	for (int64_t i = 0; i < n; i++)
+		x[i] = x[i] / (1.0f + expf(-1.702f * x[i]));
+}
+
+// x (n) = x * sigmoid(x)
+static void silu(float *x, int64_t n)
+{
+	for (int64_t i = 0; i < n; i++)
+		x[i] = x[i] / (1.0f + expf(-x[i]));
+}
+
+// y (rows, n) += b (n)
+static void add_bias(float *y, const float *b, int64_t rows, int64_t n)
+{
+	for (int64_t t = 0; t < rows; t++)
+		for (int64_t o = 0; o < n; o++)
+			y[t * n + o] += b[o];
+}
+
+/* The rotation of one pair (a, b) by (c, s): a c - b s, a s + b c, each
+ * product rounded on its own (no FMA), so SIMD versions give the same
+ * bits. */
+// x (n_heads, head_dim): pairs (x[2i], x[2i + 1]) of the first n_rot of each head
+static void rope(float *x, int64_t n_heads, int64_t head_dim, int64_t n_rot, const float *cs)
+{
+	for (int64_t h = 0; h < n_heads; h++) {
+		float *v = x + h * head_dim;
+		for (int64_t i = 0; i < n_rot / 2; i++) {
+			const float c = cs[2 * i], s = cs[2 * i + 1];
+			const float a = v[2 * i], b = v[2 * i + 1];
+			v[2 * i] = a * c - b * s;
+			v[2 * i + 1] = a * s + b * c;
+		}
+	}
+}
+
+// x (n_heads, head_dim): pairs (x[i], x[i + n_rot / 2]) of the first n_rot of each head
+static void rope_neox(float *x, int64_t n_heads, int64_t head_dim, int64_t n_rot, const float *cs)
+{
+	const int64_t half = n_rot / 2;
+	for (int64_t h = 0; h < n_heads; h++) {
+		float *v = x + h * head_dim;
+		for (int64_t i = 0; i < half; i++) {
+			const float c = cs[2 * i], s = cs[2 * i + 1];
+			const float a = v[i], b = v[i + half];
+			v[i] = a * c - b * s;
+			v[i + half] = a * s + b * c;
+		}
+	}
+}
 
 /* ---- the table ---------------------------------------------------------- */
 
