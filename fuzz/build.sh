@@ -48,7 +48,9 @@ done
 case "$(uname -m)" in
 x86_64 | amd64)
 	compile simd/avx2.c -mavx2 -mfma -mf16c
-	compile simd/avx512.c -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512vnni
+	for f in simd/avx512.c simd/avx512_dot.c simd/avx512_prep.c simd/avx512_float.c; do
+		compile "$f" -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512vnni
+	done
 	;;
 aarch64 | arm64)
 	compile simd/neon.c

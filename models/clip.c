@@ -356,50 +356,34 @@ int rvi_clip_check_text_width(const rvi_clip *c, int64_t n_embd_text, rvi_err *e
 /* Element-wise loops below this many elements stay on the calling thread. */
 #define MIN_PARALLEL_ELEMS (1 << 14)
 
-/* y (n, d) = LayerNorm(x) * w + b, row by row; y may be x. Mean and
- * (biased, as PyTorch) variance in double: cheap next to the matmuls, and
- * it keeps us on the float64 reference. */
+/* y (n, d) = LayerNorm(x) * w + b, row by row (the kernel table's
+ * layernorm); y may be x. */
 static void layer_norm(float *y, const float *x, const float *w, const float *b, int64_t n,
                        int64_t d, float eps, int nt)
 {
+	const rvk_table *K = rvk_active();
 	(void)nt;
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1 && n * d >= MIN_PARALLEL_ELEMS)
 #endif
-	for (int64_t t = 0; t < n; t++) {
-		const float *xr = x + t * d;
-		float *yr = y + t * d;
-		double mean = 0, var = 0;
-		for (int64_t i = 0; i < d; i++)
-			mean += xr[i];
-		mean /= (double)d;
-		for (int64_t i = 0; i < d; i++)
-			var += ((double)xr[i] - mean) * ((double)xr[i] - mean);
-		const double inv = 1.0 / sqrt(var / (double)d + (double)eps);
-		for (int64_t i = 0; i < d; i++)
-			yr[i] = (float)(((double)xr[i] - mean) * inv) * w[i] + b[i];
-	}
+	for (int64_t t = 0; t < n; t++)
+		K->layernorm(y + t * d, x + t * d, w, b, d, eps);
 }
 
-/* x (n) = act(x): erf GELU 0.5 x (1 + erf(x / sqrt 2)), or OpenAI CLIP's
- * quick-GELU x * sigmoid(1.702 x). Each element on its own, so any split
- * over threads gives the same bits. */
+/* x (n) = act(x): erf GELU, or OpenAI CLIP's quick-GELU x * sigmoid(1.702
+ * x) (the kernel table's gelu_erf, gelu_quick). Each element on its own, so
+ * any split over threads gives the same bits. */
 static void activate(float *x, int64_t n, bool erf_gelu, int nt)
 {
+	void (*const act)(float *, int64_t) =
+	    erf_gelu ? rvk_active()->gelu_erf : rvk_active()->gelu_quick;
+	const int64_t chunk = MIN_PARALLEL_ELEMS / 4;
 	(void)nt;
-	if (erf_gelu) {
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1 && n >= MIN_PARALLEL_ELEMS)
 #endif
-		for (int64_t i = 0; i < n; i++)
-			x[i] = (float)(0.5 * x[i] * (1.0 + erf(x[i] * 0.70710678118654752440)));
-	} else {
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1 && n >= MIN_PARALLEL_ELEMS)
-#endif
-		for (int64_t i = 0; i < n; i++)
-			x[i] = x[i] / (1.0f + expf(-1.702f * x[i]));
-	}
+	for (int64_t c = 0; c < n; c += chunk)
+		act(x + c, n - c < chunk ? n - c : chunk);
 }
 
 /* y (n, n_out) = x (n, n_in) @ W^T + b: a torch nn.Linear. */
@@ -410,9 +394,7 @@ static int linear(const rvi_weight *W, const float *b, const float *x, int64_t n
 	if (rc != RV_OK)
 		return rc;
 	if (b)
-		for (int64_t t = 0; t < n; t++)
-			for (int64_t o = 0; o < W->n_out; o++)
-				y[t * W->n_out + o] += b[o];
+		rvk_active()->add_bias(y, b, n, W->n_out);
 	return RV_OK;
 }
 

@@ -230,23 +230,6 @@ int rvi_llama_state_init(rvi_llama_state *st, const rvi_llama *m, int64_t n_ctx,
 
 /* ---- forward ----------------------------------------------------------- */
 
-/* Rotates the first n_rot dims of each of n_heads heads of one token by the
- * angles cs. GGUF files from llama.cpp's converter have Q/K rows permuted
- * so that rotating ADJACENT pairs (x[2i], x[2i+1]) equals HF's half-split
- * rotation. */
-static void rope(float *x, int64_t n_heads, int64_t head_dim, int64_t n_rot, const float *cs)
-{
-	for (int64_t h = 0; h < n_heads; h++) {
-		float *v = x + h * head_dim;
-		for (int64_t i = 0; i < n_rot / 2; i++) {
-			const float c = cs[2 * i], s = cs[2 * i + 1];
-			const float a = v[2 * i], b = v[2 * i + 1];
-			v[2 * i] = a * c - b * s;
-			v[2 * i + 1] = a * s + b * c;
-		}
-	}
-}
-
 /* Gives each item of a chunk its sequence, cache row, position and the
  * rows it sees, checking that it fits; the cache lengths themselves advance
  * only after the chunk ran. */
@@ -351,8 +334,10 @@ static int forward_chunk(const rvi_llama *m, rvi_llama_state *st, const rvi_batc
 		/* rotate q and k by position, then write k, v to the cache */
 		for (int64_t t = 0; t < n; t++) {
 			const float *cs = rvi_rope_row(&st->rope, &st->item_pos[t], NULL);
-			rope(st->q + t * q_dim, hp->n_head, hd, hp->n_rot, cs);
-			rope(st->k + t * kv_dim, hp->n_head_kv, hd, hp->n_rot, cs);
+			/* adjacent pairs: llama.cpp's converter permuted the Q and K
+			 * rows so that this equals HF's half-split rotation */
+			K->rope(st->q + t * q_dim, hp->n_head, hd, hp->n_rot, cs);
+			K->rope(st->k + t * kv_dim, hp->n_head_kv, hd, hp->n_rot, cs);
 			memcpy(rvi_kv_key(&st->kv, il, st->item_seq[t], st->item_row[t]),
 			       st->k + t * kv_dim, (size_t)kv_dim * sizeof(float));
 			memcpy(rvi_kv_value(&st->kv, il, st->item_seq[t], st->item_row[t]),

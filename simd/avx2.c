@@ -416,7 +416,7 @@ static void dequant_q8_K(const void *x, float *y, int64_t n)
 /* ---- quantization of activations: x (n floats) -> y (n / block blocks) --- */
 
 /* Q8_0 as scalar.c: amax, d = amax / 127 as fp16 (F16C rounds to nearest
- * even, as rvi_f32_to_f16 does: checked equal over all non-negative
+ * even, as rvk_f32_to_f16 does: checked equal over all non-negative
  * floats, and d is never NaN), q = x * (127 / amax) rounded ties to even.
  * The running maximum keeps the accumulator as max_ps's second operand,
  * which it returns when the other is NaN: NaN inputs are skipped like
@@ -1035,43 +1035,6 @@ RVK_ATTN_FROM_DOT_AXPY(dot_f32, axpy)
 void rvk_avx2_fill(rvk_table *t)
 {
 	t->name = "avx2";
-
-	t->vec_dot[RVI_TYPE_F32] = vec_dot_f32;
-	t->vec_dot[RVI_TYPE_F16] = vec_dot_f16;
-	t->vec_dot[RVI_TYPE_BF16] = vec_dot_bf16;
-	t->vec_dot[RVI_TYPE_Q8_0] = vec_dot_q8_0;
-	t->vec_dot[RVI_TYPE_Q4_0] = vec_dot_q4_0;
-	t->vec_dot[RVI_TYPE_Q4_K] = vec_dot_q4_K;
-	t->vec_dot[RVI_TYPE_Q5_K] = vec_dot_q5_K;
-	t->vec_dot[RVI_TYPE_Q6_K] = vec_dot_q6_K;
-
-	t->vec_dot_rows[RVI_TYPE_F32] = vec_dot_rows_f32;
-	t->vec_dot_rows[RVI_TYPE_F16] = vec_dot_rows_f16;
-	t->vec_dot_rows[RVI_TYPE_BF16] = vec_dot_rows_bf16;
-	t->vec_dot_rows[RVI_TYPE_Q8_0] = vec_dot_rows_q8_0;
-	t->vec_dot_rows[RVI_TYPE_Q4_0] = vec_dot_rows_q4_0;
-	t->vec_dot_rows[RVI_TYPE_Q4_K] = vec_dot_rows_q4_K;
-	t->vec_dot_rows[RVI_TYPE_Q5_K] = vec_dot_rows_q5_K;
-	t->vec_dot_rows[RVI_TYPE_Q6_K] = vec_dot_rows_q6_K;
-
-	t->dequant[RVI_TYPE_F32] = dequant_f32;
-	t->dequant[RVI_TYPE_F16] = dequant_f16;
-	t->dequant[RVI_TYPE_BF16] = dequant_bf16;
-	t->dequant[RVI_TYPE_Q8_0] = dequant_q8_0;
-	t->dequant[RVI_TYPE_Q4_0] = dequant_q4_0;
-	t->dequant[RVI_TYPE_Q4_K] = dequant_q4_K;
-	t->dequant[RVI_TYPE_Q5_K] = dequant_q5_K;
-	t->dequant[RVI_TYPE_Q6_K] = dequant_q6_K;
-	t->dequant[RVI_TYPE_Q8_K] = dequant_q8_K;
-
-	t->quant[RVI_TYPE_Q8_0] = quant_q8_0;
-	t->quant[RVI_TYPE_Q8_K] = quant_q8_K;
-
-	t->rmsnorm = rmsnorm;
-	t->softmax = softmax;
-	t->swiglu = swiglu;
-	t->axpy = axpy;
-	t->dot_f32 = dot_f32;
-	t->attn_scores = attn_scores_loop;
-	t->attn_values = attn_values_loop;
+#define RVK_avx2(entry, function) t->entry = function;
+#include "simd/kernel_entries.h"
 }

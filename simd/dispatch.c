@@ -11,12 +11,12 @@
 #endif
 
 #include "simd/kernels.h"
-#include "src/log.h"
-#include "src/util.h"
 
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -111,7 +111,23 @@ static void build_tables(void)
 	}
 }
 
-const rvk_table *rvk_table_for(const char *isa, struct rvi_err *err)
+/* Writes the message of a refused isa, when the caller wants one; NULL. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static const rvk_table *
+refuse(char *msg, size_t msg_size, const char *fmt, ...)
+{
+	if (msg && msg_size) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(msg, msg_size, fmt, ap);
+		va_end(ap);
+	}
+	return NULL;
+}
+
+const rvk_table *rvk_table_for(const char *isa, char *msg, size_t msg_size)
 {
 	pthread_once(&tables_once, build_tables);
 	if (isa == NULL || isa[0] == '\0' || strcmp(isa, "auto") == 0) {
@@ -122,27 +138,24 @@ const rvk_table *rvk_table_for(const char *isa, struct rvi_err *err)
 	for (size_t i = 0; i < N_ISA; i++) {
 		if (strcmp(isa, isa_entries[i].name) != 0)
 			continue;
-		if (!table_usable[i]) {
-			rvi_errorf(err, RV_ERR_INVALID_ARG,
-			           "RLAIFV_ISA=%s: this CPU does not support %s", isa, isa);
-			return NULL;
-		}
+		if (!table_usable[i])
+			return refuse(msg, msg_size, "RLAIFV_ISA=%s: this CPU does not support %s",
+			              isa, isa);
 		return &tables[i];
 	}
 	for (size_t i = 0; i < sizeof(known_isas) / sizeof(known_isas[0]); i++) {
-		if (strcmp(isa, known_isas[i]) == 0) {
-			rvi_errorf(err, RV_ERR_INVALID_ARG,
-			           "RLAIFV_ISA=%s: this build has no %s kernels (built for another "
-			           "architecture)",
-			           isa, isa);
-			return NULL;
-		}
+		if (strcmp(isa, known_isas[i]) == 0)
+			return refuse(
+			    msg, msg_size,
+			    "RLAIFV_ISA=%s: this build has no %s kernels (built for another "
+			    "architecture)",
+			    isa, isa);
 	}
-	rvi_errorf(err, RV_ERR_INVALID_ARG,
-	           "RLAIFV_ISA=%s: unknown instruction set (expected auto, scalar, avx2, avx512, "
-	           "neon or neon-dotprod)",
-	           isa);
-	return NULL;
+	return refuse(
+	    msg, msg_size,
+	    "RLAIFV_ISA=%s: unknown instruction set (expected auto, scalar, avx2, avx512, "
+	    "neon or neon-dotprod)",
+	    isa);
 }
 
 int rvk_usable_isas(const char **names, int max)
@@ -159,59 +172,42 @@ int rvk_usable_isas(const char **names, int max)
 	return n;
 }
 
-/* The one place $RLAIFV_ISA is read: "" and unset mean auto. */
-static const char *env_isa(void)
-{
-	const char *isa = getenv("RLAIFV_ISA");
-	return isa && *isa ? isa : NULL;
-}
-
-/* A user who forced a set should see that it is in force. */
-static void log_forced(const char *isa, const rvk_table *t)
-{
-	if (isa && strcmp(isa, "auto") != 0)
-		rvi_log(RV_LOG_INFO, "kernel set %s forced by $RLAIFV_ISA", t->name);
-}
-
 const rvk_table *rvk_active(void)
 {
 	const rvk_table *t = atomic_load_explicit(&active_table, memory_order_acquire);
 	if (t != NULL)
 		return t;
 	/* First use. An unusable $RLAIFV_ISA falls back to the scalar table
-	 * with a warning in the log; the API also checks the variable where it
-	 * can return an error (rvk_check_env). Concurrent first callers
+	 * here, where nobody can be told; the API checks the variable first
+	 * where it can return an error (rvk_check_env). Concurrent first callers
 	 * compute the same answer and the compare-exchange keeps one. */
-	const char *isa = env_isa();
-	struct rvi_err err;
-	t = rvk_table_for(isa, &err);
-	if (t == NULL) {
-		t = rvk_table_for("scalar", NULL);
-		rvi_log(RV_LOG_WARN, "%s; using the scalar kernels", err.msg);
-	}
+	t = rvk_table_for(rvk_env_isa(), NULL, 0);
+	if (t == NULL)
+		t = rvk_table_for("scalar", NULL, 0);
 	const rvk_table *expected = NULL;
 	if (!atomic_compare_exchange_strong_explicit(&active_table, &expected, t,
 	                                             memory_order_acq_rel, memory_order_acquire))
 		return expected;
-	log_forced(isa, t);
 	return t;
 }
 
-int rvk_select(const char *isa, struct rvi_err *err)
+/* The one place $RLAIFV_ISA is read: "" and unset mean auto. */
+const char *rvk_env_isa(void)
 {
-	const bool from_env = isa == NULL;
-	if (from_env)
-		isa = env_isa();
-	const rvk_table *t = rvk_table_for(isa, err);
-	if (t == NULL)
-		return RV_ERR_INVALID_ARG;
-	atomic_store_explicit(&active_table, t, memory_order_release);
-	if (from_env)
-		log_forced(isa, t);
-	return RV_OK;
+	const char *isa = getenv("RLAIFV_ISA");
+	return isa && *isa ? isa : NULL;
 }
 
-int rvk_check_env(struct rvi_err *err)
+bool rvk_check_env(char *msg, size_t msg_size)
 {
-	return rvk_table_for(env_isa(), err) ? RV_OK : RV_ERR_INVALID_ARG;
+	return rvk_table_for(rvk_env_isa(), msg, msg_size) != NULL;
+}
+
+bool rvk_select(const char *isa, char *msg, size_t msg_size)
+{
+	const rvk_table *t = rvk_table_for(isa ? isa : rvk_env_isa(), msg, msg_size);
+	if (t == NULL)
+		return false;
+	atomic_store_explicit(&active_table, t, memory_order_release);
+	return true;
 }

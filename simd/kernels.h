@@ -5,11 +5,13 @@
 #ifndef RLAIFV_KERNELS_H
 #define RLAIFV_KERNELS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
-#include "src/tensor.h"
+/* the only header simd/ takes from the runtime: type ids and block layouts */
+#include "src/blocks.h"
 
 /* s = sum_i w[i] * a[i] over n elements: w is one weight row of the entry's
  * type, a one activation row of that type's vec_dot_type. */
@@ -85,6 +87,37 @@ typedef struct rvk_table {
 	 * as above, each out_j the same whatever nq */
 	void (*attn_values)(float *out, int64_t out_stride, const float *att, int64_t att_stride,
 	                    int64_t nq, const float *v, int64_t v_stride, int64_t n, int64_t hd);
+
+	/* Norms, activations, bias and RoPE of the model recipes. SIMD
+	 * versions are within the tolerances of test_kernels of the scalar
+	 * reference; rope, rope_neox and add_bias are the same bits. */
+	/* o (n) = (x - mean(x)) / sqrt(var(x) + eps) * w (n) + b (n), the
+	 * variance biased (PyTorch's LayerNorm: CLIP, SigLIP); o may be x */
+	void (*layernorm)(float *o, const float *x, const float *w, const float *b, int64_t n,
+	                  float eps);
+	/* o (n) = x (n) / rms(x) * (1 + w (n)): rmsnorm with the weight stored
+	 * minus one (Gemma); o may be x */
+	void (*rmsnorm_1p)(float *o, const float *x, const float *w, int64_t n, float eps);
+	/* x (n) = act(x) in place: gelu_erf x/2 (1 + erf(x / sqrt 2));
+	 * gelu_tanh x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))); gelu_quick
+	 * x * sigmoid(1.702 x) (OpenAI CLIP); silu x * sigmoid(x) */
+	void (*gelu_erf)(float *x, int64_t n);
+	void (*gelu_tanh)(float *x, int64_t n);
+	void (*gelu_quick)(float *x, int64_t n);
+	void (*silu)(float *x, int64_t n);
+	/* y (rows, n) += b (n) on every row: the bias of a linear layer */
+	void (*add_bias)(float *y, const float *b, int64_t rows, int64_t n);
+	/* RoPE of one token: the first n_rot values of each of n_heads heads
+	 * of head_dim floats at x, rotated in pairs by the angles of cs, whose
+	 * (cos, sin) for pair i are cs[2i], cs[2i + 1] (i < n_rot / 2). rope
+	 * pairs (x[2i], x[2i + 1]) (the "normal" layout of LLaMA GGUFs, whose
+	 * converter permuted Q and K rows for it), rope_neox (x[i], x[i +
+	 * n_rot / 2]) (Qwen, Gemma). The caller computes cs: for 1-D RoPE
+	 * from the position, for 2-D vision RoPE and M-RoPE each pair's angle
+	 * from its own position component, so all of them reduce to this. */
+	void (*rope)(float *x, int64_t n_heads, int64_t head_dim, int64_t n_rot, const float *cs);
+	void (*rope_neox)(float *x, int64_t n_heads, int64_t head_dim, int64_t n_rot,
+	                  const float *cs);
 } rvk_table;
 
 /* attn_scores_loop and attn_values_loop: attn_scores and attn_values as
@@ -170,28 +203,35 @@ static inline float rvk_f16_to_f32(uint16_t h)
 	return f;
 }
 
+/* f (float) -> fp16, the IEEE conversion (round to nearest even, subnormal
+ * halves included, NaN kept quiet): the scale of Q8_0 activations. Exported
+ * by scalar.c; rvi_f32_to_f16 is this function. */
+uint16_t rvk_f32_to_f16(float f);
+
 /* The table in use: chosen on first call (RLAIFV_ISA may force one). */
 const rvk_table *rvk_active(void);
 
 /* Makes the kernels for isa ("scalar", "avx2", "avx512", "neon",
  * "neon-dotprod", or "auto"/"" for the best this build and CPU have; NULL
  * for $RLAIFV_ISA, auto when unset) the ones rvk_active() returns from now
- * on. RV_OK, or RV_ERR_INVALID_ARG with a message such as "RLAIFV_ISA=avx2:
- * this CPU does not support avx2" (the current choice is then unchanged).
- * rvk_active() applies $RLAIFV_ISA this way on first use and falls back to
- * the scalar table, with a warning in the log, when the value is unusable.
- * A set forced by the environment is noted in the log. */
-struct rvi_err;
-int rvk_select(const char *isa, struct rvi_err *err);
+ * on. true, or false with a message such as "RLAIFV_ISA=avx2: this CPU does
+ * not support avx2" in msg (msg_size bytes, truncated; msg may be NULL)
+ * and the current choice unchanged. rvk_active() applies $RLAIFV_ISA this
+ * way on first use and silently falls back to the scalar table when the
+ * value is unusable; the API checks it first (rvk_check_env) and reports. */
+bool rvk_select(const char *isa, char *msg, size_t msg_size);
 
-/* RV_OK when $RLAIFV_ISA is unset or names a set this build and CPU have,
- * else RV_ERR_INVALID_ARG with the reason in err. Chooses nothing. */
-int rvk_check_env(struct rvi_err *err);
+/* $RLAIFV_ISA, the one place it is read: NULL when unset or empty. */
+const char *rvk_env_isa(void);
+
+/* true when $RLAIFV_ISA is unset or names a set this build and CPU have;
+ * else false with rvk_select's message in msg. */
+bool rvk_check_env(char *msg, size_t msg_size);
 
 /* The table for isa without making it the active one (for tests and
- * benchmarks that compare ISAs): NULL with a message in err when this
- * build or CPU lacks it. */
-const rvk_table *rvk_table_for(const char *isa, struct rvi_err *err);
+ * benchmarks that compare ISAs): NULL with a message in msg, as
+ * rvk_select's, when this build or CPU lacks it. */
+const rvk_table *rvk_table_for(const char *isa, char *msg, size_t msg_size);
 
 /* Names of the ISAs this build and CPU can run, best first; returns the
  * count (at most max are stored). "scalar" is always last. */

@@ -125,7 +125,7 @@ static inline float bf16_to_f32(uint16_t h)
 }
 
 /* f32 -> fp16 bits, round to nearest even (FCVT in the default FPCR mode,
- * which rounds as rvi_f32_to_f16 does, subnormal halves included). */
+ * which rounds as rvk_f32_to_f16 does, subnormal halves included). */
 static inline uint16_t f32_to_f16(float f)
 {
 	return vget_lane_u16(vreinterpret_u16_f16(vcvt_f16_f32(vdupq_n_f32(f))), 0);
@@ -718,32 +718,6 @@ RVK_ATTN_FROM_DOT_AXPY(dot_f32, axpy)
 void rvk_neon_fill(rvk_table *t)
 {
 	t->name = "neon";
-	t->vec_dot[RVI_TYPE_F32] = vec_dot_f32;
-	t->vec_dot[RVI_TYPE_F16] = vec_dot_f16;
-	t->vec_dot[RVI_TYPE_BF16] = vec_dot_bf16;
-	t->vec_dot_rows[RVI_TYPE_F32] = vec_dot_rows_f32;
-	t->vec_dot_rows[RVI_TYPE_F16] = vec_dot_rows_f16;
-	t->vec_dot_rows[RVI_TYPE_BF16] = vec_dot_rows_bf16;
-	nq_fill_qdots(t);
-
-	t->dequant[RVI_TYPE_F32] = dequant_f32;
-	t->dequant[RVI_TYPE_F16] = dequant_f16;
-	t->dequant[RVI_TYPE_BF16] = dequant_bf16;
-	t->dequant[RVI_TYPE_Q8_0] = dequant_q8_0;
-	t->dequant[RVI_TYPE_Q4_0] = dequant_q4_0;
-	t->dequant[RVI_TYPE_Q4_K] = dequant_q4_K;
-	t->dequant[RVI_TYPE_Q5_K] = dequant_q5_K;
-	t->dequant[RVI_TYPE_Q6_K] = dequant_q6_K;
-	t->dequant[RVI_TYPE_Q8_K] = dequant_q8_K;
-
-	t->quant[RVI_TYPE_Q8_0] = quant_q8_0;
-	t->quant[RVI_TYPE_Q8_K] = quant_q8_K;
-
-	t->rmsnorm = rmsnorm;
-	t->softmax = softmax;
-	t->swiglu = swiglu;
-	t->axpy = axpy;
-	t->dot_f32 = dot_f32;
-	t->attn_scores = attn_scores_loop;
-	t->attn_values = attn_values_loop;
+#define RVK_neon(entry, function) t->entry = function;
+#include "simd/kernel_entries.h"
 }

@@ -49,7 +49,8 @@ static inline int32x4_t nq_dot32_small(int32x4_t acc, int8x16_t w0, int8x16_t a0
 
 void rvk_neon_dotprod_fill(rvk_table *t)
 {
-	rvk_neon_fill(t);
+	rvk_neon_fill(t); /* then the int8 dots replaced */
 	t->name = "neon-dotprod";
-	nq_fill_qdots(t);
+#define RVK_neon_dotprod(entry, function) t->entry = function;
+#include "simd/kernel_entries.h"
 }

@@ -418,19 +418,4 @@ NQ_ENTRIES(q6_K)
 
 #undef NQ_ENTRIES
 
-/* Fills the quantized-dot entries of t with this file's versions. */
-static inline void nq_fill_qdots(rvk_table *t)
-{
-	t->vec_dot[RVI_TYPE_Q8_0] = nq_vec_dot_q8_0;
-	t->vec_dot[RVI_TYPE_Q4_0] = nq_vec_dot_q4_0;
-	t->vec_dot[RVI_TYPE_Q4_K] = nq_vec_dot_q4_K;
-	t->vec_dot[RVI_TYPE_Q5_K] = nq_vec_dot_q5_K;
-	t->vec_dot[RVI_TYPE_Q6_K] = nq_vec_dot_q6_K;
-	t->vec_dot_rows[RVI_TYPE_Q8_0] = nq_vec_dot_rows_q8_0;
-	t->vec_dot_rows[RVI_TYPE_Q4_0] = nq_vec_dot_rows_q4_0;
-	t->vec_dot_rows[RVI_TYPE_Q4_K] = nq_vec_dot_rows_q4_K;
-	t->vec_dot_rows[RVI_TYPE_Q5_K] = nq_vec_dot_rows_q5_K;
-	t->vec_dot_rows[RVI_TYPE_Q6_K] = nq_vec_dot_rows_q6_K;
-}
-
 #endif

@@ -13,7 +13,7 @@
  * GCC does not contract in ISO C mode (-std=c11, which the build uses) and
  * clang is told so below.
  *
- * Block layouts (all little-endian, see tensor.h for the structs):
+ * Block layouts (all little-endian, see src/blocks.h for the structs):
  *   Q8_0  32 weights: fp16 d, int8 q[32];            w = d * q
  *   Q4_0  32 weights: fp16 d, 16 bytes of nibbles;   w = d * (nibble - 8);
  *         byte j holds weight j (low nibble) and weight j + 16 (high nibble)
@@ -77,6 +77,59 @@ static inline float bf16_to_f32(uint16_t h)
 	float f;
 	memcpy(&f, &bits, sizeof(f));
 	return f;
+}
+
+/* The IEEE-754 binary32 encoding of f. */
+static inline uint32_t f32_bits_of(float f)
+{
+	uint32_t u;
+	memcpy(&u, &f, sizeof(u));
+	return u;
+}
+
+uint16_t rvk_f32_to_f16(float f)
+{
+	const uint32_t x = f32_bits_of(f);
+	const uint16_t sign = (uint16_t)((x >> 16) & 0x8000u);
+	const uint32_t ax = x & 0x7fffffffu;
+
+	if (ax >= 0x7f800000u) {
+		if (ax == 0x7f800000u)
+			return sign | 0x7c00u;
+		/* NaN: stay quiet, keep the top payload bits. */
+		return (uint16_t)(sign | 0x7e00u | ((ax >> 13) & 0x3ffu));
+	}
+	/* 65520 is halfway between 65504 (largest half, odd mantissa) and 2^16:
+	 * ties go to even, i.e. to infinity, and so does everything above. */
+	if (ax >= 0x477ff000u)
+		return sign | 0x7c00u;
+
+	if (ax < 0x38800000u) {
+		/* Below 2^-14: a half subnormal, value q * 2^-24. With the float's
+		 * 24-bit significand m and biased exponent e the value is
+		 * m * 2^(e-150), so q = m >> (126 - e) rounded. Anything under
+		 * 2^-25 rounds to zero (shift > 24). */
+		const uint32_t e = ax >> 23;
+		const uint32_t shift = 126u - e;
+		if (e == 0 || shift > 24u)
+			return sign;
+		const uint32_t m = (ax & 0x7fffffu) | 0x800000u;
+		uint32_t q = m >> shift;
+		const uint32_t rem = m & ((1u << shift) - 1u);
+		const uint32_t half = 1u << (shift - 1u);
+		if (rem > half || (rem == half && (q & 1u)))
+			q++; /* may carry into 0x400, the smallest normal: correct */
+		return (uint16_t)(sign | q);
+	}
+
+	/* Normal: re-bias the exponent (127 -> 15) and drop 13 mantissa bits,
+	 * rounding to nearest even; a carry out of the mantissa correctly bumps
+	 * the exponent, and cannot reach infinity given the check above. */
+	uint32_t h = (ax >> 13) - (112u << 10);
+	const uint32_t rem = ax & 0x1fffu;
+	if (rem > 0x1000u || (rem == 0x1000u && (h & 1u)))
+		h++;
+	return (uint16_t)(sign | h);
 }
 
 /* ---- dequantization: x (n elements of the type) -> y (n floats) ---------- */
@@ -244,7 +297,7 @@ static void quant_q8_0(const float *x, void *vy, int64_t n)
 			amax = fmaxf(amax, fabsf(x[j]));
 		const float d = amax / 127.0f;
 		const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
-		y[ib].d = rvi_f32_to_f16(d);
+		y[ib].d = rvk_f32_to_f16(d);
 		for (int j = 0; j < RV_QK8_0; j++) {
 			/* NaN and inf (from non-finite activations, or an id that
 			 * overflowed for a denormal block) become 0: converting
@@ -487,16 +540,23 @@ static void vec_dot_q6_K(int64_t n, float *s, const void *vw, const void *va)
 
 /* ---- f32 helpers of the forward passes ---------------------------------- */
 
-/* o (n) = x (n) / rms(x) * w (n). The sum of squares is kept in double (as
- * ggml does) so that long rows lose nothing; scale = 1 / sqrt(mean + eps) is
- * then a float, applied before the weight: o = (x * scale) * w. */
-static void rmsnorm(float *o, const float *x, const float *w, int64_t n, float eps)
+/* 1 / rms(x) for rmsnorm and rmsnorm_1p. The sum of squares is kept in
+ * double (as ggml does) so that long rows lose nothing; scale = 1 /
+ * sqrt(mean + eps) is then a float. */
+static float rms_scale(const float *x, int64_t n, float eps)
 {
 	double ss = 0.0;
 	for (int64_t i = 0; i < n; i++)
 		ss += (double)x[i] * x[i];
 	const float mean = n > 0 ? (float)(ss / (double)n) : 0.0f;
-	const float scale = 1.0f / sqrtf(mean + eps);
+	return 1.0f / sqrtf(mean + eps);
+}
+
+/* o (n) = x (n) / rms(x) * w (n), the scale applied before the weight:
+ * o = (x * scale) * w. */
+static void rmsnorm(float *o, const float *x, const float *w, int64_t n, float eps)
+{
+	const float scale = rms_scale(x, n, eps);
 	for (int64_t i = 0; i < n; i++)
 		o[i] = (x[i] * scale) * w[i];
 }
@@ -541,43 +601,113 @@ static void axpy(float *y, float a, const float *x, int64_t n)
 // attention scores and values: dot_f32 and axpy over rows
 RVK_ATTN_FROM_DOT_AXPY(dot_f32, axpy)
 
+/* ---- norms, activations, bias and RoPE of the model recipes ------------- */
+
+/* o (n) = (x - mean) / sqrt(var + eps) * w + b, var biased (as PyTorch).
+ * Mean and variance in double: cheap next to the matmuls, and it keeps the
+ * vision encoders on their float64 references. o may be x: every x is read
+ * before the first o is written. */
+static void layernorm(float *o, const float *x, const float *w, const float *b, int64_t n,
+                      float eps)
+{
+	double mean = 0, var = 0;
+	for (int64_t i = 0; i < n; i++)
+		mean += x[i];
+	mean /= (double)n;
+	for (int64_t i = 0; i < n; i++)
+		var += ((double)x[i] - mean) * ((double)x[i] - mean);
+	const double inv = 1.0 / sqrt(var / (double)n + (double)eps);
+	for (int64_t i = 0; i < n; i++)
+		o[i] = (float)(((double)x[i] - mean) * inv) * w[i] + b[i];
+}
+
+/* o (n) = (x * scale) * (1 + w), scale as in rmsnorm: Gemma stores its norm
+ * weights minus one. */
+static void rmsnorm_1p(float *o, const float *x, const float *w, int64_t n, float eps)
+{
+	const float scale = rms_scale(x, n, eps);
+	for (int64_t i = 0; i < n; i++)
+		o[i] = (x[i] * scale) * (1.0f + w[i]);
+}
+
+/* The activations, element by element (any split over threads gives the
+ * same bits). GELU in double, as the float64 references are; the sigmoid
+ * ones in float, where e^-v overflowing to inf gives the right limit -0. */
+// x (n) = x/2 (1 + erf(x / sqrt 2))
+static void gelu_erf(float *x, int64_t n)
+{
+	for (int64_t i = 0; i < n; i++)
+		x[i] = (float)(0.5 * x[i] * (1.0 + erf(x[i] * 0.70710678118654752440)));
+}
+
+// x (n) = x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+static void gelu_tanh(float *x, int64_t n)
+{
+	for (int64_t i = 0; i < n; i++) {
+		const double v = x[i];
+		x[i] = (float)(0.5 * v *
+		               (1.0 + tanh(0.79788456080286535588 * (v + 0.044715 * v * v * v))));
+	}
+}
+
+// x (n) = x * sigmoid(1.702 x)
+static void gelu_quick(float *x, int64_t n)
+{
+	for (int64_t i = 0; i < n; i++)
+		x[i] = x[i] / (1.0f + expf(-1.702f * x[i]));
+}
+
+// x (n) = x * sigmoid(x)
+static void silu(float *x, int64_t n)
+{
+	for (int64_t i = 0; i < n; i++)
+		x[i] = x[i] / (1.0f + expf(-x[i]));
+}
+
+// y (rows, n) += b (n)
+static void add_bias(float *y, const float *b, int64_t rows, int64_t n)
+{
+	for (int64_t t = 0; t < rows; t++)
+		for (int64_t o = 0; o < n; o++)
+			y[t * n + o] += b[o];
+}
+
+/* The rotation of one pair (a, b) by (c, s): a c - b s, a s + b c, each
+ * product rounded on its own (no FMA), so SIMD versions give the same
+ * bits. */
+// x (n_heads, head_dim): pairs (x[2i], x[2i + 1]) of the first n_rot of each head
+static void rope(float *x, int64_t n_heads, int64_t head_dim, int64_t n_rot, const float *cs)
+{
+	for (int64_t h = 0; h < n_heads; h++) {
+		float *v = x + h * head_dim;
+		for (int64_t i = 0; i < n_rot / 2; i++) {
+			const float c = cs[2 * i], s = cs[2 * i + 1];
+			const float a = v[2 * i], b = v[2 * i + 1];
+			v[2 * i] = a * c - b * s;
+			v[2 * i + 1] = a * s + b * c;
+		}
+	}
+}
+
+// x (n_heads, head_dim): pairs (x[i], x[i + n_rot / 2]) of the first n_rot of each head
+static void rope_neox(float *x, int64_t n_heads, int64_t head_dim, int64_t n_rot, const float *cs)
+{
+	const int64_t half = n_rot / 2;
+	for (int64_t h = 0; h < n_heads; h++) {
+		float *v = x + h * head_dim;
+		for (int64_t i = 0; i < half; i++) {
+			const float c = cs[2 * i], s = cs[2 * i + 1];
+			const float a = v[i], b = v[i + half];
+			v[i] = a * c - b * s;
+			v[i + half] = a * s + b * c;
+		}
+	}
+}
+
 /* ---- the table ---------------------------------------------------------- */
 
 const rvk_table rvk_scalar_table = {
     .name = "scalar",
-    .vec_dot =
-        {
-            [RVI_TYPE_F32] = vec_dot_f32,
-            [RVI_TYPE_F16] = vec_dot_f16,
-            [RVI_TYPE_BF16] = vec_dot_bf16,
-            [RVI_TYPE_Q8_0] = vec_dot_q8_0,
-            [RVI_TYPE_Q4_0] = vec_dot_q4_0,
-            [RVI_TYPE_Q4_K] = vec_dot_q4_K,
-            [RVI_TYPE_Q5_K] = vec_dot_q5_K,
-            [RVI_TYPE_Q6_K] = vec_dot_q6_K,
-        },
-    .dequant =
-        {
-            [RVI_TYPE_F32] = dequant_f32,
-            [RVI_TYPE_F16] = dequant_f16,
-            [RVI_TYPE_BF16] = dequant_bf16,
-            [RVI_TYPE_Q8_0] = dequant_q8_0,
-            [RVI_TYPE_Q4_0] = dequant_q4_0,
-            [RVI_TYPE_Q4_K] = dequant_q4_K,
-            [RVI_TYPE_Q5_K] = dequant_q5_K,
-            [RVI_TYPE_Q6_K] = dequant_q6_K,
-            [RVI_TYPE_Q8_K] = dequant_q8_K,
-        },
-    .quant =
-        {
-            [RVI_TYPE_Q8_0] = quant_q8_0,
-            [RVI_TYPE_Q8_K] = quant_q8_K,
-        },
-    .rmsnorm = rmsnorm,
-    .softmax = softmax,
-    .swiglu = swiglu,
-    .axpy = axpy,
-    .dot_f32 = dot_f32,
-    .attn_scores = attn_scores_loop,
-    .attn_values = attn_values_loop,
+#define RVK_scalar(entry, function) .entry = function,
+#include "simd/kernel_entries.h"
 };

@@ -76,13 +76,21 @@ const char *rv_blas_info(void)
 #endif
 }
 
+/* A user who forced a kernel set should see that it is in force. */
+static void note_forced_kernels(void)
+{
+	const char *isa = rvk_env_isa();
+	if (isa && strcmp(isa, "auto") != 0)
+		rvi_log(RV_LOG_INFO, "kernel set %s forced by $RLAIFV_ISA", rvk_active()->name);
+}
+
 rv_status rv_select_kernels(const char *isa, char *err_buf, size_t err_size)
 {
-	rvi_err err = {0};
-	int rc = rvk_select(isa, &err);
-	if (rc != RV_OK && err_buf && err_size)
-		snprintf(err_buf, err_size, "%s", err.msg);
-	return (rv_status)rc;
+	if (!rvk_select(isa, err_buf, err_size))
+		return RV_ERR_INVALID_ARG;
+	if (!isa)
+		note_forced_kernels();
+	return RV_OK;
 }
 
 /* Physical cores: distinct (package, core) pairs among the CPUs this process
@@ -178,12 +186,13 @@ rv_status rv_model_load(const char *path, const rv_model_params *params, rv_mode
 	/* A kernel set the user forced but cannot have is an error here, where
 	 * it can be reported, not a silent fallback. Only checked: the choice
 	 * itself is rvk_active()'s (or an explicit rv_select_kernels). */
-	if (rc == RV_OK)
-		rc = rvk_check_env(&err);
+	if (rc == RV_OK && !rvk_check_env(err.msg, sizeof(err.msg)))
+		rc = RV_ERR_INVALID_ARG;
 	if (rc != RV_OK) {
 		copy_err(err_buf, err_size, err.msg);
 		return (rv_status)rc;
 	}
+	note_forced_kernels();
 	if (rvi_blas_fallback())
 		rvi_log(RV_LOG_WARN, "OpenBLAS does not recognise this CPU and runs its generic "
 		                     "kernels, which makes image encoding several times slower; "

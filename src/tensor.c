@@ -8,6 +8,7 @@
  * IQ4_NL_x_y repacks) are unknown: no file may use them, and their block
  * geometry is no longer defined. */
 #include "src/tensor.h"
+#include "simd/kernels.h"
 
 #include <string.h>
 
@@ -135,47 +136,7 @@ float rvi_f16_to_f32(uint16_t h)
 
 uint16_t rvi_f32_to_f16(float f)
 {
-	const uint32_t x = f32_bits(f);
-	const uint16_t sign = (uint16_t)((x >> 16) & 0x8000u);
-	const uint32_t ax = x & 0x7fffffffu;
-
-	if (ax >= 0x7f800000u) {
-		if (ax == 0x7f800000u)
-			return sign | 0x7c00u;
-		/* NaN: stay quiet, keep the top payload bits. */
-		return (uint16_t)(sign | 0x7e00u | ((ax >> 13) & 0x3ffu));
-	}
-	/* 65520 is halfway between 65504 (largest half, odd mantissa) and 2^16:
-	 * ties go to even, i.e. to infinity, and so does everything above. */
-	if (ax >= 0x477ff000u)
-		return sign | 0x7c00u;
-
-	if (ax < 0x38800000u) {
-		/* Below 2^-14: a half subnormal, value q * 2^-24. With the float's
-		 * 24-bit significand m and biased exponent e the value is
-		 * m * 2^(e-150), so q = m >> (126 - e) rounded. Anything under
-		 * 2^-25 rounds to zero (shift > 24). */
-		const uint32_t e = ax >> 23;
-		const uint32_t shift = 126u - e;
-		if (e == 0 || shift > 24u)
-			return sign;
-		const uint32_t m = (ax & 0x7fffffu) | 0x800000u;
-		uint32_t q = m >> shift;
-		const uint32_t rem = m & ((1u << shift) - 1u);
-		const uint32_t half = 1u << (shift - 1u);
-		if (rem > half || (rem == half && (q & 1u)))
-			q++; /* may carry into 0x400, the smallest normal: correct */
-		return (uint16_t)(sign | q);
-	}
-
-	/* Normal: re-bias the exponent (127 -> 15) and drop 13 mantissa bits,
-	 * rounding to nearest even; a carry out of the mantissa correctly bumps
-	 * the exponent, and cannot reach infinity given the check above. */
-	uint32_t h = (ax >> 13) - (112u << 10);
-	const uint32_t rem = ax & 0x1fffu;
-	if (rem > 0x1000u || (rem == 0x1000u && (h & 1u)))
-		h++;
-	return (uint16_t)(sign | h);
+	return rvk_f32_to_f16(f); /* simd/ needs it too, for the Q8_0 scales */
 }
 
 float rvi_bf16_to_f32(uint16_t h)

@@ -45,6 +45,13 @@
 #define TOL_HELPER_REL 1e-5
 #define TOL_AXPY_REL   0x1p-21
 #define TOL_DOT_F32    1e-5
+/* The norms and activations of the model recipes, against float64 formulas:
+ * relative, plus an absolute floor for the activations, whose tails (GELU
+ * of -6 is -6e-9) are sums that cancel. rope, rope_neox and add_bias must
+ * give the scalar bits on every ISA. */
+#define TOL_NORM_REL 1e-5
+#define TOL_ACT_REL  1e-5
+#define TOL_ACT_ABS  1e-7
 
 static const enum rvi_type weight_types[] = {RVI_TYPE_F32,  RVI_TYPE_F16,  RVI_TYPE_BF16,
                                              RVI_TYPE_Q8_0, RVI_TYPE_Q4_0, RVI_TYPE_Q4_K,
@@ -178,6 +185,9 @@ static void test_table(const rvk_table *k)
 	CHECK(k->rmsnorm && k->softmax && k->swiglu && k->axpy && k->dot_f32 && k->attn_scores &&
 	          k->attn_values,
 	      "%s: helpers", k->name);
+	CHECK(k->layernorm && k->rmsnorm_1p && k->gelu_erf && k->gelu_tanh && k->gelu_quick &&
+	          k->silu && k->add_bias && k->rope && k->rope_neox,
+	      "%s: recipe kernels", k->name);
 }
 
 static void test_dispatch(void)
@@ -185,37 +195,39 @@ static void test_dispatch(void)
 	const rvk_table *first = rvk_active();
 	CHECK(first != NULL && first == rvk_active(), "rvk_active is stable");
 
-	rvi_err err = {0};
-	CHECK(rvk_select("scalar", &err) == RV_OK, "select scalar: %s", err.msg);
+	char msg[256] = "";
+	CHECK(rvk_select("scalar", msg, sizeof(msg)), "select scalar: %s", msg);
 	CHECK(!strcmp(rvk_active()->name, "scalar"), "scalar selected");
 
 	/* An ISA this build or CPU may not have: either it is there, or the
 	 * message names it. */
 	static const char *const others[] = {"avx2", "avx512", "neon", "neon-dotprod"};
 	for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
-		memset(&err, 0, sizeof(err));
-		const int rc = rvk_select(others[i], &err);
-		if (rc == RV_OK) {
+		memset(msg, 0, sizeof(msg));
+		const rvk_table *before = rvk_active();
+		if (rvk_select(others[i], msg, sizeof(msg))) {
 			CHECK(strcmp(rvk_active()->name, others[i]) == 0, "%s active", others[i]);
 			test_table(rvk_active());
 		} else {
 			char want[64];
 			snprintf(want, sizeof(want), "RLAIFV_ISA=%s: this ", others[i]);
-			CHECK(rc == RV_ERR_INVALID_ARG && err.status == rc, "%s: %d", others[i],
-			      rc);
-			CHECK(strncmp(err.msg, want, strlen(want)) == 0 &&
-			          strstr(err.msg, others[i]),
-			      "message '%s'", err.msg);
+			CHECK(strncmp(msg, want, strlen(want)) == 0 && strstr(msg, others[i]),
+			      "message '%s'", msg);
+			CHECK(rvk_active() == before, "%s refused: the choice stays", others[i]);
 		}
 	}
-	memset(&err, 0, sizeof(err));
-	CHECK(rvk_select("sse9", &err) == RV_ERR_INVALID_ARG, "unknown isa");
-	CHECK(strstr(err.msg, "unknown instruction set") != NULL, "message '%s'", err.msg);
-	CHECK(rvk_select("sse9", NULL) == RV_ERR_INVALID_ARG, "NULL err is fine");
+	memset(msg, 0, sizeof(msg));
+	CHECK(!rvk_select("sse9", msg, sizeof(msg)), "unknown isa");
+	CHECK(strstr(msg, "unknown instruction set") != NULL, "message '%s'", msg);
+	CHECK(!rvk_select("sse9", NULL, 0), "NULL msg is fine");
+	/* a short buffer gets a truncated, terminated message */
+	char tiny[8];
+	CHECK(!rvk_select("sse9", tiny, sizeof(tiny)) && strlen(tiny) == sizeof(tiny) - 1,
+	      "truncated '%s'", tiny);
 
 	/* Back to the best one, then to what was active before. */
-	CHECK(rvk_select(NULL, &err) == RV_OK && rvk_select("auto", &err) == RV_OK, "auto");
-	CHECK(rvk_select(first->name, &err) == RV_OK && rvk_active() == first, "restore %s",
+	CHECK(rvk_select(NULL, msg, sizeof(msg)) && rvk_select("auto", msg, sizeof(msg)), "auto");
+	CHECK(rvk_select(first->name, msg, sizeof(msg)) && rvk_active() == first, "restore %s",
 	      first->name);
 }
 
@@ -1004,6 +1016,190 @@ static void test_helpers(const rvk_table *k)
  * the 16-row groups and the blocks, head sizes in and out of the fast
  * paths, strided rows; values add to what out held. Then NQ queries in one
  * call: each the same bits as alone. */
+/* Compares got (n) with want (n): the count off by more than rel * |want| +
+ * abs, or not bit-equal to same when given (the scalar results). */
+static int count_off(const float *got, const double *want, const float *same, int64_t n, double rel,
+                     double abs)
+{
+	int bad = 0;
+	for (int64_t i = 0; i < n; i++) {
+		bad += !(fabs(got[i] - want[i]) <= rel * fabs(want[i]) + abs);
+		bad += same && memcmp(&got[i], &same[i], sizeof(float)) != 0;
+	}
+	return bad;
+}
+
+/* layernorm, rmsnorm_1p, the activations and add_bias of table k against
+ * float64 formulas, on random rows of odd sizes, outputs first NaN. */
+static void test_recipe_kernels(const rvk_table *k)
+{
+	static const int64_t sizes[] = {1, 7, 15, 16, 17, 31, 33, 100, 255, 257, 1025};
+	for (size_t is = 0; is < sizeof(sizes) / sizeof(sizes[0]); is++) {
+		const int64_t n = sizes[is];
+		float *x = malloc(sizeof(float) * (size_t)n * 3), *w = x + n, *b = x + 2 * n;
+		float *o = malloc(sizeof(float) * (size_t)n * 6), *ref = o + 3 * n;
+		double *want = malloc(sizeof(double) * (size_t)n * 3);
+		if (!x || !o || !want) {
+			CHECK(false, "oom");
+			free(x);
+			free(o);
+			free(want);
+			return;
+		}
+		rand_acts(x, n);
+		for (int64_t i = 0; i < n; i++) {
+			x[i] += 0.25f; /* a mean to subtract */
+			w[i] = frand(0.5f, 1.5f);
+			b[i] = frand(-0.5f, 0.5f);
+		}
+
+		/* layernorm, out of place and in place */
+		const float eps = 1e-5f;
+		double mean = 0, var = 0;
+		for (int64_t i = 0; i < n; i++)
+			mean += x[i];
+		mean /= (double)n;
+		for (int64_t i = 0; i < n; i++)
+			var += (x[i] - mean) * (x[i] - mean);
+		for (int64_t i = 0; i < n; i++)
+			want[i] = (x[i] - mean) / sqrt(var / (double)n + eps) * w[i] + b[i];
+		fill_nan(o, n);
+		k->layernorm(o, x, w, b, n, eps);
+		int bad = count_off(o, want, NULL, n, TOL_NORM_REL, 1e-6);
+		memcpy(ref, x, sizeof(float) * (size_t)n);
+		k->layernorm(ref, ref, w, b, n, eps);
+		bad += memcmp(ref, o, sizeof(float) * (size_t)n) != 0;
+		CHECK(bad == 0, "%s layernorm n=%lld: %d off", k->name, (long long)n, bad);
+
+		/* rmsnorm_1p: the weight plus one */
+		double ss = 0;
+		for (int64_t i = 0; i < n; i++)
+			ss += (double)x[i] * x[i];
+		for (int64_t i = 0; i < n; i++)
+			want[i] = x[i] / sqrt(ss / (double)n + eps) * (1.0 + (w[i] - 1.0f));
+		for (int64_t i = 0; i < n; i++)
+			ref[i] = w[i] - 1.0f; /* exact: w in [0.5, 1.5) */
+		fill_nan(o, n);
+		k->rmsnorm_1p(o, x, ref, n, eps);
+		bad = count_off(o, want, NULL, n, TOL_NORM_REL, 0);
+		CHECK(bad == 0, "%s rmsnorm_1p n=%lld: %d off", k->name, (long long)n, bad);
+
+		/* activations over [-6, 6] and a few outliers */
+		static const char *const act_names[] = {"gelu_erf", "gelu_tanh", "gelu_quick",
+		                                        "silu"};
+		void (*const acts[])(float *, int64_t) = {k->gelu_erf, k->gelu_tanh, k->gelu_quick,
+		                                          k->silu};
+		for (int a = 0; a < 4; a++) {
+			for (int64_t i = 0; i < n; i++)
+				o[i] = x[i] * 6.0f;
+			if (n > 2) {
+				o[0] = -30.0f; /* sigmoids underflow: -0 or a tiny value */
+				o[1] = 30.0f;
+			}
+			for (int64_t i = 0; i < n; i++) {
+				const double v = o[i];
+				switch (a) {
+				case 0:
+					want[i] = 0.5 * v * (1.0 + erf(v / sqrt(2.0)));
+					break;
+				case 1:
+					want[i] = 0.5 * v *
+					          (1.0 + tanh(sqrt(2.0 / M_PI) *
+					                      (v + 0.044715 * v * v * v)));
+					break;
+				case 2:
+					want[i] = v / (1.0 + exp(-1.702 * v));
+					break;
+				default:
+					want[i] = v / (1.0 + exp(-v));
+					break;
+				}
+			}
+			acts[a](o, n);
+			bad = count_off(o, want, NULL, n, TOL_ACT_REL, TOL_ACT_ABS);
+			CHECK(bad == 0, "%s %s n=%lld: %d off", k->name, act_names[a], (long long)n,
+			      bad);
+		}
+
+		/* add_bias on 3 rows: exact */
+		for (int64_t i = 0; i < 3 * n; i++)
+			o[i] = ref[i] = frand(-2.0f, 2.0f);
+		for (int64_t i = 0; i < 3 * n; i++)
+			want[i] = (double)o[i] + b[i % n];
+		k->add_bias(o, b, 3, n);
+		rvk_scalar_table.add_bias(ref, b, 3, n);
+		bad = count_off(o, want, ref, 3 * n, 0x1p-24, 0);
+		CHECK(bad == 0, "%s add_bias n=%lld: %d off", k->name, (long long)n, bad);
+
+		free(x);
+		free(o);
+		free(want);
+	}
+}
+
+/* rope and rope_neox of table k: the scalar bits, and the rotation within
+ * float rounding of the float64 one; values past n_rot stay. */
+static void test_rope(const rvk_table *k)
+{
+	static const int64_t rots[][2] = {{2, 2},   {6, 8},    {30, 32},   {34, 34},   {64, 64},
+	                                  {62, 70}, {96, 128}, {128, 128}, {130, 130}, {256, 256}};
+	const int64_t n_heads = 3;
+	for (size_t ir = 0; ir < sizeof(rots) / sizeof(rots[0]); ir++) {
+		const int64_t n_rot = rots[ir][0], hd = rots[ir][1], n = n_heads * hd;
+		float *x = malloc(sizeof(float) * (size_t)n * 3), *o = x + n, *ref = x + 2 * n;
+		float *cs = malloc(sizeof(float) * (size_t)n_rot);
+		double *want = malloc(sizeof(double) * (size_t)n * 2), *mag = want + n;
+		if (!x || !cs || !want) {
+			CHECK(false, "oom");
+			free(x);
+			free(cs);
+			free(want);
+			return;
+		}
+		rand_acts(x, n);
+		for (int64_t i = 0; i < n_rot / 2; i++) {
+			const double th = frand(-100.0f, 100.0f);
+			cs[2 * i] = (float)cos(th);
+			cs[2 * i + 1] = (float)sin(th);
+		}
+		for (int neox = 0; neox < 2; neox++) {
+			const int64_t half = n_rot / 2;
+			for (int64_t h = 0; h < n_heads; h++) {
+				const float *v = x + h * hd;
+				for (int64_t i = 0; i < hd; i++) {
+					want[h * hd + i] = v[i];
+					mag[h * hd + i] = fabs(v[i]);
+				}
+				for (int64_t i = 0; i < half; i++) {
+					const int64_t ia = neox ? i : 2 * i,
+					              ib = neox ? i + half : 2 * i + 1;
+					const double c = cs[2 * i], s = cs[2 * i + 1];
+					want[h * hd + ia] = v[ia] * c - v[ib] * s;
+					want[h * hd + ib] = v[ia] * s + v[ib] * c;
+					mag[h * hd + ia] = mag[h * hd + ib] =
+					    fabs(v[ia]) + fabs(v[ib]);
+				}
+			}
+			memcpy(o, x, sizeof(float) * (size_t)n);
+			memcpy(ref, x, sizeof(float) * (size_t)n);
+			(neox ? k->rope_neox : k->rope)(o, n_heads, hd, n_rot, cs);
+			(neox ? rvk_scalar_table.rope_neox : rvk_scalar_table.rope)(ref, n_heads,
+			                                                            hd, n_rot, cs);
+			/* three roundings of values at most |a| + |b| (mag) */
+			int bad = 0;
+			for (int64_t i = 0; i < n; i++) {
+				bad += !(fabs(o[i] - want[i]) <= 0x1p-22 * mag[i]);
+				bad += memcmp(&o[i], &ref[i], sizeof(float)) != 0;
+			}
+			CHECK(bad == 0, "%s %s n_rot=%lld head_dim=%lld: %d off", k->name,
+			      neox ? "rope_neox" : "rope", (long long)n_rot, (long long)hd, bad);
+		}
+		free(x);
+		free(cs);
+		free(want);
+	}
+}
+
 static void test_attention(const rvk_table *k)
 {
 	enum { NQ = 5 };
@@ -1102,9 +1298,9 @@ int main(void)
 	CHECK(n_isas >= 1 && !strcmp(isas[n_isas - 1], "scalar"), "scalar is always usable");
 	const rvk_table *first = rvk_active();
 	for (int i = 0; i < n_isas && i < 8; i++) {
-		rvi_err err = {0};
-		const rvk_table *k = rvk_table_for(isas[i], &err);
-		CHECK(k != NULL, "%s: %s", isas[i], err.msg);
+		char msg[256] = "";
+		const rvk_table *k = rvk_table_for(isas[i], msg, sizeof(msg));
+		CHECK(k != NULL, "%s: %s", isas[i], msg);
 		if (!k)
 			continue;
 		printf("testing the %s kernels\n", k->name);
@@ -1117,11 +1313,13 @@ int main(void)
 		test_vec_dot_prep(k);
 		test_helpers(k);
 		test_attention(k);
+		test_recipe_kernels(k);
+		test_rope(k);
 		/* the matmul driver runs whatever table is active */
-		CHECK(rvk_select(isas[i], &err) == RV_OK, "select %s", isas[i]);
+		CHECK(rvk_select(isas[i], msg, sizeof(msg)), "select %s", isas[i]);
 		test_matmul();
 	}
-	CHECK(rvk_select(first->name, NULL) == RV_OK, "restore %s", first->name);
+	CHECK(rvk_select(first->name, NULL, 0), "restore %s", first->name);
 	test_f16_inline();
 	test_dispatch();
 	return tu_finish("test_kernels");

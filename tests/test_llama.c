@@ -313,11 +313,11 @@ int main(void)
 	const int n_isas = rvk_usable_isas(isas, 8);
 	const rvk_table *first = rvk_active();
 	for (int i = 0; i < n_isas && i < 8; i++) {
-		CHECK(rvk_select(isas[i], NULL) == RV_OK, "select %s", isas[i]);
+		CHECK(rvk_select(isas[i], NULL, 0), "select %s", isas[i]);
 		printf("-- %s kernels\n", isas[i]);
 		check_references();
 	}
-	CHECK(rvk_select(first->name, NULL) == RV_OK, "restore %s", first->name);
+	CHECK(rvk_select(first->name, NULL, 0), "restore %s", first->name);
 	check_thread_determinism("stories260K.gguf", 0);
 	check_thread_determinism("stories260K.gguf", 0.8f);
 	check_thread_determinism("tiny-llava-text-q8_0.gguf", 0.8f);

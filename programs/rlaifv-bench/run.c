@@ -640,8 +640,10 @@ int rvb_measure_kernels(const rvb_opts *o, rvb_report *rep, rvi_err *err)
 			k->n_in = n_in;
 			k->n_out = n_out;
 			rvb_log("kernels: %s %s (%.0f MiB)", k->isa, k->type, k->bytes / 1048576.0);
-			if ((rc = rvk_select(k->isa, err)))
+			if (!rvk_select(k->isa, err->msg, sizeof(err->msg))) {
+				rc = err->status = RV_ERR_INVALID_ARG;
 				goto restore;
+			}
 			/* the first call quantizes nothing new but sizes the scratch */
 			if ((rc = rvi_matmul(&W, x, 1, y, o->n_threads, &scratch))) {
 				rc = rvi_errorf(err, rc, "%s %s mat-vec failed", k->isa, k->type);
@@ -657,7 +659,7 @@ int rvb_measure_kernels(const rvb_opts *o, rvb_report *rep, rvi_err *err)
 		}
 	}
 restore:
-	rvk_select(saved, NULL);
+	rvk_select(saved, NULL, 0);
 done:
 	rvi_buf_free(&scratch);
 	free(w);
