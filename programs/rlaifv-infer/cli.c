@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "programs/rlaifv-infer/cli.h"
+#include "programs/rlaifv-infer/hub.h"
 
 static volatile sig_atomic_t interrupted;
 
@@ -190,6 +191,9 @@ int main(int argc, char **argv)
 	cli_opts o;
 	int code = cli_parse_args(argc, argv, &o);
 	if (code >= 0)
+		return code;
+	hub_paths hub;
+	if ((code = cli_hub(&o, &hub)) >= 0)
 		return code;
 
 	char *stdin_prompt = NULL;
