@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -334,12 +335,16 @@ static void server_start(const scenario *s)
 	unlink(g_log);
 	g_server = fork();
 	if (g_server == 0) {
+		/* never outlive the test, even one that crashed */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		alarm(600);
 		signal(SIGCHLD, SIG_IGN); /* connection children reap themselves */
 		for (;;) {
 			int c = accept(ls, NULL, NULL);
 			if (c < 0)
 				continue;
 			if (fork() == 0) {
+				alarm(60);
 				close(ls);
 				serve_one(c, s);
 				shutdown(c, SHUT_RDWR);
@@ -939,6 +944,45 @@ static void test_errors(void)
 	scenario_free(&s);
 }
 
+/* A split GGUF comes as a set, links one folder deeper. */
+static void test_split(void)
+{
+	scenario s = {0};
+	add_file(&s, "big/model-Q4_K_M-00002-of-00002.gguf", 5000, 51);
+	add_file(&s, "big/model-Q4_K_M-00001-of-00002.gguf", 6000, 52);
+	add_file(&s, "big/mmproj-F16.gguf", 700, 53);
+	add_file(&s, "mmproj-F32.gguf", 800, 54);
+	server_start(&s);
+	hub_env e;
+	hub_paths p;
+	char err[1024], part2[PATH_MAX + 256], link[256], want[256];
+	env_for(&e, "split");
+	CHECK(fetch(&e, NULL, 1, &p, err) == HUB_OK, "split set: %s", err);
+	CHECK(p.n_parts == 2 && strstr(p.model, "/big/model-Q4_K_M-00001-of-00002.gguf"),
+	      "part 1 is the model path: %s", p.model);
+	CHECK(file_equals(p.model, &s.files[1]) && file_equals(p.mmproj, &s.files[2]),
+	      "part 1 and the folder's mmproj");
+	snprintf(part2, sizeof(part2), "%s/models--org--model/snapshots/%s/%s", e.cache, COMMIT,
+	         s.files[0].path);
+	CHECK(file_equals(part2, &s.files[0]), "part 2 fetched with it");
+	ssize_t n = readlink(part2, link, sizeof(link) - 1);
+	link[n > 0 ? n : 0] = 0;
+	snprintf(want, sizeof(want), "../../../blobs/%s", s.files[0].sha);
+	CHECK(!strcmp(link, want), "link from a subfolder: %s", link);
+	server_stop();
+	scenario_free(&s);
+
+	add_file(&s, "m-Q8_0-00001-of-00003.gguf", 100, 55);
+	add_file(&s, "m-Q8_0-00003-of-00003.gguf", 100, 56);
+	server_start(&s);
+	env_for(&e, "split2");
+	CHECK(fetch(&e, NULL, 0, &p, err) == HUB_ERR_NO_FILE && strstr(err, "lacks parts"),
+	      "a split set with a part missing: %s", err);
+	CHECK(log_count("GET /cdn/") == 0, "nothing of it downloaded");
+	server_stop();
+	scenario_free(&s);
+}
+
 /* Two processes fetch one blob at once: the lock makes the second wait,
  * and it then finds the blob: one download, one good file. */
 static void test_concurrent(void)
@@ -1051,6 +1095,7 @@ int main(void)
 	test_resume();
 	test_refused();
 	test_errors();
+	test_split();
 	test_concurrent();
 	test_cli();
 #else
