@@ -61,6 +61,8 @@ typedef struct scenario {
 	int ignore_range;    /* a 200 with the whole file to a Range request */
 	int slow_ms;         /* pause per 16 KB of a blob */
 	const char *token;   /* answer 401 without "Authorization: Bearer <token>" */
+	int page;            /* listing pages of this many files, linked by Link */
+	const char *next;    /* a Link to this URL instead of the next page */
 } scenario;
 
 typedef struct shared {
@@ -157,7 +159,9 @@ static void url_decode(char *s)
 	*o = 0;
 }
 
-static void serve_listing(int fd, const scenario *s)
+static char g_endpoint[64];
+
+static void serve_listing(int fd, const scenario *s, const char *target)
 {
 	int k = __atomic_fetch_add(&g_shared->listings, 1, __ATOMIC_SEQ_CST);
 	if (s->listing_status || k < s->listing_fails) {
@@ -185,14 +189,27 @@ static void serve_listing(int fd, const scenario *s)
 	char *b = malloc(65536);
 	size_t n = (size_t)snprintf(
 	    b, 65536, "[{\"type\":\"directory\",\"oid\":\"%s\",\"path\":\"sub\"}", COMMIT2);
-	for (int i = 0; i < s->n_files; i++)
+	int first = 0, last = s->n_files;
+	char link[512] = "";
+	if (s->page) {
+		const char *cur = strstr(target, "cursor=");
+		first = cur ? atoi(cur + 7) : 0;
+		last = first + s->page < s->n_files ? first + s->page : s->n_files;
+		if (last < s->n_files || s->next)
+			snprintf(link, sizeof(link), "Link: <%s%s%d>; rel=\"next\"\r\n",
+			         s->next ? s->next : g_endpoint,
+			         s->next ? ""
+			                 : "/api/models/org/model/tree/main?recursive=true&cursor=",
+			         last);
+	}
+	for (int i = first; i < last; i++)
 		n += (size_t)snprintf(
 		    b + n, 65536 - n,
 		    ",{\"type\":\"file\",\"oid\":\"%s\",\"size\":%zu,\"path\":\"%s\","
 		    "\"lfs\":{\"oid\":\"%s\",\"size\":%zu,\"pointerSize\":134}}",
 		    COMMIT2, s->files[i].len, s->files[i].path, s->files[i].sha, s->files[i].len);
 	n += (size_t)snprintf(b + n, 65536 - n, "]");
-	reply(fd, 200, NULL, b, n);
+	reply(fd, 200, link, b, n);
 	free(b);
 }
 
@@ -271,7 +288,7 @@ static void serve_one(int fd, const scenario *s)
 	url_decode(target);
 	const char *api = "/api/models/org/model/tree/";
 	if (!strcmp(method, "GET") && !strncmp(target, api, strlen(api))) {
-		serve_listing(fd, s);
+		serve_listing(fd, s, target);
 		return;
 	}
 	const char *res = "/org/model/resolve/";
@@ -311,7 +328,6 @@ static void serve_one(int fd, const scenario *s)
 }
 
 static pid_t g_server;
-static char g_endpoint[64];
 
 static int g_listen = -1; /* one socket for every server, so the port stays */
 
@@ -944,6 +960,35 @@ static void test_errors(void)
 	scenario_free(&s);
 }
 
+/* A listing in pages linked by Link headers is read whole; a next page
+ * off the endpoint is refused. */
+static void test_pages(void)
+{
+	scenario s = {0};
+	char names[7][32];
+	for (int i = 0; i < 7; i++) {
+		snprintf(names[i], sizeof(names[i]), "m%d-Q%d_0.gguf", i, i + 2);
+		add_file(&s, names[i], 100, 60u + (unsigned)i);
+	}
+	s.page = 3;
+	server_start(&s);
+	hub_env e;
+	hub_paths p;
+	char err[1024];
+	env_for(&e, "pages");
+	CHECK(fetch(&e, "Q8_0", 0, &p, err) == HUB_OK && file_equals(p.model, &s.files[6]),
+	      "a file on the third page: %s", err);
+	CHECK(log_count("GET /api/") == 3, "three pages read (%d)", log_count("GET /api/"));
+	server_stop();
+	s.next = "http://evil.example/steal";
+	server_start(&s);
+	CHECK(fetch(&e, "Q8_0", 0, &p, err) == HUB_ERR_REFUSED && strstr(err, "next page"),
+	      "a next page elsewhere: %s", err);
+	CHECK(log_count("GET /api/") == 1, "not followed");
+	server_stop();
+	scenario_free(&s);
+}
+
 /* A split GGUF comes as a set, links one folder deeper. */
 static void test_split(void)
 {
@@ -1096,6 +1141,7 @@ int main(void)
 	test_refused();
 	test_errors();
 	test_split();
+	test_pages();
 	test_concurrent();
 	test_cli();
 #else
