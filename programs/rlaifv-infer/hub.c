@@ -503,6 +503,7 @@ static void list_quants(const hub_files *f, char *out, size_t n)
 		snprintf(out, n, "(no text GGUF)");
 }
 
+#ifdef HAVE_CURL
 /* ---- JSON: just enough for the tree listing, bounded ------------------- */
 
 typedef struct json {
@@ -826,6 +827,7 @@ static int parse_listing(const char *body, size_t len, const char *repo, hub_fil
 		            (long)(j.p - body));
 	return HUB_OK;
 }
+#endif /* HAVE_CURL */
 
 /* ---- the cache ---------------------------------------------------------- */
 
@@ -836,6 +838,7 @@ static int repo_dir(const hub_env *e, const char *repo, char *out, size_t n)
 	                slash + 1);
 }
 
+#ifdef HAVE_CURL
 /* mkdir -p for the folders of a path below the cache (not the last part). */
 static int make_parents(const char *path)
 {
@@ -852,6 +855,7 @@ static int make_parents(const char *path)
 	}
 	return 0;
 }
+#endif
 
 /* The commit a revision names in the cache: the revision itself when it is
  * one, else refs/<revision> (40 hex digits, maybe a newline). */
@@ -1088,8 +1092,13 @@ int hub_cache_list(const hub_env *e, FILE *out, char *err, size_t err_len)
 
 int hub_fetch(const hub_env *e, const hub_request *r, hub_paths *out, char *err, size_t err_len)
 {
-	(void)e, (void)r, (void)out;
+	(void)e, (void)out;
 	(void)fetch_cached;
+	if (r &&
+	    (!valid_repo(r->repo) || (r->revision && !valid_revision(r->revision)) ||
+	     (r->file && !valid_rel_path(r->file)) || (r->mmproj && !valid_rel_path(r->mmproj))))
+		return fail(err, err_len, HUB_ERR_USAGE,
+		            "'%s': a bad repository, revision or file name", r->repo);
 	return fail(err, err_len, HUB_ERR_NO_CURL,
 	            "this rlaifv-infer was built without libcurl (configure --without-curl): "
 	            "it cannot fetch from the Hugging Face Hub; download the GGUF files and "
