@@ -1070,6 +1070,23 @@ static void test_concurrent(void)
 	scenario_free(&s);
 }
 
+/* Runs a shell command; out gets its standard output. Returns its exit
+ * status (-1 when it did not exit). */
+static int sh(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int sh(char *out, size_t cap, const char *fmt, ...)
+{
+	char cmd[3 * PATH_MAX];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	FILE *f = popen(cmd, "r");
+	size_t k = f ? fread(out, 1, cap - 1, f) : 0;
+	out[k] = 0;
+	int rc = f ? pclose(f) : -1;
+	return rc != -1 && WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
 /* rlaifv-infer --hf against the test Hub: the shipped tiny model as a
  * repository's Q8_0 file answers the greedy story. */
 static void test_cli(void)
@@ -1090,41 +1107,49 @@ static void test_cli(void)
 	add_file_data(&s, "stories260K-Q8_0.gguf", model, n);
 	free(model);
 	server_start(&s);
-	char cache[PATH_MAX + 256], cmd[3 * PATH_MAX];
+	char cache[PATH_MAX + 256], out[4096];
 	snprintf(cache, sizeof(cache), "%s/cli", g_tmp);
-	snprintf(cmd, sizeof(cmd),
-	         "HF_ENDPOINT=%s HF_HUB_CACHE=%s XDG_CACHE_HOME=%s/x HF_TOKEN= %s --hf org/model "
-	         "-p 'Once upon a time' -n 12 --temp 0 -c 64 -t 1 2>%s/cli.err",
-	         g_endpoint, cache, g_tmp, bin, g_tmp);
-	FILE *f = popen(cmd, "r");
-	char out[512] = "";
-	size_t k = f ? fread(out, 1, sizeof(out) - 1, f) : 0;
-	out[k] = 0;
-	int rc = f ? pclose(f) : -1;
-	CHECK(rc == 0 && !strncmp(out, ", there was a little girl", 25), "--hf story: rc %d '%s'",
-	      rc, out);
-	snprintf(cmd, sizeof(cmd),
-	         "HF_ENDPOINT=%s HF_HUB_CACHE=%s %s --hf org/model:Q4_0 -p x 2>&1", g_endpoint,
-	         cache, bin);
-	f = popen(cmd, "r");
-	k = f ? fread(out, 1, sizeof(out) - 1, f) : 0;
-	out[k] = 0;
-	rc = f ? pclose(f) : -1;
-	CHECK(WIFEXITED(rc) && WEXITSTATUS(rc) == 7 && strstr(out, "quants there: Q8_0"),
-	      "--hf :Q4_0 exit 7: %d '%s'", rc, out);
+	/* stdout only: the story must be exactly the text */
+	int rc =
+	    sh(out, sizeof(out),
+	       "HF_ENDPOINT=%s HF_HUB_CACHE=%s XDG_CACHE_HOME=%s/x HF_TOKEN= %s --hf org/model "
+	       "-p 'Once upon a time' -n 12 --temp 0 -c 64 -t 1 2>%s/cli.err",
+	       g_endpoint, cache, g_tmp, bin, g_tmp);
+	CHECK(rc == 0 && !strncmp(out, ", there was a little girl", 25), "--hf story: %d '%s'", rc,
+	      out);
+	rc = sh(out, sizeof(out), "HF_ENDPOINT=%s HF_HUB_CACHE=%s %s --hf org/model:Q4_0 -p x 2>&1",
+	        g_endpoint, cache, bin);
+	CHECK(rc == 7 && strstr(out, "quants there: Q8_0"), "--hf :Q4_0: %d '%s'", rc, out);
+	rc = sh(out, sizeof(out), "HF_ENDPOINT=%s HF_HUB_CACHE=%s %s --hf org/model %s x 2>&1",
+	        g_endpoint, cache, bin, tu_data("shapes_64x48.png"));
+	CHECK(rc == 7 && strstr(out, "mmproj"), "--hf with an image, no projector: %d '%s'", rc,
+	      out);
+	rc = sh(out, sizeof(out), "HF_ENDPOINT=%s HF_HUB_CACHE=%s %s --hf org/other -p x 2>&1",
+	        g_endpoint, cache, bin);
+	CHECK(rc == 5 && strstr(out, "not found"), "--hf of a missing repository: %d '%s'", rc,
+	      out);
+	rc = sh(out, sizeof(out), "HF_ENDPOINT=%s HF_HUB_CACHE=%s %s --hf-list org/model 2>&1",
+	        g_endpoint, cache, bin);
+	CHECK(rc == 0 && strstr(out, "Q8_0") && strstr(out, "stories260K-Q8_0.gguf  [default]"),
+	      "--hf-list: %d '%s'", rc, out);
+	rc = sh(out, sizeof(out), "HF_HUB_CACHE=%s %s --hf-cache 2>&1", cache, bin);
+	CHECK(rc == 0 && strstr(out, "org/model\t0123456789ab\tstories260K-Q8_0.gguf"),
+	      "--hf-cache: %d '%s'", rc, out);
+	rc = sh(out, sizeof(out), "%s --hf-file x.gguf -p x 2>&1", bin);
+	CHECK(rc == 2 && strstr(out, "--hf"), "--hf-file without --hf: %d '%s'", rc, out);
 	server_stop();
-	/* offline, from the cache the run above filled */
-	snprintf(
-	    cmd, sizeof(cmd),
-	    "HF_HUB_OFFLINE=1 HF_ENDPOINT=http://127.0.0.1:1 HF_HUB_CACHE=%s XDG_CACHE_HOME=%s/x "
-	    "%s --hf org/model -p 'Once upon a time' -n 12 --temp 0 -c 64 -t 1 2>/dev/null",
-	    cache, g_tmp, bin);
-	f = popen(cmd, "r");
-	k = f ? fread(out, 1, sizeof(out) - 1, f) : 0;
-	out[k] = 0;
-	rc = f ? pclose(f) : -1;
-	CHECK(rc == 0 && !strncmp(out, ", there was a little girl", 25),
-	      "--hf offline story: rc %d '%s'", rc, out);
+	/* offline, from the cache the runs above filled; and with an empty one */
+	rc = sh(out, sizeof(out),
+	        "HF_HUB_OFFLINE=1 HF_ENDPOINT=http://127.0.0.1:1 HF_HUB_CACHE=%s "
+	        "XDG_CACHE_HOME=%s/x %s --hf org/model -p 'Once upon a time' -n 12 --temp 0 -c 64 "
+	        "-t 1 2>/dev/null",
+	        cache, g_tmp, bin);
+	CHECK(rc == 0 && !strncmp(out, ", there was a little girl", 25), "--hf offline: %d '%s'",
+	      rc, out);
+	rc = sh(out, sizeof(out),
+	        "HF_HUB_OFFLINE=1 HF_HUB_CACHE=%s/none %s --hf org/model -p x 2>&1", g_tmp, bin);
+	CHECK(rc == 8 && strstr(out, "HF_HUB_OFFLINE"), "offline, nothing cached: %d '%s'", rc,
+	      out);
 	scenario_free(&s);
 }
 #endif /* HAVE_CURL */
