@@ -1405,7 +1405,8 @@ static CURLcode http_run(CURL *h, const hub_env *e, const char *url, enum method
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 	curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	/* CURLOPT_NOSIGNAL stays off: libcurl then ignores SIGPIPE itself
+	 * while it writes to a connection the peer has closed */
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 30L);
 	/* a stalled transfer fails, so it can be retried and resumed */
 	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
