@@ -41,7 +41,7 @@ mkdir -p "$logs"
 
 # ---- tools ------------------------------------------------------------------
 deps="build-essential autoconf automake libtool pkgconf libopenblas-dev libstb-dev \
-      zlib1g-dev groff-base debhelper dh-autoreconf dpkg-dev fakeroot lintian binutils"
+      zlib1g-dev libcurl4-openssl-dev groff-base debhelper dh-autoreconf dpkg-dev fakeroot lintian binutils"
 [ "$(uname -m)" = x86_64 ] && deps="$deps qemu-user-static"
 install_deps() {
 	local missing="" p

@@ -9,7 +9,8 @@
 # compiled here with the fuzzer's coverage instrumentation, and without
 # OpenMP so that runs are single-threaded and reproducible. `make fuzz`
 # calls this with FUZZ_SOURCES set from Makefile.am's source lists; LIBS
-# adds the link libraries (BLAS, zlib). FUZZ_CC picks the compiler.
+# adds the link libraries (BLAS, zlib, libcurl for fuzz_hub, which includes
+# rlaifv-infer's hub.c). FUZZ_CC picks the compiler.
 set -eu
 src=$(cd "$1" && pwd)
 bld=$(cd "$2" && pwd)
@@ -26,7 +27,7 @@ fi
 san="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 cflags="-std=c11 -D_GNU_SOURCE -DHAVE_CONFIG_H -O1 -g $san -fsanitize=fuzzer-no-link \
 	-I$bld -I$src/include -I$src \
-	-DFUZZ_TESTDATA=\"$src/tests/data\" ${BLAS_CFLAGS:-} ${ZLIB_CFLAGS:-}"
+	-DFUZZ_TESTDATA=\"$src/tests/data\" ${BLAS_CFLAGS:-} ${ZLIB_CFLAGS:-} ${CURL_CFLAGS:-}"
 
 objs=()
 compile() { # compile FILE EXTRA_FLAGS...: one object, rebuilt when the source is newer
@@ -58,7 +59,7 @@ aarch64 | arm64)
 	;;
 esac
 
-for t in gguf tokenizer image embcache; do
+for t in gguf tokenizer image embcache hub; do
 	$cc $cflags -c "$src/fuzz/fuzz_$t.c" -o "$out/obj/fuzz_$t.o"
 	$cc -fsanitize=fuzzer,address,undefined -o "$out/fuzz_$t" "$out/obj/fuzz_$t.o" \
 		"${objs[@]}" ${LIBS:-} -lm -lpthread

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "programs/rlaifv-infer/cli.h"
+#include "programs/rlaifv-infer/hub.h"
 
 static volatile sig_atomic_t interrupted;
 
@@ -287,6 +288,9 @@ int main(int argc, char **argv)
 	if (code >= 0)
 		return finish_stdout(code);
 	rv_log_set(on_log, &o.verbose);
+	hub_paths hub;
+	if ((code = cli_hub(&o, &hub)) >= 0)
+		return finish_stdout(code);
 
 	char *stdin_prompt = NULL;
 	if (!strcmp(o.prompt, "-")) {

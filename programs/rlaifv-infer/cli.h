@@ -14,6 +14,13 @@ enum cli_exit {
 	EXIT_USAGE = 2,
 	EXIT_MODEL = 3,
 	EXIT_IMAGE = 4,
+	/* --hf (cli_hub.c) */
+	EXIT_HUB_NOT_FOUND = 5, /* repository, revision or file not on the Hub */
+	EXIT_HUB_AUTH = 6,      /* 401/403: gated or private, set HF_TOKEN */
+	EXIT_HUB_NO_FILE = 7,   /* no GGUF for the quant, no mmproj for an image */
+	EXIT_HUB_NETWORK = 8,   /* no connection or 5xx, and nothing in the cache */
+	EXIT_HUB_REFUSED = 9,   /* sha256 mismatch or a malformed/unsafe answer */
+	EXIT_HUB_IO = 10,       /* the cache cannot be written (disk full, ...) */
 	EXIT_INTERRUPTED = 130,
 };
 
@@ -52,12 +59,24 @@ typedef struct cli_opts {
 	int verbose;
 	int json;
 	int check_tensors; /* scan the weights for NaN/Inf after loading */
+	const char *hf;          /* --hf OWNER/REPO[:QUANT] */
+	const char *hf_file;     /* --hf-file: the text GGUF by name */
+	const char *hf_mmproj;   /* --hf-mmproj: the projector by name */
+	const char *hf_revision; /* --hf-revision: branch, tag or commit */
+	const char *hf_list;     /* --hf-list OWNER/REPO */
+	int hf_cache;            /* --hf-cache */
 } cli_opts;
 
 /* Fills o from argv and the environment. Returns -1 to go on, else the
  * exit code to leave with (after --help, --version or a usage error, whose
  * message it has printed). */
 int cli_parse_args(int argc, char **argv, cli_opts *o);
+
+/* --hf-list and --hf-cache print and end (returns the exit code); --hf
+ * fetches into the Hugging Face cache and points o->model (and o->mmproj
+ * for an image prompt) there; -1 to go on. paths is where they live. */
+struct hub_paths;
+int cli_hub(cli_opts *o, struct hub_paths *paths);
 
 void cli_print_json(FILE *f, const rv_result *r);
 void cli_print_candidates(FILE *f, const rv_result *r);

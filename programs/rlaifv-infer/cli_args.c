@@ -19,6 +19,7 @@ static void usage(FILE *f)
 	static const char text[] =
 	    "Usage: rlaifv-infer [options] -m MODEL.gguf --mmproj MMPROJ.gguf IMAGE PROMPT\n"
 	    "       rlaifv-infer [options] -m MODEL.gguf -p PROMPT\n"
+	    "       rlaifv-infer [options] --hf OWNER/REPO[:QUANT] IMAGE PROMPT\n"
 	    "Answer with a LLaVA-style or LLaMA-family GGUF model on the CPU: N candidate\n"
 	    "answers are sampled from one shared prompt, the model scores each, and the\n"
 	    "best is printed.\n"
@@ -27,6 +28,13 @@ static void usage(FILE *f)
 	    "  -m, --model FILE        model GGUF file (default: $RLAIFV_MODEL)\n"
 	    "      --mmproj FILE       vision projector GGUF (default: $RLAIFV_MMPROJ)\n"
 	    "  -p, --prompt TEXT       prompt; '-' reads it from standard input (<= 16 MiB)\n"
+	    "      --hf REPO[:QUANT]   fetch model (and mmproj for images) from the Hugging\n"
+	    "                          Face Hub into its cache (default quant Q4_K_M)\n"
+	    "      --hf-file NAME      with --hf: this GGUF file of the repository\n"
+	    "      --hf-mmproj NAME    with --hf: this projector file of the repository\n"
+	    "      --hf-revision REV   with --hf: branch, tag or commit (default main)\n"
+	    "      --hf-list REPO      print the quants and projectors REPO offers\n"
+	    "      --hf-cache          print the GGUF files in the Hugging Face cache\n"
 	    "      --image FILE        an image (JPEG, PNG, BMP, PNM); repeat for several\n"
 	    "      --chat-template T   llava, vicuna, chatml, llama-2, gguf or none\n"
 	    "                          (default: llava with images, none without)\n"
@@ -64,7 +72,7 @@ static void usage(FILE *f)
 	    "      --version           show version, kernel set and BLAS\n"
 	    "\n"
 	    "Exit status: 0 ok, 1 runtime error, 2 usage error, 3 model load failed,\n"
-	    "4 image load failed, 130 interrupted.\n";
+	    "4 image load failed, 5-10 --hf failures (see the man page), 130 interrupted.\n";
 	fputs(text, f);
 }
 
@@ -150,6 +158,12 @@ enum long_only {
 	OPT_VERBOSE,
 	OPT_VERSION,
 	OPT_CHECK_TENSORS,
+	OPT_HF,
+	OPT_HF_FILE,
+	OPT_HF_MMPROJ,
+	OPT_HF_REVISION,
+	OPT_HF_LIST,
+	OPT_HF_CACHE,
 };
 
 static const struct option long_options[] = {
@@ -181,6 +195,12 @@ static const struct option long_options[] = {
     {"json", no_argument, 0, OPT_JSON},
     {"verbose", no_argument, 0, OPT_VERBOSE},
     {"check-tensors", no_argument, 0, OPT_CHECK_TENSORS},
+    {"hf", required_argument, 0, OPT_HF},
+    {"hf-file", required_argument, 0, OPT_HF_FILE},
+    {"hf-mmproj", required_argument, 0, OPT_HF_MMPROJ},
+    {"hf-revision", required_argument, 0, OPT_HF_REVISION},
+    {"hf-list", required_argument, 0, OPT_HF_LIST},
+    {"hf-cache", no_argument, 0, OPT_HF_CACHE},
     {"help", no_argument, 0, 'h'},
     {"version", no_argument, 0, OPT_VERSION},
     {0, 0, 0, 0},
@@ -285,6 +305,24 @@ static int take_option(int c, const char *arg, cli_opts *o)
 	case OPT_CHECK_TENSORS:
 		o->check_tensors = 1;
 		return 0;
+	case OPT_HF:
+		o->hf = arg;
+		return 0;
+	case OPT_HF_FILE:
+		o->hf_file = arg;
+		return 0;
+	case OPT_HF_MMPROJ:
+		o->hf_mmproj = arg;
+		return 0;
+	case OPT_HF_REVISION:
+		o->hf_revision = arg;
+		return 0;
+	case OPT_HF_LIST:
+		o->hf_list = arg;
+		return 0;
+	case OPT_HF_CACHE:
+		o->hf_cache = 1;
+		return 0;
 	case 'h':
 		usage(stdout);
 		return EXIT_OK;
@@ -339,7 +377,16 @@ int cli_parse_args(int argc, char **argv, cli_opts *o)
 		        argv[argc - 1]);
 		return EXIT_USAGE;
 	}
-	if (!o->model || !*o->model) {
+	if (o->hf_list || o->hf_cache)
+		return -1; /* they need no model or prompt */
+	if ((o->hf_file || o->hf_mmproj || o->hf_revision) && !o->hf) {
+		fprintf(stderr, "rlaifv-infer: --hf-file, --hf-mmproj and --hf-revision go with "
+		                "--hf OWNER/REPO\n");
+		return EXIT_USAGE;
+	}
+	if (o->hf)
+		o->model = o->mmproj = NULL; /* --hf names both; cli_hub fills them */
+	if (!o->hf && (!o->model || !*o->model)) {
 		fprintf(stderr, "rlaifv-infer: no model: give -m MODEL.gguf or set RLAIFV_MODEL\n");
 		return EXIT_USAGE;
 	}
@@ -347,7 +394,7 @@ int cli_parse_args(int argc, char **argv, cli_opts *o)
 		fprintf(stderr, "rlaifv-infer: no prompt: give -p TEXT (see --help)\n");
 		return EXIT_USAGE;
 	}
-	if (o->n_images > 0 && !o->mmproj) {
+	if (o->n_images > 0 && !o->mmproj && !o->hf) {
 		fprintf(stderr, "rlaifv-infer: an image needs the model's projector: give --mmproj "
 		                "MMPROJ.gguf or set RLAIFV_MMPROJ\n");
 		return EXIT_USAGE;
