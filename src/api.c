@@ -174,8 +174,9 @@ rv_status rv_model_load(const char *path, const rv_model_params *params, rv_mode
 		return RV_ERR_NOMEM;
 	}
 	m->n_threads = params && params->n_threads > 0 ? params->n_threads : rv_default_threads();
+	m->vocab_only = params && params->vocab_only;
 	int rc = rvi_gguf_open(&m->gguf, path, &err);
-	if (rc == RV_OK)
+	if (rc == RV_OK && !m->vocab_only)
 		rc = rvi_llama_load(&m->llama, m->gguf, &err);
 	if (rc == RV_OK)
 		rc = rvi_tokenizer_load(&m->tok, m->gguf, m->llama.hp.n_vocab, &err);
@@ -192,6 +193,11 @@ rv_status rv_model_load(const char *path, const rv_model_params *params, rv_mode
 rv_status rv_model_load_mmproj(rv_model *m, const char *path, char *err_buf, size_t err_size)
 {
 	rvi_err err = {0};
+	if (m->vocab_only) {
+		copy_err(err_buf, err_size,
+		         "the model was loaded vocab_only: it takes no projector");
+		return RV_ERR_INVALID_ARG;
+	}
 	if (m->mm_gguf) {
 		copy_err(err_buf, err_size, "the model already has a projector");
 		return RV_ERR_INVALID_ARG;
@@ -239,7 +245,7 @@ void rv_model_free(rv_model *m)
 
 int rv_model_n_vocab(const rv_model *m)
 {
-	return (int)m->llama.hp.n_vocab;
+	return (int)rvi_tokenizer_n_vocab(m->tok); /* = the embedding rows (checked at load) */
 }
 
 int rv_model_n_ctx_train(const rv_model *m)
@@ -264,6 +270,10 @@ rv_status rv_context_new(rv_model *model, const rv_context_params *params, rv_co
                          char *err_buf, size_t err_size)
 {
 	*out = NULL;
+	if (model->vocab_only) {
+		copy_err(err_buf, err_size, "the model was loaded vocab_only: it makes no context");
+		return RV_ERR_INVALID_ARG;
+	}
 	rv_context_params p = params ? *params : rv_context_default_params();
 	int64_t n_ctx = p.n_ctx > 0 ? p.n_ctx : model->llama.hp.n_ctx_train;
 	if (p.n_ctx <= 0 && n_ctx > 4096)
@@ -498,6 +508,6 @@ fail:
 rv_status rv_generate(rv_context *ctx, const char *prompt, const rv_gen_params *params,
                       rv_result *res)
 {
-	rv_prompt p = {prompt, NULL, 0, "none", NULL};
+	rv_prompt p = {prompt, NULL, 0, "none", NULL, 0, 0};
 	return rv_generate_prompt(ctx, &p, params, res);
 }

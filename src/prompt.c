@@ -54,7 +54,7 @@ int rvi_prompt_prepare(rv_context *ctx, const rv_prompt *p, int add_bos, rvi_pro
 		                  "images need a chat template to go into (not \"none\")");
 
 	rvi_chat chat = {0};
-	rvi_segment one = {p->text ? p->text : "", strlen(p->text ? p->text : ""), 0};
+	rvi_segment one = {.text = p->text ? p->text : "", .len = strlen(p->text ? p->text : "")};
 	const rvi_segment *seg = &one;
 	int n_seg = 1;
 	if (!raw) {
@@ -77,11 +77,18 @@ int rvi_prompt_prepare(rv_context *ctx, const rv_prompt *p, int add_bos, rvi_pro
 			part->image = seg[i].image;
 			part->n = out->embd_rows;
 		} else {
-			/* Template text may hold special tokens (<|im_start|>); a raw
-			 * prompt is taken as plain text. Only the first segment
-			 * gets BOS, as LLaVA's tokenizer_image_token does. */
-			rc = rvi_tokenize(m->tok, seg[i].text, seg[i].len, bos && i == 0, !raw,
-			                  &part->tokens, &part->n, &ctx->err);
+			/* Template markers (<|im_start|>) are control tokens, the
+			 * user's text is plain unless asked; a raw prompt's
+			 * special-token text is parsed unless asked not to. Only
+			 * the first segment gets BOS, as LLaVA's
+			 * tokenizer_image_token does. */
+			rvi_span user[2];
+			int n_user = raw || p->parse_special_user ? 0 : seg[i].n_user;
+			for (int k = 0; k < n_user; k++)
+				user[k] = (rvi_span){seg[i].user_off[k], seg[i].user_len[k]};
+			rc = rvi_tokenize_spans(m->tok, seg[i].text, seg[i].len, bos && i == 0,
+			                        !(raw && p->no_parse_special), user, n_user,
+			                        &part->tokens, &part->n, &ctx->err);
 		}
 		out->n_positions += part->n;
 	}
