@@ -39,6 +39,8 @@ int rvi_tokenizer_load(rvi_tokenizer **out, const rvi_gguf *g, int64_t n_vocab_e
 void rvi_tokenizer_free(rvi_tokenizer *t);
 
 int64_t rvi_tokenizer_n_vocab(const rvi_tokenizer *t);
+/* "spm", or "bpe:" and the pre-tokenizer name ("bpe:qwen2"), for reports. */
+const char *rvi_tokenizer_kind(const rvi_tokenizer *t);
 int32_t rvi_tokenizer_bos(const rvi_tokenizer *t); /* -1 when none */
 int32_t rvi_tokenizer_eos(const rvi_tokenizer *t); /* -1 when none */
 /* tokenizer.ggml.add_bos_token; default true for SentencePiece, false for BPE */
