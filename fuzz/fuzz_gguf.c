@@ -37,8 +37,21 @@ static void run_text_model(const rvi_gguf *g)
 		/* The vocabulary loader must also survive files the model
 		 * loader refuses. */
 		rvi_tokenizer *t = NULL;
-		if (rvi_tokenizer_load(&t, g, 0, &err) == RV_OK)
+		if (rvi_tokenizer_load(&t, g, 0, &err) == RV_OK) {
+			/* a vocabulary-only file (BPE merges and all) must also
+			 * encode without harm once it loaded */
+			static const char text[] =
+			    "Hi <|im_end|> there's 123 \xe2\x96\x81 e\xcc\x81\xff";
+			int32_t *ids = NULL;
+			int64_t n = 0;
+			if (rvi_tokenize(t, text, sizeof(text) - 1, false, true, &ids, &n, &err) ==
+			    RV_OK)
+				for (int64_t i = 0; i < n; i++)
+					if (ids[i] < 0 || ids[i] >= rvi_tokenizer_n_vocab(t))
+						abort();
+			free(ids);
 			rvi_tokenizer_free(t);
+		}
 		return;
 	}
 	rvi_tokenizer *t = NULL;

@@ -1,13 +1,19 @@
-/* fuzz_tokenizer.c: libFuzzer target for text <-> ids on a real vocabulary
- * (stories260K from tests/data, loaded once).
+/* fuzz_tokenizer.c: libFuzzer target for text <-> ids on real vocabularies
+ * from tests/data, loaded once: stories260K (SentencePiece with a dummy
+ * prefix) and the mini qwen2 (byte-level BPE, NFC, Qwen2 pre-tokenizer),
+ * smollm (byte-level BPE, StarCoder pre-tokenizer) and gemma3 (SentencePiece
+ * without dummy prefix, user-defined whitespace tokens) vocabularies.
  *
- * The first input byte picks the mode, the rest is the payload:
+ * The first input byte picks the vocabulary (bits 3-4) and the mode, the
+ * rest is the payload:
  *   even: the payload is text, encoded with parse_special on or off (bit 1)
  *         and BOS on or off (bit 2); every id must be in range, and for
  *         valid UTF-8 without special parsing, decoding must give the text
- *         back (after the "▁" prefix's space, and with any "▁" of the text
- *         as a space): SentencePiece with byte fallback is otherwise
- *         lossless, so any other difference is a bug.
+ *         back: SentencePiece with byte fallback and byte-level BPE are
+ *         lossless, so the only allowed differences are the dummy prefix's
+ *         space, a "▁" of the text coming back as a space (SentencePiece),
+ *         NFC (qwen2), and bytes smollm's vocabulary has no character for
+ *         (lead byte 0xF1: code points U+40000..U+7FFFF).
  *   odd:  the payload is little-endian 16-bit ids, some past the vocabulary,
  *         streamed through the detokenizer with the documented worst-case
  *         buffer and through rvi_token_piece; the stream must be valid
@@ -23,6 +29,7 @@
 
 #include "src/gguf.h"
 #include "src/tokenizer/tokenizer.h"
+#include "src/tokenizer/unicode.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -31,8 +38,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define FUZZ_TESTDATA "tests/data"
 #endif
 
-static rvi_gguf *gguf;
-static rvi_tokenizer *tok;
+enum { V_STORIES, V_QWEN2, V_SMOLLM, V_GEMMA3, N_VOCABS };
+static const char *const VOCAB_FILES[N_VOCABS] = {
+    "stories260K.gguf", "tokenizers/mini-qwen2/vocab.gguf", "tokenizers/mini-smollm/vocab.gguf",
+    "tokenizers/mini-gemma3/vocab.gguf"};
+static rvi_gguf *ggufs[N_VOCABS];
+static rvi_tokenizer *toks[N_VOCABS];
+static rvi_tokenizer *tok; /* the one this input uses */
+static int which;
 
 #define REQUIRE(cond)                                                                              \
 	do {                                                                                       \
@@ -48,14 +61,17 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argc;
 	(void)argv;
 	const char *dir = getenv("RLAIFV_FUZZ_DATA");
-	char path[4096];
-	snprintf(path, sizeof(path), "%s/stories260K.gguf", dir && *dir ? dir : FUZZ_TESTDATA);
-	rvi_err err;
-	if (rvi_gguf_open(&gguf, path, &err) != RV_OK ||
-	    rvi_tokenizer_load(&tok, gguf, 0, &err) != RV_OK) {
-		fprintf(stderr, "fuzz_tokenizer: %s (set RLAIFV_FUZZ_DATA to tests/data)\n",
-		        err.msg);
-		exit(1);
+	for (int v = 0; v < N_VOCABS; v++) {
+		char path[4096];
+		snprintf(path, sizeof(path), "%s/%s", dir && *dir ? dir : FUZZ_TESTDATA,
+		         VOCAB_FILES[v]);
+		rvi_err err;
+		if (rvi_gguf_open(&ggufs[v], path, &err) != RV_OK ||
+		    rvi_tokenizer_load(&toks[v], ggufs[v], 0, &err) != RV_OK) {
+			fprintf(stderr, "fuzz_tokenizer: %s (set RLAIFV_FUZZ_DATA to tests/data)\n",
+			        err.msg);
+			exit(1);
+		}
 	}
 	return 0;
 }
@@ -144,15 +160,25 @@ static void fuzz_encode(const uint8_t *text, size_t n, bool special, bool bos)
 	size_t len;
 	char *dec = detok_all(ids, n_ids, &len);
 	REQUIRE(valid_utf8((const unsigned char *)dec, len));
-	if (!special && !bos && n > 0 && valid_utf8(text, n)) {
+	const bool spm = which == V_STORIES || which == V_GEMMA3;
+	if (!special && !bos && n > 0 && valid_utf8(text, n) &&
+	    !(which == V_SMOLLM && memchr(text, 0xF1, n))) {
+		char *nfc = NULL;
+		size_t nfc_len = 0;
+		if (which == V_QWEN2) {
+			REQUIRE(rvi_nfc(text, n, &nfc, &nfc_len));
+			text = (const uint8_t *)nfc;
+			n = nfc_len;
+		}
 		/* The space the "▁" prefix stands for comes first; a "▁" in the
 		 * text itself is a space to SentencePiece, so it comes back as one. */
 		char *want = malloc(n + 1);
 		size_t w = 0;
 		REQUIRE(want);
-		want[w++] = ' ';
+		if (which == V_STORIES)
+			want[w++] = ' ';
 		for (size_t i = 0; i < n;) {
-			if (n - i >= 3 && memcmp(text + i, "\xe2\x96\x81", 3) == 0) {
+			if (spm && n - i >= 3 && memcmp(text + i, "\xe2\x96\x81", 3) == 0) {
 				want[w++] = ' ';
 				i += 3;
 			} else {
@@ -161,6 +187,7 @@ static void fuzz_encode(const uint8_t *text, size_t n, bool special, bool bos)
 		}
 		REQUIRE(len == w && memcmp(dec, want, w) == 0);
 		free(want);
+		free(nfc);
 	}
 	free(dec);
 	free(ids);
@@ -200,6 +227,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 1)
 		return 0;
 	const uint8_t mode = data[0];
+	which = (mode >> 3) & 3;
+	tok = toks[which];
 	if (mode & 1)
 		fuzz_decode(data + 1, size - 1);
 	else

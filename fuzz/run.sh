@@ -56,7 +56,8 @@ prepare() { # prepare TARGET: fills the working corpus
 	cp "$src/fuzz/corpus/$t/"* "$dir/" 2>/dev/null
 	case $t in
 	gguf)
-		for f in "$src"/tests/data/*.gguf "$src"/tests/data/bad/*.gguf; do
+		for f in "$src"/tests/data/*.gguf "$src"/tests/data/bad/*.gguf \
+			"$src"/tests/data/tokenizers/*/vocab.gguf "$src"/tests/data/smolvlm/*.gguf; do
 			[ "$(stat -c %s "$f")" -le "$(max_len_of gguf)" ] && seed "$dir" "$f"
 		done
 		;;
@@ -71,6 +72,12 @@ prepare() { # prepare TARGET: fills the working corpus
 		head -c 4000 "$src/README" >"$dir/seed-readme.txt.tmp"
 		seed "$dir" "$dir/seed-readme.txt.tmp" 000
 		seed "$dir" "$dir/seed-readme.txt.tmp" 002
+		# The same on the mini BPE (qwen2, smollm) and gemma3 vocabularies.
+		for p in 010 012 020 022 030 032; do
+			cp "$dir/seed-readme.txt.tmp" "$dir/seed-readme-$p.txt.tmp"
+			seed "$dir" "$dir/seed-readme-$p.txt.tmp" $p
+			rm -f "$dir/seed-readme-$p.txt.tmp"
+		done
 		rm -f "$dir/seed-readme.txt.tmp"
 		;;
 	esac

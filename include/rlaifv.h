@@ -125,6 +125,11 @@ typedef struct rv_model rv_model;
 
 typedef struct rv_model_params {
 	int n_threads; /* 0: rv_default_threads(); at most RV_MAX_THREADS */
+	/* 1: read only the vocabulary (tokenizer.ggml.* keys; the file may
+	 * have no tensors, like llama.cpp's ggml-vocab-*.gguf), for
+	 * rv_model_tokenize and rv_model_detokenize. Such a model makes no
+	 * context and takes no projector (RV_ERR_INVALID_ARG). */
+	int vocab_only;
 } rv_model_params;
 
 rv_model_params rv_model_default_params(void);
@@ -144,6 +149,26 @@ rv_status rv_model_load_mmproj(rv_model *model, const char *path, char *err, siz
 int rv_model_has_vision(const rv_model *model);
 
 int rv_model_n_vocab(const rv_model *model);
+
+/* Encodes len bytes of text with the model's vocabulary, without BOS/EOS
+ * unless add_special (then as the file says: add_bos_token,
+ * add_eos_token). parse_special: text of control tokens ("<|im_end|>",
+ * "</s>") becomes those tokens; 0 keeps it plain text (user-defined tokens
+ * are matched either way, as Hugging Face and llama.cpp do). *tokens is
+ * malloc'ed (free() it; NULL when *n_tokens is 0). Needs no context; works
+ * on a vocab_only model. */
+rv_status rv_model_tokenize(const rv_model *model, const char *text, size_t len, int add_special,
+                            int parse_special, int32_t **tokens, int *n_tokens, char *err,
+                            size_t err_size);
+
+/* The bytes n_tokens ids decode to, concatenated: control tokens give
+ * nothing, byte tokens their byte; no UTF-8 repair, so
+ * detokenize(tokenize(text)) == text byte for byte wherever the vocabulary
+ * can represent the text. *text is malloc'ed and NUL-terminated (free()
+ * it), *len its length without the NUL. An id out of range is
+ * RV_ERR_INVALID_ARG naming its position. */
+rv_status rv_model_detokenize(const rv_model *model, const int32_t *tokens, int n_tokens,
+                              char **text, size_t *len, char *err, size_t err_size);
 int rv_model_n_ctx_train(const rv_model *model);
 double rv_model_load_ms(const rv_model *model);
 
@@ -308,6 +333,14 @@ typedef struct rv_prompt {
 	 * images, else "none". */
 	const char *chat_template;
 	const char *system; /* NULL: the template's own system sentence */
+	/* Special-token text ("<|im_end|>", "</s>"): in a raw prompt
+	 * (template "none", rv_generate) it becomes the control token, as
+	 * llama.cpp does, unless no_parse_special is 1. Inside a chat template
+	 * only the template's own markers are control tokens: the system and
+	 * user text stay plain text, so a user cannot end a turn, unless
+	 * parse_special_user is 1. */
+	int no_parse_special;
+	int parse_special_user;
 } rv_prompt;
 
 /* rv_generate for a prompt with images and a chat template. An image that

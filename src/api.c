@@ -204,15 +204,19 @@ rv_status rv_model_load(const char *path, const rv_model_params *params, rv_mode
 		return RV_ERR_NOMEM;
 	}
 	m->n_threads = params && params->n_threads > 0 ? params->n_threads : rv_default_threads();
+	m->vocab_only = params && params->vocab_only;
 	rc = rvi_gguf_open(&m->gguf, path, &err);
-	if (rc == RV_OK)
+	if (rc == RV_OK && !m->vocab_only) {
 		rc = rvi_text_arch_find(m->gguf, &m->text, &err);
-	if (rc == RV_OK)
-		rc = m->text->load(m->gguf, &m->text_model, &err);
-	if (rc == RV_OK) {
-		m->info = m->text->info(m->text_model);
-		rc = rvi_tokenizer_load(&m->tok, m->gguf, m->info.n_vocab, &err);
+		if (rc == RV_OK)
+			rc = m->text->load(m->gguf, &m->text_model, &err);
+		if (rc == RV_OK)
+			m->info = m->text->info(m->text_model);
 	}
+	/* n_vocab 0 (vocab_only): no embedding rows to check the vocabulary
+	 * against */
+	if (rc == RV_OK)
+		rc = rvi_tokenizer_load(&m->tok, m->gguf, m->info.n_vocab, &err);
 	if (rc != RV_OK) {
 		copy_err(err_buf, err_size, err.msg);
 		rv_model_free(m);
@@ -228,6 +232,9 @@ int rvi_model_load_mmproj(rv_model *m, const char *path, const rvi_vision_regist
 {
 	if (!m)
 		return rvi_errorf(err, RV_ERR_INVALID_ARG, "rv_model_load_mmproj: model is NULL");
+	if (m->vocab_only)
+		return rvi_errorf(err, RV_ERR_INVALID_ARG,
+		                  "the model was loaded vocab_only: it takes no projector");
 	if (m->mm_gguf)
 		return rvi_errorf(err, RV_ERR_INVALID_ARG, "the model already has a projector");
 	int rc = path ? rvi_gguf_open(&m->mm_gguf, path, err)
@@ -295,7 +302,8 @@ void rv_model_free(rv_model *m)
 
 int rv_model_n_vocab(const rv_model *m)
 {
-	return m ? (int)m->info.n_vocab : 0;
+	/* = the embedding rows (checked at load) */
+	return m ? (int)rvi_tokenizer_n_vocab(m->tok) : 0;
 }
 
 int rv_model_n_ctx_train(const rv_model *m)
@@ -355,6 +363,10 @@ rv_status rv_context_new(rv_model *model, const rv_context_params *params, rv_co
 	if (rc != RV_OK) {
 		copy_err(err_buf, err_size, err.msg);
 		return (rv_status)rc;
+	}
+	if (model->vocab_only) {
+		copy_err(err_buf, err_size, "the model was loaded vocab_only: it makes no context");
+		return RV_ERR_INVALID_ARG;
 	}
 	int64_t n_ctx = p.n_ctx > 0 ? p.n_ctx : model->info.n_ctx_train;
 	if (p.n_ctx <= 0 && n_ctx > 4096)
@@ -678,6 +690,6 @@ rv_status rv_generate(rv_context *ctx, const char *prompt, const rv_gen_params *
 		}
 		return RV_ERR_INVALID_ARG;
 	}
-	rv_prompt p = {prompt, NULL, 0, "none", NULL};
+	rv_prompt p = {prompt, NULL, 0, "none", NULL, 0, 0};
 	return rv_generate_prompt(ctx, &p, params, res);
 }

@@ -24,6 +24,7 @@ struct rv_model {
 	rvi_tokenizer *tok;
 	int n_threads;
 	double load_ms;
+	bool vocab_only; /* only tok is loaded (rv_model_params.vocab_only) */
 
 	rvi_gguf *mm_gguf; /* the mmproj, when the model sees images */
 	const rvi_vision_arch *vision;

@@ -69,6 +69,9 @@ int rvi_chat_build(const char *name, const char *system, const char *question, i
 	int n = 0;
 	int len = snprintf(w, cap, t->prefix, system);
 	out->seg[n].text = w;
+	out->seg[n].user_off[0] = (size_t)(strstr(t->prefix, "%s") - t->prefix);
+	out->seg[n].user_len[0] = strlen(system);
+	out->seg[n].n_user = 1;
 	w += len;
 	for (int i = 0; i < n_images; i++) {
 		out->seg[n].len = (size_t)(w - out->seg[n].text);
@@ -79,6 +82,9 @@ int rvi_chat_build(const char *name, const char *system, const char *question, i
 		out->seg[n].text = w;
 		w += sprintf(w, "%s", t->after_image);
 	}
+	rvi_segment *last = &out->seg[n];
+	last->user_off[last->n_user] = (size_t)(w - last->text);
+	last->user_len[last->n_user++] = strlen(question);
 	w += sprintf(w, "%s%s", question, t->suffix);
 	out->seg[n].len = (size_t)(w - out->seg[n].text);
 	n++;

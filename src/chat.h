@@ -16,6 +16,10 @@ typedef struct rvi_segment {
 	const char *text; /* NULL for an image */
 	size_t len;
 	int image; /* index into the prompt's images, for an image segment */
+	/* Where the caller's text (system sentence, question) lies in text:
+	 * plain text, not template markers. */
+	size_t user_off[2], user_len[2];
+	int n_user;
 } rvi_segment;
 
 typedef struct rvi_chat {

@@ -54,14 +54,16 @@ static rvi_prompt_part *new_part(rv_context *ctx, rvi_prompt *pr)
 	return part;
 }
 
+/* Text tokenized into a part; with special, control tokens are cut out
+ * except where they overlap the n_plain spans of the text. */
 static int add_text(rv_context *ctx, rvi_prompt *pr, const char *text, size_t len, bool bos,
-                    bool special)
+                    bool special, const rvi_span *plain, int n_plain)
 {
 	rvi_prompt_part *part = new_part(ctx, pr);
 	if (!part)
 		return RV_ERR_NOMEM;
-	int rc = rvi_tokenize(ctx->model->tok, text, len, bos, special, &part->tokens, &part->n,
-	                      &ctx->err);
+	int rc = rvi_tokenize_spans(ctx->model->tok, text, len, bos, special, plain, n_plain,
+	                            &part->tokens, &part->n, &ctx->err);
 	pr->n_positions += part->n;
 	return rc;
 }
@@ -89,7 +91,7 @@ static int add_image(rv_context *ctx, rvi_prompt *pr, int image, const rvi_embd_
 	for (int i = 0; rc == RV_OK && i < l.n; i++) {
 		const rvi_layout_piece *pc = &l.pieces[i];
 		if (pc->text)
-			rc = add_text(ctx, pr, pc->text, strlen(pc->text), false, true);
+			rc = add_text(ctx, pr, pc->text, strlen(pc->text), false, true, NULL, 0);
 		else if (pc->row0 < 0 || pc->n_rows < 0 || pc->row0 > sh->rows - pc->n_rows)
 			rc =
 			    rvi_errorf(&ctx->err, RV_ERR_INTERNAL,
@@ -144,7 +146,7 @@ int rvi_prompt_prepare(rv_context *ctx, const rv_prompt *p, int add_bos, rvi_pro
 	}
 
 	rvi_chat chat = {0};
-	rvi_segment one = {p->text ? p->text : "", strlen(p->text ? p->text : ""), 0};
+	rvi_segment one = {.text = p->text ? p->text : "", .len = strlen(p->text ? p->text : "")};
 	const rvi_segment *seg = &one;
 	int n_seg = 1;
 	if (!raw) {
@@ -164,10 +166,17 @@ int rvi_prompt_prepare(rv_context *ctx, const rv_prompt *p, int add_bos, rvi_pro
 			image_rows += sh->rows;
 			rc = add_image(ctx, out, seg[i].image, sh);
 		} else {
-			/* Template text may hold special tokens (<|im_start|>); a raw
-			 * prompt is taken as plain text. Only the first segment
-			 * gets BOS, as LLaVA's tokenizer_image_token does. */
-			rc = add_text(ctx, out, seg[i].text, seg[i].len, bos && i == 0, !raw);
+			/* Template markers (<|im_start|>) are control tokens, the
+			 * user's text is plain unless asked; a raw prompt's
+			 * special-token text is parsed unless asked not to. Only
+			 * the first segment gets BOS, as LLaVA's
+			 * tokenizer_image_token does. */
+			rvi_span user[2];
+			int n_user = raw || p->parse_special_user ? 0 : seg[i].n_user;
+			for (int k = 0; k < n_user; k++)
+				user[k] = (rvi_span){seg[i].user_off[k], seg[i].user_len[k]};
+			rc = add_text(ctx, out, seg[i].text, seg[i].len, bos && i == 0,
+			              !(raw && p->no_parse_special), user, n_user);
 		}
 	}
 	rvi_chat_free(&chat);

@@ -211,6 +211,56 @@ static void test_image(void)
 	rv_model_free(model);
 }
 
+/* A vocab-only file: tokenize and detokenize without a context; a context
+ * or a projector is refused. */
+static void test_vocab_only(void)
+{
+	char err[512];
+	rv_model_params mp = rv_model_default_params();
+	mp.vocab_only = 1;
+	rv_model *model = NULL;
+	CHECK(rv_model_load(data("tokenizers/mini-qwen2/vocab.gguf"), &mp, &model, err,
+	                    sizeof err) == RV_OK,
+	      "%s", err);
+	if (!model)
+		return;
+	CHECK(rv_model_n_vocab(model) == 963, "%d", rv_model_n_vocab(model));
+	const char text[] = "Hello world<|im_end|>";
+	int32_t *ids = NULL;
+	int n = 0;
+	CHECK(rv_model_tokenize(model, text, strlen(text), 0, 1, &ids, &n, err, sizeof err) ==
+	              RV_OK &&
+	          n == 7 && ids[0] == 39 && ids[6] == 958,
+	      "tokenize: %d ids: %s", n, err);
+	char *back = NULL;
+	size_t len = 0;
+	CHECK(rv_model_detokenize(model, ids, n - 1, &back, &len, err, sizeof err) == RV_OK &&
+	          len == 11 && !strcmp(back, "Hello world"),
+	      "detokenize: '%s' %s", back ? back : "", err);
+	free(back);
+	free(ids);
+	CHECK(rv_model_tokenize(model, text, strlen(text), 0, 0, &ids, &n, err, sizeof err) ==
+	              RV_OK &&
+	          n > 7 && ids[n - 1] != 958,
+	      "tokenize without parsing: %d ids", n);
+	free(ids);
+	const int32_t bad_ids[] = {1, 963};
+	back = NULL;
+	CHECK(rv_model_detokenize(model, bad_ids, 2, &back, &len, err, sizeof err) ==
+	              RV_ERR_INVALID_ARG &&
+	          back == NULL && strstr(err, "963"),
+	      "id out of range: %s", err);
+	rv_context *ctx = NULL;
+	rv_context_params cp = rv_context_default_params();
+	CHECK(rv_context_new(model, &cp, &ctx, err, sizeof err) == RV_ERR_INVALID_ARG && !ctx &&
+	          strstr(err, "vocab_only"),
+	      "context of a vocab-only model: %s", err);
+	CHECK(rv_model_load_mmproj(model, data("tiny-llava-mmproj-f32.gguf"), err, sizeof err) ==
+	          RV_ERR_INVALID_ARG,
+	      "projector on a vocab-only model: %s", err);
+	rv_model_free(model);
+}
+
 int main(void)
 {
 	const char *srcdir = getenv("srcdir");
@@ -218,6 +268,7 @@ int main(void)
 	test_library_info();
 	test_text();
 	test_image();
+	test_vocab_only();
 	printf("test_c_api: %d checks, %d failed\n", checks, fails);
 	return fails != 0;
 }

@@ -15,6 +15,7 @@
  * texts holding a literal "▁" decode it as a space. */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "src/gguf.h"
 #include "src/tokenizer/tokenizer.h"
@@ -159,8 +160,245 @@ static int run_set(const char *name, const char *gguf_path, const char *json_pat
 	return n_rows;
 }
 
+/* ---- vocabularies built in memory ------------------------------------------- */
+
+enum { G_U32 = 4, G_F32 = 6, G_BOOL = 7, G_STR = 8, G_ARR = 9, G_I32 = 5 };
+
+static void put_str(tu_buf *b, const char *s)
+{
+	tu_put_le(b, strlen(s), 8);
+	tu_put(b, s, strlen(s));
+}
+
+static void kv_head(tu_buf *b, const char *key, uint32_t type)
+{
+	put_str(b, key);
+	tu_put_le(b, type, 4);
+}
+
+static void kv_strs(tu_buf *b, const char *key, const char *const *v, size_t n)
+{
+	kv_head(b, key, G_ARR);
+	tu_put_le(b, G_STR, 4);
+	tu_put_le(b, n, 8);
+	for (size_t i = 0; i < n; i++)
+		put_str(b, v[i]);
+}
+
+/* A byte-level BPE vocabulary: the 256 byte characters (ids 0..255 in byte
+ * order), then extra[] (type NORMAL, or CONTROL when it starts with "<|"),
+ * the merges, pre (NULL: no key). Returns the GGUF bytes. */
+static unsigned char *build_bpe(const char *const *extra, size_t n_extra, const char *const *merges,
+                                size_t n_merges, const char *pre, size_t *size)
+{
+	size_t n = 256 + n_extra;
+	char **tok = calloc(n, sizeof(*tok));
+	for (unsigned b = 0; b < 256; b++) {
+		tok[b] = calloc(1, 4);
+		/* GPT-2's bytes_to_unicode, written out independently of bpe.c */
+		unsigned cp = b;
+		if (!((b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || b >= 0xAE)) {
+			unsigned k = 0;
+			for (unsigned x = 0; x < b; x++)
+				if (!((x >= 0x21 && x <= 0x7E) || (x >= 0xA1 && x <= 0xAC) ||
+				      x >= 0xAE))
+					k++;
+			cp = 256 + k;
+		}
+		rvi_utf8_encode(cp, tok[b]);
+	}
+	for (size_t i = 0; i < n_extra; i++)
+		tok[256 + i] = strdup(extra[i]);
+	tu_buf kv = {0};
+	int n_kv = 0;
+	kv_head(&kv, "tokenizer.ggml.model", G_STR);
+	put_str(&kv, "gpt2");
+	n_kv++;
+	if (pre) {
+		kv_head(&kv, "tokenizer.ggml.pre", G_STR);
+		put_str(&kv, pre);
+		n_kv++;
+	}
+	kv_strs(&kv, "tokenizer.ggml.tokens", (const char *const *)tok, n);
+	n_kv++;
+	kv_head(&kv, "tokenizer.ggml.token_type", G_ARR);
+	tu_put_le(&kv, G_I32, 4);
+	tu_put_le(&kv, n, 8);
+	for (size_t i = 0; i < n; i++)
+		tu_put_le(&kv, strncmp(tok[i], "<|", 2) == 0 ? 3 : 1, 4);
+	n_kv++;
+	kv_strs(&kv, "tokenizer.ggml.merges", merges, n_merges);
+	n_kv++;
+	tu_buf b = {0};
+	tu_put(&b, "GGUF", 4);
+	tu_put_le(&b, 3, 4);
+	tu_put_le(&b, 0, 8);
+	tu_put_le(&b, (uint64_t)n_kv, 8);
+	tu_put(&b, kv.p, kv.n);
+	free(kv.p);
+	for (size_t i = 0; i < n; i++)
+		free(tok[i]);
+	free(tok);
+	*size = b.n;
+	return b.p;
+}
+
+static int load_bpe(const char *const *extra, size_t n_extra, const char *const *merges,
+                    size_t n_merges, const char *pre, rvi_tokenizer **t, rvi_err *err)
+{
+	size_t size;
+	unsigned char *mem = build_bpe(extra, n_extra, merges, n_merges, pre, &size);
+	rvi_gguf *g = NULL;
+	*t = NULL;
+	int rc = rvi_gguf_open_memory(&g, mem, size, "bpe-vocab", err);
+	if (rc == RV_OK)
+		rc = rvi_tokenizer_load(t, g, 0, err);
+	rvi_gguf_close(g); /* the tokenizer keeps copies */
+	free(mem);
+	return rc;
+}
+
+#define N(a) (sizeof(a) / sizeof((a)[0]))
+
+static void expect_bpe_error(const char *const *extra, size_t n_extra, const char *const *merges,
+                             size_t n_merges, const char *pre, int status, const char *needle,
+                             const char *what)
+{
+	rvi_tokenizer *t;
+	rvi_err err = {0};
+	int rc = load_bpe(extra, n_extra, merges, n_merges, pre, &t, &err);
+	CHECK(rc == status && t == NULL, "%s: status %d (want %d): %s", what, rc, status, err.msg);
+	CHECK(strstr(err.msg, needle) != NULL, "%s: message '%s' lacks '%s'", what, err.msg,
+	      needle);
+	rvi_tokenizer_free(t);
+}
+
+static void expect_encode(const rvi_tokenizer *t, const char *text, bool special,
+                          const int32_t *want, int64_t n_want)
+{
+	int32_t *ids = NULL;
+	int64_t n = 0;
+	rvi_err err = {0};
+	int rc = rvi_tokenize(t, text, strlen(text), false, special, &ids, &n, &err);
+	bool ok = rc == RV_OK && n == n_want && (n == 0 || memcmp(ids, want, 4 * (size_t)n) == 0);
+	CHECK(ok, "\"%s\": rc %d, %lld ids (want %lld)", text, rc, (long long)n, (long long)n_want);
+	if (!ok) {
+		print_ids("got ", ids, n);
+		print_ids("want", want, n_want);
+	}
+	free(ids);
+}
+
+static void test_built_bpe(void)
+{
+	/* 256 "ab" 257 "abc" 258 "aa" 259 "<|end|>" 260 "ĠHello" (space + Hello
+	 * via merges) 261 "He" 262 "ll" 263 "Hell" 264 "Hello" 265 "ĠH" */
+	static const char *const extra[] = {"ab", "abc", "aa",   "<|end|>", "\xc4\xa0Hello",
+	                                    "He", "ll",  "Hell", "Hello",   "\xc4\xa0H"};
+	static const char *const merges[] = {
+	    "a b", "ab c", "a a", "H e", "l l", "He ll", "Hell o", "\xc4\xa0 H", "\xc4\xa0 Hello"};
+	rvi_tokenizer *t;
+	rvi_err err = {0};
+	int rc = load_bpe(extra, N(extra), merges, N(merges), "gpt-2", &t, &err);
+	CHECK(rc == RV_OK, "load built BPE: %s", err.msg);
+	if (rc == RV_OK) {
+		expect_encode(t, "abc", false, (const int32_t[]){257}, 1);
+		/* rank order: "a b" (0) before "a a" (2); leftmost on equal ranks */
+		expect_encode(t, "aab", false, (const int32_t[]){'a', 256}, 2);
+		expect_encode(t, "aaa", false, (const int32_t[]){258, 'a'}, 2);
+		/* " Hello": "Ġ H" (rank 7) loses to "H e" (3) and so on, then
+		 * "Ġ Hello" (8) joins; the pre-tokenizer keeps the space with it */
+		expect_encode(t, "a Hello", false, (const int32_t[]){'a', 260}, 2);
+		expect_encode(t, "x<|end|>", false,
+		              (const int32_t[]){'x', '<', '|', 'e', 'n', 'd', '|', '>'}, 8);
+		expect_encode(t, "x<|end|>", true, (const int32_t[]){'x', 259}, 2);
+		/* a byte without a UTF-8 meaning is still its own byte character */
+		expect_encode(t, "\xff", false, (const int32_t[]){0xFF}, 1);
+		CHECK(!rvi_tokenizer_add_bos(t), "BPE adds no BOS by default");
+		rvi_tokenizer_free(t);
+	}
+
+	expect_bpe_error(extra, N(extra), (const char *const[]){"a b", "a zz"}, 2, "gpt-2",
+	                 RV_ERR_MODEL, "tokenizer.ggml.merges[1] = \"a zz\"", "unknown right part");
+	expect_bpe_error(extra, N(extra), (const char *const[]){"q b"}, 1, "gpt-2", RV_ERR_MODEL,
+	                 "tokenizer.ggml.merges[0]", "unknown merge result");
+	expect_bpe_error(extra, N(extra), (const char *const[]){"ab"}, 1, "gpt-2", RV_ERR_MODEL,
+	                 "not two tokens", "merge without a space");
+	expect_bpe_error(extra, N(extra), merges, N(merges), "klingon", RV_ERR_UNSUPPORTED,
+	                 "tokenizer.ggml.pre = \"klingon\"", "unknown pre-tokenizer");
+	expect_bpe_error((const char *const[]){"ab", "ab"}, 2, merges, 1, "gpt-2", RV_ERR_MODEL,
+	                 "tokenizer.ggml.tokens[257] = \"ab\" repeats token 256", "duplicate");
+	expect_bpe_error((const char *const[]){"ab", ""}, 2, merges, 1, "gpt-2", RV_ERR_MODEL,
+	                 "tokenizer.ggml.tokens[257] is empty", "empty token");
+	rc = load_bpe(extra, N(extra), merges, N(merges), NULL, &t, &err);
+	CHECK(rc == RV_OK, "no pre key means llama.cpp's default: %s", err.msg);
+	rvi_tokenizer_free(t);
+}
+
+/* A Gemma-sized SentencePiece vocabulary (262144 pieces, thousands of
+ * control and user-defined ones) loads in well under a second: nothing at
+ * load may be quadratic in the vocabulary. */
+static void test_big_spm_load(void)
+{
+	enum { NV = 262144 };
+	tu_buf kv = {0};
+	kv_head(&kv, "tokenizer.ggml.model", G_STR);
+	put_str(&kv, "llama");
+	kv_head(&kv, "tokenizer.ggml.add_space_prefix", G_BOOL);
+	tu_put_le(&kv, 0, 1);
+	kv_head(&kv, "tokenizer.ggml.tokens", G_ARR);
+	tu_put_le(&kv, G_STR, 4);
+	tu_put_le(&kv, NV, 8);
+	char buf[32];
+	for (int i = 0; i < NV; i++) {
+		if (i < 256)
+			snprintf(buf, sizeof(buf), "<0x%02X>", i);
+		else if (i < 6400)
+			snprintf(buf, sizeof(buf), "<unused%d>", i - 256);
+		else
+			snprintf(buf, sizeof(buf), "\xe2\x96\x81p%x", (unsigned)i * 2654435761u);
+		put_str(&kv, buf);
+	}
+	kv_head(&kv, "tokenizer.ggml.token_type", G_ARR);
+	tu_put_le(&kv, G_I32, 4);
+	tu_put_le(&kv, NV, 8);
+	for (int i = 0; i < NV; i++)
+		tu_put_le(&kv, i < 256 ? 6 : i < 6400 ? (i % 2 ? 3 : 4) : 1, 4);
+	tu_buf b = {0};
+	tu_put(&b, "GGUF", 4);
+	tu_put_le(&b, 3, 4);
+	tu_put_le(&b, 0, 8);
+	tu_put_le(&b, 4, 8);
+	tu_put(&b, kv.p, kv.n);
+	free(kv.p);
+	rvi_gguf *g = NULL;
+	rvi_tokenizer *t = NULL;
+	rvi_err err = {0};
+	int rc = rvi_gguf_open_memory(&g, b.p, b.n, "big-spm", &err);
+	/* CPU time, so that a loaded machine does not make the test flaky */
+	clock_t c0 = clock();
+	if (rc == RV_OK)
+		rc = rvi_tokenizer_load(&t, g, 0, &err);
+	double secs = (double)(clock() - c0) / CLOCKS_PER_SEC;
+	printf("262144-piece SentencePiece vocabulary loaded in %.3f s of CPU time\n", secs);
+	CHECK(rc == RV_OK, "big vocabulary: %s", err.msg);
+	/* generous for sanitizer builds; a release build takes a few 10 ms */
+	CHECK(secs < 2.0, "big vocabulary took %.3f s to load", secs);
+	if (rc == RV_OK) {
+		/* no dummy prefix: "x" is the byte token, " x" too (no "▁x" piece) */
+		expect_encode(t, "<unused7>x", true, (const int32_t[]){256 + 7, 'x'}, 2);
+		expect_encode(t, "<unused8>", false, (const int32_t[]){256 + 8}, 1);
+	}
+	rvi_tokenizer_free(t);
+	rvi_gguf_close(g);
+	free(b.p);
+}
+
 int main(void)
 {
+	test_built_bpe();
+	test_big_spm_load();
+
 	static const char *const minis[] = {"qwen2", "smollm", "gemma3"};
 	char gp[8192], jp[8192];
 	for (int i = 0; i < 3; i++) {

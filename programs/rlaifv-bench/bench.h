@@ -59,6 +59,7 @@ typedef struct rvb_opts {
 	int depth[RVB_MAX_POINTS], n_depth;
 	int bon[RVB_MAX_POINTS], n_bon;
 	bool kernels; /* the kernel micro-benchmark instead */
+	const char *tokenizers; /* comma-separated vocabulary files: tokenizer speed instead */
 	bool quick;
 	bool json;
 	bool generate_only;
@@ -181,6 +182,11 @@ typedef struct rvb_report {
 
 /* Progress lines on stderr (the report itself goes to stdout). */
 void rvb_log(const char *fmt, ...) RVI_PRINTF(1, 2);
+
+/* --tokenizers: encode and decode speed of each vocabulary on a generated
+ * mixed text (tokenizers.c); prints its own table and returns the exit
+ * code. */
+int rvb_bench_tokenizers(const rvb_opts *o);
 
 /* o->reps samples of the limits into a zeroed *lim, then one more per call
  * of rvb_sample_limits (at most RVB_MAX_LIMIT_SAMPLES in all); the stats

@@ -34,6 +34,8 @@ static void usage(FILE *f)
 	    "      --vision-type T     generated projector: f16, f32 or none (default f16)\n"
 	    "  -m, --model FILE        measure this text model instead of generated ones\n"
 	    "      --mmproj FILE       measure this projector instead of a generated one\n"
+	    "      --tokenizers LIST   measure tokenizing speed (MB/s) of these vocabulary\n"
+	    "                          GGUF files (comma-separated) instead of models\n"
 	    "      --kernels           measure the decode mat-vec of each weight type on each\n"
 	    "                          kernel set instead of models\n"
 	    "      --generate-only     make the models and stop\n"
@@ -78,6 +80,7 @@ enum long_only {
 	OPT_QUICK,
 	OPT_JSON,
 	OPT_VERSION,
+	OPT_TOKENIZERS,
 };
 
 static const struct option long_options[] = {
@@ -86,6 +89,7 @@ static const struct option long_options[] = {
     {"model", required_argument, 0, 'm'},
     {"mmproj", required_argument, 0, OPT_MMPROJ},
     {"kernels", no_argument, 0, OPT_KERNELS},
+    {"tokenizers", required_argument, 0, OPT_TOKENIZERS},
     {"generate-only", no_argument, 0, OPT_GENERATE_ONLY},
     {"cache-dir", required_argument, 0, OPT_CACHE_DIR},
     {"threads", required_argument, 0, 't'},
@@ -244,6 +248,9 @@ static int take_option(int c, const char *arg, rvb_opts *o)
 	case OPT_KERNELS:
 		o->kernels = true;
 		return 0;
+	case OPT_TOKENIZERS:
+		o->tokenizers = arg;
+		return 0;
 	case OPT_GENERATE_ONLY:
 		o->generate_only = true;
 		return 0;
@@ -358,6 +365,8 @@ int main(int argc, char **argv)
 	int code = rvb_parse_args(argc, argv, &o);
 	if (code >= 0)
 		return code;
+	if (o.tokenizers)
+		return rvb_bench_tokenizers(&o);
 	char ebuf[512];
 	if (rv_select_kernels(NULL, ebuf, sizeof(ebuf)) != RV_OK) { /* $RLAIFV_ISA */
 		fprintf(stderr, "rlaifv-bench: %s\n", ebuf);

@@ -228,7 +228,8 @@ static int run(const cli_opts *o, session *s)
 	if (o->n_candidates > 1 && isatty(STDERR_FILENO))
 		gp.on_progress = show_progress;
 
-	rv_prompt prompt = {o->prompt, o->images, o->n_images, o->chat_template, o->system};
+	rv_prompt prompt = {o->prompt, o->images,           o->n_images,          o->chat_template,
+	                    o->system, o->no_parse_special, o->parse_special_user};
 	rv_result res;
 	rv_status st = rv_generate_prompt(s->ctx, &prompt, &gp, &res);
 	if (st == RV_ERR_INTERRUPTED && stdout_errno)
@@ -298,6 +299,11 @@ int main(int argc, char **argv)
 		if (!stdin_prompt)
 			return EXIT_RUNTIME;
 		o.prompt = stdin_prompt;
+	}
+	if (o.tokenize || o.detokenize) {
+		code = cli_run_tokens(&o);
+		free(stdin_prompt);
+		return code;
 	}
 	session s = {0};
 	code = run(&o, &s);

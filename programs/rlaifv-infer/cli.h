@@ -65,7 +65,14 @@ typedef struct cli_opts {
 	const char *hf_revision; /* --hf-revision: branch, tag or commit */
 	const char *hf_list;     /* --hf-list OWNER/REPO */
 	int hf_cache;            /* --hf-cache */
+	int no_parse_special;   /* raw prompt: special-token text stays plain */
+	int parse_special_user; /* chat template: the user's text may hold control tokens */
+	int tokenize;           /* print the prompt's ids as JSON and exit */
+	int detokenize;         /* print the text of the ids (JSON array) in the prompt */
 } cli_opts;
+
+/* --tokenize / --detokenize: needs only the vocabulary. */
+int cli_run_tokens(const cli_opts *o);
 
 /* Fills o from argv and the environment. Returns -1 to go on, else the
  * exit code to leave with (after --help, --version or a usage error, whose

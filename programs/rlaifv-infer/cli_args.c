@@ -39,6 +39,10 @@ static void usage(FILE *f)
 	    "      --chat-template T   llava, vicuna, chatml, llama-2, gguf or none\n"
 	    "                          (default: llava with images, none without)\n"
 	    "      --system TEXT       the chat template's system sentence\n"
+	    "      --no-parse-special  raw prompt: keep special-token text such as </s>\n"
+	    "                          plain (default: it becomes the control token)\n"
+	    "      --parse-special-user  chat template: let the prompt and --system text\n"
+	    "                          hold control tokens too (default: plain text)\n"
 	    "      --no-exif           ignore the EXIF orientation of JPEG photos\n"
 	    "      --no-cache          do not use the image-embedding cache\n"
 	    "      --image-max-side N  refuse images with a longer side (default 16384)\n"
@@ -68,6 +72,9 @@ static void usage(FILE *f)
 	    "      --verbose           print load time, speeds and peak memory on stderr\n"
 	    "      --check-tensors     scan every weight for NaN/Inf after loading; a bad\n"
 	    "                          one is a model load failure naming the tensor\n"
+	    "      --tokenize          print the prompt's token ids as a JSON array (no\n"
+	    "                          BOS/EOS) and exit; reads only the vocabulary\n"
+	    "      --detokenize        the prompt is a JSON array of ids: print their text\n"
 	    "  -h, --help              show this help\n"
 	    "      --version           show version, kernel set and BLAS\n"
 	    "\n"
@@ -164,6 +171,10 @@ enum long_only {
 	OPT_HF_REVISION,
 	OPT_HF_LIST,
 	OPT_HF_CACHE,
+	OPT_NO_PARSE_SPECIAL,
+	OPT_PARSE_SPECIAL_USER,
+	OPT_TOKENIZE,
+	OPT_DETOKENIZE,
 };
 
 static const struct option long_options[] = {
@@ -201,6 +212,10 @@ static const struct option long_options[] = {
     {"hf-revision", required_argument, 0, OPT_HF_REVISION},
     {"hf-list", required_argument, 0, OPT_HF_LIST},
     {"hf-cache", no_argument, 0, OPT_HF_CACHE},
+    {"no-parse-special", no_argument, 0, OPT_NO_PARSE_SPECIAL},
+    {"parse-special-user", no_argument, 0, OPT_PARSE_SPECIAL_USER},
+    {"tokenize", no_argument, 0, OPT_TOKENIZE},
+    {"detokenize", no_argument, 0, OPT_DETOKENIZE},
     {"help", no_argument, 0, 'h'},
     {"version", no_argument, 0, OPT_VERSION},
     {0, 0, 0, 0},
@@ -323,6 +338,18 @@ static int take_option(int c, const char *arg, cli_opts *o)
 	case OPT_HF_CACHE:
 		o->hf_cache = 1;
 		return 0;
+	case OPT_NO_PARSE_SPECIAL:
+		o->no_parse_special = 1;
+		return 0;
+	case OPT_PARSE_SPECIAL_USER:
+		o->parse_special_user = 1;
+		return 0;
+	case OPT_TOKENIZE:
+		o->tokenize = 1;
+		return 0;
+	case OPT_DETOKENIZE:
+		o->detokenize = 1;
+		return 0;
 	case 'h':
 		usage(stdout);
 		return EXIT_OK;
@@ -392,6 +419,15 @@ int cli_parse_args(int argc, char **argv, cli_opts *o)
 	}
 	if (!o->prompt) {
 		fprintf(stderr, "rlaifv-infer: no prompt: give -p TEXT (see --help)\n");
+		return EXIT_USAGE;
+	}
+	if (o->tokenize && o->detokenize) {
+		fprintf(stderr, "rlaifv-infer: --tokenize and --detokenize exclude each other\n");
+		return EXIT_USAGE;
+	}
+	if ((o->tokenize || o->detokenize) && o->n_images > 0) {
+		fprintf(stderr, "rlaifv-infer: --%s takes no image\n",
+		        o->tokenize ? "tokenize" : "detokenize");
 		return EXIT_USAGE;
 	}
 	if (o->n_images > 0 && !o->mmproj && !o->hf) {

@@ -8,6 +8,7 @@
  * table and the pre-tokenizer choice. */
 #include "src/tokenizer/vocab.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -102,6 +103,7 @@ int rvi_bpe_load(rvi_tokenizer *t, const rvi_gguf *g, rvi_err *err)
 		                  RVI_KEY_PRE, show, pre.ptr, file);
 	}
 	t->pre = PRE_NAMES[k].pre;
+	snprintf(t->kind_name, sizeof(t->kind_name), "bpe:%s", PRE_NAMES[k].name);
 	t->ignore_merges = PRE_NAMES[k].ignore_merges;
 	t->nfc = PRE_NAMES[k].nfc;
 

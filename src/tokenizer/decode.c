@@ -129,6 +129,8 @@ int64_t rvi_token_piece(const rvi_tokenizer *t, int32_t id, char *out, size_t ca
 	if (id < 0 || id >= t->n_vocab)
 		return -1;
 	size_t n = t->piece_len[id];
+	if (!out)
+		return (int64_t)n;
 	if (n > cap)
 		return -1;
 	if (n)

@@ -59,16 +59,25 @@ static bool frag_add(frag_list *l, size_t off, size_t len, int32_t id)
  * from the longest, leftmost occurrences first: the order llama.cpp uses,
  * which decides overlapping matches. User-defined tokens are cut even
  * without parse_special, as llama.cpp and Hugging Face do. */
+static bool overlaps(const rvi_span *plain, int n_plain, size_t at, size_t len)
+{
+	for (int i = 0; i < n_plain; i++)
+		if (at < plain[i].off + plain[i].len && plain[i].off < at + len)
+			return true;
+	return false;
+}
+
 static int partition(const rvi_tokenizer *t, const char *text, size_t len, bool parse_special,
-                     frag_list *out, rvi_err *err)
+                     const rvi_span *plain, int n_plain, frag_list *out, rvi_err *err)
 {
 	frag_list a = {0}, b = {0};
 	if (!frag_add(&a, 0, len, -1))
 		goto nomem;
 	for (int32_t k = 0; k < t->n_special; k++) {
 		int32_t id = t->special[k];
-		if (!parse_special && t->type[id] != RVI_TOKEN_USER_DEFINED &&
-		    !(t->plain_match && t->plain_match[id]))
+		const bool gated = t->type[id] != RVI_TOKEN_USER_DEFINED &&
+		                   !(t->plain_match && t->plain_match[id]);
+		if (!parse_special && gated)
 			continue;
 		const char *pat = t->text[id];
 		size_t plen = t->len[id];
@@ -80,17 +89,21 @@ static int partition(const rvi_tokenizer *t, const char *text, size_t len, bool 
 					goto nomem;
 				continue;
 			}
-			size_t pos = f.off, end = f.off + f.len;
-			while (pos < end) {
-				const char *m = memmem(text + pos, end - pos, pat, plen);
+			size_t pos = f.off, end = f.off + f.len, from = pos;
+			while (from < end) {
+				const char *m = memmem(text + from, end - from, pat, plen);
 				if (!m)
 					break;
 				size_t at = (size_t)(m - text);
+				if (gated && n_plain > 0 && overlaps(plain, n_plain, at, plen)) {
+					from = at + 1;
+					continue;
+				}
 				if (at > pos && !frag_add(&b, pos, at - pos, -1))
 					goto nomem;
 				if (!frag_add(&b, at, plen, id))
 					goto nomem;
-				pos = at + plen;
+				pos = from = at + plen;
 			}
 			if (pos < end && !frag_add(&b, pos, end - pos, -1))
 				goto nomem;
@@ -111,6 +124,14 @@ nomem:
 int rvi_tokenize(const rvi_tokenizer *t, const char *text, size_t len, bool add_bos,
                  bool parse_special, int32_t **ids_out, int64_t *n_out, rvi_err *err)
 {
+	return rvi_tokenize_spans(t, text, len, add_bos, parse_special, NULL, 0, ids_out, n_out,
+	                          err);
+}
+
+int rvi_tokenize_spans(const rvi_tokenizer *t, const char *text, size_t len, bool add_bos,
+                       bool parse_special, const rvi_span *plain, int n_plain, int32_t **ids_out,
+                       int64_t *n_out, rvi_err *err)
+{
 	if (!t || !ids_out || !n_out || (!text && len > 0))
 		return rvi_errorf(err, RV_ERR_INVALID_ARG, "rvi_tokenize: NULL argument");
 	*ids_out = NULL;
@@ -126,7 +147,7 @@ int rvi_tokenize(const rvi_tokenizer *t, const char *text, size_t len, bool add_
 	frag_list fr = {0};
 	int rc = RV_OK;
 	if (len > 0) {
-		rc = partition(t, text, len, parse_special, &fr, err);
+		rc = partition(t, text, len, parse_special, plain, n_plain, &fr, err);
 		if (rc != RV_OK)
 			return rc;
 	}

@@ -39,11 +39,14 @@ int rvi_tokenizer_load(rvi_tokenizer **out, const rvi_gguf *g, int64_t n_vocab_e
 void rvi_tokenizer_free(rvi_tokenizer *t);
 
 int64_t rvi_tokenizer_n_vocab(const rvi_tokenizer *t);
-int32_t rvi_tokenizer_bos(const rvi_tokenizer *t);  /* -1 when none */
-int32_t rvi_tokenizer_eos(const rvi_tokenizer *t);  /* -1 when none */
+/* "spm", or "bpe:" and the pre-tokenizer name ("bpe:qwen2"), for reports. */
+const char *rvi_tokenizer_kind(const rvi_tokenizer *t);
+int32_t rvi_tokenizer_bos(const rvi_tokenizer *t); /* -1 when none */
+int32_t rvi_tokenizer_eos(const rvi_tokenizer *t); /* -1 when none */
 /* tokenizer.ggml.add_bos_token; default true for SentencePiece, false for BPE */
 bool rvi_tokenizer_add_bos(const rvi_tokenizer *t);
-bool rvi_tokenizer_add_eos(const rvi_tokenizer *t); /* tokenizer.ggml.add_eos_token, default false */
+bool rvi_tokenizer_add_eos(
+    const rvi_tokenizer *t); /* tokenizer.ggml.add_eos_token, default false */
 bool rvi_tokenizer_is_eog(const rvi_tokenizer *t, int32_t id); /* end of generation (EOS/EOT) */
 int32_t rvi_tokenizer_unk(const rvi_tokenizer *t);             /* -1 when none */
 /* The enum rvi_token_type of id, or -1 if out of range. */
@@ -63,6 +66,21 @@ int rvi_token_type_of(const rvi_tokenizer *t, int32_t id);
  * NULL when *n is 0); *n its length. */
 int rvi_tokenize(const rvi_tokenizer *t, const char *text, size_t len, bool add_bos,
                  bool parse_special, int32_t **ids, int64_t *n, rvi_err *err);
+
+/* A byte range of a text. */
+typedef struct rvi_span {
+	size_t off, len;
+} rvi_span;
+
+/* rvi_tokenize, except that no control or unknown token is cut out where
+ * its text overlaps one of the n_plain spans (sorted or not): a chat
+ * template's user text stays plain text while the template's own markers
+ * around it become control tokens, and the text is still encoded as one
+ * piece (so the ids are those of the whole string wherever the user text
+ * holds no special-token text). */
+int rvi_tokenize_spans(const rvi_tokenizer *t, const char *text, size_t len, bool add_bos,
+                       bool parse_special, const rvi_span *plain, int n_plain, int32_t **ids,
+                       int64_t *n, rvi_err *err);
 
 /* The raw piece text of id (with "▁", "<0x0A>" as stored); NULL if out of range. */
 const char *rvi_token_text(const rvi_tokenizer *t, int32_t id, size_t *len);
@@ -92,7 +110,7 @@ size_t rvi_tokenizer_max_piece(const rvi_tokenizer *t);
 /* The raw bytes id decodes to, without UTF-8 checking: "▁" as space, a byte
  * token as its byte, control/unknown/unused tokens as nothing. Returns the
  * length, or -1 if id is out of range or cap is too small;
- * rvi_tokenizer_max_piece always suffices. */
+ * rvi_tokenizer_max_piece always suffices. out NULL: only the length. */
 int64_t rvi_token_piece(const rvi_tokenizer *t, int32_t id, char *out, size_t cap);
 
 #endif

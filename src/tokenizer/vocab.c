@@ -485,6 +485,11 @@ void rvi_tokenizer_free(rvi_tokenizer *t)
 	free(t);
 }
 
+const char *rvi_tokenizer_kind(const rvi_tokenizer *t)
+{
+	return t->kind == RVI_VOCAB_SPM ? "spm" : t->kind_name;
+}
+
 int64_t rvi_tokenizer_n_vocab(const rvi_tokenizer *t)
 {
 	return t->n_vocab;

@@ -76,6 +76,7 @@ struct rvi_tokenizer {
 	bool add_space_prefix;
 	/* BPE only */
 	enum rvi_pretok pre;
+	char kind_name[40]; /* "spm" or "bpe:PRE" */
 	bool ignore_merges; /* a pre-token that is itself a token is not merged */
 	bool nfc;           /* the HF tokenizer normalizes to NFC first (Qwen2) */
 	rvi_merge *merges;  /* open-addressing (left, right) map, result -1 = empty */
