@@ -146,6 +146,25 @@ typedef struct rvi_vision_arch {
 int rvi_arch_new(size_t size, int (*load)(void *obj, const rvi_gguf *g, rvi_err *err),
                  const rvi_gguf *g, void **out, rvi_err *err);
 
+/* The load and free entries of a family whose model is a TYPE that
+ * LOAD(TYPE *, g, err) fills (leaving it free of allocations on failure)
+ * and FREE(TYPE *) empties: defines static arch_load and arch_free. */
+#define RVI_ARCH_LOAD_FREE(TYPE, LOAD, FREE)                                                       \
+	static int arch_load_into(void *obj, const rvi_gguf *g, rvi_err *err)                      \
+	{                                                                                          \
+		return LOAD(obj, g, err);                                                          \
+	}                                                                                          \
+	static int arch_load(const rvi_gguf *g, void **model, rvi_err *err)                        \
+	{                                                                                          \
+		return rvi_arch_new(sizeof(TYPE), arch_load_into, g, model, err);                  \
+	}                                                                                          \
+	static void arch_free(void *model)                                                         \
+	{                                                                                          \
+		if (model)                                                                         \
+			FREE(model);                                                               \
+		free(model);                                                                       \
+	}
+
 /* ---- registry ----------------------------------------------------------- */
 
 /* The text family that g's general.architecture names; RV_ERR_UNSUPPORTED
