@@ -248,6 +248,16 @@ static int64_t part_positions(const rv_context *ctx, const rvi_prompt_part *part
 	return p0 + (gh > gw ? gh : gw);
 }
 
+int64_t rvi_prompt_positions(const rv_context *ctx, const rvi_prompt *pr, rvi_pos *pos)
+{
+	int64_t p = 0, k = 0;
+	for (int i = 0; i < pr->n_parts; i++) {
+		p = part_positions(ctx, &pr->parts[i], p, pos + k);
+		k += pr->parts[i].n;
+	}
+	return p;
+}
+
 int rvi_prompt_prefill(rv_context *ctx, const rvi_prompt *pr)
 {
 	const rv_model *m = ctx->model;

@@ -94,7 +94,7 @@ static void check_greedy(rv_context *ctx, const rv_prompt *p, const tu_json *ref
 
 /* Prompt ids (image rows as the <|image_pad|> id) and positions. */
 static void check_prompt(rv_context *ctx, const rv_prompt *p, const tu_json *ids,
-                         const tu_json *thw, const char *name)
+                         const tu_json *toks, const char *name)
 {
 	rvi_prompt pr;
 	CHECK(rvi_prompt_prepare(ctx, p, -1, &pr) == RV_OK, "%s: prepare: %s", name,
@@ -108,7 +108,23 @@ static void check_prompt(rv_context *ctx, const rv_prompt *p, const tu_json *ids
 			        tu_json_at(ids, k)->num == (part->tokens ? part->tokens[t] : 961);
 	}
 	CHECK(same && k == ids->n, "%s: prompt ids differ from the reference", name);
-	(void)thw;
+	const tu_json *thw = toks ? tu_json_get(toks, "position_ids_thw") : NULL;
+	if (thw && k == ids->n) {
+		/* M-RoPE positions (t, h, w) of every item, as get_rope_index */
+		rvi_pos *pos = malloc(sizeof(rvi_pos) * k);
+		int64_t next = rvi_prompt_positions(ctx, &pr, pos);
+		const tu_json *t = tu_json_at(thw, 0), *h = tu_json_at(thw, 1),
+		              *w = tu_json_at(thw, 2);
+		bool pos_ok = t && h && w && t->n == k;
+		for (size_t i = 0; pos_ok && i < k; i++)
+			pos_ok = pos[i].t == tu_json_at(t, i)->num &&
+			         pos[i].h == tu_json_at(h, i)->num &&
+			         pos[i].w == tu_json_at(w, i)->num;
+		CHECK(pos_ok, "%s: positions differ from get_rope_index's", name);
+		CHECK(next == (int64_t)tu_json_get(toks, "next_position")->num,
+		      "%s: next position %lld", name, (long long)next);
+		free(pos);
+	}
 	rvi_prompt_free(&pr);
 }
 
@@ -275,6 +291,128 @@ static void check_vision(const rv_model *model, const fixture *f, const tu_json 
 	rvi_pixels_free(&px);
 }
 
+/* Teacher-forced log-probs of the reference's fixed continuations right
+ * after the image prompt (their M-RoPE positions continue after the
+ * prompt's largest), and the best by mean log-prob. */
+static void check_scores(rv_context *ctx, const rv_prompt *p, const tu_json *ref, double tol,
+                         const char *name)
+{
+	const tu_json *cands = tu_json_get(ref, "scored_candidates.candidates");
+	rvi_prompt pr;
+	double ms;
+	int rc = rvi_prompt_prepare(ctx, p, -1, &pr);
+	if (rc == RV_OK)
+		rc = rvi_prompt_encode_images(ctx, &pr, NULL, NULL, &ms);
+	if (rc == RV_OK)
+		rc = rvi_prompt_prefill(ctx, &pr);
+	CHECK(rc == RV_OK && cands, "%s: %s", name, rv_context_error(ctx));
+	rvi_prompt_free(&pr);
+	if (rc != RV_OK || !cands)
+		return;
+	rv_result r;
+	memset(&r, 0, sizeof(r));
+	r.n_candidates = (int)cands->n;
+	r.candidates = calloc(cands->n, sizeof(rv_candidate));
+	for (size_t c = 0; c < cands->n; c++) {
+		const tu_json *ids = tu_json_get(tu_json_at(cands, c), "ids");
+		rv_candidate *cd = &r.candidates[c];
+		cd->n_tokens = (int)ids->n;
+		cd->tokens = malloc(sizeof(int32_t) * ids->n);
+		cd->logprobs = calloc(ids->n, sizeof(double));
+		cd->text = strdup("");
+		cd->finish_reason = RV_FINISH_EOS;
+		for (size_t t = 0; t < ids->n; t++)
+			cd->tokens[t] = (int32_t)tu_json_at(ids, t)->num;
+	}
+	rc = rvi_bestofn_score_reference(ctx, ctx->logits, &r);
+	CHECK(rc == RV_OK, "%s: score: %s", name, rv_context_error(ctx));
+	double worst = 0;
+	for (size_t c = 0; rc == RV_OK && c < cands->n; c++) {
+		const tu_json *lps = tu_json_get(tu_json_at(cands, c), "logprobs");
+		rv_candidate *cd = &r.candidates[c];
+		for (int t = 0; t < cd->n_tokens; t++) {
+			double d = fabs(cd->ref_logprobs[t] - tu_json_at(lps, (size_t)t)->num);
+			worst = d > worst ? d : worst;
+			cd->logprobs[t] = cd->ref_logprobs[t]; /* rank on these */
+		}
+		free(cd->ref_logprobs);
+		cd->ref_logprobs = NULL;
+	}
+	CHECK(worst <= tol, "%s: scored candidates differ by %g", name, worst);
+	CHECK(rc == RV_OK && rvi_bestofn_rank(&r, RV_SCORE_MEAN, 0.1) == RV_OK &&
+	          r.chosen == (int)tu_json_get(ref, "scored_candidates.best_by_mean_logprob")->num,
+	      "%s: best candidate %d", name, r.chosen);
+	printf("%s: scored candidates max |logprob diff| %.3g\n", name, worst);
+	rv_result_free(&r);
+}
+
+static bool same_candidate(const rv_candidate *a, const rv_candidate *b)
+{
+	return a->n_tokens == b->n_tokens && a->finish_reason == b->finish_reason &&
+	       !memcmp(a->tokens, b->tokens, sizeof(int32_t) * (size_t)a->n_tokens) &&
+	       !memcmp(a->logprobs, b->logprobs, sizeof(double) * (size_t)a->n_tokens);
+}
+
+/* Best-of-N on an image prompt: every candidate (its suffix at M-RoPE
+ * positions after the prompt) equals its solo run bit for bit; and the
+ * model as its own reference (RLAIF-V's reward) scores each candidate's
+ * tokens with the log-probs it sampled them with. */
+static void check_bestofn(rv_context *ctx, const rv_prompt *p, const char *name)
+{
+	enum { N = 4 };
+	rv_gen_params gp = rv_gen_default_params();
+	gp.n_candidates = N;
+	gp.temp = 0.9f;
+	gp.seed = 42;
+	gp.n_predict = 12;
+	gp.ignore_eos = 1;
+	rv_result batch;
+	rv_status st = rv_generate_prompt(ctx, p, &gp, &batch);
+	CHECK(st == RV_OK && batch.n_candidates == N, "%s: best-of-%d: %s", name, N,
+	      rv_context_error(ctx));
+	if (st != RV_OK)
+		return;
+	int distinct = 0;
+	for (int i = 0; i < N; i++) {
+		rv_gen_params one = gp;
+		one.n_candidates = 1;
+		one.seed = rv_candidate_seed(42, i);
+		rv_result r;
+		CHECK(rv_generate_prompt(ctx, p, &one, &r) == RV_OK, "single %d", i);
+		CHECK(r.n_candidates == 1 && same_candidate(&r.candidates[0], &batch.candidates[i]),
+		      "%s: candidate %d decoded alone differs from the batch", name, i);
+		distinct += i > 0 && !same_candidate(&batch.candidates[i], &batch.candidates[0]);
+		rv_result_free(&r);
+	}
+	CHECK(distinct > 0, "%s: all candidates are the same", name);
+	rv_result_free(&batch);
+
+	/* the model as its own reference: ref_logprobs equal the sampled
+	 * candidates' own log-probs (up to float summation order) */
+	rv_context *ref = NULL;
+	char err[512];
+	rv_context_params cp = rv_context_default_params();
+	cp.no_cache = 1;
+	CHECK(rv_context_new(ctx->model, &cp, &ref, err, sizeof(err)) == RV_OK, "%s", err);
+	gp.reference = ref;
+	st = ref ? rv_generate_prompt(ctx, p, &gp, &batch) : RV_ERR_INTERNAL;
+	CHECK(st == RV_OK, "%s: with a reference: %s", name, rv_context_error(ctx));
+	double worst = 0;
+	for (int i = 0; st == RV_OK && i < batch.n_candidates; i++) {
+		const rv_candidate *c = &batch.candidates[i];
+		CHECK(c->ref_logprobs != NULL, "candidate %d has no reference log-probs", i);
+		for (int t = 0; c->ref_logprobs && t < c->n_tokens; t++) {
+			double d = fabs(c->ref_logprobs[t] - c->logprobs[t]);
+			worst = d > worst ? d : worst;
+		}
+	}
+	CHECK(worst <= 1e-4, "%s: reference log-probs differ from the sampled ones by %g", name,
+	      worst);
+	if (st == RV_OK)
+		rv_result_free(&batch);
+	rv_context_free(ref);
+}
+
 static void run_image(const fixture *f, bool q8)
 {
 	char rel[512];
@@ -292,9 +430,12 @@ static void run_image(const fixture *f, bool q8)
 		snprintf(path, sizeof(path), "%s", path_of(f->image));
 		const char *images[1] = {path};
 		rv_prompt p = {"describe", images, 1, "gguf", NULL};
-		check_prompt(ctx, &p, tu_json_get(ref, "tokens.ids"),
-		             tu_json_get(ref, "tokens.position_ids_thw"), rel);
+		check_prompt(ctx, &p, tu_json_get(ref, "tokens.ids"), tu_json_get(ref, "tokens"),
+		             rel);
 		check_greedy(ctx, &p, ref, q8 ? TOL_Q8 : TOL_F32, !q8, rel);
+		check_scores(ctx, &p, ref, q8 ? TOL_Q8 : TOL_F32, rel);
+		if (!q8 && f == &fixtures[2]) /* three windows, a 10x3 grid */
+			check_bestofn(ctx, &p, rel);
 	}
 	rv_context_free(ctx);
 	rv_model_free(m);
