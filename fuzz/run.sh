@@ -56,7 +56,7 @@ prepare() { # prepare TARGET: fills the working corpus
 	cp "$src/fuzz/corpus/$t/"* "$dir/" 2>/dev/null
 	case $t in
 	gguf)
-		for f in "$src"/tests/data/*.gguf "$src"/tests/data/bad/*.gguf; do
+		for f in "$src"/tests/data/*.gguf "$src"/tests/data/*/*.gguf; do
 			[ "$(stat -c %s "$f")" -le "$(max_len_of gguf)" ] && seed "$dir" "$f"
 		done
 		;;

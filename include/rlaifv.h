@@ -242,9 +242,10 @@ typedef struct rv_prompt {
 	const char *const *images; /* image files (JPEG, PNG, BMP, PNM) */
 	int n_images;
 	/* "llava" (LLaVA-1.5's "{system} USER: <image>\n{question} ASSISTANT:"),
-	 * "vicuna", "chatml", "llama-2", "gguf" (the model file's own when it
-	 * is one of those), "none" (raw text). NULL: "llava" when there are
-	 * images, else "none". */
+	 * "vicuna", "chatml", "qwen2-vl" (chatml, images straight before the
+	 * question), "llama-2", "gguf" (the model file's own when it is one of
+	 * those), "none" (raw text). NULL: with images the model's own when it
+	 * is qwen2-vl, else "llava"; without, "none". */
 	const char *chat_template;
 	const char *system; /* NULL: the template's own system sentence */
 } rv_prompt;

@@ -13,8 +13,23 @@
 static int resolve_template(rv_context *ctx, const rv_prompt *p, const char **name)
 {
 	const char *t = p->chat_template;
+	if (!t && p->n_images > 0) {
+		/* A model whose own template frames images with
+		 * <|vision_start|> (Qwen2-VL) knows no other way to see them;
+		 * otherwise LLaVA-1.5's, as before there were several. */
+		rvi_str s = {0};
+		rvi_err ignore = {0};
+		t = "llava";
+		if (rvi_gguf_get_str(ctx->model->gguf, "tokenizer.chat_template", false, &s,
+		                     &ignore) == RV_OK &&
+		    s.ptr) {
+			const char *own = rvi_chat_recognise(s.ptr, s.len);
+			if (own && !strcmp(own, "qwen2-vl"))
+				t = own;
+		}
+	}
 	if (!t)
-		t = p->n_images > 0 ? "llava" : "none";
+		t = "none";
 	if (!strcmp(t, "gguf")) {
 		rvi_str s = {0};
 		int rc = rvi_gguf_get_str(ctx->model->gguf, "tokenizer.chat_template", false, &s,

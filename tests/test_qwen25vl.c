@@ -10,6 +10,8 @@
  * README says: same ids, first token, log-probs within 0.25 until the
  * greedy paths part. */
 #include <math.h>
+#include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -442,6 +444,114 @@ static void run_image(const fixture *f, bool q8)
 	tu_json_free(ref);
 }
 
+/* A copy of a fixture file with the bytes at the first occurrence of
+ * find replaced by repl (same length) and, when value_at >= 0, the int32
+ * value_at bytes after the match's end set to value; written to a
+ * temporary file whose path is returned (static), NULL on failure. */
+static const char *patched(const char *name, const char *find, const char *repl, long value_at,
+                           int32_t value)
+{
+	static char path[512];
+	char rel[256];
+	snprintf(rel, sizeof(rel), "qwen25vl/%s", name);
+	size_t n;
+	char *buf = tu_read_file(tu_data(rel), &n);
+	const size_t fl = strlen(find);
+	char *at = NULL;
+	for (size_t i = 0; buf && i + fl <= n && !at; i++)
+		if (!memcmp(buf + i, find, fl))
+			at = buf + i;
+	if (!at || (value_at >= 0 && (size_t)(at - buf) + fl + (size_t)value_at + 4 > n)) {
+		free(buf);
+		return NULL;
+	}
+	memcpy(at, repl, fl);
+	if (value_at >= 0)
+		memcpy(at + fl + value_at, &value, 4); /* GGUF is little-endian, so is x86/arm */
+	snprintf(path, sizeof(path), "%s/rlaifv-qwen25vl-%ld-%s",
+	         getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", (long)getpid(),
+	         name);
+	FILE *f = fopen(path, "wb");
+	const bool ok = f && fwrite(buf, 1, n, f) == n;
+	if (f)
+		fclose(f);
+	free(buf);
+	return ok ? path : NULL;
+}
+
+/* What must be refused, and how: the message names the key or tensor. */
+static void check_errors(void)
+{
+	char err[512];
+	rv_model *m = NULL;
+	rv_model_params mp = rv_model_default_params();
+	/* rope sections [4, 6, 5, 0] do not cover the 16 rotary pairs: after
+	 * the key come its type, element type and count (4 + 4 + 8 bytes),
+	 * then the values */
+	const char *path = patched("tiny-qwen25vl-text-f32.gguf", "qwen2vl.rope.dimension_sections",
+	                           "qwen2vl.rope.dimension_sections", 16 + 8, 5);
+	CHECK(path != NULL, "patched text model");
+	rv_status st = path ? rv_model_load(path, &mp, &m, err, sizeof(err)) : RV_ERR_INTERNAL;
+	CHECK(st == RV_ERR_MODEL && strstr(err, "qwen2vl.rope.dimension_sections"),
+	      "bad sections: %d %s", st, err);
+	if (path)
+		remove(path);
+	/* no sections at all */
+	path = patched("tiny-qwen25vl-text-f32.gguf", "qwen2vl.rope.dimension_sections",
+	               "qwen2vl.rope.dimension_sectionX", -1, 0);
+	st = path ? rv_model_load(path, &mp, &m, err, sizeof(err)) : RV_ERR_INTERNAL;
+	CHECK(st == RV_ERR_MODEL && strstr(err, "qwen2vl.rope.dimension_sections"),
+	      "missing sections: %d %s", st, err);
+	if (path)
+		remove(path);
+
+	CHECK(rv_model_load(tu_data("qwen25vl/tiny-qwen25vl-text-f32.gguf"), &mp, &m, err,
+	                    sizeof(err)) == RV_OK,
+	      "%s", err);
+	static const struct {
+		const char *find, *repl, *want;
+	} bad[] = {
+	    /* the second frame's patch kernel */
+	    {"v.patch_embd.weight.1", "v.patch_embd.weight.X", "v.patch_embd.weight.1"},
+	    {"clip.vision.n_wa_pattern", "clip.vision.n_wa_patterX", "clip.vision.n_wa_pattern"},
+	    {"v.blk.2.ffn_gate.bias", "v.blk.2.ffn_gate.biaX", "v.blk.2.ffn_gate.bias"},
+	    {"v.post_ln.weight", "v.post_ln.weighX", "v.post_ln.weight"},
+	};
+	for (size_t i = 0; m && i < sizeof(bad) / sizeof(bad[0]); i++) {
+		path = patched("tiny-qwen25vl-mmproj-f32.gguf", bad[i].find, bad[i].repl, -1, 0);
+		st = path ? rv_model_load_mmproj(m, path, err, sizeof(err)) : RV_ERR_INTERNAL;
+		CHECK(st == RV_ERR_MODEL && strstr(err, bad[i].want), "%s: %d %s", bad[i].want, st,
+		      err);
+		if (path)
+			remove(path);
+	}
+	rv_model_free(m);
+
+	/* pixel limits and image sizes smart_resize cannot serve */
+	rvi_err e = {0};
+	int w, h;
+	CHECK(rvi_qwen2vl_smart_resize(64, 48, 28, 5000, 4000, &w, &h, &e) == RV_ERR_INVALID_ARG,
+	      "min above max");
+	CHECK(rvi_qwen2vl_smart_resize(64, 48, 28, 0, 4000, &w, &h, &e) == RV_ERR_INVALID_ARG,
+	      "min 0");
+	CHECK(rvi_qwen2vl_smart_resize(64, 48, 28, 3136, (int64_t)1 << 50, &w, &h, &e) ==
+	          RV_ERR_INVALID_ARG,
+	      "absurd max");
+	CHECK(rvi_qwen2vl_smart_resize(20, 48, 28, 3136, 12845056, &w, &h, &e) == RV_ERR_IMAGE &&
+	          strstr(e.msg, "20x48"),
+	      "a side below 28: %s", e.msg);
+	CHECK(rvi_qwen2vl_smart_resize(30, 6100, 28, 3136, 12845056, &w, &h, &e) == RV_ERR_IMAGE,
+	      "aspect ratio 203");
+	/* the ties go to even: 294 / 28 = 10.5 -> 10, 70 / 28 = 2.5 -> 2 (then
+	 * scaled up to the minimum) */
+	CHECK(rvi_qwen2vl_smart_resize(294, 84, 28, 3136, 12845056, &w, &h, &e) == RV_OK &&
+	          w == 280 && h == 84,
+	      "294x84 -> %dx%d", w, h);
+	CHECK(rvi_qwen2vl_smart_resize(4000, 3000, 28, 3136, 1003520, &w, &h, &e) == RV_OK &&
+	          (int64_t)w * h <= 1003520 && w % 28 == 0 && h % 28 == 0,
+	      "max pixels: %dx%d", w, h);
+}
+
 int main(void)
 {
 	run_text("qwen25vl/tiny-qwen25vl-text-f32.gguf", "qwen25vl/ref-hf-qwen25vl-text-f32.json",
@@ -452,5 +562,6 @@ int main(void)
 		run_image(&fixtures[i], false);
 		run_image(&fixtures[i], true);
 	}
+	check_errors();
 	return tu_finish("test_qwen25vl");
 }

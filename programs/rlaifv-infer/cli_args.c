@@ -26,7 +26,7 @@ static void usage(FILE *f)
 	    "      --mmproj FILE       vision projector GGUF (default: $RLAIFV_MMPROJ)\n"
 	    "  -p, --prompt TEXT       prompt; '-' reads it from standard input\n"
 	    "      --image FILE        an image (JPEG, PNG, BMP, PNM); repeat for several\n"
-	    "      --chat-template T   llava, vicuna, chatml, llama-2, gguf or none\n"
+	    "      --chat-template T   llava, vicuna, chatml, qwen2-vl, llama-2, gguf or none\n"
 	    "                          (default: llava with images, none without)\n"
 	    "      --system TEXT       the chat template's system sentence\n"
 	    "      --no-exif           ignore the EXIF orientation of JPEG photos\n"
