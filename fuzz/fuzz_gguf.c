@@ -83,7 +83,7 @@ static void run_vision_model(const rvi_gguf *g)
 	    a->load(g, &m, &err) != RV_OK)
 		return;
 	rvi_embd_shape sh;
-	(void)a->embd_shape(m, 64, 48, &sh, &err);
+	(void)a->embd_shape(m, 64, 48, NULL, &sh, &err);
 	a->free(m);
 }
 

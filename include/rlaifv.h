@@ -115,6 +115,11 @@ typedef struct rv_context_params {
 	int n_threads; /* 0: the model's */
 	int no_exif;   /* 1: ignore the EXIF orientation of JPEG photos */
 	int image_max_side; /* refuse images with a longer side; 0: 16384 */
+	/* Dynamic-resolution families (Qwen2.5-VL) resize an image to at
+	 * least image_min_pixels and at most image_max_pixels pixels (their
+	 * processor's min_pixels, max_pixels); 0: the family's own (Qwen2.5-VL:
+	 * 3136 and 12845056, Hugging Face's). */
+	int image_min_pixels, image_max_pixels;
 	/* Image-embedding cache: NULL means $XDG_CACHE_HOME/rlaifv (or
 	 * ~/.cache/rlaifv); no_cache turns it off. */
 	const char *cache_dir;

@@ -128,10 +128,13 @@ typedef struct rvi_vision_arch {
 	int (*load)(const rvi_gguf *g, void **model, rvi_err *err);
 	void (*free)(void *model);
 	int64_t (*n_embd_out)(const void *model); /* width of an output row */
-	/* The rows an upright image of w x h pixels gives. */
-	int (*embd_shape)(const void *model, int w, int h, rvi_embd_shape *out, rvi_err *err);
+	/* The rows an upright image of w x h pixels gives, within lim's
+	 * resize limits (families with a fixed size ignore them). */
+	int (*embd_shape)(const void *model, int w, int h, const rvi_image_limits *lim,
+	                  rvi_embd_shape *out, rvi_err *err);
 	/* One decoded, upright image into the encoder's pixels. */
-	int (*preprocess)(const void *model, const rvi_image *img, rvi_pixels *out, rvi_err *err);
+	int (*preprocess)(const void *model, const rvi_image *img, const rvi_image_limits *lim,
+	                  rvi_pixels *out, rvi_err *err);
 	/* out (px->shape.rows, n_embd_out) rows; the same whatever n_threads. */
 	int (*encode)(const void *model, const rvi_pixels *px, int n_threads, float *out,
 	              rvi_err *err);

@@ -458,16 +458,18 @@ static int64_t arch_n_embd_out(const void *model)
 
 /* Every image becomes the same square grid of patches: LLaVA-1.5 pads and
  * resizes whatever it is given to S x S. */
-static int arch_embd_shape(const void *model, int w, int h, rvi_embd_shape *out, rvi_err *err)
+static int arch_embd_shape(const void *model, int w, int h, const rvi_image_limits *lim,
+                           rvi_embd_shape *out, rvi_err *err)
 {
 	const rvi_clip *c = model;
-	(void)w, (void)h, (void)err;
+	(void)w, (void)h, (void)lim, (void)err;
 	const int64_t side = c->hp.image_size / c->hp.patch_size;
 	*out = (rvi_embd_shape){c->hp.n_patches, side, side, 0, 0};
 	return RV_OK;
 }
 
-static int arch_preprocess(const void *model, const rvi_image *img, rvi_pixels *out, rvi_err *err)
+static int arch_preprocess(const void *model, const rvi_image *img, const rvi_image_limits *lim,
+                           rvi_pixels *out, rvi_err *err)
 {
 	const rvi_clip *c = model;
 	const int S = rvi_clip_image_size(c);
@@ -477,7 +479,7 @@ static int arch_preprocess(const void *model, const rvi_image *img, rvi_pixels *
 	if (!out->data)
 		return rvi_errorf(err, RV_ERR_NOMEM, "out of memory");
 	out->w = out->h = S;
-	int rc = arch_embd_shape(model, img->w, img->h, &out->shape, err);
+	int rc = arch_embd_shape(model, img->w, img->h, lim, &out->shape, err);
 	if (rc == RV_OK)
 		rc = rvi_image_preprocess_llava(img, S, rvi_clip_image_mean(c),
 		                                rvi_clip_image_std(c), out->data, err);

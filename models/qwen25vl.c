@@ -421,13 +421,14 @@ static int64_t arch_n_embd_out(const void *model)
 }
 
 /* The size smart_resize gives, and its merged-token grid. */
-static int resized(const rvi_qwen25vl *m, int w, int h, int *rw, int *rh, rvi_embd_shape *out,
-                   rvi_err *err)
+static int resized(const rvi_qwen25vl *m, int w, int h, const rvi_image_limits *lim, int *rw,
+                   int *rh, rvi_embd_shape *out, rvi_err *err)
 {
 	const rvi_qwen25vl_hparams *hp = &m->hp;
 	const int factor = (int)(hp->patch * hp->merge);
-	int rc =
-	    rvi_qwen2vl_smart_resize(w, h, factor, hp->min_pixels, hp->max_pixels, rw, rh, err);
+	const int64_t lo = lim && lim->resize_min_pixels ? lim->resize_min_pixels : hp->min_pixels;
+	const int64_t hi = lim && lim->resize_max_pixels ? lim->resize_max_pixels : hp->max_pixels;
+	int rc = rvi_qwen2vl_smart_resize(w, h, factor, lo, hi, rw, rh, err);
 	if (rc != RV_OK)
 		return rc;
 	const int64_t gh = *rh / factor, gw = *rw / factor;
@@ -435,19 +436,21 @@ static int resized(const rvi_qwen25vl *m, int w, int h, int *rw, int *rh, rvi_em
 	return RV_OK;
 }
 
-static int arch_embd_shape(const void *model, int w, int h, rvi_embd_shape *out, rvi_err *err)
+static int arch_embd_shape(const void *model, int w, int h, const rvi_image_limits *lim,
+                           rvi_embd_shape *out, rvi_err *err)
 {
 	int rw, rh;
-	return resized(model, w, h, &rw, &rh, out, err);
+	return resized(model, w, h, lim, &rw, &rh, out, err);
 }
 
-static int arch_preprocess(const void *model, const rvi_image *img, rvi_pixels *out, rvi_err *err)
+static int arch_preprocess(const void *model, const rvi_image *img, const rvi_image_limits *lim,
+                           rvi_pixels *out, rvi_err *err)
 {
 	const rvi_qwen25vl *m = model;
 	const rvi_qwen25vl_hparams *hp = &m->hp;
 	*out = (rvi_pixels){0};
 	int rw, rh;
-	int rc = resized(m, img->w, img->h, &rw, &rh, &out->shape, err);
+	int rc = resized(m, img->w, img->h, lim, &rw, &rh, &out->shape, err);
 	if (rc != RV_OK)
 		return rc;
 	const int64_t plane = (int64_t)rw * rh, row = 3 * hp->temporal * hp->patch * hp->patch;

@@ -259,7 +259,7 @@ static void check_vision(const rv_model *model, const fixture *f, const tu_json 
 	free(chw);
 
 	rvi_pixels px;
-	rc = model->vision->preprocess(m, &img, &px, &err);
+	rc = model->vision->preprocess(m, &img, NULL, &px, &err);
 	CHECK(rc == RV_OK, "%s", err.msg);
 	rvi_image_free(&img);
 	if (rc != RV_OK)

@@ -30,6 +30,9 @@ typedef struct rvi_image_limits {
 	uint64_t max_file_bytes; /* default 64 MiB */
 	int max_side;            /* per side; default 16384, at most RVI_IMAGE_MAX_SIDE */
 	uint64_t max_pixels;     /* w * h; default 64 Mi (e.g. 8192 x 8192) */
+	/* The pixels a dynamic-resolution family resizes an image to at least
+	 * and at most (Qwen2-VL's min_pixels, max_pixels); 0: its own. */
+	int64_t resize_min_pixels, resize_max_pixels;
 } rvi_image_limits;
 
 #define RVI_IMAGE_DEFAULT_MAX_FILE_BYTES ((uint64_t)64 << 20)
