@@ -43,7 +43,7 @@ static int load_hparams(rvi_qwen25vl_hparams *hp, const rvi_gguf *g, rvi_err *er
 	hp->rope_theta = 10000.0;
 	hp->min_pixels = 3136;
 	hp->max_pixels = 12845056;
-	if ((rc = rvi_load_dim(g, "clip.vision.patch_size", true, 1, 1024, &hp->patch, err)) ||
+	if ((rc = rvi_load_dim(g, "clip.vision.patch_size", true, 1, 256, &hp->patch, err)) ||
 	    (rc = rvi_load_dim(g, "clip.vision.embedding_length", true, 1, MAX_EMBD, &hp->n_embd,
 	                       err)) ||
 	    (rc = rvi_load_dim(g, "clip.vision.feed_forward_length", true, 1, MAX_FF, &hp->n_ff,
@@ -98,24 +98,29 @@ static int load_patch_kernel(rvi_qwen25vl *m, const rvi_gguf *g, rvi_err *err)
 	const rvi_qwen25vl_hparams *hp = &m->hp;
 	const int64_t p = hp->patch, W = hp->n_embd, pp = p * p, row = 3 * hp->temporal * pp;
 	static const char *const names[2] = {"v.patch_embd.weight", "v.patch_embd.weight.1"};
-	m->patch_data = rvi_alloc((size_t)(W * row), sizeof(float));
-	float *tmp = rvi_alloc((size_t)(3 * pp), sizeof(float));
-	int rc = RV_OK;
-	if (!m->patch_data || !tmp)
-		rc = rvi_errorf(err, RV_ERR_NOMEM, "out of memory");
-	for (int t = 0; rc == RV_OK && t < hp->temporal; t++) {
-		const rvi_gguf_tensor *tt;
-		if ((rc = rvi_load_tensor(g, names[t], &tt, err)))
-			break;
-		if (tt->n_dims != 4 || tt->ne[0] != p || tt->ne[1] != p || tt->ne[2] != 3 ||
-		    tt->ne[3] != W) {
+	const rvi_gguf_tensor *tt[2];
+	/* both checked before anything is allocated: their data, which the
+	 * file holds, bounds the copy */
+	for (int t = 0; t < hp->temporal; t++) {
+		int rc = rvi_load_tensor(g, names[t], &tt[t], err);
+		if (rc != RV_OK)
+			return rc;
+		if (tt[t]->n_dims != 4 || tt[t]->ne[0] != p || tt[t]->ne[1] != p ||
+		    tt[t]->ne[2] != 3 || tt[t]->ne[3] != W) {
 			char want[80];
 			snprintf(want, sizeof(want), "[%lld, %lld, 3, %lld]", (long long)p,
 			         (long long)p, (long long)W);
-			rc = rvi_load_shape_error(g, names[t], tt, want, err);
-			break;
+			return rvi_load_shape_error(g, names[t], tt[t], want, err);
 		}
-		const rvi_weight w = {tt->type, 3 * pp, W, tt->data};
+	}
+	m->patch_data = rvi_alloc((size_t)(W * row), sizeof(float));
+	float *tmp = rvi_alloc((size_t)(3 * pp), sizeof(float));
+	if (!m->patch_data || !tmp) {
+		free(tmp);
+		return rvi_errorf(err, RV_ERR_NOMEM, "out of memory");
+	}
+	for (int t = 0; t < hp->temporal; t++) {
+		const rvi_weight w = {tt[t]->type, 3 * pp, W, tt[t]->data};
 		for (int64_t o = 0; o < W; o++) {
 			rvi_weight_row(&w, o, tmp);
 			for (int64_t c = 0; c < 3; c++)
@@ -124,9 +129,8 @@ static int load_patch_kernel(rvi_qwen25vl *m, const rvi_gguf *g, rvi_err *err)
 		}
 	}
 	free(tmp);
-	if (rc == RV_OK)
-		m->patch_embd = (rvi_weight){RVI_TYPE_F32, row, W, m->patch_data};
-	return rc;
+	m->patch_embd = (rvi_weight){RVI_TYPE_F32, row, W, m->patch_data};
+	return RV_OK;
 }
 
 static int load_layer(const rvi_gguf *g, const rvi_qwen25vl_hparams *hp, int64_t il,
