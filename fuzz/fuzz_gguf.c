@@ -1,7 +1,8 @@
 /* fuzz_gguf.c: libFuzzer target for everything a model file reaches.
  *
  * The input is a whole GGUF file. Whatever parses goes on to each loader
- * that could be handed it (text model, vocabulary, vision tower), and a file
+ * that could be handed it (the text family general.architecture names, the
+ * vocabulary, the vision family of clip.projector_type), and a file
  * that loads as a text model runs one token through a 4-position context, so
  * the forward pass meets hostile shapes and values too. Every loader must
  * fail with a message or succeed; the sanitizers catch the rest.
@@ -17,9 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "models/clip.h"
+#include "models/arch.h"
 #include "src/gguf.h"
-#include "models/llama.h"
 #include "src/tokenizer/tokenizer.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -32,8 +32,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static void run_text_model(const rvi_gguf *g)
 {
 	rvi_err err;
-	rvi_llama m;
-	if (rvi_llama_load(&m, g, &err) != RV_OK) {
+	const rvi_text_arch *a = NULL;
+	void *m = NULL;
+	if (rvi_text_arch_find(g, &a, &err) != RV_OK || a->load(g, &m, &err) != RV_OK) {
 		/* The vocabulary loader must also survive files the model
 		 * loader refuses. */
 		rvi_tokenizer *t = NULL;
@@ -54,9 +55,10 @@ static void run_text_model(const rvi_gguf *g)
 		}
 		return;
 	}
+	const rvi_text_info info = a->info(m);
 	rvi_tokenizer *t = NULL;
 	int32_t tok = 0;
-	if (rvi_tokenizer_load(&t, g, m.hp.n_vocab, &err) == RV_OK) {
+	if (rvi_tokenizer_load(&t, g, info.n_vocab, &err) == RV_OK) {
 		int32_t *ids = NULL;
 		int64_t n = 0;
 		static const char text[] = "Hi <s> there\xe2\x96\x81\xff";
@@ -67,19 +69,35 @@ static void run_text_model(const rvi_gguf *g)
 		free(ids);
 		rvi_tokenizer_free(t);
 	}
-	if (m.weight_bytes <= MAX_FORWARD_WEIGHT_BYTES) {
-		rvi_llama_state st;
-		if (rvi_llama_state_init(&st, &m, 4, 2, 1, &err) == RV_OK) {
-			float *logits = malloc((size_t)m.hp.n_vocab * sizeof(float));
-			int32_t toks[2] = {tok, (int32_t)(m.hp.n_vocab - 1)};
-			if (logits)
-				(void)rvi_llama_forward(&m, &st, toks, NULL, 2, logits, false,
-				                        &err);
-			free(logits);
-			rvi_llama_state_free(&st);
-		}
+	void *st = NULL;
+	if (info.weight_bytes <= MAX_FORWARD_WEIGHT_BYTES &&
+	    a->state_new(m, 4, 2, 1, &st, &err) == RV_OK) {
+		float *logits = malloc((size_t)info.n_vocab * sizeof(float));
+		int32_t toks[2] = {tok, (int32_t)(info.n_vocab - 1)};
+		/* (t, h, w) positions as an image's rows get them */
+		const rvi_pos pos[2] = {{0, 0, 0}, {1, 1, 2}};
+		const rvi_batch b = {2, toks, NULL, NULL, pos, RVI_ATTN_CAUSAL};
+		if (logits)
+			(void)a->decode(m, st, &b, logits, false, &err);
+		free(logits);
+		a->state_free(st);
 	}
-	rvi_llama_free(&m);
+	a->free(m);
+}
+
+/* Every vision family's loader the file's projector type names, and the
+ * rows it would make of a small image. */
+static void run_vision_model(const rvi_gguf *g)
+{
+	rvi_err err;
+	const rvi_vision_arch *a = NULL;
+	void *m = NULL;
+	if (rvi_vision_arch_find(g, rvi_vision_builtin(), &a, &err) != RV_OK ||
+	    a->load(g, &m, &err) != RV_OK)
+		return;
+	rvi_embd_shape sh;
+	(void)a->embd_shape(m, 64, 48, NULL, &sh, &err);
+	a->free(m);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -116,9 +134,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			}
 		}
 		run_text_model(g);
-		rvi_clip c;
-		if (rvi_clip_load(&c, g, &err) == RV_OK)
-			rvi_clip_free(&c);
+		run_vision_model(g);
 		rvi_gguf_close(g);
 	}
 	free(buf);

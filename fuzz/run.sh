@@ -57,7 +57,7 @@ prepare() { # prepare TARGET: fills the working corpus
 	case $t in
 	gguf)
 		for f in "$src"/tests/data/*.gguf "$src"/tests/data/bad/*.gguf \
-			"$src"/tests/data/tokenizers/*/vocab.gguf "$src"/tests/data/smolvlm/*.gguf; do
+			"$src"/tests/data/tokenizers/*/vocab.gguf "$src"/tests/data/*/*.gguf; do
 			[ "$(stat -c %s "$f")" -le "$(max_len_of gguf)" ] && seed "$dir" "$f"
 		done
 		;;

@@ -200,6 +200,11 @@ typedef struct rv_context_params {
 	 * 16-bit 8192 x 8192 RGBA PNG (1216 MiB). <= RV_MAX_IMAGE_MIB; one
 	 * decoder buffer is still capped at 768 MiB whatever this says. */
 	int image_max_mib;
+	/* Dynamic-resolution families (Qwen2.5-VL) resize an image to at
+	 * least image_min_pixels and at most image_max_pixels pixels (their
+	 * processor's min_pixels, max_pixels); 0: the family's own (Qwen2.5-VL:
+	 * 3136 and 12845056, Hugging Face's). */
+	int image_min_pixels, image_max_pixels;
 	/* Image-embedding cache: NULL means $XDG_CACHE_HOME/rlaifv (or
 	 * ~/.cache/rlaifv); no_cache turns it off. */
 	const char *cache_dir;
@@ -328,9 +333,10 @@ typedef struct rv_prompt {
 	const char *const *images; /* image files (JPEG, PNG, BMP, PNM) */
 	int n_images;
 	/* "llava" (LLaVA-1.5's "{system} USER: <image>\n{question} ASSISTANT:"),
-	 * "vicuna", "chatml", "llama-2", "gguf" (the model file's own when it
-	 * is one of those), "none" (raw text). NULL: "llava" when there are
-	 * images, else "none". */
+	 * "vicuna", "chatml", "qwen2-vl" (chatml, images straight before the
+	 * question), "llama-2", "gguf" (the model file's own when it is one of
+	 * those), "none" (raw text). NULL: with images the model's own when it
+	 * is qwen2-vl, else "llava"; without, "none". */
 	const char *chat_template;
 	const char *system; /* NULL: the template's own system sentence */
 	/* Special-token text ("<|im_end|>", "</s>"): in a raw prompt

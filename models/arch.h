@@ -128,10 +128,13 @@ typedef struct rvi_vision_arch {
 	int (*load)(const rvi_gguf *g, void **model, rvi_err *err);
 	void (*free)(void *model);
 	int64_t (*n_embd_out)(const void *model); /* width of an output row */
-	/* The rows an upright image of w x h pixels gives. */
-	int (*embd_shape)(const void *model, int w, int h, rvi_embd_shape *out, rvi_err *err);
+	/* The rows an upright image of w x h pixels gives, within lim's
+	 * resize limits (families with a fixed size ignore them). */
+	int (*embd_shape)(const void *model, int w, int h, const rvi_image_limits *lim,
+	                  rvi_embd_shape *out, rvi_err *err);
 	/* One decoded, upright image into the encoder's pixels. */
-	int (*preprocess)(const void *model, const rvi_image *img, rvi_pixels *out, rvi_err *err);
+	int (*preprocess)(const void *model, const rvi_image *img, const rvi_image_limits *lim,
+	                  rvi_pixels *out, rvi_err *err);
 	/* out (px->shape.rows, n_embd_out) rows; the same whatever n_threads. */
 	int (*encode)(const void *model, const rvi_pixels *px, int n_threads, float *out,
 	              rvi_err *err);
@@ -145,6 +148,25 @@ typedef struct rvi_vision_arch {
  * g; freed again (and *out left alone) when load fails. */
 int rvi_arch_new(size_t size, int (*load)(void *obj, const rvi_gguf *g, rvi_err *err),
                  const rvi_gguf *g, void **out, rvi_err *err);
+
+/* The load and free entries of a family whose model is a TYPE that
+ * LOAD(TYPE *, g, err) fills (leaving it free of allocations on failure)
+ * and FREE(TYPE *) empties: defines static arch_load and arch_free. */
+#define RVI_ARCH_LOAD_FREE(TYPE, LOAD, FREE)                                                       \
+	static int arch_load_into(void *obj, const rvi_gguf *g, rvi_err *err)                      \
+	{                                                                                          \
+		return LOAD(obj, g, err);                                                          \
+	}                                                                                          \
+	static int arch_load(const rvi_gguf *g, void **model, rvi_err *err)                        \
+	{                                                                                          \
+		return rvi_arch_new(sizeof(TYPE), arch_load_into, g, model, err);                  \
+	}                                                                                          \
+	static void arch_free(void *model)                                                         \
+	{                                                                                          \
+		if (model)                                                                         \
+			FREE(model);                                                               \
+		free(model);                                                                       \
+	}
 
 /* ---- registry ----------------------------------------------------------- */
 

@@ -16,11 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 #include "models/loader.h"
+#include "models/vit.h"
 #include "simd/kernels.h"
 #include "src/attention.h"
 #include "src/image/image.h"
@@ -35,31 +32,6 @@
 #define MAX_FF     (1 << 18)
 #define MAX_LAYERS 1024
 #define MAX_HEADS  1024
-
-/* A float array of exactly 3 (one value per RGB channel). Its values are
- * copied into out[3], so nothing is ever indexed by a count from the file. */
-static int get_rgb(const rvi_gguf *g, const char *key, float out[3], rvi_err *err)
-{
-	const rvi_gguf_kv *kv = rvi_gguf_find(g, key);
-	if (!kv)
-		return rvi_errorf(err, RV_ERR_MODEL, "%s: missing key %s", g->path, key);
-	if (kv->type != RVI_GGUF_ARRAY ||
-	    (kv->arr_type != RVI_GGUF_FLOAT32 && kv->arr_type != RVI_GGUF_FLOAT64))
-		return rvi_errorf(err, RV_ERR_MODEL, "%s: %s must be an array of 3 floats", g->path,
-		                  key);
-	if (kv->arr_n != 3)
-		return rvi_errorf(err, RV_ERR_MODEL,
-		                  "%s: %s has %llu elements, expected 3 (one per RGB channel)",
-		                  g->path, key, (unsigned long long)kv->arr_n);
-	for (int i = 0; i < 3; i++) {
-		double v = rvi_gguf_arr_f64(kv, (uint64_t)i);
-		if (!isfinite(v) || fabs(v) > 1e6)
-			return rvi_errorf(err, RV_ERR_MODEL, "%s: %s[%d] = %g is out of range",
-			                  g->path, key, i, v);
-		out[i] = (float)v;
-	}
-	return RV_OK;
-}
 
 /* The patch-embedding convolution kernel, [p, p, 3, W] in GGUF order, i.e.
  * PyTorch's (W, 3, p, p): row o holds output channel o's 3*p*p weights in
@@ -161,8 +133,8 @@ static int load_hparams(rvi_clip_hparams *hp, const rvi_gguf *g, rvi_err *err)
 		                  g->path, (double)hp->eps);
 	hp->use_gelu = false; /* OpenAI CLIP's quick-GELU unless the file says otherwise */
 	if ((rc = rvi_gguf_get_bool(g, "clip.use_gelu", false, &hp->use_gelu, err)) ||
-	    (rc = get_rgb(g, "clip.vision.image_mean", hp->image_mean, err)) ||
-	    (rc = get_rgb(g, "clip.vision.image_std", hp->image_std, err)))
+	    (rc = rvi_load_rgb(g, "clip.vision.image_mean", hp->image_mean, err)) ||
+	    (rc = rvi_load_rgb(g, "clip.vision.image_std", hp->image_std, err)))
 		return rc;
 	for (int i = 0; i < 3; i++)
 		if (!(hp->image_std[i] > 0))
@@ -353,51 +325,6 @@ int rvi_clip_check_text_width(const rvi_clip *c, int64_t n_embd_text, rvi_err *e
 
 /* ---- forward ----------------------------------------------------------- */
 
-/* Element-wise loops below this many elements stay on the calling thread. */
-#define MIN_PARALLEL_ELEMS (1 << 14)
-
-/* y (n, d) = LayerNorm(x) * w + b, row by row (the kernel table's
- * layernorm); y may be x. */
-static void layer_norm(float *y, const float *x, const float *w, const float *b, int64_t n,
-                       int64_t d, float eps, int nt)
-{
-	const rvk_table *K = rvk_active();
-	(void)nt;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1 && n * d >= MIN_PARALLEL_ELEMS)
-#endif
-	for (int64_t t = 0; t < n; t++)
-		K->layernorm(y + t * d, x + t * d, w, b, d, eps);
-}
-
-/* x (n) = act(x): erf GELU, or OpenAI CLIP's quick-GELU x * sigmoid(1.702
- * x) (the kernel table's gelu_erf, gelu_quick). Each element on its own, so
- * any split over threads gives the same bits. */
-static void activate(float *x, int64_t n, bool erf_gelu, int nt)
-{
-	void (*const act)(float *, int64_t) =
-	    erf_gelu ? rvk_active()->gelu_erf : rvk_active()->gelu_quick;
-	const int64_t chunk = MIN_PARALLEL_ELEMS / 4;
-	(void)nt;
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1 && n >= MIN_PARALLEL_ELEMS)
-#endif
-	for (int64_t c = 0; c < n; c += chunk)
-		act(x + c, n - c < chunk ? n - c : chunk);
-}
-
-/* y (n, n_out) = x (n, n_in) @ W^T + b: a torch nn.Linear. */
-static int linear(const rvi_weight *W, const float *b, const float *x, int64_t n, float *y, int nt,
-                  rvi_buf *scratch)
-{
-	int rc = rvi_matmul(W, x, n, y, nt, scratch);
-	if (rc != RV_OK)
-		return rc;
-	if (b)
-		rvk_active()->add_bias(y, b, n, W->n_out);
-	return RV_OK;
-}
-
 int rvi_clip_encode(const rvi_clip *c, const float *pixels_chw, int n_threads, float *out,
                     rvi_err *err)
 {
@@ -459,13 +386,13 @@ int rvi_clip_encode(const rvi_clip *c, const float *pixels_chw, int n_threads, f
 	 * the class token FIRST, then patch i at sequence position i + 1, and
 	 * position row j added to sequence element j */
 	memcpy(x, c->class_embd, (size_t)W * sizeof(float));
-	if ((rc = linear(&c->patch_embd, c->patch_bias, patches, n_p, x + W, nt, &scr)))
+	if ((rc = rvi_vit_linear(&c->patch_embd, c->patch_bias, patches, n_p, x + W, nt, &scr)))
 		goto done;
 	for (int64_t i = 0; i < n * W; i++)
 		x[i] += c->pos_embd[i];
 
 	/* x (n, W) = pre_ln(x) */
-	layer_norm(x, x, c->pre_ln_w, c->pre_ln_b, n, W, hp->eps, nt);
+	rvi_vit_layer_norm(x, x, c->pre_ln_w, c->pre_ln_b, n, W, hp->eps, nt);
 
 	/* every stored block, pre-norm */
 	what = "encoder block";
@@ -473,27 +400,27 @@ int rvi_clip_encode(const rvi_clip *c, const float *pixels_chw, int n_threads, f
 		const rvi_clip_layer *L = &c->layers[il];
 
 		/* xb (n, W) = ln1(x); q, k, v (n, W) = xb @ W^T + b */
-		layer_norm(xb, x, L->ln1_w, L->ln1_b, n, W, hp->eps, nt);
-		if ((rc = linear(&L->wq, L->bq, xb, n, q, nt, &scr)) ||
-		    (rc = linear(&L->wk, L->bk, xb, n, k, nt, &scr)) ||
-		    (rc = linear(&L->wv, L->bv, xb, n, v, nt, &scr)))
+		rvi_vit_layer_norm(xb, x, L->ln1_w, L->ln1_b, n, W, hp->eps, nt);
+		if ((rc = rvi_vit_linear(&L->wq, L->bq, xb, n, q, nt, &scr)) ||
+		    (rc = rvi_vit_linear(&L->wk, L->bk, xb, n, k, nt, &scr)) ||
+		    (rc = rvi_vit_linear(&L->wv, L->bv, xb, n, v, nt, &scr)))
 			goto done;
 
 		/* ao (n, W) = per head softmax(q k^T / sqrt(hd)) v, non-causal */
 		rvi_attn_full(&heads, q, k, v, ao, n, NULL, 0, scores, nt);
 
 		/* x += ao @ Wo^T + bo */
-		if ((rc = linear(&L->wo, L->bo, ao, n, xb, nt, &scr)))
+		if ((rc = rvi_vit_linear(&L->wo, L->bo, ao, n, xb, nt, &scr)))
 			goto done;
 		for (int64_t i = 0; i < n * W; i++)
 			x[i] += xb[i];
 
 		/* xb = ln2(x); hb (n, F) = act(xb @ fc1^T + b1); x += hb @ fc2^T + b2 */
-		layer_norm(xb, x, L->ln2_w, L->ln2_b, n, W, hp->eps, nt);
-		if ((rc = linear(&L->fc1, L->fc1_b, xb, n, hb, nt, &scr)))
+		rvi_vit_layer_norm(xb, x, L->ln2_w, L->ln2_b, n, W, hp->eps, nt);
+		if ((rc = rvi_vit_linear(&L->fc1, L->fc1_b, xb, n, hb, nt, &scr)))
 			goto done;
-		activate(hb, n * F, hp->use_gelu, nt);
-		if ((rc = linear(&L->fc2, L->fc2_b, hb, n, xb, nt, &scr)))
+		rvi_vit_activate(hb, n * F, hp->use_gelu, nt);
+		if ((rc = rvi_vit_linear(&L->fc2, L->fc2_b, hb, n, xb, nt, &scr)))
 			goto done;
 		for (int64_t i = 0; i < n * W; i++)
 			x[i] += xb[i];
@@ -504,10 +431,10 @@ int rvi_clip_encode(const rvi_clip *c, const float *pixels_chw, int n_threads, f
 	 * projector; hm (n_p, P1) = gelu_erf(x @ mm0^T + b0);
 	 * out (n_p, n_mm_out) = hm @ mm2^T + b2 */
 	what = "projector";
-	if ((rc = linear(&c->mm0, c->mm0_b, x + W, n_p, hm, nt, &scr)))
+	if ((rc = rvi_vit_linear(&c->mm0, c->mm0_b, x + W, n_p, hm, nt, &scr)))
 		goto done;
-	activate(hm, n_p * P1, true, nt);
-	if ((rc = linear(&c->mm2, c->mm2_b, hm, n_p, out, nt, &scr)))
+	rvi_vit_activate(hm, n_p * P1, true, nt);
+	if ((rc = rvi_vit_linear(&c->mm2, c->mm2_b, hm, n_p, out, nt, &scr)))
 		goto done;
 
 done:
@@ -522,22 +449,7 @@ done:
 
 /* ---- the family's table ------------------------------------------------- */
 
-static int load_into(void *obj, const rvi_gguf *g, rvi_err *err)
-{
-	return rvi_clip_load(obj, g, err);
-}
-
-static int arch_load(const rvi_gguf *g, void **model, rvi_err *err)
-{
-	return rvi_arch_new(sizeof(rvi_clip), load_into, g, model, err);
-}
-
-static void arch_free(void *model)
-{
-	if (model)
-		rvi_clip_free(model);
-	free(model);
-}
+RVI_ARCH_LOAD_FREE(rvi_clip, rvi_clip_load, rvi_clip_free)
 
 static int64_t arch_n_embd_out(const void *model)
 {
@@ -546,16 +458,18 @@ static int64_t arch_n_embd_out(const void *model)
 
 /* Every image becomes the same square grid of patches: LLaVA-1.5 pads and
  * resizes whatever it is given to S x S. */
-static int arch_embd_shape(const void *model, int w, int h, rvi_embd_shape *out, rvi_err *err)
+static int arch_embd_shape(const void *model, int w, int h, const rvi_image_limits *lim,
+                           rvi_embd_shape *out, rvi_err *err)
 {
 	const rvi_clip *c = model;
-	(void)w, (void)h, (void)err;
+	(void)w, (void)h, (void)lim, (void)err;
 	const int64_t side = c->hp.image_size / c->hp.patch_size;
 	*out = (rvi_embd_shape){c->hp.n_patches, side, side, 0, 0};
 	return RV_OK;
 }
 
-static int arch_preprocess(const void *model, const rvi_image *img, rvi_pixels *out, rvi_err *err)
+static int arch_preprocess(const void *model, const rvi_image *img, const rvi_image_limits *lim,
+                           rvi_pixels *out, rvi_err *err)
 {
 	const rvi_clip *c = model;
 	const int S = rvi_clip_image_size(c);
@@ -565,7 +479,7 @@ static int arch_preprocess(const void *model, const rvi_image *img, rvi_pixels *
 	if (!out->data)
 		return rvi_errorf(err, RV_ERR_NOMEM, "out of memory");
 	out->w = out->h = S;
-	int rc = arch_embd_shape(model, img->w, img->h, &out->shape, err);
+	int rc = arch_embd_shape(model, img->w, img->h, lim, &out->shape, err);
 	if (rc == RV_OK)
 		rc = rvi_image_preprocess_llava(img, S, rvi_clip_image_mean(c),
 		                                rvi_clip_image_std(c), out->data, err);

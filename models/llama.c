@@ -24,61 +24,72 @@
 #define MAX_CTX    (1 << 24)
 #define MAX_VOCAB  (1 << 22)
 
-static int load_hparams(rvi_llama_hparams *hp, const rvi_gguf *g, rvi_err *err)
+/* The key "<arch>.<name>" into buf. */
+static const char *key(char *buf, size_t size, const char *arch, const char *name)
+{
+	snprintf(buf, size, "%s.%s", arch, name);
+	return buf;
+}
+
+static int load_hparams(rvi_llama_hparams *hp, const rvi_gguf *g, const rvi_llama_variant *v,
+                        rvi_err *err)
 {
 	rvi_str arch = {0};
 	int rc = rvi_gguf_get_str(g, "general.architecture", true, &arch, err);
 	if (rc != RV_OK)
 		return rc;
-	if (!rvi_str_eq(arch, "llama"))
+	if (!rvi_str_eq(arch, v->arch))
 		return rvi_errorf(err, RV_ERR_UNSUPPORTED,
-		                  "%s: architecture \"%.*s\" is not supported (expected llama)",
-		                  g->path, (int)(arch.len > 64 ? 64 : arch.len), arch.ptr);
+		                  "%s: architecture \"%.*s\" is not supported (expected %s)",
+		                  g->path, (int)(arch.len > 64 ? 64 : arch.len), arch.ptr, v->arch);
 
+	char k1[96], k2[96];
+#define KEY(name)  key(k1, sizeof(k1), v->arch, name)
+#define KEY2(name) key(k2, sizeof(k2), v->arch, name)
 	memset(hp, 0, sizeof(*hp));
 	hp->rms_eps = 1e-5f;
 	hp->rope_base = 10000.0f;
-	if ((rc = rvi_load_dim(g, "llama.context_length", true, 1, MAX_CTX, &hp->n_ctx_train,
-	                       err)) ||
-	    (rc = rvi_load_dim(g, "llama.embedding_length", true, 1, MAX_EMBD, &hp->n_embd, err)) ||
-	    (rc = rvi_load_dim(g, "llama.block_count", true, 1, MAX_LAYERS, &hp->n_layer, err)) ||
-	    (rc = rvi_load_dim(g, "llama.feed_forward_length", true, 1, MAX_FF, &hp->n_ff, err)) ||
-	    (rc = rvi_load_dim(g, "llama.attention.head_count", true, 1, MAX_HEADS, &hp->n_head,
+	hp->rope_half = v->rope_half;
+	if ((rc =
+	         rvi_load_dim(g, KEY("context_length"), true, 1, MAX_CTX, &hp->n_ctx_train, err)) ||
+	    (rc = rvi_load_dim(g, KEY("embedding_length"), true, 1, MAX_EMBD, &hp->n_embd, err)) ||
+	    (rc = rvi_load_dim(g, KEY("block_count"), true, 1, MAX_LAYERS, &hp->n_layer, err)) ||
+	    (rc = rvi_load_dim(g, KEY("feed_forward_length"), true, 1, MAX_FF, &hp->n_ff, err)) ||
+	    (rc = rvi_load_dim(g, KEY("attention.head_count"), true, 1, MAX_HEADS, &hp->n_head,
 	                       err)))
 		return rc;
 	hp->n_head_kv = hp->n_head;
-	if ((rc = rvi_load_dim(g, "llama.attention.head_count_kv", false, 1, MAX_HEADS,
+	if ((rc = rvi_load_dim(g, KEY("attention.head_count_kv"), false, 1, MAX_HEADS,
 	                       &hp->n_head_kv, err)))
 		return rc;
 	if (hp->n_embd % hp->n_head != 0)
-		return rvi_errorf(err, RV_ERR_MODEL,
-		                  "%s: llama.embedding_length %lld is not a multiple of "
-		                  "llama.attention.head_count %lld",
-		                  g->path, (long long)hp->n_embd, (long long)hp->n_head);
+		return rvi_errorf(err, RV_ERR_MODEL, "%s: %s %lld is not a multiple of %s %lld",
+		                  g->path, KEY("embedding_length"), (long long)hp->n_embd,
+		                  KEY2("attention.head_count"), (long long)hp->n_head);
 	if (hp->n_head % hp->n_head_kv != 0)
-		return rvi_errorf(err, RV_ERR_MODEL,
-		                  "%s: llama.attention.head_count %lld is not a multiple of "
-		                  "llama.attention.head_count_kv %lld",
-		                  g->path, (long long)hp->n_head, (long long)hp->n_head_kv);
+		return rvi_errorf(err, RV_ERR_MODEL, "%s: %s %lld is not a multiple of %s %lld",
+		                  g->path, KEY("attention.head_count"), (long long)hp->n_head,
+		                  KEY2("attention.head_count_kv"), (long long)hp->n_head_kv);
 	hp->head_dim = hp->n_embd / hp->n_head;
 	hp->n_rot = hp->head_dim;
-	if ((rc = rvi_load_dim(g, "llama.rope.dimension_count", false, 2, hp->head_dim, &hp->n_rot,
+	if ((rc = rvi_load_dim(g, KEY("rope.dimension_count"), false, 2, hp->head_dim, &hp->n_rot,
 	                       err)))
 		return rc;
 	if (hp->n_rot % 2 != 0)
-		return rvi_errorf(err, RV_ERR_MODEL, "%s: llama.rope.dimension_count %lld is odd",
-		                  g->path, (long long)hp->n_rot);
-	if ((rc = rvi_gguf_get_f32(g, "llama.attention.layer_norm_rms_epsilon", false, &hp->rms_eps,
+		return rvi_errorf(err, RV_ERR_MODEL, "%s: %s %lld is odd", g->path,
+		                  KEY("rope.dimension_count"), (long long)hp->n_rot);
+	if ((rc = rvi_gguf_get_f32(g, KEY("attention.layer_norm_rms_epsilon"), false, &hp->rms_eps,
 	                           err)) ||
-	    (rc = rvi_gguf_get_f32(g, "llama.rope.freq_base", false, &hp->rope_base, err)))
+	    (rc = rvi_gguf_get_f32(g, KEY2("rope.freq_base"), false, &hp->rope_base, err)))
 		return rc;
 	if (!(hp->rms_eps > 0 && hp->rms_eps < 1))
-		return rvi_errorf(err, RV_ERR_MODEL,
-		                  "%s: llama.attention.layer_norm_rms_epsilon %g is out of range",
-		                  g->path, (double)hp->rms_eps);
+		return rvi_errorf(err, RV_ERR_MODEL, "%s: %s %g is out of range", g->path,
+		                  KEY("attention.layer_norm_rms_epsilon"), (double)hp->rms_eps);
 	if (!(hp->rope_base > 1 && isfinite(hp->rope_base)))
-		return rvi_errorf(err, RV_ERR_MODEL, "%s: llama.rope.freq_base %g is out of range",
-		                  g->path, (double)hp->rope_base);
+		return rvi_errorf(err, RV_ERR_MODEL, "%s: %s %g is out of range", g->path,
+		                  KEY("rope.freq_base"), (double)hp->rope_base);
+#undef KEY
+#undef KEY2
 	return RV_OK;
 }
 
@@ -89,12 +100,22 @@ static uint64_t weight_bytes(const rvi_weight *w)
 
 int rvi_llama_load(rvi_llama *m, const rvi_gguf *g, rvi_err *err)
 {
+	static const rvi_llama_variant llama = {"llama", false, false};
+	return rvi_llama_load_variant(m, g, &llama, err);
+}
+
+int rvi_llama_load_variant(rvi_llama *m, const rvi_gguf *g, const rvi_llama_variant *v,
+                           rvi_err *err)
+{
 	memset(m, 0, sizeof(*m));
 	rvi_llama_hparams *hp = &m->hp;
-	int rc = load_hparams(hp, g, err);
+	int rc = load_hparams(hp, g, v, err);
 	if (rc != RV_OK)
 		return rc;
-	if ((rc = rvi_load_check_blocks(g, "blk.", hp->n_layer, "llama.block_count", err)))
+	char count_key[96];
+	if ((rc = rvi_load_check_blocks(g, "blk.", hp->n_layer,
+	                                key(count_key, sizeof(count_key), v->arch, "block_count"),
+	                                err)))
 		return rc;
 
 	const rvi_gguf_tensor *emb;
@@ -140,6 +161,11 @@ int rvi_llama_load(rvi_llama *m, const rvi_gguf *g, rvi_err *err)
 		    (rc = rvi_load_weight(g, TNAME("ffn_down.weight"), hp->n_ff, d, &L->w_down,
 		                          err)))
 			goto fail;
+		if (v->qkv_bias &&
+		    ((rc = rvi_load_floats(g, TNAME("attn_q.bias"), q_dim, 0, &L->bq, err)) ||
+		     (rc = rvi_load_floats(g, TNAME("attn_k.bias"), kv_dim, 0, &L->bk, err)) ||
+		     (rc = rvi_load_floats(g, TNAME("attn_v.bias"), kv_dim, 0, &L->bv, err))))
+			goto fail;
 #undef TNAME
 		const rvi_weight *ws[] = {&L->wq,     &L->wk,   &L->wv,    &L->wo,
 		                          &L->w_gate, &L->w_up, &L->w_down};
@@ -158,6 +184,9 @@ void rvi_llama_free(rvi_llama *m)
 		for (int64_t il = 0; il < m->hp.n_layer; il++) {
 			free(m->layers[il].attn_norm);
 			free(m->layers[il].ffn_norm);
+			free(m->layers[il].bq);
+			free(m->layers[il].bk);
+			free(m->layers[il].bv);
 		}
 	}
 	free(m->layers);
@@ -193,7 +222,8 @@ int rvi_llama_state_init(rvi_llama_state *st, const rvi_llama *m, int64_t n_ctx,
 	int rc =
 	    rvi_kvcache_init(&st->kv, (int)hp->n_layer, n_ctx, hp->n_head_kv * hp->head_dim, err);
 	if (rc == RV_OK)
-		rc = rvi_rope_init(&st->rope, hp->n_rot, hp->rope_base, NULL, n_ctx, err);
+		rc = rvi_rope_init(&st->rope, hp->n_rot, hp->rope_base, hp->rope_sections, n_ctx,
+		                   err);
 	if (rc != RV_OK) {
 		rvi_llama_state_free(st);
 		return rc;
@@ -212,9 +242,11 @@ int rvi_llama_state_init(rvi_llama_state *st, const rvi_llama *m, int64_t n_ctx,
 	                         nb * q_dim,
 	                         nb * (uint64_t)hp->n_ff,
 	                         nb * (uint64_t)hp->n_ff,
-	                         rvi_attn_cached_scratch(&heads, n_ctx, n_threads)};
-	float **const region[] = {&st->x,        &st->xb, &st->q,   &st->k,          &st->v,
-	                          &st->attn_out, &st->hb, &st->hb2, &st->att_scratch};
+	                         rvi_attn_cached_scratch(&heads, n_ctx, n_threads),
+	                         (uint64_t)hp->n_rot};
+	float **const region[] = {&st->x,           &st->xb,       &st->q,  &st->k,
+	                          &st->v,           &st->attn_out, &st->hb, &st->hb2,
+	                          &st->att_scratch, &st->rope_buf};
 	rc = rvi_arena_alloc(&st->arena, size, region, (int)(sizeof(size) / sizeof(size[0])));
 	st->item_seq = rvi_alloc((size_t)n_batch, sizeof(int32_t));
 	st->item_row = rvi_alloc((size_t)n_batch, sizeof(int64_t));
@@ -295,6 +327,8 @@ static int forward_chunk(const rvi_llama *m, rvi_llama_state *st, const rvi_batc
 	const int64_t q_dim = hp->n_head * hd, kv_dim = st->kv.kv_dim, ff = hp->n_ff;
 	const int nt = st->n_threads;
 	const rvi_attn_heads heads = {hp->n_head, hp->n_head_kv, hd, 1.0f / sqrtf((float)hd)};
+	void (*const rotate)(float *, int64_t, int64_t, int64_t, const float *) =
+	    hp->rope_half ? K->rope_neox : K->rope;
 	rvi_buf *scr = &st->scratch;
 	/* Candidates' rows must not depend on how many share the step: their
 	 * products never take the BLAS path (the prompt's may). */
@@ -331,13 +365,22 @@ static int forward_chunk(const rvi_llama *m, rvi_llama_state *st, const rvi_batc
 		if ((rc = rvi_matmul_shared(qkv, qkv_out, 3, st->xb, n, nt, scr, exact)))
 			return rvi_errorf(err, rc, "out of memory in layer %d", il);
 
-		/* rotate q and k by position, then write k, v to the cache */
+		/* + biases (Qwen2); rotate q and k by position, then write k, v
+		 * to the cache */
+		if (L->bq) /* Qwen2's q, k, v have biases */
+			K->add_bias(st->q, L->bq, n, q_dim);
+		if (L->bk)
+			K->add_bias(st->k, L->bk, n, kv_dim);
+		if (L->bv)
+			K->add_bias(st->v, L->bv, n, kv_dim);
 		for (int64_t t = 0; t < n; t++) {
-			const float *cs = rvi_rope_row(&st->rope, &st->item_pos[t], NULL);
-			/* adjacent pairs: llama.cpp's converter permuted the Q and K
-			 * rows so that this equals HF's half-split rotation */
-			K->rope(st->q + t * q_dim, hp->n_head, hd, hp->n_rot, cs);
-			K->rope(st->k + t * kv_dim, hp->n_head_kv, hd, hp->n_rot, cs);
+			const float *cs = rvi_rope_row(&st->rope, &st->item_pos[t], st->rope_buf);
+			/* adjacent pairs for LLaMA files (llama.cpp's converter
+			 * permuted their Q and K rows so that this equals HF's
+			 * half-split rotation); Qwen2 rows are not permuted: pair i
+			 * is (x[i], x[i + n_rot/2]) */
+			rotate(st->q + t * q_dim, hp->n_head, hd, hp->n_rot, cs);
+			rotate(st->k + t * kv_dim, hp->n_head_kv, hd, hp->n_rot, cs);
 			memcpy(rvi_kv_key(&st->kv, il, st->item_seq[t], st->item_row[t]),
 			       st->k + t * kv_dim, (size_t)kv_dim * sizeof(float));
 			memcpy(rvi_kv_value(&st->kv, il, st->item_seq[t], st->item_row[t]),
@@ -434,22 +477,24 @@ static int arch_load(const rvi_gguf *g, void **model, rvi_err *err)
 	return rvi_arch_new(sizeof(rvi_llama), load_into, g, model, err);
 }
 
-static void arch_free(void *model)
+void rvi_llama_table_free(void *model)
 {
 	if (model)
 		rvi_llama_free(model);
 	free(model);
 }
 
-static rvi_text_info arch_info(const void *model)
+rvi_text_info rvi_llama_table_info(const void *model)
 {
 	const rvi_llama *m = model;
-	return (rvi_text_info){m->hp.n_vocab,  m->hp.n_embd, m->hp.n_ctx_train, m->weight_bytes, 1,
-	                       RVI_ATTN_CAUSAL};
+	const int *sec = m->hp.rope_sections;
+	const int pos_dims = sec[0] || sec[1] || sec[2] ? 3 : 1;
+	return (rvi_text_info){m->hp.n_vocab,   m->hp.n_embd, m->hp.n_ctx_train,
+	                       m->weight_bytes, pos_dims,     RVI_ATTN_CAUSAL};
 }
 
-static int arch_state_new(const void *model, int64_t n_ctx, int64_t n_batch, int n_threads,
-                          void **state, rvi_err *err)
+int rvi_llama_table_state_new(const void *model, int64_t n_ctx, int64_t n_batch, int n_threads,
+                              void **state, rvi_err *err)
 {
 	rvi_llama_state *st = calloc(1, sizeof(*st));
 	if (!st)
@@ -463,31 +508,22 @@ static int arch_state_new(const void *model, int64_t n_ctx, int64_t n_batch, int
 	return RV_OK;
 }
 
-static void arch_state_free(void *state)
+void rvi_llama_table_state_free(void *state)
 {
 	if (state)
 		rvi_llama_state_free(state);
 	free(state);
 }
 
-static rvi_kvcache *arch_cache(void *state)
+rvi_kvcache *rvi_llama_table_cache(void *state)
 {
 	return &((rvi_llama_state *)state)->kv;
 }
 
-static int arch_decode(const void *model, void *state, const rvi_batch *b, float *logits,
-                       bool all_logits, rvi_err *err)
+int rvi_llama_table_decode(const void *model, void *state, const rvi_batch *b, float *logits,
+                           bool all_logits, rvi_err *err)
 {
 	return rvi_llama_decode(model, state, b, logits, all_logits, err);
 }
 
-const rvi_text_arch rvi_llama_arch = {
-    .name = "llama",
-    .load = arch_load,
-    .free = arch_free,
-    .info = arch_info,
-    .state_new = arch_state_new,
-    .state_free = arch_state_free,
-    .cache = arch_cache,
-    .decode = arch_decode,
-};
+const rvi_text_arch rvi_llama_arch = RVI_LLAMA_TABLE("llama", arch_load);

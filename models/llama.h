@@ -26,11 +26,18 @@ typedef struct rvi_llama_hparams {
 	int64_t n_vocab;
 	float rms_eps;
 	float rope_base;
+	/* Pairs RoPE turns: adjacent (x[2i], x[2i+1]), as llama.cpp's converter
+	 * permutes LLaMA's Q/K rows for; or half-split (x[i], x[i + n_rot/2]),
+	 * HF's rotate_half, which Qwen2 files keep unpermuted. */
+	bool rope_half;
+	/* M-RoPE (Qwen2-VL): pairs per t, h, w position component; all 0: 1-D */
+	int rope_sections[3];
 } rvi_llama_hparams;
 
 typedef struct rvi_llama_layer {
 	float *attn_norm;  /* (n_embd) */
 	rvi_weight wq;     /* (n_head*head_dim, n_embd) */
+	float *bq, *bk, *bv; /* q, k, v biases (Qwen2), or NULL */
 	rvi_weight wk;     /* (n_head_kv*head_dim, n_embd) */
 	rvi_weight wv;     /* (n_head_kv*head_dim, n_embd) */
 	rvi_weight wo;     /* (n_embd, n_head*head_dim) */
@@ -52,6 +59,19 @@ typedef struct rvi_llama {
 /* Reads hyperparameters and binds weights (pointing into g's mapping, which
  * must outlive the model). Errors name the key or tensor at fault. */
 int rvi_llama_load(rvi_llama *m, const rvi_gguf *g, rvi_err *err);
+
+/* The decoders that share LLaMA's recipe and differ in names and details:
+ * arch is general.architecture and the prefix of its keys; qkv_bias: the
+ * q, k, v projections have biases (required); rope_half: see
+ * rvi_llama_hparams. */
+typedef struct rvi_llama_variant {
+	const char *arch;
+	bool qkv_bias;
+	bool rope_half;
+} rvi_llama_variant;
+
+int rvi_llama_load_variant(rvi_llama *m, const rvi_gguf *g, const rvi_llama_variant *v,
+                           rvi_err *err);
 void rvi_llama_free(rvi_llama *m);
 
 /* Per-context working memory of the forward pass. */
@@ -63,6 +83,7 @@ typedef struct rvi_llama_state {
 	/* (n_batch, width) activations, and the attention's scratch: regions
 	 * of one aligned arena */
 	float *x, *xb, *q, *k, *v, *attn_out, *hb, *hb2, *att_scratch;
+	float *rope_buf; /* (n_rot) M-RoPE angles of one item */
 	rvi_arena arena;
 	int32_t *item_seq;  /* (n_batch) sequence of each item of a chunk, -1: prefix */
 	int64_t *item_row;  /* its cache row, as its sequence sees the cache */
@@ -93,5 +114,25 @@ int rvi_llama_forward(const rvi_llama *m, rvi_llama_state *st, const int32_t *to
 
 /* The family's table (models/arch.h): "llama". */
 extern const rvi_text_arch rvi_llama_arch;
+
+/* The table entries after load, for the families that share the recipe
+ * (models/qwen2.c): their model is an rvi_llama. */
+void rvi_llama_table_free(void *model);
+rvi_text_info rvi_llama_table_info(const void *model);
+int rvi_llama_table_state_new(const void *model, int64_t n_ctx, int64_t n_batch, int n_threads,
+                              void **state, rvi_err *err);
+void rvi_llama_table_state_free(void *state);
+rvi_kvcache *rvi_llama_table_cache(void *state);
+int rvi_llama_table_decode(const void *model, void *state, const rvi_batch *b, float *logits,
+                           bool all_logits, rvi_err *err);
+
+/* The table of a family named arch_name whose load makes an rvi_llama. */
+#define RVI_LLAMA_TABLE(arch_name, load_fn)                                                        \
+	{                                                                                          \
+		.name = arch_name, .load = load_fn, .free = rvi_llama_table_free,                  \
+		.info = rvi_llama_table_info, .state_new = rvi_llama_table_state_new,              \
+		.state_free = rvi_llama_table_state_free, .cache = rvi_llama_table_cache,          \
+		.decode = rvi_llama_table_decode,                                                  \
+	}
 
 #endif

@@ -1,6 +1,7 @@
 /* loader.c: GGUF helpers shared by the model loaders (see loader.h). */
 #include "models/loader.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,6 +101,31 @@ int rvi_load_check_blocks(const rvi_gguf *g, const char *prefix, int64_t n_block
 			                  "%s: tensor %.*s belongs to a block past %s (%lld)",
 			                  g->path, (int)(s.len > 96 ? 96 : s.len), s.ptr, count_key,
 			                  (long long)n_blocks);
+	}
+	return RV_OK;
+}
+
+/* A float array of exactly 3 (one value per RGB channel). Its values are
+ * copied into out[3], so nothing is ever indexed by a count from the file. */
+int rvi_load_rgb(const rvi_gguf *g, const char *key, float out[3], rvi_err *err)
+{
+	const rvi_gguf_kv *kv = rvi_gguf_find(g, key);
+	if (!kv)
+		return rvi_errorf(err, RV_ERR_MODEL, "%s: missing key %s", g->path, key);
+	if (kv->type != RVI_GGUF_ARRAY ||
+	    (kv->arr_type != RVI_GGUF_FLOAT32 && kv->arr_type != RVI_GGUF_FLOAT64))
+		return rvi_errorf(err, RV_ERR_MODEL, "%s: %s must be an array of 3 floats", g->path,
+		                  key);
+	if (kv->arr_n != 3)
+		return rvi_errorf(err, RV_ERR_MODEL,
+		                  "%s: %s has %llu elements, expected 3 (one per RGB channel)",
+		                  g->path, key, (unsigned long long)kv->arr_n);
+	for (int i = 0; i < 3; i++) {
+		double v = rvi_gguf_arr_f64(kv, (uint64_t)i);
+		if (!isfinite(v) || fabs(v) > 1e6)
+			return rvi_errorf(err, RV_ERR_MODEL, "%s: %s[%d] = %g is out of range",
+			                  g->path, key, i, v);
+		out[i] = (float)v;
 	}
 	return RV_OK;
 }

@@ -40,4 +40,8 @@ int rvi_load_floats(const rvi_gguf *g, const char *name, int64_t n, int64_t n_ro
 int rvi_load_check_blocks(const rvi_gguf *g, const char *prefix, int64_t n_blocks,
                           const char *count_key, rvi_err *err);
 
+/* A float array key of exactly 3 values (one per RGB channel, e.g.
+ * clip.vision.image_mean), finite and bounded, into out. */
+int rvi_load_rgb(const rvi_gguf *g, const char *key, float out[3], rvi_err *err);
+
 #endif

@@ -7,13 +7,18 @@
 
 #include "models/clip.h"
 #include "models/llama.h"
+#include "models/qwen2.h"
+#include "models/qwen25vl.h"
 
 static const rvi_text_arch *const text_archs[] = {
-    &rvi_llama_arch, /* LLaMA 1/2/3, Vicuna, Mistral-style: the LLM of LLaVA */
+    &rvi_llama_arch,   /* LLaMA 1/2/3, Vicuna, Mistral-style: the LLM of LLaVA */
+    &rvi_qwen2_arch,   /* Qwen2, Qwen2.5: MiniCPM-V's LLM */
+    &rvi_qwen2vl_arch, /* Qwen2-VL, Qwen2.5-VL: M-RoPE */
 };
 
 static const rvi_vision_arch *const vision_archs[] = {
     &rvi_llava_mlp_arch, /* CLIP ViT + LLaVA-1.5's two-layer MLP projector */
+    &rvi_qwen25vl_arch,  /* Qwen2.5-VL: windowed ViT with 2-D RoPE + patch merger */
 };
 
 static const rvi_vision_registry builtin = {vision_archs,

@@ -384,6 +384,18 @@ rv_status rv_context_new(rv_model *model, const rv_context_params *params, rv_co
 		ctx->image_limits.max_side = p.image_max_side;
 	if (p.image_max_mib > 0)
 		ctx->image_limits.max_decode_bytes = (uint64_t)p.image_max_mib << 20;
+	if (p.image_min_pixels < 0 || p.image_max_pixels < 0 ||
+	    (p.image_min_pixels > 0 && p.image_max_pixels > 0 &&
+	     p.image_min_pixels > p.image_max_pixels)) {
+		snprintf(err_buf, err_size,
+		         "image pixel limits: min %d, max %d: need 0 <= min <= max (0: the "
+		         "model's own)",
+		         p.image_min_pixels, p.image_max_pixels);
+		free(ctx);
+		return RV_ERR_INVALID_ARG;
+	}
+	ctx->image_limits.resize_min_pixels = p.image_min_pixels;
+	ctx->image_limits.resize_max_pixels = p.image_max_pixels;
 	if (!p.no_cache) {
 		/* No usable cache directory only costs speed: run without one,
 		 * and say so. */

@@ -26,6 +26,11 @@ static const chat_template templates[] = {
     {"chatml", "You are a helpful assistant.",
      "<|im_start|>system\n%s<|im_end|>\n<|im_start|>user\n", "\n",
      "<|im_end|>\n<|im_start|>assistant\n"},
+    /* Qwen2-VL / Qwen2.5-VL: chatml, images (framed by the vision family's
+     * <|vision_start|> ... <|vision_end|>) straight before the question */
+    {"qwen2-vl", "You are a helpful assistant.",
+     "<|im_start|>system\n%s<|im_end|>\n<|im_start|>user\n", "",
+     "<|im_end|>\n<|im_start|>assistant\n"},
     {"llama-2", "You are a helpful assistant.", "[INST] <<SYS>>\n%s\n<</SYS>>\n\n", "\n",
      " [/INST]"},
 };
@@ -99,6 +104,7 @@ const char *rvi_chat_recognise(const char *jinja, size_t len)
 		const char *marker;
 		const char *name;
 	} markers[] = {
+	    {"<|vision_start|>", "qwen2-vl"}, /* before chatml, whose marker it has too */
 	    {"<|im_start|>", "chatml"},
 	    {"[INST]", "llama-2"},
 	    {"ASSISTANT:", "vicuna"},

@@ -29,15 +29,16 @@ typedef struct rvi_chat {
 } rvi_chat;
 
 /* Template names rvi_chat_build knows, for messages and the man page. */
-#define RVI_CHAT_TEMPLATES "llava, vicuna, chatml, llama-2, gguf"
+#define RVI_CHAT_TEMPLATES "llava, vicuna, chatml, qwen2-vl, llama-2, gguf"
 
 /* The system sentence of LLaVA-1.5 / Vicuna v1.1 training. */
 extern const char rvi_llava_system[];
 
 /* Builds the prompt of template `name` ("llava" and its alias "vicuna":
- * "{system} USER: <image>\n...{question} ASSISTANT:"; "chatml"; "llama-2").
+ * "{system} USER: <image>\n...{question} ASSISTANT:"; "chatml"; "qwen2-vl":
+ * chatml with no newline after an image; "llama-2").
  * system NULL means the template's default. Each image is followed by a
- * newline, as in LLaVA's training data. */
+ * newline, as in LLaVA's training data (but in qwen2-vl). */
 int rvi_chat_build(const char *name, const char *system, const char *question, int n_images,
                    rvi_chat *out, rvi_err *err);
 

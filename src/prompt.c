@@ -14,8 +14,23 @@
 static int resolve_template(rv_context *ctx, const rv_prompt *p, const char **name)
 {
 	const char *t = p->chat_template;
+	if (!t && p->n_images > 0) {
+		/* A model whose own template frames images with
+		 * <|vision_start|> (Qwen2-VL) knows no other way to see them;
+		 * otherwise LLaVA-1.5's, as before there were several. */
+		rvi_str s = {0};
+		rvi_err ignore = {0};
+		t = "llava";
+		if (rvi_gguf_get_str(ctx->model->gguf, "tokenizer.chat_template", false, &s,
+		                     &ignore) == RV_OK &&
+		    s.ptr) {
+			const char *own = rvi_chat_recognise(s.ptr, s.len);
+			if (own && !strcmp(own, "qwen2-vl"))
+				t = own;
+		}
+	}
 	if (!t)
-		t = p->n_images > 0 ? "llava" : "none";
+		t = "none";
 	if (!strcmp(t, "gguf")) {
 		rvi_str s = {0};
 		int rc = rvi_gguf_get_str(ctx->model->gguf, "tokenizer.chat_template", false, &s,
@@ -274,6 +289,16 @@ static int64_t part_positions(const rv_context *ctx, const rvi_prompt_part *part
 	for (int64_t i = 0; i < part->n; i++)
 		pos[i] = (rvi_pos){(int32_t)p0, (int32_t)(p0 + i / gw), (int32_t)(p0 + i % gw)};
 	return p0 + (gh > gw ? gh : gw);
+}
+
+int64_t rvi_prompt_positions(const rv_context *ctx, const rvi_prompt *pr, rvi_pos *pos)
+{
+	int64_t p = 0, k = 0;
+	for (int i = 0; i < pr->n_parts; i++) {
+		p = part_positions(ctx, &pr->parts[i], p, pos + k);
+		k += pr->parts[i].n;
+	}
+	return p;
 }
 
 int rvi_prompt_prefill(rv_context *ctx, const rvi_prompt *pr)

@@ -53,6 +53,10 @@ int rvi_prompt_encode_images(rv_context *ctx, rvi_prompt *pr, const rvi_prompt *
  * position after the prompt. */
 int rvi_prompt_prefill(rv_context *ctx, const rvi_prompt *pr);
 
+/* The position of each of pr's n_positions items, in order, as
+ * rvi_prompt_prefill gives them; returns the position after the prompt. */
+int64_t rvi_prompt_positions(const rv_context *ctx, const rvi_prompt *pr, rvi_pos *pos);
+
 void rvi_prompt_free(rvi_prompt *pr);
 
 #endif

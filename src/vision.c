@@ -136,7 +136,7 @@ int rvi_vision_open(const rvi_vision_arch *arch, const void *model, const char *
 		rc = rvi_image_probe_memory(in->bytes, in->n, path, &o->limits, o->apply_exif,
 		                            &in->w, &in->h, err);
 	if (rc == RV_OK)
-		rc = arch->embd_shape(model, in->w, in->h, &in->shape, err);
+		rc = arch->embd_shape(model, in->w, in->h, &o->limits, &in->shape, err);
 	if (rc != RV_OK)
 		rvi_vision_input_free(in);
 	return rc;
@@ -182,7 +182,7 @@ int rvi_vision_embed(const rvi_vision_arch *arch, const void *model,
 	int rc =
 	    rvi_image_load_memory(in->bytes, in->n, in->path, &o->limits, o->apply_exif, &img, err);
 	if (rc == RV_OK)
-		rc = arch->preprocess(model, &img, &px, err);
+		rc = arch->preprocess(model, &img, &o->limits, &px, err);
 	rvi_image_free(&img);
 	if (rc == RV_OK && px.shape.rows != rows)
 		rc = rvi_errorf(err, RV_ERR_INTERNAL,

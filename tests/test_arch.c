@@ -58,7 +58,8 @@ static int64_t mp_n_embd_out(const void *model)
 	return ((const mean_pool *)model)->n_out;
 }
 
-static int mp_embd_shape(const void *model, int w, int h, rvi_embd_shape *out, rvi_err *err)
+static int mp_embd_shape(const void *model, int w, int h, const rvi_image_limits *lim,
+                         rvi_embd_shape *out, rvi_err *err)
 {
 	(void)model, (void)err;
 	const int64_t gw = (w + CELL - 1) / CELL, gh = (h + CELL - 1) / CELL;
@@ -66,7 +67,8 @@ static int mp_embd_shape(const void *model, int w, int h, rvi_embd_shape *out, r
 	return RV_OK;
 }
 
-static int mp_preprocess(const void *model, const rvi_image *img, rvi_pixels *out, rvi_err *err)
+static int mp_preprocess(const void *model, const rvi_image *img, const rvi_image_limits *lim,
+                         rvi_pixels *out, rvi_err *err)
 {
 	static const float mean[3] = {0.5f, 0.5f, 0.5f}, std[3] = {0.5f, 0.5f, 0.5f};
 	*out = (rvi_pixels){0};
@@ -77,7 +79,7 @@ static int mp_preprocess(const void *model, const rvi_image *img, rvi_pixels *ou
 	out->w = img->w;
 	out->h = img->h;
 	rvi_image_normalize_chw(img, mean, std, out->data);
-	return mp_embd_shape(model, img->w, img->h, &out->shape, err);
+	return mp_embd_shape(model, img->w, img->h, lim, &out->shape, err);
 }
 
 /* The rows of an image in (w, h, planar pixels): shared by the family and
@@ -283,7 +285,7 @@ static void test_registered_family(const char *dir)
 		rvi_err ie = {0};
 		if (rc == RV_OK && rvi_image_load_file(imgs[0], NULL, true, &img, &ie) == RV_OK) {
 			rvi_pixels px;
-			CHECK(mp_preprocess(m->vision_model, &img, &px, &ie) == RV_OK, "%s",
+			CHECK(mp_preprocess(m->vision_model, &img, NULL, &px, &ie) == RV_OK, "%s",
 			      ie.msg);
 			const int64_t rows = pr.images[0].shape.rows, d = m->info.n_embd;
 			float *want = malloc(sizeof(float) * (size_t)(rows * d));

@@ -166,6 +166,8 @@ static int open_model(const cli_opts *o, const char *path, const char *mmproj, r
 	cp.no_cache = o->no_cache;
 	cp.image_max_side = o->image_max_side;
 	cp.image_max_mib = o->image_max_mib;
+	cp.image_min_pixels = o->image_min_pixels;
+	cp.image_max_pixels = o->image_max_pixels;
 	if (rv_context_new(*m, &cp, ctx, err, sizeof(err)) != RV_OK) {
 		fprintf(stderr, "rlaifv-infer: %s\n", err);
 		return EXIT_RUNTIME;

@@ -41,6 +41,7 @@ typedef struct cli_opts {
 	int no_cache;
 	int image_max_side;
 	int image_max_mib;
+	int image_min_pixels, image_max_pixels;
 	int n_predict;
 	int n_ctx;
 	int n_threads;

@@ -36,7 +36,7 @@ static void usage(FILE *f)
 	    "      --hf-list REPO      print the quants and projectors REPO offers\n"
 	    "      --hf-cache          print the GGUF files in the Hugging Face cache\n"
 	    "      --image FILE        an image (JPEG, PNG, BMP, PNM); repeat for several\n"
-	    "      --chat-template T   llava, vicuna, chatml, llama-2, gguf or none\n"
+	    "      --chat-template T   llava, vicuna, chatml, qwen2-vl, llama-2, gguf or none\n"
 	    "                          (default: llava with images, none without)\n"
 	    "      --system TEXT       the chat template's system sentence\n"
 	    "      --no-parse-special  raw prompt: keep special-token text such as </s>\n"
@@ -48,6 +48,9 @@ static void usage(FILE *f)
 	    "      --image-max-side N  refuse images with a longer side (default 16384)\n"
 	    "      --image-max-memory MIB  refuse images that need more memory to decode\n"
 	    "                          (default 768)\n"
+	    "      --image-min-pixels N, --image-max-pixels N\n"
+	    "                          the pixels a dynamic-resolution model (Qwen2.5-VL)\n"
+	    "                          resizes an image to (defaults 3136, 1003520)\n"
 	    "  -n, --n-predict N       most tokens per answer (default -1: until the end)\n"
 	    "  -c, --ctx-size N        context size in tokens (default: the model's, <= 4096)\n"
 	    "  -t, --threads N         threads (default: $RLAIFV_THREADS or physical cores)\n"
@@ -159,6 +162,8 @@ enum long_only {
 	OPT_NO_CACHE,
 	OPT_IMAGE_MAX_SIDE,
 	OPT_IMAGE_MAX_MEMORY,
+	OPT_IMAGE_MIN_PIXELS,
+	OPT_IMAGE_MAX_PIXELS,
 	OPT_BETA,
 	OPT_SHOW_CANDIDATES,
 	OPT_JSON,
@@ -201,6 +206,8 @@ static const struct option long_options[] = {
     {"no-cache", no_argument, 0, OPT_NO_CACHE},
     {"image-max-side", required_argument, 0, OPT_IMAGE_MAX_SIDE},
     {"image-max-memory", required_argument, 0, OPT_IMAGE_MAX_MEMORY},
+    {"image-min-pixels", required_argument, 0, OPT_IMAGE_MIN_PIXELS},
+    {"image-max-pixels", required_argument, 0, OPT_IMAGE_MAX_PIXELS},
     {"beta", required_argument, 0, OPT_BETA},
     {"show-candidates", no_argument, 0, OPT_SHOW_CANDIDATES},
     {"json", no_argument, 0, OPT_JSON},
@@ -302,6 +309,10 @@ static int take_option(int c, const char *arg, cli_opts *o)
 	case OPT_NO_CACHE:
 		o->no_cache = 1;
 		return 0;
+	case OPT_IMAGE_MIN_PIXELS:
+		return parse_int("--image-min-pixels", arg, 1, 1 << 30, &o->image_min_pixels);
+	case OPT_IMAGE_MAX_PIXELS:
+		return parse_int("--image-max-pixels", arg, 1, 1 << 30, &o->image_max_pixels);
 	case OPT_IMAGE_MAX_SIDE:
 		return parse_int("--image-max-side", arg, 1, RV_MAX_IMAGE_SIDE, &o->image_max_side);
 	case OPT_IMAGE_MAX_MEMORY:
@@ -362,6 +373,9 @@ static int take_option(int c, const char *arg, cli_opts *o)
 int cli_parse_args(int argc, char **argv, cli_opts *o)
 {
 	memset(o, 0, sizeof(*o));
+	/* 1280 merged tokens of 28 x 28 pixels: a laptop's prompt, where HF's
+	 * 12845056 makes a phone photo over ten thousand */
+	o->image_max_pixels = 1003520;
 	o->n_predict = -1;
 	o->temp = 0.8f;
 	o->top_k = 40;

@@ -34,6 +34,9 @@ typedef struct rvi_image_limits {
 	 * bytes per sample + 3), the decoder's raw and output buffers plus
 	 * the RGB copy; default 768 MiB. Peak use stays below it. */
 	uint64_t max_decode_bytes;
+	/* The pixels a dynamic-resolution family resizes an image to at least
+	 * and at most (Qwen2-VL's min_pixels, max_pixels); 0: its own. */
+	int64_t resize_min_pixels, resize_max_pixels;
 } rvi_image_limits;
 
 #define RVI_IMAGE_DEFAULT_MAX_FILE_BYTES ((uint64_t)64 << 20)
@@ -137,6 +140,28 @@ bool rvi_image_valid(const rvi_image *img);
  * is never built, so a wide image costs no more memory than its own pixels. */
 int rvi_image_preprocess_llava(const rvi_image *img, int image_size, const float mean[3],
                                const float std[3], float *out_chw, rvi_err *err);
+
+/* Qwen2-VL's smart_resize (HF Qwen2VLImageProcessor): both sides rounded
+ * to multiples of factor (Python rounding: ties to even), then scaled
+ * down to at most max_pixels or up to at least min_pixels keeping the
+ * aspect ratio. Sides below factor and aspect ratios of 200 or more are
+ * refused, as HF does (RV_ERR_IMAGE); absurd limits RV_ERR_INVALID_ARG. */
+int rvi_qwen2vl_smart_resize(int w, int h, int factor, int64_t min_pixels, int64_t max_pixels,
+                             int *out_w, int *out_h, rvi_err *err);
+
+/* Qwen2-VL preprocessing: a Pillow bicubic stretch of img to out_w x out_h
+ * (skipped when the size is already that), then normalised as
+ * rvi_image_normalize_chw into out_chw (3 * out_w * out_h floats). */
+int rvi_image_preprocess_qwen2vl(const rvi_image *img, int out_w, int out_h, const float mean[3],
+                                 const float std[3], float *out_chw, rvi_err *err);
+
+/* The rows the vision tower reads from a normalised w x h image (sides
+ * multiples of patch * merge): merge blocks row-major, the merge x merge
+ * patches of a block row-major, each row the patch's 3 x temporal x patch x
+ * patch values in (channel, time, y, x) order, a still image repeated in
+ * time. out: (h / patch) * (w / patch) rows. */
+void rvi_qwen2vl_patches(const float *chw, int w, int h, int patch, int merge, int temporal,
+                         float *out);
 
 /* ---- internal: the bridge to stb_image_impl.c ----------------------------
  * stb_image is compiled static in one file; these are its only entry points.

@@ -1,0 +1,567 @@
+/* test_qwen25vl.c: Qwen2.5-VL against the training-code references of
+ * tests/data/qwen25vl (see its README): the Qwen2 decoder with M-RoPE on
+ * text-only chat prompts, the image path (pixels, patches, ViT output and
+ * embeddings against the float64 npy references, prompt ids and M-RoPE
+ * positions, first-position top 10, greedy ids and log-probs, teacher-forced
+ * candidate scores), best-of-N with 3-component positions equal to solo
+ * runs, and bad files refused naming the key or tensor. F32 weights must
+ * match to 1e-3 in log-prob with identical tokens; Q8_0 (activations
+ * quantized, as llama.cpp does; the reference keeps them in float64) as the
+ * README says: same ids, first token, log-probs within 0.25 until the
+ * greedy paths part. */
+#include <math.h>
+#include <stdio.h>
+#include <unistd.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "models/qwen25vl.h"
+#include "src/api_internal.h"
+#include "src/image/image.h"
+#include "src/bestofn.h"
+#include "src/prompt.h"
+#include "rlaifv.h"
+#include "tests/testutil.h"
+
+#define TOL_F32 1e-3
+#define TOL_Q8  0.25
+
+static rv_context *open_model(const char *text_model, bool vision, rv_model **m)
+{
+	char err[512];
+	rv_model_params mp = rv_model_default_params();
+	mp.n_threads = 2;
+	*m = NULL;
+	CHECK(rv_model_load(tu_data(text_model), &mp, m, err, sizeof(err)) == RV_OK, "%s", err);
+	if (!*m)
+		return NULL;
+	if (vision)
+		CHECK(rv_model_load_mmproj(*m, tu_data("qwen25vl/tiny-qwen25vl-mmproj-f32.gguf"),
+		                           err, sizeof(err)) == RV_OK,
+		      "%s", err);
+	rv_context_params cp = rv_context_default_params();
+	cp.no_cache = 1;
+	rv_context *ctx = NULL;
+	CHECK(rv_context_new(*m, &cp, &ctx, err, sizeof(err)) == RV_OK, "%s", err);
+	return ctx;
+}
+
+/* Greedy tokens and log-probs against ref (an object with greedy.ids and
+ * greedy.logprobs); exact: every token equal, else the first within tol. */
+static void check_greedy(rv_context *ctx, const rv_prompt *p, const tu_json *ref, double tol,
+                         bool exact, const char *name)
+{
+	const tu_json *ids = tu_json_get(ref, "greedy.ids");
+	const tu_json *lps = tu_json_get(ref, "greedy.logprobs");
+	rv_gen_params gp = rv_gen_default_params();
+	gp.temp = 0;
+	gp.n_candidates = 1;
+	gp.n_predict = (int)ids->n;
+	gp.ignore_eos = 1; /* the reference does not stop at EOS */
+	rv_result r;
+	rv_status st = rv_generate_prompt(ctx, p, &gp, &r);
+	CHECK(st == RV_OK, "%s: %s", name, rv_context_error(ctx));
+	if (st != RV_OK)
+		return;
+	int same = 0;
+	double worst = 0;
+	while (same < r.n_tokens && same < (int)ids->n &&
+	       r.tokens[same] == (int32_t)tu_json_at(ids, (size_t)same)->num) {
+		double d = fabs(r.logprobs[same] - tu_json_at(lps, (size_t)same)->num);
+		worst = d > worst ? d : worst;
+		same++;
+	}
+	if (exact)
+		CHECK(same == (int)ids->n, "%s: greedy tokens part at step %d", name, same);
+	else if (same == 0 && r.n_tokens > 0) {
+		/* Quantized activations may flip a near tie: our first token must
+		 * then be within tol of the reference's best in the reference's
+		 * own distribution. */
+		const tu_json *top = tu_json_get(ref, "first_position_top10");
+		double best = tu_json_get(tu_json_at(top, 0), "logprob")->num, ours = -INFINITY;
+		for (size_t k = 0; k < top->n; k++)
+			if ((int32_t)tu_json_get(tu_json_at(top, k), "id")->num == r.tokens[0])
+				ours = tu_json_get(tu_json_at(top, k), "logprob")->num;
+		CHECK(best - ours <= tol && fabs(r.logprobs[0] - ours) <= tol,
+		      "%s: first token %d is %g below the reference's", name, r.tokens[0],
+		      best - ours);
+		printf("%s: first token a near tie (%.3g apart in the reference)\n", name,
+		       best - ours);
+	}
+	CHECK(worst <= tol, "%s: log-probs differ by %g (tolerance %g)", name, worst, tol);
+	printf("%s: %d/%zu greedy tokens equal, max |logprob diff| %.3g\n", name, same, ids->n,
+	       worst);
+	rv_result_free(&r);
+}
+
+/* Prompt ids (image rows as the <|image_pad|> id) and positions. */
+static void check_prompt(rv_context *ctx, const rv_prompt *p, const tu_json *ids,
+                         const tu_json *toks, const char *name)
+{
+	rvi_prompt pr;
+	CHECK(rvi_prompt_prepare(ctx, p, -1, &pr) == RV_OK, "%s: prepare: %s", name,
+	      rv_context_error(ctx));
+	size_t k = 0;
+	bool same = true;
+	for (int i = 0; i < pr.n_parts; i++) {
+		const rvi_prompt_part *part = &pr.parts[i];
+		for (int64_t t = 0; t < part->n; t++, k++)
+			same &= k < ids->n &&
+			        tu_json_at(ids, k)->num == (part->tokens ? part->tokens[t] : 961);
+	}
+	CHECK(same && k == ids->n, "%s: prompt ids differ from the reference", name);
+	const tu_json *thw = toks ? tu_json_get(toks, "position_ids_thw") : NULL;
+	if (thw && k == ids->n) {
+		/* M-RoPE positions (t, h, w) of every item, as get_rope_index */
+		rvi_pos *pos = malloc(sizeof(rvi_pos) * k);
+		int64_t next = rvi_prompt_positions(ctx, &pr, pos);
+		const tu_json *t = tu_json_at(thw, 0), *h = tu_json_at(thw, 1),
+		              *w = tu_json_at(thw, 2);
+		bool pos_ok = t && h && w && t->n == k;
+		for (size_t i = 0; pos_ok && i < k; i++)
+			pos_ok = pos[i].t == tu_json_at(t, i)->num &&
+			         pos[i].h == tu_json_at(h, i)->num &&
+			         pos[i].w == tu_json_at(w, i)->num;
+		CHECK(pos_ok, "%s: positions differ from get_rope_index's", name);
+		CHECK(next == (int64_t)tu_json_get(toks, "next_position")->num,
+		      "%s: next position %lld", name, (long long)next);
+		free(pos);
+	}
+	rvi_prompt_free(&pr);
+}
+
+static void run_text(const char *model, const char *ref_name, double tol, bool exact)
+{
+	tu_json *ref = tu_json_load(tu_data(ref_name));
+	CHECK(ref != NULL, "%s", ref_name);
+	rv_model *m;
+	rv_context *ctx = open_model(model, false, &m);
+	const tu_json *prompts = ref ? tu_json_get(ref, "prompts") : NULL;
+	for (size_t i = 0; ctx && prompts && i < prompts->n; i++) {
+		const tu_json *pj = tu_json_at(prompts, i);
+		rv_prompt p = {tu_json_get(pj, "prompt")->str, NULL, 0, "gguf", NULL};
+		char name[256];
+		snprintf(name, sizeof(name), "%s \"%s\"", ref_name, p.text);
+		check_prompt(ctx, &p, tu_json_get(pj, "prompt_ids"), NULL, name);
+		check_greedy(ctx, &p, pj, tol, exact, name);
+	}
+	rv_context_free(ctx);
+	rv_model_free(m);
+	tu_json_free(ref);
+}
+
+/* A float32 .npy file (format 1.0 to 3.0, little-endian '<f4', C order):
+ * its values and element count; NULL when unreadable. */
+static float *load_npy(const char *name, size_t *n)
+{
+	size_t size;
+	char *buf = tu_read_file(tu_data(name), &size);
+	*n = 0;
+	if (!buf || size < 12 || memcmp(buf, "\x93NUMPY", 6)) {
+		free(buf);
+		return NULL;
+	}
+	const size_t hl = buf[6] == 1 ? (size_t)(uint8_t)buf[8] | (size_t)(uint8_t)buf[9] << 8
+	                              : (size_t)(uint8_t)buf[8] | (size_t)(uint8_t)buf[9] << 8 |
+	                                    (size_t)(uint8_t)buf[10] << 16;
+	const size_t start = buf[6] == 1 ? 10 : 12, off = start + hl;
+	if (off > size) {
+		free(buf);
+		return NULL;
+	}
+	char save = buf[off];
+	buf[off] = 0; /* the header alone, for strstr */
+	const bool ok = strstr(buf + start, "'<f4'") && !strstr(buf + start, "True");
+	buf[off] = save;
+	if (!ok) {
+		free(buf);
+		return NULL;
+	}
+	*n = (size - off) / 4;
+	float *v = malloc(*n * sizeof(float) + 1);
+	memcpy(v, buf + off, *n * sizeof(float));
+	free(buf);
+	return v;
+}
+
+/* max |a - b| over n values, against a reference of ref_n values. */
+static double max_diff(const float *a, const float *ref, size_t n, size_t ref_n)
+{
+	if (!ref || n != ref_n)
+		return INFINITY;
+	double worst = 0;
+	for (size_t i = 0; i < n; i++) {
+		double d = fabs((double)a[i] - (double)ref[i]);
+		if (!(d <= worst))
+			worst = d;
+	}
+	return worst;
+}
+
+typedef struct fixture {
+	const char *image; /* in tests/data/qwen25vl */
+	const char *stem;  /* of the npy references */
+	const char *ref;   /* the f32 describe reference */
+	const char *ref_q8;
+} fixture;
+
+static const fixture fixtures[] = {
+    {"shapes_64x48.png", "shapes_64x48", "ref-hf-qwen25vl-f32.shapes_64x48.describe.json",
+     "ref-hf-qwen25vl-q8_0.shapes_64x48.describe.json"},
+    {"shapes_100x80.jpg", "shapes_100x80.stb-decoded",
+     "ref-hf-qwen25vl-f32.shapes_100x80.describe.stb-decoded.json",
+     "ref-hf-qwen25vl-q8_0.shapes_100x80.describe.stb-decoded.json"},
+    {"wide_294x84.png", "wide_294x84", "ref-hf-qwen25vl-f32.wide_294x84.describe.json",
+     "ref-hf-qwen25vl-q8_0.wide_294x84.describe.json"},
+    {"tall_140x170.png", "tall_140x170", "ref-hf-qwen25vl-f32.tall_140x170.describe.json",
+     "ref-hf-qwen25vl-q8_0.tall_140x170.describe.json"},
+};
+
+static const char *path_of(const char *name)
+{
+	static char path[4096];
+	char rel[512];
+	snprintf(rel, sizeof(rel), "qwen25vl/%s", name);
+	snprintf(path, sizeof(path), "%s", tu_data(rel));
+	return path;
+}
+
+/* Pixels and patches identical, the ViT output and the embedding within
+ * 1e-4 of the float64 reference. */
+static void check_vision(const rv_model *model, const fixture *f, const tu_json *ref)
+{
+	const rvi_qwen25vl *m = model->vision_model;
+	rvi_image img;
+	rvi_err err = {0};
+	int rc = rvi_image_load_file(path_of(f->image), NULL, false, &img, &err);
+	CHECK(rc == RV_OK, "%s: %s", f->image, err.msg);
+	if (rc != RV_OK)
+		return;
+	int rw = 0, rh = 0;
+	CHECK(rvi_qwen2vl_smart_resize(img.w, img.h, 28, 3136, 12845056, &rw, &rh, &err) == RV_OK,
+	      "%s", err.msg);
+	const tu_json *rs = tu_json_get(ref, "preprocess.resized_size_wh");
+	CHECK(rw == (int)tu_json_at(rs, 0)->num && rh == (int)tu_json_at(rs, 1)->num,
+	      "%s: resized to %dx%d", f->image, rw, rh);
+	char name[256];
+	size_t n_ref;
+	float *want;
+
+	float *chw = malloc(sizeof(float) * 3 * (size_t)rw * (size_t)rh);
+	CHECK(rvi_image_preprocess_qwen2vl(&img, rw, rh, m->hp.image_mean, m->hp.image_std, chw,
+	                                   &err) == RV_OK,
+	      "%s", err.msg);
+	snprintf(name, sizeof(name), "qwen25vl/ref-hf-npy/%s-pixels.npy", f->stem);
+	want = load_npy(name, &n_ref);
+	double d = max_diff(chw, want, 3 * (size_t)rw * (size_t)rh, n_ref);
+	CHECK(d == 0, "%s: pixels differ by %g", f->image, d);
+	free(want);
+	free(chw);
+
+	rvi_pixels px;
+	rc = model->vision->preprocess(m, &img, NULL, &px, &err);
+	CHECK(rc == RV_OK, "%s", err.msg);
+	rvi_image_free(&img);
+	if (rc != RV_OK)
+		return;
+	snprintf(name, sizeof(name), "qwen25vl/ref-hf-npy/%s-patches.npy", f->stem);
+	want = load_npy(name, &n_ref);
+	d = max_diff(px.data, want, (size_t)px.n_floats, n_ref);
+	CHECK(d == 0, "%s: patches differ by %g", f->image, d);
+	free(want);
+
+	const int64_t gh = px.h / 14, gw = px.w / 14, n = gh * gw;
+	CHECK(px.shape.rows == n / 4 && px.shape.grid_h == gh / 2 && px.shape.grid_w == gw / 2,
+	      "%s: %lld rows", f->image, (long long)px.shape.rows);
+	float *vit = malloc(sizeof(float) * (size_t)(n * m->hp.n_embd));
+	float *out = malloc(sizeof(float) * (size_t)(n / 4 * m->hp.n_out));
+	rc = rvi_qwen25vl_encode(m, px.data, gh, gw, 2, out, vit, &err);
+	CHECK(rc == RV_OK, "%s", err.msg);
+	snprintf(name, sizeof(name), "qwen25vl/ref-hf-npy/%s-vit.npy", f->stem);
+	want = load_npy(name, &n_ref);
+	double dv = max_diff(vit, want, (size_t)(n * m->hp.n_embd), n_ref);
+	CHECK(dv <= 1e-4, "%s: ViT output differs by %g", f->image, dv);
+	free(want);
+	snprintf(name, sizeof(name), "qwen25vl/ref-hf-npy/%s-embd.npy", f->stem);
+	want = load_npy(name, &n_ref);
+	double de = max_diff(out, want, (size_t)(n / 4 * m->hp.n_out), n_ref);
+	CHECK(de <= 1e-4, "%s: embedding differs by %g", f->image, de);
+	free(want);
+	printf("%s: pixels, patches equal; ViT max diff %.3g, embedding %.3g\n", f->image, dv, de);
+	free(vit);
+	free(out);
+	rvi_pixels_free(&px);
+}
+
+/* Teacher-forced log-probs of the reference's fixed continuations right
+ * after the image prompt (their M-RoPE positions continue after the
+ * prompt's largest), and the best by mean log-prob. */
+static void check_scores(rv_context *ctx, const rv_prompt *p, const tu_json *ref, double tol,
+                         const char *name)
+{
+	const tu_json *cands = tu_json_get(ref, "scored_candidates.candidates");
+	rvi_prompt pr;
+	double ms;
+	int rc = rvi_prompt_prepare(ctx, p, -1, &pr);
+	if (rc == RV_OK)
+		rc = rvi_prompt_encode_images(ctx, &pr, NULL, NULL, &ms);
+	if (rc == RV_OK)
+		rc = rvi_prompt_prefill(ctx, &pr);
+	CHECK(rc == RV_OK && cands, "%s: %s", name, rv_context_error(ctx));
+	rvi_prompt_free(&pr);
+	if (rc != RV_OK || !cands)
+		return;
+	rv_result r;
+	memset(&r, 0, sizeof(r));
+	r.n_candidates = (int)cands->n;
+	r.candidates = calloc(cands->n, sizeof(rv_candidate));
+	for (size_t c = 0; c < cands->n; c++) {
+		const tu_json *ids = tu_json_get(tu_json_at(cands, c), "ids");
+		rv_candidate *cd = &r.candidates[c];
+		cd->n_tokens = (int)ids->n;
+		cd->tokens = malloc(sizeof(int32_t) * ids->n);
+		cd->logprobs = calloc(ids->n, sizeof(double));
+		cd->text = strdup("");
+		cd->finish_reason = RV_FINISH_EOS;
+		for (size_t t = 0; t < ids->n; t++)
+			cd->tokens[t] = (int32_t)tu_json_at(ids, t)->num;
+	}
+	rc = rvi_bestofn_score_reference(ctx, ctx->logits, &r);
+	CHECK(rc == RV_OK, "%s: score: %s", name, rv_context_error(ctx));
+	double worst = 0;
+	for (size_t c = 0; rc == RV_OK && c < cands->n; c++) {
+		const tu_json *lps = tu_json_get(tu_json_at(cands, c), "logprobs");
+		rv_candidate *cd = &r.candidates[c];
+		for (int t = 0; t < cd->n_tokens; t++) {
+			double d = fabs(cd->ref_logprobs[t] - tu_json_at(lps, (size_t)t)->num);
+			worst = d > worst ? d : worst;
+			cd->logprobs[t] = cd->ref_logprobs[t]; /* rank on these */
+		}
+		free(cd->ref_logprobs);
+		cd->ref_logprobs = NULL;
+	}
+	CHECK(worst <= tol, "%s: scored candidates differ by %g", name, worst);
+	CHECK(rc == RV_OK && rvi_bestofn_rank(&r, RV_SCORE_MEAN, 0.1) == RV_OK &&
+	          r.chosen == (int)tu_json_get(ref, "scored_candidates.best_by_mean_logprob")->num,
+	      "%s: best candidate %d", name, r.chosen);
+	printf("%s: scored candidates max |logprob diff| %.3g\n", name, worst);
+	rv_result_free(&r);
+}
+
+static bool same_candidate(const rv_candidate *a, const rv_candidate *b)
+{
+	return a->n_tokens == b->n_tokens && a->finish_reason == b->finish_reason &&
+	       !memcmp(a->tokens, b->tokens, sizeof(int32_t) * (size_t)a->n_tokens) &&
+	       !memcmp(a->logprobs, b->logprobs, sizeof(double) * (size_t)a->n_tokens);
+}
+
+/* Best-of-N on an image prompt: every candidate (its suffix at M-RoPE
+ * positions after the prompt) equals its solo run bit for bit; and the
+ * model as its own reference (RLAIF-V's reward) scores each candidate's
+ * tokens with the log-probs it sampled them with. */
+static void check_bestofn(rv_context *ctx, const rv_prompt *p, const char *name)
+{
+	enum { N = 4 };
+	rv_gen_params gp = rv_gen_default_params();
+	gp.n_candidates = N;
+	gp.temp = 0.9f;
+	gp.seed = 42;
+	gp.n_predict = 12;
+	gp.ignore_eos = 1;
+	rv_result batch;
+	rv_status st = rv_generate_prompt(ctx, p, &gp, &batch);
+	CHECK(st == RV_OK && batch.n_candidates == N, "%s: best-of-%d: %s", name, N,
+	      rv_context_error(ctx));
+	if (st != RV_OK)
+		return;
+	int distinct = 0;
+	for (int i = 0; i < N; i++) {
+		rv_gen_params one = gp;
+		one.n_candidates = 1;
+		one.seed = rv_candidate_seed(42, i);
+		rv_result r;
+		CHECK(rv_generate_prompt(ctx, p, &one, &r) == RV_OK, "single %d", i);
+		CHECK(r.n_candidates == 1 && same_candidate(&r.candidates[0], &batch.candidates[i]),
+		      "%s: candidate %d decoded alone differs from the batch", name, i);
+		distinct += i > 0 && !same_candidate(&batch.candidates[i], &batch.candidates[0]);
+		rv_result_free(&r);
+	}
+	CHECK(distinct > 0, "%s: all candidates are the same", name);
+	rv_result_free(&batch);
+
+	/* the model as its own reference: ref_logprobs equal the sampled
+	 * candidates' own log-probs (up to float summation order) */
+	rv_context *ref = NULL;
+	char err[512];
+	rv_context_params cp = rv_context_default_params();
+	cp.no_cache = 1;
+	CHECK(rv_context_new(ctx->model, &cp, &ref, err, sizeof(err)) == RV_OK, "%s", err);
+	gp.reference = ref;
+	st = ref ? rv_generate_prompt(ctx, p, &gp, &batch) : RV_ERR_INTERNAL;
+	CHECK(st == RV_OK, "%s: with a reference: %s", name, rv_context_error(ctx));
+	double worst = 0;
+	for (int i = 0; st == RV_OK && i < batch.n_candidates; i++) {
+		const rv_candidate *c = &batch.candidates[i];
+		CHECK(c->ref_logprobs != NULL, "candidate %d has no reference log-probs", i);
+		for (int t = 0; c->ref_logprobs && t < c->n_tokens; t++) {
+			double d = fabs(c->ref_logprobs[t] - c->logprobs[t]);
+			worst = d > worst ? d : worst;
+		}
+	}
+	CHECK(worst <= 1e-4, "%s: reference log-probs differ from the sampled ones by %g", name,
+	      worst);
+	if (st == RV_OK)
+		rv_result_free(&batch);
+	rv_context_free(ref);
+}
+
+static void run_image(const fixture *f, bool q8)
+{
+	char rel[512];
+	snprintf(rel, sizeof(rel), "qwen25vl/%s", q8 ? f->ref_q8 : f->ref);
+	tu_json *ref = tu_json_load(tu_data(rel));
+	CHECK(ref != NULL, "%s", rel);
+	rv_model *m;
+	rv_context *ctx = open_model(q8 ? "qwen25vl/tiny-qwen25vl-text-q8_0.gguf"
+	                                : "qwen25vl/tiny-qwen25vl-text-f32.gguf",
+	                             true, &m);
+	if (ref && ctx) {
+		if (!q8)
+			check_vision(m, f, ref);
+		char path[4096];
+		snprintf(path, sizeof(path), "%s", path_of(f->image));
+		const char *images[1] = {path};
+		rv_prompt p = {"describe", images, 1, "gguf", NULL};
+		check_prompt(ctx, &p, tu_json_get(ref, "tokens.ids"), tu_json_get(ref, "tokens"),
+		             rel);
+		check_greedy(ctx, &p, ref, q8 ? TOL_Q8 : TOL_F32, !q8, rel);
+		check_scores(ctx, &p, ref, q8 ? TOL_Q8 : TOL_F32, rel);
+		if (!q8 && f == &fixtures[2]) /* three windows, a 10x3 grid */
+			check_bestofn(ctx, &p, rel);
+	}
+	rv_context_free(ctx);
+	rv_model_free(m);
+	tu_json_free(ref);
+}
+
+/* A copy of a fixture file with the bytes at the first occurrence of
+ * find replaced by repl (same length) and, when value_at >= 0, the int32
+ * value_at bytes after the match's end set to value; written to a
+ * temporary file whose path is returned (static), NULL on failure. */
+static const char *patched(const char *name, const char *find, const char *repl, long value_at,
+                           int32_t value)
+{
+	static char path[512];
+	char rel[256];
+	snprintf(rel, sizeof(rel), "qwen25vl/%s", name);
+	size_t n;
+	char *buf = tu_read_file(tu_data(rel), &n);
+	const size_t fl = strlen(find);
+	char *at = NULL;
+	for (size_t i = 0; buf && i + fl <= n && !at; i++)
+		if (!memcmp(buf + i, find, fl))
+			at = buf + i;
+	if (!at || (value_at >= 0 && (size_t)(at - buf) + fl + (size_t)value_at + 4 > n)) {
+		free(buf);
+		return NULL;
+	}
+	memcpy(at, repl, fl);
+	if (value_at >= 0)
+		memcpy(at + fl + value_at, &value, 4); /* GGUF is little-endian, so is x86/arm */
+	snprintf(path, sizeof(path), "%s/rlaifv-qwen25vl-%ld-%s",
+	         getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", (long)getpid(),
+	         name);
+	FILE *f = fopen(path, "wb");
+	const bool ok = f && fwrite(buf, 1, n, f) == n;
+	if (f)
+		fclose(f);
+	free(buf);
+	return ok ? path : NULL;
+}
+
+/* What must be refused, and how: the message names the key or tensor. */
+static void check_errors(void)
+{
+	char err[512];
+	rv_model *m = NULL;
+	rv_model_params mp = rv_model_default_params();
+	/* rope sections [4, 6, 5, 0] do not cover the 16 rotary pairs: after
+	 * the key come its type, element type and count (4 + 4 + 8 bytes),
+	 * then the values */
+	const char *path = patched("tiny-qwen25vl-text-f32.gguf", "qwen2vl.rope.dimension_sections",
+	                           "qwen2vl.rope.dimension_sections", 16 + 8, 5);
+	CHECK(path != NULL, "patched text model");
+	rv_status st = path ? rv_model_load(path, &mp, &m, err, sizeof(err)) : RV_ERR_INTERNAL;
+	CHECK(st == RV_ERR_MODEL && strstr(err, "qwen2vl.rope.dimension_sections"),
+	      "bad sections: %d %s", st, err);
+	if (path)
+		remove(path);
+	/* no sections at all */
+	path = patched("tiny-qwen25vl-text-f32.gguf", "qwen2vl.rope.dimension_sections",
+	               "qwen2vl.rope.dimension_sectionX", -1, 0);
+	st = path ? rv_model_load(path, &mp, &m, err, sizeof(err)) : RV_ERR_INTERNAL;
+	CHECK(st == RV_ERR_MODEL && strstr(err, "qwen2vl.rope.dimension_sections"),
+	      "missing sections: %d %s", st, err);
+	if (path)
+		remove(path);
+
+	CHECK(rv_model_load(tu_data("qwen25vl/tiny-qwen25vl-text-f32.gguf"), &mp, &m, err,
+	                    sizeof(err)) == RV_OK,
+	      "%s", err);
+	static const struct {
+		const char *find, *repl, *want;
+	} bad[] = {
+	    /* the second frame's patch kernel */
+	    {"v.patch_embd.weight.1", "v.patch_embd.weight.X", "v.patch_embd.weight.1"},
+	    {"clip.vision.n_wa_pattern", "clip.vision.n_wa_patterX", "clip.vision.n_wa_pattern"},
+	    {"v.blk.2.ffn_gate.bias", "v.blk.2.ffn_gate.biaX", "v.blk.2.ffn_gate.bias"},
+	    {"v.post_ln.weight", "v.post_ln.weighX", "v.post_ln.weight"},
+	};
+	for (size_t i = 0; m && i < sizeof(bad) / sizeof(bad[0]); i++) {
+		path = patched("tiny-qwen25vl-mmproj-f32.gguf", bad[i].find, bad[i].repl, -1, 0);
+		st = path ? rv_model_load_mmproj(m, path, err, sizeof(err)) : RV_ERR_INTERNAL;
+		CHECK(st == RV_ERR_MODEL && strstr(err, bad[i].want), "%s: %d %s", bad[i].want, st,
+		      err);
+		if (path)
+			remove(path);
+	}
+	rv_model_free(m);
+
+	/* pixel limits and image sizes smart_resize cannot serve */
+	rvi_err e = {0};
+	int w, h;
+	CHECK(rvi_qwen2vl_smart_resize(64, 48, 28, 5000, 4000, &w, &h, &e) == RV_ERR_INVALID_ARG,
+	      "min above max");
+	CHECK(rvi_qwen2vl_smart_resize(64, 48, 28, 0, 4000, &w, &h, &e) == RV_ERR_INVALID_ARG,
+	      "min 0");
+	CHECK(rvi_qwen2vl_smart_resize(64, 48, 28, 3136, (int64_t)1 << 50, &w, &h, &e) ==
+	          RV_ERR_INVALID_ARG,
+	      "absurd max");
+	CHECK(rvi_qwen2vl_smart_resize(20, 48, 28, 3136, 12845056, &w, &h, &e) == RV_ERR_IMAGE &&
+	          strstr(e.msg, "20x48"),
+	      "a side below 28: %s", e.msg);
+	CHECK(rvi_qwen2vl_smart_resize(30, 6100, 28, 3136, 12845056, &w, &h, &e) == RV_ERR_IMAGE,
+	      "aspect ratio 203");
+	/* the ties go to even: 294 / 28 = 10.5 -> 10, 70 / 28 = 2.5 -> 2 (then
+	 * scaled up to the minimum) */
+	CHECK(rvi_qwen2vl_smart_resize(294, 84, 28, 3136, 12845056, &w, &h, &e) == RV_OK &&
+	          w == 280 && h == 84,
+	      "294x84 -> %dx%d", w, h);
+	CHECK(rvi_qwen2vl_smart_resize(4000, 3000, 28, 3136, 1003520, &w, &h, &e) == RV_OK &&
+	          (int64_t)w * h <= 1003520 && w % 28 == 0 && h % 28 == 0,
+	      "max pixels: %dx%d", w, h);
+}
+
+int main(void)
+{
+	run_text("qwen25vl/tiny-qwen25vl-text-f32.gguf", "qwen25vl/ref-hf-qwen25vl-text-f32.json",
+	         TOL_F32, true);
+	run_text("qwen25vl/tiny-qwen25vl-text-q8_0.gguf", "qwen25vl/ref-hf-qwen25vl-text-q8_0.json",
+	         TOL_Q8, false);
+	for (size_t i = 0; i < sizeof(fixtures) / sizeof(fixtures[0]); i++) {
+		run_image(&fixtures[i], false);
+		run_image(&fixtures[i], true);
+	}
+	check_errors();
+	return tu_finish("test_qwen25vl");
+}
