@@ -37,7 +37,7 @@ typedef struct buf {
 
 static void put(buf *b, const void *d, size_t n)
 {
-	if (!b->p && b->cap)
+	if (n == 0 || (!b->p && b->cap))
 		return;
 	if (b->n + n > b->cap) {
 		size_t cap = (b->n + n) * 2;
