@@ -4,6 +4,8 @@
 # from a clean clone too (bash .ci/hardening.sh). Steps:
 #   1. the whole test suite (make check) built with AddressSanitizer and
 #      UndefinedBehaviorSanitizer (configure --enable-sanitizers, clang);
+#   1b. the API misuse test (one context from two threads, one model shared
+#      by two) built with ThreadSanitizer;
 #   2. the kernel tests of a normal -O2 build under valgrind, once with
 #      RLAIFV_ISA=avx2 and once with RLAIFV_ISA=scalar (valgrind has no
 #      AVX-512 and hides it from CPUID, so test_kernels never picks it);
@@ -67,6 +69,27 @@ else
 	fail "asan-ubsan: build"
 	show build-asan/configure.log
 	show build-asan/make.log
+fi
+
+# ---- 1b. the threading test under ThreadSanitizer -----------------------------
+# test_api_misuse runs one context from two threads (the second must get
+# RV_ERR_BUSY) and one model from two threads with a context each (the
+# documented way). The library is built without OpenMP, whose runtime is
+# not instrumented and would only give false reports; BLAS runs one thread.
+mkdir -p build-tsan
+if (cd build-tsan && ../configure --quiet --disable-openmp CC=clang \
+	CFLAGS="-O1 -g -fsanitize=thread" LDFLAGS="-fsanitize=thread" >configure.log 2>&1 &&
+	make -j"$jobs" librlaifv.la tests/test_api_misuse >make.log 2>&1); then
+	if (cd build-tsan && srcdir="$top" OPENBLAS_NUM_THREADS=1 \
+		TSAN_OPTIONS=halt_on_error=1:exitcode=66 tests/test_api_misuse >tsan.log 2>&1); then
+		pass "tsan: test_api_misuse ($(tail -n 1 build-tsan/tsan.log))"
+	else
+		fail "tsan: test_api_misuse"
+		show build-tsan/tsan.log 60
+	fi
+else
+	fail "tsan: build (configure --disable-openmp CC=clang CFLAGS=-fsanitize=thread)"
+	show build-tsan/make.log
 fi
 
 # ---- 2. kernel tests under valgrind ------------------------------------------

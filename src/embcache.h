@@ -15,9 +15,8 @@
  * Key: SHA-256 of
  *     RVI_EMBCACHE_KEY_TAG including its NUL        (versions the key itself)
  *     mmproj_id                           32 bytes  (the caller's hash of the
- *                                                    mmproj's GGUF header,
- *                                                    metadata, tensor table
- *                                                    and size)
+ *                                                    whole mmproj file:
+ *                                                    rvi_vision_mmproj_id)
  *     params_n                            u64 LE
  *     params                              params_n bytes
  *     the image file's bytes              to the end of the message

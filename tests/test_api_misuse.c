@@ -21,34 +21,14 @@
 
 #include <rlaifv.h>
 
-static int fails, checks;
-
-#define CHECK(cond, ...)                                                                           \
-	do {                                                                                       \
-		checks++;                                                                          \
-		if (!(cond)) {                                                                     \
-			fails++;                                                                   \
-			printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                     \
-			printf(__VA_ARGS__);                                                       \
-			printf("\n");                                                              \
-		}                                                                                  \
-	} while (0)
+#include "public_check.h"
 
 /* A status and a message that holds phrase. */
 #define EXPECT(rc, want, msg, phrase)                                                              \
 	CHECK((rc) == (want) && strstr((msg), (phrase)), "status %d '%s' (want %d, '%s')",         \
 	      (int)(rc), (msg), (int)(want), (phrase))
 
-static char data_dir[4096], tmp_dir[64];
-
-static const char *data(const char *name)
-{
-	static char path[2][4352];
-	static int k;
-	k ^= 1;
-	snprintf(path[k], sizeof path[k], "%s/%s", data_dir, name);
-	return path[k];
-}
+static char tmp_dir[64];
 
 static const char *tmp(const char *name)
 {
@@ -561,8 +541,7 @@ static void remove_tree(const char *dir)
 
 int main(void)
 {
-	const char *srcdir = getenv("srcdir");
-	snprintf(data_dir, sizeof data_dir, "%s/tests/data", srcdir ? srcdir : ".");
+	set_data_dir();
 	snprintf(tmp_dir, sizeof tmp_dir, "/tmp/rlaifv-api-misuse-XXXXXX");
 	if (!mkdtemp(tmp_dir)) {
 		printf("mkdtemp: %s\n", strerror(errno));

@@ -12,29 +12,7 @@
 
 #include <rlaifv.h>
 
-static int fails, checks;
-
-#define CHECK(cond, ...)                                                                           \
-	do {                                                                                       \
-		checks++;                                                                          \
-		if (!(cond)) {                                                                     \
-			fails++;                                                                   \
-			printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                     \
-			printf(__VA_ARGS__);                                                       \
-			printf("\n");                                                              \
-		}                                                                                  \
-	} while (0)
-
-static char data_dir[4096];
-
-static const char *data(const char *name)
-{
-	static char path[2][4352];
-	static int k;
-	k ^= 1;
-	snprintf(path[k], sizeof path[k], "%s/%s", data_dir, name);
-	return path[k];
-}
+#include "public_check.h"
 
 static int n_text_calls, n_progress_calls, n_stop_polls;
 
@@ -263,8 +241,7 @@ static void test_vocab_only(void)
 
 int main(void)
 {
-	const char *srcdir = getenv("srcdir");
-	snprintf(data_dir, sizeof data_dir, "%s/tests/data", srcdir ? srcdir : ".");
+	set_data_dir();
 	test_library_info();
 	test_text();
 	test_image();
