@@ -1192,11 +1192,8 @@ static void rope(float *x, int64_t n_heads, int64_t head_dim, int64_t n_rot, con
 			    v + i, _mm256_addsub_ps(_mm256_mul_ps(ab, _mm256_moveldup_ps(r)),
 			                            _mm256_mul_ps(ba, _mm256_movehdup_ps(r))));
 		}
-		for (; i < n_rot; i += 2) {
-			const float c = cs[i], s = cs[i + 1], a = v[i], b = v[i + 1];
-			v[i] = a * c - b * s;
-			v[i + 1] = a * s + b * c;
-		}
+		for (; i < n_rot; i += 2)
+			rvk_rope_pair(&v[i], &v[i + 1], cs[i], cs[i + 1]);
 	}
 }
 
@@ -1221,11 +1218,8 @@ static void rope_neox(float *x, int64_t n_heads, int64_t head_dim, int64_t n_rot
 			_mm256_storeu_ps(v + i + half,
 			                 _mm256_add_ps(_mm256_mul_ps(a, s), _mm256_mul_ps(b, c)));
 		}
-		for (; i < half; i++) {
-			const float c = cs[2 * i], s = cs[2 * i + 1], a = v[i], b = v[i + half];
-			v[i] = a * c - b * s;
-			v[i + half] = a * s + b * c;
-		}
+		for (; i < half; i++)
+			rvk_rope_pair(&v[i], &v[i + half], cs[2 * i], cs[2 * i + 1]);
 	}
 }
 

@@ -165,6 +165,20 @@ static inline void rvk_ftz_end(unsigned int csr)
 }
 #endif
 
+/* The rotation of one RoPE pair (a, b) by (c, s): a c - b s, a s + b c,
+ * each product rounded on its own (no FMA). scalar.c's rope and the tails
+ * of the SIMD ones use it, and their vector parts do the same operations,
+ * so every ISA gives the same bits. */
+static inline void rvk_rope_pair(float *a, float *b, float c, float s)
+{
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
+	const float x = *a, y = *b;
+	*a = x * c - y * s;
+	*b = x * s + y * c;
+}
+
 /* The scalar reference table (always available). */
 extern const rvk_table rvk_scalar_table;
 

@@ -792,11 +792,8 @@ static void rope(float *x, int64_t n_heads, int64_t head_dim, int64_t n_rot, con
 			rotate4(ab.val[0], ab.val[1], vld2q_f32(cs + i), &ab.val[0], &ab.val[1]);
 			vst2q_f32(v + i, ab);
 		}
-		for (; i < n_rot; i += 2) {
-			const float c = cs[i], s = cs[i + 1], a = v[i], b = v[i + 1];
-			v[i] = a * c - b * s;
-			v[i + 1] = a * s + b * c;
-		}
+		for (; i < n_rot; i += 2)
+			rvk_rope_pair(&v[i], &v[i + 1], cs[i], cs[i + 1]);
 	}
 }
 
@@ -813,11 +810,8 @@ static void rope_neox(float *x, int64_t n_heads, int64_t head_dim, int64_t n_rot
 			vst1q_f32(v + i, a);
 			vst1q_f32(v + i + half, b);
 		}
-		for (; i < half; i++) {
-			const float c = cs[2 * i], s = cs[2 * i + 1], a = v[i], b = v[i + half];
-			v[i] = a * c - b * s;
-			v[i + half] = a * s + b * c;
-		}
+		for (; i < half; i++)
+			rvk_rope_pair(&v[i], &v[i + half], cs[2 * i], cs[2 * i + 1]);
 	}
 }
 
