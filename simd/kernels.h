@@ -1,7 +1,9 @@
 /* kernels.h: the kernel table. Every hot loop of the runtime is an entry
  * here; simd/scalar.c holds the reference for each entry and each ISA file
  * fills the ones it accelerates (NULL-free: an ISA table starts as a copy of
- * the scalar one). The table is chosen once, at start-up, by dispatch.c. */
+ * the scalar one), as the one list simd/kernel_entries.h says. The table is
+ * chosen once, at start-up, by dispatch.c. simd/ takes nothing from the
+ * runtime but src/blocks.h. */
 #ifndef RLAIFV_KERNELS_H
 #define RLAIFV_KERNELS_H
 
