@@ -913,8 +913,11 @@ static float dot_f32(const float *a, const float *b, int64_t n)
 
 /* o (n) = x (n) / rms(x) * w (n): the sum of squares in double lanes (each
  * square is exact in double), then o = (x * scale) * w as scalar.c. */
-static void rmsnorm(float *o, const float *x, const float *w, int64_t n, float eps)
+/* rmsnorm (w) or rmsnorm_1p (1 + w) */
+KINLINE void rmsnorm_body(const int plus1, float *o, const float *x, const float *w, int64_t n,
+                          float eps)
 {
+	const __m256 one = _mm256_set1_ps(1.0f);
 	__m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
 	int64_t i = 0;
 	for (; i + 8 <= n; i += 8) {
@@ -933,10 +936,23 @@ static void rmsnorm(float *o, const float *x, const float *w, int64_t n, float e
 	const float scale = 1.0f / sqrtf(mean + eps);
 	const __m256 vs = _mm256_set1_ps(scale);
 	for (i = 0; i + 8 <= n; i += 8)
-		_mm256_storeu_ps(o + i, _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(x + i), vs),
-		                                      _mm256_loadu_ps(w + i)));
+		_mm256_storeu_ps(o + i,
+		                 _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(x + i), vs),
+		                               plus1 ? _mm256_add_ps(one, _mm256_loadu_ps(w + i))
+		                                     : _mm256_loadu_ps(w + i)));
 	for (; i < n; i++)
-		o[i] = (x[i] * scale) * w[i];
+		o[i] = (x[i] * scale) * (plus1 ? 1.0f + w[i] : w[i]);
+}
+
+static void rmsnorm(float *o, const float *x, const float *w, int64_t n, float eps)
+{
+	rmsnorm_body(0, o, x, w, n, eps);
+}
+
+// o (n) = (x * scale) * (1 + w), as scalar.c
+static void rmsnorm_1p(float *o, const float *x, const float *w, int64_t n, float eps)
+{
+	rmsnorm_body(1, o, x, w, n, eps);
 }
 
 /* x (n) = softmax(x) in place: max, e^(x - max) by exp_ps, sum in double,
@@ -1029,6 +1045,183 @@ static void axpy(float *y, float a, const float *x, int64_t n)
 
 // attention scores and values: dot_f32 and axpy over rows
 RVK_ATTN_FROM_DOT_AXPY(dot_f32, axpy)
+
+/* ---- norms, activations, bias and RoPE of the model recipes ------------- */
+
+/* o (n) = (x - mean) / sqrt(var + eps) * w + b: mean and variance summed in
+ * double lanes (another order than scalar.c's, within its tolerance), each
+ * output as scalar.c computes it. o may be x: the output pass comes after
+ * both sums. */
+static void layernorm(float *o, const float *x, const float *w, const float *b, int64_t n,
+                      float eps)
+{
+	__m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
+	int64_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		const __m256 v = _mm256_loadu_ps(x + i);
+		s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
+		s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
+	}
+	double lanes[4];
+	_mm256_storeu_pd(lanes, _mm256_add_pd(s0, s1));
+	double sum = (lanes[0] + lanes[2]) + (lanes[1] + lanes[3]);
+	for (; i < n; i++)
+		sum += x[i];
+	const double mean = sum / (double)n;
+	const __m256d vm = _mm256_set1_pd(mean);
+	s0 = _mm256_setzero_pd();
+	s1 = _mm256_setzero_pd();
+	for (i = 0; i + 8 <= n; i += 8) {
+		const __m256 v = _mm256_loadu_ps(x + i);
+		const __m256d d0 = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(v)), vm);
+		const __m256d d1 = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)), vm);
+		s0 = _mm256_fmadd_pd(d0, d0, s0);
+		s1 = _mm256_fmadd_pd(d1, d1, s1);
+	}
+	_mm256_storeu_pd(lanes, _mm256_add_pd(s0, s1));
+	double var = (lanes[0] + lanes[2]) + (lanes[1] + lanes[3]);
+	for (; i < n; i++)
+		var += ((double)x[i] - mean) * ((double)x[i] - mean);
+	const double inv = 1.0 / sqrt(var / (double)n + (double)eps);
+	const __m256d vi = _mm256_set1_pd(inv);
+	for (i = 0; i + 8 <= n; i += 8) {
+		const __m256 v = _mm256_loadu_ps(x + i);
+		const __m128 lo = _mm256_cvtpd_ps(_mm256_mul_pd(
+		    _mm256_sub_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(v)), vm), vi));
+		const __m128 hi = _mm256_cvtpd_ps(_mm256_mul_pd(
+		    _mm256_sub_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)), vm), vi));
+		const __m256 t = _mm256_insertf128_ps(_mm256_castps128_ps256(lo), hi, 1);
+		_mm256_storeu_ps(o + i, _mm256_add_ps(_mm256_mul_ps(t, _mm256_loadu_ps(w + i)),
+		                                      _mm256_loadu_ps(b + i)));
+	}
+	for (; i < n; i++)
+		o[i] = (float)(((double)x[i] - mean) * inv) * w[i] + b[i];
+}
+
+enum { ACT_SILU, ACT_QUICK, ACT_TANH, ACT_ERF };
+
+/* One activation on 8 floats, as avx512_float.c's act16 (see there: the
+ * sigmoids as x / (1 + e^-k), GELU-erf from the erfcc fit). */
+KINLINE __m256 act8(const int kind, __m256 x)
+{
+	const __m256 one = _mm256_set1_ps(1.0f);
+	if (kind == ACT_ERF) {
+		const __m256 z = _mm256_mul_ps(abs_ps(x), _mm256_set1_ps(0.70710678f));
+		const __m256 t = _mm256_div_ps(one, _mm256_fmadd_ps(_mm256_set1_ps(0.5f), z, one));
+		static const float c[10] = {0.17087277f, -0.82215223f, 1.48851587f, -1.13520398f,
+		                            0.27886807f, -0.18628806f, 0.09678418f, 0.37409196f,
+		                            1.00002368f, -1.26551223f};
+		__m256 p = _mm256_set1_ps(c[0]);
+		for (int k = 1; k < 10; k++)
+			p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(c[k]));
+		const __m256 half_erfc = _mm256_mul_ps(
+		    _mm256_set1_ps(0.5f), _mm256_mul_ps(t, exp_ps(_mm256_fnmadd_ps(z, z, p))));
+		const __m256 pos = _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_GE_OQ);
+		const __m256 phi = _mm256_blendv_ps(half_erfc, _mm256_sub_ps(one, half_erfc), pos);
+		return _mm256_mul_ps(x, phi);
+	}
+	__m256 k = x;
+	if (kind == ACT_QUICK)
+		k = _mm256_mul_ps(_mm256_set1_ps(1.702f), x);
+	if (kind == ACT_TANH) {
+		const __m256 x3 = _mm256_mul_ps(_mm256_mul_ps(x, x), x);
+		k = _mm256_mul_ps(_mm256_set1_ps(1.5957691216f),
+		                  _mm256_fmadd_ps(_mm256_set1_ps(0.044715f), x3, x));
+	}
+	return _mm256_div_ps(x, _mm256_add_ps(one, exp_ps(_mm256_sub_ps(_mm256_setzero_ps(), k))));
+}
+
+KINLINE void act_row(const int kind, float *x, int64_t n)
+{
+	int64_t i = 0;
+	for (; i + 8 <= n; i += 8)
+		_mm256_storeu_ps(x + i, act8(kind, _mm256_loadu_ps(x + i)));
+	if (i < n) {
+		float buf[8];
+		_mm256_storeu_ps(buf, act8(kind, load_tail_ps(x + i, n - i)));
+		memcpy(x + i, buf, (size_t)(n - i) * sizeof(float));
+	}
+}
+
+// x (n) = act(x) in place, each within the tolerance of scalar.c's
+static void gelu_erf(float *x, int64_t n)
+{
+	act_row(ACT_ERF, x, n);
+}
+
+static void gelu_tanh(float *x, int64_t n)
+{
+	act_row(ACT_TANH, x, n);
+}
+
+static void gelu_quick(float *x, int64_t n)
+{
+	act_row(ACT_QUICK, x, n);
+}
+
+static void silu(float *x, int64_t n)
+{
+	act_row(ACT_SILU, x, n);
+}
+
+// y (rows, n) += b (n): the scalar bits
+static void add_bias(float *y, const float *b, int64_t rows, int64_t n)
+{
+	for (int64_t t = 0; t < rows; t++, y += n) {
+		int64_t i = 0;
+		for (; i + 8 <= n; i += 8)
+			_mm256_storeu_ps(
+			    y + i, _mm256_add_ps(_mm256_loadu_ps(y + i), _mm256_loadu_ps(b + i)));
+		for (; i < n; i++)
+			y[i] += b[i];
+	}
+}
+
+/* RoPE with scalar.c's operations (a c - b s, a s + b c, no FMA): the
+ * same bits. Adjacent pairs: x and cs line up, so 4 pairs are
+ * addsub([a b ...] * [c c ...], [b a ...] * [s s ...]). */
+static void rope(float *x, int64_t n_heads, int64_t head_dim, int64_t n_rot, const float *cs)
+{
+	for (int64_t h = 0; h < n_heads; h++) {
+		float *v = x + h * head_dim;
+		int64_t i = 0;
+		for (; i + 8 <= n_rot; i += 8) {
+			const __m256 ab = _mm256_loadu_ps(v + i), r = _mm256_loadu_ps(cs + i);
+			const __m256 ba = _mm256_permute_ps(ab, 0xb1);
+			_mm256_storeu_ps(
+			    v + i, _mm256_addsub_ps(_mm256_mul_ps(ab, _mm256_moveldup_ps(r)),
+			                            _mm256_mul_ps(ba, _mm256_movehdup_ps(r))));
+		}
+		for (; i < n_rot; i += 2)
+			rvk_rope_pair(&v[i], &v[i + 1], cs[i], cs[i + 1]);
+	}
+}
+
+/* Half-split pairs: 8 pairs a vector, cos and sin taken apart from 16
+ * floats of cs. */
+static void rope_neox(float *x, int64_t n_heads, int64_t head_dim, int64_t n_rot, const float *cs)
+{
+	const int64_t half = n_rot / 2;
+	for (int64_t h = 0; h < n_heads; h++) {
+		float *v = x + h * head_dim;
+		int64_t i = 0;
+		for (; i + 8 <= half; i += 8) {
+			const __m256 r0 = _mm256_loadu_ps(cs + 2 * i),
+			             r1 = _mm256_loadu_ps(cs + 2 * i + 8);
+			const __m256 c = _mm256_castpd_ps(_mm256_permute4x64_pd(
+			    _mm256_castps_pd(_mm256_shuffle_ps(r0, r1, 0x88)), 0xd8));
+			const __m256 s = _mm256_castpd_ps(_mm256_permute4x64_pd(
+			    _mm256_castps_pd(_mm256_shuffle_ps(r0, r1, 0xdd)), 0xd8));
+			const __m256 a = _mm256_loadu_ps(v + i), b = _mm256_loadu_ps(v + i + half);
+			_mm256_storeu_ps(v + i,
+			                 _mm256_sub_ps(_mm256_mul_ps(a, c), _mm256_mul_ps(b, s)));
+			_mm256_storeu_ps(v + i + half,
+			                 _mm256_add_ps(_mm256_mul_ps(a, s), _mm256_mul_ps(b, c)));
+		}
+		for (; i < half; i++)
+			rvk_rope_pair(&v[i], &v[i + half], cs[2 * i], cs[2 * i + 1]);
+	}
+}
 
 /* ---- the table ---------------------------------------------------------- */
 

@@ -1,6 +1,7 @@
 /* avx512_float.c: AVX-512 kernels whose work is on floats: dequantization
  * (the same floats as scalar.c), the f32 helpers of the forward passes
- * (rmsnorm, softmax, swiglu, axpy) and attention (scores and values). */
+ * (rmsnorm, softmax, swiglu, axpy) and attention (scores and values), and
+ * the norms, activations, bias and RoPE of the model recipes. */
 #include "simd/avx512_common.h"
 
 /* ---- dequantization: the same floats as scalar.c ------------------------- */
@@ -201,8 +202,16 @@ static inline __m512 exp512(__m512 x)
 
 /* o (n) = (x (n) * scale) * w (n), scale = 1 / sqrt(mean(x^2) + eps) with
  * the sum of squares in double, as scalar.c. */
-void rvk_avx512_rmsnorm(float *o, const float *x, const float *w, int64_t n, float eps)
+/* The weight of rmsnorm (w) or rmsnorm_1p (1 + w). */
+static ALWAYS_INLINE __m512 weight(const int plus1, __m512 one, __m512 w)
 {
+	return plus1 ? _mm512_add_ps(one, w) : w;
+}
+
+static ALWAYS_INLINE void rmsnorm_body(const int plus1, float *o, const float *x, const float *w,
+                                       int64_t n, float eps)
+{
+	const __m512 one = _mm512_set1_ps(1.0f);
 	__m512d s0 = _mm512_setzero_pd(), s1 = _mm512_setzero_pd();
 	int64_t i = 0;
 	for (; i + 16 <= n; i += 16) {
@@ -224,14 +233,25 @@ void rvk_avx512_rmsnorm(float *o, const float *x, const float *w, int64_t n, flo
 	const __m512 scale = _mm512_set1_ps(1.0f / sqrtf(mean + eps));
 	for (i = 0; i + 16 <= n; i += 16)
 		_mm512_storeu_ps(o + i, _mm512_mul_ps(_mm512_mul_ps(_mm512_loadu_ps(x + i), scale),
-		                                      _mm512_loadu_ps(w + i)));
+		                                      weight(plus1, one, _mm512_loadu_ps(w + i))));
 	if (i < n) {
 		const __mmask16 m = mask16(n - i);
 		_mm512_mask_storeu_ps(
 		    o + i, m,
 		    _mm512_mul_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), scale),
-		                  _mm512_maskz_loadu_ps(m, w + i)));
+		                  weight(plus1, one, _mm512_maskz_loadu_ps(m, w + i))));
 	}
+}
+
+void rvk_avx512_rmsnorm(float *o, const float *x, const float *w, int64_t n, float eps)
+{
+	rmsnorm_body(0, o, x, w, n, eps);
+}
+
+// o (n) = (x * scale) * (1 + w), as scalar.c
+void rvk_avx512_rmsnorm_1p(float *o, const float *x, const float *w, int64_t n, float eps)
+{
+	rmsnorm_body(1, o, x, w, n, eps);
 }
 
 /* x (n) = softmax(x) in place: max, e^(x - max) with the sum in double
@@ -487,6 +507,190 @@ void rvk_avx512_attn_values(float *out, int64_t out_stride, const float *att, in
 				_mm512_storeu_ps(o + 16 * c,
 				                 _mm512_add_ps(_mm512_loadu_ps(a0[j] + 16 * c),
 				                               _mm512_loadu_ps(a1[j] + 16 * c)));
+		}
+	}
+}
+
+/* ---- norms, activations, bias and RoPE of the model recipes ------------- */
+
+/* o (n) = (x - mean) / sqrt(var + eps) * w + b: mean and variance summed in
+ * double lanes (another order than scalar.c's, within its tolerance), each
+ * output as scalar.c computes it: in double to the float, then * w + b. o
+ * may be x: the output pass comes after both sums. */
+void rvk_avx512_layernorm(float *o, const float *x, const float *w, const float *b, int64_t n,
+                          float eps)
+{
+	__m512d s0 = _mm512_setzero_pd(), s1 = _mm512_setzero_pd();
+	for (int64_t i = 0; i < n; i += 16) {
+		const __m512 v = _mm512_maskz_loadu_ps(n - i >= 16 ? 0xffff : mask16(n - i), x + i);
+		s0 = _mm512_add_pd(s0, _mm512_cvtps_pd(_mm512_castps512_ps256(v)));
+		s1 = _mm512_add_pd(s1, _mm512_cvtps_pd(hi256(v)));
+	}
+	const __m512d mean =
+	    _mm512_set1_pd(_mm512_reduce_add_pd(_mm512_add_pd(s0, s1)) / (double)n);
+	s0 = _mm512_setzero_pd();
+	s1 = _mm512_setzero_pd();
+	for (int64_t i = 0; i < n; i += 16) {
+		const __mmask16 m = n - i >= 16 ? 0xffff : mask16(n - i);
+		const __m512 v = _mm512_maskz_loadu_ps(m, x + i);
+		const __m512d d0 = _mm512_maskz_sub_pd(
+		    (__mmask8)m, _mm512_cvtps_pd(_mm512_castps512_ps256(v)), mean);
+		const __m512d d1 =
+		    _mm512_maskz_sub_pd((__mmask8)(m >> 8), _mm512_cvtps_pd(hi256(v)), mean);
+		s0 = _mm512_fmadd_pd(d0, d0, s0);
+		s1 = _mm512_fmadd_pd(d1, d1, s1);
+	}
+	const double var = _mm512_reduce_add_pd(_mm512_add_pd(s0, s1));
+	const __m512d inv = _mm512_set1_pd(1.0 / sqrt(var / (double)n + (double)eps));
+	for (int64_t i = 0; i < n; i += 16) {
+		const __mmask16 m = n - i >= 16 ? 0xffff : mask16(n - i);
+		const __m512 v = _mm512_maskz_loadu_ps(m, x + i);
+		const __m256 lo = _mm512_cvtpd_ps(_mm512_mul_pd(
+		    _mm512_sub_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(v)), mean), inv));
+		const __m256 hi = _mm512_cvtpd_ps(
+		    _mm512_mul_pd(_mm512_sub_pd(_mm512_cvtps_pd(hi256(v)), mean), inv));
+		const __m512 t = _mm512_castpd_ps(_mm512_insertf64x4(
+		    _mm512_castps_pd(_mm512_castps256_ps512(lo)), _mm256_castps_pd(hi), 1));
+		_mm512_mask_storeu_ps(
+		    o + i, m,
+		    _mm512_add_ps(_mm512_mul_ps(t, _mm512_maskz_loadu_ps(m, w + i)),
+		                  _mm512_maskz_loadu_ps(m, b + i)));
+	}
+}
+
+enum { ACT_SILU, ACT_QUICK, ACT_TANH, ACT_ERF };
+
+/* One activation on 16 floats. The sigmoid ones as x / (1 + e^(-k)), k = x,
+ * 1.702 x, or for GELU-tanh 2 sqrt(2/pi) (x + 0.044715 x^3), since (1 +
+ * tanh(u)) / 2 = sigmoid(2u). GELU-erf as x Phi(x), Phi(x) = erfc(-x /
+ * sqrt 2) / 2, with erfc(z) for z >= 0 from the Chebyshev fit t e^(-z^2 +
+ * P(t)), t = 1 / (1 + z/2) (Numerical Recipes' erfcc, relative error under
+ * 1.2e-7), and erfc(-z) = 2 - erfc(z): relative accuracy in both tails. */
+static ALWAYS_INLINE __m512 act16(const int kind, __m512 x)
+{
+	const __m512 one = _mm512_set1_ps(1.0f);
+	if (kind == ACT_ERF) {
+		const __m512 z = _mm512_mul_ps(_mm512_abs_ps(x), _mm512_set1_ps(0.70710678f));
+		const __m512 t = _mm512_div_ps(one, _mm512_fmadd_ps(_mm512_set1_ps(0.5f), z, one));
+		static const float c[10] = {0.17087277f, -0.82215223f, 1.48851587f, -1.13520398f,
+		                            0.27886807f, -0.18628806f, 0.09678418f, 0.37409196f,
+		                            1.00002368f, -1.26551223f};
+		__m512 p = _mm512_set1_ps(c[0]);
+		for (int k = 1; k < 10; k++)
+			p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(c[k]));
+		const __m512 half_erfc = _mm512_mul_ps(
+		    _mm512_set1_ps(0.5f), _mm512_mul_ps(t, exp512(_mm512_fnmadd_ps(z, z, p))));
+		/* Phi(x) = erfc(z)/2 for x < 0, 1 - erfc(z)/2 for x >= 0 */
+		const __mmask16 pos = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_GE_OQ);
+		const __m512 phi = _mm512_mask_sub_ps(half_erfc, pos, one, half_erfc);
+		return _mm512_mul_ps(x, phi);
+	}
+	__m512 k = x;
+	if (kind == ACT_QUICK)
+		k = _mm512_mul_ps(_mm512_set1_ps(1.702f), x);
+	if (kind == ACT_TANH) {
+		const __m512 x3 = _mm512_mul_ps(_mm512_mul_ps(x, x), x);
+		k = _mm512_mul_ps(_mm512_set1_ps(1.5957691216f),
+		                  _mm512_fmadd_ps(_mm512_set1_ps(0.044715f), x3, x));
+	}
+	return _mm512_div_ps(x, _mm512_add_ps(one, exp512(_mm512_sub_ps(_mm512_setzero_ps(), k))));
+}
+
+static ALWAYS_INLINE void act_row(const int kind, float *x, int64_t n)
+{
+	for (int64_t i = 0; i < n; i += 16) {
+		const __mmask16 m = n - i >= 16 ? 0xffff : mask16(n - i);
+		_mm512_mask_storeu_ps(x + i, m, act16(kind, _mm512_maskz_loadu_ps(m, x + i)));
+	}
+}
+
+// x (n) = act(x) in place, each within the tolerance of scalar.c's
+void rvk_avx512_gelu_erf(float *x, int64_t n)
+{
+	act_row(ACT_ERF, x, n);
+}
+
+void rvk_avx512_gelu_tanh(float *x, int64_t n)
+{
+	act_row(ACT_TANH, x, n);
+}
+
+void rvk_avx512_gelu_quick(float *x, int64_t n)
+{
+	act_row(ACT_QUICK, x, n);
+}
+
+void rvk_avx512_silu(float *x, int64_t n)
+{
+	act_row(ACT_SILU, x, n);
+}
+
+// y (rows, n) += b (n): the scalar bits
+void rvk_avx512_add_bias(float *y, const float *b, int64_t rows, int64_t n)
+{
+	for (int64_t t = 0; t < rows; t++, y += n)
+		for (int64_t i = 0; i < n; i += 16) {
+			const __mmask16 m = n - i >= 16 ? 0xffff : mask16(n - i);
+			_mm512_mask_storeu_ps(y + i, m,
+			                      _mm512_add_ps(_mm512_maskz_loadu_ps(m, y + i),
+			                                    _mm512_maskz_loadu_ps(m, b + i)));
+		}
+}
+
+/* RoPE with scalar.c's operations (a c - b s, a s + b c, no FMA): the
+ * same bits. Adjacent pairs: x and cs line up element for element, so 8
+ * pairs are [a b ...] * [c c ...] plus [b a ...] * [s s ...] with the sign
+ * of the even products flipped. */
+void rvk_avx512_rope(float *x, int64_t n_heads, int64_t head_dim, int64_t n_rot, const float *cs)
+{
+	const __m512i even_sign = _mm512_set1_epi64(0x80000000);
+	for (int64_t h = 0; h < n_heads; h++) {
+		float *v = x + h * head_dim;
+		for (int64_t i = 0; i < n_rot; i += 16) {
+			const __mmask16 m = n_rot - i >= 16 ? 0xffff : mask16(n_rot - i);
+			const __m512 ab = _mm512_maskz_loadu_ps(m, v + i);
+			const __m512 r = _mm512_maskz_loadu_ps(m, cs + i);
+			const __m512 c = _mm512_moveldup_ps(r), s = _mm512_movehdup_ps(r);
+			const __m512 ba = _mm512_permute_ps(ab, 0xb1);
+			_mm512_mask_storeu_ps(
+			    v + i, m,
+			    _mm512_add_ps(
+			        _mm512_mul_ps(ab, c),
+			        _mm512_castsi512_ps(_mm512_xor_si512(
+			            _mm512_castps_si512(_mm512_mul_ps(ba, s)), even_sign))));
+		}
+	}
+}
+
+/* Half-split pairs: 16 pairs a vector, cos and sin taken apart from 32
+ * floats of cs. */
+void rvk_avx512_rope_neox(float *x, int64_t n_heads, int64_t head_dim, int64_t n_rot,
+                          const float *cs)
+{
+	const int64_t half = n_rot / 2;
+	const __m512i even =
+	    _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+	const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+	for (int64_t h = 0; h < n_heads; h++) {
+		float *v = x + h * head_dim;
+		for (int64_t i = 0; i < half; i += 16) {
+			const int64_t left = half - i;
+			const __mmask16 m = left >= 16 ? 0xffff : mask16(left);
+			const __mmask16 m0 = left >= 8 ? 0xffff : mask16(2 * left);
+			const __mmask16 m1 = left >= 16 ? 0xffff
+			                     : left > 8 ? mask16(2 * left - 16)
+			                                : 0;
+			const __m512 r0 = _mm512_maskz_loadu_ps(m0, cs + 2 * i);
+			const __m512 r1 = _mm512_maskz_loadu_ps(m1, cs + 2 * i + 16);
+			const __m512 c = _mm512_permutex2var_ps(r0, even, r1);
+			const __m512 s = _mm512_permutex2var_ps(r0, odd, r1);
+			const __m512 a = _mm512_maskz_loadu_ps(m, v + i);
+			const __m512 b = _mm512_maskz_loadu_ps(m, v + i + half);
+			_mm512_mask_storeu_ps(
+			    v + i, m, _mm512_sub_ps(_mm512_mul_ps(a, c), _mm512_mul_ps(b, s)));
+			_mm512_mask_storeu_ps(
+			    v + i + half, m,
+			    _mm512_add_ps(_mm512_mul_ps(a, s), _mm512_mul_ps(b, c)));
 		}
 	}
 }

@@ -1,7 +1,9 @@
 /* kernels.h: the kernel table. Every hot loop of the runtime is an entry
  * here; simd/scalar.c holds the reference for each entry and each ISA file
  * fills the ones it accelerates (NULL-free: an ISA table starts as a copy of
- * the scalar one). The table is chosen once, at start-up, by dispatch.c. */
+ * the scalar one), as the one list simd/kernel_entries.h says. The table is
+ * chosen once, at start-up, by dispatch.c. simd/ takes nothing from the
+ * runtime but src/blocks.h. */
 #ifndef RLAIFV_KERNELS_H
 #define RLAIFV_KERNELS_H
 
@@ -164,6 +166,20 @@ static inline void rvk_ftz_end(unsigned int csr)
 	_mm_setcsr(csr);
 }
 #endif
+
+/* The rotation of one RoPE pair (a, b) by (c, s): a c - b s, a s + b c,
+ * each product rounded on its own (no FMA). scalar.c's rope and the tails
+ * of the SIMD ones use it, and their vector parts do the same operations,
+ * so every ISA gives the same bits. */
+static inline void rvk_rope_pair(float *a, float *b, float c, float s)
+{
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
+	const float x = *a, y = *b;
+	*a = x * c - y * s;
+	*b = x * s + y * c;
+}
 
 /* The scalar reference table (always available). */
 extern const rvk_table rvk_scalar_table;

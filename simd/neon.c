@@ -713,6 +713,108 @@ static void axpy(float *y, float a, const float *x, int64_t n)
 // attention scores and values: dot_f32 and axpy over rows
 RVK_ATTN_FROM_DOT_AXPY(dot_f32, axpy)
 
+/* ---- activations, bias and RoPE of the model recipes -------------------- */
+
+enum { ACT_SILU, ACT_QUICK, ACT_TANH };
+
+/* x / (1 + e^-k) on 4 floats: k = x (SiLU), 1.702 x (quick-GELU), or
+ * 2 sqrt(2/pi) (x + 0.044715 x^3) for GELU-tanh, as (1 + tanh(u)) / 2 =
+ * sigmoid(2u). Within the tolerance of scalar.c's. */
+static inline float32x4_t act4(const int kind, float32x4_t x)
+{
+	float32x4_t k = x;
+	if (kind == ACT_QUICK)
+		k = vmulq_n_f32(x, 1.702f);
+	if (kind == ACT_TANH)
+		k = vmulq_n_f32(vfmaq_f32(x, vmulq_n_f32(vmulq_f32(x, x), 0.044715f), x),
+		                1.5957691216f);
+	return vdivq_f32(x, vaddq_f32(vdupq_n_f32(1.0f), expf4(vnegq_f32(k))));
+}
+
+static inline void act_row(const int kind, float *x, int64_t n)
+{
+	int64_t i = 0;
+	for (; i + 4 <= n; i += 4)
+		vst1q_f32(x + i, act4(kind, vld1q_f32(x + i)));
+	if (i < n) {
+		float t[4] = {0};
+		memcpy(t, x + i, (size_t)(n - i) * sizeof(float));
+		vst1q_f32(t, act4(kind, vld1q_f32(t)));
+		memcpy(x + i, t, (size_t)(n - i) * sizeof(float));
+	}
+}
+
+// x (n) = act(x) in place
+static void gelu_tanh(float *x, int64_t n)
+{
+	act_row(ACT_TANH, x, n);
+}
+
+static void gelu_quick(float *x, int64_t n)
+{
+	act_row(ACT_QUICK, x, n);
+}
+
+static void silu(float *x, int64_t n)
+{
+	act_row(ACT_SILU, x, n);
+}
+
+// y (rows, n) += b (n): the scalar bits
+static void add_bias(float *y, const float *b, int64_t rows, int64_t n)
+{
+	for (int64_t t = 0; t < rows; t++, y += n) {
+		int64_t i = 0;
+		for (; i + 4 <= n; i += 4)
+			vst1q_f32(y + i, vaddq_f32(vld1q_f32(y + i), vld1q_f32(b + i)));
+		for (; i < n; i++)
+			y[i] += b[i];
+	}
+}
+
+/* RoPE with scalar.c's operations (a c - b s, a s + b c, no fused
+ * multiply-add): the same bits. vld2 takes pairs apart (a and b for the
+ * adjacent layout, cos and sin for both). */
+static inline void rotate4(float32x4_t a, float32x4_t b, float32x4x2_t r, float32x4_t *oa,
+                           float32x4_t *ob)
+{
+	*oa = vsubq_f32(vmulq_f32(a, r.val[0]), vmulq_f32(b, r.val[1]));
+	*ob = vaddq_f32(vmulq_f32(a, r.val[1]), vmulq_f32(b, r.val[0]));
+}
+
+static void rope(float *x, int64_t n_heads, int64_t head_dim, int64_t n_rot, const float *cs)
+{
+	for (int64_t h = 0; h < n_heads; h++) {
+		float *v = x + h * head_dim;
+		int64_t i = 0;
+		for (; i + 8 <= n_rot; i += 8) {
+			float32x4x2_t ab = vld2q_f32(v + i);
+			rotate4(ab.val[0], ab.val[1], vld2q_f32(cs + i), &ab.val[0], &ab.val[1]);
+			vst2q_f32(v + i, ab);
+		}
+		for (; i < n_rot; i += 2)
+			rvk_rope_pair(&v[i], &v[i + 1], cs[i], cs[i + 1]);
+	}
+}
+
+static void rope_neox(float *x, int64_t n_heads, int64_t head_dim, int64_t n_rot, const float *cs)
+{
+	const int64_t half = n_rot / 2;
+	for (int64_t h = 0; h < n_heads; h++) {
+		float *v = x + h * head_dim;
+		int64_t i = 0;
+		for (; i + 4 <= half; i += 4) {
+			float32x4_t a, b;
+			rotate4(vld1q_f32(v + i), vld1q_f32(v + i + half), vld2q_f32(cs + 2 * i),
+			        &a, &b);
+			vst1q_f32(v + i, a);
+			vst1q_f32(v + i + half, b);
+		}
+		for (; i < half; i++)
+			rvk_rope_pair(&v[i], &v[i + half], cs[2 * i], cs[2 * i + 1]);
+	}
+}
+
 /* ---- the table ---------------------------------------------------------- */
 
 void rvk_neon_fill(rvk_table *t)

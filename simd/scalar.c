@@ -672,20 +672,14 @@ static void add_bias(float *y, const float *b, int64_t rows, int64_t n)
 			y[t * n + o] += b[o];
 }
 
-/* The rotation of one pair (a, b) by (c, s): a c - b s, a s + b c, each
- * product rounded on its own (no FMA), so SIMD versions give the same
- * bits. */
+/* Each pair rotated by rvk_rope_pair (kernels.h). */
 // x (n_heads, head_dim): pairs (x[2i], x[2i + 1]) of the first n_rot of each head
 static void rope(float *x, int64_t n_heads, int64_t head_dim, int64_t n_rot, const float *cs)
 {
 	for (int64_t h = 0; h < n_heads; h++) {
 		float *v = x + h * head_dim;
-		for (int64_t i = 0; i < n_rot / 2; i++) {
-			const float c = cs[2 * i], s = cs[2 * i + 1];
-			const float a = v[2 * i], b = v[2 * i + 1];
-			v[2 * i] = a * c - b * s;
-			v[2 * i + 1] = a * s + b * c;
-		}
+		for (int64_t i = 0; i < n_rot / 2; i++)
+			rvk_rope_pair(&v[2 * i], &v[2 * i + 1], cs[2 * i], cs[2 * i + 1]);
 	}
 }
 
@@ -695,12 +689,8 @@ static void rope_neox(float *x, int64_t n_heads, int64_t head_dim, int64_t n_rot
 	const int64_t half = n_rot / 2;
 	for (int64_t h = 0; h < n_heads; h++) {
 		float *v = x + h * head_dim;
-		for (int64_t i = 0; i < half; i++) {
-			const float c = cs[2 * i], s = cs[2 * i + 1];
-			const float a = v[i], b = v[i + half];
-			v[i] = a * c - b * s;
-			v[i + half] = a * s + b * c;
-		}
+		for (int64_t i = 0; i < half; i++)
+			rvk_rope_pair(&v[i], &v[i + half], cs[2 * i], cs[2 * i + 1]);
 	}
 }
 
