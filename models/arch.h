@@ -139,6 +139,9 @@ typedef struct rvi_vision_arch {
 	 * its rows alone, in one run. */
 	int (*layout)(const void *model, const rvi_embd_shape *shape, rvi_image_layout *out,
 	              rvi_err *err);
+	/* The chat template (src/chat.c) an image prompt gets when none is
+	 * asked for; NULL: "llava". */
+	const char *chat_template;
 } rvi_vision_arch;
 
 /* For a family's load: a zeroed object of size bytes that load fills from

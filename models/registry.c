@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "models/clip.h"
+#include "models/idefics3.h"
 #include "models/llama.h"
 
 static const rvi_text_arch *const text_archs[] = {
@@ -14,6 +15,7 @@ static const rvi_text_arch *const text_archs[] = {
 
 static const rvi_vision_arch *const vision_archs[] = {
     &rvi_llava_mlp_arch, /* CLIP ViT + LLaVA-1.5's two-layer MLP projector */
+    &rvi_idefics3_arch,  /* SmolVLM, SmolVLM2, Idefics3: SigLIP + pixel shuffle */
 };
 
 static const rvi_vision_registry builtin = {vision_archs,

@@ -13,8 +13,12 @@
 static int resolve_template(rv_context *ctx, const rv_prompt *p, const char **name)
 {
 	const char *t = p->chat_template;
+	if (!t && p->n_images > 0)
+		t = ctx->model->vision && ctx->model->vision->chat_template
+		        ? ctx->model->vision->chat_template
+		        : "llava";
 	if (!t)
-		t = p->n_images > 0 ? "llava" : "none";
+		t = "none";
 	if (!strcmp(t, "gguf")) {
 		rvi_str s = {0};
 		int rc = rvi_gguf_get_str(ctx->model->gguf, "tokenizer.chat_template", false, &s,
