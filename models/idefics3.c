@@ -43,6 +43,7 @@ int rvi_idefics3_load(rvi_idefics3 *m, const rvi_gguf *g, rvi_err *err)
 	if ((rc = rvi_load_check_blocks(g, "v.blk.", hp->n_layer, "clip.vision.block_count", err)))
 		return rc;
 	m->path = g->path;
+	m->file_longest_edge = m->longest_edge;
 	hp->n_mm_hidden = W * m->scale * m->scale;
 
 	const rvi_gguf_tensor *fc;
@@ -253,6 +254,18 @@ static int arch_encode(const void *model, const rvi_pixels *px, int n_threads, f
 	return rvi_idefics3_encode(m, px->data, n_tiles, n_threads, out, err);
 }
 
+static int arch_set_longest_edge(void *model, int longest_edge, rvi_err *err)
+{
+	rvi_idefics3 *m = model;
+	if (longest_edge < 0 || longest_edge > MAX_LONGEST_EDGE)
+		return rvi_errorf(
+		    err, RV_ERR_INVALID_ARG,
+		    "image longest edge %d is out of range (1..%d, 0: the file's %lld)",
+		    longest_edge, MAX_LONGEST_EDGE, (long long)m->file_longest_edge);
+	m->longest_edge = longest_edge ? longest_edge : m->file_longest_edge;
+	return RV_OK;
+}
+
 /* HF's _prompt_split_image: per tile "<fake_token_around_image>
  * <row_R_col_C>" and its rows, "\n" after every grid row, then
  * "\n<fake_token_around_image><global-img>", the global image's rows and
@@ -316,4 +329,5 @@ const rvi_vision_arch rvi_idefics3_arch = {
     .encode = arch_encode,
     .layout = arch_layout,
     .chat_template = "smolvlm",
+    .set_longest_edge = arch_set_longest_edge,
 };

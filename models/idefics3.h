@@ -10,7 +10,8 @@
 typedef struct rvi_idefics3 {
 	rvi_vit_hparams hp;           /* n_mm_hidden = W s^2 (the connector's input) */
 	int64_t scale;                /* s: clip.vision.projector.scale_factor */
-	int64_t longest_edge;         /* clip.vision.preproc_image_size */
+	int64_t longest_edge;         /* in use: the file's, or the family's setting */
+	int64_t file_longest_edge;    /* clip.vision.preproc_image_size */
 	const char *path;             /* the mmproj file's name, for messages */
 	rvi_weight patch_embd;        /* (W, 3*p*p) */
 	float *patch_bias;            /* (W) */

@@ -224,6 +224,39 @@ int rvi_model_load_mmproj(rv_model *m, const char *path, const rvi_vision_regist
 	return RV_OK;
 }
 
+rv_status rv_model_set_image_longest_edge(rv_model *m, int longest_edge, char *err_buf,
+                                          size_t err_size)
+{
+	rvi_err err = {0};
+	int rc = RV_OK;
+	if (!m || !m->vision)
+		rc = rvi_errorf(&err, RV_ERR_INVALID_ARG,
+		                "image longest edge: the model has no projector loaded");
+	else if (!m->vision->set_longest_edge)
+		rc = rvi_errorf(&err, RV_ERR_UNSUPPORTED,
+		                "%s: clip.projector_type \"%s\" does not resize to a longest edge",
+		                m->mm_gguf->path, m->vision->name);
+	else
+		rc = m->vision->set_longest_edge(m->vision_model, longest_edge, &err);
+	if (rc != RV_OK) {
+		copy_err(err_buf, err_size, err.msg);
+		return (rv_status)rc;
+	}
+	/* the setting is part of what the embeddings depend on: the cache
+	 * key and the sharing of rows with a reference model follow mm_id */
+	rvi_vision_mmproj_id(m->mm_gguf, m->mm_id);
+	if (longest_edge > 0) {
+		char tag[48];
+		const int n = snprintf(tag, sizeof(tag), "longest_edge=%d", longest_edge);
+		rvi_sha256_ctx c;
+		rvi_sha256_init(&c);
+		rvi_sha256_update(&c, m->mm_id, sizeof(m->mm_id));
+		rvi_sha256_update(&c, tag, (size_t)n);
+		rvi_sha256_final(&c, m->mm_id);
+	}
+	return RV_OK;
+}
+
 rv_status rv_model_load_mmproj(rv_model *m, const char *path, char *err_buf, size_t err_size)
 {
 	rvi_err err = {0};

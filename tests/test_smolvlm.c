@@ -414,6 +414,84 @@ static void test_width_mismatch(void)
 	rv_model_free(m);
 }
 
+/* Geometry the fixtures do not reach: a tall image whose float32 ceil
+ * would add a tile row in llama.cpp (HF: 92x192, 3 rows x 2 cols), and one
+ * that fits one tile (no split: the global image alone). */
+static void test_geometry(void)
+{
+	rvi_idefics3_geom g;
+	rvi_err err = {0};
+	CHECK(rvi_idefics3_geometry(40, 84, 192, 64, &g, &err) == RV_OK && g.w1 == 92 &&
+	          g.h1 == 192 && g.w2 == 128 && g.h2 == 192 && g.rows == 3 && g.cols == 2,
+	      "40x84: %dx%d %dx%d %dx%d", g.w1, g.h1, g.w2, g.h2, g.rows, g.cols);
+	CHECK(rvi_idefics3_geometry(100, 80, 64, 64, &g, &err) == RV_OK && g.w1 == 64 &&
+	          g.h1 == 52 && g.w2 == 64 && g.h2 == 64 && g.rows == 0 && g.cols == 0,
+	      "one tile: %dx%d %dx%d %dx%d", g.w1, g.h1, g.w2, g.h2, g.rows, g.cols);
+	CHECK(rvi_idefics3_geometry(100, 80, 5000, 64, &g, &err) == RV_ERR_INVALID_ARG,
+	      "longest edge 5000 accepted");
+}
+
+/* rv_model_set_image_longest_edge: fewer tiles, the prompt as HF's
+ * processor writes an unsplit image, the cache identity per value, and
+ * refusals. */
+static void test_longest_edge(void)
+{
+	rv_model *m;
+	rv_context *ctx = open_smolvlm("f32", &m);
+	if (!ctx)
+		return;
+	char err[512];
+	uint8_t id0[sizeof(m->mm_id)], id1[sizeof(m->mm_id)];
+	memcpy(id0, m->mm_id, sizeof(id0));
+	CHECK(rv_model_set_image_longest_edge(m, 64, err, sizeof(err)) == RV_OK, "%s", err);
+	memcpy(id1, m->mm_id, sizeof(id1));
+	CHECK(memcmp(id0, id1, sizeof(id0)) != 0, "the mmproj id ignores the longest edge");
+	char path[4096];
+	snprintf(path, sizeof(path), "%s", tu_data("shapes_64x48.png"));
+	const char *imgs[1] = {path};
+	rv_prompt p = {"describe", imgs, 1, NULL, NULL};
+	/* <|im_start|>User:<fake><global-img><image>x4<fake>describe<eou>\nAssistant: */
+	static const double want_ids[] = {1,   55,  493, 28,  982, 945, 983, 983, 983, 983, 982,
+	                                  270, 780, 848, 984, 187, 35,  406, 411, 675, 28};
+	tu_json want = {0};
+	tu_json items[sizeof(want_ids) / sizeof(want_ids[0])];
+	want.kind = TU_JARR;
+	want.n = sizeof(want_ids) / sizeof(want_ids[0]);
+	want.items = items;
+	for (size_t i = 0; i < want.n; i++)
+		items[i] = (tu_json){.kind = TU_JNUM, .num = want_ids[i]};
+	check_prompt_ids(ctx, &p, &want, "longest edge 64");
+	rv_gen_params gp = rv_gen_default_params();
+	gp.temp = 0;
+	gp.n_candidates = 1;
+	gp.n_predict = 2;
+	rv_result r;
+	CHECK(rv_generate_prompt(ctx, &p, &gp, &r) == RV_OK && r.n_prompt_tokens == 21,
+	      "longest edge 64: %s", rv_context_error(ctx));
+	rv_result_free(&r);
+	CHECK(rv_model_set_image_longest_edge(m, 0, err, sizeof(err)) == RV_OK &&
+	          !memcmp(id0, m->mm_id, sizeof(id0)),
+	      "0 does not restore the file's value");
+	CHECK(rv_model_set_image_longest_edge(m, 5000, err, sizeof(err)) == RV_ERR_INVALID_ARG &&
+	          strstr(err, "5000"),
+	      "5000: '%s'", err);
+	rv_context_free(ctx);
+	rv_model_free(m);
+
+	/* a projector without tiles refuses it */
+	rv_model_params mp = rv_model_default_params();
+	m = NULL;
+	CHECK(rv_model_load(tu_data("tiny-llava-text-f32.gguf"), &mp, &m, err, sizeof(err)) ==
+	              RV_OK &&
+	          rv_model_load_mmproj(m, tu_data("tiny-llava-mmproj-f32.gguf"), err,
+	                               sizeof(err)) == RV_OK,
+	      "%s", err);
+	CHECK(m && rv_model_set_image_longest_edge(m, 64, err, sizeof(err)) == RV_ERR_UNSUPPORTED &&
+	          strstr(err, "mlp"),
+	      "LLaVA: '%s'", err);
+	rv_model_free(m);
+}
+
 int main(void)
 {
 	rvi_gguf *g = NULL;
@@ -429,6 +507,8 @@ int main(void)
 		rvi_idefics3_arch.free(model);
 	rvi_gguf_close(g);
 	test_template();
+	test_geometry();
+	test_longest_edge();
 	test_text_model("f32");
 	test_text_model("q8_0");
 	test_width_mismatch();

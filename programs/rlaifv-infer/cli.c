@@ -88,6 +88,9 @@ static int open_model(const cli_opts *o, const char *path, const char *mmproj, r
 	mp.n_threads = o->n_threads;
 	if (rv_model_load(path, &mp, m, err, sizeof(err)) != RV_OK ||
 	    (mmproj && rv_model_load_mmproj(*m, mmproj, err, sizeof(err)) != RV_OK) ||
+	    (mmproj && o->image_longest_edge &&
+	     rv_model_set_image_longest_edge(*m, o->image_longest_edge, err, sizeof(err)) !=
+	         RV_OK) ||
 	    (o->check_tensors && rv_model_check_tensors(*m, err, sizeof(err)) != RV_OK)) {
 		fprintf(stderr, "rlaifv-infer: %s\n", err);
 		return EXIT_MODEL;

@@ -30,6 +30,7 @@ typedef struct cli_opts {
 	int no_exif;
 	int no_cache;
 	int image_max_side;
+	int image_longest_edge; /* 0: the mmproj's */
 	int n_predict;
 	int n_ctx;
 	int n_threads;

@@ -32,6 +32,8 @@ static void usage(FILE *f)
 	    "      --no-exif           ignore the EXIF orientation of JPEG photos\n"
 	    "      --no-cache          do not use the image-embedding cache\n"
 	    "      --image-max-side N  refuse images with a longer side (default 16384)\n"
+	    "      --image-longest-edge N  SmolVLM: resize images' longest edge to N\n"
+	    "                          before tiling (default: the mmproj's)\n"
 	    "  -n, --n-predict N       most tokens per answer (default -1: until the end)\n"
 	    "  -c, --ctx-size N        context size in tokens (default: the model's, <= 4096)\n"
 	    "  -t, --threads N         threads (default: $RLAIFV_THREADS or physical cores)\n"
@@ -122,6 +124,7 @@ enum long_only {
 	OPT_NO_EXIF,
 	OPT_NO_CACHE,
 	OPT_IMAGE_MAX_SIDE,
+	OPT_IMAGE_LONGEST_EDGE,
 	OPT_BETA,
 	OPT_SHOW_CANDIDATES,
 	OPT_JSON,
@@ -153,6 +156,7 @@ static const struct option long_options[] = {
     {"no-exif", no_argument, 0, OPT_NO_EXIF},
     {"no-cache", no_argument, 0, OPT_NO_CACHE},
     {"image-max-side", required_argument, 0, OPT_IMAGE_MAX_SIDE},
+    {"image-longest-edge", required_argument, 0, OPT_IMAGE_LONGEST_EDGE},
     {"beta", required_argument, 0, OPT_BETA},
     {"show-candidates", no_argument, 0, OPT_SHOW_CANDIDATES},
     {"json", no_argument, 0, OPT_JSON},
@@ -247,6 +251,8 @@ static int take_option(int c, const char *arg, cli_opts *o)
 		return 0;
 	case OPT_IMAGE_MAX_SIDE:
 		return parse_int("--image-max-side", arg, 1, 65536, &o->image_max_side);
+	case OPT_IMAGE_LONGEST_EDGE:
+		return parse_int("--image-longest-edge", arg, 1, 4096, &o->image_longest_edge);
 	case OPT_BETA:
 		return parse_float("--beta", arg, 1e-6f, 1e6f, &o->beta);
 	case OPT_SHOW_CANDIDATES:
