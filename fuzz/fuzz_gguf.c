@@ -19,10 +19,52 @@
 #include <string.h>
 
 #include "models/arch.h"
+#include "models/idefics3.h"
 #include "src/gguf.h"
 #include "src/tokenizer/tokenizer.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* An idefics3 (SmolVLM) mmproj that loads: the shapes and prompt layout of
+ * a few image sizes, and one small image through preprocessing and the
+ * encoder when its tiles are few. */
+static void run_idefics3(const rvi_gguf *g)
+{
+	const rvi_vision_arch *a = &rvi_idefics3_arch;
+	rvi_err err = {0};
+	void *m = NULL;
+	if (a->load(g, &m, &err) != RV_OK)
+		return;
+	static const int sizes[][2] = {{1, 1}, {40, 84}, {200, 80}, {4096, 3}, {3, 4096}};
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		rvi_embd_shape sh;
+		rvi_image_layout l;
+		if (a->embd_shape(m, sizes[i][0], sizes[i][1], NULL, &sh, &err) == RV_OK &&
+		    a->layout(m, &sh, &l, &err) == RV_OK)
+			rvi_image_layout_free(&l);
+	}
+	/* the forward pass only for encoders the fuzzer can run often */
+	const rvi_idefics3 *x = m;
+	const rvi_vit_hparams *hp = &x->hp;
+	const bool small = hp->image_size <= 64 && hp->n_patches <= 256 && hp->n_embd <= 256 &&
+	                   hp->n_ff <= 1024 && hp->n_layer <= 4 && hp->n_mm_out <= 4096 &&
+	                   x->longest_edge <= 4 * hp->image_size;
+	rvi_image img = {0};
+	if (small && rvi_image_new(5, 3, &img, &err) == RV_OK) {
+		memset(img.rgb, 77, (size_t)5 * 3 * 3);
+		rvi_pixels px = {0};
+		if (a->preprocess(m, &img, NULL, &px, &err) == RV_OK) {
+			float *out =
+			    malloc((size_t)(px.shape.rows * a->n_embd_out(m)) * sizeof(float));
+			if (out)
+				(void)a->encode(m, &px, 1, out, &err);
+			free(out);
+		}
+		rvi_pixels_free(&px);
+		rvi_image_free(&img);
+	}
+	a->free(m);
+}
 
 /* A forward pass reads every weight once: keep it to files the fuzzer can
  * run thousands of times a minute. Weights are bounded by the file size
@@ -135,6 +177,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		run_text_model(g);
 		run_vision_model(g);
+		run_idefics3(g);
 		rvi_gguf_close(g);
 	}
 	free(buf);

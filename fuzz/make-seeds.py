@@ -6,7 +6,8 @@ fuzzers learn the formats from them, and larger seeds (the model fixtures
 in tests/data) are added by fuzz/run.sh at run time.
 
     gguf/       a tiny LLaMA model in F32, one in F16/BF16 with GQA, a
-                separate output matrix and byte tokens, and a tiny CLIP mmproj
+                separate output matrix and byte tokens, a tiny CLIP mmproj and
+                a tiny idefics3 (SmolVLM) one
     tokenizer/  mode byte + text, mode byte + ids (see fuzz_tokenizer.c)
     image/      option byte + a BMP, a PGM, a PPM, the JPEG fixture with an
                 EXIF orientation segment inserted, and a 16000x1 and a
@@ -136,6 +137,45 @@ def clip():
         out.append((name, ne, typ, vals(n, i, name.endswith('ln1.weight'))))
     return gguf(kvs, out)
 
+def idefics3():
+    # SmolVLM's layout (SigLIP + pixel shuffle): a 2 x 2 patch grid merged
+    # by scale 2 into one row, tiles of 4 pixels, the longest edge 8
+    S, p, W, F, nh, sf, nout = 4, 2, 4, 8, 2, 2, 8
+    npatch = (S // p) ** 2
+    kvs = [kv('general.architecture', STR, 'clip'),
+           kv('clip.has_vision_encoder', BOOL, True),
+           kv('clip.vision.projection_dim', U32, nout),
+           kv('clip.vision.image_size', U32, S),
+           kv('clip.vision.patch_size', U32, p),
+           kv('clip.vision.embedding_length', U32, W),
+           kv('clip.vision.feed_forward_length', U32, F),
+           kv('clip.vision.block_count', U32, 1),
+           kv('clip.vision.attention.head_count', U32, nh),
+           kv('clip.vision.image_mean', ARR, [0.5, 0.5, 0.5], F32),
+           kv('clip.vision.image_std', ARR, [0.5, 0.5, 0.5], F32),
+           kv('clip.projector_type', STR, 'idefics3'),
+           kv('clip.vision.attention.layer_norm_epsilon', F32, 1e-6),
+           kv('clip.vision.projector.scale_factor', U32, sf),
+           kv('clip.use_gelu', BOOL, True),
+           kv('clip.vision.preproc_image_size', U32, 2 * S)]
+    t = [('v.patch_embd.weight', [p, p, 3, W]), ('v.patch_embd.bias', [W]),
+         ('v.position_embd.weight', [W, npatch])]
+    for part in ['ln1', 'ln2']:
+        t += [('v.blk.0.%s.weight' % part, [W]), ('v.blk.0.%s.bias' % part, [W])]
+    for part in ['attn_q', 'attn_k', 'attn_v', 'attn_out']:
+        t += [('v.blk.0.%s.weight' % part, [W, W]), ('v.blk.0.%s.bias' % part, [W])]
+    t += [('v.blk.0.ffn_up.weight', [W, F]), ('v.blk.0.ffn_up.bias', [F]),
+          ('v.blk.0.ffn_down.weight', [F, W]), ('v.blk.0.ffn_down.bias', [W]),
+          ('v.post_ln.weight', [W]), ('v.post_ln.bias', [W]),
+          ('mm.model.fc.weight', [W * sf * sf, nout])]
+    out = []
+    for i, (name, ne) in enumerate(t):
+        n = 1
+        for x in ne:
+            n *= x
+        out.append((name, ne, T_F32, vals(n, i, name.endswith('ln1.weight'))))
+    return gguf(kvs, out)
+
 def bmp(w, h):
     row = (w * 3 + 3) & ~3
     px = b''.join(bytes([(x * 40) & 255, (y * 60) & 255, 128] * 1) for y in range(h) for x in range(w))
@@ -175,6 +215,7 @@ def main():
         'gguf/llama-f16-gqa-bytes.gguf': llama(T_F16, gqa=True, separate_output=True,
                                                byte_tokens=True),
         'gguf/clip.gguf': clip(),
+        'gguf/idefics3.gguf': idefics3(),
         'tokenizer/text-plain': b'\x00Once upon a time, there was a little girl.',
         'tokenizer/text-special': b'\x02<s>Hi</s> \xe2\x96\x81 caf\xc3\xa9 \xf0\x9f\x98\x80 \xff\xfe',
         'tokenizer/ids': b'\x01' + struct.pack('<12H', 1, 300, 5, 6, 7, 200, 2, 0, 511, 512, 0xffff, 3),

@@ -148,6 +148,15 @@ void rv_model_free(rv_model *model);
 rv_status rv_model_load_mmproj(rv_model *model, const char *path, char *err, size_t err_size);
 int rv_model_has_vision(const rv_model *model);
 
+/* For projectors that cut images into tiles (SmolVLM, clip.projector_type
+ * "idefics3"): the length images' longest edge is resized to before
+ * tiling, Hugging Face's size.longest_edge (smaller: fewer tiles, faster;
+ * 0: the mmproj file's value again). RV_ERR_UNSUPPORTED for projectors
+ * without it, RV_ERR_INVALID_ARG outside 0..4096, both naming the cause.
+ * Cached image embeddings are kept apart per value. */
+rv_status rv_model_set_image_longest_edge(rv_model *model, int longest_edge, char *err,
+                                          size_t err_size);
+
 int rv_model_n_vocab(const rv_model *model);
 
 /* Encodes len bytes of text with the model's vocabulary, without BOS/EOS

@@ -142,6 +142,12 @@ typedef struct rvi_vision_arch {
 	 * its rows alone, in one run. */
 	int (*layout)(const void *model, const rvi_embd_shape *shape, rvi_image_layout *out,
 	              rvi_err *err);
+	/* The chat template (src/chat.c) an image prompt gets when none is
+	 * asked for; NULL: "llava". */
+	const char *chat_template;
+	/* The longest edge images are resized to before tiling (0: the
+	 * file's); NULL for families without that knob. */
+	int (*set_longest_edge)(void *model, int longest_edge, rvi_err *err);
 } rvi_vision_arch;
 
 /* For a family's load: a zeroed object of size bytes that load fills from

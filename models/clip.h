@@ -26,41 +26,16 @@
 #include <stdint.h>
 
 #include "models/arch.h"
+#include "models/vit.h"
 #include "src/gguf.h"
 #include "src/matmul.h"
 #include "src/util.h"
 
-typedef struct rvi_clip_hparams {
-	int64_t image_size;  /* S: the encoder sees S x S pixels */
-	int64_t patch_size;  /* p: S is a multiple of p */
-	int64_t n_patches;   /* (S / p)^2; the sequence is n_patches + 1 long */
-	int64_t n_embd;      /* W: ViT width */
-	int64_t n_ff;        /* F: ViT MLP width */
-	int64_t n_head;      /* W is a multiple of it */
-	int64_t head_dim;    /* W / n_head */
-	int64_t n_layer;     /* encoder blocks run (all stored) */
-	int64_t n_mm_hidden; /* projector hidden width (mm.0 output) */
-	int64_t n_mm_out;    /* projector output width (mm.2 output) = the LLM width */
-	/* clip.vision.projection_dim as stored (0 when absent). Informational
-	 * only: converters write CLIP's own contrastive projection width there
-	 * (768 for ViT-L), not the LLM width; n_mm_out is what counts. */
-	int64_t projection_dim_key;
-	float eps;           /* LayerNorm epsilon */
-	bool use_gelu;       /* ViT MLP activation: erf GELU, else quick-GELU */
-	float image_mean[3]; /* per RGB channel, for preprocessing */
-	float image_std[3];  /* per RGB channel, all > 0 */
-} rvi_clip_hparams;
-
-typedef struct rvi_clip_layer {
-	float *ln1_w, *ln1_b;      /* (W) */
-	rvi_weight wq, wk, wv, wo; /* (W, W) each */
-	float *bq, *bk, *bv, *bo;  /* (W) */
-	float *ln2_w, *ln2_b;      /* (W) */
-	rvi_weight fc1; /* (F, W): CLIP mlp.fc1, GGUF ffn_up (ffn_down in swapped files) */
-	float *fc1_b;   /* (F) */
-	rvi_weight fc2; /* (W, F): CLIP mlp.fc2 */
-	float *fc2_b;   /* (W) */
-} rvi_clip_layer;
+/* The ViT's hyperparameters (models/vit.h); n_mm_hidden is the width of
+ * mm.0's output, n_mm_out that of mm.2 (the LLM width). use_gelu: the ViT
+ * MLP's activation is erf GELU, else OpenAI CLIP's quick-GELU. */
+typedef rvi_vit_hparams rvi_clip_hparams;
+typedef rvi_vit_layer rvi_clip_layer;
 
 typedef struct rvi_clip {
 	rvi_clip_hparams hp;

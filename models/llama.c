@@ -71,6 +71,21 @@ static int load_hparams(rvi_llama_hparams *hp, const rvi_gguf *g, const rvi_llam
 		                  g->path, KEY("attention.head_count"), (long long)hp->n_head,
 		                  KEY2("attention.head_count_kv"), (long long)hp->n_head_kv);
 	hp->head_dim = hp->n_embd / hp->n_head;
+	/* Files may state the head width (SmolLM2's do); one that differs
+	 * from n_embd / n_head is a layout this decoder does not run. */
+	static const char *const head_keys[] = {"llama.attention.key_length",
+	                                        "llama.attention.value_length"};
+	for (int i = 0; i < 2; i++) {
+		int64_t kl = hp->head_dim;
+		if ((rc = rvi_load_dim(g, head_keys[i], false, 1, MAX_EMBD, &kl, err)))
+			return rc;
+		if (kl != hp->head_dim)
+			return rvi_errorf(err, RV_ERR_UNSUPPORTED,
+			                  "%s: %s %lld differs from llama.embedding_length / "
+			                  "llama.attention.head_count = %lld (not supported)",
+			                  g->path, head_keys[i], (long long)kl,
+			                  (long long)hp->head_dim);
+	}
 	hp->n_rot = hp->head_dim;
 	if ((rc = rvi_load_dim(g, KEY("rope.dimension_count"), false, 2, hp->head_dim, &hp->n_rot,
 	                       err)))

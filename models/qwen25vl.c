@@ -395,7 +395,7 @@ int rvi_qwen25vl_encode(const rvi_qwen25vl *m, const float *patches, int64_t gri
 	rvi_vit_rms_norm(xb, x, m->post_ln, n, W, 1e-6f, nt);
 	if ((rc = rvi_vit_linear(&m->mm0, m->mm0_b, xb, nm, hm, nt, &scr)))
 		goto done;
-	rvi_vit_activate(hm, nm * P1, true, nt);
+	rvi_vit_activate(hm, nm * P1, RVI_VIT_GELU_ERF, nt);
 	if ((rc = rvi_vit_linear(&m->mm2, m->mm2_b, hm, nm, om, nt, &scr)))
 		goto done;
 	/* out: back from window order to row-major merged tokens */
@@ -519,4 +519,5 @@ const rvi_vision_arch rvi_qwen25vl_arch = {
     .preprocess = arch_preprocess,
     .encode = arch_encode,
     .layout = arch_layout,
+    .chat_template = "qwen2-vl",
 };

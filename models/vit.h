@@ -1,29 +1,109 @@
-/* vit.h: what ViT-style vision encoders (models/clip.c, models/qwen25vl.c)
- * share beyond matmul and attention: torch's nn.Linear, LayerNorm and
- * RMSNorm with their statistics in double, and the activations, each
- * element on its own so that any thread count gives the same bits. */
+/* vit.h: what the ViT-style vision encoders share (CLIP in clip.c, SigLIP
+ * in idefics3.c): the clip.vision.* hyperparameters of an mmproj, the
+ * pre-norm block's weights (v.blk.N.*) and its forward pass, the patch
+ * kernel, and the small steps (LayerNorm, activations, linear with bias).
+ * The families' files are recipes built from these. */
 #ifndef RLAIFV_VIT_H
 #define RLAIFV_VIT_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "src/gguf.h"
 #include "src/matmul.h"
 #include "src/util.h"
+
+typedef struct rvi_vit_hparams {
+	int64_t image_size;  /* S: the encoder sees S x S pixels */
+	int64_t patch_size;  /* p: S is a multiple of p */
+	int64_t n_patches;   /* (S / p)^2 */
+	int64_t n_embd;      /* W: ViT width */
+	int64_t n_ff;        /* F: ViT MLP width */
+	int64_t n_head;      /* W is a multiple of it */
+	int64_t head_dim;    /* W / n_head */
+	int64_t n_layer;     /* encoder blocks run (all stored) */
+	int64_t n_mm_hidden; /* projector's hidden (or input) width, set by the family */
+	int64_t n_mm_out;    /* projector output width = the LLM width, set by the family */
+	/* clip.vision.projection_dim as stored (0 when absent). Informational
+	 * only: converters write CLIP's own contrastive projection width there
+	 * (768 for ViT-L), not the LLM width; n_mm_out is what counts. */
+	int64_t projection_dim_key;
+	float eps;           /* LayerNorm epsilon */
+	bool use_gelu;       /* clip.use_gelu (false when absent) */
+	float image_mean[3]; /* per RGB channel, for preprocessing */
+	float image_std[3];  /* per RGB channel, all > 0 */
+} rvi_vit_hparams;
+
+/* Reads the hyperparameters every ViT mmproj has (general.architecture
+ * clip, clip.has_vision_encoder, clip.vision.*), checking that
+ * clip.projector_type is projector (absent counts as "mlp") and that no
+ * clip.vision.feature_layer asks for other than the last stored block.
+ * Errors name the file and the key. */
+int rvi_vit_load_hparams(rvi_vit_hparams *hp, const rvi_gguf *g, const char *projector,
+                         rvi_err *err);
+
+/* One pre-norm block: x += out(MHA(ln1(x))); x += fc2(act(fc1(ln2(x)))). */
+typedef struct rvi_vit_layer {
+	float *ln1_w, *ln1_b;      /* (W) */
+	rvi_weight wq, wk, wv, wo; /* (W, W) each */
+	float *bq, *bk, *bv, *bo;  /* (W) */
+	float *ln2_w, *ln2_b;      /* (W) */
+	rvi_weight fc1;            /* (F, W): mlp.fc1, GGUF ffn_up (ffn_down in swapped files) */
+	float *fc1_b;              /* (F) */
+	rvi_weight fc2;            /* (W, F): mlp.fc2 */
+	float *fc2_b;              /* (W) */
+} rvi_vit_layer;
+
+/* Binds v.blk.il.* (shapes checked against hp). */
+int rvi_vit_load_layer(const rvi_gguf *g, const rvi_vit_hparams *hp, int64_t il, rvi_vit_layer *L,
+                       rvi_err *err);
+void rvi_vit_layer_free(rvi_vit_layer *L);
+
+/* v.patch_embd.weight [p, p, 3, W] as a (W, 3*p*p) matrix whose rows are
+ * in (channel, ky, kx) order. */
+int rvi_vit_bind_patch_kernel(const rvi_gguf *g, const rvi_vit_hparams *hp, rvi_weight *w,
+                              rvi_err *err);
+
+/* patches (side*side, 3*p*p) of a planar (3, S, S) image, row-major over
+ * the patch grid, each flattened in the patch kernel's order. */
+void rvi_vit_patches(const float *chw, int64_t S, int64_t p, float *patches);
+
+typedef enum rvi_vit_act {
+	RVI_VIT_QUICK_GELU, /* x sigmoid(1.702 x): OpenAI CLIP */
+	RVI_VIT_GELU_ERF,   /* 0.5 x (1 + erf(x / sqrt 2)) */
+	RVI_VIT_GELU_TANH,  /* 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))): SigLIP */
+} rvi_vit_act;
 
 /* y (n, d) = LayerNorm(x) * w + b; y may be x. */
 void rvi_vit_layer_norm(float *y, const float *x, const float *w, const float *b, int64_t n,
                         int64_t d, float eps, int nt);
-
-/* y (n, d) = RMSNorm(x) * w; y may be x. */
+/* y (n, d) = RMSNorm(x) * w (Qwen2.5-VL's vision blocks); y may be x. */
 void rvi_vit_rms_norm(float *y, const float *x, const float *w, int64_t n, int64_t d, float eps,
                       int nt);
-
-/* x (n) = erf GELU (erf_gelu) or OpenAI CLIP's quick-GELU, in place. */
-void rvi_vit_activate(float *x, int64_t n, bool erf_gelu, int nt);
-
-/* y (n, n_out) = x (n, n_in) @ W^T + b (b may be NULL). */
+/* x (n) = act(x), element-wise. */
+void rvi_vit_activate(float *x, int64_t n, rvi_vit_act act, int nt);
+/* y (n, n_out) = x (n, n_in) @ W^T + b (b may be NULL): torch nn.Linear. */
 int rvi_vit_linear(const rvi_weight *W, const float *b, const float *x, int64_t n, float *y, int nt,
                    rvi_buf *scratch);
+
+/* Working memory of rvi_vit_block for n rows: floats of each region. */
+typedef struct rvi_vit_work {
+	float *xb; /* (n, W): normed input, then sublayer output */
+	float *q, *k, *v;
+	float *ao;     /* (n, W): attention output, heads side by side */
+	float *hb;     /* (n, F): MLP hidden */
+	float *scores; /* rvi_attn_full_scratch(n, nt) */
+	rvi_buf *mm;   /* matmul scratch */
+} rvi_vit_work;
+
+/* Sizes of the regions above (7 entries, in that order), for an arena. */
+void rvi_vit_work_sizes(const rvi_vit_hparams *hp, int64_t n, int nt, uint64_t size[7]);
+
+/* x (n, W) through block L, non-causal attention over all n rows. */
+int rvi_vit_block(const rvi_vit_hparams *hp, const rvi_vit_layer *L, rvi_vit_act act, float *x,
+                  int64_t n, const rvi_vit_work *w, int nt);
+
+/* rc again, with err saying which step of path's encoder failed and why. */
+int rvi_vit_encode_error(rvi_err *err, int rc, const char *path, const char *what);
 
 #endif

@@ -265,6 +265,30 @@ int rvi_model_load_mmproj(rv_model *m, const char *path, const rvi_vision_regist
 	return RV_OK;
 }
 
+rv_status rv_model_set_image_longest_edge(rv_model *m, int longest_edge, char *err_buf,
+                                          size_t err_size)
+{
+	rvi_err err = {0};
+	int rc = RV_OK;
+	if (!m || !m->vision)
+		rc = rvi_errorf(&err, RV_ERR_INVALID_ARG,
+		                "image longest edge: the model has no projector loaded");
+	else if (!m->vision->set_longest_edge)
+		rc = rvi_errorf(&err, RV_ERR_UNSUPPORTED,
+		                "%s: clip.projector_type \"%s\" does not resize to a longest edge",
+		                m->mm_gguf->path, m->vision->name);
+	else
+		rc = m->vision->set_longest_edge(m->vision_model, longest_edge, &err);
+	if (rc != RV_OK) {
+		copy_err(err_buf, err_size, err.msg);
+		return (rv_status)rc;
+	}
+	/* part of what the rows depend on: in the cache key and in whether a
+	 * reference model may share them (rvi_prompt_encode_images) */
+	m->image_longest_edge = longest_edge;
+	return RV_OK;
+}
+
 rv_status rv_model_load_mmproj(rv_model *m, const char *path, char *err_buf, size_t err_size)
 {
 	rvi_err err = {0};

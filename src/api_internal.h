@@ -30,6 +30,7 @@ struct rv_model {
 	const rvi_vision_arch *vision;
 	void *vision_model;
 	rvi_mmproj_id *mm_id; /* identifies the mmproj in the cache, once known */
+	int image_longest_edge; /* 0: the mmproj's (rv_model_set_image_longest_edge) */
 };
 
 struct rv_context {

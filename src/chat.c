@@ -13,26 +13,38 @@ const char rvi_llava_system[] =
 
 typedef struct chat_template {
 	const char *name;
-	const char *default_system;
-	const char *prefix;      /* printf format with one %s: the system sentence */
-	const char *after_image; /* text after each image */
-	const char *suffix;      /* after the question */
+	const char *default_system; /* or NULL: none unless one is given */
+	const char *prefix;         /* printf format with one %s: the system turn */
+	const char *after_image;    /* text after each image */
+	const char *suffix;         /* after the question */
+	/* Templates whose system turn is a message of its own: its format
+	 * (one %s, the sentence) put into prefix's %s, "" without a system
+	 * sentence; NULL: the sentence itself goes there. */
+	const char *system_turn;
+	/* The prefix when the turn starts with text, not an image; NULL:
+	 * prefix. */
+	const char *prefix_text_first;
 } chat_template;
 
 static const chat_template templates[] = {
     /* LLaVA-1.5 "conv_llava_v1" = Vicuna v1.1: sep " ", roles USER/ASSISTANT */
-    {"llava", rvi_llava_system, "%s USER: ", "\n", " ASSISTANT:"},
-    {"vicuna", rvi_llava_system, "%s USER: ", "\n", " ASSISTANT:"},
+    {"llava", rvi_llava_system, "%s USER: ", "\n", " ASSISTANT:", NULL, NULL},
+    {"vicuna", rvi_llava_system, "%s USER: ", "\n", " ASSISTANT:", NULL, NULL},
     {"chatml", "You are a helpful assistant.",
      "<|im_start|>system\n%s<|im_end|>\n<|im_start|>user\n", "\n",
-     "<|im_end|>\n<|im_start|>assistant\n"},
+     "<|im_end|>\n<|im_start|>assistant\n", NULL, NULL},
     /* Qwen2-VL / Qwen2.5-VL: chatml, images (framed by the vision family's
      * <|vision_start|> ... <|vision_end|>) straight before the question */
     {"qwen2-vl", "You are a helpful assistant.",
      "<|im_start|>system\n%s<|im_end|>\n<|im_start|>user\n", "",
-     "<|im_end|>\n<|im_start|>assistant\n"},
+     "<|im_end|>\n<|im_start|>assistant\n", NULL, NULL},
     {"llama-2", "You are a helpful assistant.", "[INST] <<SYS>>\n%s\n<</SYS>>\n\n", "\n",
-     " [/INST]"},
+     " [/INST]", NULL, NULL},
+    /* SmolVLM's chat_template.json: "Role:" then ' ' unless the turn
+     * starts with an image, <end_of_utterance>\n after each turn, and
+     * "Assistant:" with no space after it */
+    {"smolvlm", NULL, "<|im_start|>%sUser:", "",
+     "<end_of_utterance>\nAssistant:", "System: %s<end_of_utterance>\n", "<|im_start|>%sUser: "},
 };
 
 static const chat_template *find(const char *name)
@@ -56,23 +68,37 @@ int rvi_chat_build(const char *name, const char *system, const char *question, i
 		return rvi_errorf(err, RV_ERR_INVALID_ARG, "%d images: at most 64", n_images);
 	if (!system)
 		system = t->default_system;
+	if (!system)
+		system = "";
 	if (!question)
 		question = "";
+	const char *prefix =
+	    n_images == 0 && t->prefix_text_first ? t->prefix_text_first : t->prefix;
+	char *turn = NULL;
+	if (t->system_turn && *system) {
+		const size_t n = strlen(t->system_turn) + strlen(system) + 1;
+		if (!(turn = malloc(n)))
+			return rvi_errorf(err, RV_ERR_NOMEM, "out of memory");
+		snprintf(turn, n, t->system_turn, system);
+		system = turn;
+	}
 	/* segments: the prefix, then (image, after_image) per image; the
 	 * question and the suffix join the last text segment */
 	const size_t n_seg = 1 + 2 * (size_t)n_images;
-	size_t cap = strlen(t->prefix) + strlen(system) + 1 +
+	size_t cap = strlen(prefix) + strlen(system) + 1 +
 	             (size_t)n_images * (strlen(t->after_image) + 1) + strlen(question) +
 	             strlen(t->suffix) + 1;
 	out->seg = calloc(n_seg, sizeof(rvi_segment));
 	out->storage = malloc(cap);
 	if (!out->seg || !out->storage) {
+		free(turn);
 		rvi_chat_free(out);
 		return rvi_errorf(err, RV_ERR_NOMEM, "out of memory");
 	}
 	char *w = out->storage;
 	int n = 0;
-	int len = snprintf(w, cap, t->prefix, system);
+	int len = snprintf(w, cap, prefix, system);
+	free(turn);
 	out->seg[n].text = w;
 	out->seg[n].user_off[0] = (size_t)(strstr(t->prefix, "%s") - t->prefix);
 	out->seg[n].user_len[0] = strlen(system);
@@ -105,8 +131,7 @@ const char *rvi_chat_recognise(const char *jinja, size_t len)
 		const char *name;
 	} markers[] = {
 	    {"<|vision_start|>", "qwen2-vl"}, /* before chatml, whose marker it has too */
-	    {"<|im_start|>", "chatml"},
-	    {"[INST]", "llama-2"},
+	    {"<end_of_utterance>", "smolvlm"}, {"<|im_start|>", "chatml"}, {"[INST]", "llama-2"},
 	    {"ASSISTANT:", "vicuna"},
 	};
 	for (size_t i = 0; i < sizeof(markers) / sizeof(markers[0]); i++) {

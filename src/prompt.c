@@ -14,21 +14,10 @@
 static int resolve_template(rv_context *ctx, const rv_prompt *p, const char **name)
 {
 	const char *t = p->chat_template;
-	if (!t && p->n_images > 0) {
-		/* A model whose own template frames images with
-		 * <|vision_start|> (Qwen2-VL) knows no other way to see them;
-		 * otherwise LLaVA-1.5's, as before there were several. */
-		rvi_str s = {0};
-		rvi_err ignore = {0};
-		t = "llava";
-		if (rvi_gguf_get_str(ctx->model->gguf, "tokenizer.chat_template", false, &s,
-		                     &ignore) == RV_OK &&
-		    s.ptr) {
-			const char *own = rvi_chat_recognise(s.ptr, s.len);
-			if (own && !strcmp(own, "qwen2-vl"))
-				t = own;
-		}
-	}
+	if (!t && p->n_images > 0)
+		t = ctx->model->vision && ctx->model->vision->chat_template
+		        ? ctx->model->vision->chat_template
+		        : "llava";
 	if (!t)
 		t = "none";
 	if (!strcmp(t, "gguf")) {
@@ -234,7 +223,8 @@ int rvi_prompt_encode_images(rv_context *ctx, rvi_prompt *pr, const rvi_prompt *
 		return RV_OK;
 	/* The same projector, or none of our own: the other prompt's rows. */
 	if (share && share->embd && share->n_images == pr->n_images &&
-	    (!m->vision || rvi_vision_same_mmproj(m->mm_gguf, share_model->mm_gguf))) {
+	    (!m->vision || (rvi_vision_same_mmproj(m->mm_gguf, share_model->mm_gguf) &&
+	                    m->image_longest_edge == share_model->image_longest_edge))) {
 		pr->embd = share->embd;
 		pr->owns_embd = false;
 		return RV_OK;
@@ -252,6 +242,17 @@ int rvi_prompt_encode_images(rv_context *ctx, rvi_prompt *pr, const rvi_prompt *
 	if (o.cache_dir) {
 		rvi_vision_mmproj_id(m->mm_gguf, m->mm_id, o.cache_dir, mm_id, &warn);
 		rvi_prompt_cache_warning(ctx, &warn);
+		/* a preprocessing setting is part of what the rows depend on */
+		if (m->image_longest_edge > 0) {
+			char tag[48];
+			const int n = snprintf(tag, sizeof(tag), "longest_edge=%d",
+			                       m->image_longest_edge);
+			rvi_sha256_ctx c;
+			rvi_sha256_init(&c);
+			rvi_sha256_update(&c, mm_id, sizeof(mm_id));
+			rvi_sha256_update(&c, tag, (size_t)n);
+			rvi_sha256_final(&c, mm_id);
+		}
 	}
 	for (int i = 0; i < pr->n_images; i++) {
 		const rvi_vision_input *in = &pr->images[i];

@@ -9,8 +9,11 @@
  * path), a file with ffn_up/ffn_down swapped, an ignored v.post_ln, erf GELU
  * in the ViT, and one malformed mmproj per check the loader makes (built in
  * memory from the valid file with the small GGUF writer below), each
- * failing with the file and the key or tensor named. */
+ * failing with the file and the key or tensor named; the same for the
+ * SigLIP + pixel-shuffle loader of the idefics3 family (models/idefics3.c),
+ * whose mmproj shares CLIP's keys and block tensors. */
 #include "models/clip.h"
+#include "models/idefics3.h"
 #include "tests/testutil.h"
 
 #include <math.h>
@@ -1087,8 +1090,95 @@ static void test_bad_files(const rvi_gguf *g)
 	}
 }
 
+/* ---- idefics3 (SmolVLM) mmproj files ------------------------------------ */
+
+static const struct {
+	const char *what;
+	const char *key, *tensor; /* a key set to u32 value, or a tensor deleted */
+	uint32_t value;
+	int status;
+	const char *phrase1, *phrase2;
+} bad_idefics3[] = {
+    {"scale 3", "clip.vision.projector.scale_factor", NULL, 3, RV_ERR_MODEL,
+     "clip.vision.projector.scale_factor 3", "8 x 8 patch grid"},
+    {"scale 0", "clip.vision.projector.scale_factor", NULL, 0, RV_ERR_MODEL,
+     "clip.vision.projector.scale_factor", "out of range"},
+    {"scale missing", "clip.vision.projector.scale_factor", NULL, UINT32_MAX, RV_ERR_MODEL,
+     "clip.vision.projector.scale_factor", "missing"},
+    {"longest edge 1e6", "clip.vision.preproc_image_size", NULL, 1000000, RV_ERR_MODEL,
+     "clip.vision.preproc_image_size", "out of range"},
+    {"longest edge missing", "clip.vision.preproc_image_size", NULL, UINT32_MAX, RV_ERR_MODEL,
+     "clip.vision.preproc_image_size", "missing"},
+    {"tile not a multiple of the patch", "clip.vision.image_size", NULL, 60, RV_ERR_MODEL,
+     "clip.vision.image_size 60", "clip.vision.patch_size 8"},
+    {"no connector", NULL, "mm.model.fc.weight", 0, RV_ERR_MODEL, "missing tensor",
+     "mm.model.fc.weight"},
+    {"no post-LN", NULL, "v.post_ln.bias", 0, RV_ERR_MODEL, "missing tensor", "v.post_ln.bias"},
+    {"no patch bias", NULL, "v.patch_embd.bias", 0, RV_ERR_MODEL, "missing tensor",
+     "v.patch_embd.bias"},
+    {"no block tensor", NULL, "v.blk.2.attn_v.bias", 0, RV_ERR_MODEL, "missing tensor",
+     "v.blk.2.attn_v.bias"},
+    {"connector width", "clip.vision.projector.scale_factor", NULL, 2, RV_ERR_MODEL,
+     "mm.model.fc.weight", "expected [256, 96]"},
+    {"projector mlp", NULL, NULL, 0, RV_ERR_UNSUPPORTED, "clip.projector_type", "mlp"},
+};
+
+static void test_bad_idefics3(void)
+{
+	rvi_gguf *g = NULL;
+	rvi_err err = {0};
+	const char *path = tu_data("smolvlm/tiny-smolvlm-mmproj-f32.gguf");
+	CHECK(rvi_gguf_open(&g, path, &err) == RV_OK, "%s", err.msg);
+	if (!g)
+		return;
+	const int n = (int)(sizeof(bad_idefics3) / sizeof(bad_idefics3[0]));
+	for (int which = -1; which < n; which++) {
+		spec *s = spec_from(g);
+		if (!s)
+			break;
+		if (which >= 0) {
+			if (bad_idefics3[which].key && bad_idefics3[which].value == UINT32_MAX)
+				del_kv(s, bad_idefics3[which].key);
+			else if (bad_idefics3[which].key)
+				set_u32(s, bad_idefics3[which].key, bad_idefics3[which].value);
+			else if (bad_idefics3[which].tensor)
+				del_tensor(s, bad_idefics3[which].tensor);
+			else
+				set_str(s, "clip.projector_type", "mlp");
+		}
+		memfile m;
+		int rc = memfile_open(&m, s, "bad-mmproj.gguf", &err);
+		CHECK(rc == RV_OK, "the crafted file does not parse: %s", err.msg);
+		if (rc == RV_OK) {
+			rvi_idefics3 x;
+			memset(&x, 0xff, sizeof(x)); /* load must reset it */
+			rc = rvi_idefics3_load(&x, m.g, &err);
+			if (which < 0) { /* unmodified: the writer is not the fault */
+				CHECK(rc == RV_OK, "the rewritten file does not load: %s", err.msg);
+			} else {
+				CHECK(rc == bad_idefics3[which].status &&
+				          strstr(err.msg, bad_idefics3[which].phrase1) &&
+				          strstr(err.msg, bad_idefics3[which].phrase2) &&
+				          strstr(err.msg, "bad-mmproj.gguf"),
+				      "%s: got %d \"%s\", want %d with \"%s\" and \"%s\"",
+				      bad_idefics3[which].what, rc, err.msg,
+				      bad_idefics3[which].status, bad_idefics3[which].phrase1,
+				      bad_idefics3[which].phrase2);
+				CHECK(rc == RV_OK || (x.layers == NULL && x.pos_embd == NULL),
+				      "%s: failed load left state", bad_idefics3[which].what);
+			}
+			if (rc == RV_OK)
+				rvi_idefics3_free(&x);
+		}
+		memfile_close(&m);
+		spec_free(s);
+	}
+	rvi_gguf_close(g);
+}
+
 int main(void)
 {
+	test_bad_idefics3();
 	rvi_gguf *g = open_fixture();
 	refs r = {0};
 	if (g && refs_load(&r)) {

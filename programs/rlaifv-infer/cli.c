@@ -155,6 +155,9 @@ static int open_model(const cli_opts *o, const char *path, const char *mmproj, r
 	rv_status st;
 	if ((st = rv_model_load(path, &mp, m, err, sizeof(err))) != RV_OK ||
 	    (mmproj && rv_model_load_mmproj(*m, mmproj, err, sizeof(err)) != RV_OK) ||
+	    (mmproj && o->image_longest_edge &&
+	     rv_model_set_image_longest_edge(*m, o->image_longest_edge, err, sizeof(err)) !=
+	         RV_OK) ||
 	    (o->check_tensors && rv_model_check_tensors(*m, err, sizeof(err)) != RV_OK)) {
 		fprintf(stderr, "rlaifv-infer: %s\n", err);
 		return st == RV_ERR_INVALID_ARG ? EXIT_USAGE : EXIT_MODEL;

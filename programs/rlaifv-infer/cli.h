@@ -42,6 +42,7 @@ typedef struct cli_opts {
 	int image_max_side;
 	int image_max_mib;
 	int image_min_pixels, image_max_pixels;
+	int image_longest_edge; /* 0: the mmproj's */
 	int n_predict;
 	int n_ctx;
 	int n_threads;

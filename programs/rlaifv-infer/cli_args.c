@@ -36,8 +36,9 @@ static void usage(FILE *f)
 	    "      --hf-list REPO      print the quants and projectors REPO offers\n"
 	    "      --hf-cache          print the GGUF files in the Hugging Face cache\n"
 	    "      --image FILE        an image (JPEG, PNG, BMP, PNM); repeat for several\n"
-	    "      --chat-template T   llava, vicuna, chatml, qwen2-vl, llama-2, gguf or none\n"
-	    "                          (default: llava with images, none without)\n"
+	    "      --chat-template T   llava, vicuna, chatml, qwen2-vl, llama-2, smolvlm, gguf\n"
+	    "                          or none (default with images: the projector's, else\n"
+	    "                          none)\n"
 	    "      --system TEXT       the chat template's system sentence\n"
 	    "      --no-parse-special  raw prompt: keep special-token text such as </s>\n"
 	    "                          plain (default: it becomes the control token)\n"
@@ -51,6 +52,8 @@ static void usage(FILE *f)
 	    "      --image-min-pixels N, --image-max-pixels N\n"
 	    "                          the pixels a dynamic-resolution model (Qwen2.5-VL)\n"
 	    "                          resizes an image to (defaults 3136, 1003520)\n"
+	    "      --image-longest-edge N  SmolVLM: resize images' longest edge to N\n"
+	    "                          before tiling (default: the mmproj's)\n"
 	    "  -n, --n-predict N       most tokens per answer (default -1: until the end)\n"
 	    "  -c, --ctx-size N        context size in tokens (default: the model's, <= 4096)\n"
 	    "  -t, --threads N         threads (default: $RLAIFV_THREADS or physical cores)\n"
@@ -164,6 +167,7 @@ enum long_only {
 	OPT_IMAGE_MAX_MEMORY,
 	OPT_IMAGE_MIN_PIXELS,
 	OPT_IMAGE_MAX_PIXELS,
+	OPT_IMAGE_LONGEST_EDGE,
 	OPT_BETA,
 	OPT_SHOW_CANDIDATES,
 	OPT_JSON,
@@ -208,6 +212,7 @@ static const struct option long_options[] = {
     {"image-max-memory", required_argument, 0, OPT_IMAGE_MAX_MEMORY},
     {"image-min-pixels", required_argument, 0, OPT_IMAGE_MIN_PIXELS},
     {"image-max-pixels", required_argument, 0, OPT_IMAGE_MAX_PIXELS},
+    {"image-longest-edge", required_argument, 0, OPT_IMAGE_LONGEST_EDGE},
     {"beta", required_argument, 0, OPT_BETA},
     {"show-candidates", no_argument, 0, OPT_SHOW_CANDIDATES},
     {"json", no_argument, 0, OPT_JSON},
@@ -317,6 +322,8 @@ static int take_option(int c, const char *arg, cli_opts *o)
 		return parse_int("--image-max-side", arg, 1, RV_MAX_IMAGE_SIDE, &o->image_max_side);
 	case OPT_IMAGE_MAX_MEMORY:
 		return parse_int("--image-max-memory", arg, 1, RV_MAX_IMAGE_MIB, &o->image_max_mib);
+	case OPT_IMAGE_LONGEST_EDGE:
+		return parse_int("--image-longest-edge", arg, 1, 4096, &o->image_longest_edge);
 	case OPT_BETA:
 		return parse_float("--beta", arg, 1e-6f, 1e6f, &o->beta);
 	case OPT_SHOW_CANDIDATES:

@@ -107,6 +107,17 @@ void rvi_image_pad_color(const float mean[3], uint8_t color[3]);
 int rvi_image_resize_bicubic_pil(const rvi_image *in, int out_w, int out_h, rvi_image *out,
                                  rvi_err *err);
 
+/* Pillow's filters that rvi_image_resize_pil reproduces. */
+typedef enum rvi_resample {
+	RVI_RESAMPLE_BICUBIC = 0, /* Image.BICUBIC (a = -0.5, support 2) */
+	RVI_RESAMPLE_LANCZOS = 1, /* Image.LANCZOS (sinc(x) sinc(x/3), support 3) */
+} rvi_resample;
+
+/* Image.resize(size, filt) of Pillow on 8-bit RGB, bit for bit (the
+ * bicubic one's scheme with the filter's kernel and support). */
+int rvi_image_resize_pil(const rvi_image *in, int out_w, int out_h, rvi_resample filt,
+                         rvi_image *out, rvi_err *err);
+
 /* A canvas of w x h pixels of colour pad with an image pasted at (ox, oy):
  * what resamplers read when a family pads before it resizes. */
 typedef struct rvi_image_canvas {
@@ -162,6 +173,28 @@ int rvi_image_preprocess_qwen2vl(const rvi_image *img, int out_w, int out_h, con
  * time. out: (h / patch) * (w / patch) rows. */
 void rvi_qwen2vl_patches(const float *chw, int w, int h, int patch, int merge, int temporal,
                          float *out);
+
+/* Idefics3 / SmolVLM geometry (HF's Idefics3ImageProcessor): an image of
+ * w x h has its longest edge resized to longest_edge (w1 x h1: the other
+ * side by int() of the aspect ratio in double, made even), then each side
+ * stretched up to a multiple of tile (w2 x h2); larger than one tile it is
+ * cut into rows x cols tiles, else rows = cols = 0 (the image alone). */
+typedef struct rvi_idefics3_geom {
+	int w1, h1, w2, h2;
+	int rows, cols;
+} rvi_idefics3_geom;
+
+int rvi_idefics3_geometry(int w, int h, int longest_edge, int tile, rvi_idefics3_geom *g,
+                          rvi_err *err);
+
+/* Idefics3 / SmolVLM preprocessing along g (from rvi_idefics3_geometry of
+ * img's size): both resizes Pillow LANCZOS, then the rows x cols tiles
+ * row-major and the resize-2 image stretched to tile x tile last, each
+ * normalised as rvi_image_normalize_chw into out, (rows * cols + 1) planar
+ * (3, tile, tile) blocks. */
+int rvi_image_preprocess_idefics3(const rvi_image *img, const rvi_idefics3_geom *g, int tile,
+                                  const float mean[3], const float std[3], float *out,
+                                  rvi_err *err);
 
 /* ---- internal: the bridge to stb_image_impl.c ----------------------------
  * stb_image is compiled static in one file; these are its only entry points.

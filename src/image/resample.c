@@ -1,5 +1,5 @@
 /* resample.c: Pillow-exact geometry on 8-bit RGB images: padding to a
- * square and the bicubic resize (see image.h). Knows nothing of files or
+ * square and the bicubic and LANCZOS resizes (see image.h). Knows nothing of files or
  * of any model family's preprocessing. */
 #include "src/image/image.h"
 
@@ -117,9 +117,9 @@ int rvi_image_pad_to_square(const rvi_image *in, const uint8_t color[3], rvi_ima
 	return rc;
 }
 
-/* ---- Pillow's bicubic resample ------------------------------------------
+/* ---- Pillow's resample ---------------------------------------------------
  * The facts that make the result bit-exact with Pillow (libImaging's
- * Resample.c): weights are computed in double and normalised per output
+ * Resample.c), whatever the filter: weights are computed in double and normalised per output
  * pixel, then turned into integers with 22 fractional bits (round half away
  * from zero); sums start at 2^21 and are shifted right by 22 with an
  * arithmetic shift, then clamped. Integer sums do not depend on the order of
@@ -139,6 +139,33 @@ static double bicubic(double x)
 	return 0.0;
 }
 
+static double sinc(double x)
+{
+	if (x == 0.0)
+		return 1.0;
+	x *= 3.14159265358979323846; /* M_PI, which strict C11 lacks */
+	return sin(x) / x;
+}
+
+static double lanczos(double x)
+{
+	/* Pillow's bounds: [-3, 3), as its filter table says */
+	if (-3.0 <= x && x < 3.0)
+		return sinc(x) * sinc(x / 3.0);
+	return 0.0;
+}
+
+/* A filter's kernel and its support (in input pixels at scale 1). */
+typedef struct filter {
+	double (*kernel)(double x);
+	double support;
+} filter;
+
+static const filter filters[] = {
+    [RVI_RESAMPLE_BICUBIC] = {bicubic, 2.0},
+    [RVI_RESAMPLE_LANCZOS] = {lanczos, 3.0},
+};
+
 typedef struct coeffs {
 	int ksize;
 	int *bounds; /* per output pixel: first input pixel, number of taps */
@@ -153,11 +180,11 @@ static void coeffs_free(coeffs *c)
 	c->k = NULL;
 }
 
-static int coeffs_make(int in_size, int out_size, coeffs *c, rvi_err *err)
+static int coeffs_make(const filter *f, int in_size, int out_size, coeffs *c, rvi_err *err)
 {
 	double scale = (double)in_size / out_size;
 	double filterscale = scale < 1.0 ? 1.0 : scale;
-	double support = 2.0 * filterscale;
+	double support = f->support * filterscale;
 	int ksize = (int)ceil(support) * 2 + 1;
 	uint64_t nk;
 	c->ksize = ksize;
@@ -181,7 +208,7 @@ static int coeffs_make(int in_size, int out_size, coeffs *c, rvi_err *err)
 			xmax = in_size;
 		xmax -= xmin;
 		for (int x = 0; x < xmax; x++) {
-			w[x] = bicubic((x + xmin - center + 0.5) * ss);
+			w[x] = f->kernel((x + xmin - center + 0.5) * ss);
 			ww += w[x];
 		}
 		int32_t *k = c->k + (size_t)xx * ksize;
@@ -267,8 +294,10 @@ static int resize_rows_h(const view *v, const coeffs *ch, int y_first, int y_las
 	return RV_OK;
 }
 
-/* The canvas of v resized to out_w x out_h into out (allocated here). */
-static int resize_view(const view *v, int out_w, int out_h, rvi_image *out, rvi_err *err)
+/* The canvas of v resized to out_w x out_h with f into out (allocated
+ * here). */
+static int resize_view(const view *v, const filter *f, int out_w, int out_h, rvi_image *out,
+                       rvi_err *err)
 {
 	bool need_h = v->vw != out_w, need_v = v->vh != out_h;
 	coeffs ch = {0}, cv = {0};
@@ -286,7 +315,7 @@ static int resize_view(const view *v, int out_w, int out_h, rvi_image *out, rvi_
 			       (size_t)out_w * 3);
 		goto done;
 	}
-	if (need_v && (rc = coeffs_make(v->vh, out_h, &cv, err)) != RV_OK)
+	if (need_v && (rc = coeffs_make(f, v->vh, out_h, &cv, err)) != RV_OK)
 		goto fail;
 
 	/* Horizontal pass, into an 8-bit image over only the rows the vertical
@@ -297,7 +326,7 @@ static int resize_view(const view *v, int out_w, int out_h, rvi_image *out, rvi_
 		y_last = cv.bounds[(out_h - 1) * 2] + cv.bounds[(out_h - 1) * 2 + 1];
 	}
 	if (need_h) {
-		if ((rc = coeffs_make(v->vw, out_w, &ch, err)) != RV_OK)
+		if ((rc = coeffs_make(f, v->vw, out_w, &ch, err)) != RV_OK)
 			goto fail;
 		rvi_image *dst = need_v ? &tmp : out;
 		if (need_v && (rc = rvi_image_new(out_w, y_last - y_first, &tmp, err)) != RV_OK)
@@ -346,8 +375,8 @@ cleanup:
 	return rc;
 }
 
-int rvi_image_resize_bicubic_pil(const rvi_image *in, int out_w, int out_h, rvi_image *out,
-                                 rvi_err *err)
+int rvi_image_resize_pil(const rvi_image *in, int out_w, int out_h, rvi_resample filt,
+                         rvi_image *out, rvi_err *err)
 {
 	if (out)
 		memset(out, 0, sizeof(*out));
@@ -356,8 +385,16 @@ int rvi_image_resize_bicubic_pil(const rvi_image *in, int out_w, int out_h, rvi_
 	if (out_w < 1 || out_h < 1 || out_w > RVI_IMAGE_MAX_SIDE || out_h > RVI_IMAGE_MAX_SIDE)
 		return rvi_errorf(err, RV_ERR_INVALID_ARG, "resize: invalid target size %dx%d",
 		                  out_w, out_h);
+	if ((unsigned)filt >= sizeof(filters) / sizeof(filters[0]))
+		return rvi_errorf(err, RV_ERR_INVALID_ARG, "resize: unknown filter %d", (int)filt);
 	view v = plain_view(in);
-	return resize_view(&v, out_w, out_h, out, err);
+	return resize_view(&v, &filters[filt], out_w, out_h, out, err);
+}
+
+int rvi_image_resize_bicubic_pil(const rvi_image *in, int out_w, int out_h, rvi_image *out,
+                                 rvi_err *err)
+{
+	return rvi_image_resize_pil(in, out_w, out_h, RVI_RESAMPLE_BICUBIC, out, err);
 }
 
 int rvi_image_resize_padded_pil(const rvi_image *img, const rvi_image_canvas *canvas, int out_w,
@@ -378,7 +415,7 @@ int rvi_image_resize_padded_pil(const rvi_image *img, const rvi_image_canvas *ca
 	view v = {
 	    img->rgb,  img->w,     img->h,     canvas->w,
 	    canvas->h, canvas->ox, canvas->oy, {canvas->pad[0], canvas->pad[1], canvas->pad[2]}};
-	return resize_view(&v, out_w, out_h, out, err);
+	return resize_view(&v, &filters[RVI_RESAMPLE_BICUBIC], out_w, out_h, out, err);
 }
 
 void rvi_image_normalize_chw(const rvi_image *img, const float mean[3], const float std[3],

@@ -1,0 +1,517 @@
+/* test_smolvlm.c: SmolVLM (clip.projector_type "idefics3") end to end
+ * against the float64 references of the Hugging Face pipeline
+ * (tests/data/smolvlm/, see its README): per image the tile pixels bit for
+ * bit (sha256 of the float32 tensor), the tile geometry, the image
+ * embeddings within 1e-4, the prompt ids with the processor's expansion,
+ * the first position's top 10, 16 greedy tokens and their log-probs, and
+ * teacher-forced scores of three continuations; for the F32 and the Q8_0
+ * text model, and the text-only prompt. F32 must match to 1e-3 with
+ * identical tokens. Q8_0 (we quantize activations as llama.cpp does, the
+ * reference does not): the first greedy token identical, log-probs within
+ * TOL_Q8 while the greedy paths agree. Also: a projector made for another
+ * text width is refused. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "models/arch.h"
+#include "models/idefics3.h"
+#include "rlaifv.h"
+#include "src/api_internal.h"
+#include "src/bestofn.h"
+#include "src/chat.h"
+#include "src/prompt.h"
+#include "tests/testutil.h"
+
+#define TOL_EMBD 1e-4
+#define TOL_F32  1e-3
+#define TOL_Q8   0.15
+#define IMAGE_ID 983 /* <image> in the reference ids: where the rows go */
+
+#define MMPROJ "smolvlm/tiny-smolvlm-mmproj-f32.gguf"
+
+typedef struct image_case {
+	const char *file; /* under tests/data */
+	const char *ref;  /* the reference's image name */
+} image_case;
+
+static const image_case images[] = {
+    {"shapes_64x48.png", "shapes_64x48.png"},
+    {"smolvlm/wide_200x80.png", "wide_200x80.png"},
+    {"smolvlm/small_40x28.png", "small_40x28.png"},
+    /* we decode JPEGs with stb_image: its reference starts from stb's pixels */
+    {"shapes_100x80.jpg", "shapes_100x80.jpg.stb-decoded"},
+};
+
+static tu_json *load_ref(const char *text, const char *image)
+{
+	char name[256];
+	snprintf(name, sizeof(name), "smolvlm/ref-hf-smolvlm-text-%s.mmproj-f32.%s.describe.json",
+	         text, image);
+	tu_json *j = tu_json_load(tu_data(name));
+	CHECK(j != NULL, "%s", name);
+	return j;
+}
+
+static double num(const tu_json *j, const char *path)
+{
+	const tu_json *v = tu_json_get(j, path);
+	return v ? v->num : NAN;
+}
+
+/* Element i of the array at path, or NaN. */
+static double at(const tu_json *j, const char *path, size_t i)
+{
+	const tu_json *v = tu_json_at(tu_json_get(j, path), i);
+	return v ? v->num : NAN;
+}
+
+/* ---- pixels and embeddings ---------------------------------------------- */
+
+static void test_vision(const rvi_gguf *g, const void *model, const image_case *ic)
+{
+	tu_json *ref = load_ref("f32", ic->ref);
+	if (!ref)
+		return;
+	const rvi_vision_arch *a = &rvi_idefics3_arch;
+	rvi_err err = {0};
+	rvi_image img = {0};
+	rvi_pixels px = {0};
+	float *out = NULL;
+	int rc = rvi_image_load_file(tu_data(ic->file), NULL, true, &img, &err);
+	CHECK(rc == RV_OK, "%s: %s", ic->file, err.msg);
+	if (rc == RV_OK)
+		rc = a->preprocess(model, &img, NULL, &px, &err);
+	CHECK(rc == RV_OK, "%s: preprocess: %s", ic->file, err.msg);
+	if (rc != RV_OK)
+		goto done;
+	const int rows = (int)num(ref, "preprocess.rows"), cols = (int)num(ref, "preprocess.cols");
+	CHECK(px.shape.tiles_h == rows && px.shape.tiles_w == cols, "%s: %dx%d tiles, want %dx%d",
+	      ic->file, px.shape.tiles_h, px.shape.tiles_w, rows, cols);
+	rvi_idefics3_geom geo;
+	const rvi_idefics3 *m = model;
+	rc = rvi_idefics3_geometry(img.w, img.h, (int)m->longest_edge, (int)m->hp.image_size, &geo,
+	                           &err);
+	CHECK(rc == RV_OK && geo.w1 == at(ref, "preprocess.step1_longest_edge_size_wh", 0) &&
+	          geo.h1 == at(ref, "preprocess.step1_longest_edge_size_wh", 1) &&
+	          geo.w2 == at(ref, "preprocess.step2_multiple_of_tile_size_wh", 0) &&
+	          geo.h2 == at(ref, "preprocess.step2_multiple_of_tile_size_wh", 1),
+	      "%s: resize sizes %dx%d, %dx%d", ic->file, geo.w1, geo.h1, geo.w2, geo.h2);
+	/* the pixels bit for bit: the float32 tensor's sha256 */
+	char hex[65];
+	tu_sha256_hex(px.data, (size_t)px.n_floats * sizeof(float), hex);
+	const tu_json *want_sha = tu_json_get(ref, "preprocess.pixels.sha256_f32");
+	CHECK(want_sha && !strcmp(hex, want_sha->str), "%s: pixels differ from HF's (sha256 %s)",
+	      ic->file, hex);
+
+	/* the embeddings, on two thread counts (must not matter) */
+	const tu_json *vals = tu_json_get(ref, "image_embedding.values");
+	const int64_t n_out = a->n_embd_out(model);
+	const size_t n = (size_t)(px.shape.rows * n_out);
+	out = malloc(n * sizeof(float));
+	float *out2 = malloc(n * sizeof(float));
+	CHECK(vals && out && out2, "no reference values");
+	if (!vals || !out || !out2) {
+		free(out2);
+		goto done;
+	}
+	rc = a->encode(model, &px, 1, out, &err);
+	CHECK(rc == RV_OK, "%s: encode: %s", ic->file, err.msg);
+	rc = rc == RV_OK ? a->encode(model, &px, 3, out2, &err) : rc;
+	CHECK(rc == RV_OK && !memcmp(out, out2, n * sizeof(float)),
+	      "%s: the embeddings depend on the thread count", ic->file);
+	free(out2);
+	size_t flat = 0;
+	double worst = 0;
+	for (size_t r = 0; r < vals->n; r++) {
+		const tu_json *row = tu_json_at(vals, r);
+		for (size_t c = 0; row && c < row->n; c++, flat++) {
+			const double d =
+			    flat < n ? fabs(out[flat] - tu_json_at(row, c)->num) : INFINITY;
+			worst = d > worst ? d : worst;
+		}
+	}
+	CHECK(flat == n, "%s: %zu reference values for %zu of ours", ic->file, flat, n);
+	CHECK(worst <= TOL_EMBD, "%s: embeddings differ by %g", ic->file, worst);
+	printf("%s: %dx%d tiles + global, pixels identical, embeddings max |diff| %.3g\n", ic->file,
+	       rows, cols, worst);
+done:
+	free(out);
+	rvi_pixels_free(&px);
+	rvi_image_free(&img);
+	tu_json_free(ref);
+	(void)g;
+}
+
+/* ---- the text model over the image prompt -------------------------------- */
+
+static rv_context *open_smolvlm(const char *text, rv_model **m)
+{
+	char err[512], name[128];
+	rv_model_params mp = rv_model_default_params();
+	mp.n_threads = 2;
+	*m = NULL;
+	snprintf(name, sizeof(name), "smolvlm/tiny-smolvlm-text-%s.gguf", text);
+	CHECK(rv_model_load(tu_data(name), &mp, m, err, sizeof(err)) == RV_OK, "%s", err);
+	if (!*m)
+		return NULL;
+	CHECK(rv_model_load_mmproj(*m, tu_data(MMPROJ), err, sizeof(err)) == RV_OK, "%s", err);
+	rv_context_params cp = rv_context_default_params();
+	cp.no_cache = 1;
+	rv_context *ctx = NULL;
+	CHECK(rv_context_new(*m, &cp, &ctx, err, sizeof(err)) == RV_OK, "%s", err);
+	return ctx;
+}
+
+/* Our prompt's ids, with IMAGE_ID for every image row, are want's. */
+static void check_prompt_ids(rv_context *ctx, const rv_prompt *p, const tu_json *want,
+                             const char *name)
+{
+	rvi_prompt pr;
+	int rc = rvi_prompt_prepare(ctx, p, -1, &pr);
+	CHECK(rc == RV_OK, "%s: prepare: %s", name, rv_context_error(ctx));
+	if (rc != RV_OK)
+		return;
+	size_t k = 0;
+	bool same = want != NULL;
+	for (int i = 0; same && i < pr.n_parts; i++) {
+		const rvi_prompt_part *part = &pr.parts[i];
+		for (int64_t t = 0; t < part->n; t++, k++)
+			same &= k < want->n && tu_json_at(want, k)->num ==
+			                           (part->tokens ? part->tokens[t] : IMAGE_ID);
+	}
+	CHECK(same && k == want->n, "%s: prompt ids differ from the reference (%zu of ours)", name,
+	      k);
+	rvi_prompt_free(&pr);
+}
+
+/* After prefill: each of the reference's first-position top 10 within our
+ * top 10 and its log-prob within tol; F32: the same order. */
+static void check_first_top10(rv_context *ctx, const rv_prompt *p, const tu_json *top, double tol,
+                              bool same_order, const char *name)
+{
+	rvi_prompt pr;
+	double ms;
+	int rc = rvi_prompt_prepare(ctx, p, -1, &pr);
+	if (rc == RV_OK)
+		rc = rvi_prompt_encode_images(ctx, &pr, NULL, NULL, &ms);
+	if (rc == RV_OK)
+		rc = rvi_prompt_prefill(ctx, &pr);
+	CHECK(rc == RV_OK, "%s: prefill: %s", name, rv_context_error(ctx));
+	rvi_prompt_free(&pr);
+	if (rc != RV_OK || !top)
+		return;
+	const int64_t nv = ctx->model->info.n_vocab;
+	const float *lg = ctx->logits;
+	double mx = -INFINITY, z = 0;
+	for (int64_t v = 0; v < nv; v++)
+		mx = lg[v] > mx ? lg[v] : mx;
+	for (int64_t v = 0; v < nv; v++)
+		z += exp(lg[v] - mx);
+	const double lse = mx + log(z);
+	int in_top = 0, in_place = 0;
+	double worst = 0;
+	for (size_t k = 0; k < top->n; k++) {
+		const int id = (int)num(tu_json_at(top, k), "id");
+		int above = 0;
+		for (int64_t v = 0; v < nv; v++)
+			above += lg[v] > lg[id];
+		in_top += above < 10;
+		in_place += above == (int)k;
+		const double d = fabs(lg[id] - lse - num(tu_json_at(top, k), "logprob"));
+		worst = d > worst ? d : worst;
+	}
+	/* Q8_0 activations move near-tied logits: one of ten may trade places
+	 * with the eleventh (its log-prob is still checked below) */
+	CHECK(in_top >= (int)top->n - (same_order ? 0 : 1),
+	      "%s: %d of the reference's top 10 are in ours", name, in_top);
+	CHECK(!same_order || in_place == (int)top->n, "%s: %d of the top 10 in the same place",
+	      name, in_place);
+	CHECK(worst <= tol, "%s: first-position log-probs differ by %g", name, worst);
+}
+
+static void check_greedy(rv_context *ctx, const rv_prompt *p, const tu_json *ref, double tol,
+                         bool exact, const char *name, int n_positions)
+{
+	const tu_json *ids = tu_json_get(ref, "greedy.ids");
+	const tu_json *lps = tu_json_get(ref, "greedy.logprobs");
+	if (!ids || !lps) {
+		CHECK(false, "%s: no greedy reference", name);
+		return;
+	}
+	rv_gen_params gp = rv_gen_default_params();
+	gp.temp = 0;
+	gp.n_candidates = 1;
+	gp.n_predict = (int)ids->n;
+	gp.ignore_eos = 1; /* the reference does not stop at EOS */
+	rv_result r;
+	rv_status st = rv_generate_prompt(ctx, p, &gp, &r);
+	CHECK(st == RV_OK, "%s: %s", name, rv_context_error(ctx));
+	if (st != RV_OK)
+		return;
+	CHECK(r.n_prompt_tokens == n_positions, "%s: %d prompt positions, want %d", name,
+	      r.n_prompt_tokens, n_positions);
+	int same = 0;
+	double worst = 0;
+	while (same < r.n_tokens && same < (int)ids->n &&
+	       r.tokens[same] == (int32_t)tu_json_at(ids, (size_t)same)->num) {
+		const double d = fabs(r.logprobs[same] - tu_json_at(lps, (size_t)same)->num);
+		worst = d > worst ? d : worst;
+		same++;
+	}
+	if (exact)
+		CHECK(same == (int)ids->n, "%s: greedy tokens part at step %d", name, same);
+	else
+		CHECK(same >= 1, "%s: the first greedy token differs", name);
+	CHECK(worst <= tol, "%s: log-probs differ by %g (tolerance %g)", name, worst, tol);
+	printf("%s: %d/%zu greedy tokens equal, max |logprob diff| %.3g\n", name, same, ids->n,
+	       worst);
+	rv_result_free(&r);
+}
+
+/* The three continuations scored by teacher forcing after the prompt. */
+static void check_scored(rv_context *ctx, const rv_prompt *p, const tu_json *ref, double tol,
+                         const char *name)
+{
+	const tu_json *cands = tu_json_get(ref, "scored_candidates");
+	if (!cands) {
+		CHECK(false, "%s: no scored candidates", name);
+		return;
+	}
+	rvi_prompt pr;
+	double ms;
+	int rc = rvi_prompt_prepare(ctx, p, -1, &pr);
+	if (rc == RV_OK)
+		rc = rvi_prompt_encode_images(ctx, &pr, NULL, NULL, &ms);
+	if (rc == RV_OK)
+		rc = rvi_prompt_prefill(ctx, &pr);
+	CHECK(rc == RV_OK, "%s: prefill: %s", name, rv_context_error(ctx));
+	rvi_prompt_free(&pr);
+	if (rc != RV_OK)
+		return;
+	rv_result r;
+	memset(&r, 0, sizeof(r));
+	r.n_candidates = (int)cands->n;
+	r.candidates = calloc(cands->n, sizeof(rv_candidate));
+	for (size_t c = 0; c < cands->n; c++) {
+		const tu_json *toks = tu_json_get(tu_json_at(cands, c), "tokens");
+		rv_candidate *cd = &r.candidates[c];
+		cd->n_tokens = (int)toks->n;
+		cd->tokens = malloc(sizeof(int32_t) * toks->n);
+		cd->logprobs = calloc(toks->n, sizeof(double));
+		cd->text = strdup("");
+		cd->finish_reason = RV_FINISH_EOS;
+		for (size_t t = 0; t < toks->n; t++)
+			cd->tokens[t] = (int32_t)tu_json_at(toks, t)->num;
+	}
+	rc = rvi_bestofn_score_reference(ctx, ctx->logits, &r);
+	CHECK(rc == RV_OK, "%s: score: %s", name, rv_context_error(ctx));
+	double worst = 0;
+	for (size_t c = 0; rc == RV_OK && c < cands->n; c++) {
+		const tu_json *lps = tu_json_get(tu_json_at(cands, c), "token_logprobs");
+		rv_candidate *cd = &r.candidates[c];
+		for (int t = 0; t < cd->n_tokens; t++) {
+			const double d =
+			    fabs(cd->ref_logprobs[t] - tu_json_at(lps, (size_t)t)->num);
+			worst = d > worst ? d : worst;
+			cd->logprobs[t] = cd->ref_logprobs[t]; /* rank on these */
+		}
+		free(cd->ref_logprobs);
+		cd->ref_logprobs = NULL;
+	}
+	CHECK(worst <= tol, "%s: scored candidates differ by %g", name, worst);
+	CHECK(rc == RV_OK && rvi_bestofn_rank(&r, RV_SCORE_MEAN, 0.1) == RV_OK &&
+	          r.chosen == (int)num(ref, "best_by_mean_logprob"),
+	      "%s: best candidate %d", name, r.chosen);
+	printf("%s: scored candidates max |logprob diff| %.3g\n", name, worst);
+	rv_result_free(&r);
+}
+
+static void test_text_model(const char *text)
+{
+	const bool f32 = !strcmp(text, "f32");
+	const double tol = f32 ? TOL_F32 : TOL_Q8;
+	rv_model *m;
+	rv_context *ctx = open_smolvlm(text, &m);
+	for (size_t i = 0; ctx && i < sizeof(images) / sizeof(images[0]); i++) {
+		tu_json *ref = load_ref(text, images[i].ref);
+		if (!ref)
+			continue;
+		char name[160];
+		snprintf(name, sizeof(name), "%s/%s", text, images[i].ref);
+		char path[4096];
+		snprintf(path, sizeof(path), "%s", tu_data(images[i].file));
+		const char *imgs[1] = {path};
+		/* the default template of an idefics3 projector is SmolVLM's */
+		rv_prompt p = {"describe", imgs, 1, NULL, NULL};
+		check_prompt_ids(ctx, &p, tu_json_get(ref, "tokens.ids"), name);
+		check_first_top10(ctx, &p, tu_json_get(ref, "first_position_top10"), tol, f32,
+		                  name);
+		check_greedy(ctx, &p, ref, tol, f32, name, (int)num(ref, "tokens.n_positions"));
+		if (f32) /* Q8_0: the reference's candidates score its own activations */
+			check_scored(ctx, &p, ref, tol, name);
+		tu_json_free(ref);
+	}
+
+	/* the text-only prompt through the template ("User: " before text) */
+	char refname[128];
+	snprintf(refname, sizeof(refname), "smolvlm/ref-hf-smolvlm-text-%s.text-only.json", text);
+	tu_json *ref = tu_json_load(tu_data(refname));
+	CHECK(ref != NULL, "%s", refname);
+	if (ctx && ref) {
+		rv_prompt p = {"Once upon a time", NULL, 0, "smolvlm", NULL};
+		const tu_json *ids = tu_json_get(ref, "prompt_ids");
+		check_prompt_ids(ctx, &p, ids, refname);
+		check_first_top10(ctx, &p, tu_json_get(ref, "first_position_top10"), tol, f32,
+		                  refname);
+		check_greedy(ctx, &p, ref, tol, f32, refname, ids ? (int)ids->n : -1);
+	}
+	tu_json_free(ref);
+	rv_context_free(ctx);
+	rv_model_free(m);
+}
+
+/* The template as HF's chat_template.json writes it, and recognised in the
+ * GGUF's own template. */
+static void test_template(void)
+{
+	rvi_chat c;
+	rvi_err err = {0};
+	CHECK(rvi_chat_build("smolvlm", NULL, "describe", 1, &c, &err) == RV_OK, "%s", err.msg);
+	CHECK(c.n_seg == 3 && !strcmp(c.seg[0].text, "<|im_start|>User:") && !c.seg[1].text &&
+	          !strcmp(c.seg[2].text, "describe<end_of_utterance>\nAssistant:"),
+	      "image prompt");
+	rvi_chat_free(&c);
+	CHECK(rvi_chat_build("smolvlm", "Be brief.", "Hi", 0, &c, &err) == RV_OK, "%s", err.msg);
+	CHECK(c.n_seg == 1 &&
+	          !strcmp(c.seg[0].text, "<|im_start|>System: Be brief.<end_of_utterance>"
+	                                 "\nUser: Hi<end_of_utterance>\nAssistant:"),
+	      "system + text prompt: '%s'", c.seg[0].text);
+	rvi_chat_free(&c);
+	rvi_gguf *g = NULL;
+	rvi_str s = {0};
+	CHECK(rvi_gguf_open(&g, tu_data("smolvlm/tiny-smolvlm-text-f32.gguf"), &err) == RV_OK &&
+	          rvi_gguf_get_str(g, "tokenizer.chat_template", true, &s, &err) == RV_OK,
+	      "%s", err.msg);
+	const char *t = s.ptr ? rvi_chat_recognise(s.ptr, s.len) : NULL;
+	CHECK(t && !strcmp(t, "smolvlm"), "the GGUF's template is recognised as %s",
+	      t ? t : "nothing");
+	rvi_gguf_close(g);
+}
+
+/* A projector whose rows do not fit the text model is refused at load. */
+static void test_width_mismatch(void)
+{
+	char err[512] = "";
+	rv_model_params mp = rv_model_default_params();
+	rv_model *m = NULL;
+	CHECK(rv_model_load(tu_data("tiny-llava-text-f32.gguf"), &mp, &m, err, sizeof(err)) ==
+	          RV_OK,
+	      "%s", err);
+	if (!m)
+		return;
+	rv_status st = rv_model_load_mmproj(m, tu_data(MMPROJ), err, sizeof(err));
+	CHECK(st == RV_ERR_MODEL && strstr(err, "tiny-smolvlm-mmproj-f32.gguf") &&
+	          strstr(err, "96"),
+	      "width mismatch: %d '%s'", st, err);
+	rv_model_free(m);
+}
+
+/* Geometry the fixtures do not reach: a tall image whose float32 ceil
+ * would add a tile row in llama.cpp (HF: 92x192, 3 rows x 2 cols), and one
+ * that fits one tile (no split: the global image alone). */
+static void test_geometry(void)
+{
+	rvi_idefics3_geom g;
+	rvi_err err = {0};
+	CHECK(rvi_idefics3_geometry(40, 84, 192, 64, &g, &err) == RV_OK && g.w1 == 92 &&
+	          g.h1 == 192 && g.w2 == 128 && g.h2 == 192 && g.rows == 3 && g.cols == 2,
+	      "40x84: %dx%d %dx%d %dx%d", g.w1, g.h1, g.w2, g.h2, g.rows, g.cols);
+	CHECK(rvi_idefics3_geometry(100, 80, 64, 64, &g, &err) == RV_OK && g.w1 == 64 &&
+	          g.h1 == 52 && g.w2 == 64 && g.h2 == 64 && g.rows == 0 && g.cols == 0,
+	      "one tile: %dx%d %dx%d %dx%d", g.w1, g.h1, g.w2, g.h2, g.rows, g.cols);
+	CHECK(rvi_idefics3_geometry(100, 80, 5000, 64, &g, &err) == RV_ERR_INVALID_ARG,
+	      "longest edge 5000 accepted");
+}
+
+/* rv_model_set_image_longest_edge: fewer tiles, the prompt as HF's
+ * processor writes an unsplit image, the cache identity per value, and
+ * refusals. */
+static void test_longest_edge(void)
+{
+	rv_model *m;
+	rv_context *ctx = open_smolvlm("f32", &m);
+	if (!ctx)
+		return;
+	char err[512];
+	CHECK(rv_model_set_image_longest_edge(m, 64, err, sizeof(err)) == RV_OK, "%s", err);
+	/* the cache key and the sharing of rows follow it (src/prompt.c) */
+	CHECK(m->image_longest_edge == 64, "the longest edge was not kept");
+	char path[4096];
+	snprintf(path, sizeof(path), "%s", tu_data("shapes_64x48.png"));
+	const char *imgs[1] = {path};
+	rv_prompt p = {"describe", imgs, 1, NULL, NULL};
+	/* <|im_start|>User:<fake><global-img><image>x4<fake>describe<eou>\nAssistant: */
+	static const double want_ids[] = {1,   55,  493, 28,  982, 945, 983, 983, 983, 983, 982,
+	                                  270, 780, 848, 984, 187, 35,  406, 411, 675, 28};
+	tu_json want = {0};
+	tu_json items[sizeof(want_ids) / sizeof(want_ids[0])];
+	want.kind = TU_JARR;
+	want.n = sizeof(want_ids) / sizeof(want_ids[0]);
+	want.items = items;
+	for (size_t i = 0; i < want.n; i++)
+		items[i] = (tu_json){.kind = TU_JNUM, .num = want_ids[i]};
+	check_prompt_ids(ctx, &p, &want, "longest edge 64");
+	rv_gen_params gp = rv_gen_default_params();
+	gp.temp = 0;
+	gp.n_candidates = 1;
+	gp.n_predict = 2;
+	rv_result r;
+	CHECK(rv_generate_prompt(ctx, &p, &gp, &r) == RV_OK && r.n_prompt_tokens == 21,
+	      "longest edge 64: %s", rv_context_error(ctx));
+	rv_result_free(&r);
+	CHECK(rv_model_set_image_longest_edge(m, 0, err, sizeof(err)) == RV_OK &&
+	          m->image_longest_edge == 0,
+	      "0 does not restore the file's value");
+	CHECK(rv_model_set_image_longest_edge(m, 5000, err, sizeof(err)) == RV_ERR_INVALID_ARG &&
+	          strstr(err, "5000"),
+	      "5000: '%s'", err);
+	rv_context_free(ctx);
+	rv_model_free(m);
+
+	/* a projector without tiles refuses it */
+	rv_model_params mp = rv_model_default_params();
+	m = NULL;
+	CHECK(rv_model_load(tu_data("tiny-llava-text-f32.gguf"), &mp, &m, err, sizeof(err)) ==
+	              RV_OK &&
+	          rv_model_load_mmproj(m, tu_data("tiny-llava-mmproj-f32.gguf"), err,
+	                               sizeof(err)) == RV_OK,
+	      "%s", err);
+	CHECK(m && rv_model_set_image_longest_edge(m, 64, err, sizeof(err)) == RV_ERR_UNSUPPORTED &&
+	          strstr(err, "mlp"),
+	      "LLaVA: '%s'", err);
+	rv_model_free(m);
+}
+
+int main(void)
+{
+	rvi_gguf *g = NULL;
+	rvi_err err = {0};
+	void *model = NULL;
+	int rc = rvi_gguf_open(&g, tu_data(MMPROJ), &err);
+	if (rc == RV_OK)
+		rc = rvi_idefics3_arch.load(g, &model, &err);
+	CHECK(rc == RV_OK, "%s", err.msg);
+	for (size_t i = 0; rc == RV_OK && i < sizeof(images) / sizeof(images[0]); i++)
+		test_vision(g, model, &images[i]);
+	if (model)
+		rvi_idefics3_arch.free(model);
+	rvi_gguf_close(g);
+	test_template();
+	test_geometry();
+	test_longest_edge();
+	test_text_model("f32");
+	test_text_model("q8_0");
+	test_width_mismatch();
+	return tu_finish("test_smolvlm");
+}
