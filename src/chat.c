@@ -74,8 +74,14 @@ int rvi_chat_build(const char *name, const char *system, const char *question, i
 		question = "";
 	const char *prefix =
 	    n_images == 0 && t->prefix_text_first ? t->prefix_text_first : t->prefix;
+	/* where the caller's system text will stand in the prefix (plain text) */
+	const char *slot = strstr(prefix, "%s");
+	size_t sys_off = slot ? (size_t)(slot - prefix) : 0;
+	const size_t sys_len = slot ? strlen(system) : 0;
 	char *turn = NULL;
 	if (t->system_turn && *system) {
+		const char *inner = strstr(t->system_turn, "%s");
+		sys_off += inner ? (size_t)(inner - t->system_turn) : 0;
 		const size_t n = strlen(t->system_turn) + strlen(system) + 1;
 		if (!(turn = malloc(n)))
 			return rvi_errorf(err, RV_ERR_NOMEM, "out of memory");
@@ -100,9 +106,9 @@ int rvi_chat_build(const char *name, const char *system, const char *question, i
 	int len = snprintf(w, cap, prefix, system);
 	free(turn);
 	out->seg[n].text = w;
-	out->seg[n].user_off[0] = (size_t)(strstr(t->prefix, "%s") - t->prefix);
-	out->seg[n].user_len[0] = strlen(system);
-	out->seg[n].n_user = 1;
+	out->seg[n].user_off[0] = sys_off;
+	out->seg[n].user_len[0] = sys_len;
+	out->seg[n].n_user = slot ? 1 : 0;
 	w += len;
 	for (int i = 0; i < n_images; i++) {
 		out->seg[n].len = (size_t)(w - out->seg[n].text);
