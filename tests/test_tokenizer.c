@@ -10,7 +10,7 @@
 
 #include "src/gguf.h"
 #include "tests/testutil.h"
-#include "src/tokenizer/tokenizer.h"
+#include "src/tokenizer/vocab.h"
 
 /* ---- helpers ---------------------------------------------------------------- */
 
@@ -700,8 +700,12 @@ typedef struct vopt {
 	int types_short;
 	int scores_int; /* scores stored as an int32 array */
 	int no_scores, no_types, no_bytes;
-	int64_t bos; /* 0 -> 1; otherwise this value (-2: key absent) */
-	int64_t unk; /* 0 -> 0 (id 0); -2: key absent */
+	int64_t bos;              /* 0 -> 1; otherwise this value (-2: key absent) */
+	int64_t unk;              /* 0 -> 0 (id 0); -2: key absent */
+	const char *name;         /* general.name, or NULL */
+	const char *const *extra; /* more tokens after the pieces */
+	const int *extra_type;    /* their types */
+	int n_extra;
 } vopt;
 
 /* ids: 0 <unk>, 1 <s>, 2 </s>, 3..258 <0xHH> (unless no_bytes), then pieces. */
@@ -716,7 +720,7 @@ enum { N_PIECES = sizeof(PIECES) / sizeof(PIECES[0]) };
 static unsigned char *build_vocab(const vopt *o, size_t *size, int *n_tokens)
 {
 	int nb = o->no_bytes ? 0 : 256;
-	int n = 3 + nb + N_PIECES;
+	int n = 3 + nb + N_PIECES + o->n_extra;
 	*n_tokens = n;
 	char **tok = calloc((size_t)n, sizeof(*tok));
 	float *score = calloc((size_t)n, sizeof(*score));
@@ -741,10 +745,19 @@ static unsigned char *build_vocab(const vopt *o, size_t *size, int *n_tokens)
 		score[3 + nb + i] = PIECE_SCORE[i];
 		type[3 + nb + i] = PIECE_TYPE[i];
 	}
+	for (int i = 0; i < o->n_extra; i++) {
+		tok[3 + nb + N_PIECES + i] = strdup(o->extra[i]);
+		type[3 + nb + N_PIECES + i] = o->extra_type[i];
+	}
 
 	tu_buf b = {0};
 	int n_kv = 0;
 	tu_buf kv = {0};
+	if (o->name) {
+		kv_head(&kv, "general.name", G_STR);
+		put_str(&kv, o->name);
+		n_kv++;
+	}
 	kv_head(&kv, "tokenizer.ggml.model", G_STR);
 	put_str(&kv, o->model ? o->model : "llama");
 	n_kv++;
@@ -906,7 +919,8 @@ static void test_built_vocab(void)
 	expect_load_error(&e, 0, RV_ERR_MODEL, "tokenizer.ggml.bos_token_id", "bos out of range");
 	e = (vopt){0};
 	e.model = "gpt2";
-	expect_load_error(&e, 0, RV_ERR_MODEL, "missing key tokenizer.ggml.merges", "gpt2 no merges");
+	expect_load_error(&e, 0, RV_ERR_MODEL, "missing key tokenizer.ggml.merges",
+	                  "gpt2 no merges");
 	e = (vopt){0};
 	e.model = "bert";
 	expect_load_error(&e, 0, RV_ERR_UNSUPPORTED, "tokenizer.ggml.model = \"bert\" is not",
@@ -959,6 +973,134 @@ static void test_built_vocab(void)
 	unload(t, g, mem);
 }
 
+/* The literal order of llama.cpp and Hugging Face, one pass per special
+ * token from the longest: the reference for special.c's single scan. */
+static void literal_partition(const rvi_tokenizer *t, const char *text, size_t len, bool parse,
+                              const rvi_span *plain, int n_plain, rvi_frag_list *out)
+{
+	rvi_frag_list a = {0}, b = {0};
+	rvi_frag_add(&a, 0, len, -1);
+	for (int32_t k = 0; k < t->n_special; k++) {
+		int32_t id = t->special[k];
+		bool gated = t->type[id] != RVI_TOKEN_USER_DEFINED;
+		if (!parse && gated)
+			continue;
+		b.n = 0;
+		for (size_t i = 0; i < a.n; i++) {
+			rvi_frag f = a.v[i];
+			if (f.id >= 0) {
+				rvi_frag_add(&b, f.off, f.len, f.id);
+				continue;
+			}
+			size_t pos = f.off, end = f.off + f.len, from = pos;
+			while (from < end) {
+				const char *m =
+				    memmem(text + from, end - from, t->text[id], t->len[id]);
+				if (!m)
+					break;
+				size_t at = (size_t)(m - text);
+				bool in_plain = false;
+				for (int p = 0; p < n_plain; p++)
+					in_plain |= at < plain[p].off + plain[p].len &&
+					            plain[p].off < at + t->len[id];
+				if (gated && in_plain) {
+					from = at + 1;
+					continue;
+				}
+				if (at > pos)
+					rvi_frag_add(&b, pos, at - pos, -1);
+				rvi_frag_add(&b, at, t->len[id], id);
+				pos = from = at + t->len[id];
+			}
+			if (pos < end)
+				rvi_frag_add(&b, pos, end - pos, -1);
+		}
+		rvi_frag_list tmp = a;
+		a = b;
+		b = tmp;
+	}
+	free(b.v);
+	*out = a;
+}
+
+/* Random texts over the letters of overlapping special tokens ("ab" and
+ * "bcd" in "abcd": the longer one wins although it starts later). */
+static void test_special_order(void)
+{
+	static const char *const extra[] = {"ab", "bcd", "<a>", "<a><b>", "b", "cc", "<", "dab"};
+	static const int types[] = {3, 3, 4, 3, 4, 3, 4, 3};
+	vopt o = {.extra = extra, .extra_type = types, .n_extra = 8};
+	rvi_tokenizer *t;
+	rvi_gguf *g;
+	unsigned char *mem;
+	rvi_err err = {0};
+	if (load_built(&o, 0, &t, &g, &mem, &err) != RV_OK) {
+		CHECK(0, "special-order vocab: %s", err.msg);
+		return;
+	}
+	static const char alphabet[] = "abcd<>";
+	uint64_t s = 7;
+	int bad = 0;
+	for (int it = 0; it < 3000 && bad < 3; it++) {
+		char text[40];
+		size_t len = 1 + tu_rand_u64(&s) % 38;
+		for (size_t i = 0; i < len; i++)
+			text[i] = alphabet[tu_rand_u64(&s) % 6];
+		text[len] = 0;
+		bool parse = it % 3 != 0;
+		rvi_span plain = {tu_rand_u64(&s) % len, tu_rand_u64(&s) % 6};
+		int n_plain = it % 4 == 1;
+		rvi_frag_list want = {0}, got = {0};
+		literal_partition(t, text, len, parse, &plain, n_plain, &want);
+		int rc = rvi_special_partition(t, text, len, parse, &plain, n_plain, &got, &err);
+		bool same = rc == RV_OK && got.n == want.n;
+		for (size_t i = 0; same && i < got.n; i++)
+			same = got.v[i].off == want.v[i].off && got.v[i].len == want.v[i].len &&
+			       got.v[i].id == want.v[i].id;
+		if (!same)
+			bad++;
+		CHECK(same, "special cut of \"%s\" (parse %d, plain %d): %zu fragments, want %zu",
+		      text, parse, n_plain, got.n, want.n);
+		free(want.v);
+		free(got.v);
+	}
+	unload(t, g, mem);
+}
+
+/* Phi-3's special tokens take the whitespace after them (llama.cpp's rule
+ * by model name, HF's rstrip), except <s>, <unk> and <|endoftext|>. */
+static void test_special_strip(void)
+{
+	static const char *const extra[] = {"<|end|>", "<|endoftext|>"};
+	static const int types[] = {3, 3};
+	for (int phi = 0; phi < 2; phi++) {
+		vopt o = {.extra = extra,
+		          .extra_type = types,
+		          .n_extra = 2,
+		          .name = phi ? "Phi3-Mini-4K" : "Mini"};
+		rvi_tokenizer *t;
+		rvi_gguf *g;
+		unsigned char *mem;
+		rvi_err err = {0};
+		if (load_built(&o, 0, &t, &g, &mem, &err) != RV_OK) {
+			CHECK(0, "strip vocab: %s", err.msg);
+			return;
+		}
+		const char *text = "a<|end|> \n b<|endoftext|> c";
+		rvi_frag_list f = {0};
+		int rc = rvi_special_partition(t, text, strlen(text), true, NULL, 0, &f, &err);
+		CHECK(rc == RV_OK && f.n == 5, "strip: %zu fragments", f.n);
+		if (rc == RV_OK && f.n == 5) {
+			/* "a" [end] " \n b" or "b" [endoftext] " c" */
+			CHECK(f.v[2].off == (phi ? 11u : 8u) && f.v[4].len == 2,
+			      "strip (phi %d): fragment at %zu, last %zu bytes", phi, f.v[2].off,
+			      f.v[4].len);
+		}
+		free(f.v);
+		unload(t, g, mem);
+	}
+}
+
 int main(void)
 {
 	rvi_gguf *g = NULL;
@@ -999,5 +1141,7 @@ int main(void)
 		test_llamacpp_ref(refs[i]);
 
 	test_built_vocab();
+	test_special_order();
+	test_special_strip();
 	return tu_finish("test_tokenizer");
 }

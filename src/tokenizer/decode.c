@@ -81,6 +81,22 @@ static void utf8_feed(unsigned char *p, int *np, unsigned char c, char *out, siz
 	}
 }
 
+/* Whether s[0..n) is complete, valid UTF-8: such a piece, pushed with
+ * nothing pending, comes out unchanged. */
+bool rvi_utf8_whole(const unsigned char *s, size_t n)
+{
+	for (size_t i = 0; i < n;) {
+		int l = utf8_lead_len(s[i]);
+		if (l == 0 || (size_t)l > n - i)
+			return false;
+		for (int k = 1; k < l; k++)
+			if (!utf8_cont_ok(s[i], k, s[i + k]))
+				return false;
+		i += (size_t)l;
+	}
+	return true;
+}
+
 /* Runs the piece of id through the checker; returns the bytes produced. */
 static size_t detok_run(const rvi_tokenizer *t, int32_t id, unsigned char *p, int *np, char *out)
 {
@@ -102,6 +118,14 @@ int64_t rvi_detok_push(rvi_detok *d, int32_t id, char *out, size_t cap)
 	const rvi_tokenizer *t = d->tok;
 	if (id < 0 || id >= t->n_vocab)
 		return -1;
+	/* Most pieces are whole characters: copied as they are. */
+	if (d->n_pending == 0 && t->piece_whole[id]) {
+		size_t n = t->piece_len[id];
+		if (n > cap)
+			return -1;
+		memcpy(out, t->piece_arena + t->piece_off[id], n);
+		return (int64_t)n;
+	}
 	/* Dry run on a copy of the state first, so a short buffer is refused
 	 * before anything is written or the state moves. */
 	unsigned char p[8];

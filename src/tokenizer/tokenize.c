@@ -36,89 +36,12 @@ void rvi_encode_work_free(rvi_encode_work *w)
 	memset(w, 0, sizeof(*w));
 }
 
-/* A piece of the input: plain text (id < 0) or a special token. */
-typedef struct frag {
-	size_t off, len;
-	int32_t id;
-} frag;
-
-typedef struct frag_list {
-	frag *v;
-	size_t n, cap;
-} frag_list;
-
-static bool frag_add(frag_list *l, size_t off, size_t len, int32_t id)
+bool rvi_frag_add(rvi_frag_list *l, size_t off, size_t len, int32_t id)
 {
-	if (!rvi_work_reserve((void **)&l->v, &l->cap, l->n + 1, sizeof(frag)))
+	if (!rvi_work_reserve((void **)&l->v, &l->cap, l->n + 1, sizeof(rvi_frag)))
 		return false;
-	l->v[l->n++] = (frag){off, len, id};
+	l->v[l->n++] = (rvi_frag){off, len, id};
 	return true;
-}
-
-/* Cuts special-token texts out of the plain fragments, one token at a time
- * from the longest, leftmost occurrences first: the order llama.cpp uses,
- * which decides overlapping matches. User-defined tokens are cut even
- * without parse_special, as llama.cpp and Hugging Face do. */
-static bool overlaps(const rvi_span *plain, int n_plain, size_t at, size_t len)
-{
-	for (int i = 0; i < n_plain; i++)
-		if (at < plain[i].off + plain[i].len && plain[i].off < at + len)
-			return true;
-	return false;
-}
-
-static int partition(const rvi_tokenizer *t, const char *text, size_t len, bool parse_special,
-                     const rvi_span *plain, int n_plain, frag_list *out, rvi_err *err)
-{
-	frag_list a = {0}, b = {0};
-	if (!frag_add(&a, 0, len, -1))
-		goto nomem;
-	for (int32_t k = 0; k < t->n_special; k++) {
-		int32_t id = t->special[k];
-		const bool gated = t->type[id] != RVI_TOKEN_USER_DEFINED &&
-		                   !(t->plain_match && t->plain_match[id]);
-		if (!parse_special && gated)
-			continue;
-		const char *pat = t->text[id];
-		size_t plen = t->len[id];
-		b.n = 0;
-		for (size_t i = 0; i < a.n; i++) {
-			frag f = a.v[i];
-			if (f.id >= 0) {
-				if (!frag_add(&b, f.off, f.len, f.id))
-					goto nomem;
-				continue;
-			}
-			size_t pos = f.off, end = f.off + f.len, from = pos;
-			while (from < end) {
-				const char *m = memmem(text + from, end - from, pat, plen);
-				if (!m)
-					break;
-				size_t at = (size_t)(m - text);
-				if (gated && n_plain > 0 && overlaps(plain, n_plain, at, plen)) {
-					from = at + 1;
-					continue;
-				}
-				if (at > pos && !frag_add(&b, pos, at - pos, -1))
-					goto nomem;
-				if (!frag_add(&b, at, plen, id))
-					goto nomem;
-				pos = from = at + plen;
-			}
-			if (pos < end && !frag_add(&b, pos, end - pos, -1))
-				goto nomem;
-		}
-		frag_list tmp = a;
-		a = b;
-		b = tmp;
-	}
-	free(b.v);
-	*out = a;
-	return RV_OK;
-nomem:
-	free(a.v);
-	free(b.v);
-	return rvi_errorf(err, RV_ERR_NOMEM, "out of memory tokenizing");
 }
 
 int rvi_tokenize(const rvi_tokenizer *t, const char *text, size_t len, bool add_bos,
@@ -144,10 +67,10 @@ int rvi_tokenize_spans(const rvi_tokenizer *t, const char *text, size_t len, boo
 		return rvi_errorf(err, RV_ERR_INVALID_ARG,
 		                  "BOS requested but the vocabulary has no BOS token");
 
-	frag_list fr = {0};
+	rvi_frag_list fr = {0};
 	int rc = RV_OK;
 	if (len > 0) {
-		rc = partition(t, text, len, parse_special, plain, n_plain, &fr, err);
+		rc = rvi_special_partition(t, text, len, parse_special, plain, n_plain, &fr, err);
 		if (rc != RV_OK)
 			return rc;
 	}
@@ -170,7 +93,7 @@ int rvi_tokenize_spans(const rvi_tokenizer *t, const char *text, size_t len, boo
 	/* llama.cpp prefixes a plain fragment with "▁" when it is the first one
 	 * or follows a special token, which makes that every plain fragment. */
 	for (size_t i = 0; i < fr.n; i++) {
-		frag f = fr.v[i];
+		rvi_frag f = fr.v[i];
 		if (f.id >= 0) {
 			ids[n++] = f.id;
 			continue;

@@ -184,8 +184,14 @@ static int make_pieces(rvi_tokenizer *t, const char *file, rvi_err *err)
 	t->piece_arena = rvi_alloc((size_t)total + 1, 1);
 	if (!t->piece_arena)
 		return rvi_errorf(err, RV_ERR_NOMEM, "out of memory loading the vocabulary");
-	for (int32_t i = 0; i < t->n_vocab; i++)
-		token_piece(t, i, cp_byte, t->piece_arena + t->piece_off[i]);
+	t->piece_whole = rvi_alloc((size_t)t->n_vocab, 1);
+	if (!t->piece_whole)
+		return rvi_errorf(err, RV_ERR_NOMEM, "out of memory loading the vocabulary");
+	for (int32_t i = 0; i < t->n_vocab; i++) {
+		char *piece = t->piece_arena + t->piece_off[i];
+		token_piece(t, i, cp_byte, piece);
+		t->piece_whole[i] = rvi_utf8_whole((const unsigned char *)piece, t->piece_len[i]);
+	}
 	return RV_OK;
 }
 
@@ -454,6 +460,14 @@ int rvi_tokenizer_load(rvi_tokenizer **out, const rvi_gguf *g, int64_t n_vocab_e
 			t->special[k] = keys[k].id;
 		free(keys);
 	}
+	rvi_str name = {0};
+	char name_buf[128] = "";
+	if (rvi_gguf_get_str(g, "general.name", false, &name, NULL) == RV_OK && name.ptr)
+		snprintf(name_buf, sizeof(name_buf), "%.*s", (int)(name.len < 127 ? name.len : 127),
+		         name.ptr);
+	rc = rvi_special_index_build(t, name_buf, err);
+	if (rc != RV_OK)
+		goto fail;
 
 	rc = make_pieces(t, file, err);
 	if (rc != RV_OK)
@@ -477,9 +491,11 @@ void rvi_tokenizer_free(rvi_tokenizer *t)
 	free(t->eog);
 	free(t->table);
 	free(t->special);
+	rvi_special_index_free(&t->sx);
 	free(t->piece_arena);
 	free(t->piece_off);
 	free(t->piece_len);
+	free(t->piece_whole);
 	free(t->merges);
 	free(t->plain_match);
 	free(t);

@@ -42,6 +42,17 @@ enum rvi_pretok {
 	RVI_PRE_FALCON,
 };
 
+/* Where special tokens can start and how they strip (special.c). */
+enum { RVI_STRIP_LEFT = 1, RVI_STRIP_RIGHT = 2 };
+typedef struct rvi_special_index {
+	int32_t *rank; /* (n_vocab) position in special[], -1 = not special */
+	size_t *lens;  /* distinct special lengths, longest first */
+	int32_t n_lens;
+	uint8_t *strip;        /* (n_special) RVI_STRIP_* of special[k] */
+	uint64_t first1[4];    /* first bytes of the 1-byte special tokens */
+	uint64_t first2[1024]; /* first two bytes of the longer ones */
+} rvi_special_index;
+
 /* One merge: (left, right) -> result, with its rank (position in the list). */
 typedef struct rvi_merge {
 	int32_t left, right, result, rank;
@@ -62,6 +73,7 @@ struct rvi_tokenizer {
 	char *piece_arena; /* bytes each token decodes to (before UTF-8 checks) */
 	size_t *piece_off;
 	uint32_t *piece_len;
+	uint8_t *piece_whole; /* 1 when the piece is complete, valid UTF-8 */
 	size_t max_push;      /* most bytes one rvi_detok_push can write */
 	int32_t byte_id[256]; /* SPM: byte fallback token per byte; BPE: the
 	                         token of the byte's byte-level character; -1 = none */
@@ -71,6 +83,7 @@ struct rvi_tokenizer {
 	 * converter typed CONTROL by their look); NULL when there are none */
 	uint8_t *plain_match;
 	int32_t n_special;
+	rvi_special_index sx;
 	int32_t bos, eos, unk;
 	bool add_bos, add_eos;
 	bool add_space_prefix;
@@ -82,6 +95,30 @@ struct rvi_tokenizer {
 	rvi_merge *merges;  /* open-addressing (left, right) map, result -1 = empty */
 	uint64_t merge_mask;
 };
+
+/* A piece of the input: plain text (id < 0) or a special token. */
+typedef struct rvi_frag {
+	size_t off, len;
+	int32_t id;
+} rvi_frag;
+
+typedef struct rvi_frag_list {
+	rvi_frag *v;
+	size_t n, cap;
+} rvi_frag_list;
+
+bool rvi_frag_add(rvi_frag_list *l, size_t off, size_t len, int32_t id);
+
+/* Special-token matching (special.c): the index built once the special
+ * list is sorted (model_name: general.name, which decides llama.cpp's strip
+ * rules; NULL when absent), and the cut of a text into fragments. */
+int rvi_special_index_build(rvi_tokenizer *t, const char *model_name, rvi_err *err);
+void rvi_special_index_free(rvi_special_index *x);
+int rvi_special_partition(const rvi_tokenizer *t, const char *text, size_t len, bool parse_special,
+                          const rvi_span *plain, int n_plain, rvi_frag_list *out, rvi_err *err);
+
+/* Whether s[0..n) is complete, valid UTF-8 (decode.c). */
+bool rvi_utf8_whole(const unsigned char *s, size_t n);
 
 /* The id of the token whose text is s[0..n), or -1. */
 int32_t rvi_vocab_lookup(const rvi_tokenizer *t, const char *s, size_t n);
