@@ -525,6 +525,51 @@ static void check_errors(void)
 		if (path)
 			remove(path);
 	}
+	/* keys whose values the tower cannot run with (u32 values: the key's
+	 * type, 4 bytes, then the value) */
+	static const struct {
+		const char *key;
+		int32_t value;
+		const char *want;
+	} bad_value[] = {
+	    /* 112-pixel windows are not whole 2x2 merged 16-pixel patches */
+	    {"clip.vision.patch_size", 16, "not a whole number of 2x2 merged patches"},
+	    {"clip.vision.patch_size", 0, "clip.vision.patch_size"},
+	    /* 64 wide over 3 heads */
+	    {"clip.vision.attention.head_count", 3, "multiple of 4 wide"},
+	    {"clip.vision.n_wa_pattern", 0, "clip.vision.n_wa_pattern"},
+	    {"clip.vision.block_count", 100000, "clip.vision.block_count"},
+	};
+	for (size_t i = 0; m && i < sizeof(bad_value) / sizeof(bad_value[0]); i++) {
+		path = patched("tiny-qwen25vl-mmproj-f32.gguf", bad_value[i].key, bad_value[i].key,
+		               4, bad_value[i].value);
+		st = path ? rv_model_load_mmproj(m, path, err, sizeof(err)) : RV_ERR_INTERNAL;
+		CHECK(st == RV_ERR_MODEL && strstr(err, bad_value[i].want), "%s = %d: %d %s",
+		      bad_value[i].key, bad_value[i].value, st, err);
+		if (path)
+			remove(path);
+	}
+
+	/* The merge size (2, not stored) must divide the patch grid: a grid
+	 * that is not whole 2x2 blocks is refused before anything is read or
+	 * allocated (the patches pointer is never touched). */
+	CHECK(m && rv_model_load_mmproj(m, tu_data("qwen25vl/tiny-qwen25vl-mmproj-f32.gguf"), err,
+	                                sizeof(err)) == RV_OK,
+	      "%s", err);
+	static const int64_t bad_grid[][2] = {{3, 4}, {4, 3},  {1, 2},     {2, 1},
+	                                      {0, 2}, {-2, 2}, {6, 65538}, {65538, 6}};
+	for (size_t i = 0; m && m->vision_model && i < sizeof(bad_grid) / sizeof(bad_grid[0]);
+	     i++) {
+		rvi_err e = {0};
+		float dummy = 0;
+		char want[64];
+		snprintf(want, sizeof(want), "a %lldx%lld patch grid is not whole 2x2",
+		         (long long)bad_grid[i][0], (long long)bad_grid[i][1]);
+		const int rc = rvi_qwen25vl_encode(m->vision_model, &dummy, bad_grid[i][0],
+		                                   bad_grid[i][1], 1, &dummy, NULL, &e);
+		CHECK(rc == RV_ERR_INVALID_ARG && strstr(e.msg, want), "grid %lldx%lld: %d %s",
+		      (long long)bad_grid[i][0], (long long)bad_grid[i][1], rc, e.msg);
+	}
 	rv_model_free(m);
 
 	/* pixel limits and image sizes smart_resize cannot serve */
