@@ -11,7 +11,6 @@
  * greedy paths part. */
 #include <math.h>
 #include <stdio.h>
-#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -444,39 +443,13 @@ static void run_image(const fixture *f, bool q8)
 	tu_json_free(ref);
 }
 
-/* A copy of a fixture file with the bytes at the first occurrence of
- * find replaced by repl (same length) and, when value_at >= 0, the int32
- * value_at bytes after the match's end set to value; written to a
- * temporary file whose path is returned (static), NULL on failure. */
+/* A copy of qwen25vl/name patched as tu_patched says. */
 static const char *patched(const char *name, const char *find, const char *repl, long value_at,
                            int32_t value)
 {
-	static char path[512];
 	char rel[256];
 	snprintf(rel, sizeof(rel), "qwen25vl/%s", name);
-	size_t n;
-	char *buf = tu_read_file(tu_data(rel), &n);
-	const size_t fl = strlen(find);
-	char *at = NULL;
-	for (size_t i = 0; buf && i + fl <= n && !at; i++)
-		if (!memcmp(buf + i, find, fl))
-			at = buf + i;
-	if (!at || (value_at >= 0 && (size_t)(at - buf) + fl + (size_t)value_at + 4 > n)) {
-		free(buf);
-		return NULL;
-	}
-	memcpy(at, repl, fl);
-	if (value_at >= 0)
-		memcpy(at + fl + value_at, &value, 4); /* GGUF is little-endian, so is x86/arm */
-	snprintf(path, sizeof(path), "%s/rlaifv-qwen25vl-%ld-%s",
-	         getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", (long)getpid(),
-	         name);
-	FILE *f = fopen(path, "wb");
-	const bool ok = f && fwrite(buf, 1, n, f) == n;
-	if (f)
-		fclose(f);
-	free(buf);
-	return ok ? path : NULL;
+	return tu_patched(tu_data(rel), name, find, repl, value_at, value);
 }
 
 /* What must be refused, and how: the message names the key or tensor. */

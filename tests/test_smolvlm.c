@@ -434,6 +434,21 @@ static void test_geometry(void)
 	      "longest edge 5000 accepted");
 }
 
+/* The prompt of shapes_64x48 with longest edge 64 (one tile: HF's
+ * processor writes the global image alone): <|im_start|>User:<fake>
+ * <global-img><image>x4<fake>describe<eou>\nAssistant:, as a JSON array in
+ * items (N_ONE_TILE of them), which it returns. */
+#define N_ONE_TILE 21
+static tu_json *one_tile_ids(tu_json *items)
+{
+	static const double ids[N_ONE_TILE] = {1,   55,  493, 28,  982, 945, 983,
+	                                       983, 983, 983, 982, 270, 780, 848,
+	                                       984, 187, 35,  406, 411, 675, 28};
+	for (size_t i = 0; i < N_ONE_TILE; i++)
+		items[i] = (tu_json){.kind = TU_JNUM, .num = ids[i]};
+	return items;
+}
+
 /* rv_model_set_image_longest_edge: fewer tiles, the prompt as HF's
  * processor writes an unsplit image, the cache identity per value, and
  * refusals. */
@@ -451,16 +466,9 @@ static void test_longest_edge(void)
 	snprintf(path, sizeof(path), "%s", tu_data("shapes_64x48.png"));
 	const char *imgs[1] = {path};
 	rv_prompt p = {"describe", imgs, 1, NULL, NULL};
-	/* <|im_start|>User:<fake><global-img><image>x4<fake>describe<eou>\nAssistant: */
-	static const double want_ids[] = {1,   55,  493, 28,  982, 945, 983, 983, 983, 983, 982,
-	                                  270, 780, 848, 984, 187, 35,  406, 411, 675, 28};
-	tu_json want = {0};
-	tu_json items[sizeof(want_ids) / sizeof(want_ids[0])];
-	want.kind = TU_JARR;
-	want.n = sizeof(want_ids) / sizeof(want_ids[0]);
-	want.items = items;
-	for (size_t i = 0; i < want.n; i++)
-		items[i] = (tu_json){.kind = TU_JNUM, .num = want_ids[i]};
+	tu_json want = {.kind = TU_JARR, .n = N_ONE_TILE};
+	tu_json items[N_ONE_TILE];
+	want.items = one_tile_ids(items);
 	check_prompt_ids(ctx, &p, &want, "longest edge 64");
 	rv_gen_params gp = rv_gen_default_params();
 	gp.temp = 0;
@@ -493,6 +501,77 @@ static void test_longest_edge(void)
 	rv_model_free(m);
 }
 
+/* SmolVLM-Instruct (v1) files: the vocabulary has no <global-img> token,
+ * and Idefics3Processor writes it as plain text, which HF's tokenizer
+ * BPEs. The fixture vocabulary with that token renamed stands for one. The
+ * pieces' ids (<, g lo b al, -, im g, >) were worked out by hand from the
+ * mini smollm tokenizer.json: the GPT-2 pre-tokenizer's splits, then its
+ * merges by rank. The prompt is the reference's with them for 945. */
+static void test_v1_no_global_img(void)
+{
+	static const double pieces[] = {30, 73, 300, 68, 263, 15, 433, 73, 32};
+	const size_t n_pieces = sizeof(pieces) / sizeof(pieces[0]);
+	const char *path =
+	    tu_patched(tu_data("smolvlm/tiny-smolvlm-text-f32.gguf"),
+	               "tiny-smolvlm-v1-text-f32.gguf", "<global-img>", "<global-imX>", -1, 0);
+	CHECK(path != NULL, "patched text model");
+	if (!path)
+		return;
+	char err[512];
+	rv_model_params mp = rv_model_default_params();
+	rv_model *m = NULL;
+	rv_context *ctx = NULL;
+	rv_context_params cp = rv_context_default_params();
+	cp.no_cache = 1;
+	CHECK(rv_model_load(path, &mp, &m, err, sizeof(err)) == RV_OK &&
+	          rv_model_load_mmproj(m, tu_data(MMPROJ), err, sizeof(err)) == RV_OK &&
+	          rv_context_new(m, &cp, &ctx, err, sizeof(err)) == RV_OK,
+	      "%s", err);
+	remove(path);
+	tu_json *ref = load_ref("f32", "shapes_64x48.png");
+	const tu_json *ids = ref ? tu_json_get(ref, "tokens.ids") : NULL;
+	CHECK(ids != NULL, "reference ids");
+	char img[4096];
+	snprintf(img, sizeof(img), "%s", tu_data("shapes_64x48.png"));
+	const char *imgs[1] = {img};
+	rv_prompt p = {"describe", imgs, 1, NULL, NULL, 0, 0};
+	for (int pass = 0; ctx && ids && pass < 2; pass++) {
+		/* pass 1: longest edge 64, the global image alone (no split) */
+		const tu_json *from = ids;
+		tu_json one = {.kind = TU_JARR, .n = N_ONE_TILE};
+		tu_json one_items[N_ONE_TILE];
+		if (pass == 1) {
+			CHECK(rv_model_set_image_longest_edge(m, 64, err, sizeof(err)) == RV_OK,
+			      "%s", err);
+			one.items = one_tile_ids(one_items);
+			from = &one;
+		}
+		tu_json want = {.kind = TU_JARR};
+		want.items = calloc(from->n + n_pieces, sizeof(tu_json));
+		for (size_t i = 0; want.items && i < from->n; i++) {
+			const double id = tu_json_at(from, i)->num;
+			for (size_t k = 0; k < (id == 945 ? n_pieces : 1); k++)
+				want.items[want.n++] =
+				    (tu_json){.kind = TU_JNUM, .num = id == 945 ? pieces[k] : id};
+		}
+		CHECK(want.n == from->n + n_pieces - 1, "one <global-img> in the reference");
+		check_prompt_ids(ctx, &p, &want, pass ? "v1, longest edge 64" : "v1, tiles");
+		rv_gen_params gp = rv_gen_default_params();
+		gp.temp = 0;
+		gp.n_predict = 2;
+		rv_result r;
+		CHECK(rv_generate_prompt(ctx, &p, &gp, &r) == RV_OK &&
+		          r.n_prompt_tokens == (int)want.n && r.n_tokens == 2,
+		      "v1 generation: %d positions, want %zu: %s", r.n_prompt_tokens, want.n,
+		      rv_context_error(ctx));
+		rv_result_free(&r);
+		free(want.items);
+	}
+	tu_json_free(ref);
+	rv_context_free(ctx);
+	rv_model_free(m);
+}
+
 int main(void)
 {
 	rvi_gguf *g = NULL;
@@ -513,5 +592,6 @@ int main(void)
 	test_text_model("f32");
 	test_text_model("q8_0");
 	test_width_mismatch();
+	test_v1_no_global_img();
 	return tu_finish("test_smolvlm");
 }
