@@ -139,17 +139,12 @@ static int load_layer(const rvi_gguf *g, const rvi_qwen25vl_hparams *hp, int64_t
 	const int64_t W = hp->n_embd, F = hp->n_ff;
 	char name[96];
 	int rc;
+	rvi_weight *const aw[4] = {&L->wq, &L->wk, &L->wv, &L->wo};
+	float **const ab[4] = {&L->bq, &L->bk, &L->bv, &L->bo};
 #define TNAME(suffix) (snprintf(name, sizeof(name), "v.blk.%lld." suffix, (long long)il), name)
 	if ((rc = rvi_load_floats(g, TNAME("ln1.weight"), W, 0, &L->ln1, err)) ||
 	    (rc = rvi_load_floats(g, TNAME("ln2.weight"), W, 0, &L->ln2, err)) ||
-	    (rc = rvi_load_weight(g, TNAME("attn_q.weight"), W, W, &L->wq, err)) ||
-	    (rc = rvi_load_floats(g, TNAME("attn_q.bias"), W, 0, &L->bq, err)) ||
-	    (rc = rvi_load_weight(g, TNAME("attn_k.weight"), W, W, &L->wk, err)) ||
-	    (rc = rvi_load_floats(g, TNAME("attn_k.bias"), W, 0, &L->bk, err)) ||
-	    (rc = rvi_load_weight(g, TNAME("attn_v.weight"), W, W, &L->wv, err)) ||
-	    (rc = rvi_load_floats(g, TNAME("attn_v.bias"), W, 0, &L->bv, err)) ||
-	    (rc = rvi_load_weight(g, TNAME("attn_out.weight"), W, W, &L->wo, err)) ||
-	    (rc = rvi_load_floats(g, TNAME("attn_out.bias"), W, 0, &L->bo, err)) ||
+	    (rc = rvi_vit_load_attn(g, il, W, aw, ab, err)) ||
 	    (rc = rvi_load_weight(g, TNAME("ffn_gate.weight"), W, F, &L->gate, err)) ||
 	    (rc = rvi_load_floats(g, TNAME("ffn_gate.bias"), F, 0, &L->gate_b, err)) ||
 	    (rc = rvi_load_weight(g, TNAME("ffn_up.weight"), W, F, &L->up, err)) ||
