@@ -93,6 +93,13 @@ struct rvb_gguf_writer;
 int rvb_gguf_spm_vocab(struct rvb_gguf_writer *w, int n_vocab, const char *const *specials,
                        int n_specials);
 
+/* A ViT block's tensors v.blk.il.*: (W, W) attention projections and
+ * their biases, pre-norms (LayerNorm weight and bias, or with swiglu the
+ * RMSNorm weight alone) and the MLP (W -> F -> W with biases, and with
+ * swiglu a gate): CLIP / SigLIP, or Qwen2.5-VL's blocks. */
+void rvb_gguf_vit_block(struct rvb_gguf_writer *w, int il, int64_t W, int64_t F, enum rvi_type t,
+                        bool swiglu);
+
 /* Writes path unless a file of the size w describes is there (the name
  * carries the generator version); *generated says whether it wrote. */
 int rvb_materialize(const struct rvb_gguf_writer *w, const char *dir, const char *path,

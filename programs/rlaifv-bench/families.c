@@ -202,38 +202,6 @@ static int build_text(rvb_gguf_writer *w, const family *f)
 	return w->oom ? RV_ERR_NOMEM : RV_OK;
 }
 
-/* One ViT block's tensors: SigLIP (LayerNorm, GELU MLP) or Qwen2.5-VL's
- * (RMSNorm, SwiGLU MLP with biases). */
-static void vit_block(rvb_gguf_writer *w, const family *f, int il, bool qwen)
-{
-	const int64_t W = f->v_embd, F = f->v_ff;
-	char n[64];
-#define TN(s) (snprintf(n, sizeof(n), "v.blk.%d." s, il), n)
-	vec(w, TN("ln1.weight"), W, RVB_FILL_ONES);
-	vec(w, TN("ln2.weight"), W, RVB_FILL_ONES);
-	if (!qwen) {
-		vec(w, TN("ln1.bias"), W, RVB_FILL_ZEROS);
-		vec(w, TN("ln2.bias"), W, RVB_FILL_ZEROS);
-	}
-	static const char *const proj[] = {"attn_q", "attn_k", "attn_v", "attn_out"};
-	for (int i = 0; i < 4; i++) {
-		char wn[64];
-		snprintf(wn, sizeof(wn), "v.blk.%d.%s.weight", il, proj[i]);
-		mat(w, wn, W, W, RVI_TYPE_F16);
-		snprintf(wn, sizeof(wn), "v.blk.%d.%s.bias", il, proj[i]);
-		vec(w, wn, W, RVB_FILL_ZEROS);
-	}
-	if (qwen) {
-		mat(w, TN("ffn_gate.weight"), W, F, RVI_TYPE_F16);
-		vec(w, TN("ffn_gate.bias"), F, RVB_FILL_ZEROS);
-	}
-	mat(w, TN("ffn_up.weight"), W, F, RVI_TYPE_F16);
-	vec(w, TN("ffn_up.bias"), F, RVB_FILL_ZEROS);
-	mat(w, TN("ffn_down.weight"), F, W, RVI_TYPE_F16);
-	vec(w, TN("ffn_down.bias"), W, RVB_FILL_ZEROS);
-#undef TN
-}
-
 static int build_mmproj(rvb_gguf_writer *w, const family *f)
 {
 	const bool qwen = f->wa_pattern > 0;
@@ -271,7 +239,7 @@ static int build_mmproj(rvb_gguf_writer *w, const family *f)
 		                    RVB_FILL_RANDOM);
 	}
 	for (int il = 0; il < f->v_layer; il++)
-		vit_block(w, f, il, qwen);
+		rvb_gguf_vit_block(w, il, W, f->v_ff, RVI_TYPE_F16, qwen);
 	vec(w, "v.post_ln.weight", W, RVB_FILL_ONES);
 	if (qwen) {
 		mat(w, "mm.0.weight", 4 * W, 4 * W, RVI_TYPE_F16);
@@ -576,7 +544,13 @@ int rvb_bench_families(const rvb_opts *o)
 	/* every file first: writing them must not disturb a measurement */
 	for (int i = 0; rc == RV_OK && i < n; i++) {
 		char t[4096], m[4096];
-		rc = family_files(dir, want[i], t, m, sizeof(t), &err);
+		if ((rc = family_files(dir, want[i], t, m, sizeof(t), &err)) == RV_OK &&
+		    o->generate_only)
+			printf("%s\n%s\n", t, m);
+	}
+	if (rc == RV_OK && o->generate_only) {
+		free(res);
+		return fflush(stdout) == 0 ? BENCH_EXIT_OK : BENCH_EXIT_RUNTIME;
 	}
 	if (rc == RV_OK)
 		rc = rvb_measure_limits(o, &lim, &err);
