@@ -20,6 +20,7 @@
 #include "src/bestofn.h"
 #include "src/prompt.h"
 #include "rlaifv.h"
+#include "tests/testref.h"
 #include "tests/testutil.h"
 
 #define TOL_F32 1e-3
@@ -43,54 +44,6 @@ static rv_context *open_model(const char *text_model, bool vision, rv_model **m)
 	rv_context *ctx = NULL;
 	CHECK(rv_context_new(*m, &cp, &ctx, err, sizeof(err)) == RV_OK, "%s", err);
 	return ctx;
-}
-
-/* Greedy tokens and log-probs against ref (an object with greedy.ids and
- * greedy.logprobs); exact: every token equal, else the first within tol. */
-static void check_greedy(rv_context *ctx, const rv_prompt *p, const tu_json *ref, double tol,
-                         bool exact, const char *name)
-{
-	const tu_json *ids = tu_json_get(ref, "greedy.ids");
-	const tu_json *lps = tu_json_get(ref, "greedy.logprobs");
-	rv_gen_params gp = rv_gen_default_params();
-	gp.temp = 0;
-	gp.n_candidates = 1;
-	gp.n_predict = (int)ids->n;
-	gp.ignore_eos = 1; /* the reference does not stop at EOS */
-	rv_result r;
-	rv_status st = rv_generate_prompt(ctx, p, &gp, &r);
-	CHECK(st == RV_OK, "%s: %s", name, rv_context_error(ctx));
-	if (st != RV_OK)
-		return;
-	int same = 0;
-	double worst = 0;
-	while (same < r.n_tokens && same < (int)ids->n &&
-	       r.tokens[same] == (int32_t)tu_json_at(ids, (size_t)same)->num) {
-		double d = fabs(r.logprobs[same] - tu_json_at(lps, (size_t)same)->num);
-		worst = d > worst ? d : worst;
-		same++;
-	}
-	if (exact)
-		CHECK(same == (int)ids->n, "%s: greedy tokens part at step %d", name, same);
-	else if (same == 0 && r.n_tokens > 0) {
-		/* Quantized activations may flip a near tie: our first token must
-		 * then be within tol of the reference's best in the reference's
-		 * own distribution. */
-		const tu_json *top = tu_json_get(ref, "first_position_top10");
-		double best = tu_json_get(tu_json_at(top, 0), "logprob")->num, ours = -INFINITY;
-		for (size_t k = 0; k < top->n; k++)
-			if ((int32_t)tu_json_get(tu_json_at(top, k), "id")->num == r.tokens[0])
-				ours = tu_json_get(tu_json_at(top, k), "logprob")->num;
-		CHECK(best - ours <= tol && fabs(r.logprobs[0] - ours) <= tol,
-		      "%s: first token %d is %g below the reference's", name, r.tokens[0],
-		      best - ours);
-		printf("%s: first token a near tie (%.3g apart in the reference)\n", name,
-		       best - ours);
-	}
-	CHECK(worst <= tol, "%s: log-probs differ by %g (tolerance %g)", name, worst, tol);
-	printf("%s: %d/%zu greedy tokens equal, max |logprob diff| %.3g\n", name, same, ids->n,
-	       worst);
-	rv_result_free(&r);
 }
 
 /* Prompt ids (image rows as the <|image_pad|> id) and positions. */
@@ -142,7 +95,8 @@ static void run_text(const char *model, const char *ref_name, double tol, bool e
 		char name[256];
 		snprintf(name, sizeof(name), "%s \"%s\"", ref_name, p.text);
 		check_prompt(ctx, &p, tu_json_get(pj, "prompt_ids"), NULL, name);
-		check_greedy(ctx, &p, pj, tol, exact, name);
+		tr_check_greedy(ctx, &p, pj, tol, exact ? TR_ALL_TOKENS : TR_FIRST_OR_TIE, -1,
+		                name);
 	}
 	rv_context_free(ctx);
 	rv_model_free(m);
@@ -298,53 +252,10 @@ static void check_vision(const rv_model *model, const fixture *f, const tu_json 
 static void check_scores(rv_context *ctx, const rv_prompt *p, const tu_json *ref, double tol,
                          const char *name)
 {
-	const tu_json *cands = tu_json_get(ref, "scored_candidates.candidates");
-	rvi_prompt pr;
-	double ms;
-	int rc = rvi_prompt_prepare(ctx, p, -1, &pr);
-	if (rc == RV_OK)
-		rc = rvi_prompt_encode_images(ctx, &pr, NULL, NULL, &ms);
-	if (rc == RV_OK)
-		rc = rvi_prompt_prefill(ctx, &pr);
-	CHECK(rc == RV_OK && cands, "%s: %s", name, rv_context_error(ctx));
-	rvi_prompt_free(&pr);
-	if (rc != RV_OK || !cands)
-		return;
-	rv_result r;
-	memset(&r, 0, sizeof(r));
-	r.n_candidates = (int)cands->n;
-	r.candidates = calloc(cands->n, sizeof(rv_candidate));
-	for (size_t c = 0; c < cands->n; c++) {
-		const tu_json *ids = tu_json_get(tu_json_at(cands, c), "ids");
-		rv_candidate *cd = &r.candidates[c];
-		cd->n_tokens = (int)ids->n;
-		cd->tokens = malloc(sizeof(int32_t) * ids->n);
-		cd->logprobs = calloc(ids->n, sizeof(double));
-		cd->text = strdup("");
-		cd->finish_reason = RV_FINISH_EOS;
-		for (size_t t = 0; t < ids->n; t++)
-			cd->tokens[t] = (int32_t)tu_json_at(ids, t)->num;
-	}
-	rc = rvi_bestofn_score_reference(ctx, ctx->logits, &r);
-	CHECK(rc == RV_OK, "%s: score: %s", name, rv_context_error(ctx));
-	double worst = 0;
-	for (size_t c = 0; rc == RV_OK && c < cands->n; c++) {
-		const tu_json *lps = tu_json_get(tu_json_at(cands, c), "logprobs");
-		rv_candidate *cd = &r.candidates[c];
-		for (int t = 0; t < cd->n_tokens; t++) {
-			double d = fabs(cd->ref_logprobs[t] - tu_json_at(lps, (size_t)t)->num);
-			worst = d > worst ? d : worst;
-			cd->logprobs[t] = cd->ref_logprobs[t]; /* rank on these */
-		}
-		free(cd->ref_logprobs);
-		cd->ref_logprobs = NULL;
-	}
-	CHECK(worst <= tol, "%s: scored candidates differ by %g", name, worst);
-	CHECK(rc == RV_OK && rvi_bestofn_rank(&r, RV_SCORE_MEAN, 0.1) == RV_OK &&
-	          r.chosen == (int)tu_json_get(ref, "scored_candidates.best_by_mean_logprob")->num,
-	      "%s: best candidate %d", name, r.chosen);
-	printf("%s: scored candidates max |logprob diff| %.3g\n", name, worst);
-	rv_result_free(&r);
+	const tu_json *best = tu_json_get(ref, "scored_candidates.best_by_mean_logprob");
+	if (tr_prefill(ctx, p, name) == RV_OK)
+		tr_check_scored(ctx, tu_json_get(ref, "scored_candidates.candidates"), "ids",
+		                "logprobs", best ? (int)best->num : -1, tol, name);
 }
 
 static bool same_candidate(const rv_candidate *a, const rv_candidate *b)
@@ -433,7 +344,8 @@ static void run_image(const fixture *f, bool q8)
 		rv_prompt p = {"describe", images, 1, "gguf", NULL};
 		check_prompt(ctx, &p, tu_json_get(ref, "tokens.ids"), tu_json_get(ref, "tokens"),
 		             rel);
-		check_greedy(ctx, &p, ref, q8 ? TOL_Q8 : TOL_F32, !q8, rel);
+		tr_check_greedy(ctx, &p, ref, q8 ? TOL_Q8 : TOL_F32,
+		                q8 ? TR_FIRST_OR_TIE : TR_ALL_TOKENS, -1, rel);
 		check_scores(ctx, &p, ref, q8 ? TOL_Q8 : TOL_F32, rel);
 		if (!q8 && f == &fixtures[2]) /* three windows, a 10x3 grid */
 			check_bestofn(ctx, &p, rel);

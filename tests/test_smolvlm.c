@@ -21,6 +21,7 @@
 #include "src/bestofn.h"
 #include "src/chat.h"
 #include "src/prompt.h"
+#include "tests/testref.h"
 #include "tests/testutil.h"
 
 #define TOL_EMBD 1e-4
@@ -190,16 +191,7 @@ static void check_prompt_ids(rv_context *ctx, const rv_prompt *p, const tu_json 
 static void check_first_top10(rv_context *ctx, const rv_prompt *p, const tu_json *top, double tol,
                               bool same_order, const char *name)
 {
-	rvi_prompt pr;
-	double ms;
-	int rc = rvi_prompt_prepare(ctx, p, -1, &pr);
-	if (rc == RV_OK)
-		rc = rvi_prompt_encode_images(ctx, &pr, NULL, NULL, &ms);
-	if (rc == RV_OK)
-		rc = rvi_prompt_prefill(ctx, &pr);
-	CHECK(rc == RV_OK, "%s: prefill: %s", name, rv_context_error(ctx));
-	rvi_prompt_free(&pr);
-	if (rc != RV_OK || !top)
+	if (tr_prefill(ctx, p, name) != RV_OK || !top)
 		return;
 	const int64_t nv = ctx->model->info.n_vocab;
 	const float *lg = ctx->logits;
@@ -230,101 +222,13 @@ static void check_first_top10(rv_context *ctx, const rv_prompt *p, const tu_json
 	CHECK(worst <= tol, "%s: first-position log-probs differ by %g", name, worst);
 }
 
-static void check_greedy(rv_context *ctx, const rv_prompt *p, const tu_json *ref, double tol,
-                         bool exact, const char *name, int n_positions)
-{
-	const tu_json *ids = tu_json_get(ref, "greedy.ids");
-	const tu_json *lps = tu_json_get(ref, "greedy.logprobs");
-	if (!ids || !lps) {
-		CHECK(false, "%s: no greedy reference", name);
-		return;
-	}
-	rv_gen_params gp = rv_gen_default_params();
-	gp.temp = 0;
-	gp.n_candidates = 1;
-	gp.n_predict = (int)ids->n;
-	gp.ignore_eos = 1; /* the reference does not stop at EOS */
-	rv_result r;
-	rv_status st = rv_generate_prompt(ctx, p, &gp, &r);
-	CHECK(st == RV_OK, "%s: %s", name, rv_context_error(ctx));
-	if (st != RV_OK)
-		return;
-	CHECK(r.n_prompt_tokens == n_positions, "%s: %d prompt positions, want %d", name,
-	      r.n_prompt_tokens, n_positions);
-	int same = 0;
-	double worst = 0;
-	while (same < r.n_tokens && same < (int)ids->n &&
-	       r.tokens[same] == (int32_t)tu_json_at(ids, (size_t)same)->num) {
-		const double d = fabs(r.logprobs[same] - tu_json_at(lps, (size_t)same)->num);
-		worst = d > worst ? d : worst;
-		same++;
-	}
-	if (exact)
-		CHECK(same == (int)ids->n, "%s: greedy tokens part at step %d", name, same);
-	else
-		CHECK(same >= 1, "%s: the first greedy token differs", name);
-	CHECK(worst <= tol, "%s: log-probs differ by %g (tolerance %g)", name, worst, tol);
-	printf("%s: %d/%zu greedy tokens equal, max |logprob diff| %.3g\n", name, same, ids->n,
-	       worst);
-	rv_result_free(&r);
-}
-
 /* The three continuations scored by teacher forcing after the prompt. */
 static void check_scored(rv_context *ctx, const rv_prompt *p, const tu_json *ref, double tol,
                          const char *name)
 {
-	const tu_json *cands = tu_json_get(ref, "scored_candidates");
-	if (!cands) {
-		CHECK(false, "%s: no scored candidates", name);
-		return;
-	}
-	rvi_prompt pr;
-	double ms;
-	int rc = rvi_prompt_prepare(ctx, p, -1, &pr);
-	if (rc == RV_OK)
-		rc = rvi_prompt_encode_images(ctx, &pr, NULL, NULL, &ms);
-	if (rc == RV_OK)
-		rc = rvi_prompt_prefill(ctx, &pr);
-	CHECK(rc == RV_OK, "%s: prefill: %s", name, rv_context_error(ctx));
-	rvi_prompt_free(&pr);
-	if (rc != RV_OK)
-		return;
-	rv_result r;
-	memset(&r, 0, sizeof(r));
-	r.n_candidates = (int)cands->n;
-	r.candidates = calloc(cands->n, sizeof(rv_candidate));
-	for (size_t c = 0; c < cands->n; c++) {
-		const tu_json *toks = tu_json_get(tu_json_at(cands, c), "tokens");
-		rv_candidate *cd = &r.candidates[c];
-		cd->n_tokens = (int)toks->n;
-		cd->tokens = malloc(sizeof(int32_t) * toks->n);
-		cd->logprobs = calloc(toks->n, sizeof(double));
-		cd->text = strdup("");
-		cd->finish_reason = RV_FINISH_EOS;
-		for (size_t t = 0; t < toks->n; t++)
-			cd->tokens[t] = (int32_t)tu_json_at(toks, t)->num;
-	}
-	rc = rvi_bestofn_score_reference(ctx, ctx->logits, &r);
-	CHECK(rc == RV_OK, "%s: score: %s", name, rv_context_error(ctx));
-	double worst = 0;
-	for (size_t c = 0; rc == RV_OK && c < cands->n; c++) {
-		const tu_json *lps = tu_json_get(tu_json_at(cands, c), "token_logprobs");
-		rv_candidate *cd = &r.candidates[c];
-		for (int t = 0; t < cd->n_tokens; t++) {
-			const double d =
-			    fabs(cd->ref_logprobs[t] - tu_json_at(lps, (size_t)t)->num);
-			worst = d > worst ? d : worst;
-			cd->logprobs[t] = cd->ref_logprobs[t]; /* rank on these */
-		}
-		free(cd->ref_logprobs);
-		cd->ref_logprobs = NULL;
-	}
-	CHECK(worst <= tol, "%s: scored candidates differ by %g", name, worst);
-	CHECK(rc == RV_OK && rvi_bestofn_rank(&r, RV_SCORE_MEAN, 0.1) == RV_OK &&
-	          r.chosen == (int)num(ref, "best_by_mean_logprob"),
-	      "%s: best candidate %d", name, r.chosen);
-	printf("%s: scored candidates max |logprob diff| %.3g\n", name, worst);
-	rv_result_free(&r);
+	if (tr_prefill(ctx, p, name) == RV_OK)
+		tr_check_scored(ctx, tu_json_get(ref, "scored_candidates"), "tokens",
+		                "token_logprobs", (int)num(ref, "best_by_mean_logprob"), tol, name);
 }
 
 static void test_text_model(const char *text)
@@ -347,7 +251,8 @@ static void test_text_model(const char *text)
 		check_prompt_ids(ctx, &p, tu_json_get(ref, "tokens.ids"), name);
 		check_first_top10(ctx, &p, tu_json_get(ref, "first_position_top10"), tol, f32,
 		                  name);
-		check_greedy(ctx, &p, ref, tol, f32, name, (int)num(ref, "tokens.n_positions"));
+		tr_check_greedy(ctx, &p, ref, tol, f32 ? TR_ALL_TOKENS : TR_FIRST_TOKEN,
+		                (int)num(ref, "tokens.n_positions"), name);
 		if (f32) /* Q8_0: the reference's candidates score its own activations */
 			check_scored(ctx, &p, ref, tol, name);
 		tu_json_free(ref);
@@ -364,7 +269,8 @@ static void test_text_model(const char *text)
 		check_prompt_ids(ctx, &p, ids, refname);
 		check_first_top10(ctx, &p, tu_json_get(ref, "first_position_top10"), tol, f32,
 		                  refname);
-		check_greedy(ctx, &p, ref, tol, f32, refname, ids ? (int)ids->n : -1);
+		tr_check_greedy(ctx, &p, ref, tol, f32 ? TR_ALL_TOKENS : TR_FIRST_TOKEN,
+		                ids ? (int)ids->n : -1, refname);
 	}
 	tu_json_free(ref);
 	rv_context_free(ctx);
