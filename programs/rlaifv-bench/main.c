@@ -9,7 +9,8 @@
 
 #include "programs/rlaifv-bench/bench.h"
 
-#include <errno.h>
+#include "programs/numflag.h"
+
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,16 +116,7 @@ static const struct option long_options[] = {
 
 static int parse_int(const char *flag, const char *s, long lo, long hi, int *out)
 {
-	char *end;
-	errno = 0;
-	long v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < lo || v > hi) {
-		fprintf(stderr, "rlaifv-bench: %s: '%s' is not an integer in [%ld, %ld]\n", flag, s,
-		        lo, hi);
-		return -1;
-	}
-	*out = (int)v;
-	return 0;
+	return rvp_parse_int("rlaifv-bench", flag, s, lo, hi, out);
 }
 
 /* "128,512": 1 to RVB_MAX_POINTS integers in [lo, hi]. */
