@@ -482,6 +482,88 @@ static void check_errors(void)
 	      "max pixels: %dx%d", w, h);
 }
 
+/* Qwen2-VL's tower (clip.projector_type "qwen2vl_merger", tests/data/qwen2vl
+ * written by tools/make_qwen2vl_fixture.py): on the Qwen2.5-VL fixtures'
+ * patches (the same processor), the embeddings within 1e-4 of the numpy
+ * float64 reference that follows HF's Qwen2-VL code; an image prompt runs
+ * through it with the Qwen2.5-VL text model; a missing LayerNorm bias is
+ * refused naming it. */
+static void check_qwen2vl(void)
+{
+	static const struct {
+		const char *stem;
+		int64_t gh, gw;
+	} imgs[] = {{"shapes_64x48", 4, 4}, {"wide_294x84", 6, 20}, {"tall_140x170", 12, 10}};
+	rv_model *m = NULL;
+	rv_context *ctx = open_model("qwen25vl/tiny-qwen25vl-text-f32.gguf", false, &m);
+	char err[512];
+	CHECK(m && rv_model_load_mmproj(m, tu_data("qwen2vl/tiny-qwen2vl-mmproj-f32.gguf"), err,
+	                                sizeof(err)) == RV_OK,
+	      "%s", err);
+	if (!m || !m->vision_model) {
+		rv_context_free(ctx);
+		rv_model_free(m);
+		return;
+	}
+	CHECK(m->vision == &rvi_qwen2vl_merger_arch, "qwen2vl_merger picks %s", m->vision->name);
+	const rvi_qwen25vl *v = m->vision_model;
+	for (size_t i = 0; i < sizeof(imgs) / sizeof(imgs[0]); i++) {
+		char name[128];
+		size_t n_p, n_ref;
+		snprintf(name, sizeof(name), "qwen25vl/ref-hf-npy/%s-patches.npy", imgs[i].stem);
+		float *patches = load_npy(name, &n_p);
+		snprintf(name, sizeof(name), "qwen2vl/ref-qwen2vl-%s-embd.npy", imgs[i].stem);
+		float *want = load_npy(name, &n_ref);
+		const size_t n_out = (size_t)(imgs[i].gh * imgs[i].gw / 4 * v->hp.n_out);
+		float *out = malloc(sizeof(float) * n_out);
+		rvi_err e = {0};
+		CHECK(patches && want && out &&
+		          rvi_qwen25vl_encode(v, patches, imgs[i].gh, imgs[i].gw, 2, out, NULL,
+		                              &e) == RV_OK,
+		      "%s: %s", imgs[i].stem, e.msg);
+		const double d = patches && want ? max_diff(out, want, n_out, n_ref) : INFINITY;
+		CHECK(d <= 1e-4, "qwen2-vl %s: embedding differs by %g", imgs[i].stem, d);
+		printf("qwen2-vl %s: embedding max diff %.3g\n", imgs[i].stem, d);
+		free(patches);
+		free(want);
+		free(out);
+	}
+	/* an image prompt through the public API: rows = 30 merged tokens */
+	char path[4096];
+	snprintf(path, sizeof(path), "%s", tu_data("qwen25vl/wide_294x84.png"));
+	const char *paths[1] = {path};
+	rv_prompt p = {"describe", paths, 1, NULL, NULL, 0, 0};
+	rv_gen_params gp = rv_gen_default_params();
+	gp.temp = 0;
+	gp.n_predict = 4;
+	gp.ignore_eos = 1;
+	rv_result r;
+	CHECK(ctx && rv_generate_prompt(ctx, &p, &gp, &r) == RV_OK && r.n_prompt_tokens == 67 &&
+	          r.n_tokens == 4,
+	      "qwen2-vl image prompt: %s", ctx ? rv_context_error(ctx) : "no context");
+	if (ctx)
+		rv_result_free(&r);
+	rv_context_free(ctx);
+	rv_model_free(m);
+
+	/* the merger's LayerNorm bias missing */
+	m = NULL;
+	rv_model_params mp = rv_model_default_params();
+	const char *bad =
+	    tu_patched(tu_data("qwen2vl/tiny-qwen2vl-mmproj-f32.gguf"),
+	               "tiny-qwen2vl-mmproj-f32.gguf", "v.post_ln.bias", "v.post_ln.biaX", -1, 0);
+	CHECK(bad && rv_model_load(tu_data("qwen25vl/tiny-qwen25vl-text-f32.gguf"), &mp, &m, err,
+	                           sizeof(err)) == RV_OK,
+	      "%s", err);
+	const rv_status st =
+	    bad && m ? rv_model_load_mmproj(m, bad, err, sizeof(err)) : RV_ERR_INTERNAL;
+	CHECK(st == RV_ERR_MODEL && strstr(err, "v.post_ln.bias"), "no merger bias: %d %s", st,
+	      err);
+	if (bad)
+		remove(bad);
+	rv_model_free(m);
+}
+
 int main(void)
 {
 	run_text("qwen25vl/tiny-qwen25vl-text-f32.gguf", "qwen25vl/ref-hf-qwen25vl-text-f32.json",
@@ -493,5 +575,6 @@ int main(void)
 		run_image(&fixtures[i], true);
 	}
 	check_errors();
+	check_qwen2vl();
 	return tu_finish("test_qwen25vl");
 }
