@@ -120,11 +120,14 @@ int rvi_vit_load_hparams(rvi_vit_hparams *hp, const rvi_gguf *g, const char *pro
 	    (rc = rvi_load_dim(g, "clip.vision.projection_dim", false, 0, MAX_EMBD,
 	                       &hp->projection_dim_key, err)))
 		return rc;
-	if (hp->image_size % hp->patch_size != 0)
+	/* A side that is not a multiple of the patch (SigLIP so400m/14 at 384
+	 * pixels in SmolVLM2-2.2B: 27 patches, 378 pixels) loses the rest at
+	 * the right and bottom, as HF's unpadded stride-p convolution does. */
+	if (hp->patch_size > hp->image_size)
 		return rvi_errorf(err, RV_ERR_MODEL,
-		                  "%s: clip.vision.image_size %lld is not a multiple of "
-		                  "clip.vision.patch_size %lld",
-		                  g->path, (long long)hp->image_size, (long long)hp->patch_size);
+		                  "%s: clip.vision.patch_size %lld is larger than "
+		                  "clip.vision.image_size %lld",
+		                  g->path, (long long)hp->patch_size, (long long)hp->image_size);
 	if (hp->n_embd % hp->n_head != 0)
 		return rvi_errorf(err, RV_ERR_MODEL,
 		                  "%s: clip.vision.embedding_length %lld is not a multiple of "

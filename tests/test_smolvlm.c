@@ -478,6 +478,59 @@ static void test_v1_no_global_img(void)
 	rv_model_free(m);
 }
 
+/* A tile side that is not a multiple of the patch (SmolVLM2-2.2B's SigLIP:
+ * 384 pixels, patches of 14): HF's unpadded stride-p convolution drops
+ * the rest at the right and bottom. The fixture's mmproj with 70-pixel
+ * tiles (8 x 8 patches of 8, as with 64) encodes a tile as the original
+ * encodes its top-left 64 x 64 pixels, bit for bit. */
+static void test_tile_remainder(void)
+{
+	enum { S = 64, S2 = 70 };
+	const char *path = tu_patched(tu_data(MMPROJ), "tiny-smolvlm-mmproj-70.gguf",
+	                              "clip.vision.image_size", "clip.vision.image_size", 4, S2);
+	rvi_gguf *g = NULL, *g2 = NULL;
+	rvi_err err = {0};
+	void *m = NULL, *m2 = NULL;
+	CHECK(path && rvi_gguf_open(&g, tu_data(MMPROJ), &err) == RV_OK &&
+	          rvi_idefics3_arch.load(g, &m, &err) == RV_OK &&
+	          rvi_gguf_open(&g2, path, &err) == RV_OK &&
+	          rvi_idefics3_arch.load(g2, &m2, &err) == RV_OK,
+	      "70-pixel tiles: %s", err.msg);
+	if (m && m2) {
+		const rvi_idefics3 *a = m, *b = m2;
+		const int64_t rows = rvi_idefics3_rows_per_tile(a), cols = a->hp.n_mm_out;
+		float *big = malloc(sizeof(float) * 3 * S2 * S2),
+		      *crop = malloc(sizeof(float) * 3 * S * S);
+		float *o1 = malloc(sizeof(float) * (size_t)(rows * cols));
+		float *o2 = malloc(sizeof(float) * (size_t)(rows * cols));
+		uint64_t rng = 5;
+		for (int i = 0; i < 3 * S2 * S2; i++)
+			big[i] = tu_rand_uniform(&rng, -1.8f, 2.1f);
+		for (int c = 0; c < 3; c++)
+			for (int y = 0; y < S; y++)
+				memcpy(crop + (c * S + y) * S, big + (c * S2 + y) * S2,
+				       sizeof(float) * S);
+		CHECK(b->hp.n_patches == a->hp.n_patches && rvi_idefics3_rows_per_tile(b) == rows,
+		      "70-pixel tiles: %lld patches", (long long)b->hp.n_patches);
+		CHECK(rvi_idefics3_encode(a, crop, 1, 2, o1, &err) == RV_OK &&
+		          rvi_idefics3_encode(b, big, 1, 2, o2, &err) == RV_OK &&
+		          !memcmp(o1, o2, sizeof(float) * (size_t)(rows * cols)),
+		      "a 70-pixel tile is not its 64-pixel crop: %s", err.msg);
+		free(big);
+		free(crop);
+		free(o1);
+		free(o2);
+	}
+	if (m)
+		rvi_idefics3_arch.free(m);
+	if (m2)
+		rvi_idefics3_arch.free(m2);
+	rvi_gguf_close(g);
+	rvi_gguf_close(g2);
+	if (path)
+		remove(path);
+}
+
 int main(void)
 {
 	rvi_gguf *g = NULL;
@@ -499,5 +552,6 @@ int main(void)
 	test_text_model("q8_0");
 	test_width_mismatch();
 	test_v1_no_global_img();
+	test_tile_remainder();
 	return tu_finish("test_smolvlm");
 }
