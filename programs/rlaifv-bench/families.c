@@ -554,9 +554,34 @@ int rvb_bench_families(const rvb_opts *o)
 	}
 	if (rc == RV_OK)
 		rc = rvb_measure_limits(o, &lim, &err);
+	if (rc == RV_OK) {
+		char cpu[256] = "";
+		FILE *ci = fopen("/proc/cpuinfo", "r");
+		for (char line[512]; ci && fgets(line, sizeof(line), ci);)
+			if (!strncmp(line, "model name", 10) && strchr(line, ':')) {
+				snprintf(cpu, sizeof(cpu), "%s", strchr(line, ':') + 2);
+				cpu[strcspn(cpu, "\n")] = 0;
+				break;
+			}
+		if (ci)
+			fclose(ci);
+		printf("rlaifv-bench --family: %s, %d threads, kernels %s, BLAS %s\n", cpu,
+		       o->n_threads, rv_kernel_set(), rv_blas_info());
+		printf("image encode: preprocessing + tower + projector, %d repetitions after a "
+		       "warm-up; GFLOP/s and x sgemm from the best, against the median sgemm so "
+		       "far\n",
+		       o->reps);
+	}
+	/* each family's figures as soon as they are measured: a long run that
+	 * fails later keeps them */
 	for (int i = 0; rc == RV_OK && i < n; i++) {
-		if ((rc = measure_family(o, dir, want[i], &res[i], &err)) == RV_OK)
-			rc = rvb_sample_limits(o, &lim, &err);
+		if ((rc = measure_family(o, dir, want[i], &res[i], &err)) != RV_OK)
+			break;
+		printf("sgemm (n = %d, %d samples so far): median %.1f GFLOP/s, best %.1f\n",
+		       lim.sgemm_n, lim.n_samples, lim.sgemm_gflops.median, lim.sgemm_gflops.max);
+		print_family(stdout, &res[i], lim.sgemm_gflops.median);
+		fflush(stdout);
+		rc = rvb_sample_limits(o, &lim, &err);
 	}
 	if (rc != RV_OK) {
 		fprintf(stderr, "rlaifv-bench: %s\n", err.msg);
@@ -564,25 +589,6 @@ int rvb_bench_families(const rvb_opts *o)
 		return rc == RV_ERR_MODEL || rc == RV_ERR_IO ? BENCH_EXIT_MODEL
 		                                             : BENCH_EXIT_RUNTIME;
 	}
-	char cpu[256] = "";
-	FILE *ci = fopen("/proc/cpuinfo", "r");
-	for (char line[512]; ci && fgets(line, sizeof(line), ci);)
-		if (!strncmp(line, "model name", 10) && strchr(line, ':')) {
-			snprintf(cpu, sizeof(cpu), "%s", strchr(line, ':') + 2);
-			cpu[strcspn(cpu, "\n")] = 0;
-			break;
-		}
-	if (ci)
-		fclose(ci);
-	printf("rlaifv-bench --family: %s, %d threads, kernels %s, BLAS %s\n", cpu, o->n_threads,
-	       rv_kernel_set(), rv_blas_info());
-	printf("sgemm (n = %d, this run, %d samples): median %.1f GFLOP/s, best %.1f\n",
-	       lim.sgemm_n, lim.n_samples, lim.sgemm_gflops.median, lim.sgemm_gflops.max);
-	printf("image encode: preprocessing + tower + projector, %d repetitions after a "
-	       "warm-up; GFLOP/s and x sgemm from the best\n",
-	       o->reps);
-	for (int i = 0; i < n; i++)
-		print_family(stdout, &res[i], lim.sgemm_gflops.median);
 	free(res);
 	return fflush(stdout) == 0 ? BENCH_EXIT_OK : BENCH_EXIT_RUNTIME;
 }
