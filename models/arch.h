@@ -155,18 +155,27 @@ typedef struct rvi_vision_arch {
 int rvi_arch_new(size_t size, int (*load)(void *obj, const rvi_gguf *g, rvi_err *err),
                  const rvi_gguf *g, void **out, rvi_err *err);
 
-/* The load and free entries of a family whose model is a TYPE that
- * LOAD(TYPE *, g, err) fills (leaving it free of allocations on failure)
- * and FREE(TYPE *) empties: defines static arch_load and arch_free. */
-#define RVI_ARCH_LOAD_FREE(TYPE, LOAD, FREE)                                                       \
+/* Defines static int NAME(g, model, err), a family's load entry: a zeroed
+ * TYPE that LOAD_INTO(void *obj, g, err) fills. */
+#define RVI_ARCH_LOAD(NAME, TYPE, LOAD_INTO)                                                       \
+	static int NAME(const rvi_gguf *g, void **model, rvi_err *err)                             \
+	{                                                                                          \
+		return rvi_arch_new(sizeof(TYPE), LOAD_INTO, g, model, err);                       \
+	}
+
+/* The load entry (static arch_load) of a family whose model is a TYPE that
+ * LOAD(TYPE *, g, err) fills, leaving it free of allocations on failure. */
+#define RVI_ARCH_LOAD_TYPED(TYPE, LOAD)                                                            \
 	static int arch_load_into(void *obj, const rvi_gguf *g, rvi_err *err)                      \
 	{                                                                                          \
 		return LOAD(obj, g, err);                                                          \
 	}                                                                                          \
-	static int arch_load(const rvi_gguf *g, void **model, rvi_err *err)                        \
-	{                                                                                          \
-		return rvi_arch_new(sizeof(TYPE), arch_load_into, g, model, err);                  \
-	}                                                                                          \
+	RVI_ARCH_LOAD(arch_load, TYPE, arch_load_into)
+
+/* The load and free entries (static arch_load and arch_free) of such a
+ * family whose FREE(TYPE *) empties the model. */
+#define RVI_ARCH_LOAD_FREE(TYPE, LOAD, FREE)                                                       \
+	RVI_ARCH_LOAD_TYPED(TYPE, LOAD)                                                            \
 	static void arch_free(void *model)                                                         \
 	{                                                                                          \
 		if (model)                                                                         \

@@ -219,22 +219,7 @@ done:
 
 /* ---- the family's table ------------------------------------------------- */
 
-static int load_into(void *obj, const rvi_gguf *g, rvi_err *err)
-{
-	return rvi_clip_load(obj, g, err);
-}
-
-static int arch_load(const rvi_gguf *g, void **model, rvi_err *err)
-{
-	return rvi_arch_new(sizeof(rvi_clip), load_into, g, model, err);
-}
-
-static void arch_free(void *model)
-{
-	if (model)
-		rvi_clip_free(model);
-	free(model);
-}
+RVI_ARCH_LOAD_FREE(rvi_clip, rvi_clip_load, rvi_clip_free)
 
 static int64_t arch_n_embd_out(const void *model)
 {

@@ -173,22 +173,7 @@ int rvi_idefics3_encode(const rvi_idefics3 *m, const float *tiles, int64_t n_til
 
 /* ---- the family's table ------------------------------------------------- */
 
-static int load_into(void *obj, const rvi_gguf *g, rvi_err *err)
-{
-	return rvi_idefics3_load(obj, g, err);
-}
-
-static int arch_load(const rvi_gguf *g, void **model, rvi_err *err)
-{
-	return rvi_arch_new(sizeof(rvi_idefics3), load_into, g, model, err);
-}
-
-static void arch_free(void *model)
-{
-	if (model)
-		rvi_idefics3_free(model);
-	free(model);
-}
+RVI_ARCH_LOAD_FREE(rvi_idefics3, rvi_idefics3_load, rvi_idefics3_free)
 
 static int64_t arch_n_embd_out(const void *model)
 {

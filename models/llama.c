@@ -482,15 +482,7 @@ int rvi_llama_forward(const rvi_llama *m, rvi_llama_state *st, const int32_t *to
 
 /* ---- the family's table ------------------------------------------------- */
 
-static int load_into(void *obj, const rvi_gguf *g, rvi_err *err)
-{
-	return rvi_llama_load(obj, g, err);
-}
-
-static int arch_load(const rvi_gguf *g, void **model, rvi_err *err)
-{
-	return rvi_arch_new(sizeof(rvi_llama), load_into, g, model, err);
-}
+RVI_ARCH_LOAD_TYPED(rvi_llama, rvi_llama_load)
 
 void rvi_llama_table_free(void *model)
 {

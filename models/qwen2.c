@@ -67,15 +67,8 @@ static int load_qwen2vl(void *obj, const rvi_gguf *g, rvi_err *err)
 	return rc;
 }
 
-static int arch_load_qwen2(const rvi_gguf *g, void **model, rvi_err *err)
-{
-	return rvi_arch_new(sizeof(rvi_llama), load_qwen2, g, model, err);
-}
-
-static int arch_load_qwen2vl(const rvi_gguf *g, void **model, rvi_err *err)
-{
-	return rvi_arch_new(sizeof(rvi_llama), load_qwen2vl, g, model, err);
-}
+RVI_ARCH_LOAD(arch_load_qwen2, rvi_llama, load_qwen2)
+RVI_ARCH_LOAD(arch_load_qwen2vl, rvi_llama, load_qwen2vl)
 
 const rvi_text_arch rvi_qwen2_arch = RVI_LLAMA_TABLE("qwen2", arch_load_qwen2);
 const rvi_text_arch rvi_qwen2vl_arch = RVI_LLAMA_TABLE("qwen2vl", arch_load_qwen2vl);

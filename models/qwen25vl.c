@@ -25,7 +25,7 @@
 
 /* ---- loading ----------------------------------------------------------- */
 
-static int load_hparams(rvi_qwen25vl_hparams *hp, const rvi_gguf *g, rvi_err *err)
+static int load_hparams(rvi_qwen25vl_hparams *hp, const rvi_gguf *g, bool qwen2vl, rvi_err *err)
 {
 	rvi_str s = {0};
 	int rc = rvi_gguf_get_str(g, "general.architecture", true, &s, err);
@@ -37,6 +37,8 @@ static int load_hparams(rvi_qwen25vl_hparams *hp, const rvi_gguf *g, rvi_err *er
 		                  "(expected clip)",
 		                  g->path, (int)(s.len > 64 ? 64 : s.len), s.ptr);
 	memset(hp, 0, sizeof(*hp));
+	hp->qwen2vl = qwen2vl;
+	hp->n_wa_pattern = 1; /* Qwen2-VL: every block attends fully */
 	hp->merge = 2;
 	hp->temporal = 2;
 	hp->window = 112;
@@ -52,8 +54,8 @@ static int load_hparams(rvi_qwen25vl_hparams *hp, const rvi_gguf *g, rvi_err *er
 	                       &hp->n_head, err)) ||
 	    (rc = rvi_load_dim(g, "clip.vision.block_count", true, 1, MAX_LAYERS, &hp->n_layer,
 	                       err)) ||
-	    (rc = rvi_load_dim(g, "clip.vision.n_wa_pattern", true, 1, MAX_LAYERS,
-	                       &hp->n_wa_pattern, err)))
+	    (!qwen2vl && (rc = rvi_load_dim(g, "clip.vision.n_wa_pattern", true, 1, MAX_LAYERS,
+	                                    &hp->n_wa_pattern, err))))
 		return rc;
 	if (hp->n_embd % hp->n_head != 0 || (hp->n_embd / hp->n_head) % 4 != 0)
 		return rvi_errorf(
@@ -133,23 +135,50 @@ static int load_patch_kernel(rvi_qwen25vl *m, const rvi_gguf *g, rvi_err *err)
 	return RV_OK;
 }
 
+/* Qwen2-VL's blocks are SigLIP's / CLIP's (LayerNorms with bias, fc1 and
+ * fc2 with biases, which some converters name the other way round): bound
+ * by vit.c and taken over. */
+static int load_qwen2vl_layer(const rvi_gguf *g, const rvi_qwen25vl_hparams *hp, int64_t il,
+                              rvi_qwen25vl_layer *L, rvi_err *err)
+{
+	rvi_vit_hparams vh = {0};
+	vh.n_embd = hp->n_embd;
+	vh.n_ff = hp->n_ff;
+	rvi_vit_layer V = {0};
+	const int rc = rvi_vit_load_layer(g, &vh, il, &V, err);
+	*L = (rvi_qwen25vl_layer){.ln1 = V.ln1_w,
+	                          .ln2 = V.ln2_w,
+	                          .ln1_b = V.ln1_b,
+	                          .ln2_b = V.ln2_b,
+	                          .wq = V.wq,
+	                          .wk = V.wk,
+	                          .wv = V.wv,
+	                          .wo = V.wo,
+	                          .bq = V.bq,
+	                          .bk = V.bk,
+	                          .bv = V.bv,
+	                          .bo = V.bo,
+	                          .up = V.fc1,
+	                          .up_b = V.fc1_b,
+	                          .down = V.fc2,
+	                          .down_b = V.fc2_b};
+	return rc;
+}
+
 static int load_layer(const rvi_gguf *g, const rvi_qwen25vl_hparams *hp, int64_t il,
                       rvi_qwen25vl_layer *L, rvi_err *err)
 {
+	if (hp->qwen2vl)
+		return load_qwen2vl_layer(g, hp, il, L, err);
 	const int64_t W = hp->n_embd, F = hp->n_ff;
 	char name[96];
 	int rc;
+	rvi_weight *const aw[4] = {&L->wq, &L->wk, &L->wv, &L->wo};
+	float **const ab[4] = {&L->bq, &L->bk, &L->bv, &L->bo};
 #define TNAME(suffix) (snprintf(name, sizeof(name), "v.blk.%lld." suffix, (long long)il), name)
 	if ((rc = rvi_load_floats(g, TNAME("ln1.weight"), W, 0, &L->ln1, err)) ||
 	    (rc = rvi_load_floats(g, TNAME("ln2.weight"), W, 0, &L->ln2, err)) ||
-	    (rc = rvi_load_weight(g, TNAME("attn_q.weight"), W, W, &L->wq, err)) ||
-	    (rc = rvi_load_floats(g, TNAME("attn_q.bias"), W, 0, &L->bq, err)) ||
-	    (rc = rvi_load_weight(g, TNAME("attn_k.weight"), W, W, &L->wk, err)) ||
-	    (rc = rvi_load_floats(g, TNAME("attn_k.bias"), W, 0, &L->bk, err)) ||
-	    (rc = rvi_load_weight(g, TNAME("attn_v.weight"), W, W, &L->wv, err)) ||
-	    (rc = rvi_load_floats(g, TNAME("attn_v.bias"), W, 0, &L->bv, err)) ||
-	    (rc = rvi_load_weight(g, TNAME("attn_out.weight"), W, W, &L->wo, err)) ||
-	    (rc = rvi_load_floats(g, TNAME("attn_out.bias"), W, 0, &L->bo, err)) ||
+	    (rc = rvi_vit_load_attn(g, il, W, aw, ab, err)) ||
 	    (rc = rvi_load_weight(g, TNAME("ffn_gate.weight"), W, F, &L->gate, err)) ||
 	    (rc = rvi_load_floats(g, TNAME("ffn_gate.bias"), F, 0, &L->gate_b, err)) ||
 	    (rc = rvi_load_weight(g, TNAME("ffn_up.weight"), W, F, &L->up, err)) ||
@@ -161,11 +190,11 @@ static int load_layer(const rvi_gguf *g, const rvi_qwen25vl_hparams *hp, int64_t
 	return RV_OK;
 }
 
-int rvi_qwen25vl_load(rvi_qwen25vl *m, const rvi_gguf *g, rvi_err *err)
+static int load_model(rvi_qwen25vl *m, const rvi_gguf *g, bool qwen2vl, rvi_err *err)
 {
 	memset(m, 0, sizeof(*m));
 	rvi_qwen25vl_hparams *hp = &m->hp;
-	int rc = load_hparams(hp, g, err);
+	int rc = load_hparams(hp, g, qwen2vl, err);
 	if (rc != RV_OK)
 		return rc;
 	if ((rc = rvi_load_check_blocks(g, "v.blk.", hp->n_layer, "clip.vision.block_count", err)))
@@ -185,6 +214,7 @@ int rvi_qwen25vl_load(rvi_qwen25vl *m, const rvi_gguf *g, rvi_err *err)
 	/* the merger: mm.0 [W * merge^2, hidden], mm.2 [hidden, text width] */
 	const rvi_gguf_tensor *t0, *t2;
 	if ((rc = rvi_load_floats(g, "v.post_ln.weight", W, 0, &m->post_ln, err)) ||
+	    (qwen2vl && (rc = rvi_load_floats(g, "v.post_ln.bias", W, 0, &m->post_ln_b, err))) ||
 	    (rc = rvi_load_tensor(g, "mm.0.weight", &t0, err)) ||
 	    (rc = rvi_load_tensor(g, "mm.2.weight", &t2, err)))
 		goto fail;
@@ -209,18 +239,29 @@ fail:
 	return rc;
 }
 
+int rvi_qwen25vl_load(rvi_qwen25vl *m, const rvi_gguf *g, rvi_err *err)
+{
+	return load_model(m, g, false, err);
+}
+
+int rvi_qwen2vl_load(rvi_qwen25vl *m, const rvi_gguf *g, rvi_err *err)
+{
+	return load_model(m, g, true, err);
+}
+
 void rvi_qwen25vl_free(rvi_qwen25vl *m)
 {
 	for (int64_t il = 0; m->layers && il < m->hp.n_layer; il++) {
 		rvi_qwen25vl_layer *L = &m->layers[il];
-		float *v[] = {L->ln1, L->ln2,    L->bq,   L->bk,    L->bv,
-		              L->bo,  L->gate_b, L->up_b, L->down_b};
+		float *v[] = {L->ln1, L->ln2, L->ln1_b,  L->ln2_b, L->bq,    L->bk,
+		              L->bv,  L->bo,  L->gate_b, L->up_b,  L->down_b};
 		for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
 			free(v[i]);
 	}
 	free(m->layers);
 	free(m->patch_data);
 	free(m->post_ln);
+	free(m->post_ln_b);
 	free(m->mm0_b);
 	free(m->mm2_b);
 	memset(m, 0, sizeof(*m));
@@ -263,6 +304,16 @@ static void rope_half(float *x, int64_t n_heads, int64_t hd, const float *cs)
 	}
 }
 
+/* y (n, W) = RMSNorm(x) * w, or for Qwen2-VL LayerNorm(x) * w + b */
+static void norm(const rvi_qwen25vl_hparams *hp, float *y, const float *x, const float *w,
+                 const float *b, int64_t n, float eps, int nt)
+{
+	if (hp->qwen2vl)
+		rvi_vit_layer_norm(y, x, w, b, n, hp->n_embd, eps, nt);
+	else
+		rvi_vit_rms_norm(y, x, w, n, hp->n_embd, eps, nt);
+}
+
 static void add_residual(float *x, const float *y, int64_t n)
 {
 	for (int64_t i = 0; i < n; i++)
@@ -282,7 +333,10 @@ int rvi_qwen25vl_encode(const rvi_qwen25vl *m, const float *patches, int64_t gri
 		                  (long long)grid_w, (long long)mg, (long long)mg);
 	const int64_t n = grid_h * grid_w, nm = n / rpt, mh = grid_h / mg, mw = grid_w / mg;
 	const int64_t W = hp->n_embd, F = hp->n_ff, hd = hp->head_dim, P1 = hp->n_mm_hidden;
-	const int64_t ws = hp->window / (hp->patch * mg);
+	/* windows of ws x ws merged tokens; with full attention everywhere one
+	 * window of the whole grid (the identity order) */
+	const int64_t ws =
+	    hp->n_wa_pattern > 1 ? hp->window / (hp->patch * mg) : (mh > mw ? mh : mw);
 	const int nt = n_threads < 1 ? 1 : n_threads;
 	const rvk_table *K = rvk_active();
 	const rvi_attn_heads heads = {hp->n_head, hp->n_head, hd, (float)(1.0 / sqrt((double)hd))};
@@ -353,8 +407,9 @@ int rvi_qwen25vl_encode(const rvi_qwen25vl *m, const float *patches, int64_t gri
 		const rvi_qwen25vl_layer *L = &m->layers[il];
 		const bool full = (il + 1) % hp->n_wa_pattern == 0;
 
-		/* xb = rmsnorm(x) * ln1; q, k, v (n, W) = xb @ W^T + b, rotated */
-		rvi_vit_rms_norm(xb, x, L->ln1, n, W, hp->eps, nt);
+		/* xb = rmsnorm(x) * ln1 (Qwen2-VL: LayerNorm); q, k, v (n, W) =
+		 * xb @ W^T + b, rotated */
+		norm(hp, xb, x, L->ln1, L->ln1_b, n, hp->eps, nt);
 		if ((rc = rvi_vit_linear(&L->wq, L->bq, xb, n, q, nt, &scr)) ||
 		    (rc = rvi_vit_linear(&L->wk, L->bk, xb, n, k, nt, &scr)) ||
 		    (rc = rvi_vit_linear(&L->wv, L->bv, xb, n, v, nt, &scr)))
@@ -375,12 +430,19 @@ int rvi_qwen25vl_encode(const rvi_qwen25vl *m, const float *patches, int64_t gri
 			goto done;
 		add_residual(x, xb, n * W);
 
-		/* xb = rmsnorm(x) * ln2; x += down(silu(gate(xb)) * up(xb)) */
-		rvi_vit_rms_norm(xb, x, L->ln2, n, W, hp->eps, nt);
-		if ((rc = rvi_vit_linear(&L->gate, L->gate_b, xb, n, hb, nt, &scr)) ||
-		    (rc = rvi_vit_linear(&L->up, L->up_b, xb, n, hb2, nt, &scr)))
-			goto done;
-		K->swiglu(hb, hb2, n * F);
+		/* xb = rmsnorm(x) * ln2; x += down(silu(gate(xb)) * up(xb));
+		 * Qwen2-VL: LayerNorm, x += fc2(quick_gelu(fc1(xb))) */
+		norm(hp, xb, x, L->ln2, L->ln2_b, n, hp->eps, nt);
+		if (hp->qwen2vl) {
+			if ((rc = rvi_vit_linear(&L->up, L->up_b, xb, n, hb, nt, &scr)))
+				goto done;
+			rvi_vit_activate(hb, n * F, RVI_VIT_QUICK_GELU, nt);
+		} else {
+			if ((rc = rvi_vit_linear(&L->gate, L->gate_b, xb, n, hb, nt, &scr)) ||
+			    (rc = rvi_vit_linear(&L->up, L->up_b, xb, n, hb2, nt, &scr)))
+				goto done;
+			K->swiglu(hb, hb2, n * F);
+		}
 		if ((rc = rvi_vit_linear(&L->down, L->down_b, hb, n, xb, nt, &scr)))
 			goto done;
 		add_residual(x, xb, n * W);
@@ -392,7 +454,7 @@ int rvi_qwen25vl_encode(const rvi_qwen25vl *m, const float *patches, int64_t gri
 	 * (nm, merge^2 * W): a merged token's rows side by side;
 	 * om (nm, n_out) = mm2(gelu_erf(mm0(xb))) */
 	what = "merger";
-	rvi_vit_rms_norm(xb, x, m->post_ln, n, W, 1e-6f, nt);
+	norm(hp, xb, x, m->post_ln, m->post_ln_b, n, 1e-6f, nt);
 	if ((rc = rvi_vit_linear(&m->mm0, m->mm0_b, xb, nm, hm, nt, &scr)))
 		goto done;
 	rvi_vit_activate(hm, nm * P1, RVI_VIT_GELU_ERF, nt);
@@ -418,6 +480,12 @@ done:
 /* ---- the family's table ------------------------------------------------- */
 
 RVI_ARCH_LOAD_FREE(rvi_qwen25vl, rvi_qwen25vl_load, rvi_qwen25vl_free)
+
+static int load_qwen2vl_into(void *obj, const rvi_gguf *g, rvi_err *err)
+{
+	return rvi_qwen2vl_load(obj, g, err);
+}
+RVI_ARCH_LOAD(arch_load_qwen2vl, rvi_qwen25vl, load_qwen2vl_into)
 
 static int64_t arch_n_embd_out(const void *model)
 {
@@ -510,14 +578,15 @@ static int arch_layout(const void *model, const rvi_embd_shape *shape, rvi_image
 	return RV_OK;
 }
 
-const rvi_vision_arch rvi_qwen25vl_arch = {
-    .name = "qwen2.5vl_merger",
-    .load = arch_load,
-    .free = arch_free,
-    .n_embd_out = arch_n_embd_out,
-    .embd_shape = arch_embd_shape,
-    .preprocess = arch_preprocess,
-    .encode = arch_encode,
-    .layout = arch_layout,
-    .chat_template = "qwen2-vl",
-};
+/* The two towers share everything but the loading (hp.qwen2vl). */
+#define QWEN_VISION_TABLE(projector, load_fn)                                                      \
+	{                                                                                          \
+		.name = projector, .load = load_fn, .free = arch_free,                             \
+		.n_embd_out = arch_n_embd_out, .embd_shape = arch_embd_shape,                      \
+		.preprocess = arch_preprocess, .encode = arch_encode, .layout = arch_layout,       \
+		.chat_template = "qwen2-vl",                                                       \
+	}
+
+const rvi_vision_arch rvi_qwen25vl_arch = QWEN_VISION_TABLE("qwen2.5vl_merger", arch_load);
+const rvi_vision_arch rvi_qwen2vl_merger_arch =
+    QWEN_VISION_TABLE("qwen2vl_merger", arch_load_qwen2vl);

@@ -18,9 +18,10 @@ static const rvi_text_arch *const text_archs[] = {
 };
 
 static const rvi_vision_arch *const vision_archs[] = {
-    &rvi_llava_mlp_arch, /* CLIP ViT + LLaVA-1.5's two-layer MLP projector */
-    &rvi_qwen25vl_arch,  /* Qwen2.5-VL: windowed ViT with 2-D RoPE + patch merger */
-    &rvi_idefics3_arch,  /* SmolVLM, SmolVLM2, Idefics3: SigLIP + pixel shuffle */
+    &rvi_llava_mlp_arch,      /* CLIP ViT + LLaVA-1.5's two-layer MLP projector */
+    &rvi_qwen25vl_arch,       /* Qwen2.5-VL: windowed ViT with 2-D RoPE + patch merger */
+    &rvi_qwen2vl_merger_arch, /* Qwen2-VL: its ViT with LayerNorm, full attention */
+    &rvi_idefics3_arch,       /* SmolVLM, SmolVLM2, Idefics3: SigLIP + pixel shuffle */
 };
 
 static const rvi_vision_registry builtin = {vision_archs,

@@ -120,11 +120,14 @@ int rvi_vit_load_hparams(rvi_vit_hparams *hp, const rvi_gguf *g, const char *pro
 	    (rc = rvi_load_dim(g, "clip.vision.projection_dim", false, 0, MAX_EMBD,
 	                       &hp->projection_dim_key, err)))
 		return rc;
-	if (hp->image_size % hp->patch_size != 0)
+	/* A side that is not a multiple of the patch (SigLIP so400m/14 at 384
+	 * pixels in SmolVLM2-2.2B: 27 patches, 378 pixels) loses the rest at
+	 * the right and bottom, as HF's unpadded stride-p convolution does. */
+	if (hp->patch_size > hp->image_size)
 		return rvi_errorf(err, RV_ERR_MODEL,
-		                  "%s: clip.vision.image_size %lld is not a multiple of "
-		                  "clip.vision.patch_size %lld",
-		                  g->path, (long long)hp->image_size, (long long)hp->patch_size);
+		                  "%s: clip.vision.patch_size %lld is larger than "
+		                  "clip.vision.image_size %lld",
+		                  g->path, (long long)hp->patch_size, (long long)hp->image_size);
 	if (hp->n_embd % hp->n_head != 0)
 		return rvi_errorf(err, RV_ERR_MODEL,
 		                  "%s: clip.vision.embedding_length %lld is not a multiple of "
@@ -171,6 +174,22 @@ int rvi_vit_load_hparams(rvi_vit_hparams *hp, const rvi_gguf *g, const char *pro
 	return RV_OK;
 }
 
+int rvi_vit_load_attn(const rvi_gguf *g, int64_t il, int64_t W, rvi_weight *const w[4],
+                      float **const b[4], rvi_err *err)
+{
+	static const char *const proj[4] = {"attn_q", "attn_k", "attn_v", "attn_out"};
+	char name[96];
+	int rc = RV_OK;
+	for (int i = 0; rc == RV_OK && i < 4; i++) {
+		snprintf(name, sizeof(name), "v.blk.%lld.%s.weight", (long long)il, proj[i]);
+		rc = rvi_load_weight(g, name, W, W, w[i], err);
+		snprintf(name, sizeof(name), "v.blk.%lld.%s.bias", (long long)il, proj[i]);
+		if (rc == RV_OK)
+			rc = rvi_load_floats(g, name, W, 0, b[i], err);
+	}
+	return rc;
+}
+
 int rvi_vit_load_layer(const rvi_gguf *g, const rvi_vit_hparams *hp, int64_t il, rvi_vit_layer *L,
                        rvi_err *err)
 {
@@ -178,16 +197,11 @@ int rvi_vit_load_layer(const rvi_gguf *g, const rvi_vit_hparams *hp, int64_t il,
 	char name[96];
 	int rc;
 #define TNAME(suffix) (snprintf(name, sizeof(name), "v.blk.%lld." suffix, (long long)il), name)
+	rvi_weight *const aw[4] = {&L->wq, &L->wk, &L->wv, &L->wo};
+	float **const ab[4] = {&L->bq, &L->bk, &L->bv, &L->bo};
 	if ((rc = rvi_load_floats(g, TNAME("ln1.weight"), W, 0, &L->ln1_w, err)) ||
 	    (rc = rvi_load_floats(g, TNAME("ln1.bias"), W, 0, &L->ln1_b, err)) ||
-	    (rc = rvi_load_weight(g, TNAME("attn_q.weight"), W, W, &L->wq, err)) ||
-	    (rc = rvi_load_floats(g, TNAME("attn_q.bias"), W, 0, &L->bq, err)) ||
-	    (rc = rvi_load_weight(g, TNAME("attn_k.weight"), W, W, &L->wk, err)) ||
-	    (rc = rvi_load_floats(g, TNAME("attn_k.bias"), W, 0, &L->bk, err)) ||
-	    (rc = rvi_load_weight(g, TNAME("attn_v.weight"), W, W, &L->wv, err)) ||
-	    (rc = rvi_load_floats(g, TNAME("attn_v.bias"), W, 0, &L->bv, err)) ||
-	    (rc = rvi_load_weight(g, TNAME("attn_out.weight"), W, W, &L->wo, err)) ||
-	    (rc = rvi_load_floats(g, TNAME("attn_out.bias"), W, 0, &L->bo, err)) ||
+	    (rc = rvi_vit_load_attn(g, il, W, aw, ab, err)) ||
 	    (rc = rvi_load_floats(g, TNAME("ln2.weight"), W, 0, &L->ln2_w, err)) ||
 	    (rc = rvi_load_floats(g, TNAME("ln2.bias"), W, 0, &L->ln2_b, err)))
 		return rc;

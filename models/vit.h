@@ -54,6 +54,11 @@ typedef struct rvi_vit_layer {
 	float *fc2_b;              /* (W) */
 } rvi_vit_layer;
 
+/* Binds a block's attention projections v.blk.il.attn_{q,k,v,out}: the
+ * (W, W) weights into *w[0..3] and the (W) biases into *b[0..3]. */
+int rvi_vit_load_attn(const rvi_gguf *g, int64_t il, int64_t W, rvi_weight *const w[4],
+                      float **const b[4], rvi_err *err);
+
 /* Binds v.blk.il.* (shapes checked against hp). */
 int rvi_vit_load_layer(const rvi_gguf *g, const rvi_vit_hparams *hp, int64_t il, rvi_vit_layer *L,
                        rvi_err *err);

@@ -920,8 +920,9 @@ static const struct {
     [BAD_MEAN_SCALAR] = {"mean scalar", RV_ERR_MODEL, "clip.vision.image_mean", "array"},
     [BAD_MEAN_MISSING] = {"mean missing", RV_ERR_MODEL, "clip.vision.image_mean", "missing"},
     [BAD_PATCH_0] = {"patch 0", RV_ERR_MODEL, "clip.vision.patch_size", "= 0"},
-    [BAD_IMAGE_NOT_MULTIPLE] = {"image 50", RV_ERR_MODEL, "clip.vision.image_size 50",
-                                "clip.vision.patch_size 14"},
+    /* 50 / 14: 3 x 3 patches (the rest dropped, as HF's convolution
+     * does), for which the file holds the wrong number of positions */
+    [BAD_IMAGE_NOT_MULTIPLE] = {"image 50", RV_ERR_MODEL, "v.position_embd.weight", "[64, 10]"},
     [BAD_IMAGE_HUGE] = {"image 1e6", RV_ERR_MODEL, "clip.vision.image_size", "out of range"},
     [BAD_HEADS] = {"heads 3", RV_ERR_MODEL, "clip.vision.attention.head_count 3",
                    "clip.vision.embedding_length 64"},
@@ -1109,8 +1110,10 @@ static const struct {
      "clip.vision.preproc_image_size", "out of range"},
     {"longest edge missing", "clip.vision.preproc_image_size", NULL, UINT32_MAX, RV_ERR_MODEL,
      "clip.vision.preproc_image_size", "missing"},
+    /* a tile of 60 pixels is 7 x 7 patches of 8 (the rest dropped, as
+     * HF's convolution does), which a scale factor of 4 does not divide */
     {"tile not a multiple of the patch", "clip.vision.image_size", NULL, 60, RV_ERR_MODEL,
-     "clip.vision.image_size 60", "clip.vision.patch_size 8"},
+     "clip.vision.projector.scale_factor 4", "7 x 7"},
     {"no connector", NULL, "mm.model.fc.weight", 0, RV_ERR_MODEL, "missing tensor",
      "mm.model.fc.weight"},
     {"no post-LN", NULL, "v.post_ln.bias", 0, RV_ERR_MODEL, "missing tensor", "v.post_ln.bias"},

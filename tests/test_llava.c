@@ -15,6 +15,7 @@
 #include "src/prompt.h"
 #include "rlaifv.h"
 #include "src/sampler.h"
+#include "tests/testref.h"
 #include "tests/testutil.h"
 
 #define TOL_F32 1e-3
@@ -74,16 +75,7 @@ static void check_prompt_ids(rv_context *ctx, const rv_prompt *p, const tu_json 
 static void check_first_top5(rv_context *ctx, const rv_prompt *p, const tu_json *top,
                              const char *name)
 {
-	rvi_prompt pr;
-	double ms;
-	int rc = rvi_prompt_prepare(ctx, p, -1, &pr);
-	if (rc == RV_OK)
-		rc = rvi_prompt_encode_images(ctx, &pr, NULL, NULL, &ms);
-	if (rc == RV_OK)
-		rc = rvi_prompt_prefill(ctx, &pr);
-	CHECK(rc == RV_OK, "%s: prefill: %s", name, rv_context_error(ctx));
-	rvi_prompt_free(&pr);
-	if (rc != RV_OK)
+	if (tr_prefill(ctx, p, name) != RV_OK)
 		return;
 	const int64_t nv = ctx->model->info.n_vocab;
 	int found = 0;
@@ -100,51 +92,10 @@ static void check_first_top5(rv_context *ctx, const rv_prompt *p, const tu_json 
 
 static void check_greedy(rv_context *ctx, const rv_prompt *p, const tu_json *ref, const fixture *f)
 {
-	const tu_json *ids = tu_json_get(ref, "greedy.ids");
-	const tu_json *lps = tu_json_get(ref, "greedy.logprobs");
-	rv_gen_params gp = rv_gen_default_params();
-	gp.temp = 0;
-	gp.n_candidates = 1;
-	gp.n_predict = (int)ids->n;
-	gp.ignore_eos = 1; /* the reference does not stop at EOS */
-	rv_result r;
-	rv_status st = rv_generate_prompt(ctx, p, &gp, &r);
-	CHECK(st == RV_OK, "%s: %s", f->ref, rv_context_error(ctx));
-	if (st != RV_OK)
-		return;
-	CHECK(r.n_prompt_tokens == (int)tu_json_get(ref, "tokens.n_positions")->num,
-	      "%s: %d prompt positions", f->ref, r.n_prompt_tokens);
-	CHECK(r.timings.image_encode_ms > 0, "no image encode time");
-	int same = 0;
-	double worst = 0;
-	while (same < r.n_tokens && same < (int)ids->n &&
-	       r.tokens[same] == (int32_t)tu_json_at(ids, (size_t)same)->num) {
-		double d = fabs(r.logprobs[same] - tu_json_at(lps, (size_t)same)->num);
-		worst = d > worst ? d : worst;
-		same++;
-	}
-	if (f->exact_tokens) {
-		CHECK(same == (int)ids->n, "%s: greedy tokens part at step %d", f->ref, same);
-	} else if (same == 0) {
-		/* Quantized activations may flip a near tie: our first token
-		 * must then be within the tolerance of the reference's best in
-		 * the reference's own distribution. */
-		const tu_json *top = tu_json_get(ref, "first_position_top10");
-		double best = tu_json_get(tu_json_at(top, 0), "logprob")->num, ours = -INFINITY;
-		for (size_t k = 0; k < top->n; k++)
-			if ((int32_t)tu_json_get(tu_json_at(top, k), "id")->num == r.tokens[0])
-				ours = tu_json_get(tu_json_at(top, k), "logprob")->num;
-		CHECK(best - ours <= f->tol, "%s: first token %d is %g below the reference's",
-		      f->ref, r.tokens[0], best - ours);
-		CHECK(fabs(r.logprobs[0] - ours) <= f->tol, "%s: first log-prob %g, reference %g",
-		      f->ref, r.logprobs[0], ours);
-		printf("%s: first token a near tie (%.3g apart in the reference)\n", f->ref,
-		       best - ours);
-	}
-	CHECK(worst <= f->tol, "%s: log-probs differ by %g (tolerance %g)", f->ref, worst, f->tol);
-	printf("%s: %d/%zu greedy tokens equal, max |logprob diff| %.3g\n", f->ref, same, ids->n,
-	       worst);
-	rv_result_free(&r);
+	const double ms =
+	    tr_check_greedy(ctx, p, ref, f->tol, f->exact_tokens ? TR_ALL_TOKENS : TR_FIRST_OR_TIE,
+	                    (int)tu_json_get(ref, "tokens.n_positions")->num, f->ref);
+	CHECK(ms > 0, "no image encode time");
 }
 
 /* llama.cpp's layout "USER: <image>\n{q}\nASSISTANT:" (no system sentence),
@@ -197,41 +148,10 @@ static void check_scored_candidates(rv_context *ctx, const rv_prompt *p, const t
 	rc = rvi_prompt_prefill(ctx, &alt);
 	CHECK(rc == RV_OK, "prefill: %s", rv_context_error(ctx));
 
-	rv_result r;
-	memset(&r, 0, sizeof(r));
-	r.n_candidates = (int)cands->n;
-	r.candidates = calloc(cands->n, sizeof(rv_candidate));
-	for (size_t c = 0; c < cands->n; c++) {
-		const tu_json *toks = tu_json_get(tu_json_at(cands, c), "tokens");
-		rv_candidate *cd = &r.candidates[c];
-		cd->n_tokens = (int)toks->n;
-		cd->tokens = malloc(sizeof(int32_t) * toks->n);
-		cd->logprobs = calloc(toks->n, sizeof(double));
-		cd->text = strdup("");
-		cd->finish_reason = RV_FINISH_EOS;
-		for (size_t t = 0; t < toks->n; t++)
-			cd->tokens[t] = (int32_t)tu_json_at(toks, t)->num;
-	}
-	rc = rc == RV_OK ? rvi_bestofn_score_reference(ctx, ctx->logits, &r) : rc;
-	CHECK(rc == RV_OK, "score: %s", rv_context_error(ctx));
-	double worst = 0;
-	for (size_t c = 0; rc == RV_OK && c < cands->n; c++) {
-		const tu_json *lps = tu_json_get(tu_json_at(cands, c), "token_logprobs");
-		rv_candidate *cd = &r.candidates[c];
-		for (int t = 0; t < cd->n_tokens; t++) {
-			double d = fabs(cd->ref_logprobs[t] - tu_json_at(lps, (size_t)t)->num);
-			worst = d > worst ? d : worst;
-			cd->logprobs[t] = cd->ref_logprobs[t]; /* rank on these */
-		}
-		free(cd->ref_logprobs);
-		cd->ref_logprobs = NULL;
-	}
-	CHECK(worst <= f->tol, "%s: scored candidates differ by %g", f->ref, worst);
-	CHECK(rc == RV_OK && rvi_bestofn_rank(&r, RV_SCORE_MEAN, 0.1) == RV_OK &&
-	          r.chosen == (int)tu_json_get(same, "best_by_mean_logprob")->num,
-	      "%s: best candidate %d", f->ref, r.chosen);
-	printf("%s: scored candidates max |logprob diff| %.3g\n", f->ref, worst);
-	rv_result_free(&r);
+	if (rc == RV_OK)
+		tr_check_scored(ctx, cands, "tokens", "token_logprobs",
+		                (int)tu_json_get(same, "best_by_mean_logprob")->num, f->tol,
+		                f->ref);
 	free(parts[0].tokens);
 	free(parts[2].tokens);
 	rvi_prompt_free(&pr);

@@ -11,7 +11,6 @@
  * greedy paths part. */
 #include <math.h>
 #include <stdio.h>
-#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,6 +20,7 @@
 #include "src/bestofn.h"
 #include "src/prompt.h"
 #include "rlaifv.h"
+#include "tests/testref.h"
 #include "tests/testutil.h"
 
 #define TOL_F32 1e-3
@@ -44,54 +44,6 @@ static rv_context *open_model(const char *text_model, bool vision, rv_model **m)
 	rv_context *ctx = NULL;
 	CHECK(rv_context_new(*m, &cp, &ctx, err, sizeof(err)) == RV_OK, "%s", err);
 	return ctx;
-}
-
-/* Greedy tokens and log-probs against ref (an object with greedy.ids and
- * greedy.logprobs); exact: every token equal, else the first within tol. */
-static void check_greedy(rv_context *ctx, const rv_prompt *p, const tu_json *ref, double tol,
-                         bool exact, const char *name)
-{
-	const tu_json *ids = tu_json_get(ref, "greedy.ids");
-	const tu_json *lps = tu_json_get(ref, "greedy.logprobs");
-	rv_gen_params gp = rv_gen_default_params();
-	gp.temp = 0;
-	gp.n_candidates = 1;
-	gp.n_predict = (int)ids->n;
-	gp.ignore_eos = 1; /* the reference does not stop at EOS */
-	rv_result r;
-	rv_status st = rv_generate_prompt(ctx, p, &gp, &r);
-	CHECK(st == RV_OK, "%s: %s", name, rv_context_error(ctx));
-	if (st != RV_OK)
-		return;
-	int same = 0;
-	double worst = 0;
-	while (same < r.n_tokens && same < (int)ids->n &&
-	       r.tokens[same] == (int32_t)tu_json_at(ids, (size_t)same)->num) {
-		double d = fabs(r.logprobs[same] - tu_json_at(lps, (size_t)same)->num);
-		worst = d > worst ? d : worst;
-		same++;
-	}
-	if (exact)
-		CHECK(same == (int)ids->n, "%s: greedy tokens part at step %d", name, same);
-	else if (same == 0 && r.n_tokens > 0) {
-		/* Quantized activations may flip a near tie: our first token must
-		 * then be within tol of the reference's best in the reference's
-		 * own distribution. */
-		const tu_json *top = tu_json_get(ref, "first_position_top10");
-		double best = tu_json_get(tu_json_at(top, 0), "logprob")->num, ours = -INFINITY;
-		for (size_t k = 0; k < top->n; k++)
-			if ((int32_t)tu_json_get(tu_json_at(top, k), "id")->num == r.tokens[0])
-				ours = tu_json_get(tu_json_at(top, k), "logprob")->num;
-		CHECK(best - ours <= tol && fabs(r.logprobs[0] - ours) <= tol,
-		      "%s: first token %d is %g below the reference's", name, r.tokens[0],
-		      best - ours);
-		printf("%s: first token a near tie (%.3g apart in the reference)\n", name,
-		       best - ours);
-	}
-	CHECK(worst <= tol, "%s: log-probs differ by %g (tolerance %g)", name, worst, tol);
-	printf("%s: %d/%zu greedy tokens equal, max |logprob diff| %.3g\n", name, same, ids->n,
-	       worst);
-	rv_result_free(&r);
 }
 
 /* Prompt ids (image rows as the <|image_pad|> id) and positions. */
@@ -143,7 +95,8 @@ static void run_text(const char *model, const char *ref_name, double tol, bool e
 		char name[256];
 		snprintf(name, sizeof(name), "%s \"%s\"", ref_name, p.text);
 		check_prompt(ctx, &p, tu_json_get(pj, "prompt_ids"), NULL, name);
-		check_greedy(ctx, &p, pj, tol, exact, name);
+		tr_check_greedy(ctx, &p, pj, tol, exact ? TR_ALL_TOKENS : TR_FIRST_OR_TIE, -1,
+		                name);
 	}
 	rv_context_free(ctx);
 	rv_model_free(m);
@@ -299,53 +252,10 @@ static void check_vision(const rv_model *model, const fixture *f, const tu_json 
 static void check_scores(rv_context *ctx, const rv_prompt *p, const tu_json *ref, double tol,
                          const char *name)
 {
-	const tu_json *cands = tu_json_get(ref, "scored_candidates.candidates");
-	rvi_prompt pr;
-	double ms;
-	int rc = rvi_prompt_prepare(ctx, p, -1, &pr);
-	if (rc == RV_OK)
-		rc = rvi_prompt_encode_images(ctx, &pr, NULL, NULL, &ms);
-	if (rc == RV_OK)
-		rc = rvi_prompt_prefill(ctx, &pr);
-	CHECK(rc == RV_OK && cands, "%s: %s", name, rv_context_error(ctx));
-	rvi_prompt_free(&pr);
-	if (rc != RV_OK || !cands)
-		return;
-	rv_result r;
-	memset(&r, 0, sizeof(r));
-	r.n_candidates = (int)cands->n;
-	r.candidates = calloc(cands->n, sizeof(rv_candidate));
-	for (size_t c = 0; c < cands->n; c++) {
-		const tu_json *ids = tu_json_get(tu_json_at(cands, c), "ids");
-		rv_candidate *cd = &r.candidates[c];
-		cd->n_tokens = (int)ids->n;
-		cd->tokens = malloc(sizeof(int32_t) * ids->n);
-		cd->logprobs = calloc(ids->n, sizeof(double));
-		cd->text = strdup("");
-		cd->finish_reason = RV_FINISH_EOS;
-		for (size_t t = 0; t < ids->n; t++)
-			cd->tokens[t] = (int32_t)tu_json_at(ids, t)->num;
-	}
-	rc = rvi_bestofn_score_reference(ctx, ctx->logits, &r);
-	CHECK(rc == RV_OK, "%s: score: %s", name, rv_context_error(ctx));
-	double worst = 0;
-	for (size_t c = 0; rc == RV_OK && c < cands->n; c++) {
-		const tu_json *lps = tu_json_get(tu_json_at(cands, c), "logprobs");
-		rv_candidate *cd = &r.candidates[c];
-		for (int t = 0; t < cd->n_tokens; t++) {
-			double d = fabs(cd->ref_logprobs[t] - tu_json_at(lps, (size_t)t)->num);
-			worst = d > worst ? d : worst;
-			cd->logprobs[t] = cd->ref_logprobs[t]; /* rank on these */
-		}
-		free(cd->ref_logprobs);
-		cd->ref_logprobs = NULL;
-	}
-	CHECK(worst <= tol, "%s: scored candidates differ by %g", name, worst);
-	CHECK(rc == RV_OK && rvi_bestofn_rank(&r, RV_SCORE_MEAN, 0.1) == RV_OK &&
-	          r.chosen == (int)tu_json_get(ref, "scored_candidates.best_by_mean_logprob")->num,
-	      "%s: best candidate %d", name, r.chosen);
-	printf("%s: scored candidates max |logprob diff| %.3g\n", name, worst);
-	rv_result_free(&r);
+	const tu_json *best = tu_json_get(ref, "scored_candidates.best_by_mean_logprob");
+	if (tr_prefill(ctx, p, name) == RV_OK)
+		tr_check_scored(ctx, tu_json_get(ref, "scored_candidates.candidates"), "ids",
+		                "logprobs", best ? (int)best->num : -1, tol, name);
 }
 
 static bool same_candidate(const rv_candidate *a, const rv_candidate *b)
@@ -434,7 +344,8 @@ static void run_image(const fixture *f, bool q8)
 		rv_prompt p = {"describe", images, 1, "gguf", NULL};
 		check_prompt(ctx, &p, tu_json_get(ref, "tokens.ids"), tu_json_get(ref, "tokens"),
 		             rel);
-		check_greedy(ctx, &p, ref, q8 ? TOL_Q8 : TOL_F32, !q8, rel);
+		tr_check_greedy(ctx, &p, ref, q8 ? TOL_Q8 : TOL_F32,
+		                q8 ? TR_FIRST_OR_TIE : TR_ALL_TOKENS, -1, rel);
 		check_scores(ctx, &p, ref, q8 ? TOL_Q8 : TOL_F32, rel);
 		if (!q8 && f == &fixtures[2]) /* three windows, a 10x3 grid */
 			check_bestofn(ctx, &p, rel);
@@ -444,39 +355,13 @@ static void run_image(const fixture *f, bool q8)
 	tu_json_free(ref);
 }
 
-/* A copy of a fixture file with the bytes at the first occurrence of
- * find replaced by repl (same length) and, when value_at >= 0, the int32
- * value_at bytes after the match's end set to value; written to a
- * temporary file whose path is returned (static), NULL on failure. */
+/* A copy of qwen25vl/name patched as tu_patched says. */
 static const char *patched(const char *name, const char *find, const char *repl, long value_at,
                            int32_t value)
 {
-	static char path[512];
 	char rel[256];
 	snprintf(rel, sizeof(rel), "qwen25vl/%s", name);
-	size_t n;
-	char *buf = tu_read_file(tu_data(rel), &n);
-	const size_t fl = strlen(find);
-	char *at = NULL;
-	for (size_t i = 0; buf && i + fl <= n && !at; i++)
-		if (!memcmp(buf + i, find, fl))
-			at = buf + i;
-	if (!at || (value_at >= 0 && (size_t)(at - buf) + fl + (size_t)value_at + 4 > n)) {
-		free(buf);
-		return NULL;
-	}
-	memcpy(at, repl, fl);
-	if (value_at >= 0)
-		memcpy(at + fl + value_at, &value, 4); /* GGUF is little-endian, so is x86/arm */
-	snprintf(path, sizeof(path), "%s/rlaifv-qwen25vl-%ld-%s",
-	         getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", (long)getpid(),
-	         name);
-	FILE *f = fopen(path, "wb");
-	const bool ok = f && fwrite(buf, 1, n, f) == n;
-	if (f)
-		fclose(f);
-	free(buf);
-	return ok ? path : NULL;
+	return tu_patched(tu_data(rel), name, find, repl, value_at, value);
 }
 
 /* What must be refused, and how: the message names the key or tensor. */
@@ -525,6 +410,51 @@ static void check_errors(void)
 		if (path)
 			remove(path);
 	}
+	/* keys whose values the tower cannot run with (u32 values: the key's
+	 * type, 4 bytes, then the value) */
+	static const struct {
+		const char *key;
+		int32_t value;
+		const char *want;
+	} bad_value[] = {
+	    /* 112-pixel windows are not whole 2x2 merged 16-pixel patches */
+	    {"clip.vision.patch_size", 16, "not a whole number of 2x2 merged patches"},
+	    {"clip.vision.patch_size", 0, "clip.vision.patch_size"},
+	    /* 64 wide over 3 heads */
+	    {"clip.vision.attention.head_count", 3, "multiple of 4 wide"},
+	    {"clip.vision.n_wa_pattern", 0, "clip.vision.n_wa_pattern"},
+	    {"clip.vision.block_count", 100000, "clip.vision.block_count"},
+	};
+	for (size_t i = 0; m && i < sizeof(bad_value) / sizeof(bad_value[0]); i++) {
+		path = patched("tiny-qwen25vl-mmproj-f32.gguf", bad_value[i].key, bad_value[i].key,
+		               4, bad_value[i].value);
+		st = path ? rv_model_load_mmproj(m, path, err, sizeof(err)) : RV_ERR_INTERNAL;
+		CHECK(st == RV_ERR_MODEL && strstr(err, bad_value[i].want), "%s = %d: %d %s",
+		      bad_value[i].key, bad_value[i].value, st, err);
+		if (path)
+			remove(path);
+	}
+
+	/* The merge size (2, not stored) must divide the patch grid: a grid
+	 * that is not whole 2x2 blocks is refused before anything is read or
+	 * allocated (the patches pointer is never touched). */
+	CHECK(m && rv_model_load_mmproj(m, tu_data("qwen25vl/tiny-qwen25vl-mmproj-f32.gguf"), err,
+	                                sizeof(err)) == RV_OK,
+	      "%s", err);
+	static const int64_t bad_grid[][2] = {{3, 4}, {4, 3},  {1, 2},     {2, 1},
+	                                      {0, 2}, {-2, 2}, {6, 65538}, {65538, 6}};
+	for (size_t i = 0; m && m->vision_model && i < sizeof(bad_grid) / sizeof(bad_grid[0]);
+	     i++) {
+		rvi_err e = {0};
+		float dummy = 0;
+		char want[64];
+		snprintf(want, sizeof(want), "a %lldx%lld patch grid is not whole 2x2",
+		         (long long)bad_grid[i][0], (long long)bad_grid[i][1]);
+		const int rc = rvi_qwen25vl_encode(m->vision_model, &dummy, bad_grid[i][0],
+		                                   bad_grid[i][1], 1, &dummy, NULL, &e);
+		CHECK(rc == RV_ERR_INVALID_ARG && strstr(e.msg, want), "grid %lldx%lld: %d %s",
+		      (long long)bad_grid[i][0], (long long)bad_grid[i][1], rc, e.msg);
+	}
 	rv_model_free(m);
 
 	/* pixel limits and image sizes smart_resize cannot serve */
@@ -552,6 +482,88 @@ static void check_errors(void)
 	      "max pixels: %dx%d", w, h);
 }
 
+/* Qwen2-VL's tower (clip.projector_type "qwen2vl_merger", tests/data/qwen2vl
+ * written by tools/make_qwen2vl_fixture.py): on the Qwen2.5-VL fixtures'
+ * patches (the same processor), the embeddings within 1e-4 of the numpy
+ * float64 reference that follows HF's Qwen2-VL code; an image prompt runs
+ * through it with the Qwen2.5-VL text model; a missing LayerNorm bias is
+ * refused naming it. */
+static void check_qwen2vl(void)
+{
+	static const struct {
+		const char *stem;
+		int64_t gh, gw;
+	} imgs[] = {{"shapes_64x48", 4, 4}, {"wide_294x84", 6, 20}, {"tall_140x170", 12, 10}};
+	rv_model *m = NULL;
+	rv_context *ctx = open_model("qwen25vl/tiny-qwen25vl-text-f32.gguf", false, &m);
+	char err[512];
+	CHECK(m && rv_model_load_mmproj(m, tu_data("qwen2vl/tiny-qwen2vl-mmproj-f32.gguf"), err,
+	                                sizeof(err)) == RV_OK,
+	      "%s", err);
+	if (!m || !m->vision_model) {
+		rv_context_free(ctx);
+		rv_model_free(m);
+		return;
+	}
+	CHECK(m->vision == &rvi_qwen2vl_merger_arch, "qwen2vl_merger picks %s", m->vision->name);
+	const rvi_qwen25vl *v = m->vision_model;
+	for (size_t i = 0; i < sizeof(imgs) / sizeof(imgs[0]); i++) {
+		char name[128];
+		size_t n_p, n_ref;
+		snprintf(name, sizeof(name), "qwen25vl/ref-hf-npy/%s-patches.npy", imgs[i].stem);
+		float *patches = load_npy(name, &n_p);
+		snprintf(name, sizeof(name), "qwen2vl/ref-qwen2vl-%s-embd.npy", imgs[i].stem);
+		float *want = load_npy(name, &n_ref);
+		const size_t n_out = (size_t)(imgs[i].gh * imgs[i].gw / 4 * v->hp.n_out);
+		float *out = malloc(sizeof(float) * n_out);
+		rvi_err e = {0};
+		CHECK(patches && want && out &&
+		          rvi_qwen25vl_encode(v, patches, imgs[i].gh, imgs[i].gw, 2, out, NULL,
+		                              &e) == RV_OK,
+		      "%s: %s", imgs[i].stem, e.msg);
+		const double d = patches && want ? max_diff(out, want, n_out, n_ref) : INFINITY;
+		CHECK(d <= 1e-4, "qwen2-vl %s: embedding differs by %g", imgs[i].stem, d);
+		printf("qwen2-vl %s: embedding max diff %.3g\n", imgs[i].stem, d);
+		free(patches);
+		free(want);
+		free(out);
+	}
+	/* an image prompt through the public API: rows = 30 merged tokens */
+	char path[4096];
+	snprintf(path, sizeof(path), "%s", tu_data("qwen25vl/wide_294x84.png"));
+	const char *paths[1] = {path};
+	rv_prompt p = {"describe", paths, 1, NULL, NULL, 0, 0};
+	rv_gen_params gp = rv_gen_default_params();
+	gp.temp = 0;
+	gp.n_predict = 4;
+	gp.ignore_eos = 1;
+	rv_result r;
+	CHECK(ctx && rv_generate_prompt(ctx, &p, &gp, &r) == RV_OK && r.n_prompt_tokens == 67 &&
+	          r.n_tokens == 4,
+	      "qwen2-vl image prompt: %s", ctx ? rv_context_error(ctx) : "no context");
+	if (ctx)
+		rv_result_free(&r);
+	rv_context_free(ctx);
+	rv_model_free(m);
+
+	/* the merger's LayerNorm bias missing */
+	m = NULL;
+	rv_model_params mp = rv_model_default_params();
+	const char *bad =
+	    tu_patched(tu_data("qwen2vl/tiny-qwen2vl-mmproj-f32.gguf"),
+	               "tiny-qwen2vl-mmproj-f32.gguf", "v.post_ln.bias", "v.post_ln.biaX", -1, 0);
+	CHECK(bad && rv_model_load(tu_data("qwen25vl/tiny-qwen25vl-text-f32.gguf"), &mp, &m, err,
+	                           sizeof(err)) == RV_OK,
+	      "%s", err);
+	const rv_status st =
+	    bad && m ? rv_model_load_mmproj(m, bad, err, sizeof(err)) : RV_ERR_INTERNAL;
+	CHECK(st == RV_ERR_MODEL && strstr(err, "v.post_ln.bias"), "no merger bias: %d %s", st,
+	      err);
+	if (bad)
+		remove(bad);
+	rv_model_free(m);
+}
+
 int main(void)
 {
 	run_text("qwen25vl/tiny-qwen25vl-text-f32.gguf", "qwen25vl/ref-hf-qwen25vl-text-f32.json",
@@ -563,5 +575,6 @@ int main(void)
 		run_image(&fixtures[i], true);
 	}
 	check_errors();
+	check_qwen2vl();
 	return tu_finish("test_qwen25vl");
 }

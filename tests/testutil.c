@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "src/sha256.h"
 
@@ -51,6 +52,37 @@ char *tu_read_file(const char *path, size_t *size)
 	if (size)
 		*size = n;
 	return buf;
+}
+
+const char *tu_patched(const char *path, const char *name, const char *find, const char *repl,
+                       long value_at, int32_t value)
+{
+	static char out[512];
+	size_t n;
+	char *buf = tu_read_file(path, &n);
+	const size_t fl = strlen(find);
+	char *at = NULL;
+	for (size_t i = 0; buf && i + fl <= n && !at; i++)
+		if (!memcmp(buf + i, find, fl))
+			at = buf + i;
+	if (!at || (value_at >= 0 && (size_t)(at - buf) + fl + (size_t)value_at + 4 > n)) {
+		free(buf);
+		return NULL;
+	}
+	memcpy(at, repl, fl);
+	const uint8_t le[4] = {(uint8_t)value, (uint8_t)(value >> 8), (uint8_t)(value >> 16),
+	                       (uint8_t)((uint32_t)value >> 24)};
+	if (value_at >= 0)
+		memcpy(at + fl + value_at, le, 4);
+	const char *tmp = getenv("TMPDIR");
+	snprintf(out, sizeof(out), "%s/rlaifv-test-%ld-%s", tmp && *tmp ? tmp : "/tmp",
+	         (long)getpid(), name);
+	FILE *f = fopen(out, "wb");
+	bool ok = f && fwrite(buf, 1, n, f) == n;
+	if (f && fclose(f) != 0)
+		ok = false;
+	free(buf);
+	return ok ? out : NULL;
 }
 
 /* ---- JSON ------------------------------------------------------------- */

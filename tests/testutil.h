@@ -33,6 +33,15 @@ const char *tu_data(const char *name);
 /* Whole file into a malloc'ed, NUL-terminated buffer; NULL on error. */
 char *tu_read_file(const char *path, size_t *size);
 
+/* A copy of the file at path with the bytes of the first occurrence of
+ * find replaced by repl (same length) and, when value_at >= 0, the
+ * little-endian int32 value_at bytes after the match's end set to value
+ * (a GGUF key's value: after its 4-byte type). Written to a temporary file
+ * named after name; returns its path (static buffer: remove() it when
+ * done), NULL when find is absent or a write fails. */
+const char *tu_patched(const char *path, const char *name, const char *find, const char *repl,
+                       long value_at, int32_t value);
+
 /* JSON: a parsed tree. */
 enum tu_json_kind { TU_JNULL, TU_JBOOL, TU_JNUM, TU_JSTR, TU_JARR, TU_JOBJ };
 typedef struct tu_json {

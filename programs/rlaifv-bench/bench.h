@@ -58,8 +58,9 @@ typedef struct rvb_opts {
 	int prefill[RVB_MAX_POINTS], n_prefill;
 	int depth[RVB_MAX_POINTS], n_depth;
 	int bon[RVB_MAX_POINTS], n_bon;
-	bool kernels; /* the kernel micro-benchmark instead */
+	bool kernels;           /* the kernel micro-benchmark instead */
 	const char *tokenizers; /* comma-separated vocabulary files: tokenizer speed instead */
+	const char *families;   /* comma-separated VLM shapes (families.c) instead */
 	bool quick;
 	bool json;
 	bool generate_only;
@@ -84,6 +85,29 @@ int rvb_text_model(const char *dir, rvb_variant v, char *path, size_t size, bool
 /* The same for the CLIP ViT-L/14-336 projector of weight type t (F16, F32). */
 int rvb_vision_model(const char *dir, enum rvi_type t, char *path, size_t size, bool *generated,
                      rvi_err *err);
+
+/* Writes the tokenizer keys of a SentencePiece vocabulary of n_vocab
+ * synthetic tokens (<unk>, <s>, </s>, the byte tokens, letter pieces) whose
+ * last n_specials ids are the given control tokens. */
+struct rvb_gguf_writer;
+int rvb_gguf_spm_vocab(struct rvb_gguf_writer *w, int n_vocab, const char *const *specials,
+                       int n_specials);
+
+/* A ViT block's tensors v.blk.il.*: (W, W) attention projections and
+ * their biases, pre-norms (LayerNorm weight and bias, or with swiglu the
+ * RMSNorm weight alone) and the MLP (W -> F -> W with biases, and with
+ * swiglu a gate): CLIP / SigLIP, or Qwen2.5-VL's blocks. */
+void rvb_gguf_vit_block(struct rvb_gguf_writer *w, int il, int64_t W, int64_t F, enum rvi_type t,
+                        bool swiglu);
+
+/* Writes path unless a file of the size w describes is there (the name
+ * carries the generator version); *generated says whether it wrote. */
+int rvb_materialize(const struct rvb_gguf_writer *w, const char *dir, const char *path,
+                    uint64_t seed, bool *generated, rvi_err *err);
+
+/* --family LIST: the VLM-shaped benchmarks (families.c); prints its own
+ * report and returns the exit code. */
+int rvb_bench_families(const rvb_opts *o);
 
 /* ---- results -------------------------------------------------------------- */
 

@@ -9,7 +9,8 @@
 
 #include "programs/rlaifv-bench/bench.h"
 
-#include <errno.h>
+#include "programs/numflag.h"
+
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,8 @@ static void usage(FILE *f)
 	    "      --mmproj FILE       measure this projector instead of a generated one\n"
 	    "      --tokenizers LIST   measure tokenizing speed (MB/s) of these vocabulary\n"
 	    "                          GGUF files (comma-separated) instead of models\n"
+	    "      --family LIST       measure vision-language models of real shapes end to\n"
+	    "                          end: smolvlm-256m, smolvlm2-2.2b, qwen25vl-3b or all\n"
 	    "      --kernels           measure the decode mat-vec of each weight type on each\n"
 	    "                          kernel set instead of models\n"
 	    "      --generate-only     make the models and stop\n"
@@ -81,6 +84,7 @@ enum long_only {
 	OPT_JSON,
 	OPT_VERSION,
 	OPT_TOKENIZERS,
+	OPT_FAMILY,
 };
 
 static const struct option long_options[] = {
@@ -90,6 +94,7 @@ static const struct option long_options[] = {
     {"mmproj", required_argument, 0, OPT_MMPROJ},
     {"kernels", no_argument, 0, OPT_KERNELS},
     {"tokenizers", required_argument, 0, OPT_TOKENIZERS},
+    {"family", required_argument, 0, OPT_FAMILY},
     {"generate-only", no_argument, 0, OPT_GENERATE_ONLY},
     {"cache-dir", required_argument, 0, OPT_CACHE_DIR},
     {"threads", required_argument, 0, 't'},
@@ -111,16 +116,7 @@ static const struct option long_options[] = {
 
 static int parse_int(const char *flag, const char *s, long lo, long hi, int *out)
 {
-	char *end;
-	errno = 0;
-	long v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < lo || v > hi) {
-		fprintf(stderr, "rlaifv-bench: %s: '%s' is not an integer in [%ld, %ld]\n", flag, s,
-		        lo, hi);
-		return -1;
-	}
-	*out = (int)v;
-	return 0;
+	return rvp_parse_int("rlaifv-bench", flag, s, lo, hi, out);
 }
 
 /* "128,512": 1 to RVB_MAX_POINTS integers in [lo, hi]. */
@@ -251,6 +247,9 @@ static int take_option(int c, const char *arg, rvb_opts *o)
 	case OPT_TOKENIZERS:
 		o->tokenizers = arg;
 		return 0;
+	case OPT_FAMILY:
+		o->families = arg;
+		return 0;
 	case OPT_GENERATE_ONLY:
 		o->generate_only = true;
 		return 0;
@@ -367,6 +366,8 @@ int main(int argc, char **argv)
 		return code;
 	if (o.tokenizers)
 		return rvb_bench_tokenizers(&o);
+	if (o.families)
+		return rvb_bench_families(&o);
 	char ebuf[512];
 	if (rv_select_kernels(NULL, ebuf, sizeof(ebuf)) != RV_OK) { /* $RLAIFV_ISA */
 		fprintf(stderr, "rlaifv-bench: %s\n", ebuf);

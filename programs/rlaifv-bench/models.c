@@ -132,21 +132,22 @@ static enum rvi_type matrix_type(rvb_variant v, const char *kind, int il)
 
 /* "<s>"-style specials, the 256 byte tokens, then synthetic pieces: the
  * letter strings a, b, ..., z, aa, ab, ... with and without the
- * SentencePiece space mark, so any text tokenizes (bytes as a fallback). */
-static int vocab(char ***texts_out, float **scores_out, int32_t **types_out)
+ * SentencePiece space mark, so any text tokenizes (bytes as a fallback);
+ * the n_specials control tokens, when given, are the last ids. */
+int rvb_gguf_spm_vocab(rvb_gguf_writer *w, int n_vocab, const char *const *specials, int n_specials)
 {
-	char **texts = calloc(LM_VOCAB, sizeof(*texts));
-	float *scores = calloc(LM_VOCAB, sizeof(*scores));
-	int32_t *types = calloc(LM_VOCAB, sizeof(*types));
-	char *arena = malloc((size_t)LM_VOCAB * 16);
-	if (!texts || !scores || !types || !arena) {
+	char **texts = calloc((size_t)n_vocab, sizeof(*texts));
+	float *scores = calloc((size_t)n_vocab, sizeof(*scores));
+	int32_t *types = calloc((size_t)n_vocab, sizeof(*types));
+	char *arena = malloc((size_t)n_vocab * 16);
+	if (!texts || !scores || !types || !arena || n_specials < 0 || n_vocab < 259 + n_specials) {
 		free(texts);
 		free(scores);
 		free(types);
 		free(arena);
 		return RV_ERR_NOMEM;
 	}
-	for (int i = 0; i < LM_VOCAB; i++) {
+	for (int i = 0; i < n_vocab; i++) {
 		char *s = arena + (size_t)i * 16;
 		texts[i] = s;
 		scores[i] = -(float)i;
@@ -161,6 +162,9 @@ static int vocab(char ***texts_out, float **scores_out, int32_t **types_out)
 			snprintf(s, 16, "<0x%02X>", i - 3);
 			types[i] = 6; /* byte */
 			scores[i] = 0;
+		} else if (i >= n_vocab - n_specials) {
+			texts[i] = (char *)specials[i - (n_vocab - n_specials)];
+			types[i] = 3;
 		} else {
 			const int k = i - 259;
 			char letters[8];
@@ -178,10 +182,18 @@ static int vocab(char ***texts_out, float **scores_out, int32_t **types_out)
 			s[o] = 0;
 		}
 	}
-	*texts_out = texts;
-	*scores_out = scores;
-	*types_out = types;
-	return RV_OK;
+	rvb_gguf_str(w, "tokenizer.ggml.model", "llama");
+	rvb_gguf_arr_str(w, "tokenizer.ggml.tokens", (const char *const *)texts, (uint64_t)n_vocab);
+	rvb_gguf_arr_f32(w, "tokenizer.ggml.scores", scores, (uint64_t)n_vocab);
+	rvb_gguf_arr_i32(w, "tokenizer.ggml.token_type", types, (uint64_t)n_vocab);
+	rvb_gguf_u32(w, "tokenizer.ggml.bos_token_id", 1);
+	rvb_gguf_u32(w, "tokenizer.ggml.eos_token_id", 2);
+	rvb_gguf_u32(w, "tokenizer.ggml.unknown_token_id", 0);
+	free(arena);
+	free(texts);
+	free(scores);
+	free(types);
+	return w->oom ? RV_ERR_NOMEM : RV_OK;
 }
 
 static void add_matrix(rvb_gguf_writer *w, const char *name, int64_t n_in, int64_t n_out,
@@ -199,11 +211,6 @@ static void add_vector(rvb_gguf_writer *w, const char *name, int64_t n, rvb_fill
 
 static int build_text_model(rvb_gguf_writer *w, rvb_variant v)
 {
-	char **texts;
-	float *scores;
-	int32_t *types;
-	if (vocab(&texts, &scores, &types) != RV_OK)
-		return RV_ERR_NOMEM;
 	char name[128];
 	snprintf(name, sizeof(name), "rlaifv-bench random LLaMA 1.1B %s", rvb_variant_name(v));
 	rvb_gguf_str(w, "general.architecture", "llama");
@@ -217,18 +224,9 @@ static int build_text_model(rvb_gguf_writer *w, rvb_variant v)
 	rvb_gguf_u32(w, "llama.rope.dimension_count", LM_EMBD / LM_HEADS);
 	rvb_gguf_f32(w, "llama.attention.layer_norm_rms_epsilon", 1e-5f);
 	rvb_gguf_f32(w, "llama.rope.freq_base", 10000.0f);
-	rvb_gguf_str(w, "tokenizer.ggml.model", "llama");
-	rvb_gguf_arr_str(w, "tokenizer.ggml.tokens", (const char *const *)texts, LM_VOCAB);
-	rvb_gguf_arr_f32(w, "tokenizer.ggml.scores", scores, LM_VOCAB);
-	rvb_gguf_arr_i32(w, "tokenizer.ggml.token_type", types, LM_VOCAB);
-	rvb_gguf_u32(w, "tokenizer.ggml.bos_token_id", 1);
-	rvb_gguf_u32(w, "tokenizer.ggml.eos_token_id", 2);
-	rvb_gguf_u32(w, "tokenizer.ggml.unknown_token_id", 0);
+	if (rvb_gguf_spm_vocab(w, LM_VOCAB, NULL, 0) != RV_OK)
+		return RV_ERR_NOMEM;
 	rvb_gguf_bool(w, "tokenizer.ggml.add_bos_token", true);
-	free(texts[0]); /* the arena */
-	free(texts);
-	free(scores);
-	free(types);
 
 	const int64_t d = LM_EMBD, hd = LM_EMBD / LM_HEADS, kv = LM_HEADS_KV * hd;
 	add_matrix(w, "token_embd.weight", d, LM_VOCAB, matrix_type(v, "token_embd", -1));
@@ -252,6 +250,36 @@ static int build_text_model(rvb_gguf_writer *w, rvb_variant v)
 }
 
 /* ---- the vision projector ------------------------------------------------- */
+
+void rvb_gguf_vit_block(rvb_gguf_writer *w, int il, int64_t W, int64_t F, enum rvi_type t,
+                        bool swiglu)
+{
+	char n[64];
+#define TN(s) (snprintf(n, sizeof(n), "v.blk.%d." s, il), n)
+	add_vector(w, TN("ln1.weight"), W, RVB_FILL_ONES);
+	if (!swiglu)
+		add_vector(w, TN("ln1.bias"), W, RVB_FILL_ZEROS);
+	static const char *const proj[] = {"attn_q", "attn_k", "attn_v", "attn_out"};
+	for (int i = 0; i < 4; i++) {
+		char wn[64], bn[64];
+		snprintf(wn, sizeof(wn), "v.blk.%d.%s.weight", il, proj[i]);
+		snprintf(bn, sizeof(bn), "v.blk.%d.%s.bias", il, proj[i]);
+		add_matrix(w, wn, W, W, t);
+		add_vector(w, bn, W, RVB_FILL_ZEROS);
+	}
+	add_vector(w, TN("ln2.weight"), W, RVB_FILL_ONES);
+	if (!swiglu)
+		add_vector(w, TN("ln2.bias"), W, RVB_FILL_ZEROS);
+	if (swiglu) {
+		add_matrix(w, TN("ffn_gate.weight"), W, F, t);
+		add_vector(w, TN("ffn_gate.bias"), F, RVB_FILL_ZEROS);
+	}
+	add_matrix(w, TN("ffn_up.weight"), W, F, t);
+	add_vector(w, TN("ffn_up.bias"), F, RVB_FILL_ZEROS);
+	add_matrix(w, TN("ffn_down.weight"), F, W, t);
+	add_vector(w, TN("ffn_down.bias"), W, RVB_FILL_ZEROS);
+#undef TN
+}
 
 enum {
 	VIT_IMAGE = 336,
@@ -298,27 +326,8 @@ static int build_vision_model(rvb_gguf_writer *w, enum rvi_type t)
 	rvb_gguf_tensor_add(w, "v.position_embd.weight", 2, pos_ne, t, RVB_FILL_RANDOM);
 	add_vector(w, "v.pre_ln.weight", W, RVB_FILL_ONES);
 	add_vector(w, "v.pre_ln.bias", W, RVB_FILL_ZEROS);
-	for (int il = 0; il < VIT_BLOCKS; il++) {
-		char n[64];
-#define TN(s) (snprintf(n, sizeof(n), "v.blk.%d." s, il), n)
-		add_vector(w, TN("ln1.weight"), W, RVB_FILL_ONES);
-		add_vector(w, TN("ln1.bias"), W, RVB_FILL_ZEROS);
-		static const char *const proj[] = {"attn_q", "attn_k", "attn_v", "attn_out"};
-		for (int i = 0; i < 4; i++) {
-			char wn[64], bn[64];
-			snprintf(wn, sizeof(wn), "v.blk.%d.%s.weight", il, proj[i]);
-			snprintf(bn, sizeof(bn), "v.blk.%d.%s.bias", il, proj[i]);
-			add_matrix(w, wn, W, W, t);
-			add_vector(w, bn, W, RVB_FILL_ZEROS);
-		}
-		add_vector(w, TN("ln2.weight"), W, RVB_FILL_ONES);
-		add_vector(w, TN("ln2.bias"), W, RVB_FILL_ZEROS);
-		add_matrix(w, TN("ffn_up.weight"), W, VIT_FF, t);
-		add_vector(w, TN("ffn_up.bias"), VIT_FF, RVB_FILL_ZEROS);
-		add_matrix(w, TN("ffn_down.weight"), VIT_FF, W, t);
-		add_vector(w, TN("ffn_down.bias"), W, RVB_FILL_ZEROS);
-#undef TN
-	}
+	for (int il = 0; il < VIT_BLOCKS; il++)
+		rvb_gguf_vit_block(w, il, W, VIT_FF, t, false);
 	add_matrix(w, "mm.0.weight", W, MM_HIDDEN, t);
 	add_vector(w, "mm.0.bias", MM_HIDDEN, RVB_FILL_ZEROS);
 	add_matrix(w, "mm.2.weight", MM_HIDDEN, MM_OUT, t);
@@ -332,8 +341,8 @@ static int build_vision_model(rvb_gguf_writer *w, enum rvi_type t)
  * there already: the name carries the generator version, so a file of the
  * right name and size is one this version wrote (a killed run leaves only
  * its temporary file, never a short file under the final name). */
-static int materialize(const rvb_gguf_writer *w, const char *dir, const char *path, uint64_t seed,
-                       bool *generated, rvi_err *err)
+int rvb_materialize(const rvb_gguf_writer *w, const char *dir, const char *path, uint64_t seed,
+                    bool *generated, rvi_err *err)
 {
 	const uint64_t size = rvb_gguf_file_size(w);
 	struct stat st;
@@ -383,7 +392,7 @@ int rvb_text_model(const char *dir, rvb_variant v, char *path, size_t size, bool
 		rc = rvi_errorf(err, rc, "out of memory describing the %s model",
 		                rvb_variant_name(v));
 	else
-		rc = materialize(&w, dir, path, 0x11a3a0000ull + (uint64_t)v, generated, err);
+		rc = rvb_materialize(&w, dir, path, 0x11a3a0000ull + (uint64_t)v, generated, err);
 	rvb_gguf_free(&w);
 	return rc;
 }
@@ -400,7 +409,7 @@ int rvb_vision_model(const char *dir, enum rvi_type t, char *path, size_t size, 
 	if (rc != RV_OK)
 		rc = rvi_errorf(err, rc, "out of memory describing the vision model");
 	else
-		rc = materialize(&w, dir, path, 0xc11f0000ull + (uint64_t)t, generated, err);
+		rc = rvb_materialize(&w, dir, path, 0xc11f0000ull + (uint64_t)t, generated, err);
 	rvb_gguf_free(&w);
 	return rc;
 }

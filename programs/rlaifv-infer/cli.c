@@ -146,19 +146,31 @@ static void session_free(session *s)
 	rv_model_free(s->model);
 }
 
-static int open_model(const cli_opts *o, const char *path, const char *mmproj, rv_model **m,
-                      rv_context **ctx)
+/* borrowed: mmproj is the model's, taken by the reference model */
+static int open_model(const cli_opts *o, const char *path, const char *mmproj, int borrowed,
+                      rv_model **m, rv_context **ctx)
 {
 	char err[1024];
 	rv_model_params mp = rv_model_default_params();
 	mp.n_threads = o->n_threads;
-	rv_status st;
-	if ((st = rv_model_load(path, &mp, m, err, sizeof(err))) != RV_OK ||
-	    (mmproj && rv_model_load_mmproj(*m, mmproj, err, sizeof(err)) != RV_OK) ||
-	    (mmproj && o->image_longest_edge &&
-	     rv_model_set_image_longest_edge(*m, o->image_longest_edge, err, sizeof(err)) !=
-	         RV_OK) ||
-	    (o->check_tensors && rv_model_check_tensors(*m, err, sizeof(err)) != RV_OK)) {
+	const rv_status st = rv_model_load(path, &mp, m, err, sizeof(err));
+	int failed = st != RV_OK;
+	if (!failed && mmproj && rv_model_load_mmproj(*m, mmproj, err, sizeof(err)) != RV_OK) {
+		if (borrowed) {
+			fprintf(stderr,
+			        "rlaifv-infer: --ref-model %s: %s; without --ref-mmproj the "
+			        "reference takes --mmproj's projector\n",
+			        path, err);
+			return EXIT_MODEL;
+		}
+		failed = 1;
+	}
+	failed = failed ||
+	         (mmproj && o->image_longest_edge &&
+	          rv_model_set_image_longest_edge(*m, o->image_longest_edge, err, sizeof(err)) !=
+	              RV_OK) ||
+	         (o->check_tensors && rv_model_check_tensors(*m, err, sizeof(err)) != RV_OK);
+	if (failed) {
 		fprintf(stderr, "rlaifv-infer: %s\n", err);
 		return st == RV_ERR_INVALID_ARG ? EXIT_USAGE : EXIT_MODEL;
 	}
@@ -203,10 +215,13 @@ static int run(const cli_opts *o, session *s)
 	}
 	/* a text prompt needs no projector: load one only for images */
 	const char *mmproj = o->n_images > 0 ? o->mmproj : NULL;
-	int code = open_model(o, o->model, mmproj, &s->model, &s->ctx);
+	int code = open_model(o, o->model, mmproj, 0, &s->model, &s->ctx);
+	/* RLAIF-V's reference sees the same image: without --ref-mmproj it
+	 * takes the model's projector (the image is then encoded once), if
+	 * that fits the reference's embedding width. */
 	if (code == EXIT_OK && o->ref_model)
-		code = open_model(o, o->ref_model, o->n_images > 0 ? o->ref_mmproj : NULL,
-		                  &s->ref_model, &s->ref_ctx);
+		code = open_model(o, o->ref_model, o->ref_mmproj && mmproj ? o->ref_mmproj : mmproj,
+		                  !o->ref_mmproj, &s->ref_model, &s->ref_ctx);
 	if (code != EXIT_OK)
 		return code;
 

@@ -5,13 +5,12 @@
 #include <config.h>
 #endif
 
-#include <ctype.h>
-#include <errno.h>
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "programs/numflag.h"
 #include "programs/rlaifv-infer/cli.h"
 
 static void usage(FILE *f)
@@ -89,62 +88,19 @@ static void usage(FILE *f)
 	fputs(text, f);
 }
 
-/* Numbers are written plainly: digits, a '-' only where negative values
- * are allowed, and for reals a point and an exponent. strto* would also take
- * leading blanks, a '+', hex and "inf", so " -1" became 2^64 - 1. */
-static bool plain_number(const char *s, bool negative_ok, bool real)
-{
-	if (*s == '-' && negative_ok)
-		s++;
-	if (!isdigit((unsigned char)*s) && !(real && *s == '.'))
-		return false;
-	for (; *s; s++)
-		if (!isdigit((unsigned char)*s) &&
-		    !(real && (*s == '.' || *s == 'e' || *s == 'E' ||
-		               ((*s == '-' || *s == '+') && (s[-1] == 'e' || s[-1] == 'E')))))
-			return false;
-	return true;
-}
-
 static int parse_int(const char *flag, const char *s, long lo, long hi, int *out)
 {
-	char *end;
-	errno = 0;
-	long v = strtol(s, &end, 10);
-	if (!plain_number(s, lo < 0, false) || errno || end == s || *end || v < lo || v > hi) {
-		fprintf(stderr, "rlaifv-infer: %s: '%s' is not an integer in [%ld, %ld]\n", flag, s,
-		        lo, hi);
-		return -1;
-	}
-	*out = (int)v;
-	return 0;
+	return rvp_parse_int("rlaifv-infer", flag, s, lo, hi, out);
 }
 
 static int parse_float(const char *flag, const char *s, float lo, float hi, float *out)
 {
-	char *end;
-	errno = 0;
-	float v = strtof(s, &end);
-	if (!plain_number(s, lo < 0, true) || errno || end == s || *end || !(v >= lo && v <= hi)) {
-		fprintf(stderr, "rlaifv-infer: %s: '%s' is not a number in [%g, %g]\n", flag, s,
-		        (double)lo, (double)hi);
-		return -1;
-	}
-	*out = v;
-	return 0;
+	return rvp_parse_float("rlaifv-infer", flag, s, lo, hi, out);
 }
 
 static int parse_u64(const char *flag, const char *s, uint64_t *out)
 {
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (!plain_number(s, false, false) || errno || end == s || *end) {
-		fprintf(stderr, "rlaifv-infer: %s: '%s' is not a non-negative integer\n", flag, s);
-		return -1;
-	}
-	*out = v;
-	return 0;
+	return rvp_parse_u64("rlaifv-infer", flag, s, out);
 }
 
 enum long_only {
