@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "models/clip.h"
+#include "models/gemma3.h"
 #include "models/idefics3.h"
 #include "models/llama.h"
 #include "models/qwen2.h"
@@ -15,6 +16,7 @@ static const rvi_text_arch *const text_archs[] = {
     &rvi_llama_arch,   /* LLaMA 1/2/3, Vicuna, Mistral-style: the LLM of LLaVA */
     &rvi_qwen2_arch,   /* Qwen2, Qwen2.5: MiniCPM-V's LLM */
     &rvi_qwen2vl_arch, /* Qwen2-VL, Qwen2.5-VL: M-RoPE */
+    &rvi_gemma3_arch,  /* Gemma 3: sliding-window layers, extra norms, GeGLU */
 };
 
 static const rvi_vision_arch *const vision_archs[] = {
