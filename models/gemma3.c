@@ -56,7 +56,7 @@ static int load_pattern(rvi_gemma3 *m, const rvi_gguf *g, rvi_err *err)
 		return RV_OK;
 	}
 	int64_t period = DEFAULT_PATTERN;
-	int rc = rvi_load_dim(g, k, false, 1, n_layer + 1, &period, err);
+	int rc = rvi_load_dim(g, k, false, 1, INT32_MAX, &period, err);
 	for (int64_t il = 0; rc == RV_OK && il < n_layer; il++)
 		m->sliding[il] = (il + 1) % period != 0;
 	return rc;
