@@ -353,25 +353,9 @@ static int forward_chunk(const void *model, void *state, const rvi_batch *b, int
 			st->x[i] += gs->branch[i];
 	}
 
-	/* the items are in the cache now */
-	if (!b->seq)
-		st->kv.n_past += n;
-	else
-		for (int64_t t = 0; t < n; t++)
-			st->kv.seq_len[b->seq[done + t]]++;
-
-	if (!logits)
-		return RV_OK;
-	/* logits (rows, n_vocab) = rmsnorm(x) * output_norm @ token_embd^T
-	 * (tied), for the last row only unless the caller wants every row; no
-	 * soft-capping in Gemma 3 */
-	const int64_t first = all_logits ? 0 : n - 1;
-	const int64_t rows = n - first;
-	for (int64_t t = first; t < n; t++)
-		K->rmsnorm(st->xb + (t - first) * d, st->x + t * d, lm->output_norm, d, eps);
-	if ((rc = rvi_matmul_ex(&lm->output, st->xb, rows, logits, nt, scr, exact)))
-		return rvi_errorf(err, rc, "out of memory computing logits");
-	return RV_OK;
+	/* logits = rmsnorm(x) * output_norm @ token_embd^T (tied); Gemma 3
+	 * has no soft-capping */
+	return rvi_llama_finish_chunk(lm, st, b, done, n, logits, all_logits, err);
 }
 
 /* ---- the family's table ------------------------------------------------- */

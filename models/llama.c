@@ -449,6 +449,14 @@ static int forward_chunk(const rvi_llama *m, rvi_llama_state *st, const rvi_batc
 			st->x[i] += st->xb[i];
 	}
 
+	return rvi_llama_finish_chunk(m, st, b, done, n, logits, all_logits, err);
+}
+
+int rvi_llama_finish_chunk(const rvi_llama *m, rvi_llama_state *st, const rvi_batch *b,
+                           int64_t done, int64_t n, float *logits, bool all_logits, rvi_err *err)
+{
+	const rvk_table *K = rvk_active();
+	const int64_t d = m->hp.n_embd;
 	/* the items are in the cache now */
 	if (!b->seq)
 		st->kv.n_past += n;
@@ -463,8 +471,11 @@ static int forward_chunk(const rvi_llama *m, rvi_llama_state *st, const rvi_batc
 	const int64_t first = all_logits ? 0 : n - 1;
 	const int64_t rows = n - first;
 	for (int64_t t = first; t < n; t++)
-		K->rmsnorm(st->xb + (t - first) * d, st->x + t * d, m->output_norm, d, hp->rms_eps);
-	if ((rc = rvi_matmul_ex(&m->output, st->xb, rows, logits, nt, scr, exact)))
+		K->rmsnorm(st->xb + (t - first) * d, st->x + t * d, m->output_norm, d,
+		           m->hp.rms_eps);
+	int rc = rvi_matmul_ex(&m->output, st->xb, rows, logits, st->n_threads, &st->scratch,
+	                       b->seq != NULL);
+	if (rc != RV_OK)
 		return rvi_errorf(err, rc, "out of memory computing logits");
 	return RV_OK;
 }

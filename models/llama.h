@@ -119,6 +119,13 @@ void rvi_llama_state_free(rvi_llama_state *st);
 int rvi_llama_decode(const rvi_llama *m, rvi_llama_state *st, const rvi_batch *b, float *logits,
                      bool all_logits, rvi_err *err);
 
+/* The end of a chunk whose items' outputs are in st->x: advances the
+ * cache over items [done, done + n) of b, then the logits of the last
+ * item (every item when all_logits) when logits is not NULL:
+ * rmsnorm(x) * output_norm @ output^T (st->xb is overwritten). */
+int rvi_llama_finish_chunk(const rvi_llama *m, rvi_llama_state *st, const rvi_batch *b,
+                           int64_t done, int64_t n, float *logits, bool all_logits, rvi_err *err);
+
 /* One chunk of at most n_batch items, items [done, done + n) of b, with
  * logits for them (or the last of them) when logits is not NULL. */
 typedef int (*rvi_chunk_fn)(const void *model, void *state, const rvi_batch *b, int64_t done,

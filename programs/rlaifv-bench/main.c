@@ -38,6 +38,8 @@ static void usage(FILE *f)
 	    "                          GGUF files (comma-separated) instead of models\n"
 	    "      --kernels           measure the decode mat-vec of each weight type on each\n"
 	    "                          kernel set instead of models\n"
+	    "      --gemma3            a Gemma-3-4B-shaped text model instead: KV bytes at\n"
+	    "                          1k/8k/32k, prefill, decode, best-of-N\n"
 	    "      --generate-only     make the models and stop\n"
 	    "      --cache-dir DIR     where generated models are kept\n"
 	    "                          (default $XDG_CACHE_HOME/rlaifv/bench)\n"
@@ -81,6 +83,7 @@ enum long_only {
 	OPT_JSON,
 	OPT_VERSION,
 	OPT_TOKENIZERS,
+	OPT_GEMMA3,
 };
 
 static const struct option long_options[] = {
@@ -90,6 +93,7 @@ static const struct option long_options[] = {
     {"mmproj", required_argument, 0, OPT_MMPROJ},
     {"kernels", no_argument, 0, OPT_KERNELS},
     {"tokenizers", required_argument, 0, OPT_TOKENIZERS},
+    {"gemma3", no_argument, 0, OPT_GEMMA3},
     {"generate-only", no_argument, 0, OPT_GENERATE_ONLY},
     {"cache-dir", required_argument, 0, OPT_CACHE_DIR},
     {"threads", required_argument, 0, 't'},
@@ -251,6 +255,9 @@ static int take_option(int c, const char *arg, rvb_opts *o)
 	case OPT_TOKENIZERS:
 		o->tokenizers = arg;
 		return 0;
+	case OPT_GEMMA3:
+		o->gemma3 = true;
+		return 0;
 	case OPT_GENERATE_ONLY:
 		o->generate_only = true;
 		return 0;
@@ -367,6 +374,8 @@ int main(int argc, char **argv)
 		return code;
 	if (o.tokenizers)
 		return rvb_bench_tokenizers(&o);
+	if (o.gemma3)
+		return rvb_bench_gemma3(&o);
 	char ebuf[512];
 	if (rv_select_kernels(NULL, ebuf, sizeof(ebuf)) != RV_OK) { /* $RLAIFV_ISA */
 		fprintf(stderr, "rlaifv-bench: %s\n", ebuf);

@@ -130,6 +130,23 @@ static enum rvi_type matrix_type(rvb_variant v, const char *kind, int il)
 	return RVI_TYPE_Q4_K;
 }
 
+void rvb_piece_text(int k, char *s)
+{
+	char letters[8];
+	int n = 0;
+	/* bijective base 26: every k gets a distinct string */
+	for (long m = k / 2; m >= 0 && n < 7; m = m / 26 - 1)
+		letters[n++] = (char)('a' + m % 26);
+	int o = 0;
+	if (k % 2 == 0) { /* U+2581, the SentencePiece space */
+		memcpy(s, "\xe2\x96\x81", 3);
+		o = 3;
+	}
+	for (int j = n - 1; j >= 0; j--)
+		s[o++] = letters[j];
+	s[o] = 0;
+}
+
 /* "<s>"-style specials, the 256 byte tokens, then synthetic pieces: the
  * letter strings a, b, ..., z, aa, ab, ... with and without the
  * SentencePiece space mark, so any text tokenizes (bytes as a fallback). */
@@ -162,20 +179,7 @@ static int vocab(char ***texts_out, float **scores_out, int32_t **types_out)
 			types[i] = 6; /* byte */
 			scores[i] = 0;
 		} else {
-			const int k = i - 259;
-			char letters[8];
-			int n = 0;
-			/* bijective base 26: every k gets a distinct string */
-			for (long m = k / 2; m >= 0 && n < 7; m = m / 26 - 1)
-				letters[n++] = (char)('a' + m % 26);
-			int o = 0;
-			if (k % 2 == 0) { /* U+2581, the SentencePiece space */
-				memcpy(s, "\xe2\x96\x81", 3);
-				o = 3;
-			}
-			for (int j = n - 1; j >= 0; j--)
-				s[o++] = letters[j];
-			s[o] = 0;
+			rvb_piece_text(i - 259, s);
 		}
 	}
 	*texts_out = texts;
@@ -332,8 +336,8 @@ static int build_vision_model(rvb_gguf_writer *w, enum rvi_type t)
  * there already: the name carries the generator version, so a file of the
  * right name and size is one this version wrote (a killed run leaves only
  * its temporary file, never a short file under the final name). */
-static int materialize(const rvb_gguf_writer *w, const char *dir, const char *path, uint64_t seed,
-                       bool *generated, rvi_err *err)
+int rvb_materialize(const rvb_gguf_writer *w, const char *dir, const char *path, uint64_t seed,
+                    bool *generated, rvi_err *err)
 {
 	const uint64_t size = rvb_gguf_file_size(w);
 	struct stat st;
@@ -383,7 +387,7 @@ int rvb_text_model(const char *dir, rvb_variant v, char *path, size_t size, bool
 		rc = rvi_errorf(err, rc, "out of memory describing the %s model",
 		                rvb_variant_name(v));
 	else
-		rc = materialize(&w, dir, path, 0x11a3a0000ull + (uint64_t)v, generated, err);
+		rc = rvb_materialize(&w, dir, path, 0x11a3a0000ull + (uint64_t)v, generated, err);
 	rvb_gguf_free(&w);
 	return rc;
 }
@@ -400,7 +404,7 @@ int rvb_vision_model(const char *dir, enum rvi_type t, char *path, size_t size, 
 	if (rc != RV_OK)
 		rc = rvi_errorf(err, rc, "out of memory describing the vision model");
 	else
-		rc = materialize(&w, dir, path, 0xc11f0000ull + (uint64_t)t, generated, err);
+		rc = rvb_materialize(&w, dir, path, 0xc11f0000ull + (uint64_t)t, generated, err);
 	rvb_gguf_free(&w);
 	return rc;
 }
