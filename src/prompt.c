@@ -284,6 +284,21 @@ void rvi_prompt_cache_warning(rv_context *ctx, const rvi_err *warning)
 	        warning->msg);
 }
 
+/* The model's preprocessing settings that change an image's rows, as
+ * text ("" when all are the file's): for the cache key and for whether
+ * two models may share rows. */
+static void preprocess_tag(const rv_model *m, char *buf, size_t cap)
+{
+	int n = 0;
+	buf[0] = 0;
+	if (m->image_longest_edge > 0)
+		n = snprintf(buf, cap, "longest_edge=%d", m->image_longest_edge);
+	if (m->pan_and_scan.on && n >= 0 && (size_t)n < cap)
+		snprintf(buf + n, cap - (size_t)n, "%span_and_scan=%d,%d,%.17g", n ? " " : "",
+		         m->pan_and_scan.min_crop_size, m->pan_and_scan.max_crops,
+		         m->pan_and_scan.min_ratio);
+}
+
 int rvi_prompt_encode_images(rv_context *ctx, rvi_prompt *pr, const rvi_prompt *share,
                              const rv_model *share_model, double *ms)
 {
@@ -291,10 +306,15 @@ int rvi_prompt_encode_images(rv_context *ctx, rvi_prompt *pr, const rvi_prompt *
 	*ms = 0;
 	if (pr->n_images == 0)
 		return RV_OK;
-	/* The same projector, or none of our own: the other prompt's rows. */
+	/* The same projector and settings, or none of our own: the other
+	 * prompt's rows. */
+	char tag[128], share_tag[128] = "";
+	preprocess_tag(m, tag, sizeof(tag));
+	if (share_model)
+		preprocess_tag(share_model, share_tag, sizeof(share_tag));
 	if (share && share->embd && share->n_images == pr->n_images &&
 	    (!m->vision || (rvi_vision_same_mmproj(m->mm_gguf, share_model->mm_gguf) &&
-	                    m->image_longest_edge == share_model->image_longest_edge))) {
+	                    !strcmp(tag, share_tag)))) {
 		pr->embd = share->embd;
 		pr->owns_embd = false;
 		return RV_OK;
@@ -313,14 +333,11 @@ int rvi_prompt_encode_images(rv_context *ctx, rvi_prompt *pr, const rvi_prompt *
 		rvi_vision_mmproj_id(m->mm_gguf, m->mm_id, o.cache_dir, mm_id, &warn);
 		rvi_prompt_cache_warning(ctx, &warn);
 		/* a preprocessing setting is part of what the rows depend on */
-		if (m->image_longest_edge > 0) {
-			char tag[48];
-			const int n =
-			    snprintf(tag, sizeof(tag), "longest_edge=%d", m->image_longest_edge);
+		if (tag[0]) {
 			rvi_sha256_ctx c;
 			rvi_sha256_init(&c);
 			rvi_sha256_update(&c, mm_id, sizeof(mm_id));
-			rvi_sha256_update(&c, tag, (size_t)n);
+			rvi_sha256_update(&c, tag, strlen(tag));
 			rvi_sha256_final(&c, mm_id);
 		}
 	}
