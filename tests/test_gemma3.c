@@ -1,17 +1,20 @@
-/* test_gemma3_text.c: the Gemma 3 text decoder (general.architecture
- * "gemma3") against the float64 references of Hugging Face's model
- * (tests/data/gemma3/, see its README), on the 60-token chat prompt that
- * is longer than the 16-token sliding window: prompt ids identical, the
- * first position's top 10, 16 greedy tokens and their log-probs, and
- * teacher-forced scores of three continuations. F32 within TOL_F32 with
- * identical tokens; Q8_0 (we quantize activations as llama.cpp does, the
- * reference does not): the first greedy token identical and log-probs
- * within TOL_Q8 while the greedy paths agree. Each under every kernel set,
- * with a batch that keeps every row and with a small one whose sliding
- * layers keep a ring of window - 1 + batch rows that wraps many times.
- * Also: best-of-N candidates equal their solo runs, the KV bytes the
- * window saves, an image's rows seeing each other both ways but not
- * another image's, and the chat template. */
+/* test_gemma3.c: Gemma 3 end to end (the text decoder, general.architecture
+ * "gemma3", with the gemma3 projector) against the float64 references of
+ * Hugging Face's model (tests/data/gemma3/, see its README): on the
+ * 60-token chat prompt that is longer than the 16-token sliding window and
+ * on the "describe" prompt of each image, the prompt ids (with the
+ * processor's "\n\n" around the image), the first position's top 10, 16
+ * greedy tokens and their log-probs, and teacher-forced scores of three
+ * continuations. F32 within TOL_F32 with identical tokens; Q8_0 (we
+ * quantize activations as llama.cpp does, the reference does not): the
+ * first greedy token identical and log-probs within TOL_Q8 while the
+ * greedy paths agree. Each under every kernel set, with a batch that keeps
+ * every row and with a small one whose sliding layers keep a ring of
+ * window - 1 + batch rows that wraps many times. Also: best-of-N
+ * candidates equal their solo runs (text and image prompts), reference
+ * scoring with a Gemma 3 pair, the KV bytes the window saves, an image's
+ * rows seeing each other both ways but not another image's, and the chat
+ * template. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,13 +30,30 @@
 #include "tests/testutil.h"
 
 #define TOL_F32     1e-3
-#define TOL_Q8      0.15 /* measured 0.003 to 0.025; llama.cpp lands 0.12 to 0.42 away */
-#define REF         "gemma3/ref-hf-gemma3-%s.text.once_upon_a_time.json"
+#define TOL_Q8      0.15 /* measured 0.003 to 0.124; llama.cpp lands 0.12 to 0.42 away */
+#define REF         "gemma3/ref-hf-gemma3-%s.%s.json"
 #define MODEL       "gemma3/tiny-gemma3-text-%s.gguf"
+#define MMPROJ      "gemma3/tiny-gemma3-mmproj-f32.gguf"
 #define WINDOW      16
-#define SMALL_BATCH 7
+#define SMALL_BATCH 7   /* text: the ring wraps every few tokens */
+#define IMAGE_BATCH 20  /* images: their 16 rows go in one batch */
+#define IMAGE_ID    985 /* <image_soft_token> in the reference ids */
 
-static rv_context *open_ctx(const char *dtype, int n_batch, rv_model **m)
+/* The image prompts: the file and the reference's name for it. */
+typedef struct image_case {
+	const char *file;
+	const char *ref;
+} image_case;
+
+static const image_case images[] = {
+    {"gemma3/shapes_64x48.png", "shapes_64x48.describe"},
+    {"gemma3/wide_96x40.png", "wide_96x40.describe"},
+    /* we decode JPEGs with stb_image: its reference starts from stb's pixels */
+    {"gemma3/shapes_100x80.jpg", "shapes_100x80.describe.stb-decoded"},
+};
+
+/* A context of the tiny model of dtype, with the projector when vision. */
+static rv_context *open_ctx(const char *dtype, int n_batch, bool vision, rv_model **m)
 {
 	char err[512], name[128];
 	rv_model_params mp = rv_model_default_params();
@@ -43,6 +63,8 @@ static rv_context *open_ctx(const char *dtype, int n_batch, rv_model **m)
 	CHECK(rv_model_load(tu_data(name), &mp, m, err, sizeof(err)) == RV_OK, "%s", err);
 	if (!*m)
 		return NULL;
+	CHECK(!vision || rv_model_load_mmproj(*m, tu_data(MMPROJ), err, sizeof(err)) == RV_OK, "%s",
+	      err);
 	rv_context_params cp = rv_context_default_params();
 	cp.n_ctx = 512;
 	cp.n_batch = n_batch;
@@ -58,11 +80,15 @@ static double num(const tu_json *j, const char *path)
 	return v ? v->num : NAN;
 }
 
-/* Prefills p; the prompt's token ids must be want's. */
+/* Prefills p; the prompt's token ids must be want's (IMAGE_ID for the
+ * image rows). */
 static int prefill(rv_context *ctx, const rv_prompt *p, const tu_json *want, const char *name)
 {
 	rvi_prompt pr;
+	double ms;
 	int rc = rvi_prompt_prepare(ctx, p, -1, &pr);
+	if (rc == RV_OK)
+		rc = rvi_prompt_encode_images(ctx, &pr, NULL, NULL, &ms);
 	CHECK(rc == RV_OK, "%s: prepare: %s", name, rv_context_error(ctx));
 	if (rc != RV_OK)
 		return rc;
@@ -70,8 +96,9 @@ static int prefill(rv_context *ctx, const rv_prompt *p, const tu_json *want, con
 	bool same = want != NULL;
 	for (int i = 0; i < pr.n_parts; i++)
 		for (int64_t t = 0; same && t < pr.parts[i].n; t++, k++)
-			same = pr.parts[i].tokens && k < want->n &&
-			       tu_json_at(want, k)->num == pr.parts[i].tokens[t];
+			same = k < want->n &&
+			       tu_json_at(want, k)->num ==
+			           (pr.parts[i].tokens ? pr.parts[i].tokens[t] : IMAGE_ID);
 	CHECK(same && want && k == want->n, "%s: prompt ids differ from the reference", name);
 	rc = rvi_prompt_prefill(ctx, &pr);
 	CHECK(rc == RV_OK, "%s: prefill: %s", name, rv_context_error(ctx));
@@ -176,22 +203,35 @@ static void check_scored(rv_context *ctx, const tu_json *cands, double tol, cons
 	rv_result_free(&r);
 }
 
-static void check_reference(const char *dtype, int n_batch)
+/* The reference of the text prompt (ic NULL) or of an image's prompt,
+ * with a batch of n_batch. */
+static void check_reference(const char *dtype, int n_batch, const image_case *ic)
 {
 	const bool f32 = !strcmp(dtype, "f32");
 	const double tol = f32 ? TOL_F32 : TOL_Q8;
-	char refname[128], name[160];
-	snprintf(refname, sizeof(refname), REF, dtype);
-	snprintf(name, sizeof(name), "%s, batch %d", dtype, n_batch);
+	char refname[160], name[160];
+	snprintf(refname, sizeof(refname), REF, dtype, ic ? ic->ref : "text.once_upon_a_time");
+	snprintf(name, sizeof(name), "%s %s, batch %d", dtype, ic ? ic->ref : "text", n_batch);
 	tu_json *ref = tu_json_load(tu_data(refname));
 	CHECK(ref != NULL, "%s", refname);
-	const tu_json *pj = tu_json_at(tu_json_get(ref, "prompts"), 0);
+	/* an image reference holds one prompt, the text one a list */
+	const tu_json *pj = ic ? ref : tu_json_at(tu_json_get(ref, "prompts"), 0);
 	rv_model *m;
-	rv_context *ctx = open_ctx(dtype, n_batch, &m);
+	rv_context *ctx = open_ctx(dtype, n_batch, ic != NULL, &m);
 	if (ctx && pj) {
-		const tu_json *user = tu_json_get(pj, "user_text");
-		rv_prompt p = {user ? user->str : "", NULL, 0, "gemma3", NULL, 0, 0};
-		if (prefill(ctx, &p, tu_json_get(pj, "ids"), name) == RV_OK) {
+		char path[4096];
+		snprintf(path, sizeof(path), "%s", ic ? tu_data(ic->file) : "");
+		const char *imgs[1] = {path};
+		const tu_json *user = tu_json_get(pj, ic ? "question" : "user_text");
+		/* an image prompt gets the projector's template: gemma3 */
+		rv_prompt p = {user ? user->str : "",
+		               ic ? imgs : NULL,
+		               ic ? 1 : 0,
+		               ic ? NULL : "gemma3",
+		               NULL,
+		               0,
+		               0};
+		if (prefill(ctx, &p, tu_json_get(pj, ic ? "tokens.ids" : "ids"), name) == RV_OK) {
 			check_top10(ctx, tu_json_get(pj, "first_position_top10"), tol, f32, name);
 			if (f32) /* Q8_0: the reference scores its own activations */
 				check_scored(ctx, tu_json_get(pj, "scored_candidates"), tol, name);
@@ -219,8 +259,8 @@ static void check_best_of_n(void)
 {
 	enum { N = 4, PREDICT = 40 };
 	rv_model *m, *m2;
-	rv_context *ctx = open_ctx("f32", SMALL_BATCH, &m);
-	rv_context *full = open_ctx("f32", 512, &m2);
+	rv_context *ctx = open_ctx("f32", SMALL_BATCH, false, &m);
+	rv_context *full = open_ctx("f32", 512, false, &m2);
 	rv_prompt p = {
 	    "Once upon a time, there was a little girl named Lily.", NULL, 0, "gemma3", NULL, 0, 0};
 	rv_gen_params gp = rv_gen_default_params();
@@ -264,13 +304,87 @@ static void check_best_of_n(void)
 	rv_model_free(m2);
 }
 
+/* Best-of-N over an image prompt (the ring wrapping in the policy's
+ * sliding layers): each candidate equals its solo run, and RLAIF-V's
+ * reference scoring works with a Gemma 3 pair: the same F32 weights
+ * loaded again score each candidate as it was generated (log-ratio 0),
+ * and a Q8_0 reference gives close log-probs (within its quantization:
+ * a misplaced row or position would be off by nats). */
+static void check_image_best_of_n(void)
+{
+	enum { N = 4, PREDICT = 24 };
+	rv_model *m, *m_ref, *m_q8;
+	rv_context *ctx = open_ctx("f32", IMAGE_BATCH, true, &m);
+	rv_context *ref = open_ctx("f32", 512, true, &m_ref);
+	rv_context *q8 = open_ctx("q8_0", 512, true, &m_q8);
+	char path[4096];
+	snprintf(path, sizeof(path), "%s", tu_data(images[1].file));
+	const char *imgs[1] = {path};
+	rv_prompt p = {"describe", imgs, 1, NULL, NULL, 0, 0};
+	rv_gen_params gp = rv_gen_default_params();
+	gp.temp = 0.9f;
+	gp.seed = 11;
+	gp.n_candidates = N;
+	gp.n_predict = PREDICT;
+	gp.ignore_eos = 1;
+	rv_result batch;
+	const bool ok = ctx && ref && q8 && rv_generate_prompt(ctx, &p, &gp, &batch) == RV_OK;
+	CHECK(ok, "image best-of-%d: %s", N, ctx ? rv_context_error(ctx) : "");
+	for (int i = 0; ok && i < N; i++) {
+		rv_gen_params one = gp;
+		one.n_candidates = 1;
+		one.seed = rv_candidate_seed(gp.seed, i);
+		rv_result r;
+		CHECK(rv_generate_prompt(ctx, &p, &one, &r) == RV_OK, "solo %d", i);
+		CHECK(same_candidate(&r.candidates[0], &batch.candidates[i]),
+		      "image prompt: candidate %d differs from its solo run", i);
+		rv_result_free(&r);
+	}
+	if (ok)
+		rv_result_free(&batch);
+	const struct {
+		rv_context *ctx;
+		double tol;
+		const char *name;
+	} pairs[] = {{ref, 1e-3, "F32"}, {q8, 1.0, "Q8_0"}};
+	for (size_t k = 0; ok && k < sizeof(pairs) / sizeof(pairs[0]); k++) {
+		gp.reference = pairs[k].ctx;
+		gp.beta = 0.1f;
+		rv_result r;
+		CHECK(rv_generate_prompt(ctx, &p, &gp, &r) == RV_OK, "%s reference: %s",
+		      pairs[k].name, rv_context_error(ctx));
+		double worst = 0;
+		bool all = true;
+		for (int i = 0; i < r.n_candidates; i++) {
+			const rv_candidate *c = &r.candidates[i];
+			all &= c->ref_logprobs != NULL && c->n_tokens == PREDICT;
+			for (int t = 0; c->ref_logprobs && t < c->n_tokens; t++)
+				worst = fmax(worst, fabs(c->ref_logprobs[t] - c->logprobs[t]));
+		}
+		CHECK(all && r.n_candidates == N && r.chosen >= 0 && r.chosen < N,
+		      "%s reference: %d candidates, chosen %d", pairs[k].name, r.n_candidates,
+		      r.chosen);
+		CHECK(worst <= pairs[k].tol, "%s reference: log-probs differ by %g", pairs[k].name,
+		      worst);
+		printf("image best-of-%d, %s reference: max |ref - own log-prob| %.3g\n", N,
+		       pairs[k].name, worst);
+		rv_result_free(&r);
+	}
+	rv_context_free(ctx);
+	rv_context_free(ref);
+	rv_context_free(q8);
+	rv_model_free(m);
+	rv_model_free(m_ref);
+	rv_model_free(m_q8);
+}
+
 /* ---- memory ------------------------------------------------------------- */
 
 /* 5 of the 6 layers keep window - 1 + batch rows instead of the context. */
 static void check_kv_bytes(void)
 {
 	rv_model *m;
-	rv_context *ctx = open_ctx("f32", 8, &m);
+	rv_context *ctx = open_ctx("f32", 8, false, &m);
 	if (!ctx)
 		return;
 	const uint64_t kv_dim = 2 * 32, row = 2 * kv_dim * sizeof(float);
@@ -308,7 +422,7 @@ static void check_image_attention(void)
 {
 	enum { ROWS = 6 };
 	rv_model *m;
-	rv_context *ctx = open_ctx("f32", 8, &m);
+	rv_context *ctx = open_ctx("f32", 8, false, &m);
 	if (!ctx)
 		return;
 	const int64_t d = ctx->model->info.n_embd, nv = ctx->model->info.n_vocab;
@@ -364,7 +478,7 @@ static void check_template(void)
 	/* the model file's own template is recognised; <end_of_turn> ends
 	 * generation */
 	rv_model *m;
-	rv_context *ctx = open_ctx("f32", 512, &m);
+	rv_context *ctx = open_ctx("f32", 512, false, &m);
 	rvi_str jinja = {0};
 	const bool has = ctx && rvi_gguf_get_str(ctx->model->gguf, "tokenizer.chat_template", true,
 	                                         &jinja, &err) == RV_OK;
@@ -384,15 +498,21 @@ int main(void)
 	for (int i = 0; i < n_isas && i < 8; i++) {
 		CHECK(rvk_select(isas[i], NULL, 0), "select %s", isas[i]);
 		printf("-- %s kernels\n", isas[i]);
-		check_reference("f32", 512);
-		check_reference("f32", SMALL_BATCH);
-		check_reference("q8_0", 512);
-		check_reference("q8_0", SMALL_BATCH);
+		check_reference("f32", 512, NULL);
+		check_reference("f32", SMALL_BATCH, NULL);
+		check_reference("q8_0", 512, NULL);
+		check_reference("q8_0", SMALL_BATCH, NULL);
+		for (size_t k = 0; k < sizeof(images) / sizeof(images[0]); k++) {
+			check_reference("f32", 512, &images[k]);
+			check_reference("f32", IMAGE_BATCH, &images[k]);
+			check_reference("q8_0", 512, &images[k]);
+		}
 	}
 	CHECK(rvk_select(first->name, NULL, 0), "restore %s", first->name);
 	check_best_of_n();
+	check_image_best_of_n();
 	check_kv_bytes();
 	check_image_attention();
 	check_template();
-	return tu_finish("test_gemma3_text");
+	return tu_finish("test_gemma3");
 }
