@@ -252,6 +252,26 @@ static bool same_candidate(const rv_candidate *a, const rv_candidate *b)
 	       !memcmp(a->logprobs, b->logprobs, sizeof(double) * (size_t)a->n_tokens);
 }
 
+/* Each candidate of batch equals decoding it alone with its seed: same
+ * tokens, bit-identical log-probs. */
+static void check_solo_runs(rv_context *ctx, const rv_prompt *p, const rv_gen_params *gp,
+                            const rv_result *batch, const char *name)
+{
+	CHECK(batch->n_candidates == gp->n_candidates, "%s: %d candidates", name,
+	      batch->n_candidates);
+	for (int i = 0; i < batch->n_candidates; i++) {
+		rv_gen_params one = *gp;
+		one.n_candidates = 1;
+		one.seed = rv_candidate_seed(gp->seed, i);
+		rv_result r;
+		const bool ran = rv_generate_prompt(ctx, p, &one, &r) == RV_OK;
+		CHECK(ran && same_candidate(&r.candidates[0], &batch->candidates[i]),
+		      "%s: candidate %d differs from its solo run", name, i);
+		if (ran)
+			rv_result_free(&r);
+	}
+}
+
 /* Candidates decoded together (each a suffix of its own, longer than the
  * window, on top of the shared prompt) equal their solo runs bit for bit;
  * with the sliding layers' ring and without, the same tokens. */
@@ -270,20 +290,14 @@ static void check_best_of_n(void)
 	gp.n_predict = PREDICT;
 	gp.ignore_eos = 1;
 	rv_result batch, wide;
-	CHECK(ctx && full && rv_generate_prompt(ctx, &p, &gp, &batch) == RV_OK, "best-of-%d: %s", N,
-	      ctx ? rv_context_error(ctx) : "");
-	CHECK(full && rv_generate_prompt(full, &p, &gp, &wide) == RV_OK, "full cache: %s",
-	      full ? rv_context_error(full) : "");
+	const bool ok = ctx && full && rv_generate_prompt(ctx, &p, &gp, &batch) == RV_OK;
+	CHECK(ok, "best-of-%d: %s", N, ctx ? rv_context_error(ctx) : "");
+	const bool ok_wide = ok && rv_generate_prompt(full, &p, &gp, &wide) == RV_OK;
+	CHECK(!ok || ok_wide, "full cache: %s", rv_context_error(full));
+	if (ok)
+		check_solo_runs(ctx, &p, &gp, &batch, "text prompt");
 	int distinct = 0;
-	for (int i = 0; i < N && ctx; i++) {
-		rv_gen_params one = gp;
-		one.n_candidates = 1;
-		one.seed = rv_candidate_seed(gp.seed, i);
-		rv_result r;
-		CHECK(rv_generate_prompt(ctx, &p, &one, &r) == RV_OK, "solo %d", i);
-		CHECK(same_candidate(&r.candidates[0], &batch.candidates[i]),
-		      "candidate %d differs from its solo run", i);
-		rv_result_free(&r);
+	for (int i = 0; ok_wide && i < N; i++) {
 		const rv_candidate *a = &batch.candidates[i], *b = &wide.candidates[i];
 		double worst = 0;
 		for (int t = 0; t < a->n_tokens && t < b->n_tokens; t++)
@@ -294,10 +308,10 @@ static void check_best_of_n(void)
 		distinct += i > 0 && !same_candidate(a, &batch.candidates[0]);
 	}
 	CHECK(distinct > 0, "every candidate is the same");
-	if (ctx) {
+	if (ok)
 		rv_result_free(&batch);
+	if (ok_wide)
 		rv_result_free(&wide);
-	}
 	rv_context_free(ctx);
 	rv_context_free(full);
 	rv_model_free(m);
@@ -330,18 +344,10 @@ static void check_image_best_of_n(void)
 	rv_result batch;
 	const bool ok = ctx && ref && q8 && rv_generate_prompt(ctx, &p, &gp, &batch) == RV_OK;
 	CHECK(ok, "image best-of-%d: %s", N, ctx ? rv_context_error(ctx) : "");
-	for (int i = 0; ok && i < N; i++) {
-		rv_gen_params one = gp;
-		one.n_candidates = 1;
-		one.seed = rv_candidate_seed(gp.seed, i);
-		rv_result r;
-		CHECK(rv_generate_prompt(ctx, &p, &one, &r) == RV_OK, "solo %d", i);
-		CHECK(same_candidate(&r.candidates[0], &batch.candidates[i]),
-		      "image prompt: candidate %d differs from its solo run", i);
-		rv_result_free(&r);
-	}
-	if (ok)
+	if (ok) {
+		check_solo_runs(ctx, &p, &gp, &batch, "image prompt");
 		rv_result_free(&batch);
+	}
 	const struct {
 		rv_context *ctx;
 		double tol;
