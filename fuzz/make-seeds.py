@@ -6,8 +6,8 @@ fuzzers learn the formats from them, and larger seeds (the model fixtures
 in tests/data) are added by fuzz/run.sh at run time.
 
     gguf/       a tiny LLaMA model in F32, one in F16/BF16 with GQA, a
-                separate output matrix and byte tokens, a tiny CLIP mmproj and
-                a tiny idefics3 (SmolVLM) one
+                separate output matrix and byte tokens, a tiny Gemma 3, a tiny
+                CLIP mmproj and a tiny idefics3 (SmolVLM) one
     tokenizer/  mode byte + text, mode byte + ids (see fuzz_tokenizer.c)
     image/      option byte + a BMP, a PGM, a PPM, the JPEG fixture with an
                 EXIF orientation segment inserted, and a 16000x1 and a
@@ -98,6 +98,55 @@ def llama(wtype=T_F32, gqa=False, separate_output=False, byte_tokens=False):
         for x in ne:
             n *= x
         out.append((name, ne, typ, vals(n, i, name.endswith('norm.weight'))))
+    return gguf(kvs, out)
+
+def gemma3():
+    """A 2-layer Gemma 3 text model: heads of key_length 8 (not d / heads),
+    q/k and post norms, a window of 2 on layer 0 (the pattern of 2), linear
+    RoPE scaling on layer 1."""
+    d, ff, nh, nkv, hd = 8, 16, 2, 1, 8
+    toks = ['<pad>', '<eos>', '<bos>', '<unk>', '<start_of_turn>', '<end_of_turn>', '\n',
+            '\u2581', 'a', 'b', '\u2581a', 'ab', '<0x0A>']
+    types = [3, 3, 3, 2, 3, 3, 1, 1, 1, 1, 1, 1, 6]
+    nv = len(toks)
+    kvs = [kv('general.architecture', STR, 'gemma3'),
+           kv('gemma3.context_length', U32, 16),
+           kv('gemma3.embedding_length', U32, d),
+           kv('gemma3.block_count', U32, 2),
+           kv('gemma3.feed_forward_length', U32, ff),
+           kv('gemma3.attention.head_count', U32, nh),
+           kv('gemma3.attention.head_count_kv', U32, nkv),
+           kv('gemma3.attention.key_length', U32, hd),
+           kv('gemma3.attention.value_length', U32, hd),
+           kv('gemma3.attention.sliding_window', U32, 2),
+           kv('gemma3.attention.sliding_window_pattern', U32, 2),
+           kv('gemma3.rope.freq_base', F32, 1e6),
+           kv('gemma3.rope.freq_base_swa', F32, 1e4),
+           kv('gemma3.rope.scaling.type', STR, 'linear'),
+           kv('gemma3.rope.scaling.factor', F32, 8.0),
+           kv('gemma3.attention.layer_norm_rms_epsilon', F32, 1e-6),
+           kv('tokenizer.ggml.model', STR, 'llama'),
+           kv('tokenizer.ggml.tokens', ARR, toks, STR),
+           kv('tokenizer.ggml.scores', ARR, [-float(i) for i in range(nv)], F32),
+           kv('tokenizer.ggml.token_type', ARR, types, I32),
+           kv('tokenizer.ggml.bos_token_id', U32, 2),
+           kv('tokenizer.ggml.eos_token_id', U32, 5)]
+    t = [('token_embd.weight', [d, nv]), ('output_norm.weight', [d])]
+    for il in range(2):
+        b = 'blk.%d.' % il
+        t += [(b + 'attn_norm.weight', [d]), (b + 'attn_q.weight', [d, nh * hd]),
+              (b + 'attn_k.weight', [d, nkv * hd]), (b + 'attn_v.weight', [d, nkv * hd]),
+              (b + 'attn_output.weight', [nh * hd, d]), (b + 'attn_q_norm.weight', [hd]),
+              (b + 'attn_k_norm.weight', [hd]), (b + 'post_attention_norm.weight', [d]),
+              (b + 'ffn_norm.weight', [d]), (b + 'ffn_gate.weight', [d, ff]),
+              (b + 'ffn_up.weight', [d, ff]), (b + 'ffn_down.weight', [ff, d]),
+              (b + 'post_ffw_norm.weight', [d])]
+    out = []
+    for i, (name, ne) in enumerate(t):
+        n = 1
+        for x in ne:
+            n *= x
+        out.append((name, ne, T_F32, vals(n, i, name.endswith('norm.weight'))))
     return gguf(kvs, out)
 
 def clip():
@@ -216,6 +265,7 @@ def main():
                                                byte_tokens=True),
         'gguf/clip.gguf': clip(),
         'gguf/idefics3.gguf': idefics3(),
+        'gguf/gemma3.gguf': gemma3(),
         'tokenizer/text-plain': b'\x00Once upon a time, there was a little girl.',
         'tokenizer/text-special': b'\x02<s>Hi</s> \xe2\x96\x81 caf\xc3\xa9 \xf0\x9f\x98\x80 \xff\xfe',
         'tokenizer/ids': b'\x01' + struct.pack('<12H', 1, 300, 5, 6, 7, 200, 2, 0, 511, 512, 0xffff, 3),

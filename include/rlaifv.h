@@ -157,6 +157,18 @@ int rv_model_has_vision(const rv_model *model);
 rv_status rv_model_set_image_longest_edge(rv_model *model, int longest_edge, char *err,
                                           size_t err_size);
 
+/* For projectors with Hugging Face's pan-and-scan (Gemma 3,
+ * clip.projector_type "gemma3"; off by default, as in HF): with enable, an
+ * image whose long side is at least min_ratio times its short side is also
+ * cut along it into 2 to max_crops crops of at least min_crop_size pixels,
+ * each encoded as an image of its own after the whole image, as
+ * Gemma3ImageProcessor(do_pan_and_scan=True) and Gemma3Processor do.
+ * min_crop_size, max_crops, min_ratio: 0 for HF's defaults (256, 4, 1.2).
+ * RV_ERR_UNSUPPORTED for projectors without it, RV_ERR_INVALID_ARG for
+ * values out of range. Cached image embeddings are kept apart per setting. */
+rv_status rv_model_set_pan_and_scan(rv_model *model, int enable, int min_crop_size, int max_crops,
+                                    double min_ratio, char *err, size_t err_size);
+
 int rv_model_n_vocab(const rv_model *model);
 
 /* Encodes len bytes of text with the model's vocabulary, without BOS/EOS

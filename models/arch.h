@@ -107,6 +107,10 @@ typedef struct rvi_image_layout {
 	rvi_layout_piece *pieces;
 	int n;
 	char *text; /* the pieces' text lives here */
+	/* The text pieces are tokenized as one string with the chat text
+	 * before and after them, as a processor that expands a placeholder in
+	 * the prompt string does (false: each piece alone). */
+	bool text_joins;
 } rvi_image_layout;
 
 void rvi_image_layout_free(rvi_image_layout *l);
@@ -121,6 +125,16 @@ typedef struct rvi_pixels {
 } rvi_pixels;
 
 void rvi_pixels_free(rvi_pixels *px);
+
+/* HF's pan-and-scan (Gemma3ImageProcessor do_pan_and_scan and its
+ * pan_and_scan_* arguments): an elongated image is also cut into crops,
+ * each encoded as an image of its own. */
+typedef struct rvi_pan_and_scan {
+	bool on;
+	int min_crop_size; /* pan_and_scan_min_crop_size */
+	int max_crops;     /* pan_and_scan_max_num_crops */
+	double min_ratio;  /* pan_and_scan_min_ratio_to_activate */
+} rvi_pan_and_scan;
 
 typedef struct rvi_vision_arch {
 	const char *name; /* clip.projector_type */
@@ -148,6 +162,8 @@ typedef struct rvi_vision_arch {
 	/* The longest edge images are resized to before tiling (0: the
 	 * file's); NULL for families without that knob. */
 	int (*set_longest_edge)(void *model, int longest_edge, rvi_err *err);
+	/* Pan-and-scan crops (Gemma 3); NULL for families without them. */
+	int (*set_pan_and_scan)(void *model, const rvi_pan_and_scan *s, rvi_err *err);
 } rvi_vision_arch;
 
 /* For a family's load: a zeroed object of size bytes that load fills from

@@ -62,7 +62,7 @@ static int load_hparams(rvi_llama_hparams *hp, const rvi_gguf *g, const rvi_llam
 	if ((rc = rvi_load_dim(g, KEY("attention.head_count_kv"), false, 1, MAX_HEADS,
 	                       &hp->n_head_kv, err)))
 		return rc;
-	if (hp->n_embd % hp->n_head != 0)
+	if (hp->n_embd % hp->n_head != 0 && !v->head_dim_key)
 		return rvi_errorf(err, RV_ERR_MODEL, "%s: %s %lld is not a multiple of %s %lld",
 		                  g->path, KEY("embedding_length"), (long long)hp->n_embd,
 		                  KEY2("attention.head_count"), (long long)hp->n_head);
@@ -72,13 +72,20 @@ static int load_hparams(rvi_llama_hparams *hp, const rvi_gguf *g, const rvi_llam
 		                  KEY2("attention.head_count_kv"), (long long)hp->n_head_kv);
 	hp->head_dim = hp->n_embd / hp->n_head;
 	/* Files may state the head width (SmolLM2's do); one that differs
-	 * from n_embd / n_head is a layout this decoder does not run. */
-	static const char *const head_keys[] = {"llama.attention.key_length",
-	                                        "llama.attention.value_length"};
+	 * from n_embd / n_head is a layout this decoder does not run, unless
+	 * the variant takes its head width from there (Gemma 3). */
+	const char *head_keys[] = {KEY("attention.key_length"), KEY2("attention.value_length")};
+	if (v->head_dim_key &&
+	    (rc = rvi_load_dim(g, head_keys[0], true, 1, MAX_EMBD, &hp->head_dim, err)))
+		return rc;
 	for (int i = 0; i < 2; i++) {
 		int64_t kl = hp->head_dim;
 		if ((rc = rvi_load_dim(g, head_keys[i], false, 1, MAX_EMBD, &kl, err)))
 			return rc;
+		if (kl != hp->head_dim && v->head_dim_key)
+			return rvi_errorf(err, RV_ERR_MODEL, "%s: %s %lld differs from %s %lld",
+			                  g->path, head_keys[i], (long long)kl, head_keys[0],
+			                  (long long)hp->head_dim);
 		if (kl != hp->head_dim)
 			return rvi_errorf(err, RV_ERR_UNSUPPORTED,
 			                  "%s: %s %lld differs from llama.embedding_length / "
@@ -115,7 +122,7 @@ static uint64_t weight_bytes(const rvi_weight *w)
 
 int rvi_llama_load(rvi_llama *m, const rvi_gguf *g, rvi_err *err)
 {
-	static const rvi_llama_variant llama = {"llama", false, false};
+	static const rvi_llama_variant llama = {"llama", false, false, false};
 	return rvi_llama_load_variant(m, g, &llama, err);
 }
 
@@ -227,15 +234,32 @@ void rvi_llama_state_free(rvi_llama_state *st)
 int rvi_llama_state_init(rvi_llama_state *st, const rvi_llama *m, int64_t n_ctx, int64_t n_batch,
                          int n_threads, rvi_err *err)
 {
+	return rvi_llama_state_init_windowed(st, m, n_ctx, n_batch, n_threads, NULL, 0, err);
+}
+
+int rvi_llama_state_init_windowed(rvi_llama_state *st, const rvi_llama *m, int64_t n_ctx,
+                                  int64_t n_batch, int n_threads, const bool *sliding,
+                                  int64_t window, rvi_err *err)
+{
 	const rvi_llama_hparams *hp = &m->hp;
 	memset(st, 0, sizeof(*st));
-	if (n_ctx < 1 || n_batch < 1 || n_threads < 1)
+	if (n_ctx < 1 || n_batch < 1 || n_threads < 1 || (sliding && window < 1))
 		return rvi_errorf(err, RV_ERR_INVALID_ARG, "invalid context size %lld",
 		                  (long long)n_ctx);
 	if (n_batch > n_ctx)
 		n_batch = n_ctx;
-	int rc =
-	    rvi_kvcache_init(&st->kv, (int)hp->n_layer, n_ctx, hp->n_head_kv * hp->head_dim, err);
+	/* A sliding layer's queries of one chunk read at most the window
+	 * before the chunk's first row and the chunk itself (an image span
+	 * that sees itself whole is one chunk): that many rows are kept. */
+	int64_t *ring = sliding ? rvi_alloc((size_t)hp->n_layer, sizeof(int64_t)) : NULL;
+	if (sliding && !ring)
+		return rvi_errorf(err, RV_ERR_NOMEM, "out of memory");
+	for (int64_t il = 0; ring && il < hp->n_layer; il++)
+		ring[il] =
+		    sliding[il] && window - 1 < n_ctx - n_batch ? window - 1 + n_batch : n_ctx;
+	int rc = rvi_kvcache_init_rings(&st->kv, (int)hp->n_layer, n_ctx,
+	                                hp->n_head_kv * hp->head_dim, ring, err);
+	free(ring);
 	if (rc == RV_OK)
 		rc = rvi_rope_init(&st->rope, hp->n_rot, hp->rope_base, hp->rope_sections, n_ctx,
 		                   err);
@@ -277,11 +301,9 @@ int rvi_llama_state_init(rvi_llama_state *st, const rvi_llama *m, int64_t n_ctx,
 
 /* ---- forward ----------------------------------------------------------- */
 
-/* Gives each item of a chunk its sequence, cache row, position and the
- * rows it sees, checking that it fits; the cache lengths themselves advance
- * only after the chunk ran. */
-static int place_items(rvi_llama_state *st, const rvi_batch *b, int64_t done, int64_t n,
-                       rvi_err *err)
+/* Each item's sequence, cache row, position and visible rows (llama.h). */
+int rvi_llama_place_items(rvi_llama_state *st, const rvi_batch *b, int64_t done, int64_t n,
+                          rvi_err *err)
 {
 	rvi_kvcache *kv = &st->kv;
 	const int32_t *seq = b->seq ? b->seq + done : NULL;
@@ -348,10 +370,10 @@ static int forward_chunk(const rvi_llama *m, rvi_llama_state *st, const rvi_batc
 	/* Candidates' rows must not depend on how many share the step: their
 	 * products never take the BLAS path (the prompt's may). */
 	const bool exact = b->seq != NULL;
-	int rc = place_items(st, b, done, n, err);
+	int rc = rvi_llama_place_items(st, b, done, n, err);
 	if (rc != RV_OK)
 		return rc;
-	const rvi_attn_items items = {n, st->item_seq, st->item_nvis};
+	const rvi_attn_items items = {n, st->item_seq, st->item_nvis, NULL};
 
 	/* x (n, d) = token embeddings or the caller's rows */
 	for (int64_t t = 0; t < n; t++) {
@@ -427,6 +449,14 @@ static int forward_chunk(const rvi_llama *m, rvi_llama_state *st, const rvi_batc
 			st->x[i] += st->xb[i];
 	}
 
+	return rvi_llama_finish_chunk(m, st, b, done, n, logits, all_logits, err);
+}
+
+int rvi_llama_finish_chunk(const rvi_llama *m, rvi_llama_state *st, const rvi_batch *b,
+                           int64_t done, int64_t n, float *logits, bool all_logits, rvi_err *err)
+{
+	const rvk_table *K = rvk_active();
+	const int64_t d = m->hp.n_embd;
 	/* the items are in the cache now */
 	if (!b->seq)
 		st->kv.n_past += n;
@@ -441,35 +471,52 @@ static int forward_chunk(const rvi_llama *m, rvi_llama_state *st, const rvi_batc
 	const int64_t first = all_logits ? 0 : n - 1;
 	const int64_t rows = n - first;
 	for (int64_t t = first; t < n; t++)
-		K->rmsnorm(st->xb + (t - first) * d, st->x + t * d, m->output_norm, d, hp->rms_eps);
-	if ((rc = rvi_matmul_ex(&m->output, st->xb, rows, logits, nt, scr, exact)))
+		K->rmsnorm(st->xb + (t - first) * d, st->x + t * d, m->output_norm, d,
+		           m->hp.rms_eps);
+	int rc = rvi_matmul_ex(&m->output, st->xb, rows, logits, st->n_threads, &st->scratch,
+	                       b->seq != NULL);
+	if (rc != RV_OK)
 		return rvi_errorf(err, rc, "out of memory computing logits");
 	return RV_OK;
 }
 
-int rvi_llama_decode(const rvi_llama *m, rvi_llama_state *st, const rvi_batch *b, float *logits,
-                     bool all_logits, rvi_err *err)
+int rvi_decode_chunks(const void *model, void *state, int64_t n_batch, int64_t n_vocab,
+                      const rvi_batch *b, float *logits, bool all_logits, rvi_chunk_fn chunk,
+                      rvi_err *err)
 {
-	if (b->attn == RVI_ATTN_BIDIRECTIONAL && b->n > st->n_batch)
+	if (b->attn == RVI_ATTN_BIDIRECTIONAL && b->n > n_batch)
 		return rvi_errorf(
 		    err, RV_ERR_INVALID_ARG,
 		    "an image span of %lld rows that sees itself whole needs a batch of "
 		    "at least that many (the context's batch is %lld)",
-		    (long long)b->n, (long long)st->n_batch);
+		    (long long)b->n, (long long)n_batch);
 	for (int64_t done = 0; done < b->n;) {
-		int64_t n = b->n - done < st->n_batch ? b->n - done : st->n_batch;
+		int64_t n = b->n - done < n_batch ? b->n - done : n_batch;
 		bool last = done + n == b->n;
 		float *lg = NULL;
 		if (logits && all_logits)
-			lg = logits + done * m->hp.n_vocab;
+			lg = logits + done * n_vocab;
 		else if (logits && last)
 			lg = logits;
-		int rc = forward_chunk(m, st, b, done, n, lg, all_logits, err);
+		int rc = chunk(model, state, b, done, n, lg, all_logits, err);
 		if (rc != RV_OK)
 			return rc;
 		done += n;
 	}
 	return RV_OK;
+}
+
+static int llama_chunk(const void *model, void *state, const rvi_batch *b, int64_t done, int64_t n,
+                       float *logits, bool all_logits, rvi_err *err)
+{
+	return forward_chunk(model, state, b, done, n, logits, all_logits, err);
+}
+
+int rvi_llama_decode(const rvi_llama *m, rvi_llama_state *st, const rvi_batch *b, float *logits,
+                     bool all_logits, rvi_err *err)
+{
+	return rvi_decode_chunks(m, st, st->n_batch, m->hp.n_vocab, b, logits, all_logits,
+	                         llama_chunk, err);
 }
 
 int rvi_llama_forward(const rvi_llama *m, rvi_llama_state *st, const int32_t *tokens,

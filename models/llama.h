@@ -35,16 +35,16 @@ typedef struct rvi_llama_hparams {
 } rvi_llama_hparams;
 
 typedef struct rvi_llama_layer {
-	float *attn_norm;  /* (n_embd) */
-	rvi_weight wq;     /* (n_head*head_dim, n_embd) */
+	float *attn_norm;    /* (n_embd) */
+	rvi_weight wq;       /* (n_head*head_dim, n_embd) */
 	float *bq, *bk, *bv; /* q, k, v biases (Qwen2), or NULL */
-	rvi_weight wk;     /* (n_head_kv*head_dim, n_embd) */
-	rvi_weight wv;     /* (n_head_kv*head_dim, n_embd) */
-	rvi_weight wo;     /* (n_embd, n_head*head_dim) */
-	float *ffn_norm;   /* (n_embd) */
-	rvi_weight w_gate; /* (n_ff, n_embd) */
-	rvi_weight w_up;   /* (n_ff, n_embd) */
-	rvi_weight w_down; /* (n_embd, n_ff) */
+	rvi_weight wk;       /* (n_head_kv*head_dim, n_embd) */
+	rvi_weight wv;       /* (n_head_kv*head_dim, n_embd) */
+	rvi_weight wo;       /* (n_embd, n_head*head_dim) */
+	float *ffn_norm;     /* (n_embd) */
+	rvi_weight w_gate;   /* (n_ff, n_embd) */
+	rvi_weight w_up;     /* (n_ff, n_embd) */
+	rvi_weight w_down;   /* (n_embd, n_ff) */
 } rvi_llama_layer;
 
 typedef struct rvi_llama {
@@ -63,11 +63,14 @@ int rvi_llama_load(rvi_llama *m, const rvi_gguf *g, rvi_err *err);
 /* The decoders that share LLaMA's recipe and differ in names and details:
  * arch is general.architecture and the prefix of its keys; qkv_bias: the
  * q, k, v projections have biases (required); rope_half: see
- * rvi_llama_hparams. */
+ * rvi_llama_hparams; head_dim_key: the head width is the file's
+ * attention.key_length (required, equal to value_length), which need not
+ * be n_embd / n_head (Gemma 3). */
 typedef struct rvi_llama_variant {
 	const char *arch;
 	bool qkv_bias;
 	bool rope_half;
+	bool head_dim_key;
 } rvi_llama_variant;
 
 int rvi_llama_load_variant(rvi_llama *m, const rvi_gguf *g, const rvi_llama_variant *v,
@@ -94,6 +97,19 @@ typedef struct rvi_llama_state {
 
 int rvi_llama_state_init(rvi_llama_state *st, const rvi_llama *m, int64_t n_ctx, int64_t n_batch,
                          int n_threads, rvi_err *err);
+/* The same, with a sliding window of `window` positions on the layers
+ * where sliding[il]: their KV cache keeps only the rows those windows reach
+ * (see rvi_kvcache_init_rings). sliding NULL: none. */
+int rvi_llama_state_init_windowed(rvi_llama_state *st, const rvi_llama *m, int64_t n_ctx,
+                                  int64_t n_batch, int n_threads, const bool *sliding,
+                                  int64_t window, rvi_err *err);
+
+/* For a family's forward pass: gives items [done, done + n) of b their
+ * sequence, cache row, position and the rows they see (item_seq, item_row,
+ * item_pos, item_nvis), checking that they fit, and prepares st->rope for
+ * their positions. The cache lengths advance only after the chunk ran. */
+int rvi_llama_place_items(rvi_llama_state *st, const rvi_batch *b, int64_t done, int64_t n,
+                          rvi_err *err);
 void rvi_llama_state_free(rvi_llama_state *st);
 
 /* Runs a batch (split into chunks of n_batch items; a BIDIRECTIONAL batch
@@ -102,6 +118,24 @@ void rvi_llama_state_free(rvi_llama_state *st);
  * the batch. */
 int rvi_llama_decode(const rvi_llama *m, rvi_llama_state *st, const rvi_batch *b, float *logits,
                      bool all_logits, rvi_err *err);
+
+/* The end of a chunk whose items' outputs are in st->x: advances the
+ * cache over items [done, done + n) of b, then the logits of the last
+ * item (every item when all_logits) when logits is not NULL:
+ * rmsnorm(x) * output_norm @ output^T (st->xb is overwritten). */
+int rvi_llama_finish_chunk(const rvi_llama *m, rvi_llama_state *st, const rvi_batch *b,
+                           int64_t done, int64_t n, float *logits, bool all_logits, rvi_err *err);
+
+/* One chunk of at most n_batch items, items [done, done + n) of b, with
+ * logits for them (or the last of them) when logits is not NULL. */
+typedef int (*rvi_chunk_fn)(const void *model, void *state, const rvi_batch *b, int64_t done,
+                            int64_t n, float *logits, bool all_logits, rvi_err *err);
+
+/* A family's decode: b split into chunks of n_batch items run by chunk (a
+ * BIDIRECTIONAL batch must fit one), logits as rvi_llama_decode's. */
+int rvi_decode_chunks(const void *model, void *state, int64_t n_batch, int64_t n_vocab,
+                      const rvi_batch *b, float *logits, bool all_logits, rvi_chunk_fn chunk,
+                      rvi_err *err);
 
 /* Runs n_tok inputs at positions kv.n_past .. kv.n_past+n_tok-1 and appends
  * them to the cache. Inputs are token ids, or when tokens is NULL, rows of

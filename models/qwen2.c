@@ -13,8 +13,8 @@
 #include "models/loader.h"
 #include "models/qwen2.h"
 
-static const rvi_llama_variant qwen2 = {"qwen2", true, true};
-static const rvi_llama_variant qwen2vl = {"qwen2vl", true, true};
+static const rvi_llama_variant qwen2 = {"qwen2", true, true, false};
+static const rvi_llama_variant qwen2vl = {"qwen2vl", true, true, false};
 
 static int load_qwen2(void *obj, const rvi_gguf *g, rvi_err *err)
 {

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 
 #include "models/clip.h"
+#include "models/gemma3.h"
+#include "models/gemma3_vision.h"
 #include "models/idefics3.h"
 #include "models/llama.h"
 #include "models/qwen2.h"
@@ -15,6 +17,7 @@ static const rvi_text_arch *const text_archs[] = {
     &rvi_llama_arch,   /* LLaMA 1/2/3, Vicuna, Mistral-style: the LLM of LLaVA */
     &rvi_qwen2_arch,   /* Qwen2, Qwen2.5: MiniCPM-V's LLM */
     &rvi_qwen2vl_arch, /* Qwen2-VL, Qwen2.5-VL: M-RoPE */
+    &rvi_gemma3_arch,  /* Gemma 3: sliding-window layers, extra norms, GeGLU */
 };
 
 static const rvi_vision_arch *const vision_archs[] = {
@@ -22,6 +25,7 @@ static const rvi_vision_arch *const vision_archs[] = {
     &rvi_qwen25vl_arch,       /* Qwen2.5-VL: windowed ViT with 2-D RoPE + patch merger */
     &rvi_qwen2vl_merger_arch, /* Qwen2-VL: its ViT with LayerNorm, full attention */
     &rvi_idefics3_arch,       /* SmolVLM, SmolVLM2, Idefics3: SigLIP + pixel shuffle */
+    &rvi_gemma3v_arch,        /* Gemma 3: SigLIP + average pool, soft-embedding norm */
 };
 
 static const rvi_vision_registry builtin = {vision_archs,

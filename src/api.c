@@ -289,6 +289,32 @@ rv_status rv_model_set_image_longest_edge(rv_model *m, int longest_edge, char *e
 	return RV_OK;
 }
 
+rv_status rv_model_set_pan_and_scan(rv_model *m, int enable, int min_crop_size, int max_crops,
+                                    double min_ratio, char *err_buf, size_t err_size)
+{
+	rvi_err err = {0};
+	int rc = RV_OK;
+	/* HF's defaults (Gemma3ProcessorKwargs) for what is 0 */
+	const rvi_pan_and_scan s = {enable != 0, min_crop_size ? min_crop_size : 256,
+	                            max_crops ? max_crops : 4, min_ratio != 0 ? min_ratio : 1.2};
+	if (!m || !m->vision)
+		rc = rvi_errorf(&err, RV_ERR_INVALID_ARG,
+		                "pan-and-scan: the model has no projector loaded");
+	else if (!m->vision->set_pan_and_scan)
+		rc = rvi_errorf(&err, RV_ERR_UNSUPPORTED,
+		                "%s: clip.projector_type \"%s\" has no pan-and-scan",
+		                m->mm_gguf->path, m->vision->name);
+	else
+		rc = m->vision->set_pan_and_scan(m->vision_model, &s, &err);
+	if (rc != RV_OK) {
+		copy_err(err_buf, err_size, err.msg);
+		return (rv_status)rc;
+	}
+	/* part of what the rows depend on, as the longest edge above */
+	m->pan_and_scan = s;
+	return RV_OK;
+}
+
 rv_status rv_model_load_mmproj(rv_model *m, const char *path, char *err_buf, size_t err_size)
 {
 	rvi_err err = {0};

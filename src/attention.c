@@ -34,6 +34,38 @@ size_t rvi_attn_cached_scratch(const rvi_attn_heads *h, int64_t n_ctx, int n_thr
 	return (size_t)n_threads * (att + qo);
 }
 
+/* att[j * att_stride + (p - lo)] = scale * q_j . k_p for the cache rows
+ * p in [lo, hi) of layer il as seq sees them, run by run (a ring layer's
+ * rows wrap, a candidate's continue in its suffix). */
+static void scores_rows(float *att, int64_t att_stride, const float *q, int64_t nq,
+                        const rvi_attn_heads *h, const rvi_kvcache *kv, int il, int seq,
+                        int64_t kvo, int64_t lo, int64_t hi)
+{
+	const rvk_table *K = rvk_active();
+	for (int64_t p = lo; p < hi;) {
+		const int64_t n = rvi_kv_run(kv, il, seq, p, hi - p);
+		K->attn_scores(att + (p - lo), att_stride, q, h->head_dim, nq,
+		               rvi_kv_key(kv, il, seq, p) + kvo, kv->kv_dim, n, h->head_dim,
+		               h->scale);
+		p += n;
+	}
+}
+
+/* out_j += sum over p in [lo, hi) of att[j * att_stride + (p - lo)] v_p,
+ * run by run as scores_rows. */
+static void values_rows(float *out, const float *att, int64_t att_stride, int64_t nq,
+                        const rvi_attn_heads *h, const rvi_kvcache *kv, int il, int seq,
+                        int64_t kvo, int64_t lo, int64_t hi)
+{
+	const rvk_table *K = rvk_active();
+	for (int64_t p = lo; p < hi;) {
+		const int64_t n = rvi_kv_run(kv, il, seq, p, hi - p);
+		K->attn_values(out, h->head_dim, att + (p - lo), att_stride, nq,
+		               rvi_kv_value(kv, il, seq, p) + kvo, kv->kv_dim, n, h->head_dim);
+		p += n;
+	}
+}
+
 /* Items of the prefix: each (item, KV head) is one task; the query heads of
  * the KV head go through the kernels together, so its rows are read once
  * for all of them. */
@@ -42,38 +74,38 @@ static void cached_prefix(const rvi_attn_heads *h, const rvi_kvcache *kv, int il
                           int nt)
 {
 	const rvk_table *K = rvk_active();
-	const int64_t hd = h->head_dim, q_dim = h->n_head * hd, kv_dim = kv->kv_dim;
+	const int64_t hd = h->head_dim, q_dim = h->n_head * hd;
 	const int64_t group = h->n_head / h->n_head_kv, ctx = kv->n_ctx;
 	const int64_t tasks = it->n * h->n_head_kv;
 
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
 	for (int64_t task = 0; task < tasks; task++) {
 		const int64_t t = task / h->n_head_kv, g = task % h->n_head_kv;
-		const int64_t n_pos = it->n_visible[t], kvo = g * hd;
+		const int64_t lo = it->first ? it->first[t] : 0, hi = it->n_visible[t];
 		/* the group's query heads, their score rows, their outputs */
 		const float *qg = q + t * q_dim + g * group * hd;
 		float *att = scratch + (size_t)thread_id() * per_thread;
 		float *og = out + t * q_dim + g * group * hd;
-		K->attn_scores(att, ctx, qg, hd, group, rvi_kv_key(kv, il, -1, 0) + kvo, kv_dim,
-		               n_pos, hd, h->scale);
+		scores_rows(att, ctx, qg, group, h, kv, il, -1, g * hd, lo, hi);
 		for (int64_t i = 0; i < group; i++)
-			K->softmax(att + i * ctx, n_pos);
+			K->softmax(att + i * ctx, hi - lo);
 		memset(og, 0, (size_t)(group * hd) * sizeof(float));
-		K->attn_values(og, hd, att, ctx, group, rvi_kv_value(kv, il, -1, 0) + kvo, kv_dim,
-		               n_pos, hd);
+		values_rows(og, att, ctx, group, h, kv, il, -1, g * hd, lo, hi);
 	}
 }
 
-/* Items of candidates (each continues a suffix, so all see the whole
- * prefix): the query heads of up to RVI_ATTN_ITEMS items for one KV head go
- * through the prefix rows in one call, each row read once for all of them,
- * then each item's through its own suffix rows. */
+/* Items of candidates (each continues a suffix). Without windows all see
+ * the whole prefix: the query heads of up to RVI_ATTN_ITEMS items for one
+ * KV head go through the prefix rows in one call, each row read once for
+ * all of them, then each item's through its own suffix rows. With windows
+ * (first), each item reads its own window, prefix rows and suffix rows in
+ * turn. */
 static void cached_candidates(const rvi_attn_heads *h, const rvi_kvcache *kv, int il,
                               const float *q, float *out, const rvi_attn_items *it, float *scratch,
                               size_t per_thread, int nt)
 {
 	const rvk_table *K = rvk_active();
-	const int64_t hd = h->head_dim, q_dim = h->n_head * hd, kv_dim = kv->kv_dim;
+	const int64_t hd = h->head_dim, q_dim = h->n_head * hd;
 	const int64_t group = h->n_head / h->n_head_kv, ctx = kv->n_ctx, n_pre = kv->n_past;
 	const int64_t gw = group * hd;
 	const int64_t tasks = (it->n + RVI_ATTN_ITEMS - 1) / RVI_ATTN_ITEMS * h->n_head_kv;
@@ -91,29 +123,39 @@ static void cached_candidates(const rvi_attn_heads *h, const rvi_kvcache *kv, in
 		for (int64_t i = 0; i < ni; i++)
 			memcpy(qs + i * gw, q + (t0 + i) * q_dim + g * gw,
 			       (size_t)gw * sizeof(float));
-		K->attn_scores(att, ctx, qs, hd, ni * group, rvi_kv_key(kv, il, -1, 0) + kvo,
-		               kv_dim, n_pre, hd, h->scale);
-		for (int64_t i = 0; i < ni; i++) {
-			const int seq = it->seq[t0 + i];
-			const int64_t n_pos = it->n_visible[t0 + i];
-			K->attn_scores(att + i * group * ctx + n_pre, ctx, qs + i * gw, hd, group,
-			               rvi_kv_key(kv, il, seq, n_pre) + kvo, kv_dim, n_pos - n_pre,
-			               hd, h->scale);
-			for (int64_t j = 0; j < group; j++)
-				K->softmax(att + (i * group + j) * ctx, n_pos);
-		}
 		memset(outs, 0, (size_t)(ni * gw) * sizeof(float));
-		K->attn_values(outs, hd, att, ctx, ni * group, rvi_kv_value(kv, il, -1, 0) + kvo,
-		               kv_dim, n_pre, hd);
-		for (int64_t i = 0; i < ni; i++) {
-			const int seq = it->seq[t0 + i];
-			const int64_t n_pos = it->n_visible[t0 + i];
-			K->attn_values(outs + i * gw, hd, att + i * group * ctx + n_pre, ctx, group,
-			               rvi_kv_value(kv, il, seq, n_pre) + kvo, kv_dim,
-			               n_pos - n_pre, hd);
+		if (it->first) {
+			for (int64_t i = 0; i < ni; i++) {
+				const int seq = it->seq[t0 + i];
+				const int64_t lo = it->first[t0 + i], hi = it->n_visible[t0 + i];
+				float *ai = att + i * group * ctx;
+				scores_rows(ai, ctx, qs + i * gw, group, h, kv, il, seq, kvo, lo,
+				            hi);
+				for (int64_t j = 0; j < group; j++)
+					K->softmax(ai + j * ctx, hi - lo);
+				values_rows(outs + i * gw, ai, ctx, group, h, kv, il, seq, kvo, lo,
+				            hi);
+			}
+		} else {
+			scores_rows(att, ctx, qs, ni * group, h, kv, il, -1, kvo, 0, n_pre);
+			for (int64_t i = 0; i < ni; i++) {
+				const int seq = it->seq[t0 + i];
+				const int64_t hi = it->n_visible[t0 + i];
+				float *ai = att + i * group * ctx;
+				scores_rows(ai + n_pre, ctx, qs + i * gw, group, h, kv, il, seq,
+				            kvo, n_pre, hi);
+				for (int64_t j = 0; j < group; j++)
+					K->softmax(ai + j * ctx, hi);
+			}
+			values_rows(outs, att, ctx, ni * group, h, kv, il, -1, kvo, 0, n_pre);
+			for (int64_t i = 0; i < ni; i++)
+				values_rows(outs + i * gw, att + i * group * ctx + n_pre, ctx,
+				            group, h, kv, il, it->seq[t0 + i], kvo, n_pre,
+				            it->n_visible[t0 + i]);
+		}
+		for (int64_t i = 0; i < ni; i++)
 			memcpy(out + (t0 + i) * q_dim + g * gw, outs + i * gw,
 			       (size_t)gw * sizeof(float));
-		}
 	}
 }
 

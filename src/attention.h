@@ -33,12 +33,15 @@ typedef struct rvi_attn_heads {
 #define RVI_ATTN_ITEMS 8
 
 /* The items of a cached call: item i is of sequence seq[i] (-1: the
- * prefix) and sees the first n_visible[i] rows of the cache as that
- * sequence sees it (rvi_kv_key). A call is all-prefix or all-suffix. */
+ * prefix) and sees rows first[i] .. n_visible[i] - 1 of the cache as that
+ * sequence sees it (rvi_kv_key); first NULL: from row 0 (a sliding-window
+ * layer gives where each item's window starts). A call is all-prefix or
+ * all-suffix. */
 typedef struct rvi_attn_items {
 	int64_t n;
 	const int32_t *seq;
 	const int64_t *n_visible;
+	const int64_t *first;
 } rvi_attn_items;
 
 /* Floats of per-thread working memory rvi_attn_cached needs. */

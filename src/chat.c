@@ -45,6 +45,12 @@ static const chat_template templates[] = {
      * "Assistant:" with no space after it */
     {"smolvlm", NULL, "<|im_start|>%sUser:", "",
      "<end_of_utterance>\nAssistant:", "System: %s<end_of_utterance>\n", "<|im_start|>%sUser: "},
+    /* Gemma 3's template: no system role, the system text opens the first
+     * user turn followed by a blank line; images (framed by the vision
+     * family's \n\n<start_of_image> ... <end_of_image>\n\n) before the
+     * question; <end_of_turn> ends the model's turn */
+    {"gemma3", NULL, "<start_of_turn>user\n%s", "", "<end_of_turn>\n<start_of_turn>model\n",
+     "%s\n\n", NULL},
 };
 
 static const chat_template *find(const char *name)
@@ -137,7 +143,8 @@ const char *rvi_chat_recognise(const char *jinja, size_t len)
 		const char *name;
 	} markers[] = {
 	    {"<|vision_start|>", "qwen2-vl"}, /* before chatml, whose marker it has too */
-	    {"<end_of_utterance>", "smolvlm"}, {"<|im_start|>", "chatml"}, {"[INST]", "llama-2"},
+	    {"<start_of_turn>", "gemma3"},    {"<end_of_utterance>", "smolvlm"},
+	    {"<|im_start|>", "chatml"},       {"[INST]", "llama-2"},
 	    {"ASSISTANT:", "vicuna"},
 	};
 	for (size_t i = 0; i < sizeof(markers) / sizeof(markers[0]); i++) {

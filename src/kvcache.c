@@ -29,14 +29,37 @@ static float *zeroed_lines(size_t n, void **mem)
 
 int rvi_kvcache_init(rvi_kvcache *kv, int n_layer, int64_t n_ctx, int64_t kv_dim, rvi_err *err)
 {
+	return rvi_kvcache_init_rings(kv, n_layer, n_ctx, kv_dim, NULL, err);
+}
+
+int rvi_kvcache_init_rings(rvi_kvcache *kv, int n_layer, int64_t n_ctx, int64_t kv_dim,
+                           const int64_t *ring, rvi_err *err)
+{
 	memset(kv, 0, sizeof(*kv));
-	uint64_t n = n_layer > 0 && n_ctx > 0 && kv_dim > 0
-	                 ? floats_bytes((uint64_t)n_layer, (uint64_t)n_ctx, (uint64_t)kv_dim, 1)
-	                 : 0;
-	if (n == 0)
+	const bool sane = n_layer > 0 && n_ctx > 0 && kv_dim > 0;
+	kv->ring = sane ? calloc((size_t)n_layer, sizeof(int64_t)) : NULL;
+	kv->off = sane ? calloc((size_t)n_layer + 1, sizeof(int64_t)) : NULL;
+	kv->soff = sane ? calloc((size_t)n_layer + 1, sizeof(int64_t)) : NULL;
+	if (sane && (!kv->ring || !kv->off || !kv->soff)) {
+		rvi_kvcache_free(kv);
+		return rvi_errorf(err, RV_ERR_NOMEM, "out of memory");
+	}
+	uint64_t rows = 0;
+	for (int il = 0; sane && il < n_layer; il++) {
+		kv->ring[il] = ring && ring[il] > 0 && ring[il] < n_ctx ? ring[il] : n_ctx;
+		kv->off[il] = (int64_t)rows;
+		rows += (uint64_t)kv->ring[il]; /* at most n_layer * n_ctx: checked below */
+	}
+	uint64_t n =
+	    sane ? floats_bytes((uint64_t)n_layer, (uint64_t)n_ctx, (uint64_t)kv_dim, 1) : 0;
+	if (n == 0) {
+		rvi_kvcache_free(kv);
 		return rvi_errorf(err, RV_ERR_INVALID_ARG,
 		                  "KV cache of %d layers x %lld positions x %lld is too large",
 		                  n_layer, (long long)n_ctx, (long long)kv_dim);
+	}
+	kv->off[n_layer] = (int64_t)rows;
+	n = floats_bytes(rows, (uint64_t)kv_dim, 1, 1);
 	kv->k = zeroed_lines((size_t)n, &kv->mem[0]);
 	kv->v = zeroed_lines((size_t)n, &kv->mem[1]);
 	if (!kv->k || !kv->v) {
@@ -68,6 +91,9 @@ void rvi_kvcache_free(rvi_kvcache *kv)
 	drop_suffixes(kv);
 	free(kv->mem[0]);
 	free(kv->mem[1]);
+	free(kv->ring);
+	free(kv->off);
+	free(kv->soff);
 	memset(kv, 0, sizeof(*kv));
 }
 
@@ -85,8 +111,14 @@ int rvi_kvcache_fork(rvi_kvcache *kv, int n_seq, int64_t seq_cap, rvi_err *err)
 		                  "%lld more positions per candidate do not fit in the context "
 		                  "(%lld of %lld used)",
 		                  (long long)seq_cap, (long long)kv->n_past, (long long)kv->n_ctx);
-	uint64_t n = floats_bytes((uint64_t)n_seq, (uint64_t)kv->n_layer, (uint64_t)seq_cap,
-	                          (uint64_t)kv->kv_dim);
+	/* a ring layer's suffix needs no more rows than its ring */
+	int64_t rows = 0;
+	for (int il = 0; il < kv->n_layer; il++) {
+		kv->soff[il] = rows;
+		rows += seq_cap < kv->ring[il] ? seq_cap : kv->ring[il];
+	}
+	kv->soff[kv->n_layer] = rows;
+	uint64_t n = floats_bytes((uint64_t)n_seq, (uint64_t)rows, (uint64_t)kv->kv_dim, 1);
 	if (n == 0)
 		return rvi_errorf(err, RV_ERR_NOMEM, "KV cache for %d candidates is too large",
 		                  n_seq);
@@ -102,4 +134,13 @@ int rvi_kvcache_fork(rvi_kvcache *kv, int n_seq, int64_t seq_cap, rvi_err *err)
 	kv->n_seq = n_seq;
 	kv->seq_cap = seq_cap;
 	return RV_OK;
+}
+
+uint64_t rvi_kvcache_bytes(const rvi_kvcache *kv)
+{
+	if (!kv->off)
+		return 0;
+	const uint64_t rows =
+	    (uint64_t)kv->off[kv->n_layer] + (uint64_t)kv->n_seq * (uint64_t)kv->soff[kv->n_layer];
+	return 2 * rows * (uint64_t)kv->kv_dim * sizeof(float);
 }

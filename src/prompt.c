@@ -83,18 +83,77 @@ static int add_rows(rv_context *ctx, rvi_prompt *pr, int image, int64_t row0, in
 	return RV_OK;
 }
 
+/* Text waiting to be tokenized: a chat segment and the layout text that
+ * joins it (rvi_image_layout.text_joins) make one string, as a processor's
+ * expanded prompt is one string to its tokenizer. Anything else (rows, a
+ * piece of its own) ends it. */
+typedef struct pending_text {
+	char *buf;
+	size_t len, cap;
+	rvi_span plain[4]; /* user text kept plain: at most one segment's two */
+	int n_plain;
+	bool bos, special, any;
+	bool joins; /* it ends with layout text that joins what follows */
+} pending_text;
+
+static int pending_add(rv_context *ctx, pending_text *pt, const char *text, size_t len,
+                       const rvi_span *plain, int n_plain)
+{
+	if (pt->len + len + 1 > pt->cap) {
+		const size_t cap = (pt->len + len + 1) * 2;
+		char *b = realloc(pt->buf, cap);
+		if (!b)
+			return rvi_errorf(&ctx->err, RV_ERR_NOMEM, "out of memory");
+		pt->buf = b;
+		pt->cap = cap;
+	}
+	if (pt->n_plain + n_plain > (int)(sizeof(pt->plain) / sizeof(pt->plain[0])))
+		return rvi_errorf(&ctx->err, RV_ERR_INTERNAL, "prompt: too many user spans");
+	for (int k = 0; k < n_plain; k++)
+		pt->plain[pt->n_plain++] = (rvi_span){plain[k].off + pt->len, plain[k].len};
+	memcpy(pt->buf + pt->len, text, len);
+	pt->len += len;
+	pt->any = true;
+	return RV_OK;
+}
+
+static int pending_flush(rv_context *ctx, rvi_prompt *pr, pending_text *pt)
+{
+	int rc = RV_OK;
+	if (pt->any)
+		rc = add_text(ctx, pr, pt->buf ? pt->buf : "", pt->len, pt->bos, pt->special,
+		              pt->plain, pt->n_plain);
+	pt->len = 0;
+	pt->n_plain = 0;
+	pt->bos = false;
+	pt->special = true;
+	pt->any = false;
+	pt->joins = false;
+	return rc;
+}
+
 /* An image's place in the prompt: its rows, framed by the family's
  * markers when it has a layout. */
-static int add_image(rv_context *ctx, rvi_prompt *pr, int image, const rvi_embd_shape *sh)
+static int add_image(rv_context *ctx, rvi_prompt *pr, pending_text *pt, int image,
+                     const rvi_embd_shape *sh)
 {
 	const rv_model *m = ctx->model;
-	if (!m->vision->layout)
+	int rc;
+	if (!m->vision->layout) {
+		if ((rc = pending_flush(ctx, pr, pt)) != RV_OK)
+			return rc;
 		return add_rows(ctx, pr, image, 0, sh->rows, sh->grid_h, sh->grid_w);
+	}
 	rvi_image_layout l = {0};
-	int rc = m->vision->layout(m->vision_model, sh, &l, &ctx->err);
+	rc = m->vision->layout(m->vision_model, sh, &l, &ctx->err);
 	for (int i = 0; rc == RV_OK && i < l.n; i++) {
 		const rvi_layout_piece *pc = &l.pieces[i];
-		if (pc->text)
+		if (pc->text && l.text_joins) {
+			rc = pending_add(ctx, pt, pc->text, strlen(pc->text), NULL, 0);
+			pt->joins = true;
+		} else if ((rc = pending_flush(ctx, pr, pt)) != RV_OK)
+			break;
+		else if (pc->text)
 			rc = add_text(ctx, pr, pc->text, strlen(pc->text), false, true, NULL, 0);
 		else if (pc->row0 < 0 || pc->n_rows < 0 || pc->row0 > sh->rows - pc->n_rows)
 			rc =
@@ -164,11 +223,12 @@ int rvi_prompt_prepare(rv_context *ctx, const rv_prompt *p, int add_bos, rvi_pro
 	}
 	const bool bos = add_bos < 0 ? rvi_tokenizer_add_bos(m->tok) : add_bos != 0;
 	int64_t image_rows = 0;
+	pending_text pt = {.special = true};
 	for (int i = 0; rc == RV_OK && i < n_seg; i++) {
 		if (!seg[i].text) {
 			const rvi_embd_shape *sh = &out->images[seg[i].image].shape;
 			image_rows += sh->rows;
-			rc = add_image(ctx, out, seg[i].image, sh);
+			rc = add_image(ctx, out, &pt, seg[i].image, sh);
 		} else {
 			/* Template markers (<|im_start|>) are control tokens, the
 			 * user's text is plain unless asked; a raw prompt's
@@ -179,10 +239,20 @@ int rvi_prompt_prepare(rv_context *ctx, const rv_prompt *p, int add_bos, rvi_pro
 			int n_user = raw || p->parse_special_user ? 0 : seg[i].n_user;
 			for (int k = 0; k < n_user; k++)
 				user[k] = (rvi_span){seg[i].user_off[k], seg[i].user_len[k]};
-			rc = add_text(ctx, out, seg[i].text, seg[i].len, bos && i == 0,
-			              !(raw && p->no_parse_special), user, n_user);
+			/* one segment alone, or joined to the layout text
+			 * before it */
+			if (pt.any && !pt.joins)
+				rc = pending_flush(ctx, out, &pt);
+			pt.bos |= bos && i == 0;
+			pt.special = !(raw && p->no_parse_special);
+			pt.joins = false;
+			if (rc == RV_OK)
+				rc = pending_add(ctx, &pt, seg[i].text, seg[i].len, user, n_user);
 		}
 	}
+	if (rc == RV_OK)
+		rc = pending_flush(ctx, out, &pt);
+	free(pt.buf);
 	rvi_chat_free(&chat);
 	if (rc == RV_OK && out->n_positions == 0)
 		rc = rvi_errorf(&ctx->err, RV_ERR_INVALID_ARG,
@@ -214,6 +284,21 @@ void rvi_prompt_cache_warning(rv_context *ctx, const rvi_err *warning)
 	        warning->msg);
 }
 
+/* The model's preprocessing settings that change an image's rows, as
+ * text ("" when all are the file's): for the cache key and for whether
+ * two models may share rows. */
+static void preprocess_tag(const rv_model *m, char *buf, size_t cap)
+{
+	int n = 0;
+	buf[0] = 0;
+	if (m->image_longest_edge > 0)
+		n = snprintf(buf, cap, "longest_edge=%d", m->image_longest_edge);
+	if (m->pan_and_scan.on && n >= 0 && (size_t)n < cap)
+		snprintf(buf + n, cap - (size_t)n, "%span_and_scan=%d,%d,%.17g", n ? " " : "",
+		         m->pan_and_scan.min_crop_size, m->pan_and_scan.max_crops,
+		         m->pan_and_scan.min_ratio);
+}
+
 int rvi_prompt_encode_images(rv_context *ctx, rvi_prompt *pr, const rvi_prompt *share,
                              const rv_model *share_model, double *ms)
 {
@@ -221,10 +306,15 @@ int rvi_prompt_encode_images(rv_context *ctx, rvi_prompt *pr, const rvi_prompt *
 	*ms = 0;
 	if (pr->n_images == 0)
 		return RV_OK;
-	/* The same projector, or none of our own: the other prompt's rows. */
+	/* The same projector and settings, or none of our own: the other
+	 * prompt's rows. */
+	char tag[128], share_tag[128] = "";
+	preprocess_tag(m, tag, sizeof(tag));
+	if (share_model)
+		preprocess_tag(share_model, share_tag, sizeof(share_tag));
 	if (share && share->embd && share->n_images == pr->n_images &&
 	    (!m->vision || (rvi_vision_same_mmproj(m->mm_gguf, share_model->mm_gguf) &&
-	                    m->image_longest_edge == share_model->image_longest_edge))) {
+	                    !strcmp(tag, share_tag)))) {
 		pr->embd = share->embd;
 		pr->owns_embd = false;
 		return RV_OK;
@@ -243,14 +333,11 @@ int rvi_prompt_encode_images(rv_context *ctx, rvi_prompt *pr, const rvi_prompt *
 		rvi_vision_mmproj_id(m->mm_gguf, m->mm_id, o.cache_dir, mm_id, &warn);
 		rvi_prompt_cache_warning(ctx, &warn);
 		/* a preprocessing setting is part of what the rows depend on */
-		if (m->image_longest_edge > 0) {
-			char tag[48];
-			const int n = snprintf(tag, sizeof(tag), "longest_edge=%d",
-			                       m->image_longest_edge);
+		if (tag[0]) {
 			rvi_sha256_ctx c;
 			rvi_sha256_init(&c);
 			rvi_sha256_update(&c, mm_id, sizeof(mm_id));
-			rvi_sha256_update(&c, tag, (size_t)n);
+			rvi_sha256_update(&c, tag, strlen(tag));
 			rvi_sha256_final(&c, mm_id);
 		}
 	}

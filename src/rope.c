@@ -14,6 +14,7 @@ int rvi_rope_init(rvi_rope *r, int64_t n_rot, double base, const int *sections, 
 		                  (long long)n_rot, base);
 	r->n_rot = n_rot;
 	r->base = base;
+	r->pos_scale = 1.0;
 	r->n_ctx = n_ctx;
 	if (sections)
 		memcpy(r->sections, sections, sizeof(r->sections));
@@ -42,7 +43,7 @@ static bool is_1d(const rvi_rope *r)
  * precision. */
 static void angle(const rvi_rope *r, double p, int64_t i, float *cs)
 {
-	const double theta = p * pow(r->base, -2.0 * (double)i / (double)r->n_rot);
+	const double theta = p * r->pos_scale * pow(r->base, -2.0 * (double)i / (double)r->n_rot);
 	cs[0] = (float)cos(theta);
 	cs[1] = (float)sin(theta);
 }

@@ -14,7 +14,10 @@
 
 typedef struct rvi_rope {
 	int64_t n_rot; /* dims of a head that rotate: n_rot / 2 pairs */
-	double base;   /* theta(p, i) = p * base^(-2i / n_rot) */
+	double base;   /* theta(p, i) = p * pos_scale * base^(-2i / n_rot) */
+	/* linear RoPE scaling (rope.scaling.type "linear"): 1 / the factor;
+	 * 1 after init. Set it before the first rvi_rope_prepare. */
+	double pos_scale;
 	/* M-RoPE: pairs [0, s0) turn with t, [s0, s0+s1) with h, then s2 with
 	 * w, the rest with t again; all 0: 1-D (t only) */
 	int sections[3];

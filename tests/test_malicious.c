@@ -471,6 +471,145 @@ static void expect_mmproj(const char *what, const spec *s, rv_status want, ...)
 	rv_model_free(m);
 }
 
+/* A Gemma 3 text model: LLaMA's keys and tensors under "gemma3.", heads
+ * of G_HD = 2 * D / HEADS (key_length, not n_embd / n_head), the norms
+ * Gemma adds, a sliding window. */
+#define G_HD 8
+
+static void gemma3_spec(spec *s, int n_layer)
+{
+	llama_spec(s, n_layer);
+	static const char *const keys[] = {"context_length",       "embedding_length",
+	                                   "block_count",          "feed_forward_length",
+	                                   "attention.head_count", "attention.head_count_kv"};
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		char from[96], to[96];
+		snprintf(from, sizeof(from), "llama.%s", keys[i]);
+		snprintf(to, sizeof(to), "gemma3.%s", keys[i]);
+		const mkv *k = kv_slot(s, from);
+		const int64_t v = k->i;
+		del_kv(s, from);
+		set_u32(s, to, v);
+	}
+	del_kv(s, "llama.attention.layer_norm_rms_epsilon");
+	set_str(s, "general.architecture", "gemma3");
+	set_u32(s, "gemma3.attention.key_length", G_HD);
+	set_u32(s, "gemma3.attention.value_length", G_HD);
+	set_u32(s, "gemma3.attention.sliding_window", 4);
+	set_f32(s, "gemma3.rope.freq_base_swa", 10000);
+	set_str(s, "gemma3.rope.scaling.type", "linear");
+	set_f32(s, "gemma3.rope.scaling.factor", 8);
+	for (int il = 0; il < n_layer; il++) {
+		char n[96];
+#define L(suffix) (snprintf(n, sizeof(n), "blk.%d." suffix, il), n)
+		set_tensor(s, L("attn_q.weight"), 2, D, HEADS * G_HD, 1, 1);
+		set_tensor(s, L("attn_k.weight"), 2, D, HEADS * G_HD, 1, 1);
+		set_tensor(s, L("attn_v.weight"), 2, D, HEADS * G_HD, 1, 1);
+		set_tensor(s, L("attn_output.weight"), 2, HEADS * G_HD, D, 1, 1);
+		set_tensor(s, L("attn_q_norm.weight"), 1, G_HD, 1, 1, 1);
+		set_tensor(s, L("attn_k_norm.weight"), 1, G_HD, 1, 1, 1);
+		set_tensor(s, L("post_attention_norm.weight"), 1, D, 1, 1, 1);
+		set_tensor(s, L("post_ffw_norm.weight"), 1, D, 1, 1, 1);
+#undef L
+	}
+}
+
+/* Gemma 3's own keys and tensors: a head width that disagrees with the
+ * tensors, a window of 0 or past the context, missing norms. */
+static void test_gemma3(void)
+{
+	spec s;
+	gemma3_spec(&s, 2);
+	expect_text("valid gemma3 model", &s, RV_OK, NULL);
+	rv_model *m = NULL;
+	char err[512];
+	if (rv_model_load(spec_file(&s, "model.gguf"), NULL, &m, err, sizeof(err)) == RV_OK) {
+		rv_context *ctx = NULL;
+		rv_context_params cp = rv_context_default_params();
+		cp.no_cache = 1;
+		cp.n_batch = 2; /* the sliding layers' ring wraps */
+		CHECK(rv_context_new(m, &cp, &ctx, err, sizeof(err)) == RV_OK, "context: %s", err);
+		rv_gen_params gp = rv_gen_default_params();
+		gp.n_predict = 12;
+		gp.n_candidates = 2;
+		rv_result r;
+		if (ctx) {
+			CHECK(rv_generate(ctx, "ab a b ab", &gp, &r) == RV_OK, "gemma3: %s",
+			      rv_context_error(ctx));
+			rv_result_free(&r);
+		}
+		rv_context_free(ctx);
+		rv_model_free(m);
+	}
+	spec_free(&s);
+
+	static const struct {
+		const char *what, *key;
+		int64_t v;
+		const char *phrase1, *phrase2;
+	} bad[] = {
+	    {"head width off the tensors", "gemma3.attention.key_length", G_HD / 2,
+	     "blk.0.attn_q.weight", "shape"},
+	    {"value width unlike the key width", "gemma3.attention.value_length", G_HD / 2,
+	     "gemma3.attention.value_length", "differs"},
+	    {"window 0", "gemma3.attention.sliding_window", 0, "gemma3.attention.sliding_window",
+	     "out of range"},
+	    {"window past the context", "gemma3.attention.sliding_window", 1 << 30,
+	     "gemma3.attention.sliding_window", "out of range"},
+	    {"window pattern 0", "gemma3.attention.sliding_window_pattern", 0,
+	     "sliding_window_pattern", "out of range"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		gemma3_spec(&s, 1);
+		set_u32(&s, bad[i].key, bad[i].v);
+		if (i == 0) /* the value width follows: the tensors are at fault */
+			set_u32(&s, "gemma3.attention.value_length", bad[i].v);
+		expect_text(bad[i].what, &s, RV_ERR_MODEL, bad[i].phrase1, bad[i].phrase2, NULL);
+		spec_free(&s);
+	}
+	static const char *const needed[] = {"blk.1.attn_q_norm.weight", "blk.0.attn_k_norm.weight",
+	                                     "blk.1.post_attention_norm.weight",
+	                                     "blk.0.post_ffw_norm.weight"};
+	for (size_t i = 0; i < sizeof(needed) / sizeof(needed[0]); i++) {
+		gemma3_spec(&s, 2);
+		del_tensor(&s, needed[i]);
+		char what[128];
+		snprintf(what, sizeof(what), "without %s", needed[i]);
+		expect_text(what, &s, RV_ERR_MODEL, "missing tensor", needed[i], NULL);
+		spec_free(&s);
+	}
+	gemma3_spec(&s, 1);
+	del_kv(&s, "gemma3.attention.sliding_window");
+	expect_text("no window", &s, RV_ERR_MODEL, "missing key", "gemma3.attention.sliding_window",
+	            NULL);
+	spec_free(&s);
+	gemma3_spec(&s, 1);
+	del_kv(&s, "gemma3.attention.key_length");
+	expect_text("no head width", &s, RV_ERR_MODEL, "missing key", "gemma3.attention.key_length",
+	            NULL);
+	spec_free(&s);
+	gemma3_spec(&s, 1);
+	set_tensor(&s, "blk.0.attn_k_norm.weight", 1, G_HD + 1, 1, 1, 1);
+	expect_text("k norm of another width", &s, RV_ERR_MODEL, "blk.0.attn_k_norm.weight",
+	            "shape", NULL);
+	spec_free(&s);
+	gemma3_spec(&s, 1);
+	set_str(&s, "gemma3.rope.scaling.type", "yarn");
+	expect_text("yarn scaling", &s, RV_ERR_UNSUPPORTED, "gemma3.rope.scaling.type", "yarn",
+	            NULL);
+	spec_free(&s);
+	gemma3_spec(&s, 1);
+	set_f32(&s, "gemma3.rope.scaling.factor", 0);
+	expect_text("scaling factor 0", &s, RV_ERR_MODEL, "gemma3.rope.scaling.factor",
+	            "out of range", NULL);
+	spec_free(&s);
+	gemma3_spec(&s, 2);
+	static const double pattern[3] = {1, 0, 1};
+	set_nums(&s, "gemma3.attention.sliding_window_pattern", G_I32, pattern, 3);
+	expect_text("window pattern of ints", &s, RV_ERR_MODEL, "sliding_window_pattern", NULL);
+	spec_free(&s);
+}
+
 /* ---- text model cases ------------------------------------------------------- */
 
 static void test_valid(void)
@@ -1195,6 +1334,7 @@ int main(void)
 	test_tensors();
 	test_vocab();
 	test_huge_context();
+	test_gemma3();
 	test_mmproj();
 	test_check_tensors();
 

@@ -103,40 +103,6 @@ static void run_text(const char *model, const char *ref_name, double tol, bool e
 	tu_json_free(ref);
 }
 
-/* A float32 .npy file (format 1.0 to 3.0, little-endian '<f4', C order):
- * its values and element count; NULL when unreadable. */
-static float *load_npy(const char *name, size_t *n)
-{
-	size_t size;
-	char *buf = tu_read_file(tu_data(name), &size);
-	*n = 0;
-	if (!buf || size < 12 || memcmp(buf, "\x93NUMPY", 6)) {
-		free(buf);
-		return NULL;
-	}
-	const size_t hl = buf[6] == 1 ? (size_t)(uint8_t)buf[8] | (size_t)(uint8_t)buf[9] << 8
-	                              : (size_t)(uint8_t)buf[8] | (size_t)(uint8_t)buf[9] << 8 |
-	                                    (size_t)(uint8_t)buf[10] << 16;
-	const size_t start = buf[6] == 1 ? 10 : 12, off = start + hl;
-	if (off > size) {
-		free(buf);
-		return NULL;
-	}
-	char save = buf[off];
-	buf[off] = 0; /* the header alone, for strstr */
-	const bool ok = strstr(buf + start, "'<f4'") && !strstr(buf + start, "True");
-	buf[off] = save;
-	if (!ok) {
-		free(buf);
-		return NULL;
-	}
-	*n = (size - off) / 4;
-	float *v = malloc(*n * sizeof(float) + 1);
-	memcpy(v, buf + off, *n * sizeof(float));
-	free(buf);
-	return v;
-}
-
 /* max |a - b| over n values, against a reference of ref_n values. */
 static double max_diff(const float *a, const float *ref, size_t n, size_t ref_n)
 {
@@ -205,7 +171,7 @@ static void check_vision(const rv_model *model, const fixture *f, const tu_json 
 	                                   &err) == RV_OK,
 	      "%s", err.msg);
 	snprintf(name, sizeof(name), "qwen25vl/ref-hf-npy/%s-pixels.npy", f->stem);
-	want = load_npy(name, &n_ref);
+	want = tu_npy_load(name, &n_ref);
 	double d = max_diff(chw, want, 3 * (size_t)rw * (size_t)rh, n_ref);
 	CHECK(d == 0, "%s: pixels differ by %g", f->image, d);
 	free(want);
@@ -218,7 +184,7 @@ static void check_vision(const rv_model *model, const fixture *f, const tu_json 
 	if (rc != RV_OK)
 		return;
 	snprintf(name, sizeof(name), "qwen25vl/ref-hf-npy/%s-patches.npy", f->stem);
-	want = load_npy(name, &n_ref);
+	want = tu_npy_load(name, &n_ref);
 	d = max_diff(px.data, want, (size_t)px.n_floats, n_ref);
 	CHECK(d == 0, "%s: patches differ by %g", f->image, d);
 	free(want);
@@ -231,12 +197,12 @@ static void check_vision(const rv_model *model, const fixture *f, const tu_json 
 	rc = rvi_qwen25vl_encode(m, px.data, gh, gw, 2, out, vit, &err);
 	CHECK(rc == RV_OK, "%s", err.msg);
 	snprintf(name, sizeof(name), "qwen25vl/ref-hf-npy/%s-vit.npy", f->stem);
-	want = load_npy(name, &n_ref);
+	want = tu_npy_load(name, &n_ref);
 	double dv = max_diff(vit, want, (size_t)(n * m->hp.n_embd), n_ref);
 	CHECK(dv <= 1e-4, "%s: ViT output differs by %g", f->image, dv);
 	free(want);
 	snprintf(name, sizeof(name), "qwen25vl/ref-hf-npy/%s-embd.npy", f->stem);
-	want = load_npy(name, &n_ref);
+	want = tu_npy_load(name, &n_ref);
 	double de = max_diff(out, want, (size_t)(n / 4 * m->hp.n_out), n_ref);
 	CHECK(de <= 1e-4, "%s: embedding differs by %g", f->image, de);
 	free(want);

@@ -452,3 +452,66 @@ void tu_buf_free(tu_buf *b)
 	b->p = NULL;
 	b->n = b->cap = 0;
 }
+
+/* A float32 .npy file (format 1.0 to 3.0, little-endian '<f4'): its
+ * values in file order, their count and whether the order is Fortran's;
+ * NULL when unreadable. */
+static float *npy_read(const char *name, size_t *n, bool *fortran)
+{
+	size_t size;
+	char *buf = tu_read_file(tu_data(name), &size);
+	*n = 0;
+	if (!buf || size < 12 || memcmp(buf, "\x93NUMPY", 6)) {
+		free(buf);
+		return NULL;
+	}
+	const size_t hl = buf[6] == 1 ? (size_t)(uint8_t)buf[8] | (size_t)(uint8_t)buf[9] << 8
+	                              : (size_t)(uint8_t)buf[8] | (size_t)(uint8_t)buf[9] << 8 |
+	                                    (size_t)(uint8_t)buf[10] << 16;
+	const size_t start = buf[6] == 1 ? 10 : 12, off = start + hl;
+	if (off > size) {
+		free(buf);
+		return NULL;
+	}
+	char save = buf[off];
+	buf[off] = 0; /* the header alone, for strstr */
+	const bool ok = strstr(buf + start, "'<f4'") != NULL;
+	*fortran = strstr(buf + start, "True") != NULL;
+	buf[off] = save;
+	if (!ok) {
+		free(buf);
+		return NULL;
+	}
+	*n = (size - off) / 4;
+	float *v = malloc(*n * sizeof(float) + 1);
+	memcpy(v, buf + off, *n * sizeof(float));
+	free(buf);
+	return v;
+}
+
+float *tu_npy_load(const char *name, size_t *n)
+{
+	bool fortran;
+	float *v = npy_read(name, n, &fortran);
+	if (v && fortran) {
+		free(v);
+		*n = 0;
+		return NULL;
+	}
+	return v;
+}
+
+float *tu_npy_load_2d(const char *name, size_t rows, size_t cols)
+{
+	bool fortran;
+	size_t n;
+	float *v = npy_read(name, &n, &fortran);
+	if (!v || n != rows * cols || !fortran)
+		return v && n == rows * cols ? v : (free(v), NULL);
+	float *c = malloc(n * sizeof(float) + 1);
+	for (size_t i = 0; c && i < rows; i++)
+		for (size_t j = 0; j < cols; j++)
+			c[i * cols + j] = v[j * rows + i];
+	free(v);
+	return c;
+}

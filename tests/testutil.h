@@ -80,4 +80,12 @@ void tu_buf_free(tu_buf *b);
 uint64_t tu_rand_u64(uint64_t *state);
 float tu_rand_uniform(uint64_t *state, float lo, float hi);
 
+/* A float32 .npy file under tests/data (format 1.0 to 3.0, little-endian
+ * '<f4', C order): malloc'ed values and *n their count; NULL when
+ * unreadable. */
+float *tu_npy_load(const char *name, size_t *n);
+/* A (rows, cols) float32 .npy as above, in C or Fortran order, as
+ * malloc'ed values in C order; NULL when unreadable or of another size. */
+float *tu_npy_load_2d(const char *name, size_t rows, size_t cols);
+
 #endif

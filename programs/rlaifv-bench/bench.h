@@ -61,6 +61,7 @@ typedef struct rvb_opts {
 	bool kernels;           /* the kernel micro-benchmark instead */
 	const char *tokenizers; /* comma-separated vocabulary files: tokenizer speed instead */
 	const char *families;   /* comma-separated VLM shapes (families.c) instead */
+	bool gemma3;            /* the Gemma 3 4B text bench instead (gemma3.c) */
 	bool quick;
 	bool json;
 	bool generate_only;
@@ -81,6 +82,11 @@ int rvb_cache_dir(const rvb_opts *o, char *out, size_t size, rvi_err *err);
  * whether it was. */
 int rvb_text_model(const char *dir, rvb_variant v, char *path, size_t size, bool *generated,
                    rvi_err *err);
+
+/* The text of the k-th synthetic vocabulary piece (k >= 0) into s (16
+ * bytes): a distinct letter string, with the SentencePiece space mark
+ * when k is even, so that any text tokenizes. */
+void rvb_piece_text(int k, char *s);
 
 /* The same for the CLIP ViT-L/14-336 projector of weight type t (F16, F32). */
 int rvb_vision_model(const char *dir, enum rvi_type t, char *path, size_t size, bool *generated,
@@ -211,6 +217,11 @@ void rvb_log(const char *fmt, ...) RVI_PRINTF(1, 2);
  * mixed text (tokenizers.c); prints its own table and returns the exit
  * code. */
 int rvb_bench_tokenizers(const rvb_opts *o);
+
+/* --gemma3: a Gemma-3-4B-shaped random text model, generated once:
+ * its KV bytes, prefill, decode and best-of-N (gemma3.c); prints its own
+ * table and returns the exit code. */
+int rvb_bench_gemma3(const rvb_opts *o);
 
 /* o->reps samples of the limits into a zeroed *lim, then one more per call
  * of rvb_sample_limits (at most RVB_MAX_LIMIT_SAMPLES in all); the stats

@@ -66,6 +66,12 @@ uint64_t rvb_gguf_file_size(const rvb_gguf_writer *w);
  * next. On failure the partial file is removed. */
 int rvb_gguf_write(const rvb_gguf_writer *w, const char *path, uint64_t seed, rvi_err *err);
 
+/* Writes w to path in dir (models.c) unless a file of exactly its size is
+ * there already, checking the free space first; *generated says whether
+ * it was written. */
+int rvb_materialize(const rvb_gguf_writer *w, const char *dir, const char *path, uint64_t seed,
+                    bool *generated, rvi_err *err);
+
 /* n elements (a multiple of the block size) of random weights of type t at
  * dst: random quants with block scales chosen so that the weights have a
  * standard deviation of roughly 0.02 (a trained model's), which keeps a

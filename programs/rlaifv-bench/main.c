@@ -41,6 +41,8 @@ static void usage(FILE *f)
 	    "                          end: smolvlm-256m, smolvlm2-2.2b, qwen25vl-3b or all\n"
 	    "      --kernels           measure the decode mat-vec of each weight type on each\n"
 	    "                          kernel set instead of models\n"
+	    "      --gemma3            a Gemma-3-4B-shaped text model instead: KV bytes at\n"
+	    "                          1k/8k/32k, prefill, decode, best-of-N\n"
 	    "      --generate-only     make the models and stop\n"
 	    "      --cache-dir DIR     where generated models are kept\n"
 	    "                          (default $XDG_CACHE_HOME/rlaifv/bench)\n"
@@ -85,6 +87,7 @@ enum long_only {
 	OPT_VERSION,
 	OPT_TOKENIZERS,
 	OPT_FAMILY,
+	OPT_GEMMA3,
 };
 
 static const struct option long_options[] = {
@@ -95,6 +98,7 @@ static const struct option long_options[] = {
     {"kernels", no_argument, 0, OPT_KERNELS},
     {"tokenizers", required_argument, 0, OPT_TOKENIZERS},
     {"family", required_argument, 0, OPT_FAMILY},
+    {"gemma3", no_argument, 0, OPT_GEMMA3},
     {"generate-only", no_argument, 0, OPT_GENERATE_ONLY},
     {"cache-dir", required_argument, 0, OPT_CACHE_DIR},
     {"threads", required_argument, 0, 't'},
@@ -250,6 +254,9 @@ static int take_option(int c, const char *arg, rvb_opts *o)
 	case OPT_FAMILY:
 		o->families = arg;
 		return 0;
+	case OPT_GEMMA3:
+		o->gemma3 = true;
+		return 0;
 	case OPT_GENERATE_ONLY:
 		o->generate_only = true;
 		return 0;
@@ -368,6 +375,8 @@ int main(int argc, char **argv)
 		return rvb_bench_tokenizers(&o);
 	if (o.families)
 		return rvb_bench_families(&o);
+	if (o.gemma3)
+		return rvb_bench_gemma3(&o);
 	char ebuf[512];
 	if (rv_select_kernels(NULL, ebuf, sizeof(ebuf)) != RV_OK) { /* $RLAIFV_ISA */
 		fprintf(stderr, "rlaifv-bench: %s\n", ebuf);

@@ -130,6 +130,23 @@ static enum rvi_type matrix_type(rvb_variant v, const char *kind, int il)
 	return RVI_TYPE_Q4_K;
 }
 
+void rvb_piece_text(int k, char *s)
+{
+	char letters[8];
+	int n = 0;
+	/* bijective base 26: every k gets a distinct string */
+	for (long m = k / 2; m >= 0 && n < 7; m = m / 26 - 1)
+		letters[n++] = (char)('a' + m % 26);
+	int o = 0;
+	if (k % 2 == 0) { /* U+2581, the SentencePiece space */
+		memcpy(s, "\xe2\x96\x81", 3);
+		o = 3;
+	}
+	for (int j = n - 1; j >= 0; j--)
+		s[o++] = letters[j];
+	s[o] = 0;
+}
+
 /* "<s>"-style specials, the 256 byte tokens, then synthetic pieces: the
  * letter strings a, b, ..., z, aa, ab, ... with and without the
  * SentencePiece space mark, so any text tokenizes (bytes as a fallback);
@@ -166,20 +183,7 @@ int rvb_gguf_spm_vocab(rvb_gguf_writer *w, int n_vocab, const char *const *speci
 			texts[i] = (char *)specials[i - (n_vocab - n_specials)];
 			types[i] = 3;
 		} else {
-			const int k = i - 259;
-			char letters[8];
-			int n = 0;
-			/* bijective base 26: every k gets a distinct string */
-			for (long m = k / 2; m >= 0 && n < 7; m = m / 26 - 1)
-				letters[n++] = (char)('a' + m % 26);
-			int o = 0;
-			if (k % 2 == 0) { /* U+2581, the SentencePiece space */
-				memcpy(s, "\xe2\x96\x81", 3);
-				o = 3;
-			}
-			for (int j = n - 1; j >= 0; j--)
-				s[o++] = letters[j];
-			s[o] = 0;
+			rvb_piece_text(i - 259, s);
 		}
 	}
 	rvb_gguf_str(w, "tokenizer.ggml.model", "llama");

@@ -35,7 +35,8 @@ static void usage(FILE *f)
 	    "      --hf-list REPO      print the quants and projectors REPO offers\n"
 	    "      --hf-cache          print the GGUF files in the Hugging Face cache\n"
 	    "      --image FILE        an image (JPEG, PNG, BMP, PNM); repeat for several\n"
-	    "      --chat-template T   llava, vicuna, chatml, qwen2-vl, llama-2, smolvlm, gguf\n"
+	    "      --chat-template T   llava, vicuna, chatml, qwen2-vl, llama-2, smolvlm,\n"
+	    "                          gemma3, gguf\n"
 	    "                          or none (default with images: the projector's, else\n"
 	    "                          none)\n"
 	    "      --system TEXT       the chat template's system sentence\n"
@@ -53,6 +54,10 @@ static void usage(FILE *f)
 	    "                          resizes an image to (defaults 3136, 1003520)\n"
 	    "      --image-longest-edge N  SmolVLM: resize images' longest edge to N\n"
 	    "                          before tiling (default: the mmproj's)\n"
+	    "      --pan-and-scan      Gemma 3: also encode crops of elongated images, as\n"
+	    "                          HF's do_pan_and_scan (default off)\n"
+	    "      --pan-and-scan-min-crop N, --pan-and-scan-max-crops N,\n"
+	    "      --pan-and-scan-min-ratio R  its settings (defaults 256, 4, 1.2)\n"
 	    "  -n, --n-predict N       most tokens per answer (default -1: until the end)\n"
 	    "  -c, --ctx-size N        context size in tokens (default: the model's, <= 4096)\n"
 	    "  -t, --threads N         threads (default: $RLAIFV_THREADS or physical cores)\n"
@@ -124,6 +129,10 @@ enum long_only {
 	OPT_IMAGE_MIN_PIXELS,
 	OPT_IMAGE_MAX_PIXELS,
 	OPT_IMAGE_LONGEST_EDGE,
+	OPT_PAN_AND_SCAN,
+	OPT_PAS_MIN_CROP,
+	OPT_PAS_MAX_CROPS,
+	OPT_PAS_MIN_RATIO,
 	OPT_BETA,
 	OPT_SHOW_CANDIDATES,
 	OPT_JSON,
@@ -169,6 +178,10 @@ static const struct option long_options[] = {
     {"image-min-pixels", required_argument, 0, OPT_IMAGE_MIN_PIXELS},
     {"image-max-pixels", required_argument, 0, OPT_IMAGE_MAX_PIXELS},
     {"image-longest-edge", required_argument, 0, OPT_IMAGE_LONGEST_EDGE},
+    {"pan-and-scan", no_argument, 0, OPT_PAN_AND_SCAN},
+    {"pan-and-scan-min-crop", required_argument, 0, OPT_PAS_MIN_CROP},
+    {"pan-and-scan-max-crops", required_argument, 0, OPT_PAS_MAX_CROPS},
+    {"pan-and-scan-min-ratio", required_argument, 0, OPT_PAS_MIN_RATIO},
     {"beta", required_argument, 0, OPT_BETA},
     {"show-candidates", no_argument, 0, OPT_SHOW_CANDIDATES},
     {"json", no_argument, 0, OPT_JSON},
@@ -280,6 +293,22 @@ static int take_option(int c, const char *arg, cli_opts *o)
 		return parse_int("--image-max-memory", arg, 1, RV_MAX_IMAGE_MIB, &o->image_max_mib);
 	case OPT_IMAGE_LONGEST_EDGE:
 		return parse_int("--image-longest-edge", arg, 1, 4096, &o->image_longest_edge);
+	case OPT_PAN_AND_SCAN:
+		o->pan_and_scan = 1;
+		return 0;
+	case OPT_PAS_MIN_CROP:
+		return parse_int("--pan-and-scan-min-crop", arg, 1, RV_MAX_IMAGE_SIDE,
+		                 &o->pas_min_crop_size);
+	case OPT_PAS_MAX_CROPS:
+		return parse_int("--pan-and-scan-max-crops", arg, 1, 64, &o->pas_max_crops);
+	case OPT_PAS_MIN_RATIO: {
+		/* checked as a float, kept as the double HF compares against */
+		float f;
+		if (parse_float("--pan-and-scan-min-ratio", arg, 1.0f, 1e4f, &f) != 0)
+			return -1;
+		o->pas_min_ratio = strtod(arg, NULL);
+		return 0;
+	}
 	case OPT_BETA:
 		return parse_float("--beta", arg, 1e-6f, 1e6f, &o->beta);
 	case OPT_SHOW_CANDIDATES:

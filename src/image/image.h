@@ -111,6 +111,9 @@ int rvi_image_resize_bicubic_pil(const rvi_image *in, int out_w, int out_h, rvi_
 typedef enum rvi_resample {
 	RVI_RESAMPLE_BICUBIC = 0, /* Image.BICUBIC (a = -0.5, support 2) */
 	RVI_RESAMPLE_LANCZOS = 1, /* Image.LANCZOS (sinc(x) sinc(x/3), support 3) */
+	/* Image.BILINEAR (triangle 1 - |x|, support 1: antialiased when
+	 * shrinking, like the others) */
+	RVI_RESAMPLE_BILINEAR = 2,
 } rvi_resample;
 
 /* Image.resize(size, filt) of Pillow on 8-bit RGB, bit for bit (the
@@ -195,6 +198,14 @@ int rvi_idefics3_geometry(int w, int h, int longest_edge, int tile, rvi_idefics3
 int rvi_image_preprocess_idefics3(const rvi_image *img, const rvi_idefics3_geom *g, int tile,
                                   const float mean[3], const float std[3], float *out,
                                   rvi_err *err);
+
+/* Gemma 3 preprocessing (HF Gemma3ImageProcessor): img, then its n_h x
+ * n_w pan-and-scan crops of cw x ch pixels from (0, 0) row-major (the last
+ * of a row or column cut short by the image's edge; none when n_w = n_h =
+ * 0), each stretched to S x S with Pillow's BILINEAR and normalised as
+ * rvi_image_normalize_chw into out, (1 + n_w n_h) planar (3, S, S) blocks. */
+int rvi_image_preprocess_gemma3(const rvi_image *img, int n_w, int n_h, int cw, int ch, int S,
+                                const float mean[3], const float std[3], float *out, rvi_err *err);
 
 /* ---- internal: the bridge to stb_image_impl.c ----------------------------
  * stb_image is compiled static in one file; these are its only entry points.

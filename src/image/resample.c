@@ -1,5 +1,5 @@
 /* resample.c: Pillow-exact geometry on 8-bit RGB images: padding to a
- * square and the bicubic and LANCZOS resizes (see image.h). Knows nothing of files or
+ * square and the bicubic, LANCZOS and bilinear resizes (see image.h). Knows nothing of files or
  * of any model family's preprocessing. */
 #include "src/image/image.h"
 
@@ -139,6 +139,15 @@ static double bicubic(double x)
 	return 0.0;
 }
 
+static double bilinear(double x)
+{
+	/* Pillow's triangle: support 1, widened by the scale when shrinking
+	 * (coeffs_make), which makes BILINEAR antialiased */
+	if (x < 0.0)
+		x = -x;
+	return x < 1.0 ? 1.0 - x : 0.0;
+}
+
 static double sinc(double x)
 {
 	if (x == 0.0)
@@ -164,6 +173,7 @@ typedef struct filter {
 static const filter filters[] = {
     [RVI_RESAMPLE_BICUBIC] = {bicubic, 2.0},
     [RVI_RESAMPLE_LANCZOS] = {lanczos, 3.0},
+    [RVI_RESAMPLE_BILINEAR] = {bilinear, 1.0},
 };
 
 typedef struct coeffs {
