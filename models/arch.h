@@ -107,6 +107,9 @@ typedef struct rvi_image_layout {
 	rvi_layout_piece *pieces;
 	int n;
 	char *text; /* the pieces' text lives here */
+	/* pieces[0].text is a printf format whose one %d is the image's
+	 * index in the prompt (MiniCPM-V's <image_id>k</image_id>) */
+	bool first_indexed;
 } rvi_image_layout;
 
 void rvi_image_layout_free(rvi_image_layout *l);
@@ -117,6 +120,7 @@ typedef struct rvi_pixels {
 	float *data; /* rvi_alloc'ed; rvi_pixels_free */
 	int64_t n_floats;
 	int w, h;
+	int w2, h2; /* families with images of two sizes: the second (MiniCPM-V's slices) */
 	rvi_embd_shape shape;
 } rvi_pixels;
 
@@ -148,6 +152,9 @@ typedef struct rvi_vision_arch {
 	/* The longest edge images are resized to before tiling (0: the
 	 * file's); NULL for families without that knob. */
 	int (*set_longest_edge)(void *model, int longest_edge, rvi_err *err);
+	/* The most slices an image is cut into (0: the family's default);
+	 * NULL for families that do not slice that way. */
+	int (*set_max_slices)(void *model, int max_slices, rvi_err *err);
 } rvi_vision_arch;
 
 /* For a family's load: a zeroed object of size bytes that load fills from

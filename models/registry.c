@@ -8,6 +8,7 @@
 #include "models/clip.h"
 #include "models/idefics3.h"
 #include "models/llama.h"
+#include "models/minicpmv.h"
 #include "models/qwen2.h"
 #include "models/qwen25vl.h"
 
@@ -21,6 +22,7 @@ static const rvi_vision_arch *const vision_archs[] = {
     &rvi_llava_mlp_arch, /* CLIP ViT + LLaVA-1.5's two-layer MLP projector */
     &rvi_qwen25vl_arch,  /* Qwen2.5-VL: windowed ViT with 2-D RoPE + patch merger */
     &rvi_idefics3_arch,  /* SmolVLM, SmolVLM2, Idefics3: SigLIP + pixel shuffle */
+    &rvi_minicpmv_arch,  /* MiniCPM-V 2.6: SigLIP + perceiver resampler */
 };
 
 static const rvi_vision_registry builtin = {vision_archs,

@@ -94,7 +94,15 @@ static int add_image(rv_context *ctx, rvi_prompt *pr, int image, const rvi_embd_
 	int rc = m->vision->layout(m->vision_model, sh, &l, &ctx->err);
 	for (int i = 0; rc == RV_OK && i < l.n; i++) {
 		const rvi_layout_piece *pc = &l.pieces[i];
-		if (pc->text)
+		char indexed[128];
+		if (pc->text && i == 0 && l.first_indexed) {
+			/* the family's format, its one %d the image's index */
+			const int n = snprintf(indexed, sizeof(indexed), pc->text, image);
+			rc = n > 0 && (size_t)n < sizeof(indexed)
+			         ? add_text(ctx, pr, indexed, (size_t)n, false, true, NULL, 0)
+			         : rvi_errorf(&ctx->err, RV_ERR_INTERNAL, "image layout: '%s'",
+			                      pc->text);
+		} else if (pc->text)
 			rc = add_text(ctx, pr, pc->text, strlen(pc->text), false, true, NULL, 0);
 		else if (pc->row0 < 0 || pc->n_rows < 0 || pc->row0 > sh->rows - pc->n_rows)
 			rc =
@@ -224,7 +232,8 @@ int rvi_prompt_encode_images(rv_context *ctx, rvi_prompt *pr, const rvi_prompt *
 	/* The same projector, or none of our own: the other prompt's rows. */
 	if (share && share->embd && share->n_images == pr->n_images &&
 	    (!m->vision || (rvi_vision_same_mmproj(m->mm_gguf, share_model->mm_gguf) &&
-	                    m->image_longest_edge == share_model->image_longest_edge))) {
+	                    m->image_longest_edge == share_model->image_longest_edge &&
+	                    m->image_max_slices == share_model->image_max_slices))) {
 		pr->embd = share->embd;
 		pr->owns_embd = false;
 		return RV_OK;
@@ -243,10 +252,14 @@ int rvi_prompt_encode_images(rv_context *ctx, rvi_prompt *pr, const rvi_prompt *
 		rvi_vision_mmproj_id(m->mm_gguf, m->mm_id, o.cache_dir, mm_id, &warn);
 		rvi_prompt_cache_warning(ctx, &warn);
 		/* a preprocessing setting is part of what the rows depend on */
-		if (m->image_longest_edge > 0) {
-			char tag[48];
-			const int n = snprintf(tag, sizeof(tag), "longest_edge=%d",
-			                       m->image_longest_edge);
+		if (m->image_longest_edge > 0 || m->image_max_slices > 0) {
+			char tag[64];
+			const int n =
+			    m->image_max_slices > 0
+			        ? snprintf(tag, sizeof(tag), "longest_edge=%d max_slices=%d",
+			                   m->image_longest_edge, m->image_max_slices)
+			        : snprintf(tag, sizeof(tag), "longest_edge=%d",
+			                   m->image_longest_edge);
 			rvi_sha256_ctx c;
 			rvi_sha256_init(&c);
 			rvi_sha256_update(&c, mm_id, sizeof(mm_id));

@@ -150,38 +150,10 @@ static void run_text(const char *model, const char *ref_name, double tol, bool e
 	tu_json_free(ref);
 }
 
-/* A float32 .npy file (format 1.0 to 3.0, little-endian '<f4', C order):
- * its values and element count; NULL when unreadable. */
+/* tests/data/name as a float32 .npy (tu_npy_f32). */
 static float *load_npy(const char *name, size_t *n)
 {
-	size_t size;
-	char *buf = tu_read_file(tu_data(name), &size);
-	*n = 0;
-	if (!buf || size < 12 || memcmp(buf, "\x93NUMPY", 6)) {
-		free(buf);
-		return NULL;
-	}
-	const size_t hl = buf[6] == 1 ? (size_t)(uint8_t)buf[8] | (size_t)(uint8_t)buf[9] << 8
-	                              : (size_t)(uint8_t)buf[8] | (size_t)(uint8_t)buf[9] << 8 |
-	                                    (size_t)(uint8_t)buf[10] << 16;
-	const size_t start = buf[6] == 1 ? 10 : 12, off = start + hl;
-	if (off > size) {
-		free(buf);
-		return NULL;
-	}
-	char save = buf[off];
-	buf[off] = 0; /* the header alone, for strstr */
-	const bool ok = strstr(buf + start, "'<f4'") && !strstr(buf + start, "True");
-	buf[off] = save;
-	if (!ok) {
-		free(buf);
-		return NULL;
-	}
-	*n = (size - off) / 4;
-	float *v = malloc(*n * sizeof(float) + 1);
-	memcpy(v, buf + off, *n * sizeof(float));
-	free(buf);
-	return v;
+	return tu_npy_f32(tu_data(name), n);
 }
 
 /* max |a - b| over n values, against a reference of ref_n values. */

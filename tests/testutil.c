@@ -420,3 +420,45 @@ void tu_buf_free(tu_buf *b)
 	b->p = NULL;
 	b->n = b->cap = 0;
 }
+
+float *tu_npy_f32(const char *path, size_t *n)
+{
+	size_t size;
+	char *buf = tu_read_file(path, &size);
+	*n = 0;
+	if (!buf || size < 12 || memcmp(buf, "\x93NUMPY", 6)) {
+		free(buf);
+		return NULL;
+	}
+	const size_t hl = buf[6] == 1 ? (size_t)(uint8_t)buf[8] | (size_t)(uint8_t)buf[9] << 8
+	                              : (size_t)(uint8_t)buf[8] | (size_t)(uint8_t)buf[9] << 8 |
+	                                    (size_t)(uint8_t)buf[10] << 16;
+	const size_t start = buf[6] == 1 ? 10 : 12, off = start + hl;
+	if (off > size) {
+		free(buf);
+		return NULL;
+	}
+	char save = buf[off];
+	buf[off] = 0; /* the header alone, for strstr */
+	const bool fortran = strstr(buf + start, "True") != NULL;
+	const char *shape = strstr(buf + start, "'shape': (");
+	unsigned long rows = 0, cols = 0;
+	bool ok = strstr(buf + start, "'<f4'") &&
+	          (!fortran || (shape && sscanf(shape, "'shape': (%lu, %lu)", &rows, &cols) == 2));
+	buf[off] = save;
+	*n = (size - off) / 4;
+	/* Fortran order: a 2-D array's columns one after another */
+	ok = ok && (!fortran || rows * cols == *n);
+	float *v = ok ? malloc(*n * sizeof(float) + 1) : NULL;
+	if (!v) {
+		*n = 0;
+		free(buf);
+		return NULL;
+	}
+	memcpy(v, buf + off, *n * sizeof(float));
+	for (size_t i = 0; fortran && i < rows; i++)
+		for (size_t j = 0; j < cols; j++)
+			memcpy(&v[i * cols + j], buf + off + (j * rows + i) * 4, 4);
+	free(buf);
+	return v;
+}

@@ -1,0 +1,476 @@
+/* test_minicpmv.c: MiniCPM-V 2.6 (clip.projector_type "resampler", a Qwen2
+ * text model) against the float64 references of the Hugging Face pipeline
+ * (tests/data/minicpmv/, see its README): per image the slice grid and
+ * sizes, every slice's pixels bit for bit, SigLIP outputs and the
+ * resampler's embeddings within 1e-4 on every kernel set; the prompt ids
+ * with the processor's placeholders (<image_id>, <slice>), the first
+ * position's top 10, 16 greedy tokens and their log-probs, and three
+ * scored continuations, for the F32 and Q8_0 text models and a text-only
+ * prompt; best-of-N candidates equal to their solo runs, a reference
+ * model's scores; --max-slices; the bucketed position ids. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "models/arch.h"
+#include "models/minicpmv.h"
+#include "rlaifv.h"
+#include "simd/kernels.h"
+#include "src/api_internal.h"
+#include "src/bestofn.h"
+#include "src/image/minicpmv.h"
+#include "src/prompt.h"
+#include "tests/testutil.h"
+
+#define TOL_EMBD 1e-4
+#define TOL_F32  1e-3
+#define TOL_Q8   0.15
+#define UNK_ID   971 /* <unk> in the reference ids: where the rows go */
+
+#define MMPROJ "minicpmv/tiny-minicpmv-mmproj-f32.gguf"
+
+typedef struct image_case {
+	const char *file; /* under tests/data */
+	const char *ref;  /* the reference JSON's name between "<text>." and ".json" */
+	const char *npy;  /* its .npy files' image name */
+} image_case;
+
+static const image_case images[] = {
+    {"shapes_64x48.png", "shapes_64x48.describe", "shapes_64x48"},
+    {"minicpmv/grid_200x150.png", "grid_200x150.describe", "grid_200x150"},
+    /* we decode JPEGs with stb_image: its reference starts from stb's pixels */
+    {"shapes_100x80.jpg", "shapes_100x80.describe.stb-decoded", "shapes_100x80.stb-decoded"},
+};
+
+static tu_json *load_ref(const char *text, const char *image)
+{
+	char name[256];
+	snprintf(name, sizeof(name), "minicpmv/ref-hf-minicpmv-%s.%s.json", text, image);
+	tu_json *j = tu_json_load(tu_data(name));
+	CHECK(j != NULL, "%s", name);
+	return j;
+}
+
+static double num(const tu_json *j, const char *path)
+{
+	const tu_json *v = tu_json_get(j, path);
+	return v ? v->num : NAN;
+}
+
+static double at(const tu_json *j, const char *path, size_t i)
+{
+	const tu_json *v = tu_json_at(tu_json_get(j, path), i);
+	return v ? v->num : NAN;
+}
+
+/* max |a - b| over n values against a reference .npy of tests/data. */
+static double npy_diff(const float *a, size_t n, const char *name)
+{
+	size_t rn = 0;
+	float *ref = tu_npy_f32(tu_data(name), &rn);
+	double worst = ref && rn == n ? 0 : INFINITY;
+	for (size_t i = 0; ref && rn == n && i < n; i++) {
+		const double d = fabs((double)a[i] - ref[i]);
+		worst = d > worst || d != d ? (d != d ? INFINITY : d) : worst;
+	}
+	free(ref);
+	return worst;
+}
+
+/* ---- position buckets and geometry -------------------------------------- */
+
+static void test_buckets(void)
+{
+	/* the grids (up to 76 patches a side) where HF's float32 buckets
+	 * leave floor(70 i / n), per the fixture README */
+	static const int want[] = {25, 49, 50, 55, 58};
+	int got[16], n_got = 0;
+	for (int n = 1; n <= 76; n++) {
+		bool differs = false;
+		for (int i = 0; i < n; i++)
+			differs |= rvi_minicpmv_bucket(i, n) != 70 * i / n;
+		if (differs && n_got < 16)
+			got[n_got++] = n;
+	}
+	CHECK(n_got == 5 && !memcmp(got, want, sizeof(want)), "%d grids differ from floor", n_got);
+	CHECK(rvi_minicpmv_bucket(5, 25) == 13, "n = 25, i = 5: %d", rvi_minicpmv_bucket(5, 25));
+	CHECK(rvi_minicpmv_bucket(0, 1) == 0 && rvi_minicpmv_bucket(69, 70) == 69, "ends");
+}
+
+static void test_geometry(void)
+{
+	rvi_minicpmv_geom g;
+	rvi_err err = {0};
+	/* the fixtures' (S = 112) */
+	CHECK(rvi_minicpmv_geometry(200, 150, 112, 14, 9, &g, &err) == RV_OK && g.cols == 2 &&
+	          g.rows == 2 && g.ow == 126 && g.oh == 98 && g.sw == 126 && g.sh == 98,
+	      "200x150: %dx%d %dx%d slices %dx%d", g.ow, g.oh, g.cols, g.rows, g.sw, g.sh);
+	/* a side over S but the area under S^2: not sliced (llama.cpp slices) */
+	CHECK(rvi_minicpmv_geometry(126, 98, 112, 14, 9, &g, &err) == RV_OK && g.cols == 0 &&
+	          g.ow == 126 && g.oh == 98,
+	      "126x98: %dx%d slices", g.cols, g.rows);
+	/* max_slice_nums 1: the overview alone */
+	CHECK(rvi_minicpmv_geometry(200, 150, 112, 14, 1, &g, &err) == RV_OK && g.cols == 0 &&
+	          g.rows == 0 && g.ow == 126 && g.oh == 98,
+	      "one slice: %dx%d", g.cols, g.rows);
+	/* MiniCPM-V 2.6's own size: a 1344x448 panorama, ratio 3: grid 3x1
+	 * of 448x448; overview 784x252 (int(448/sqrt 3) = 258 -> 252) */
+	CHECK(rvi_minicpmv_geometry(1344, 448, 448, 14, 9, &g, &err) == RV_OK && g.cols == 3 &&
+	          g.rows == 1 && g.sw == 448 && g.sh == 448 && g.ow == 770 && g.oh == 252,
+	      "1344x448: %dx%d %dx%d slices %dx%d", g.ow, g.oh, g.cols, g.rows, g.sw, g.sh);
+	CHECK(rvi_minicpmv_geometry(200, 150, 112, 14, 0, &g, &err) == RV_ERR_INVALID_ARG,
+	      "0 slices accepted");
+}
+
+/* ---- pixels, SigLIP and the resampler ------------------------------------ */
+
+static void test_vision(const void *model, const image_case *ic)
+{
+	tu_json *ref = load_ref("f32", ic->ref);
+	if (!ref)
+		return;
+	const rvi_vision_arch *a = &rvi_minicpmv_arch;
+	const rvi_minicpmv *m = model;
+	rvi_err err = {0};
+	rvi_image img = {0};
+	rvi_pixels px = {0};
+	float *out = NULL, *out2 = NULL, *feats = NULL;
+	int rc = rvi_image_load_file(tu_data(ic->file), NULL, true, &img, &err);
+	CHECK(rc == RV_OK, "%s: %s", ic->file, err.msg);
+	if (rc == RV_OK)
+		rc = a->preprocess(model, &img, NULL, &px, &err);
+	CHECK(rc == RV_OK, "%s: preprocess: %s", ic->file, err.msg);
+	if (rc != RV_OK)
+		goto done;
+	/* the grid and the sizes */
+	const tu_json *grid = tu_json_get(ref, "preprocess.grid_cols_rows");
+	const int cols =
+	    grid && grid->kind == TU_JARR ? (int)at(ref, "preprocess.grid_cols_rows", 0) : 0;
+	const int rows =
+	    grid && grid->kind == TU_JARR ? (int)at(ref, "preprocess.grid_cols_rows", 1) : 0;
+	CHECK(px.shape.tiles_w == cols && px.shape.tiles_h == rows, "%s: %dx%d slices, want %dx%d",
+	      ic->file, px.shape.tiles_w, px.shape.tiles_h, cols, rows);
+	const tu_json *slices = tu_json_get(ref, "preprocess.slices");
+	const int n_img = (int)(slices ? slices->n : 0);
+	CHECK(n_img == 1 + cols * rows && px.shape.rows == 64 * n_img, "%s: %d images", ic->file,
+	      n_img);
+	const int64_t W = m->hp.n_embd, D = m->hp.n_mm_out;
+	feats = malloc(sizeof(float) * (size_t)(64 * 64 * W));
+	const float *chw = px.data;
+	double worst_v = 0;
+	for (int k = 0; k < n_img && feats; k++) {
+		const tu_json *s = tu_json_at(slices, (size_t)k);
+		const int w = k ? px.w2 : px.w, h = k ? px.h2 : px.h;
+		CHECK(w == at(s, "size_wh", 0) && h == at(s, "size_wh", 1), "%s: image %d is %dx%d",
+		      ic->file, k, w, h);
+		if (w != at(s, "size_wh", 0) || h != at(s, "size_wh", 1))
+			break;
+		char hex[65];
+		tu_sha256_hex(chw, sizeof(float) * 3 * (size_t)w * h, hex);
+		const tu_json *want = tu_json_get(s, "pixels.sha256_f32");
+		CHECK(want && !strcmp(hex, want->str), "%s: image %d's pixels differ from HF's",
+		      ic->file, k);
+		/* the position ids */
+		const int nh = h / 14, nw = w / 14;
+		const tu_json *ids = tu_json_get(s, "position_ids");
+		bool same = ids && ids->n == (size_t)(nh * nw);
+		for (int i = 0; same && i < nh * nw; i++)
+			same =
+			    tu_json_at(ids, (size_t)i)->num ==
+			    rvi_minicpmv_bucket(i / nw, nh) * 70 + rvi_minicpmv_bucket(i % nw, nw);
+		CHECK(same, "%s: image %d's position ids", ic->file, k);
+		/* SigLIP's output */
+		char name[160];
+		snprintf(name, sizeof(name), "minicpmv/ref-npy/mmproj-f32.%s-s%d-vision.npy",
+		         ic->npy, k);
+		rc = rvi_minicpmv_siglip(m, chw, w, h, 2, feats, &err);
+		CHECK(rc == RV_OK, "%s: siglip: %s", ic->file, err.msg);
+		const double d = npy_diff(feats, (size_t)(nh * nw * W), name);
+		worst_v = d > worst_v ? d : worst_v;
+		chw += 3 * (size_t)w * h;
+	}
+	CHECK(worst_v <= TOL_EMBD, "%s: SigLIP outputs differ by %g", ic->file, worst_v);
+
+	/* the embeddings, on two thread counts (must not matter) */
+	const size_t n = (size_t)(px.shape.rows * D);
+	out = malloc(n * sizeof(float));
+	out2 = malloc(n * sizeof(float));
+	if (!out || !out2)
+		goto done;
+	rc = a->encode(model, &px, 1, out, &err);
+	CHECK(rc == RV_OK, "%s: encode: %s", ic->file, err.msg);
+	rc = rc == RV_OK ? a->encode(model, &px, 3, out2, &err) : rc;
+	CHECK(rc == RV_OK && !memcmp(out, out2, n * sizeof(float)),
+	      "%s: the embeddings depend on the thread count", ic->file);
+	char name[160];
+	snprintf(name, sizeof(name), "minicpmv/ref-npy/mmproj-f32.%s-embd.npy", ic->npy);
+	const double worst = npy_diff(out, n, name);
+	CHECK(worst <= TOL_EMBD, "%s: embeddings differ by %g", ic->file, worst);
+	printf("%s: %dx%d slices + overview, pixels identical, SigLIP max |diff| %.3g, "
+	       "embeddings %.3g\n",
+	       ic->file, cols, rows, worst_v, worst);
+done:
+	free(out);
+	free(out2);
+	free(feats);
+	rvi_pixels_free(&px);
+	rvi_image_free(&img);
+	tu_json_free(ref);
+}
+
+/* ---- the text model over the image prompt -------------------------------- */
+
+static rv_context *open_minicpmv(const char *text, rv_model **m)
+{
+	char err[512], name[128];
+	rv_model_params mp = rv_model_default_params();
+	mp.n_threads = 2;
+	*m = NULL;
+	snprintf(name, sizeof(name), "minicpmv/tiny-minicpmv-text-%s.gguf", text);
+	CHECK(rv_model_load(tu_data(name), &mp, m, err, sizeof(err)) == RV_OK, "%s", err);
+	if (!*m)
+		return NULL;
+	CHECK(rv_model_load_mmproj(*m, tu_data(MMPROJ), err, sizeof(err)) == RV_OK, "%s", err);
+	rv_context_params cp = rv_context_default_params();
+	cp.no_cache = 1;
+	rv_context *ctx = NULL;
+	CHECK(rv_context_new(*m, &cp, &ctx, err, sizeof(err)) == RV_OK, "%s", err);
+	return ctx;
+}
+
+/* Our prompt's ids, with UNK_ID for every image row, are want's. */
+static void check_prompt_ids(rv_context *ctx, const rv_prompt *p, const tu_json *want,
+                             const char *name)
+{
+	rvi_prompt pr;
+	int rc = rvi_prompt_prepare(ctx, p, -1, &pr);
+	CHECK(rc == RV_OK, "%s: prepare: %s", name, rv_context_error(ctx));
+	if (rc != RV_OK)
+		return;
+	size_t k = 0;
+	bool same = want != NULL;
+	for (int i = 0; same && i < pr.n_parts; i++) {
+		const rvi_prompt_part *part = &pr.parts[i];
+		for (int64_t t = 0; same && t < part->n; t++, k++)
+			same = k < want->n && tu_json_at(want, k)->num ==
+			                          (part->tokens ? part->tokens[t] : UNK_ID);
+	}
+	CHECK(same && k == want->n, "%s: prompt ids differ from the reference at %zu", name, k);
+	rvi_prompt_free(&pr);
+}
+
+/* Prefill of p (rows encoded afresh). */
+static int prefill(rv_context *ctx, const rv_prompt *p, const char *name)
+{
+	rvi_prompt pr;
+	double ms;
+	int rc = rvi_prompt_prepare(ctx, p, -1, &pr);
+	if (rc == RV_OK)
+		rc = rvi_prompt_encode_images(ctx, &pr, NULL, NULL, &ms);
+	if (rc == RV_OK)
+		rc = rvi_prompt_prefill(ctx, &pr);
+	CHECK(rc == RV_OK, "%s: prefill: %s", name, rv_context_error(ctx));
+	rvi_prompt_free(&pr);
+	return rc;
+}
+
+/* Each of the reference's first-position top 10 within our top 10 and
+ * its log-prob within tol; F32: the same order. */
+static void check_first_top10(rv_context *ctx, const rv_prompt *p, const tu_json *top, double tol,
+                              bool same_order, const char *name)
+{
+	if (prefill(ctx, p, name) != RV_OK || !top)
+		return;
+	const int64_t nv = ctx->model->info.n_vocab;
+	const float *lg = ctx->logits;
+	double mx = -INFINITY, z = 0;
+	for (int64_t v = 0; v < nv; v++)
+		mx = lg[v] > mx ? lg[v] : mx;
+	for (int64_t v = 0; v < nv; v++)
+		z += exp(lg[v] - mx);
+	const double lse = mx + log(z);
+	int in_top = 0, in_place = 0;
+	double worst = 0;
+	for (size_t k = 0; k < top->n; k++) {
+		const int id = (int)num(tu_json_at(top, k), "id");
+		int above = 0;
+		for (int64_t v = 0; v < nv; v++)
+			above += lg[v] > lg[id];
+		in_top += above < 10;
+		in_place += above == (int)k;
+		const double d = fabs(lg[id] - lse - num(tu_json_at(top, k), "logprob"));
+		worst = d > worst ? d : worst;
+	}
+	CHECK(in_top >= (int)top->n - (same_order ? 0 : 1),
+	      "%s: %d of the reference's top 10 are in ours", name, in_top);
+	CHECK(!same_order || in_place == (int)top->n, "%s: %d of the top 10 in the same place",
+	      name, in_place);
+	CHECK(worst <= tol, "%s: first-position log-probs differ by %g", name, worst);
+}
+
+static void check_greedy(rv_context *ctx, const rv_prompt *p, const tu_json *ref, double tol,
+                         bool exact, const char *name, int n_positions)
+{
+	const tu_json *ids = tu_json_get(ref, "greedy.ids");
+	const tu_json *lps = tu_json_get(ref, "greedy.logprobs");
+	if (!ids || !lps) {
+		CHECK(false, "%s: no greedy reference", name);
+		return;
+	}
+	rv_gen_params gp = rv_gen_default_params();
+	gp.temp = 0;
+	gp.n_candidates = 1;
+	gp.n_predict = (int)ids->n;
+	gp.ignore_eos = 1; /* the reference does not stop at EOS */
+	rv_result r;
+	rv_status st = rv_generate_prompt(ctx, p, &gp, &r);
+	CHECK(st == RV_OK, "%s: %s", name, rv_context_error(ctx));
+	if (st != RV_OK)
+		return;
+	CHECK(r.n_prompt_tokens == n_positions, "%s: %d prompt positions, want %d", name,
+	      r.n_prompt_tokens, n_positions);
+	int same = 0;
+	double worst = 0;
+	while (same < r.n_tokens && same < (int)ids->n &&
+	       r.tokens[same] == (int32_t)tu_json_at(ids, (size_t)same)->num) {
+		const double d = fabs(r.logprobs[same] - tu_json_at(lps, (size_t)same)->num);
+		worst = d > worst ? d : worst;
+		same++;
+	}
+	if (exact)
+		CHECK(same == (int)ids->n, "%s: greedy tokens part at step %d", name, same);
+	else
+		CHECK(same >= 1, "%s: the first greedy token differs", name);
+	CHECK(worst <= tol, "%s: log-probs differ by %g (tolerance %g)", name, worst, tol);
+	printf("%s: %d/%zu greedy tokens equal, max |logprob diff| %.3g\n", name, same, ids->n,
+	       worst);
+	rv_result_free(&r);
+}
+
+/* The three continuations scored by teacher forcing after the prompt. */
+static void check_scored(rv_context *ctx, const rv_prompt *p, const tu_json *ref, double tol,
+                         const char *name)
+{
+	const tu_json *cands = tu_json_get(ref, "scored_candidates.candidates");
+	if (!cands) {
+		CHECK(false, "%s: no scored candidates", name);
+		return;
+	}
+	if (prefill(ctx, p, name) != RV_OK)
+		return;
+	rv_result r;
+	memset(&r, 0, sizeof(r));
+	r.n_candidates = (int)cands->n;
+	r.candidates = calloc(cands->n, sizeof(rv_candidate));
+	for (size_t c = 0; c < cands->n; c++) {
+		const tu_json *toks = tu_json_get(tu_json_at(cands, c), "ids");
+		rv_candidate *cd = &r.candidates[c];
+		cd->n_tokens = (int)toks->n;
+		cd->tokens = malloc(sizeof(int32_t) * toks->n);
+		cd->logprobs = calloc(toks->n, sizeof(double));
+		cd->text = strdup("");
+		cd->finish_reason = RV_FINISH_EOS;
+		for (size_t t = 0; t < toks->n; t++)
+			cd->tokens[t] = (int32_t)tu_json_at(toks, t)->num;
+	}
+	int rc = rvi_bestofn_score_reference(ctx, ctx->logits, &r);
+	CHECK(rc == RV_OK, "%s: score: %s", name, rv_context_error(ctx));
+	double worst = 0;
+	for (size_t c = 0; rc == RV_OK && c < cands->n; c++) {
+		const tu_json *lps = tu_json_get(tu_json_at(cands, c), "logprobs");
+		rv_candidate *cd = &r.candidates[c];
+		for (int t = 0; lps && t < cd->n_tokens; t++) {
+			const double d =
+			    fabs(cd->ref_logprobs[t] - tu_json_at(lps, (size_t)t)->num);
+			worst = d > worst ? d : worst;
+			cd->logprobs[t] = cd->ref_logprobs[t]; /* rank on these */
+		}
+		CHECK(lps != NULL, "%s: candidate %zu has no log-probs", name, c);
+		free(cd->ref_logprobs);
+		cd->ref_logprobs = NULL;
+	}
+	CHECK(worst <= tol, "%s: scored candidates differ by %g", name, worst);
+	CHECK(rc == RV_OK && rvi_bestofn_rank(&r, RV_SCORE_MEAN, 0.1) == RV_OK &&
+	          r.chosen == (int)num(ref, "scored_candidates.best_by_mean_logprob"),
+	      "%s: best candidate %d", name, r.chosen);
+	printf("%s: scored candidates max |logprob diff| %.3g\n", name, worst);
+	rv_result_free(&r);
+}
+
+static void test_text_model(const char *text)
+{
+	const bool f32 = !strcmp(text, "f32");
+	const double tol = f32 ? TOL_F32 : TOL_Q8;
+	rv_model *m;
+	rv_context *ctx = open_minicpmv(text, &m);
+	for (size_t i = 0; ctx && i < sizeof(images) / sizeof(images[0]); i++) {
+		tu_json *ref = load_ref(text, images[i].ref);
+		if (!ref)
+			continue;
+		char name[160];
+		snprintf(name, sizeof(name), "%s/%s", text, images[i].ref);
+		char path[4096];
+		snprintf(path, sizeof(path), "%s", tu_data(images[i].file));
+		const char *imgs[1] = {path};
+		/* the default template of a resampler projector is ChatML */
+		rv_prompt p = {.text = "describe", .images = imgs, .n_images = 1};
+		const tu_json *ids = tu_json_get(ref, "tokens.ids");
+		check_prompt_ids(ctx, &p, ids, name);
+		check_first_top10(ctx, &p, tu_json_get(ref, "first_position_top10"), tol, f32,
+		                  name);
+		check_greedy(ctx, &p, ref, tol, f32, name, ids ? (int)ids->n : -1);
+		if (f32) /* Q8_0: the reference's candidates score its own activations */
+			check_scored(ctx, &p, ref, tol, name);
+		tu_json_free(ref);
+	}
+
+	/* the text-only prompt through the same template */
+	char refname[128];
+	snprintf(refname, sizeof(refname), "minicpmv/ref-hf-minicpmv-%s.text.once_upon_a_time.json",
+	         text);
+	tu_json *ref = tu_json_load(tu_data(refname));
+	CHECK(ref != NULL, "%s", refname);
+	const tu_json *q = ref ? tu_json_get(ref, "chat_content") : NULL;
+	if (ctx && ref) {
+		rv_prompt p = {.text = q && q->str ? q->str : "", .chat_template = "chatml"};
+		const tu_json *ids = tu_json_get(ref, "tokens.ids");
+		check_prompt_ids(ctx, &p, ids, refname);
+		check_first_top10(ctx, &p, tu_json_get(ref, "first_position_top10"), tol, f32,
+		                  refname);
+		check_greedy(ctx, &p, ref, tol, f32, refname, ids ? (int)ids->n : -1);
+		if (f32)
+			check_scored(ctx, &p, ref, tol, refname);
+	}
+	tu_json_free(ref);
+	rv_context_free(ctx);
+	rv_model_free(m);
+}
+
+int main(void)
+{
+	test_buckets();
+	test_geometry();
+	rvi_gguf *g = NULL;
+	rvi_err err = {0};
+	void *model = NULL;
+	int rc = rvi_gguf_open(&g, tu_data(MMPROJ), &err);
+	if (rc == RV_OK)
+		rc = rvi_minicpmv_arch.load(g, &model, &err);
+	CHECK(rc == RV_OK, "%s", err.msg);
+	const char *isas[8];
+	const int n_isas = rvk_usable_isas(isas, 8);
+	const rvk_table *first = rvk_active();
+	for (int k = 0; rc == RV_OK && k < n_isas && k < 8; k++) {
+		CHECK(rvk_select(isas[k], NULL, 0), "select %s", isas[k]);
+		printf("-- %s kernels\n", isas[k]);
+		for (size_t i = 0; i < sizeof(images) / sizeof(images[0]); i++)
+			test_vision(model, &images[i]);
+	}
+	CHECK(rvk_select(first->name, NULL, 0), "restore %s", first->name);
+	if (model)
+		rvi_minicpmv_arch.free(model);
+	rvi_gguf_close(g);
+	test_text_model("f32");
+	test_text_model("q8_0");
+	return tu_finish("test_minicpmv");
+}
