@@ -158,6 +158,8 @@ static int open_model(const cli_opts *o, const char *path, const char *mmproj, r
 	    (mmproj && o->image_longest_edge &&
 	     rv_model_set_image_longest_edge(*m, o->image_longest_edge, err, sizeof(err)) !=
 	         RV_OK) ||
+	    (mmproj && o->max_slices &&
+	     rv_model_set_image_max_slices(*m, o->max_slices, err, sizeof(err)) != RV_OK) ||
 	    (o->check_tensors && rv_model_check_tensors(*m, err, sizeof(err)) != RV_OK)) {
 		fprintf(stderr, "rlaifv-infer: %s\n", err);
 		return st == RV_ERR_INVALID_ARG ? EXIT_USAGE : EXIT_MODEL;

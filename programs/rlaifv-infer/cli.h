@@ -43,6 +43,7 @@ typedef struct cli_opts {
 	int image_max_mib;
 	int image_min_pixels, image_max_pixels;
 	int image_longest_edge; /* 0: the mmproj's */
+	int max_slices;         /* 0: the family's */
 	int n_predict;
 	int n_ctx;
 	int n_threads;

@@ -54,6 +54,8 @@ static void usage(FILE *f)
 	    "                          resizes an image to (defaults 3136, 1003520)\n"
 	    "      --image-longest-edge N  SmolVLM: resize images' longest edge to N\n"
 	    "                          before tiling (default: the mmproj's)\n"
+	    "      --max-slices N      MiniCPM-V: cut images into at most N slices besides\n"
+	    "                          the overview (default 9; 1: the overview alone)\n"
 	    "  -n, --n-predict N       most tokens per answer (default -1: until the end)\n"
 	    "  -c, --ctx-size N        context size in tokens (default: the model's, <= 4096)\n"
 	    "  -t, --threads N         threads (default: $RLAIFV_THREADS or physical cores)\n"
@@ -168,6 +170,7 @@ enum long_only {
 	OPT_IMAGE_MIN_PIXELS,
 	OPT_IMAGE_MAX_PIXELS,
 	OPT_IMAGE_LONGEST_EDGE,
+	OPT_MAX_SLICES,
 	OPT_BETA,
 	OPT_SHOW_CANDIDATES,
 	OPT_JSON,
@@ -213,6 +216,7 @@ static const struct option long_options[] = {
     {"image-min-pixels", required_argument, 0, OPT_IMAGE_MIN_PIXELS},
     {"image-max-pixels", required_argument, 0, OPT_IMAGE_MAX_PIXELS},
     {"image-longest-edge", required_argument, 0, OPT_IMAGE_LONGEST_EDGE},
+    {"max-slices", required_argument, 0, OPT_MAX_SLICES},
     {"beta", required_argument, 0, OPT_BETA},
     {"show-candidates", no_argument, 0, OPT_SHOW_CANDIDATES},
     {"json", no_argument, 0, OPT_JSON},
@@ -324,6 +328,8 @@ static int take_option(int c, const char *arg, cli_opts *o)
 		return parse_int("--image-max-memory", arg, 1, RV_MAX_IMAGE_MIB, &o->image_max_mib);
 	case OPT_IMAGE_LONGEST_EDGE:
 		return parse_int("--image-longest-edge", arg, 1, 4096, &o->image_longest_edge);
+	case OPT_MAX_SLICES:
+		return parse_int("--max-slices", arg, 1, 64, &o->max_slices);
 	case OPT_BETA:
 		return parse_float("--beta", arg, 1e-6f, 1e6f, &o->beta);
 	case OPT_SHOW_CANDIDATES:
