@@ -17,10 +17,9 @@
 #include "rlaifv.h"
 #include "simd/kernels.h"
 #include "src/api_internal.h"
-#include "src/bestofn.h"
 #include "src/image/minicpmv.h"
-#include "src/prompt.h"
 #include "tests/testutil.h"
+#include "tests/vlmcheck.h"
 
 #define TOL_EMBD 1e-4
 #define TOL_F32  1e-3
@@ -49,12 +48,6 @@ static tu_json *load_ref(const char *text, const char *image)
 	tu_json *j = tu_json_load(tu_data(name));
 	CHECK(j != NULL, "%s", name);
 	return j;
-}
-
-static double num(const tu_json *j, const char *path)
-{
-	const tu_json *v = tu_json_get(j, path);
-	return v ? v->num : NAN;
 }
 
 static double at(const tu_json *j, const char *path, size_t i)
@@ -220,181 +213,14 @@ done:
 
 /* ---- the text model over the image prompt -------------------------------- */
 
+static const vc_scored_keys scored_keys = {"scored_candidates.candidates", "ids", "logprobs",
+                                           "scored_candidates.best_by_mean_logprob"};
+
 static rv_context *open_minicpmv(const char *text, rv_model **m)
 {
-	char err[512], name[128];
-	rv_model_params mp = rv_model_default_params();
-	mp.n_threads = 2;
-	*m = NULL;
+	char name[128];
 	snprintf(name, sizeof(name), "minicpmv/tiny-minicpmv-text-%s.gguf", text);
-	CHECK(rv_model_load(tu_data(name), &mp, m, err, sizeof(err)) == RV_OK, "%s", err);
-	if (!*m)
-		return NULL;
-	CHECK(rv_model_load_mmproj(*m, tu_data(MMPROJ), err, sizeof(err)) == RV_OK, "%s", err);
-	rv_context_params cp = rv_context_default_params();
-	cp.no_cache = 1;
-	rv_context *ctx = NULL;
-	CHECK(rv_context_new(*m, &cp, &ctx, err, sizeof(err)) == RV_OK, "%s", err);
-	return ctx;
-}
-
-/* Our prompt's ids, with UNK_ID for every image row, are want's. */
-static void check_prompt_ids(rv_context *ctx, const rv_prompt *p, const tu_json *want,
-                             const char *name)
-{
-	rvi_prompt pr;
-	int rc = rvi_prompt_prepare(ctx, p, -1, &pr);
-	CHECK(rc == RV_OK, "%s: prepare: %s", name, rv_context_error(ctx));
-	if (rc != RV_OK)
-		return;
-	size_t k = 0;
-	bool same = want != NULL;
-	for (int i = 0; same && i < pr.n_parts; i++) {
-		const rvi_prompt_part *part = &pr.parts[i];
-		for (int64_t t = 0; same && t < part->n; t++, k++)
-			same = k < want->n && tu_json_at(want, k)->num ==
-			                          (part->tokens ? part->tokens[t] : UNK_ID);
-	}
-	CHECK(same && k == want->n, "%s: prompt ids differ from the reference at %zu", name, k);
-	rvi_prompt_free(&pr);
-}
-
-/* Prefill of p (rows encoded afresh). */
-static int prefill(rv_context *ctx, const rv_prompt *p, const char *name)
-{
-	rvi_prompt pr;
-	double ms;
-	int rc = rvi_prompt_prepare(ctx, p, -1, &pr);
-	if (rc == RV_OK)
-		rc = rvi_prompt_encode_images(ctx, &pr, NULL, NULL, &ms);
-	if (rc == RV_OK)
-		rc = rvi_prompt_prefill(ctx, &pr);
-	CHECK(rc == RV_OK, "%s: prefill: %s", name, rv_context_error(ctx));
-	rvi_prompt_free(&pr);
-	return rc;
-}
-
-/* Each of the reference's first-position top 10 within our top 10 and
- * its log-prob within tol; F32: the same order. */
-static void check_first_top10(rv_context *ctx, const rv_prompt *p, const tu_json *top, double tol,
-                              bool same_order, const char *name)
-{
-	if (prefill(ctx, p, name) != RV_OK || !top)
-		return;
-	const int64_t nv = ctx->model->info.n_vocab;
-	const float *lg = ctx->logits;
-	double mx = -INFINITY, z = 0;
-	for (int64_t v = 0; v < nv; v++)
-		mx = lg[v] > mx ? lg[v] : mx;
-	for (int64_t v = 0; v < nv; v++)
-		z += exp(lg[v] - mx);
-	const double lse = mx + log(z);
-	int in_top = 0, in_place = 0;
-	double worst = 0;
-	for (size_t k = 0; k < top->n; k++) {
-		const int id = (int)num(tu_json_at(top, k), "id");
-		int above = 0;
-		for (int64_t v = 0; v < nv; v++)
-			above += lg[v] > lg[id];
-		in_top += above < 10;
-		in_place += above == (int)k;
-		const double d = fabs(lg[id] - lse - num(tu_json_at(top, k), "logprob"));
-		worst = d > worst ? d : worst;
-	}
-	CHECK(in_top >= (int)top->n - (same_order ? 0 : 1),
-	      "%s: %d of the reference's top 10 are in ours", name, in_top);
-	CHECK(!same_order || in_place == (int)top->n, "%s: %d of the top 10 in the same place",
-	      name, in_place);
-	CHECK(worst <= tol, "%s: first-position log-probs differ by %g", name, worst);
-}
-
-static void check_greedy(rv_context *ctx, const rv_prompt *p, const tu_json *ref, double tol,
-                         bool exact, const char *name, int n_positions)
-{
-	const tu_json *ids = tu_json_get(ref, "greedy.ids");
-	const tu_json *lps = tu_json_get(ref, "greedy.logprobs");
-	if (!ids || !lps) {
-		CHECK(false, "%s: no greedy reference", name);
-		return;
-	}
-	rv_gen_params gp = rv_gen_default_params();
-	gp.temp = 0;
-	gp.n_candidates = 1;
-	gp.n_predict = (int)ids->n;
-	gp.ignore_eos = 1; /* the reference does not stop at EOS */
-	rv_result r;
-	rv_status st = rv_generate_prompt(ctx, p, &gp, &r);
-	CHECK(st == RV_OK, "%s: %s", name, rv_context_error(ctx));
-	if (st != RV_OK)
-		return;
-	CHECK(r.n_prompt_tokens == n_positions, "%s: %d prompt positions, want %d", name,
-	      r.n_prompt_tokens, n_positions);
-	int same = 0;
-	double worst = 0;
-	while (same < r.n_tokens && same < (int)ids->n &&
-	       r.tokens[same] == (int32_t)tu_json_at(ids, (size_t)same)->num) {
-		const double d = fabs(r.logprobs[same] - tu_json_at(lps, (size_t)same)->num);
-		worst = d > worst ? d : worst;
-		same++;
-	}
-	if (exact)
-		CHECK(same == (int)ids->n, "%s: greedy tokens part at step %d", name, same);
-	else
-		CHECK(same >= 1, "%s: the first greedy token differs", name);
-	CHECK(worst <= tol, "%s: log-probs differ by %g (tolerance %g)", name, worst, tol);
-	printf("%s: %d/%zu greedy tokens equal, max |logprob diff| %.3g\n", name, same, ids->n,
-	       worst);
-	rv_result_free(&r);
-}
-
-/* The three continuations scored by teacher forcing after the prompt. */
-static void check_scored(rv_context *ctx, const rv_prompt *p, const tu_json *ref, double tol,
-                         const char *name)
-{
-	const tu_json *cands = tu_json_get(ref, "scored_candidates.candidates");
-	if (!cands) {
-		CHECK(false, "%s: no scored candidates", name);
-		return;
-	}
-	if (prefill(ctx, p, name) != RV_OK)
-		return;
-	rv_result r;
-	memset(&r, 0, sizeof(r));
-	r.n_candidates = (int)cands->n;
-	r.candidates = calloc(cands->n, sizeof(rv_candidate));
-	for (size_t c = 0; c < cands->n; c++) {
-		const tu_json *toks = tu_json_get(tu_json_at(cands, c), "ids");
-		rv_candidate *cd = &r.candidates[c];
-		cd->n_tokens = (int)toks->n;
-		cd->tokens = malloc(sizeof(int32_t) * toks->n);
-		cd->logprobs = calloc(toks->n, sizeof(double));
-		cd->text = strdup("");
-		cd->finish_reason = RV_FINISH_EOS;
-		for (size_t t = 0; t < toks->n; t++)
-			cd->tokens[t] = (int32_t)tu_json_at(toks, t)->num;
-	}
-	int rc = rvi_bestofn_score_reference(ctx, ctx->logits, &r);
-	CHECK(rc == RV_OK, "%s: score: %s", name, rv_context_error(ctx));
-	double worst = 0;
-	for (size_t c = 0; rc == RV_OK && c < cands->n; c++) {
-		const tu_json *lps = tu_json_get(tu_json_at(cands, c), "logprobs");
-		rv_candidate *cd = &r.candidates[c];
-		for (int t = 0; lps && t < cd->n_tokens; t++) {
-			const double d =
-			    fabs(cd->ref_logprobs[t] - tu_json_at(lps, (size_t)t)->num);
-			worst = d > worst ? d : worst;
-			cd->logprobs[t] = cd->ref_logprobs[t]; /* rank on these */
-		}
-		CHECK(lps != NULL, "%s: candidate %zu has no log-probs", name, c);
-		free(cd->ref_logprobs);
-		cd->ref_logprobs = NULL;
-	}
-	CHECK(worst <= tol, "%s: scored candidates differ by %g", name, worst);
-	CHECK(rc == RV_OK && rvi_bestofn_rank(&r, RV_SCORE_MEAN, 0.1) == RV_OK &&
-	          r.chosen == (int)num(ref, "scored_candidates.best_by_mean_logprob"),
-	      "%s: best candidate %d", name, r.chosen);
-	printf("%s: scored candidates max |logprob diff| %.3g\n", name, worst);
-	rv_result_free(&r);
+	return vc_open(name, MMPROJ, m);
 }
 
 static void test_text_model(const char *text)
@@ -415,12 +241,11 @@ static void test_text_model(const char *text)
 		/* the default template of a resampler projector is ChatML */
 		rv_prompt p = {.text = "describe", .images = imgs, .n_images = 1};
 		const tu_json *ids = tu_json_get(ref, "tokens.ids");
-		check_prompt_ids(ctx, &p, ids, name);
-		check_first_top10(ctx, &p, tu_json_get(ref, "first_position_top10"), tol, f32,
-		                  name);
-		check_greedy(ctx, &p, ref, tol, f32, name, ids ? (int)ids->n : -1);
+		vc_prompt_ids(ctx, &p, ids, UNK_ID, name);
+		vc_first_top10(ctx, &p, tu_json_get(ref, "first_position_top10"), tol, f32, name);
+		vc_greedy(ctx, &p, ref, tol, f32, name, ids ? (int)ids->n : -1);
 		if (f32) /* Q8_0: the reference's candidates score its own activations */
-			check_scored(ctx, &p, ref, tol, name);
+			vc_scored(ctx, &p, ref, &scored_keys, tol, name);
 		tu_json_free(ref);
 	}
 
@@ -434,15 +259,89 @@ static void test_text_model(const char *text)
 	if (ctx && ref) {
 		rv_prompt p = {.text = q && q->str ? q->str : "", .chat_template = "chatml"};
 		const tu_json *ids = tu_json_get(ref, "tokens.ids");
-		check_prompt_ids(ctx, &p, ids, refname);
-		check_first_top10(ctx, &p, tu_json_get(ref, "first_position_top10"), tol, f32,
-		                  refname);
-		check_greedy(ctx, &p, ref, tol, f32, refname, ids ? (int)ids->n : -1);
+		vc_prompt_ids(ctx, &p, ids, UNK_ID, refname);
+		vc_first_top10(ctx, &p, tu_json_get(ref, "first_position_top10"), tol, f32,
+		               refname);
+		vc_greedy(ctx, &p, ref, tol, f32, refname, ids ? (int)ids->n : -1);
 		if (f32)
-			check_scored(ctx, &p, ref, tol, refname);
+			vc_scored(ctx, &p, ref, &scored_keys, tol, refname);
 	}
 	tu_json_free(ref);
 	rv_context_free(ctx);
+	rv_model_free(m);
+}
+
+/* Best-of-N on the sliced image: candidates equal to their solo runs; the
+ * model as its own reference, then the Q8_0 model (with the same
+ * projector, whose rows it shares) as RLAIF-V's reference model. */
+static void test_bestofn(void)
+{
+	rv_model *m, *mq;
+	rv_context *ctx = open_minicpmv("f32", &m);
+	rv_context *ref = open_minicpmv("q8_0", &mq);
+	char path[4096];
+	snprintf(path, sizeof(path), "%s", tu_data("minicpmv/grid_200x150.png"));
+	const char *imgs[1] = {path};
+	rv_prompt p = {.text = "describe", .images = imgs, .n_images = 1};
+	if (ctx && ref) {
+		vc_bestofn(ctx, &p, NULL, 1e-4, "best-of-4, own reference");
+		vc_bestofn(ctx, &p, ref, TOL_Q8, "best-of-4, Q8_0 reference");
+	}
+	rv_context_free(ref);
+	rv_model_free(mq);
+	rv_context_free(ctx);
+	rv_model_free(m);
+}
+
+/* rv_model_set_image_max_slices: 1 gives the overview alone (the prompt
+ * as HF's processor writes an unsliced image: 105 positions), a cache
+ * entry of its own, and refusals out of range or on other projectors. */
+static void test_max_slices(void)
+{
+	rv_model *m;
+	rv_context *ctx = open_minicpmv("f32", &m);
+	if (!ctx)
+		return;
+	char err[512], path[4096];
+	snprintf(path, sizeof(path), "%s", tu_data("minicpmv/grid_200x150.png"));
+	const char *imgs[1] = {path};
+	rv_prompt p = {.text = "describe", .images = imgs, .n_images = 1};
+	rv_gen_params gp = rv_gen_default_params();
+	gp.temp = 0;
+	gp.n_candidates = 1;
+	gp.n_predict = 2;
+	rv_result r;
+	CHECK(rv_model_set_image_max_slices(m, 1, err, sizeof(err)) == RV_OK, "%s", err);
+	CHECK(m->image_max_slices == 1, "the setting was not kept");
+	CHECK(rv_generate_prompt(ctx, &p, &gp, &r) == RV_OK && r.n_prompt_tokens == 105,
+	      "max slices 1: %d positions: %s", r.n_prompt_tokens, rv_context_error(ctx));
+	rv_result_free(&r);
+	/* 3: the candidates of 2.39 are 2 and 3 slices; [2, 1] fits 4:3 best */
+	CHECK(rv_model_set_image_max_slices(m, 3, err, sizeof(err)) == RV_OK, "%s", err);
+	CHECK(rv_generate_prompt(ctx, &p, &gp, &r) == RV_OK && r.n_prompt_tokens == 105 + 2 * 66,
+	      "max slices 3: %d positions: %s", r.n_prompt_tokens, rv_context_error(ctx));
+	rv_result_free(&r);
+	CHECK(rv_model_set_image_max_slices(m, 0, err, sizeof(err)) == RV_OK &&
+	          rv_generate_prompt(ctx, &p, &gp, &r) == RV_OK && r.n_prompt_tokens == 370,
+	      "0 does not restore the default");
+	rv_result_free(&r);
+	CHECK(rv_model_set_image_max_slices(m, 65, err, sizeof(err)) == RV_ERR_INVALID_ARG &&
+	          strstr(err, "65"),
+	      "65: '%s'", err);
+	rv_context_free(ctx);
+	rv_model_free(m);
+
+	/* a projector without slices refuses it */
+	rv_model_params mp = rv_model_default_params();
+	m = NULL;
+	CHECK(rv_model_load(tu_data("tiny-llava-text-f32.gguf"), &mp, &m, err, sizeof(err)) ==
+	              RV_OK &&
+	          rv_model_load_mmproj(m, tu_data("tiny-llava-mmproj-f32.gguf"), err,
+	                               sizeof(err)) == RV_OK,
+	      "%s", err);
+	CHECK(m && rv_model_set_image_max_slices(m, 2, err, sizeof(err)) == RV_ERR_UNSUPPORTED &&
+	          strstr(err, "mlp"),
+	      "LLaVA: '%s'", err);
 	rv_model_free(m);
 }
 
@@ -472,5 +371,7 @@ int main(void)
 	rvi_gguf_close(g);
 	test_text_model("f32");
 	test_text_model("q8_0");
+	test_bestofn();
+	test_max_slices();
 	return tu_finish("test_minicpmv");
 }

@@ -22,6 +22,7 @@
 #include "src/chat.h"
 #include "src/prompt.h"
 #include "tests/testutil.h"
+#include "tests/vlmcheck.h"
 
 #define TOL_EMBD 1e-4
 #define TOL_F32  1e-3
@@ -147,185 +148,13 @@ done:
 
 static rv_context *open_smolvlm(const char *text, rv_model **m)
 {
-	char err[512], name[128];
-	rv_model_params mp = rv_model_default_params();
-	mp.n_threads = 2;
-	*m = NULL;
+	char name[128];
 	snprintf(name, sizeof(name), "smolvlm/tiny-smolvlm-text-%s.gguf", text);
-	CHECK(rv_model_load(tu_data(name), &mp, m, err, sizeof(err)) == RV_OK, "%s", err);
-	if (!*m)
-		return NULL;
-	CHECK(rv_model_load_mmproj(*m, tu_data(MMPROJ), err, sizeof(err)) == RV_OK, "%s", err);
-	rv_context_params cp = rv_context_default_params();
-	cp.no_cache = 1;
-	rv_context *ctx = NULL;
-	CHECK(rv_context_new(*m, &cp, &ctx, err, sizeof(err)) == RV_OK, "%s", err);
-	return ctx;
+	return vc_open(name, MMPROJ, m);
 }
 
-/* Our prompt's ids, with IMAGE_ID for every image row, are want's. */
-static void check_prompt_ids(rv_context *ctx, const rv_prompt *p, const tu_json *want,
-                             const char *name)
-{
-	rvi_prompt pr;
-	int rc = rvi_prompt_prepare(ctx, p, -1, &pr);
-	CHECK(rc == RV_OK, "%s: prepare: %s", name, rv_context_error(ctx));
-	if (rc != RV_OK)
-		return;
-	size_t k = 0;
-	bool same = want != NULL;
-	for (int i = 0; same && i < pr.n_parts; i++) {
-		const rvi_prompt_part *part = &pr.parts[i];
-		for (int64_t t = 0; t < part->n; t++, k++)
-			same &= k < want->n && tu_json_at(want, k)->num ==
-			                           (part->tokens ? part->tokens[t] : IMAGE_ID);
-	}
-	CHECK(same && k == want->n, "%s: prompt ids differ from the reference (%zu of ours)", name,
-	      k);
-	rvi_prompt_free(&pr);
-}
-
-/* After prefill: each of the reference's first-position top 10 within our
- * top 10 and its log-prob within tol; F32: the same order. */
-static void check_first_top10(rv_context *ctx, const rv_prompt *p, const tu_json *top, double tol,
-                              bool same_order, const char *name)
-{
-	rvi_prompt pr;
-	double ms;
-	int rc = rvi_prompt_prepare(ctx, p, -1, &pr);
-	if (rc == RV_OK)
-		rc = rvi_prompt_encode_images(ctx, &pr, NULL, NULL, &ms);
-	if (rc == RV_OK)
-		rc = rvi_prompt_prefill(ctx, &pr);
-	CHECK(rc == RV_OK, "%s: prefill: %s", name, rv_context_error(ctx));
-	rvi_prompt_free(&pr);
-	if (rc != RV_OK || !top)
-		return;
-	const int64_t nv = ctx->model->info.n_vocab;
-	const float *lg = ctx->logits;
-	double mx = -INFINITY, z = 0;
-	for (int64_t v = 0; v < nv; v++)
-		mx = lg[v] > mx ? lg[v] : mx;
-	for (int64_t v = 0; v < nv; v++)
-		z += exp(lg[v] - mx);
-	const double lse = mx + log(z);
-	int in_top = 0, in_place = 0;
-	double worst = 0;
-	for (size_t k = 0; k < top->n; k++) {
-		const int id = (int)num(tu_json_at(top, k), "id");
-		int above = 0;
-		for (int64_t v = 0; v < nv; v++)
-			above += lg[v] > lg[id];
-		in_top += above < 10;
-		in_place += above == (int)k;
-		const double d = fabs(lg[id] - lse - num(tu_json_at(top, k), "logprob"));
-		worst = d > worst ? d : worst;
-	}
-	/* Q8_0 activations move near-tied logits: one of ten may trade places
-	 * with the eleventh (its log-prob is still checked below) */
-	CHECK(in_top >= (int)top->n - (same_order ? 0 : 1),
-	      "%s: %d of the reference's top 10 are in ours", name, in_top);
-	CHECK(!same_order || in_place == (int)top->n, "%s: %d of the top 10 in the same place",
-	      name, in_place);
-	CHECK(worst <= tol, "%s: first-position log-probs differ by %g", name, worst);
-}
-
-static void check_greedy(rv_context *ctx, const rv_prompt *p, const tu_json *ref, double tol,
-                         bool exact, const char *name, int n_positions)
-{
-	const tu_json *ids = tu_json_get(ref, "greedy.ids");
-	const tu_json *lps = tu_json_get(ref, "greedy.logprobs");
-	if (!ids || !lps) {
-		CHECK(false, "%s: no greedy reference", name);
-		return;
-	}
-	rv_gen_params gp = rv_gen_default_params();
-	gp.temp = 0;
-	gp.n_candidates = 1;
-	gp.n_predict = (int)ids->n;
-	gp.ignore_eos = 1; /* the reference does not stop at EOS */
-	rv_result r;
-	rv_status st = rv_generate_prompt(ctx, p, &gp, &r);
-	CHECK(st == RV_OK, "%s: %s", name, rv_context_error(ctx));
-	if (st != RV_OK)
-		return;
-	CHECK(r.n_prompt_tokens == n_positions, "%s: %d prompt positions, want %d", name,
-	      r.n_prompt_tokens, n_positions);
-	int same = 0;
-	double worst = 0;
-	while (same < r.n_tokens && same < (int)ids->n &&
-	       r.tokens[same] == (int32_t)tu_json_at(ids, (size_t)same)->num) {
-		const double d = fabs(r.logprobs[same] - tu_json_at(lps, (size_t)same)->num);
-		worst = d > worst ? d : worst;
-		same++;
-	}
-	if (exact)
-		CHECK(same == (int)ids->n, "%s: greedy tokens part at step %d", name, same);
-	else
-		CHECK(same >= 1, "%s: the first greedy token differs", name);
-	CHECK(worst <= tol, "%s: log-probs differ by %g (tolerance %g)", name, worst, tol);
-	printf("%s: %d/%zu greedy tokens equal, max |logprob diff| %.3g\n", name, same, ids->n,
-	       worst);
-	rv_result_free(&r);
-}
-
-/* The three continuations scored by teacher forcing after the prompt. */
-static void check_scored(rv_context *ctx, const rv_prompt *p, const tu_json *ref, double tol,
-                         const char *name)
-{
-	const tu_json *cands = tu_json_get(ref, "scored_candidates");
-	if (!cands) {
-		CHECK(false, "%s: no scored candidates", name);
-		return;
-	}
-	rvi_prompt pr;
-	double ms;
-	int rc = rvi_prompt_prepare(ctx, p, -1, &pr);
-	if (rc == RV_OK)
-		rc = rvi_prompt_encode_images(ctx, &pr, NULL, NULL, &ms);
-	if (rc == RV_OK)
-		rc = rvi_prompt_prefill(ctx, &pr);
-	CHECK(rc == RV_OK, "%s: prefill: %s", name, rv_context_error(ctx));
-	rvi_prompt_free(&pr);
-	if (rc != RV_OK)
-		return;
-	rv_result r;
-	memset(&r, 0, sizeof(r));
-	r.n_candidates = (int)cands->n;
-	r.candidates = calloc(cands->n, sizeof(rv_candidate));
-	for (size_t c = 0; c < cands->n; c++) {
-		const tu_json *toks = tu_json_get(tu_json_at(cands, c), "tokens");
-		rv_candidate *cd = &r.candidates[c];
-		cd->n_tokens = (int)toks->n;
-		cd->tokens = malloc(sizeof(int32_t) * toks->n);
-		cd->logprobs = calloc(toks->n, sizeof(double));
-		cd->text = strdup("");
-		cd->finish_reason = RV_FINISH_EOS;
-		for (size_t t = 0; t < toks->n; t++)
-			cd->tokens[t] = (int32_t)tu_json_at(toks, t)->num;
-	}
-	rc = rvi_bestofn_score_reference(ctx, ctx->logits, &r);
-	CHECK(rc == RV_OK, "%s: score: %s", name, rv_context_error(ctx));
-	double worst = 0;
-	for (size_t c = 0; rc == RV_OK && c < cands->n; c++) {
-		const tu_json *lps = tu_json_get(tu_json_at(cands, c), "token_logprobs");
-		rv_candidate *cd = &r.candidates[c];
-		for (int t = 0; t < cd->n_tokens; t++) {
-			const double d =
-			    fabs(cd->ref_logprobs[t] - tu_json_at(lps, (size_t)t)->num);
-			worst = d > worst ? d : worst;
-			cd->logprobs[t] = cd->ref_logprobs[t]; /* rank on these */
-		}
-		free(cd->ref_logprobs);
-		cd->ref_logprobs = NULL;
-	}
-	CHECK(worst <= tol, "%s: scored candidates differ by %g", name, worst);
-	CHECK(rc == RV_OK && rvi_bestofn_rank(&r, RV_SCORE_MEAN, 0.1) == RV_OK &&
-	          r.chosen == (int)num(ref, "best_by_mean_logprob"),
-	      "%s: best candidate %d", name, r.chosen);
-	printf("%s: scored candidates max |logprob diff| %.3g\n", name, worst);
-	rv_result_free(&r);
-}
+static const vc_scored_keys scored_keys = {"scored_candidates", "tokens", "token_logprobs",
+                                           "best_by_mean_logprob"};
 
 static void test_text_model(const char *text)
 {
@@ -344,12 +173,11 @@ static void test_text_model(const char *text)
 		const char *imgs[1] = {path};
 		/* the default template of an idefics3 projector is SmolVLM's */
 		rv_prompt p = {"describe", imgs, 1, NULL, NULL};
-		check_prompt_ids(ctx, &p, tu_json_get(ref, "tokens.ids"), name);
-		check_first_top10(ctx, &p, tu_json_get(ref, "first_position_top10"), tol, f32,
-		                  name);
-		check_greedy(ctx, &p, ref, tol, f32, name, (int)num(ref, "tokens.n_positions"));
+		vc_prompt_ids(ctx, &p, tu_json_get(ref, "tokens.ids"), IMAGE_ID, name);
+		vc_first_top10(ctx, &p, tu_json_get(ref, "first_position_top10"), tol, f32, name);
+		vc_greedy(ctx, &p, ref, tol, f32, name, (int)num(ref, "tokens.n_positions"));
 		if (f32) /* Q8_0: the reference's candidates score its own activations */
-			check_scored(ctx, &p, ref, tol, name);
+			vc_scored(ctx, &p, ref, &scored_keys, tol, name);
 		tu_json_free(ref);
 	}
 
@@ -361,10 +189,10 @@ static void test_text_model(const char *text)
 	if (ctx && ref) {
 		rv_prompt p = {"Once upon a time", NULL, 0, "smolvlm", NULL};
 		const tu_json *ids = tu_json_get(ref, "prompt_ids");
-		check_prompt_ids(ctx, &p, ids, refname);
-		check_first_top10(ctx, &p, tu_json_get(ref, "first_position_top10"), tol, f32,
-		                  refname);
-		check_greedy(ctx, &p, ref, tol, f32, refname, ids ? (int)ids->n : -1);
+		vc_prompt_ids(ctx, &p, ids, IMAGE_ID, refname);
+		vc_first_top10(ctx, &p, tu_json_get(ref, "first_position_top10"), tol, f32,
+		               refname);
+		vc_greedy(ctx, &p, ref, tol, f32, refname, ids ? (int)ids->n : -1);
 	}
 	tu_json_free(ref);
 	rv_context_free(ctx);
@@ -461,7 +289,7 @@ static void test_longest_edge(void)
 	want.items = items;
 	for (size_t i = 0; i < want.n; i++)
 		items[i] = (tu_json){.kind = TU_JNUM, .num = want_ids[i]};
-	check_prompt_ids(ctx, &p, &want, "longest edge 64");
+	vc_prompt_ids(ctx, &p, &want, IMAGE_ID, "longest edge 64");
 	rv_gen_params gp = rv_gen_default_params();
 	gp.temp = 0;
 	gp.n_candidates = 1;
