@@ -59,6 +59,7 @@ typedef struct rvb_opts {
 	int depth[RVB_MAX_POINTS], n_depth;
 	int bon[RVB_MAX_POINTS], n_bon;
 	bool kernels; /* the kernel micro-benchmark instead */
+	bool minicpmv; /* the MiniCPM-V image encoder instead */
 	const char *tokenizers; /* comma-separated vocabulary files: tokenizer speed instead */
 	bool quick;
 	bool json;
@@ -84,6 +85,17 @@ int rvb_text_model(const char *dir, rvb_variant v, char *path, size_t size, bool
 /* The same for the CLIP ViT-L/14-336 projector of weight type t (F16, F32). */
 int rvb_vision_model(const char *dir, enum rvi_type t, char *path, size_t size, bool *generated,
                      rvi_err *err);
+
+/* Writes the model w describes to path in dir unless a file of its size
+ * is there already (the name carries the generator's version), after
+ * checking the free space; seed makes its weights. */
+struct rvb_gguf_writer;
+int rvb_materialize(const struct rvb_gguf_writer *w, const char *dir, const char *path,
+                    uint64_t seed, bool *generated, rvi_err *err);
+
+/* --minicpmv: a MiniCPM-V-2.6-shaped image encoder at 1 and 9 slices
+ * (minicpmv.c); prints its own table and returns the exit code. */
+int rvb_bench_minicpmv(const rvb_opts *o);
 
 /* ---- results -------------------------------------------------------------- */
 

@@ -38,6 +38,8 @@ static void usage(FILE *f)
 	    "                          GGUF files (comma-separated) instead of models\n"
 	    "      --kernels           measure the decode mat-vec of each weight type on each\n"
 	    "                          kernel set instead of models\n"
+	    "      --minicpmv          measure a MiniCPM-V-2.6-shaped image encoder at 1\n"
+	    "                          and 9 slices instead of models (1 GB generated)\n"
 	    "      --generate-only     make the models and stop\n"
 	    "      --cache-dir DIR     where generated models are kept\n"
 	    "                          (default $XDG_CACHE_HOME/rlaifv/bench)\n"
@@ -81,6 +83,7 @@ enum long_only {
 	OPT_JSON,
 	OPT_VERSION,
 	OPT_TOKENIZERS,
+	OPT_MINICPMV,
 };
 
 static const struct option long_options[] = {
@@ -90,6 +93,7 @@ static const struct option long_options[] = {
     {"mmproj", required_argument, 0, OPT_MMPROJ},
     {"kernels", no_argument, 0, OPT_KERNELS},
     {"tokenizers", required_argument, 0, OPT_TOKENIZERS},
+    {"minicpmv", no_argument, 0, OPT_MINICPMV},
     {"generate-only", no_argument, 0, OPT_GENERATE_ONLY},
     {"cache-dir", required_argument, 0, OPT_CACHE_DIR},
     {"threads", required_argument, 0, 't'},
@@ -248,6 +252,9 @@ static int take_option(int c, const char *arg, rvb_opts *o)
 	case OPT_KERNELS:
 		o->kernels = true;
 		return 0;
+	case OPT_MINICPMV:
+		o->minicpmv = true;
+		return 0;
 	case OPT_TOKENIZERS:
 		o->tokenizers = arg;
 		return 0;
@@ -367,6 +374,8 @@ int main(int argc, char **argv)
 		return code;
 	if (o.tokenizers)
 		return rvb_bench_tokenizers(&o);
+	if (o.minicpmv)
+		return rvb_bench_minicpmv(&o);
 	char ebuf[512];
 	if (rv_select_kernels(NULL, ebuf, sizeof(ebuf)) != RV_OK) { /* $RLAIFV_ISA */
 		fprintf(stderr, "rlaifv-bench: %s\n", ebuf);

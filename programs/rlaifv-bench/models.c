@@ -332,8 +332,8 @@ static int build_vision_model(rvb_gguf_writer *w, enum rvi_type t)
  * there already: the name carries the generator version, so a file of the
  * right name and size is one this version wrote (a killed run leaves only
  * its temporary file, never a short file under the final name). */
-static int materialize(const rvb_gguf_writer *w, const char *dir, const char *path, uint64_t seed,
-                       bool *generated, rvi_err *err)
+int rvb_materialize(const rvb_gguf_writer *w, const char *dir, const char *path, uint64_t seed,
+                    bool *generated, rvi_err *err)
 {
 	const uint64_t size = rvb_gguf_file_size(w);
 	struct stat st;
@@ -383,7 +383,7 @@ int rvb_text_model(const char *dir, rvb_variant v, char *path, size_t size, bool
 		rc = rvi_errorf(err, rc, "out of memory describing the %s model",
 		                rvb_variant_name(v));
 	else
-		rc = materialize(&w, dir, path, 0x11a3a0000ull + (uint64_t)v, generated, err);
+		rc = rvb_materialize(&w, dir, path, 0x11a3a0000ull + (uint64_t)v, generated, err);
 	rvb_gguf_free(&w);
 	return rc;
 }
@@ -400,7 +400,7 @@ int rvb_vision_model(const char *dir, enum rvi_type t, char *path, size_t size, 
 	if (rc != RV_OK)
 		rc = rvi_errorf(err, rc, "out of memory describing the vision model");
 	else
-		rc = materialize(&w, dir, path, 0xc11f0000ull + (uint64_t)t, generated, err);
+		rc = rvb_materialize(&w, dir, path, 0xc11f0000ull + (uint64_t)t, generated, err);
 	rvb_gguf_free(&w);
 	return rc;
 }
