@@ -58,8 +58,8 @@ typedef struct rvb_opts {
 	int prefill[RVB_MAX_POINTS], n_prefill;
 	int depth[RVB_MAX_POINTS], n_depth;
 	int bon[RVB_MAX_POINTS], n_bon;
-	bool kernels; /* the kernel micro-benchmark instead */
-	bool minicpmv; /* the MiniCPM-V image encoder instead */
+	bool kernels;           /* the kernel micro-benchmark instead */
+	bool minicpmv;          /* the MiniCPM-V image encoder instead */
 	const char *tokenizers; /* comma-separated vocabulary files: tokenizer speed instead */
 	bool quick;
 	bool json;
