@@ -66,14 +66,8 @@ int rvi_idefics3_load(rvi_idefics3 *m, const rvi_gguf *g, rvi_err *err)
 	    (rc = rvi_load_weight(g, "mm.model.fc.weight", hp->n_mm_hidden, hp->n_mm_out, &m->fc,
 	                          err)))
 		goto fail;
-	m->layers = rvi_zalloc((size_t)hp->n_layer, sizeof(*m->layers));
-	if (!m->layers) {
-		rc = rvi_errorf(err, RV_ERR_NOMEM, "out of memory");
+	if ((rc = rvi_vit_load_layers(g, hp, &m->layers, err)))
 		goto fail;
-	}
-	for (int64_t il = 0; il < hp->n_layer; il++)
-		if ((rc = rvi_vit_load_layer(g, hp, il, &m->layers[il], err)))
-			goto fail;
 	return RV_OK;
 fail:
 	rvi_idefics3_free(m);
@@ -82,9 +76,7 @@ fail:
 
 void rvi_idefics3_free(rvi_idefics3 *m)
 {
-	for (int64_t il = 0; m->layers && il < m->hp.n_layer; il++)
-		rvi_vit_layer_free(&m->layers[il]);
-	free(m->layers);
+	rvi_vit_layers_free(m->layers, m->hp.n_layer);
 	free(m->patch_bias);
 	free(m->pos_embd);
 	free(m->post_ln_w);

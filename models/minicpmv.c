@@ -148,14 +148,8 @@ int rvi_minicpmv_load(rvi_minicpmv *m, const rvi_gguf *g, rvi_err *err)
 	    (rc = rvi_load_floats(g, "v.post_ln.bias", W, 0, &m->post_ln_b, err)) ||
 	    (rc = load_resampler(m, g, err)))
 		goto fail;
-	m->layers = rvi_zalloc((size_t)hp->n_layer, sizeof(*m->layers));
-	if (!m->layers) {
-		rc = rvi_errorf(err, RV_ERR_NOMEM, "out of memory");
+	if ((rc = rvi_vit_load_layers(g, hp, &m->layers, err)))
 		goto fail;
-	}
-	for (int64_t il = 0; il < hp->n_layer; il++)
-		if ((rc = rvi_vit_load_layer(g, hp, il, &m->layers[il], err)))
-			goto fail;
 	return RV_OK;
 fail:
 	rvi_minicpmv_free(m);
@@ -164,14 +158,12 @@ fail:
 
 void rvi_minicpmv_free(rvi_minicpmv *m)
 {
-	for (int64_t il = 0; m->layers && il < m->hp.n_layer; il++)
-		rvi_vit_layer_free(&m->layers[il]);
+	rvi_vit_layers_free(m->layers, m->hp.n_layer);
 	float *v[] = {m->patch_bias, m->pos_embd, m->post_ln_w, m->post_ln_b, m->query,
 	              m->bq,         m->bk,       m->bv,        m->bo,        m->ln_q_w,
 	              m->ln_q_b,     m->ln_kv_w,  m->ln_kv_b,   m->ln_post_w, m->ln_post_b};
 	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
 		free(v[i]);
-	free(m->layers);
 	memset(m, 0, sizeof(*m));
 }
 
