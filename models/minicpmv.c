@@ -472,35 +472,21 @@ static int arch_layout(const void *model, const rvi_embd_shape *sh, rvi_image_la
 		return rvi_errorf(err, RV_ERR_INTERNAL,
 		                  "minicpmv layout: %dx%d slices for %lld rows", rows, cols,
 		                  (long long)sh->rows);
-	const int n_pieces = (int)(2 * n_slices + 3);
-	const size_t cap = (size_t)(n_slices + 2) * 48;
-	out->pieces = rvi_zalloc((size_t)n_pieces, sizeof(*out->pieces));
-	out->text = malloc(cap);
-	if (!out->pieces || !out->text) {
-		rvi_image_layout_free(out);
-		return rvi_errorf(err, RV_ERR_NOMEM, "out of memory");
-	}
-	size_t used = 0;
-	int k = 0;
-#define TEXT(...)                                                                                  \
-	do {                                                                                       \
-		out->pieces[k++].text = out->text + used;                                          \
-		used += (size_t)snprintf(out->text + used, cap - used, __VA_ARGS__) + 1;           \
-	} while (0)
-#define ROWS(r0) (out->pieces[k++] = (rvi_layout_piece){NULL, (r0), Q, 1, Q})
-	TEXT("<image_id>%%d</image_id><image>");
+	int rc =
+	    rvi_image_layout_new(out, (int)(2 * n_slices + 3), (size_t)(n_slices + 2) * 48, err);
+	if (rc != RV_OK)
+		return rc;
+	rvi_image_layout_text(out, "<image_id>%%d</image_id><image>");
 	out->first_indexed = true;
-	ROWS(0);
+	rvi_image_layout_rows(out, 0, Q, 1, Q);
 	for (int r = 0; r < rows; r++)
 		for (int c = 0; c < cols; c++) {
-			TEXT("%s%s<slice>", r == 0 && c == 0 ? "</image>" : "</slice>",
-			     r > 0 && c == 0 ? "\n" : "");
-			ROWS((1 + (int64_t)r * cols + c) * Q);
+			rvi_image_layout_text(out, "%s%s<slice>",
+			                      r == 0 && c == 0 ? "</image>" : "</slice>",
+			                      r > 0 && c == 0 ? "\n" : "");
+			rvi_image_layout_rows(out, (1 + (int64_t)r * cols + c) * Q, Q, 1, Q);
 		}
-	TEXT("%s", n_slices ? "</slice>" : "</image>");
-#undef TEXT
-#undef ROWS
-	out->n = k;
+	rvi_image_layout_text(out, "%s", n_slices ? "</slice>" : "</image>");
 	return RV_OK;
 }
 
