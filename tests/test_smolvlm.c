@@ -308,16 +308,11 @@ static void test_longest_edge(void)
 	rv_model_free(m);
 
 	/* a projector without tiles refuses it */
-	rv_model_params mp = rv_model_default_params();
-	m = NULL;
-	CHECK(rv_model_load(tu_data("tiny-llava-text-f32.gguf"), &mp, &m, err, sizeof(err)) ==
-	              RV_OK &&
-	          rv_model_load_mmproj(m, tu_data("tiny-llava-mmproj-f32.gguf"), err,
-	                               sizeof(err)) == RV_OK,
-	      "%s", err);
+	ctx = vc_open("tiny-llava-text-f32.gguf", "tiny-llava-mmproj-f32.gguf", &m);
 	CHECK(m && rv_model_set_image_longest_edge(m, 64, err, sizeof(err)) == RV_ERR_UNSUPPORTED &&
 	          strstr(err, "mlp"),
 	      "LLaVA: '%s'", err);
+	rv_context_free(ctx);
 	rv_model_free(m);
 }
 
