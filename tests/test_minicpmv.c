@@ -18,6 +18,7 @@
 #include "simd/kernels.h"
 #include "src/api_internal.h"
 #include "src/image/minicpmv.h"
+#include "src/tokenizer/tokenizer.h"
 #include "tests/testutil.h"
 #include "tests/vlmcheck.h"
 
@@ -229,6 +230,10 @@ static void test_text_model(const char *text)
 	const double tol = f32 ? TOL_F32 : TOL_Q8;
 	rv_model *m;
 	rv_context *ctx = open_minicpmv(text, &m);
+	/* chat()'s terminators: <|im_end|> (the file's EOS) and <|endoftext|> */
+	CHECK(ctx && rvi_tokenizer_is_eog(m->tok, 958) && rvi_tokenizer_is_eog(m->tok, 956) &&
+	          !rvi_tokenizer_is_eog(m->tok, 957),
+	      "%s: the end-of-generation tokens", text);
 	for (size_t i = 0; ctx && i < sizeof(images) / sizeof(images[0]); i++) {
 		tu_json *ref = load_ref(text, images[i].ref);
 		if (!ref)
