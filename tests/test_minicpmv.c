@@ -18,6 +18,7 @@
 #include "simd/kernels.h"
 #include "src/api_internal.h"
 #include "src/image/minicpmv.h"
+#include "src/prompt.h"
 #include "src/tokenizer/tokenizer.h"
 #include "tests/testutil.h"
 #include "tests/vlmcheck.h"
@@ -298,6 +299,37 @@ static void test_bestofn(void)
 	rv_model_free(m);
 }
 
+/* Two images: HF numbers them, <image_id>0</image_id> and
+ * <image_id>1</image_id>, each followed by "\n" as chat() joins them. */
+static void test_two_images(void)
+{
+	rv_model *m;
+	rv_context *ctx = open_minicpmv("f32", &m);
+	char a[4096], b[4096];
+	snprintf(a, sizeof(a), "%s", tu_data("shapes_64x48.png"));
+	snprintf(b, sizeof(b), "%s", tu_data("minicpmv/grid_200x150.png"));
+	const char *imgs[2] = {a, b};
+	rv_prompt p = {.text = "describe", .images = imgs, .n_images = 2};
+	rvi_prompt pr;
+	const int rc = ctx ? rvi_prompt_prepare(ctx, &p, -1, &pr) : RV_ERR_INTERNAL;
+	CHECK(rc == RV_OK, "two images: %s", ctx ? rv_context_error(ctx) : "no context");
+	int ids[2] = {-1, -1}, n_id = 0, rows = 0;
+	for (int i = 0; rc == RV_OK && i < pr.n_parts; i++) {
+		const rvi_prompt_part *part = &pr.parts[i];
+		rows += part->tokens ? 0 : (int)part->n;
+		for (int64_t t = 0; part->tokens && t + 2 < part->n; t++)
+			if (part->tokens[t] == 972 && part->tokens[t + 2] == 973 && n_id < 2)
+				ids[n_id++] = part->tokens[t + 1];
+	}
+	/* "0" is id 15 and "1" id 16 in the Qwen2 vocabulary */
+	CHECK(n_id == 2 && ids[0] == 15 && ids[1] == 16 && rows == 64 * 6,
+	      "two images: <image_id> %d, %d; %d rows", ids[0], ids[1], rows);
+	if (rc == RV_OK)
+		rvi_prompt_free(&pr);
+	rv_context_free(ctx);
+	rv_model_free(m);
+}
+
 /* rv_model_set_image_max_slices: 1 gives the overview alone (the prompt
  * as HF's processor writes an unsliced image: 105 positions), a cache
  * entry of its own, and refusals out of range or on other projectors. */
@@ -372,6 +404,7 @@ int main(void)
 	test_text_model("f32");
 	test_text_model("q8_0");
 	test_bestofn();
+	test_two_images();
 	test_max_slices();
 	return tu_finish("test_minicpmv");
 }
