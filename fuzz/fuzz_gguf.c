@@ -20,10 +20,44 @@
 
 #include "models/arch.h"
 #include "models/idefics3.h"
+#include "models/minicpmv.h"
 #include "src/gguf.h"
 #include "src/tokenizer/tokenizer.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* The shapes and prompt layout a loaded family m of a gives images of
+ * these sizes. */
+static void shapes(const rvi_vision_arch *a, void *m, const int (*sizes)[2], size_t n)
+{
+	rvi_err err;
+	for (size_t i = 0; i < n; i++) {
+		rvi_embd_shape sh;
+		rvi_image_layout l;
+		if (a->embd_shape(m, sizes[i][0], sizes[i][1], NULL, &sh, &err) == RV_OK &&
+		    a->layout(m, &sh, &l, &err) == RV_OK)
+			rvi_image_layout_free(&l);
+	}
+}
+
+/* A small grey w x h image through preprocessing and the encoder. */
+static void encode_small(const rvi_vision_arch *a, void *m, int w, int h)
+{
+	rvi_err err;
+	rvi_image img = {0};
+	if (rvi_image_new(w, h, &img, &err) != RV_OK)
+		return;
+	memset(img.rgb, 77, (size_t)w * h * 3);
+	rvi_pixels px = {0};
+	if (a->preprocess(m, &img, NULL, &px, &err) == RV_OK) {
+		float *out = malloc((size_t)(px.shape.rows * a->n_embd_out(m)) * sizeof(float));
+		if (out)
+			(void)a->encode(m, &px, 1, out, &err);
+		free(out);
+	}
+	rvi_pixels_free(&px);
+	rvi_image_free(&img);
+}
 
 /* An idefics3 (SmolVLM) mmproj that loads: the shapes and prompt layout of
  * a few image sizes, and one small image through preprocessing and the
@@ -36,33 +70,36 @@ static void run_idefics3(const rvi_gguf *g)
 	if (a->load(g, &m, &err) != RV_OK)
 		return;
 	static const int sizes[][2] = {{1, 1}, {40, 84}, {200, 80}, {4096, 3}, {3, 4096}};
-	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
-		rvi_embd_shape sh;
-		rvi_image_layout l;
-		if (a->embd_shape(m, sizes[i][0], sizes[i][1], NULL, &sh, &err) == RV_OK &&
-		    a->layout(m, &sh, &l, &err) == RV_OK)
-			rvi_image_layout_free(&l);
-	}
+	shapes(a, m, sizes, sizeof(sizes) / sizeof(sizes[0]));
 	/* the forward pass only for encoders the fuzzer can run often */
 	const rvi_idefics3 *x = m;
 	const rvi_vit_hparams *hp = &x->hp;
-	const bool small = hp->image_size <= 64 && hp->n_patches <= 256 && hp->n_embd <= 256 &&
-	                   hp->n_ff <= 1024 && hp->n_layer <= 4 && hp->n_mm_out <= 4096 &&
-	                   x->longest_edge <= 4 * hp->image_size;
-	rvi_image img = {0};
-	if (small && rvi_image_new(5, 3, &img, &err) == RV_OK) {
-		memset(img.rgb, 77, (size_t)5 * 3 * 3);
-		rvi_pixels px = {0};
-		if (a->preprocess(m, &img, NULL, &px, &err) == RV_OK) {
-			float *out =
-			    malloc((size_t)(px.shape.rows * a->n_embd_out(m)) * sizeof(float));
-			if (out)
-				(void)a->encode(m, &px, 1, out, &err);
-			free(out);
-		}
-		rvi_pixels_free(&px);
-		rvi_image_free(&img);
+	if (hp->image_size <= 64 && hp->n_patches <= 256 && hp->n_embd <= 256 && hp->n_ff <= 1024 &&
+	    hp->n_layer <= 4 && hp->n_mm_out <= 4096 && x->longest_edge <= 4 * hp->image_size)
+		encode_small(a, m, 5, 3);
+	a->free(m);
+}
+
+/* A resampler (MiniCPM-V) mmproj that loads: the slicing and prompt
+ * layout of a few image sizes and slice counts, and a small image through
+ * preprocessing, SigLIP and the resampler when the model is small. */
+static void run_minicpmv(const rvi_gguf *g)
+{
+	const rvi_vision_arch *a = &rvi_minicpmv_arch;
+	rvi_err err = {0};
+	void *m = NULL;
+	if (a->load(g, &m, &err) != RV_OK)
+		return;
+	static const int sizes[][2] = {{1, 1}, {200, 150}, {1344, 448}, {65535, 3}, {3, 65535}};
+	for (int slices = 1; slices <= 9; slices += 8) {
+		(void)a->set_max_slices(m, slices, &err);
+		shapes(a, m, sizes, sizeof(sizes) / sizeof(sizes[0]));
 	}
+	const rvi_minicpmv *x = m;
+	const rvi_vit_hparams *hp = &x->hp;
+	if (hp->image_size <= 32 && hp->n_embd <= 256 && hp->n_ff <= 1024 && hp->n_layer <= 4 &&
+	    hp->n_mm_out <= 1024 && x->n_query <= 64)
+		encode_small(a, m, 9, 5);
 	a->free(m);
 }
 
@@ -178,6 +215,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		run_text_model(g);
 		run_vision_model(g);
 		run_idefics3(g);
+		run_minicpmv(g);
 		rvi_gguf_close(g);
 	}
 	free(buf);

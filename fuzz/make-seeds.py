@@ -7,7 +7,8 @@ in tests/data) are added by fuzz/run.sh at run time.
 
     gguf/       a tiny LLaMA model in F32, one in F16/BF16 with GQA, a
                 separate output matrix and byte tokens, a tiny Gemma 3, a tiny
-                CLIP mmproj and a tiny idefics3 (SmolVLM) one
+                CLIP mmproj, a tiny idefics3 (SmolVLM) one and a tiny resampler
+                (MiniCPM-V) one
     tokenizer/  mode byte + text, mode byte + ids (see fuzz_tokenizer.c)
     image/      option byte + a BMP, a PGM, a PPM, the JPEG fixture with an
                 EXIF orientation segment inserted, and a 16000x1 and a
@@ -225,6 +226,51 @@ def idefics3():
         out.append((name, ne, T_F32, vals(n, i, name.endswith('ln1.weight'))))
     return gguf(kvs, out)
 
+def resampler():
+    # MiniCPM-V's layout (SigLIP with a 70 x 70 position table + resampler):
+    # slices of 4 pixels, width 4, a resampler of one 128-channel head and
+    # 2 queries; the wide square matrices F16 to keep the seed small
+    S, p, W, F, nh, D, Q = 4, 2, 4, 8, 2, 128, 2
+    kvs = [kv('general.architecture', STR, 'clip'),
+           kv('clip.has_vision_encoder', BOOL, True),
+           kv('clip.projector_type', STR, 'resampler'),
+           kv('clip.minicpmv_version', I32, 3),
+           kv('clip.vision.image_size', U32, S),
+           kv('clip.vision.patch_size', U32, p),
+           kv('clip.vision.embedding_length', U32, W),
+           kv('clip.vision.feed_forward_length', U32, F),
+           kv('clip.vision.block_count', U32, 1),
+           kv('clip.vision.attention.head_count', U32, nh),
+           kv('clip.vision.attention.layer_norm_epsilon', F32, 1e-6),
+           kv('clip.minicpmv_query_num', I32, Q),
+           kv('clip.vision.image_mean', ARR, [0.5, 0.5, 0.5], F32),
+           kv('clip.vision.image_std', ARR, [0.5, 0.5, 0.5], F32),
+           kv('clip.use_gelu', BOOL, True)]
+    t = [('resampler.query', [D, Q]), ('resampler.proj.weight', [D, D]),
+         ('resampler.kv.weight', [W, D])]
+    for part in ['q', 'k', 'v', 'out']:
+        t += [('resampler.attn.%s.weight' % part, [D, D]), ('resampler.attn.%s.bias' % part, [D])]
+    for part in ['q', 'kv', 'post']:
+        t += [('resampler.ln_%s.weight' % part, [D]), ('resampler.ln_%s.bias' % part, [D])]
+    t += [('v.patch_embd.weight', [p, p, 3, W]), ('v.patch_embd.bias', [W]),
+          ('v.position_embd.weight', [W, 4900])]
+    for part in ['attn_k', 'attn_v', 'attn_q', 'attn_out']:
+        t += [('v.blk.0.%s.weight' % part, [W, W]), ('v.blk.0.%s.bias' % part, [W])]
+    t += [('v.blk.0.ln1.weight', [W]), ('v.blk.0.ln1.bias', [W]),
+          # the converter's swapped names: ffn_down is fc1 (W -> F)
+          ('v.blk.0.ffn_down.weight', [W, F]), ('v.blk.0.ffn_down.bias', [F]),
+          ('v.blk.0.ffn_up.weight', [F, W]), ('v.blk.0.ffn_up.bias', [W]),
+          ('v.blk.0.ln2.weight', [W]), ('v.blk.0.ln2.bias', [W]),
+          ('v.post_ln.weight', [W]), ('v.post_ln.bias', [W])]
+    out = []
+    for i, (name, ne) in enumerate(t):
+        n = 1
+        for x in ne:
+            n *= x
+        typ = T_F16 if len(ne) == 2 and ne[0] == D and ne[1] == D else T_F32
+        out.append((name, ne, typ, vals(n, i, 'ln' in name and name.endswith('weight'))))
+    return gguf(kvs, out)
+
 def bmp(w, h):
     row = (w * 3 + 3) & ~3
     px = b''.join(bytes([(x * 40) & 255, (y * 60) & 255, 128] * 1) for y in range(h) for x in range(w))
@@ -266,6 +312,7 @@ def main():
         'gguf/clip.gguf': clip(),
         'gguf/idefics3.gguf': idefics3(),
         'gguf/gemma3.gguf': gemma3(),
+        'gguf/resampler.gguf': resampler(),
         'tokenizer/text-plain': b'\x00Once upon a time, there was a little girl.',
         'tokenizer/text-special': b'\x02<s>Hi</s> \xe2\x96\x81 caf\xc3\xa9 \xf0\x9f\x98\x80 \xff\xfe',
         'tokenizer/ids': b'\x01' + struct.pack('<12H', 1, 300, 5, 6, 7, 200, 2, 0, 511, 512, 0xffff, 3),

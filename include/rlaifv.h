@@ -169,6 +169,14 @@ rv_status rv_model_set_image_longest_edge(rv_model *model, int longest_edge, cha
 rv_status rv_model_set_pan_and_scan(rv_model *model, int enable, int min_crop_size, int max_crops,
                                     double min_ratio, char *err, size_t err_size);
 
+/* For projectors that cut images into slices (MiniCPM-V, clip.projector_type
+ * "resampler"): the most slices besides the overview, Hugging Face's
+ * max_slice_nums (1: the overview alone, the fastest; 0: the default 9).
+ * RV_ERR_UNSUPPORTED for projectors without it, RV_ERR_INVALID_ARG outside
+ * 0..64. Cached image embeddings are kept apart per value. */
+rv_status rv_model_set_image_max_slices(rv_model *model, int max_slices, char *err,
+                                        size_t err_size);
+
 int rv_model_n_vocab(const rv_model *model);
 
 /* Encodes len bytes of text with the model's vocabulary, without BOS/EOS

@@ -111,9 +111,23 @@ typedef struct rvi_image_layout {
 	 * before and after them, as a processor that expands a placeholder in
 	 * the prompt string does (false: each piece alone). */
 	bool text_joins;
+	/* pieces[0].text is a printf format whose one %d is the image's
+	 * index in the prompt (MiniCPM-V's <image_id>k</image_id>) */
+	bool first_indexed;
+	int cap;                    /* pieces allocated */
+	size_t text_used, text_cap; /* bytes of text */
 } rvi_image_layout;
 
 void rvi_image_layout_free(rvi_image_layout *l);
+
+/* A family's layout is built with these: room for n_pieces pieces and
+ * text_cap bytes of their text, then the pieces in order (each a text
+ * piece from a printf format, or a run of rows). A piece that does not fit
+ * is left out (text is cut short): size the layout for what it gets. */
+int rvi_image_layout_new(rvi_image_layout *l, int n_pieces, size_t text_cap, rvi_err *err);
+void rvi_image_layout_text(rvi_image_layout *l, const char *fmt, ...) RVI_PRINTF(2, 3);
+void rvi_image_layout_rows(rvi_image_layout *l, int64_t row0, int64_t n_rows, int64_t grid_h,
+                           int64_t grid_w);
 
 /* A preprocessed image: n_floats of planar pixels in the family's layout,
  * w x h pixels each plane, and the rows they encode to. */
@@ -121,6 +135,7 @@ typedef struct rvi_pixels {
 	float *data; /* rvi_alloc'ed; rvi_pixels_free */
 	int64_t n_floats;
 	int w, h;
+	int w2, h2; /* families with images of two sizes: the second (MiniCPM-V's slices) */
 	rvi_embd_shape shape;
 } rvi_pixels;
 
@@ -164,6 +179,9 @@ typedef struct rvi_vision_arch {
 	int (*set_longest_edge)(void *model, int longest_edge, rvi_err *err);
 	/* Pan-and-scan crops (Gemma 3); NULL for families without them. */
 	int (*set_pan_and_scan)(void *model, const rvi_pan_and_scan *s, rvi_err *err);
+	/* The most slices an image is cut into (0: the family's default);
+	 * NULL for families that do not slice that way. */
+	int (*set_max_slices)(void *model, int max_slices, rvi_err *err);
 } rvi_vision_arch;
 
 /* For a family's load: a zeroed object of size bytes that load fills from

@@ -72,14 +72,8 @@ int rvi_clip_load(rvi_clip *c, const rvi_gguf *g, rvi_err *err)
 		goto fail;
 	/* v.post_ln.* may be present: LLaVA takes features before it. */
 
-	c->layers = rvi_zalloc((size_t)hp->n_layer, sizeof(*c->layers));
-	if (!c->layers) {
-		rc = rvi_errorf(err, RV_ERR_NOMEM, "out of memory");
+	if ((rc = rvi_vit_load_layers(g, hp, &c->layers, err)))
 		goto fail;
-	}
-	for (int64_t il = 0; il < hp->n_layer; il++)
-		if ((rc = rvi_vit_load_layer(g, hp, il, &c->layers[il], err)))
-			goto fail;
 
 	if ((rc = projector_width(g, "mm.0.weight", &hp->n_mm_hidden, err)) ||
 	    (rc = projector_width(g, "mm.2.weight", &hp->n_mm_out, err)) ||
@@ -96,9 +90,7 @@ fail:
 
 void rvi_clip_free(rvi_clip *c)
 {
-	for (int64_t il = 0; c->layers && il < c->hp.n_layer; il++)
-		rvi_vit_layer_free(&c->layers[il]);
-	free(c->layers);
+	rvi_vit_layers_free(c->layers, c->hp.n_layer);
 	float *v[] = {c->patch_bias, c->class_embd, c->pos_embd, c->pre_ln_w,
 	              c->pre_ln_b,   c->mm0_b,      c->mm2_b};
 	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)

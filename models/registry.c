@@ -2,6 +2,7 @@
  * GGUF file gives (see arch.h). A new family adds its table here. */
 #include "models/arch.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -10,6 +11,7 @@
 #include "models/gemma3_vision.h"
 #include "models/idefics3.h"
 #include "models/llama.h"
+#include "models/minicpmv.h"
 #include "models/qwen2.h"
 #include "models/qwen25vl.h"
 
@@ -26,6 +28,7 @@ static const rvi_vision_arch *const vision_archs[] = {
     &rvi_qwen2vl_merger_arch, /* Qwen2-VL: its ViT with LayerNorm, full attention */
     &rvi_idefics3_arch,       /* SmolVLM, SmolVLM2, Idefics3: SigLIP + pixel shuffle */
     &rvi_gemma3v_arch,        /* Gemma 3: SigLIP + average pool, soft-embedding norm */
+    &rvi_minicpmv_arch,        /* MiniCPM-V: SigLIP + resampler */
 };
 
 static const rvi_vision_registry builtin = {vision_archs,
@@ -117,6 +120,43 @@ void rvi_image_layout_free(rvi_image_layout *l)
 	free(l->pieces);
 	free(l->text);
 	*l = (rvi_image_layout){0};
+}
+
+int rvi_image_layout_new(rvi_image_layout *l, int n_pieces, size_t text_cap, rvi_err *err)
+{
+	*l = (rvi_image_layout){0};
+	l->pieces = rvi_zalloc((size_t)n_pieces, sizeof(*l->pieces));
+	l->text = malloc(text_cap);
+	if (!l->pieces || !l->text || n_pieces < 1 || text_cap < 1) {
+		rvi_image_layout_free(l);
+		return rvi_errorf(err, RV_ERR_NOMEM, "out of memory");
+	}
+	l->cap = n_pieces;
+	l->text_cap = text_cap;
+	return RV_OK;
+}
+
+void rvi_image_layout_text(rvi_image_layout *l, const char *fmt, ...)
+{
+	if (l->n >= l->cap || l->text_used >= l->text_cap)
+		return;
+	char *t = l->text + l->text_used;
+	va_list ap;
+	va_start(ap, fmt);
+	const int w = vsnprintf(t, l->text_cap - l->text_used, fmt, ap);
+	va_end(ap);
+	if (w < 0)
+		return;
+	l->text_used +=
+	    (size_t)w + 1 < l->text_cap - l->text_used ? (size_t)w + 1 : l->text_cap - l->text_used;
+	l->pieces[l->n++] = (rvi_layout_piece){t, 0, 0, 0, 0};
+}
+
+void rvi_image_layout_rows(rvi_image_layout *l, int64_t row0, int64_t n_rows, int64_t grid_h,
+                           int64_t grid_w)
+{
+	if (l->n < l->cap)
+		l->pieces[l->n++] = (rvi_layout_piece){NULL, row0, n_rows, grid_h, grid_w};
 }
 
 void rvi_pixels_free(rvi_pixels *px)

@@ -237,6 +237,31 @@ void rvi_vit_layer_free(rvi_vit_layer *L)
 	memset(L, 0, sizeof(*L));
 }
 
+int rvi_vit_load_layers(const rvi_gguf *g, const rvi_vit_hparams *hp, rvi_vit_layer **layers,
+                        rvi_err *err)
+{
+	rvi_vit_layer *L = rvi_zalloc((size_t)hp->n_layer, sizeof(*L));
+	*layers = NULL;
+	if (!L)
+		return rvi_errorf(err, RV_ERR_NOMEM, "out of memory");
+	for (int64_t il = 0; il < hp->n_layer; il++) {
+		int rc = rvi_vit_load_layer(g, hp, il, &L[il], err);
+		if (rc != RV_OK) {
+			rvi_vit_layers_free(L, il + 1);
+			return rc;
+		}
+	}
+	*layers = L;
+	return RV_OK;
+}
+
+void rvi_vit_layers_free(rvi_vit_layer *layers, int64_t n)
+{
+	for (int64_t il = 0; layers && il < n; il++)
+		rvi_vit_layer_free(&layers[il]);
+	free(layers);
+}
+
 /* ---- forward ----------------------------------------------------------- */
 
 /* Element-wise loops below this many elements stay on the calling thread. */

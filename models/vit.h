@@ -64,6 +64,13 @@ int rvi_vit_load_layer(const rvi_gguf *g, const rvi_vit_hparams *hp, int64_t il,
                        rvi_err *err);
 void rvi_vit_layer_free(rvi_vit_layer *L);
 
+/* Every block v.blk.0 .. hp->n_layer - 1 into *layers (allocated); on
+ * failure *layers is NULL and nothing stays allocated. */
+int rvi_vit_load_layers(const rvi_gguf *g, const rvi_vit_hparams *hp, rvi_vit_layer **layers,
+                        rvi_err *err);
+/* The n blocks and their array; NULL is fine. */
+void rvi_vit_layers_free(rvi_vit_layer *layers, int64_t n);
+
 /* v.patch_embd.weight [p, p, 3, W] as a (W, 3*p*p) matrix whose rows are
  * in (channel, ky, kx) order. */
 int rvi_vit_bind_patch_kernel(const rvi_gguf *g, const rvi_vit_hparams *hp, rvi_weight *w,

@@ -265,27 +265,31 @@ int rvi_model_load_mmproj(rv_model *m, const char *path, const rvi_vision_regist
 	return RV_OK;
 }
 
-rv_status rv_model_set_image_longest_edge(rv_model *m, int longest_edge, char *err_buf,
-                                          size_t err_size)
+/* A preprocessing setting of the vision family (set: its table's entry,
+ * NULL when it has none; what: the setting, does: what families without
+ * it do not do). The value is kept in *kept, part of what the rows depend
+ * on: in the cache key and in whether a reference model may share them
+ * (rvi_prompt_encode_images). */
+static rv_status set_image_setting(rv_model *m, int value, int *kept,
+                                   int (*set)(void *, int, rvi_err *), const char *what,
+                                   const char *does, char *err_buf, size_t err_size)
 {
 	rvi_err err = {0};
 	int rc = RV_OK;
-	if (!m || !m->vision)
-		rc = rvi_errorf(&err, RV_ERR_INVALID_ARG,
-		                "image longest edge: the model has no projector loaded");
-	else if (!m->vision->set_longest_edge)
+	if (!m->vision)
+		rc = rvi_errorf(&err, RV_ERR_INVALID_ARG, "%s: the model has no projector loaded",
+		                what);
+	else if (!set)
 		rc = rvi_errorf(&err, RV_ERR_UNSUPPORTED,
-		                "%s: clip.projector_type \"%s\" does not resize to a longest edge",
-		                m->mm_gguf->path, m->vision->name);
+		                "%s: clip.projector_type \"%s\" does not %s", m->mm_gguf->path,
+		                m->vision->name, does);
 	else
-		rc = m->vision->set_longest_edge(m->vision_model, longest_edge, &err);
+		rc = set(m->vision_model, value, &err);
 	if (rc != RV_OK) {
 		copy_err(err_buf, err_size, err.msg);
 		return (rv_status)rc;
 	}
-	/* part of what the rows depend on: in the cache key and in whether a
-	 * reference model may share them (rvi_prompt_encode_images) */
-	m->image_longest_edge = longest_edge;
+	*kept = value;
 	return RV_OK;
 }
 
@@ -313,6 +317,29 @@ rv_status rv_model_set_pan_and_scan(rv_model *m, int enable, int min_crop_size, 
 	/* part of what the rows depend on, as the longest edge above */
 	m->pan_and_scan = s;
 	return RV_OK;
+}
+
+rv_status rv_model_set_image_longest_edge(rv_model *m, int longest_edge, char *err_buf,
+                                          size_t err_size)
+{
+	if (!m) {
+		copy_err(err_buf, err_size, "image longest edge: no model");
+		return RV_ERR_INVALID_ARG;
+	}
+	return set_image_setting(
+	    m, longest_edge, &m->image_longest_edge, m->vision ? m->vision->set_longest_edge : NULL,
+	    "image longest edge", "resize to a longest edge", err_buf, err_size);
+}
+
+rv_status rv_model_set_image_max_slices(rv_model *m, int max_slices, char *err_buf, size_t err_size)
+{
+	if (!m) {
+		copy_err(err_buf, err_size, "image max slices: no model");
+		return RV_ERR_INVALID_ARG;
+	}
+	return set_image_setting(m, max_slices, &m->image_max_slices,
+	                         m->vision ? m->vision->set_max_slices : NULL, "image max slices",
+	                         "cut images into slices", err_buf, err_size);
 }
 
 rv_status rv_model_load_mmproj(rv_model *m, const char *path, char *err_buf, size_t err_size)

@@ -31,6 +31,7 @@ struct rv_model {
 	void *vision_model;
 	rvi_mmproj_id *mm_id; /* identifies the mmproj in the cache, once known */
 	int image_longest_edge; /* 0: the mmproj's (rv_model_set_image_longest_edge) */
+	int image_max_slices;   /* 0: the family's (rv_model_set_image_max_slices) */
 
 	rvi_pan_and_scan pan_and_scan; /* .on false: off (rv_model_set_pan_and_scan) */
 };

@@ -148,13 +148,24 @@ static int add_image(rv_context *ctx, rvi_prompt *pr, pending_text *pt, int imag
 	rc = m->vision->layout(m->vision_model, sh, &l, &ctx->err);
 	for (int i = 0; rc == RV_OK && i < l.n; i++) {
 		const rvi_layout_piece *pc = &l.pieces[i];
-		if (pc->text && l.text_joins) {
-			rc = pending_add(ctx, pt, pc->text, strlen(pc->text), NULL, 0);
+		char indexed[128];
+		const char *text = pc->text;
+		if (text && i == 0 && l.first_indexed) {
+			/* the family's format, its one %d the image's index */
+			const int n = snprintf(indexed, sizeof(indexed), pc->text, image);
+			if (n <= 0 || (size_t)n >= sizeof(indexed)) {
+				rc = rvi_errorf(&ctx->err, RV_ERR_INTERNAL, "image layout: '%s'", pc->text);
+				break;
+			}
+			text = indexed;
+		}
+		if (text && l.text_joins) {
+			rc = pending_add(ctx, pt, text, strlen(text), NULL, 0);
 			pt->joins = true;
 		} else if ((rc = pending_flush(ctx, pr, pt)) != RV_OK)
 			break;
-		else if (pc->text)
-			rc = add_text(ctx, pr, pc->text, strlen(pc->text), false, true, NULL, 0);
+		else if (text)
+			rc = add_text(ctx, pr, text, strlen(text), false, true, NULL, 0);
 		else if (pc->row0 < 0 || pc->n_rows < 0 || pc->row0 > sh->rows - pc->n_rows)
 			rc =
 			    rvi_errorf(&ctx->err, RV_ERR_INTERNAL,
@@ -293,6 +304,9 @@ static void preprocess_tag(const rv_model *m, char *buf, size_t cap)
 	buf[0] = 0;
 	if (m->image_longest_edge > 0)
 		n = snprintf(buf, cap, "longest_edge=%d", m->image_longest_edge);
+	if (m->image_max_slices > 0 && n >= 0 && (size_t)n < cap)
+		n += snprintf(buf + n, cap - (size_t)n, "%smax_slices=%d", n ? " " : "",
+		              m->image_max_slices);
 	if (m->pan_and_scan.on && n >= 0 && (size_t)n < cap)
 		snprintf(buf + n, cap - (size_t)n, "%span_and_scan=%d,%d,%.17g", n ? " " : "",
 		         m->pan_and_scan.min_crop_size, m->pan_and_scan.max_crops,

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "models/llama.h"
 #include "src/api_internal.h"
 #include "src/bestofn.h"
 #include "rlaifv.h"

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "models/llama.h"
 #include "src/api_internal.h"
 #include "simd/kernels.h"
 #include "rlaifv.h"

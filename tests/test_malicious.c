@@ -446,29 +446,39 @@ static void expect_text(const char *what, const spec *s, rv_status want, ...)
 		rv_model_free(m);
 }
 
-/* Loads a valid text model, then s as its projector. */
-static void expect_mmproj(const char *what, const spec *s, rv_status want, ...)
+/* Loads the text model at text_path (NULL: a valid one of width D), then
+ * s as its projector. */
+static void expect_mmproj_ap(const char *text_path, const char *what, const spec *s, rv_status want,
+                             va_list ap)
 {
 	spec text;
-	llama_spec(&text, 1);
+	if (!text_path) {
+		llama_spec(&text, 1);
+		text_path = spec_file(&text, "text.gguf");
+		spec_free(&text);
+	}
 	rv_model *m = NULL;
 	char err[512] = "";
-	rv_status rc = rv_model_load(spec_file(&text, "text.gguf"), NULL, &m, err, sizeof(err));
-	spec_free(&text);
+	rv_status rc = rv_model_load(text_path, NULL, &m, err, sizeof(err));
 	CHECK(rc == RV_OK, "%s: the text model does not load: %s", what, err);
 	if (rc != RV_OK)
 		return;
 	err[0] = 0;
 	rc = rv_model_load_mmproj(m, spec_file(s, "mmproj.gguf"), err, sizeof(err));
-	va_list ap;
-	va_start(ap, want);
 	const bool ok = has_all(err, ap);
-	va_end(ap);
 	CHECK(rc == want, "%s: status %d (%s), expected %d; message: %s", what, rc,
 	      rv_status_str(rc), want, err);
 	CHECK(ok, "%s: message lacks a phrase: %s", what, err);
 	CHECK(rv_model_has_vision(m) == (rc == RV_OK), "%s: has_vision after status %d", what, rc);
 	rv_model_free(m);
+}
+
+static void expect_mmproj(const char *what, const spec *s, rv_status want, ...)
+{
+	va_list ap;
+	va_start(ap, want);
+	expect_mmproj_ap(NULL, what, s, want, ap);
+	va_end(ap);
 }
 
 /* A Gemma 3 text model: LLaMA's keys and tensors under "gemma3.", heads
@@ -1009,6 +1019,115 @@ static void test_mmproj(void)
 	spec_free(&s);
 }
 
+/* ---- MiniCPM-V's resampler projector ---------------------------------------- */
+
+#define R_D   128 /* resampler width: one 128-channel head; the text model's width */
+#define R_Q   4   /* learned queries */
+#define R_POS 4900
+
+/* clip_spec's tower as MiniCPM-V's (70 x 70 positions, patch bias,
+ * post-LN, no class token or pre-LN) with a resampler of width R_D. */
+static void resampler_spec(spec *s, int64_t d)
+{
+	clip_spec(s);
+	set_str(s, "clip.projector_type", "resampler");
+	set_int(s, "clip.minicpmv_version", G_I32, 3);
+	set_int(s, "clip.minicpmv_query_num", G_I32, R_Q);
+	static const char *const gone[] = {"v.class_embd", "v.pre_ln.weight", "v.pre_ln.bias",
+	                                   "mm.0.weight",  "mm.0.bias",       "mm.2.weight",
+	                                   "mm.2.bias"};
+	for (size_t i = 0; i < sizeof(gone) / sizeof(gone[0]); i++)
+		del_tensor(s, gone[i]);
+	set_tensor(s, "v.patch_embd.bias", 1, C_W, 1, 1, 1);
+	set_tensor(s, "v.position_embd.weight", 2, C_W, R_POS, 1, 1);
+	set_tensor(s, "v.post_ln.weight", 1, C_W, 1, 1, 1);
+	set_tensor(s, "v.post_ln.bias", 1, C_W, 1, 1, 1);
+	set_tensor(s, "resampler.query", 2, d, R_Q, 1, 1);
+	set_tensor(s, "resampler.kv.weight", 2, C_W, d, 1, 1);
+	static const char *const sq[] = {"attn.q", "attn.k", "attn.v", "attn.out", "proj"};
+	char n[96];
+	for (size_t i = 0; i < sizeof(sq) / sizeof(sq[0]); i++) {
+		snprintf(n, sizeof(n), "resampler.%s.weight", sq[i]);
+		set_tensor(s, n, 2, d, d, 1, 1);
+	}
+	static const char *const vec[] = {
+	    "attn.q.bias", "attn.k.bias",  "attn.v.bias", "attn.out.bias",  "ln_q.weight",
+	    "ln_q.bias",   "ln_kv.weight", "ln_kv.bias",  "ln_post.weight", "ln_post.bias"};
+	for (size_t i = 0; i < sizeof(vec) / sizeof(vec[0]); i++) {
+		snprintf(n, sizeof(n), "resampler.%s", vec[i]);
+		set_tensor(s, n, 1, d, 1, 1, 1);
+	}
+}
+
+static void expect_resampler(const char *what, const spec *s, rv_status want, ...)
+{
+	va_list ap;
+	va_start(ap, want);
+	/* a Qwen2 text model of width R_D */
+	expect_mmproj_ap(tu_data("minicpmv/tiny-minicpmv-text-f32.gguf"), what, s, want, ap);
+	va_end(ap);
+}
+
+static void test_resampler(void)
+{
+	spec s;
+	resampler_spec(&s, R_D);
+	expect_resampler("valid resampler", &s, RV_OK, NULL);
+	spec_free(&s);
+
+	resampler_spec(&s, R_D);
+	set_int(&s, "clip.minicpmv_query_num", G_I32, R_Q + 1);
+	expect_resampler("query count vs tensor", &s, RV_ERR_MODEL, "clip.minicpmv_query_num",
+	                 "resampler.query", "5", "4", NULL);
+	spec_free(&s);
+
+	resampler_spec(&s, R_D);
+	set_tensor(&s, "v.position_embd.weight", 2, C_W, 69 * 70, 1, 1);
+	expect_resampler("position table 69 x 70", &s, RV_ERR_MODEL, "v.position_embd.weight",
+	                 "70 x 70", NULL);
+	spec_free(&s);
+	resampler_spec(&s, R_D);
+	set_tensor(&s, "resampler.pos_embed_k", 2, R_D, 4096, 1, 1);
+	expect_resampler("resampler table 64 x 64", &s, RV_ERR_MODEL, "resampler.pos_embed_k",
+	                 "70 x 70", NULL);
+	spec_free(&s);
+
+	/* HF's heads are width // 128: 257 makes 2, which do not divide it;
+	 * under 128 there are none */
+	resampler_spec(&s, 257);
+	expect_resampler("heads not dividing the width", &s, RV_ERR_MODEL, "257", "2 heads", NULL);
+	spec_free(&s);
+	resampler_spec(&s, 64);
+	expect_resampler("width under one head", &s, RV_ERR_MODEL, "64", "0 heads", NULL);
+	spec_free(&s);
+
+	static const char *const need[] = {"resampler.query",         "resampler.kv.weight",
+	                                   "resampler.attn.out.bias", "resampler.ln_post.bias",
+	                                   "resampler.proj.weight",   "v.post_ln.weight"};
+	for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++) {
+		resampler_spec(&s, R_D);
+		del_tensor(&s, need[i]);
+		expect_resampler("missing resampler tensor", &s, RV_ERR_MODEL, "missing tensor",
+		                 need[i], NULL);
+		spec_free(&s);
+	}
+
+	static const int64_t versions[] = {2, 5, 6, 99};
+	for (size_t i = 0; i < sizeof(versions) / sizeof(versions[0]); i++) {
+		char v[16];
+		snprintf(v, sizeof(v), "version %d", (int)versions[i]);
+		resampler_spec(&s, R_D);
+		set_int(&s, "clip.minicpmv_version", G_I32, versions[i]);
+		expect_resampler(v, &s, RV_ERR_UNSUPPORTED, "clip.minicpmv_version", v + 8,
+		                 "not supported", NULL);
+		spec_free(&s);
+	}
+	resampler_spec(&s, R_D);
+	del_kv(&s, "clip.minicpmv_version");
+	expect_resampler("no version", &s, RV_ERR_MODEL, "clip.minicpmv_version", NULL);
+	spec_free(&s);
+}
+
 /* ---- absurd claims, under an address-space limit ----------------------------- */
 
 /* A GGUF header, then raw bytes. */
@@ -1336,6 +1455,7 @@ int main(void)
 	test_huge_context();
 	test_gemma3();
 	test_mmproj();
+	test_resampler();
 	test_check_tensors();
 
 	static const char *const files[] = {"model.gguf",  "text.gguf",   "mmproj.gguf",

@@ -22,6 +22,7 @@
 #include "rlaifv.h"
 #include "tests/testref.h"
 #include "tests/testutil.h"
+#include "tests/vlmcheck.h"
 
 #define TOL_F32 1e-3
 #define TOL_Q8  0.25
@@ -101,6 +102,12 @@ static void run_text(const char *model, const char *ref_name, double tol, bool e
 	rv_context_free(ctx);
 	rv_model_free(m);
 	tu_json_free(ref);
+}
+
+/* tests/data/name as a float32 .npy (tu_npy_f32). */
+static float *load_npy(const char *name, size_t *n)
+{
+	return tu_npy_f32(tu_data(name), n);
 }
 
 /* max |a - b| over n values, against a reference of ref_n values. */
@@ -224,73 +231,6 @@ static void check_scores(rv_context *ctx, const rv_prompt *p, const tu_json *ref
 		                "logprobs", best ? (int)best->num : -1, tol, name);
 }
 
-static bool same_candidate(const rv_candidate *a, const rv_candidate *b)
-{
-	return a->n_tokens == b->n_tokens && a->finish_reason == b->finish_reason &&
-	       !memcmp(a->tokens, b->tokens, sizeof(int32_t) * (size_t)a->n_tokens) &&
-	       !memcmp(a->logprobs, b->logprobs, sizeof(double) * (size_t)a->n_tokens);
-}
-
-/* Best-of-N on an image prompt: every candidate (its suffix at M-RoPE
- * positions after the prompt) equals its solo run bit for bit; and the
- * model as its own reference (RLAIF-V's reward) scores each candidate's
- * tokens with the log-probs it sampled them with. */
-static void check_bestofn(rv_context *ctx, const rv_prompt *p, const char *name)
-{
-	enum { N = 4 };
-	rv_gen_params gp = rv_gen_default_params();
-	gp.n_candidates = N;
-	gp.temp = 0.9f;
-	gp.seed = 42;
-	gp.n_predict = 12;
-	gp.ignore_eos = 1;
-	rv_result batch;
-	rv_status st = rv_generate_prompt(ctx, p, &gp, &batch);
-	CHECK(st == RV_OK && batch.n_candidates == N, "%s: best-of-%d: %s", name, N,
-	      rv_context_error(ctx));
-	if (st != RV_OK)
-		return;
-	int distinct = 0;
-	for (int i = 0; i < N; i++) {
-		rv_gen_params one = gp;
-		one.n_candidates = 1;
-		one.seed = rv_candidate_seed(42, i);
-		rv_result r;
-		CHECK(rv_generate_prompt(ctx, p, &one, &r) == RV_OK, "single %d", i);
-		CHECK(r.n_candidates == 1 && same_candidate(&r.candidates[0], &batch.candidates[i]),
-		      "%s: candidate %d decoded alone differs from the batch", name, i);
-		distinct += i > 0 && !same_candidate(&batch.candidates[i], &batch.candidates[0]);
-		rv_result_free(&r);
-	}
-	CHECK(distinct > 0, "%s: all candidates are the same", name);
-	rv_result_free(&batch);
-
-	/* the model as its own reference: ref_logprobs equal the sampled
-	 * candidates' own log-probs (up to float summation order) */
-	rv_context *ref = NULL;
-	char err[512];
-	rv_context_params cp = rv_context_default_params();
-	cp.no_cache = 1;
-	CHECK(rv_context_new(ctx->model, &cp, &ref, err, sizeof(err)) == RV_OK, "%s", err);
-	gp.reference = ref;
-	st = ref ? rv_generate_prompt(ctx, p, &gp, &batch) : RV_ERR_INTERNAL;
-	CHECK(st == RV_OK, "%s: with a reference: %s", name, rv_context_error(ctx));
-	double worst = 0;
-	for (int i = 0; st == RV_OK && i < batch.n_candidates; i++) {
-		const rv_candidate *c = &batch.candidates[i];
-		CHECK(c->ref_logprobs != NULL, "candidate %d has no reference log-probs", i);
-		for (int t = 0; c->ref_logprobs && t < c->n_tokens; t++) {
-			double d = fabs(c->ref_logprobs[t] - c->logprobs[t]);
-			worst = d > worst ? d : worst;
-		}
-	}
-	CHECK(worst <= 1e-4, "%s: reference log-probs differ from the sampled ones by %g", name,
-	      worst);
-	if (st == RV_OK)
-		rv_result_free(&batch);
-	rv_context_free(ref);
-}
-
 static void run_image(const fixture *f, bool q8)
 {
 	char rel[512];
@@ -314,7 +254,7 @@ static void run_image(const fixture *f, bool q8)
 		                q8 ? TR_FIRST_OR_TIE : TR_ALL_TOKENS, -1, rel);
 		check_scores(ctx, &p, ref, q8 ? TOL_Q8 : TOL_F32, rel);
 		if (!q8 && f == &fixtures[2]) /* three windows, a 10x3 grid */
-			check_bestofn(ctx, &p, rel);
+			vc_bestofn(ctx, &p, NULL, 1e-4, rel);
 	}
 	rv_context_free(ctx);
 	rv_model_free(m);

@@ -23,6 +23,7 @@
 #include "src/prompt.h"
 #include "tests/testref.h"
 #include "tests/testutil.h"
+#include "tests/vlmcheck.h"
 
 #define TOL_EMBD 1e-4
 #define TOL_F32  1e-3
@@ -148,88 +149,13 @@ done:
 
 static rv_context *open_smolvlm(const char *text, rv_model **m)
 {
-	char err[512], name[128];
-	rv_model_params mp = rv_model_default_params();
-	mp.n_threads = 2;
-	*m = NULL;
+	char name[128];
 	snprintf(name, sizeof(name), "smolvlm/tiny-smolvlm-text-%s.gguf", text);
-	CHECK(rv_model_load(tu_data(name), &mp, m, err, sizeof(err)) == RV_OK, "%s", err);
-	if (!*m)
-		return NULL;
-	CHECK(rv_model_load_mmproj(*m, tu_data(MMPROJ), err, sizeof(err)) == RV_OK, "%s", err);
-	rv_context_params cp = rv_context_default_params();
-	cp.no_cache = 1;
-	rv_context *ctx = NULL;
-	CHECK(rv_context_new(*m, &cp, &ctx, err, sizeof(err)) == RV_OK, "%s", err);
-	return ctx;
+	return vc_open(name, MMPROJ, m);
 }
 
-/* Our prompt's ids, with IMAGE_ID for every image row, are want's. */
-static void check_prompt_ids(rv_context *ctx, const rv_prompt *p, const tu_json *want,
-                             const char *name)
-{
-	rvi_prompt pr;
-	int rc = rvi_prompt_prepare(ctx, p, -1, &pr);
-	CHECK(rc == RV_OK, "%s: prepare: %s", name, rv_context_error(ctx));
-	if (rc != RV_OK)
-		return;
-	size_t k = 0;
-	bool same = want != NULL;
-	for (int i = 0; same && i < pr.n_parts; i++) {
-		const rvi_prompt_part *part = &pr.parts[i];
-		for (int64_t t = 0; t < part->n; t++, k++)
-			same &= k < want->n && tu_json_at(want, k)->num ==
-			                           (part->tokens ? part->tokens[t] : IMAGE_ID);
-	}
-	CHECK(same && k == want->n, "%s: prompt ids differ from the reference (%zu of ours)", name,
-	      k);
-	rvi_prompt_free(&pr);
-}
-
-/* After prefill: each of the reference's first-position top 10 within our
- * top 10 and its log-prob within tol; F32: the same order. */
-static void check_first_top10(rv_context *ctx, const rv_prompt *p, const tu_json *top, double tol,
-                              bool same_order, const char *name)
-{
-	if (tr_prefill(ctx, p, name) != RV_OK || !top)
-		return;
-	const int64_t nv = ctx->model->info.n_vocab;
-	const float *lg = ctx->logits;
-	double mx = -INFINITY, z = 0;
-	for (int64_t v = 0; v < nv; v++)
-		mx = lg[v] > mx ? lg[v] : mx;
-	for (int64_t v = 0; v < nv; v++)
-		z += exp(lg[v] - mx);
-	const double lse = mx + log(z);
-	int in_top = 0, in_place = 0;
-	double worst = 0;
-	for (size_t k = 0; k < top->n; k++) {
-		const int id = (int)num(tu_json_at(top, k), "id");
-		int above = 0;
-		for (int64_t v = 0; v < nv; v++)
-			above += lg[v] > lg[id];
-		in_top += above < 10;
-		in_place += above == (int)k;
-		const double d = fabs(lg[id] - lse - num(tu_json_at(top, k), "logprob"));
-		worst = d > worst ? d : worst;
-	}
-	/* Q8_0 activations move near-tied logits: one of ten may trade places
-	 * with the eleventh (its log-prob is still checked below) */
-	CHECK(in_top >= (int)top->n - (same_order ? 0 : 1),
-	      "%s: %d of the reference's top 10 are in ours", name, in_top);
-	CHECK(!same_order || in_place == (int)top->n, "%s: %d of the top 10 in the same place",
-	      name, in_place);
-	CHECK(worst <= tol, "%s: first-position log-probs differ by %g", name, worst);
-}
-
-/* The three continuations scored by teacher forcing after the prompt. */
-static void check_scored(rv_context *ctx, const rv_prompt *p, const tu_json *ref, double tol,
-                         const char *name)
-{
-	if (tr_prefill(ctx, p, name) == RV_OK)
-		tr_check_scored(ctx, tu_json_get(ref, "scored_candidates"), "tokens",
-		                "token_logprobs", (int)num(ref, "best_by_mean_logprob"), tol, name);
-}
+static const vc_scored_keys scored_keys = {"scored_candidates", "tokens", "token_logprobs",
+                                           "best_by_mean_logprob"};
 
 static void test_text_model(const char *text)
 {
@@ -248,13 +174,11 @@ static void test_text_model(const char *text)
 		const char *imgs[1] = {path};
 		/* the default template of an idefics3 projector is SmolVLM's */
 		rv_prompt p = {"describe", imgs, 1, NULL, NULL};
-		check_prompt_ids(ctx, &p, tu_json_get(ref, "tokens.ids"), name);
-		check_first_top10(ctx, &p, tu_json_get(ref, "first_position_top10"), tol, f32,
-		                  name);
-		tr_check_greedy(ctx, &p, ref, tol, f32 ? TR_ALL_TOKENS : TR_FIRST_TOKEN,
-		                (int)num(ref, "tokens.n_positions"), name);
+		vc_prompt_ids(ctx, &p, tu_json_get(ref, "tokens.ids"), IMAGE_ID, name);
+		vc_first_top10(ctx, &p, tu_json_get(ref, "first_position_top10"), tol, f32, name);
+		vc_greedy(ctx, &p, ref, tol, f32, name, (int)num(ref, "tokens.n_positions"));
 		if (f32) /* Q8_0: the reference's candidates score its own activations */
-			check_scored(ctx, &p, ref, tol, name);
+			vc_scored(ctx, &p, ref, &scored_keys, tol, name);
 		tu_json_free(ref);
 	}
 
@@ -266,11 +190,10 @@ static void test_text_model(const char *text)
 	if (ctx && ref) {
 		rv_prompt p = {"Once upon a time", NULL, 0, "smolvlm", NULL};
 		const tu_json *ids = tu_json_get(ref, "prompt_ids");
-		check_prompt_ids(ctx, &p, ids, refname);
-		check_first_top10(ctx, &p, tu_json_get(ref, "first_position_top10"), tol, f32,
-		                  refname);
-		tr_check_greedy(ctx, &p, ref, tol, f32 ? TR_ALL_TOKENS : TR_FIRST_TOKEN,
-		                ids ? (int)ids->n : -1, refname);
+		vc_prompt_ids(ctx, &p, ids, IMAGE_ID, refname);
+		vc_first_top10(ctx, &p, tu_json_get(ref, "first_position_top10"), tol, f32,
+		               refname);
+		vc_greedy(ctx, &p, ref, tol, f32, refname, ids ? (int)ids->n : -1);
 	}
 	tu_json_free(ref);
 	rv_context_free(ctx);
@@ -372,10 +295,17 @@ static void test_longest_edge(void)
 	snprintf(path, sizeof(path), "%s", tu_data("shapes_64x48.png"));
 	const char *imgs[1] = {path};
 	rv_prompt p = {"describe", imgs, 1, NULL, NULL};
-	tu_json want = {.kind = TU_JARR, .n = N_ONE_TILE};
-	tu_json items[N_ONE_TILE];
-	want.items = one_tile_ids(items);
-	check_prompt_ids(ctx, &p, &want, "longest edge 64");
+	/* <|im_start|>User:<fake><global-img><image>x4<fake>describe<eou>\nAssistant: */
+	static const double want_ids[] = {1,   55,  493, 28,  982, 945, 983, 983, 983, 983, 982,
+	                                  270, 780, 848, 984, 187, 35,  406, 411, 675, 28};
+	tu_json want = {0};
+	tu_json items[sizeof(want_ids) / sizeof(want_ids[0])];
+	want.kind = TU_JARR;
+	want.n = sizeof(want_ids) / sizeof(want_ids[0]);
+	want.items = items;
+	for (size_t i = 0; i < want.n; i++)
+		items[i] = (tu_json){.kind = TU_JNUM, .num = want_ids[i]};
+	vc_prompt_ids(ctx, &p, &want, IMAGE_ID, "longest edge 64");
 	rv_gen_params gp = rv_gen_default_params();
 	gp.temp = 0;
 	gp.n_candidates = 1;
@@ -394,16 +324,11 @@ static void test_longest_edge(void)
 	rv_model_free(m);
 
 	/* a projector without tiles refuses it */
-	rv_model_params mp = rv_model_default_params();
-	m = NULL;
-	CHECK(rv_model_load(tu_data("tiny-llava-text-f32.gguf"), &mp, &m, err, sizeof(err)) ==
-	              RV_OK &&
-	          rv_model_load_mmproj(m, tu_data("tiny-llava-mmproj-f32.gguf"), err,
-	                               sizeof(err)) == RV_OK,
-	      "%s", err);
+	ctx = vc_open("tiny-llava-text-f32.gguf", "tiny-llava-mmproj-f32.gguf", &m);
 	CHECK(m && rv_model_set_image_longest_edge(m, 64, err, sizeof(err)) == RV_ERR_UNSUPPORTED &&
 	          strstr(err, "mlp"),
 	      "LLaVA: '%s'", err);
+	rv_context_free(ctx);
 	rv_model_free(m);
 }
 
@@ -461,7 +386,7 @@ static void test_v1_no_global_img(void)
 				    (tu_json){.kind = TU_JNUM, .num = id == 945 ? pieces[k] : id};
 		}
 		CHECK(want.n == from->n + n_pieces - 1, "one <global-img> in the reference");
-		check_prompt_ids(ctx, &p, &want, pass ? "v1, longest edge 64" : "v1, tiles");
+		vc_prompt_ids(ctx, &p, &want, IMAGE_ID, pass ? "v1, longest edge 64" : "v1, tiles");
 		rv_gen_params gp = rv_gen_default_params();
 		gp.temp = 0;
 		gp.n_predict = 2;

@@ -453,13 +453,10 @@ void tu_buf_free(tu_buf *b)
 	b->n = b->cap = 0;
 }
 
-/* A float32 .npy file (format 1.0 to 3.0, little-endian '<f4'): its
- * values in file order, their count and whether the order is Fortran's;
- * NULL when unreadable. */
-static float *npy_read(const char *name, size_t *n, bool *fortran)
+float *tu_npy_f32(const char *path, size_t *n)
 {
 	size_t size;
-	char *buf = tu_read_file(tu_data(name), &size);
+	char *buf = tu_read_file(path, &size);
 	*n = 0;
 	if (!buf || size < 12 || memcmp(buf, "\x93NUMPY", 6)) {
 		free(buf);
@@ -475,43 +472,41 @@ static float *npy_read(const char *name, size_t *n, bool *fortran)
 	}
 	char save = buf[off];
 	buf[off] = 0; /* the header alone, for strstr */
-	const bool ok = strstr(buf + start, "'<f4'") != NULL;
-	*fortran = strstr(buf + start, "True") != NULL;
+	const bool fortran = strstr(buf + start, "True") != NULL;
+	const char *shape = strstr(buf + start, "'shape': (");
+	unsigned long rows = 0, cols = 0;
+	bool ok = strstr(buf + start, "'<f4'") &&
+	          (!fortran || (shape && sscanf(shape, "'shape': (%lu, %lu)", &rows, &cols) == 2));
 	buf[off] = save;
-	if (!ok) {
+	*n = (size - off) / 4;
+	/* Fortran order: a 2-D array's columns one after another */
+	ok = ok && (!fortran || rows * cols == *n);
+	float *v = ok ? malloc(*n * sizeof(float) + 1) : NULL;
+	if (!v) {
+		*n = 0;
 		free(buf);
 		return NULL;
 	}
-	*n = (size - off) / 4;
-	float *v = malloc(*n * sizeof(float) + 1);
 	memcpy(v, buf + off, *n * sizeof(float));
+	for (size_t i = 0; fortran && i < rows; i++)
+		for (size_t j = 0; j < cols; j++)
+			memcpy(&v[i * cols + j], buf + off + (j * rows + i) * 4, 4);
 	free(buf);
 	return v;
 }
 
 float *tu_npy_load(const char *name, size_t *n)
 {
-	bool fortran;
-	float *v = npy_read(name, n, &fortran);
-	if (v && fortran) {
-		free(v);
-		*n = 0;
-		return NULL;
-	}
-	return v;
+	return tu_npy_f32(tu_data(name), n);
 }
 
 float *tu_npy_load_2d(const char *name, size_t rows, size_t cols)
 {
-	bool fortran;
 	size_t n;
-	float *v = npy_read(name, &n, &fortran);
-	if (!v || n != rows * cols || !fortran)
-		return v && n == rows * cols ? v : (free(v), NULL);
-	float *c = malloc(n * sizeof(float) + 1);
-	for (size_t i = 0; c && i < rows; i++)
-		for (size_t j = 0; j < cols; j++)
-			c[i * cols + j] = v[j * rows + i];
-	free(v);
-	return c;
+	float *v = tu_npy_f32(tu_data(name), &n);
+	if (v && n != rows * cols) {
+		free(v);
+		return NULL;
+	}
+	return v;
 }

@@ -61,6 +61,11 @@ void tu_json_free(tu_json *j);
 const tu_json *tu_json_get(const tu_json *j, const char *path);
 const tu_json *tu_json_at(const tu_json *j, size_t i); /* array element or NULL */
 
+/* A float32 .npy file (format 1.0 to 3.0, little-endian '<f4', C order or
+ * a 2-D array in Fortran order): its values in C order (malloc'ed) and
+ * element count; NULL when unreadable. */
+float *tu_npy_f32(const char *path, size_t *n);
+
 /* SHA-256 of data, as 64 lowercase hex digits + NUL into hex. */
 void tu_sha256_hex(const void *data, size_t n, char hex[65]);
 

@@ -59,6 +59,7 @@ typedef struct rvb_opts {
 	int depth[RVB_MAX_POINTS], n_depth;
 	int bon[RVB_MAX_POINTS], n_bon;
 	bool kernels;           /* the kernel micro-benchmark instead */
+	bool minicpmv;          /* the MiniCPM-V image encoder instead */
 	const char *tokenizers; /* comma-separated vocabulary files: tokenizer speed instead */
 	const char *families;   /* comma-separated VLM shapes (families.c) instead */
 	bool gemma3;            /* the Gemma 3 4B text bench instead (gemma3.c) */
@@ -114,6 +115,10 @@ int rvb_materialize(const struct rvb_gguf_writer *w, const char *dir, const char
 /* --family LIST: the VLM-shaped benchmarks (families.c); prints its own
  * report and returns the exit code. */
 int rvb_bench_families(const rvb_opts *o);
+
+/* --minicpmv: a MiniCPM-V-2.6-shaped image encoder at 1 and 9 slices
+ * (minicpmv.c); prints its own table and returns the exit code. */
+int rvb_bench_minicpmv(const rvb_opts *o);
 
 /* ---- results -------------------------------------------------------------- */
 

@@ -43,6 +43,8 @@ static void usage(FILE *f)
 	    "                          kernel set instead of models\n"
 	    "      --gemma3            a Gemma-3-4B-shaped text model instead: KV bytes at\n"
 	    "                          1k/8k/32k, prefill, decode, best-of-N\n"
+	    "      --minicpmv          measure a MiniCPM-V-2.6-shaped image encoder at 1\n"
+	    "                          and 9 slices instead of models (1 GB generated)\n"
 	    "      --generate-only     make the models and stop\n"
 	    "      --cache-dir DIR     where generated models are kept\n"
 	    "                          (default $XDG_CACHE_HOME/rlaifv/bench)\n"
@@ -88,6 +90,7 @@ enum long_only {
 	OPT_TOKENIZERS,
 	OPT_FAMILY,
 	OPT_GEMMA3,
+	OPT_MINICPMV,
 };
 
 static const struct option long_options[] = {
@@ -99,6 +102,7 @@ static const struct option long_options[] = {
     {"tokenizers", required_argument, 0, OPT_TOKENIZERS},
     {"family", required_argument, 0, OPT_FAMILY},
     {"gemma3", no_argument, 0, OPT_GEMMA3},
+    {"minicpmv", no_argument, 0, OPT_MINICPMV},
     {"generate-only", no_argument, 0, OPT_GENERATE_ONLY},
     {"cache-dir", required_argument, 0, OPT_CACHE_DIR},
     {"threads", required_argument, 0, 't'},
@@ -248,6 +252,9 @@ static int take_option(int c, const char *arg, rvb_opts *o)
 	case OPT_KERNELS:
 		o->kernels = true;
 		return 0;
+	case OPT_MINICPMV:
+		o->minicpmv = true;
+		return 0;
 	case OPT_TOKENIZERS:
 		o->tokenizers = arg;
 		return 0;
@@ -377,6 +384,8 @@ int main(int argc, char **argv)
 		return rvb_bench_families(&o);
 	if (o.gemma3)
 		return rvb_bench_gemma3(&o);
+	if (o.minicpmv)
+		return rvb_bench_minicpmv(&o);
 	char ebuf[512];
 	if (rv_select_kernels(NULL, ebuf, sizeof(ebuf)) != RV_OK) { /* $RLAIFV_ISA */
 		fprintf(stderr, "rlaifv-bench: %s\n", ebuf);

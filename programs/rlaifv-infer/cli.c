@@ -169,6 +169,8 @@ static int open_model(const cli_opts *o, const char *path, const char *mmproj, i
 	         (mmproj && o->image_longest_edge &&
 	          rv_model_set_image_longest_edge(*m, o->image_longest_edge, err, sizeof(err)) !=
 	              RV_OK) ||
+	         (mmproj && o->max_slices &&
+	          rv_model_set_image_max_slices(*m, o->max_slices, err, sizeof(err)) != RV_OK) ||
 	         (mmproj && o->pan_and_scan &&
 	          rv_model_set_pan_and_scan(*m, 1, o->pas_min_crop_size, o->pas_max_crops,
 	                                    o->pas_min_ratio, err, sizeof(err)) != RV_OK) ||

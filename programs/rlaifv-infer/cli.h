@@ -43,6 +43,7 @@ typedef struct cli_opts {
 	int image_max_mib;
 	int image_min_pixels, image_max_pixels;
 	int image_longest_edge; /* 0: the mmproj's */
+	int max_slices;         /* 0: the family's */
 
 	int pan_and_scan;                     /* Gemma 3: HF's do_pan_and_scan */
 	int pas_min_crop_size, pas_max_crops; /* 0: HF's defaults */

@@ -58,6 +58,8 @@ static void usage(FILE *f)
 	    "                          HF's do_pan_and_scan (default off)\n"
 	    "      --pan-and-scan-min-crop N, --pan-and-scan-max-crops N,\n"
 	    "      --pan-and-scan-min-ratio R  its settings (defaults 256, 4, 1.2)\n"
+	    "      --max-slices N      MiniCPM-V: cut images into at most N slices besides\n"
+	    "                          the overview (default 9; 1: the overview alone)\n"
 	    "  -n, --n-predict N       most tokens per answer (default -1: until the end)\n"
 	    "  -c, --ctx-size N        context size in tokens (default: the model's, <= 4096)\n"
 	    "  -t, --threads N         threads (default: $RLAIFV_THREADS or physical cores)\n"
@@ -133,6 +135,7 @@ enum long_only {
 	OPT_PAS_MIN_CROP,
 	OPT_PAS_MAX_CROPS,
 	OPT_PAS_MIN_RATIO,
+	OPT_MAX_SLICES,
 	OPT_BETA,
 	OPT_SHOW_CANDIDATES,
 	OPT_JSON,
@@ -182,6 +185,7 @@ static const struct option long_options[] = {
     {"pan-and-scan-min-crop", required_argument, 0, OPT_PAS_MIN_CROP},
     {"pan-and-scan-max-crops", required_argument, 0, OPT_PAS_MAX_CROPS},
     {"pan-and-scan-min-ratio", required_argument, 0, OPT_PAS_MIN_RATIO},
+    {"max-slices", required_argument, 0, OPT_MAX_SLICES},
     {"beta", required_argument, 0, OPT_BETA},
     {"show-candidates", no_argument, 0, OPT_SHOW_CANDIDATES},
     {"json", no_argument, 0, OPT_JSON},
@@ -309,6 +313,8 @@ static int take_option(int c, const char *arg, cli_opts *o)
 		o->pas_min_ratio = strtod(arg, NULL);
 		return 0;
 	}
+	case OPT_MAX_SLICES:
+		return parse_int("--max-slices", arg, 1, 64, &o->max_slices);
 	case OPT_BETA:
 		return parse_float("--beta", arg, 1e-6f, 1e6f, &o->beta);
 	case OPT_SHOW_CANDIDATES:
