@@ -154,7 +154,8 @@ static int add_image(rv_context *ctx, rvi_prompt *pr, pending_text *pt, int imag
 			/* the family's format, its one %d the image's index */
 			const int n = snprintf(indexed, sizeof(indexed), pc->text, image);
 			if (n <= 0 || (size_t)n >= sizeof(indexed)) {
-				rc = rvi_errorf(&ctx->err, RV_ERR_INTERNAL, "image layout: '%s'", pc->text);
+				rc = rvi_errorf(&ctx->err, RV_ERR_INTERNAL, "image layout: '%s'",
+				                pc->text);
 				break;
 			}
 			text = indexed;

@@ -939,8 +939,7 @@ static void test_mmproj(void)
 	} dims[] = {
 	    {"zero patch size", "clip.vision.patch_size", 0, "out of range"},
 	    {"zero image size", "clip.vision.image_size", 0, "out of range"},
-	    {"image size not a multiple of the patch", "clip.vision.image_size", 5,
-	     "not a multiple"},
+	    {"patch larger than the image", "clip.vision.patch_size", 8, "larger than"},
 	    {"zero heads", "clip.vision.attention.head_count", 0, "out of range"},
 	    {"width not divisible by heads", "clip.vision.attention.head_count", 3,
 	     "not a multiple"},
@@ -952,6 +951,13 @@ static void test_mmproj(void)
 		expect_mmproj(dims[i].what, &s, RV_ERR_MODEL, dims[i].key, dims[i].phrase, NULL);
 		spec_free(&s);
 	}
+
+	/* 5 / 2: the 2 x 2 patches of 4, the last pixel row and column
+	 * dropped as HF's convolution does: the file fits */
+	clip_spec(&s);
+	set_u32(&s, "clip.vision.image_size", 5);
+	expect_mmproj("image size not a multiple of the patch", &s, RV_OK, NULL);
+	spec_free(&s);
 
 	/* A consistent-looking image and patch size that the position table
 	 * does not match: 6 / 2 = 9 patches, but 4 + 1 rows are stored. */

@@ -364,7 +364,11 @@ static int time_encode(const rvb_opts *o, rv_model *m, const char *image, point 
 		         : rvi_errorf(err, RV_ERR_NOMEM, "out of memory");
 		if (rep >= 0)
 			ms[rep] = rvi_now_ms() - t0;
-		pt->tiles = px.shape.tiles_h * px.shape.tiles_w + (f->wa_pattern ? 0 : 1);
+		/* idefics3: the tiles and the global image; Qwen2.5-VL: the
+		 * 112-pixel windows (4 x 4 merged tokens) */
+		pt->tiles = f->wa_pattern
+		                ? (int)(((px.shape.grid_h + 3) / 4) * ((px.shape.grid_w + 3) / 4))
+		                : px.shape.tiles_h * px.shape.tiles_w + 1;
 		pt->rows = (int)px.shape.rows;
 		pt->flops = encode_flops(f, &px);
 		rvi_pixels_free(&px);
@@ -478,8 +482,9 @@ static void print_family(FILE *fp, const fam_result *r, double sgemm)
 	        f->label, f->arch, f->n_embd, f->n_layer, f->n_ff, f->n_head, f->n_head_kv,
 	        f->n_vocab, rvi_type_name((int)f->text_type), f->projector, f->v_embd, f->v_layer,
 	        f->v_ff);
-	fprintf(fp, "  %-12s %6s %6s %10s %10s %10s %9s %8s\n", "image", "tiles", "rows", "best s",
-	        "median s", "GFLOP", "GFLOP/s", "x sgemm");
+	fprintf(fp, "  %-12s %6s %6s %10s %10s %10s %9s %8s\n", "image",
+	        f->wa_pattern ? "windows" : "tiles", "rows", "best s", "median s", "GFLOP",
+	        "GFLOP/s", "x sgemm");
 	for (int i = 0; i < f->n_img; i++) {
 		const point *p = &r->img[i];
 		char size[32];
