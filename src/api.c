@@ -198,8 +198,9 @@ rv_status rv_model_load(const char *path, const rv_model_params *params, rv_mode
 		return (rv_status)rc;
 	}
 	note_forced_kernels();
-	/* no-op after the first time, or when a set is forced */
-	rvi_kernels_auto();
+	const char *isa = rvk_env_isa();
+	if (isa == NULL || strcmp(isa, "auto") == 0)
+		rvi_kernels_auto(); /* a no-op after the first time */
 	if (rvi_blas_fallback())
 		rvi_log(RV_LOG_WARN, "OpenBLAS does not recognise this CPU and runs its generic "
 		                     "kernels, which makes image encoding several times slower; "

@@ -260,9 +260,6 @@ static pthread_once_t auto_once = PTHREAD_ONCE_INIT;
 
 static void choose_auto(void)
 {
-	const char *isa = rvk_env_isa();
-	if (isa && strcmp(isa, "auto") != 0)
-		return; /* a set forced: nothing to choose */
 	const char *cal = getenv("RLAIFV_CALIBRATE");
 	if (cal && strcmp(cal, "0") == 0)
 		return; /* the choice by feature */

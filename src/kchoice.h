@@ -44,9 +44,9 @@ int rvi_kchoice_get(const char *dir, double budget_ms, rvk_choice *c, bool *meas
 bool rvi_kchoice_parse(const char *text, size_t len, rvk_choice *c);
 
 /* Makes the measured table this process's "auto", once (later calls do
- * nothing): from the cache, else measured, unless $RLAIFV_ISA forces a set
- * or $RLAIFV_CALIBRATE is 0 (the choice by feature, no cache: tests, CI).
- * Notes go to the log. */
+ * nothing): from the cache, else measured, unless $RLAIFV_CALIBRATE is 0
+ * (the choice by feature, no cache: tests, CI). Called where "auto" is to
+ * be applied (not when $RLAIFV_ISA forces a set). Notes go to the log. */
 void rvi_kernels_auto(void);
 
 #endif
