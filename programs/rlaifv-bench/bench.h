@@ -12,6 +12,7 @@
 #include <stdio.h>
 
 #include "programs/rlaifv-bench/stats.h"
+#include "simd/kernels.h"
 #include "src/tensor.h"
 #include "src/util.h"
 
@@ -58,7 +59,7 @@ typedef struct rvb_opts {
 	int prefill[RVB_MAX_POINTS], n_prefill;
 	int depth[RVB_MAX_POINTS], n_depth;
 	int bon[RVB_MAX_POINTS], n_bon;
-	bool kernels; /* the kernel micro-benchmark instead */
+	bool kernels;           /* the kernel micro-benchmark instead */
 	const char *tokenizers; /* comma-separated vocabulary files: tokenizer speed instead */
 	bool quick;
 	bool json;
@@ -176,6 +177,9 @@ typedef struct rvb_report {
 	int n_kern;
 	const char *usable_isas[8];
 	int n_usable_isas;
+	/* the measured kernel choice ("auto" calibrated), when there is one */
+	bool have_choice;
+	rvk_choice choice;
 } rvb_report;
 
 /* ---- measurements (run.c) ------------------------------------------- */
