@@ -18,12 +18,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define CAL_N_IN 4096 /* elements per weight row: a multiple of every block */
 /* Weights that stay in a core's L2 (Zen 4/5: 1 MiB, Intel: 1-2 MiB) */
 #define CAL_CACHE_BYTES ((size_t)192 << 10)
-/* More than a desktop's or a CCD's last-level cache (32 MiB) */
-#define CAL_STREAM_BYTES ((size_t)48 << 20)
+/* Streamed weights: twice the last-level cache the system reports, at
+ * least 64 MiB (more than a desktop's or a Zen CCD's 32 MiB), at most 512. */
+#define CAL_STREAM_MIN   ((size_t)64 << 20)
+#define CAL_STREAM_MAX   ((size_t)512 << 20)
 #define CAL_QUICK_STREAM ((size_t)1 << 20)
 #define CAL_MAX_PASSES   64
 
@@ -185,13 +188,25 @@ static size_t max_prep_row(const rvk_choice *c)
 	return m;
 }
 
+static size_t stream_bytes(void)
+{
+	long llc = -1;
+#ifdef _SC_LEVEL3_CACHE_SIZE
+	llc = sysconf(_SC_LEVEL3_CACHE_SIZE);
+#endif
+	const size_t twice = llc > 0 ? (size_t)llc * 2 : 0;
+	return twice < CAL_STREAM_MIN   ? CAL_STREAM_MIN
+	       : twice > CAL_STREAM_MAX ? CAL_STREAM_MAX
+	                                : twice;
+}
+
 bool rvk_calibrate(rvk_choice *c, double budget_ms)
 {
 	rvk_choice_default(c);
 	if (c->n_sets <= 1)
 		return true; /* nothing to choose from */
 	cal_bufs b = {0};
-	b.w_bytes = budget_ms > 0 ? CAL_STREAM_BYTES : CAL_QUICK_STREAM;
+	b.w_bytes = budget_ms > 0 ? stream_bytes() : CAL_QUICK_STREAM;
 	/* rows: at most the stream buffer's rows of the narrowest type */
 	const size_t narrow = row_bytes(RVI_TYPE_Q4_0, CAL_N_IN);
 	const size_t y_stream = b.w_bytes / narrow + 1;
