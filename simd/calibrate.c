@@ -136,12 +136,14 @@ static void run_pass(const rvk_table *k, enum rvi_type t, const cal_bufs *b, int
 	}
 }
 
-/* GB/s of weights read by the best pass of a phase: one pass to warm up,
- * then passes until budget_ms (at least two). */
-static double time_phase(const rvk_table *k, enum rvi_type t, const cal_bufs *b, int64_t n_rows,
-                         int64_t n_tok, double budget_ms)
+/* GB/s of weights read by the best pass of a phase: passes until
+ * budget_ms (at least two), after one to warm the cache up when the
+ * weights fit in it (streamed ones come from memory every pass). */
+static double time_phase(const rvk_table *k, enum rvi_type t, const cal_bufs *b, bool stream,
+                         int64_t n_rows, int64_t n_tok, double budget_ms)
 {
-	run_pass(k, t, b, n_rows, n_tok);
+	if (!stream)
+		run_pass(k, t, b, n_rows, n_tok);
 	double best = 0;
 	const double start = now_ms();
 	for (int pass = 0; pass < CAL_MAX_PASSES; pass++) {
@@ -242,7 +244,7 @@ bool rvk_calibrate(rvk_choice *c, double budget_ms)
 					                          ? RVK_PREFILL_ROWS
 					                          : 1;
 					c->gbps[ti][si][ph] =
-					    k ? time_phase(k, t, &b,
+					    k ? time_phase(k, t, &b, stream,
 					                   stream ? stream_rows : cache_rows, n_tok,
 					                   budget_ms)
 					      : 0;

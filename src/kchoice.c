@@ -20,8 +20,9 @@
 
 /* An entry is a few kilobytes; anything longer is not one of ours. */
 #define ENTRY_MAX (64 << 10)
-/* Per measurement (see rvk_calibrate): about 0.3 s for the whole choice. */
-#define BUDGET_MS 3.0
+/* Per measurement (see rvk_calibrate): about a second of one core
+ * for the whole choice, most of it streaming 64 MiB twice per type and set. */
+#define BUDGET_MS 2.0
 
 /* "vendor|family|model|name|build id" of this CPU and build. */
 static void make_key(char *out, size_t cap)
