@@ -9,7 +9,8 @@
  *   depend on how many share its step;
  * - the cache entry: written, read back the same, and every corrupt or
  *   foreign entry (flipped byte, truncation, another CPU's key, another
- *   build's sets, an unknown set, a missing type, garbage) ignored,
+ *   build's sets, an unknown set, a missing type, garbage, oversized)
+ *   ignored,
  *   measured again and replaced; an unwritable cache directory only warns;
  * - through the API: $RLAIFV_ISA forces one set without measuring, "auto"
  *   measures once and keeps the entry, and a cache directory that cannot be
@@ -264,8 +265,8 @@ static void test_cache(void)
 	const size_t kn = kl ? strcspn(kl, "\n") : 0;
 	snprintf(key_line, sizeof(key_line), "%.*s", (int)kn, kl ? kl : "");
 	const char *choice_line = "choice F16 ";
-	char *bad[12] = {0};
-	const char *what[12] = {0};
+	char *bad[16] = {0};
+	const char *what[16] = {0};
 	int nb = 0;
 	/* a flipped byte */
 	bad[nb] = malloc(n + 1), what[nb] = "flipped byte";
@@ -276,6 +277,12 @@ static void test_cache(void)
 	bad[nb] = malloc(n + 1), what[nb] = "truncated";
 	memcpy(bad[nb], text, n);
 	bad[nb][n - 10] = 0;
+	nb++;
+	/* longer than any entry (64 KiB): not read further */
+	bad[nb] = malloc(70001), what[nb] = "oversized";
+	memset(bad[nb], 'a', 70000);
+	bad[nb][69999] = '\n';
+	bad[nb][70000] = 0;
 	nb++;
 	/* empty and garbage */
 	bad[nb] = strdup(""), what[nb++] = "empty";
