@@ -794,16 +794,22 @@ static ALWAYS_INLINE void stripe_tile(const int kind, const int WR, const int AR
 #define STRIPE_SPAN 2048
 #define STRIPE_PASS 8
 
-/* Tiles of 2 weight rows x up to 3 activation rows for decoding one or a
- * few tokens; 1 x up to 8 for more (a best-of-8 step, a prompt), in column
- * spans. */
+/* Tiles of 1 weight row (one token) or 2 (two or three) x up to 3
+ * activation rows for decoding; 1 x up to 8 for more (a best-of-8 step, a
+ * prompt), in column spans. */
 static ALWAYS_INLINE void stripe_prep(const int kind, int64_t n, float *y, int64_t y_stride,
                                       const void *w, size_t w_stride, int64_t n_w, const void *p,
                                       size_t p_stride, int64_t n_a)
 {
 	const int64_t ns = st_count(kind, n);
 	if (n_a < 4) {
-		FOR_TILES(2, 3, STRIPE_TILE(1, 1); STRIPE_TILE(1, 2); STRIPE_TILE(1, 3);
+		/* One token: one weight row at a time. Streamed from memory on
+		 * AMD Zen 5 (a shared KVM guest, noisy, one thread), 2 rows side
+		 * by side ran at 6-9 GB/s where 1 ran at 10-12 (Q4_0, Q4_K,
+		 * Q6_K), though 5-12% slower in cache; the tiles give the same
+		 * bits whatever their shape. */
+		const int tw = n_a == 1 ? 1 : 2;
+		FOR_TILES(tw, 3, STRIPE_TILE(1, 1); STRIPE_TILE(1, 2); STRIPE_TILE(1, 3);
 		          STRIPE_TILE(2, 1); STRIPE_TILE(2, 2); STRIPE_TILE(2, 3);)
 		return;
 	}
