@@ -8,7 +8,11 @@
  * the format) asks for one row more than the header says instead, so the
  * dimension checks are exercised against near misses too.
  * Properties checked: anything but a hit or a miss is an I/O failure we did
- * not cause, and a hit reproduces the data as stored. */
+ * not cause, and a hit reproduces the data as stored.
+ * The same input is also a kernel-choice entry (src/kchoice.h), the other
+ * file of the cache: parsed as it is, and with a valid check line appended
+ * so that the fuzzer reaches the line parser behind the SHA-256; an entry
+ * that parses must name usable kernel sets (rvk_compose accepts it). */
 #ifdef HAVE_CONFIG_H
 #include <config.h>
 #endif
@@ -20,6 +24,8 @@
 #include <unistd.h>
 
 #include "src/embcache.h"
+#include "src/kchoice.h"
+#include "src/sha256.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -60,8 +66,36 @@ static uint32_t u32_at(const uint8_t *p)
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
+/* data as a kernel-choice entry, as it is and with its check line. */
+static void kchoice_entry(const uint8_t *data, size_t size)
+{
+	rvk_choice c;
+	rvk_table t;
+	char name[512], msg[256];
+	if (rvi_kchoice_parse((const char *)data, size, &c) &&
+	    !rvk_compose(&t, name, sizeof(name), &c, msg, sizeof(msg)))
+		abort();
+	char *text = malloc(size + 80);
+	if (!text)
+		return;
+	uint8_t digest[RVI_SHA256_BYTES];
+	char hex[2 * RVI_SHA256_BYTES + 1];
+	rvi_sha256(data, size, digest);
+	rvi_sha256_hex(digest, hex);
+	memcpy(text, data, size);
+	const int n = snprintf(text + size, 80, "check %s\n", hex);
+	if (rvi_kchoice_parse(text, size + (size_t)n, &c) &&
+	    !rvk_compose(&t, name, sizeof(name), &c, msg, sizeof(msg))) {
+		fprintf(stderr, "fuzz_embcache: a parsed kernel choice does not compose: %s\n",
+		        msg);
+		abort();
+	}
+	free(text);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	kchoice_entry(data, size);
 	uint8_t key[RVI_SHA256_BYTES] = {0};
 	int64_t rows = 1, cols = 1;
 	if (size >= 8 + RVI_SHA256_BYTES)

@@ -13,7 +13,8 @@ in tests/data) are added by fuzz/run.sh at run time.
     image/      option byte + a BMP, a PGM, a PPM, the JPEG fixture with an
                 EXIF orientation segment inserted, and a 16000x1 and a
                 1x12000 PNG
-    embcache/   a valid cache entry and a truncated one
+    embcache/   a valid cache entry and a truncated one, and the body of a
+                kernel-choice entry (fuzz_embcache appends its check line)
 """
 import os, struct, sys, zlib
 
@@ -326,6 +327,14 @@ def main():
     jpg = open(os.path.join(top, 'tests', 'data', 'shapes_100x80.jpg'), 'rb').read()
     files['image/jpeg-exif6'] = b'\x0b' + with_exif(jpg, 6)
     files['embcache/truncated'] = files['embcache/valid'][:90]
+    types = ['F32', 'F16', 'BF16', 'Q8_0', 'Q4_0', 'Q4_K', 'Q5_K', 'Q6_K']
+    files['embcache/kchoice'] = (
+        'rlaifv kernel choice 1\n'
+        'key AuthenticAMD|26|2|AMD EPYC|0.1.0 rev 1 sets avx512 avx2 scalar\n'
+        'sets avx512 avx2 scalar\n' +
+        ''.join('choice %s avx512 avx2\n' % t for t in types) +
+        ''.join('speed %s %s 40.000 10.000 20.000 1.000\n' % (t, s)
+                for t in types for s in ('avx512', 'avx2'))).encode()
     for name, data in files.items():
         path = os.path.join(c, name)
         os.makedirs(os.path.dirname(path), exist_ok=True)

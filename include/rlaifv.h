@@ -79,12 +79,15 @@ typedef enum rv_status {
 /* A short English name of a status ("model file error"). */
 const char *rv_status_str(rv_status s);
 
-/* Library version ("0.1.0"), kernel set in use ("avx2"), BLAS in use. */
+/* Library version ("0.1.0"), kernel set in use ("avx2", or a measured
+ * choice "auto: F32 avx512, F16 avx2+avx512, ..."), BLAS in use. */
 const char *rv_version(void);
 const char *rv_kernel_set(void);
 const char *rv_blas_info(void);
 
-/* Chooses the kernel set: "auto" (the best this CPU has), "scalar",
+/* Chooses the kernel set: "auto" (per weight type, the sets measured
+ * fastest on this CPU, once, kept in $XDG_CACHE_HOME/rlaifv/; the best by
+ * features when $RLAIFV_CALIBRATE is 0), "scalar",
  * "avx2", "avx512", "neon", "neon-dotprod", or NULL for $RLAIFV_ISA (auto
  * when unset). Without a call the library applies $RLAIFV_ISA on first use
  * and rv_model_load refuses a value this build or CPU cannot run. A set

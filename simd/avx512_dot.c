@@ -794,16 +794,22 @@ static ALWAYS_INLINE void stripe_tile(const int kind, const int WR, const int AR
 #define STRIPE_SPAN 2048
 #define STRIPE_PASS 8
 
-/* Tiles of 2 weight rows x up to 3 activation rows for decoding one or a
- * few tokens; 1 x up to 8 for more (a best-of-8 step, a prompt), in column
- * spans. */
+/* Tiles of 1 weight row (one token) or 2 (two or three) x up to 3
+ * activation rows for decoding; 1 x up to 8 for more (a best-of-8 step, a
+ * prompt), in column spans. */
 static ALWAYS_INLINE void stripe_prep(const int kind, int64_t n, float *y, int64_t y_stride,
                                       const void *w, size_t w_stride, int64_t n_w, const void *p,
                                       size_t p_stride, int64_t n_a)
 {
 	const int64_t ns = st_count(kind, n);
 	if (n_a < 4) {
-		FOR_TILES(2, 3, STRIPE_TILE(1, 1); STRIPE_TILE(1, 2); STRIPE_TILE(1, 3);
+		/* One token: one weight row at a time. Streamed from memory on
+		 * AMD Zen 5 (a shared KVM guest, noisy, one thread), 2 rows side
+		 * by side ran at 6-9 GB/s where 1 ran at 10-12 (Q4_0, Q4_K,
+		 * Q6_K), though 5-12% slower in cache; the tiles give the same
+		 * bits whatever their shape. */
+		const int tw = n_a == 1 ? 1 : 2;
+		FOR_TILES(tw, 3, STRIPE_TILE(1, 1); STRIPE_TILE(1, 2); STRIPE_TILE(1, 3);
 		          STRIPE_TILE(2, 1); STRIPE_TILE(2, 2); STRIPE_TILE(2, 3);)
 		return;
 	}
@@ -887,6 +893,61 @@ static ALWAYS_INLINE void f16p_tile(const int WR, const int AR, int64_t cl, cons
 		f16p_tile(WR, AR, cl, &wf[0][0], pt, p_stride, acc_mem, j);                        \
 		break
 
+/* Decoding (up to F16D_AR activation rows): the sums of the staged path
+ * below, one 16-lane accumulator per (weight row, activation row) over the
+ * columns in order from zero, the same fused multiply-adds on the same
+ * (zero-padded) lanes, so the same bits; but the weights are converted in
+ * registers as they stream in, one row at a time, instead of being stored
+ * to wf and loaded back. Measured on AMD Zen 5 (a shared KVM guest, noisy):
+ * the staging made avx512 F16 decode half as fast as avx2's; full vectors
+ * are loaded unmasked, as masked loads of streamed weights ran 3-5 times
+ * slower there (masks only for the tail); and one row at a time streamed
+ * faster than 2 or 4 side by side (10-12 against 5-9 GB/s, one thread). */
+#define F16D_AR 3
+static ALWAYS_INLINE void f16d_row(const int AR, int64_t n, float *y, int64_t y_stride,
+                                   const uint16_t *h, const uint8_t *p, size_t p_stride)
+{
+	__m512 acc[F16D_AR];
+	UNROLL
+	for (int j = 0; j < AR; j++)
+		acc[j] = _mm512_setzero_ps();
+	for (int64_t k = 0; k < n; k += 16) {
+		const __m512 wv =
+		    _mm512_cvtph_ps(n - k >= 16 ? _mm256_loadu_si256((const __m256i *)(h + k))
+		                                : _mm256_maskz_loadu_epi16(mask16(n - k), h + k));
+		UNROLL
+		for (int j = 0; j < AR; j++)
+			acc[j] = _mm512_fmadd_ps(
+			    wv,
+			    _mm512_load_ps((const float *)(const void *)(p + (size_t)j * p_stride) +
+			                   k),
+			    acc[j]);
+	}
+	UNROLL
+	for (int j = 0; j < AR; j++)
+		y[j * y_stride] = hsum512(acc[j]);
+}
+
+static void f16_decode(int64_t n, float *y, int64_t y_stride, const void *w, size_t w_stride,
+                       int64_t n_w, const void *p, size_t p_stride, int64_t n_a)
+{
+	for (int64_t i = 0; i < n_w; i++) {
+		const uint16_t *h =
+		    (const uint16_t *)(const void *)((const uint8_t *)w + (size_t)i * w_stride);
+		switch (n_a) {
+		case 1:
+			f16d_row(1, n, y + i, y_stride, h, (const uint8_t *)p, p_stride);
+			break;
+		case 2:
+			f16d_row(2, n, y + i, y_stride, h, (const uint8_t *)p, p_stride);
+			break;
+		default:
+			f16d_row(3, n, y + i, y_stride, h, (const uint8_t *)p, p_stride);
+			break;
+		}
+	}
+}
+
 /* Per (weight row, activation row) the sum runs in one 16-lane accumulator
  * over the columns in order, whatever the tile and the column chunk (the
  * accumulators go to memory between chunks): results do not depend on the
@@ -895,6 +956,10 @@ void rvk_avx512_vec_dot_prep_f16(int64_t n, float *y, int64_t y_stride, const vo
                                  size_t w_stride, int64_t n_w, const void *p, size_t p_stride,
                                  int64_t n_a)
 {
+	if (n_a <= F16D_AR) {
+		f16_decode(n, y, y_stride, w, w_stride, n_w, p, p_stride, n_a);
+		return;
+	}
 	_Alignas(64) float wf[R_MAX][F16P_COLS];
 	__m512 acc_mem[R_MAX][F16P_ROWS];
 	for (int64_t i = 0; i < n_w; i += R_MAX) {

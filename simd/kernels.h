@@ -51,7 +51,14 @@ typedef void (*rvk_vec_dot_prep_fn)(int64_t n, float *y, int64_t y_stride, const
                                     int64_t n_a);
 
 typedef struct rvk_table {
-	const char *name; /* "scalar", "avx2", "avx512", "neon", "neon-dotprod" */
+	/* "scalar", "avx2", "avx512", "neon", "neon-dotprod", or for a
+	 * measured table (rvk_compose) "auto: " and its choice per type */
+	const char *name;
+	/* Per weight type, the table whose entries the wide products of that
+	 * type take: prompts of more than RVI_MATMUL_EXACT_BATCH tokens and
+	 * image patches, never candidates (src/matmul.c). NULL: this table.
+	 * Only a measured table sets them (see rvk_compose). */
+	const struct rvk_table *wide[RVI_TYPE_COUNT];
 	rvk_vec_dot_fn vec_dot[RVI_TYPE_COUNT];
 	/* optional per type: NULL means "call vec_dot once per row" */
 	rvk_vec_dot_rows_fn vec_dot_rows[RVI_TYPE_COUNT];
@@ -252,5 +259,117 @@ const rvk_table *rvk_table_for(const char *isa, char *msg, size_t msg_size);
 /* Names of the ISAs this build and CPU can run, best first; returns the
  * count (at most max are stored). "scalar" is always last. */
 int rvk_usable_isas(const char **names, int max);
+
+/* ---- kernels chosen by measurement ----------------------------------------
+ *
+ * Feature flags say what a CPU can run, not what runs fastest on it: on
+ * AMD Zen 4 (AVX-512 on 256-bit units) the avx512 set decodes K-quants and
+ * F16 slower than the avx2 one while its prefill is three times faster. So
+ * "auto" may be a measured table: per weight type, the exact products
+ * (decode and batched candidates) take one set's entries and the wide ones
+ * (prompt, image patches) another's, each the fastest set in a short
+ * calibration (rvk_calibrate). src/kchoice.c runs it once per CPU and keeps
+ * the outcome in the user's cache.
+ *
+ * What stays bit for bit (the promises of tests/test_kernels.c): the
+ * quantized activations, dequantization, RoPE and biases are the same bits
+ * in every set, so they are taken from the best set by feature. A weight
+ * type's exact entries (vec_dot, vec_dot_rows, prep_size, prep,
+ * vec_dot_prep) all come from ONE set: within a set, a row's result does
+ * not depend on how many candidates share the step nor on the threads, and
+ * the decode and candidate phases are therefore never chosen apart (their
+ * speeds are summed into one score). Between sets vec_dot agrees only
+ * within tolerance, so a choice changes results within tolerance, never
+ * their determinism on one machine: the choice is made once per process
+ * and kept per CPU in the cache, and a set must win by a margin to replace
+ * the one first by feature (noise near a tie cannot make runs alternate). */
+
+/* The phases measured per weight type and set. */
+enum rvk_phase {
+	RVK_PHASE_DECODE_CACHE,  /* one token, weights in cache */
+	RVK_PHASE_DECODE_STREAM, /* one token, weights streamed from memory */
+	RVK_PHASE_BATCH,         /* RVK_BATCH_ROWS candidates' tokens */
+	RVK_PHASE_PREFILL,       /* RVK_PREFILL_ROWS tokens of a prompt */
+	RVK_N_PHASES
+};
+#define RVK_BATCH_ROWS   4
+#define RVK_PREFILL_ROWS 64
+
+/* The weight types chosen per type (those with a vec_dot), in a fixed
+ * order; rvk_choice's arrays are indexed like it. */
+#define RVK_N_CHOICE_TYPES 8
+extern const enum rvi_type rvk_choice_types[RVK_N_CHOICE_TYPES];
+
+/* Maximal kernel sets a build can have (names as rvk_usable_isas gives). */
+#define RVK_MAX_SETS 8
+
+typedef struct rvk_choice {
+	/* per choice type: the set of the exact products and of the wide ones
+	 * (names of rvk_usable_isas: static strings) */
+	const char *exact[RVK_N_CHOICE_TYPES];
+	const char *wide[RVK_N_CHOICE_TYPES];
+	/* what was measured, for the reports: GB/s of weights read per phase
+	 * (0: not measured), per type and set of sets[] */
+	int n_sets;
+	const char *sets[RVK_MAX_SETS];
+	double gbps[RVK_N_CHOICE_TYPES][RVK_MAX_SETS][RVK_N_PHASES];
+} rvk_choice;
+
+/* Measures every usable set but scalar (scalar too when it is the only
+ * one) on every choice type and phase and fills c with the speeds and the
+ * choice (rvk_choose). budget_ms bounds the time of one measurement (a few
+ * ms; 0 for a single pass of each, for tests). false when memory for the
+ * streaming buffer is lacking (c then holds the choice by feature). */
+bool rvk_calibrate(rvk_choice *c, double budget_ms);
+
+/* Fills c->exact and c->wide from c->gbps: per type, the set with the best
+ * score, where the first set by feature keeps its place unless another is
+ * RVK_CHOICE_MARGIN faster. Exact: the decode (cache and stream) and batch
+ * phases, each as time relative to the first set's, summed; wide: the
+ * prefill phase. */
+#define RVK_CHOICE_MARGIN 0.05
+void rvk_choose(rvk_choice *c);
+
+/* The choice by feature: every type on the first usable set. */
+void rvk_choice_default(rvk_choice *c);
+
+/* Builds in *t the table of choice c (names must be usable sets; false
+ * with a message otherwise): the first set's table with each type's exact
+ * entries from its exact set and wide[type] pointing at its wide set's
+ * table. name_buf (name_size bytes) receives the name ("auto: F16
+ * avx2+avx512, ..."; a type whose two choices agree is named once) and
+ * must live as long as the table. */
+bool rvk_compose(rvk_table *t, char *name_buf, size_t name_size, const rvk_choice *c, char *msg,
+                 size_t msg_size);
+
+/* Makes c's table the "auto" one of this process, once: the first call
+ * builds it (later ones keep the first choice, and return true if theirs
+ * agreed) and makes it active if no set was selected before. */
+bool rvk_set_auto(const rvk_choice *c, char *msg, size_t msg_size);
+
+/* The choice rvk_set_auto made (false: none yet). */
+bool rvk_auto_choice(rvk_choice *c);
+
+/* The table in use without choosing one: NULL before the first rvk_active
+ * or rvk_select. */
+const rvk_table *rvk_peek(void);
+
+/* Makes t (which must outlive every use) the active table: tests of
+ * composed tables. */
+void rvk_use(const rvk_table *t);
+
+/* The CPU, as the cache key and the reports name it. */
+typedef struct rvk_cpu {
+	char vendor[16]; /* "AuthenticAMD", "GenuineIntel", "arm64" ... */
+	int family, model;
+	char name[64]; /* "AMD EPYC 9B45 ...", or "unknown" */
+} rvk_cpu;
+void rvk_cpu_info(rvk_cpu *cpu);
+
+/* The kernels' build id: the package version, the sets built in and
+ * RVK_KERNELS_REVISION, to be bumped with any change that can change a
+ * kernel's speed. A cached choice made under another id is redone. */
+#define RVK_KERNELS_REVISION 1
+const char *rvk_build_id(void);
 
 #endif

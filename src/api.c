@@ -21,6 +21,7 @@
 #include "src/api_internal.h"
 #include "src/bestofn.h"
 #include "src/embcache.h"
+#include "src/kchoice.h"
 #include "src/log.h"
 #include "src/matmul.h"
 #include "src/prompt.h"
@@ -86,6 +87,10 @@ static void note_forced_kernels(void)
 
 rv_status rv_select_kernels(const char *isa, char *err_buf, size_t err_size)
 {
+	/* "auto" is the measured choice (calibrated or from the cache) */
+	const char *name = isa ? isa : rvk_env_isa();
+	if (name == NULL || name[0] == '\0' || strcmp(name, "auto") == 0)
+		rvi_kernels_auto();
 	if (!rvk_select(isa, err_buf, err_size))
 		return RV_ERR_INVALID_ARG;
 	if (!isa)
@@ -193,6 +198,9 @@ rv_status rv_model_load(const char *path, const rv_model_params *params, rv_mode
 		return (rv_status)rc;
 	}
 	note_forced_kernels();
+	const char *isa = rvk_env_isa();
+	if (isa == NULL || strcmp(isa, "auto") == 0)
+		rvi_kernels_auto(); /* a no-op after the first time */
 	if (rvi_blas_fallback())
 		rvi_log(RV_LOG_WARN, "OpenBLAS does not recognise this CPU and runs its generic "
 		                     "kernels, which makes image encoding several times slower; "
@@ -494,8 +502,8 @@ rv_status rv_context_new(rv_model *model, const rv_context_params *params, rv_co
 		}
 	}
 	int64_t n_batch = p.n_batch > 0 ? p.n_batch : 512;
-	rc = model->text->state_new(model->text_model, n_ctx, n_batch, ctx->n_threads,
-	                            &ctx->state, &ctx->err);
+	rc = model->text->state_new(model->text_model, n_ctx, n_batch, ctx->n_threads, &ctx->state,
+	                            &ctx->err);
 	if (rc == RV_OK) {
 		ctx->kv = model->text->cache(ctx->state);
 		ctx->logits = rvi_alloc((size_t)model->info.n_vocab, sizeof(float));

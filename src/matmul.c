@@ -292,6 +292,16 @@ static int prep_matmul(const rvi_weight *const *W, float *const *y, int n_w, con
 	return RV_OK;
 }
 
+/* The table a product of W takes: a measured table names, per weight type,
+ * another one for the wide products (see rvk_compose); the exact ones, and
+ * so every candidate's, stay on k's own entries. */
+static const rvk_table *table_for(const rvi_weight *W, const rvk_table *k, int64_t n_tok,
+                                  bool exact)
+{
+	const rvk_table *wide = k->wide[W->type];
+	return wide && !exact && n_tok > RVI_MATMUL_EXACT_BATCH ? wide : k;
+}
+
 /* Which path a product takes (see the top of this file). */
 enum route { ROUTE_BLAS, ROUTE_PREP, ROUTE_DOT };
 
@@ -326,12 +336,13 @@ static bool weight_ok(const rvi_weight *W, const rvk_table *k)
 int rvi_matmul_shared(const rvi_weight *const *W, float *const *y, int n_w, const float *x,
                       int64_t n_tok, int n_threads, rvi_buf *scratch, bool exact)
 {
-	const rvk_table *k = rvk_active();
+	const rvk_table *active = rvk_active();
 	for (int i = 0; i < n_w; i++)
-		if (!weight_ok(W[i], k) || W[i]->n_in != W[0]->n_in)
+		if (!weight_ok(W[i], active) || W[i]->n_in != W[0]->n_in)
 			return RV_ERR_INVALID_ARG;
 	for (int i = 0; i < n_w && n_tok > 0;) {
 		int n = 1; /* the run of weights from i that go together */
+		const rvk_table *k = table_for(W[i], active, n_tok, exact);
 		if (route_of(W[i], k, n_tok, exact) == ROUTE_PREP)
 			while (i + n < n_w && W[i + n]->type == W[i]->type)
 				n++;
@@ -350,7 +361,7 @@ int rvi_matmul_ex(const rvi_weight *W, const float *x, int64_t n_tok, float *y, 
                   rvi_buf *scratch, bool exact)
 {
 	const rvi_type_traits *tr = rvi_type_traits_of((int)W->type);
-	const rvk_table *k = rvk_active();
+	const rvk_table *k = table_for(W, rvk_active(), n_tok, exact);
 	const int64_t n_in = W->n_in, n_out = W->n_out;
 
 	if (!weight_ok(W, k))

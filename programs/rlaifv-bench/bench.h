@@ -12,6 +12,7 @@
 #include <stdio.h>
 
 #include "programs/rlaifv-bench/stats.h"
+#include "simd/kernels.h"
 #include "src/tensor.h"
 #include "src/util.h"
 
@@ -211,6 +212,9 @@ typedef struct rvb_report {
 	int n_kern;
 	const char *usable_isas[8];
 	int n_usable_isas;
+	/* the measured kernel choice ("auto" calibrated), when there is one */
+	bool have_choice;
+	rvk_choice choice;
 } rvb_report;
 
 /* ---- measurements (run.c) ------------------------------------------- */

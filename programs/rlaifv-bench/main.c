@@ -341,22 +341,13 @@ int rvb_parse_args(int argc, char **argv, rvb_opts *o)
 
 /* ---- the run ----------------------------------------------------------------------- */
 
+/* "vendor family F model M, name": the CPU every figure was measured on. */
 static void cpu_name(char *out, size_t size)
 {
-	snprintf(out, size, "unknown CPU");
-	FILE *f = fopen("/proc/cpuinfo", "r");
-	char line[512];
-	while (f && fgets(line, sizeof(line), f)) {
-		char *colon = strchr(line, ':');
-		if (strncmp(line, "model name", 10) != 0 || !colon)
-			continue;
-		colon += 1 + (colon[1] == ' ');
-		colon[strcspn(colon, "\n")] = 0;
-		snprintf(out, size, "%s", colon);
-		break;
-	}
-	if (f)
-		fclose(f);
+	rvk_cpu cpu;
+	rvk_cpu_info(&cpu);
+	snprintf(out, size, "%s family %d model %d, %s", cpu.vendor, cpu.family, cpu.model,
+	         cpu.name);
 }
 
 static const char *base_name(const char *path)
@@ -399,6 +390,7 @@ int main(int argc, char **argv)
 	strftime(rep.date, sizeof(rep.date), "%Y-%m-%d %H:%M UTC", gmtime(&now));
 	cpu_name(rep.cpu, sizeof(rep.cpu));
 	rep.kernels = rv_kernel_set();
+	rep.have_choice = rvk_auto_choice(&rep.choice);
 	rep.blas = rv_blas_info();
 	rvi_err err = {0};
 	int rc = RV_OK;

@@ -107,6 +107,33 @@ static const char *mark(double value, double goal, bool at_most)
 	                                                 : "  [target: NOT met]";
 }
 
+/* The measured kernel choice: per weight type and set, the calibration's
+ * speeds and which products took the set. */
+static void print_choice(FILE *f, const rvb_report *r)
+{
+	const rvk_choice *c = &r->choice;
+	if (!r->have_choice)
+		return;
+	fprintf(f,
+	        "kernel choice (1 thread, GB/s of weights)  decode: cache stream  %d cand.  "
+	        "%d-token prompt\n",
+	        RVK_BATCH_ROWS, RVK_PREFILL_ROWS);
+	for (int ti = 0; ti < RVK_N_CHOICE_TYPES; ti++)
+		for (int si = 0; si < c->n_sets; si++) {
+			const double *g = c->gbps[ti][si];
+			if (g[RVK_PHASE_DECODE_CACHE] <= 0)
+				continue; /* not measured (scalar) */
+			const bool ex = !strcmp(c->exact[ti], c->sets[si]);
+			const bool wi = !strcmp(c->wide[ti], c->sets[si]);
+			fprintf(f, "  %-6s %-12s %28.1f %6.1f %8.1f %10.1f   %s%s%s\n",
+			        rvi_type_name((int)rvk_choice_types[ti]), c->sets[si],
+			        g[RVK_PHASE_DECODE_CACHE], g[RVK_PHASE_DECODE_STREAM],
+			        g[RVK_PHASE_BATCH], g[RVK_PHASE_PREFILL], ex ? "decode" : "",
+			        ex && wi ? "+" : "", wi ? "prompt" : "");
+		}
+	fputc('\n', f);
+}
+
 void rvb_print_table(FILE *f, const rvb_report *r)
 {
 	const rvb_opts *o = r->opts;
@@ -152,6 +179,8 @@ void rvb_print_table(FILE *f, const rvb_report *r)
 		}
 		fputc('\n', f);
 	}
+
+	print_choice(f, r);
 
 	const rvb_vision_result *v = &r->vision;
 	if (v->ran) {
@@ -272,6 +301,35 @@ static void key(FILE *f, const char *k)
 	fputc(':', f);
 }
 
+static void json_choice(FILE *f, const rvb_report *r)
+{
+	const rvk_choice *c = &r->choice;
+	fputs(",\"kernel_choice\":", f);
+	if (!r->have_choice) {
+		fputs("null", f);
+		return;
+	}
+	fputc('[', f);
+	for (int ti = 0; ti < RVK_N_CHOICE_TYPES; ti++) {
+		fputs(ti ? ",{\"type\":" : "{\"type\":", f);
+		json_str(f, rvi_type_name((int)rvk_choice_types[ti]));
+		fputs(",\"decode\":", f);
+		json_str(f, c->exact[ti]);
+		fputs(",\"prompt\":", f);
+		json_str(f, c->wide[ti]);
+		fputs(",\"gbps\":{", f);
+		for (int si = 0; si < c->n_sets; si++) {
+			const double *g = c->gbps[ti][si];
+			if (si)
+				fputc(',', f);
+			json_str(f, c->sets[si]);
+			fprintf(f, ":[%.3f,%.3f,%.3f,%.3f]", g[0], g[1], g[2], g[3]);
+		}
+		fputs("}}", f);
+	}
+	fputc(']', f);
+}
+
 void rvb_print_json(FILE *f, const rvb_report *r)
 {
 	const rvb_opts *o = r->opts;
@@ -285,6 +343,7 @@ void rvb_print_json(FILE *f, const rvb_report *r)
 	json_str(f, r->kernels);
 	fputs(",\"blas\":", f);
 	json_str(f, r->blas);
+	json_choice(f, r);
 
 	fputs(",\"limits\":{\"read_gbps\":", f);
 	json_stats(f, &r->limits.read_gbps);
