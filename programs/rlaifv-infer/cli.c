@@ -146,8 +146,8 @@ static void session_free(session *s)
 	rv_model_free(s->model);
 }
 
-static int open_model(const cli_opts *o, const char *path, const char *mmproj, rv_model **m,
-                      rv_context **ctx)
+int cli_open_model(const cli_opts *o, const char *path, const char *mmproj, rv_model **m,
+                   rv_context **ctx)
 {
 	char err[1024];
 	rv_model_params mp = rv_model_default_params();
@@ -178,6 +178,22 @@ static int open_model(const cli_opts *o, const char *path, const char *mmproj, r
 	return EXIT_OK;
 }
 
+rv_gen_params cli_gen_params(const cli_opts *o)
+{
+	rv_gen_params gp = rv_gen_default_params();
+	gp.n_predict = o->n_predict;
+	gp.temp = o->temp;
+	gp.top_k = o->top_k;
+	gp.top_p = o->top_p;
+	gp.min_p = o->min_p;
+	gp.seed = o->seed;
+	gp.ignore_eos = o->ignore_eos;
+	gp.n_candidates = o->n_candidates;
+	gp.score = o->score;
+	gp.beta = o->beta;
+	return gp;
+}
+
 static int status_exit(rv_status s)
 {
 	switch (s) {
@@ -203,10 +219,10 @@ static int run(const cli_opts *o, session *s)
 	}
 	/* a text prompt needs no projector: load one only for images */
 	const char *mmproj = o->n_images > 0 ? o->mmproj : NULL;
-	int code = open_model(o, o->model, mmproj, &s->model, &s->ctx);
+	int code = cli_open_model(o, o->model, mmproj, &s->model, &s->ctx);
 	if (code == EXIT_OK && o->ref_model)
-		code = open_model(o, o->ref_model, o->n_images > 0 ? o->ref_mmproj : NULL,
-		                  &s->ref_model, &s->ref_ctx);
+		code = cli_open_model(o, o->ref_model, o->n_images > 0 ? o->ref_mmproj : NULL,
+		                      &s->ref_model, &s->ref_ctx);
 	if (code != EXIT_OK)
 		return code;
 
@@ -215,17 +231,7 @@ static int run(const cli_opts *o, session *s)
 	sa.sa_handler = on_sigint;
 	sigaction(SIGINT, &sa, NULL);
 
-	rv_gen_params gp = rv_gen_default_params();
-	gp.n_predict = o->n_predict;
-	gp.temp = o->temp;
-	gp.top_k = o->top_k;
-	gp.top_p = o->top_p;
-	gp.min_p = o->min_p;
-	gp.seed = o->seed;
-	gp.ignore_eos = o->ignore_eos;
-	gp.n_candidates = o->n_candidates;
-	gp.score = o->score;
-	gp.beta = o->beta;
+	rv_gen_params gp = cli_gen_params(o);
 	gp.reference = s->ref_ctx;
 	gp.should_stop = should_stop;
 	if (!o->json && o->n_candidates == 1)
@@ -299,7 +305,7 @@ int main(int argc, char **argv)
 		return finish_stdout(code);
 
 	char *stdin_prompt = NULL;
-	if (!strcmp(o.prompt, "-")) {
+	if (o.prompt && !strcmp(o.prompt, "-")) {
 		stdin_prompt = read_stdin();
 		if (!stdin_prompt)
 			return EXIT_RUNTIME;
@@ -309,6 +315,11 @@ int main(int argc, char **argv)
 		code = cli_run_tokens(&o);
 		free(stdin_prompt);
 		return code;
+	}
+	if (o.batch) {
+		code = cli_run_batch(&o);
+		free(stdin_prompt);
+		return finish_stdout(code);
 	}
 	session s = {0};
 	code = run(&o, &s);
