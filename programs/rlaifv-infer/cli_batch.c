@@ -9,15 +9,33 @@
 #endif
 
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "programs/rlaifv-infer/cli.h"
 #include "programs/rlaifv-infer/cli_json.h"
 
 #define MAX_TASK_IMAGES 64
+
+/* SIGINT: the task under way stops at its next step and is not written
+ * (--resume redoes it); the finished ones are all in OUT. */
+static volatile sig_atomic_t interrupted;
+
+static void on_sigint(int sig)
+{
+	(void)sig;
+	interrupted = 1;
+}
+
+static int should_stop(void *user)
+{
+	(void)user;
+	return interrupted;
+}
 
 /* One non-blank line of the tasks file. */
 typedef struct task {
@@ -415,6 +433,7 @@ static int run_task(batch *b, const task *t)
 	}
 	rv_gen_params gp = cli_gen_params(b->o);
 	gp.reference = b->ref_ctx;
+	gp.should_stop = should_stop;
 	gp.n_candidates = s.n_candidates;
 	gp.n_predict = s.n_predict;
 	gp.temp = s.temp;
@@ -444,7 +463,7 @@ static int run_task(batch *b, const task *t)
 			fflush(b->out);
 		}
 		free(text);
-	} else {
+	} else if (st != RV_ERR_INTERRUPTED) {
 		error_record(b->out, t, status_code(st), rv_context_error(b->ctx));
 	}
 	rv_result_free(&res);
@@ -472,21 +491,58 @@ static int any_image(const task *t, int n, const cli_opts *o)
 	return 0;
 }
 
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* On a terminal: one live line of tasks done, failures, rate and ETA. */
+static void show_progress(int done, int total, int failed, double t0)
+{
+	double s = now_s() - t0, per_min = s > 0 ? done * 60.0 / s : 0;
+	double eta = done > 0 ? (total - done) * s / done : 0;
+	fprintf(stderr, "\r%d/%d tasks, %d failed, %.1f tasks/min, ETA %dm%02ds ", done, total,
+	        failed, per_min, (int)eta / 60, (int)eta % 60);
+}
+
 static int run_all(batch *b, task *t, int n_tasks, char **done, int n_done)
 {
 	const cli_opts *o = b->o;
-	int failed = 0;
-	for (int i = 0; i < n_tasks; i++) {
-		if (o->shard_n && i % o->shard_n != o->shard_i)
-			continue;
-		if (t[i].id && bsearch(&t[i].id, done, (size_t)n_done, sizeof(*done), cmp_str))
-			continue;
-		failed += run_task(b, &t[i]) != 0;
+	int *todo = malloc(((size_t)n_tasks + 1) * sizeof(*todo)), n_todo = 0, failed = 0, i;
+	if (!todo)
+		return EXIT_RUNTIME;
+	for (i = 0; i < n_tasks; i++)
+		if ((!o->shard_n || i % o->shard_n == o->shard_i) &&
+		    !(t[i].id && bsearch(&t[i].id, done, (size_t)n_done, sizeof(*done), cmp_str)))
+			todo[n_todo++] = i;
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_sigint;
+	sigaction(SIGINT, &sa, NULL);
+	const int progress = isatty(STDERR_FILENO);
+	const double t0 = now_s();
+	for (i = 0; i < n_todo && !interrupted; i++) {
+		if (progress)
+			show_progress(i, n_todo, failed, t0);
+		failed += run_task(b, &t[todo[i]]) != 0 && !interrupted;
 		if (ferror(b->out)) {
 			fprintf(stderr, "rlaifv-infer: cannot write the results to %s: %s\n",
 			        o->output ? o->output : "standard output", strerror(errno));
+			free(todo);
 			return EXIT_RUNTIME;
 		}
+	}
+	if (progress) {
+		show_progress(i - (interrupted != 0), n_todo, failed, t0);
+		fputc('\n', stderr);
+	}
+	free(todo);
+	if (interrupted) {
+		fprintf(stderr, "rlaifv-infer: interrupted: the finished tasks are written "
+		                "(--resume runs the others)\n");
+		return EXIT_INTERRUPTED;
 	}
 	return failed ? EXIT_BATCH_FAILED : EXIT_OK;
 }
