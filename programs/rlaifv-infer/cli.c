@@ -23,10 +23,18 @@ static void on_sigint(int sig)
 	interrupted = 1;
 }
 
-static int should_stop(void *user)
+int cli_should_stop(void *user)
 {
 	(void)user;
 	return interrupted;
+}
+
+void cli_catch_sigint(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_sigint;
+	sigaction(SIGINT, &sa, NULL);
 }
 
 /* The first error writing the answer (errno), 0 while none: an answer
@@ -226,14 +234,11 @@ static int run(const cli_opts *o, session *s)
 	if (code != EXIT_OK)
 		return code;
 
-	struct sigaction sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_sigint;
-	sigaction(SIGINT, &sa, NULL);
+	cli_catch_sigint();
 
 	rv_gen_params gp = cli_gen_params(o);
 	gp.reference = s->ref_ctx;
-	gp.should_stop = should_stop;
+	gp.should_stop = cli_should_stop;
 	if (!o->json && o->n_candidates == 1)
 		gp.on_text = stream_text;
 	if (o->n_candidates > 1 && isatty(STDERR_FILENO))

@@ -89,6 +89,10 @@ int cli_open_model(const cli_opts *o, const char *path, const char *mmproj, rv_m
                    rv_context **ctx);
 /* The generation parameters the options give (no callbacks, no reference). */
 rv_gen_params cli_gen_params(const cli_opts *o);
+/* SIGINT sets a flag (cli.c): cli_should_stop, the rv_gen_params
+ * callback, returns it from then on. */
+void cli_catch_sigint(void);
+int cli_should_stop(void *user);
 /* A JSON string literal of s (cli_output.c). */
 void cli_json_string(FILE *f, const char *s);
 

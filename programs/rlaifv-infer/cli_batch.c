@@ -9,7 +9,6 @@
 #endif
 
 #include <errno.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -20,22 +19,6 @@
 #include "programs/rlaifv-infer/cli_json.h"
 
 #define MAX_TASK_IMAGES 64
-
-/* SIGINT: the task under way stops at its next step and is not written
- * (--resume redoes it); the finished ones are all in OUT. */
-static volatile sig_atomic_t interrupted;
-
-static void on_sigint(int sig)
-{
-	(void)sig;
-	interrupted = 1;
-}
-
-static int should_stop(void *user)
-{
-	(void)user;
-	return interrupted;
-}
 
 /* One non-blank line of the tasks file. */
 typedef struct task {
@@ -433,7 +416,7 @@ static int run_task(batch *b, const task *t)
 	}
 	rv_gen_params gp = cli_gen_params(b->o);
 	gp.reference = b->ref_ctx;
-	gp.should_stop = should_stop;
+	gp.should_stop = cli_should_stop;
 	gp.n_candidates = s.n_candidates;
 	gp.n_predict = s.n_predict;
 	gp.temp = s.temp;
@@ -517,16 +500,15 @@ static int run_all(batch *b, task *t, int n_tasks, char **done, int n_done)
 		if ((!o->shard_n || i % o->shard_n == o->shard_i) &&
 		    !(t[i].id && bsearch(&t[i].id, done, (size_t)n_done, sizeof(*done), cmp_str)))
 			todo[n_todo++] = i;
-	struct sigaction sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_sigint;
-	sigaction(SIGINT, &sa, NULL);
+	/* SIGINT: the task under way stops at its next step and is not written
+	 * (--resume redoes it); the finished ones are all in OUT */
+	cli_catch_sigint();
 	const int progress = isatty(STDERR_FILENO);
 	const double t0 = now_s();
-	for (i = 0; i < n_todo && !interrupted; i++) {
+	for (i = 0; i < n_todo && !cli_should_stop(NULL); i++) {
 		if (progress)
 			show_progress(i, n_todo, failed, t0);
-		failed += run_task(b, &t[todo[i]]) != 0 && !interrupted;
+		failed += run_task(b, &t[todo[i]]) != 0 && !cli_should_stop(NULL);
 		if (ferror(b->out)) {
 			fprintf(stderr, "rlaifv-infer: cannot write the results to %s: %s\n",
 			        o->output ? o->output : "standard output", strerror(errno));
@@ -535,11 +517,11 @@ static int run_all(batch *b, task *t, int n_tasks, char **done, int n_done)
 		}
 	}
 	if (progress) {
-		show_progress(i - (interrupted != 0), n_todo, failed, t0);
+		show_progress(i - cli_should_stop(NULL), n_todo, failed, t0);
 		fputc('\n', stderr);
 	}
 	free(todo);
-	if (interrupted) {
+	if (cli_should_stop(NULL)) {
 		fprintf(stderr, "rlaifv-infer: interrupted: the finished tasks are written "
 		                "(--resume runs the others)\n");
 		return EXIT_INTERRUPTED;
