@@ -59,7 +59,7 @@ aarch64 | arm64)
 	;;
 esac
 
-for t in gguf tokenizer image embcache hub; do
+for t in gguf tokenizer image embcache hub taskjson; do
 	$cc $cflags -c "$src/fuzz/fuzz_$t.c" -o "$out/obj/fuzz_$t.o"
 	$cc -fsanitize=fuzzer,address,undefined -o "$out/fuzz_$t" "$out/obj/fuzz_$t.o" \
 		"${objs[@]}" ${LIBS:-} -lm -lpthread

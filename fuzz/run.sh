@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # run.sh: runs the libFuzzer targets built by build.sh for a fixed time.
 #
-#   fuzz/run.sh SRCDIR OUTDIR SECONDS [TARGET...]     (default: all five)
+#   fuzz/run.sh SRCDIR OUTDIR SECONDS [TARGET...]     (default: all six)
 #
 # Each target fuzzes a working corpus OUTDIR/corpus-TARGET, seeded from the
 # small committed seeds in fuzz/corpus/TARGET and, at run time, from the
@@ -16,7 +16,7 @@ src=$(cd "$1" && pwd)
 out=$(cd "$2" && pwd)
 secs=$3
 shift 3
-targets=${*:-gguf tokenizer image embcache hub}
+targets=${*:-gguf tokenizer image embcache hub taskjson}
 jobs=${FUZZ_JOBS:-1}
 
 # Single-threaded BLAS: the fuzzers are, and libFuzzer's RSS limit is for

@@ -23,10 +23,18 @@ static void on_sigint(int sig)
 	interrupted = 1;
 }
 
-static int should_stop(void *user)
+int cli_should_stop(void *user)
 {
 	(void)user;
 	return interrupted;
+}
+
+void cli_catch_sigint(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_sigint;
+	sigaction(SIGINT, &sa, NULL);
 }
 
 /* The first error writing the answer (errno), 0 while none: an answer
@@ -147,8 +155,8 @@ static void session_free(session *s)
 }
 
 /* borrowed: mmproj is the model's, taken by the reference model */
-static int open_model(const cli_opts *o, const char *path, const char *mmproj, int borrowed,
-                      rv_model **m, rv_context **ctx)
+int cli_open_model(const cli_opts *o, const char *path, const char *mmproj, int borrowed,
+                   rv_model **m, rv_context **ctx)
 {
 	char err[1024];
 	rv_model_params mp = rv_model_default_params();
@@ -195,6 +203,22 @@ static int open_model(const cli_opts *o, const char *path, const char *mmproj, i
 	return EXIT_OK;
 }
 
+rv_gen_params cli_gen_params(const cli_opts *o)
+{
+	rv_gen_params gp = rv_gen_default_params();
+	gp.n_predict = o->n_predict;
+	gp.temp = o->temp;
+	gp.top_k = o->top_k;
+	gp.top_p = o->top_p;
+	gp.min_p = o->min_p;
+	gp.seed = o->seed;
+	gp.ignore_eos = o->ignore_eos;
+	gp.n_candidates = o->n_candidates;
+	gp.score = o->score;
+	gp.beta = o->beta;
+	return gp;
+}
+
 static int status_exit(rv_status s)
 {
 	switch (s) {
@@ -220,34 +244,22 @@ static int run(const cli_opts *o, session *s)
 	}
 	/* a text prompt needs no projector: load one only for images */
 	const char *mmproj = o->n_images > 0 ? o->mmproj : NULL;
-	int code = open_model(o, o->model, mmproj, 0, &s->model, &s->ctx);
+	int code = cli_open_model(o, o->model, mmproj, 0, &s->model, &s->ctx);
 	/* RLAIF-V's reference sees the same image: without --ref-mmproj it
 	 * takes the model's projector (the image is then encoded once), if
 	 * that fits the reference's embedding width. */
 	if (code == EXIT_OK && o->ref_model)
-		code = open_model(o, o->ref_model, o->ref_mmproj && mmproj ? o->ref_mmproj : mmproj,
-		                  !o->ref_mmproj, &s->ref_model, &s->ref_ctx);
+		code = cli_open_model(o, o->ref_model,
+		                      o->ref_mmproj && mmproj ? o->ref_mmproj : mmproj,
+		                      !o->ref_mmproj, &s->ref_model, &s->ref_ctx);
 	if (code != EXIT_OK)
 		return code;
 
-	struct sigaction sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_sigint;
-	sigaction(SIGINT, &sa, NULL);
+	cli_catch_sigint();
 
-	rv_gen_params gp = rv_gen_default_params();
-	gp.n_predict = o->n_predict;
-	gp.temp = o->temp;
-	gp.top_k = o->top_k;
-	gp.top_p = o->top_p;
-	gp.min_p = o->min_p;
-	gp.seed = o->seed;
-	gp.ignore_eos = o->ignore_eos;
-	gp.n_candidates = o->n_candidates;
-	gp.score = o->score;
-	gp.beta = o->beta;
+	rv_gen_params gp = cli_gen_params(o);
 	gp.reference = s->ref_ctx;
-	gp.should_stop = should_stop;
+	gp.should_stop = cli_should_stop;
 	if (!o->json && o->n_candidates == 1)
 		gp.on_text = stream_text;
 	if (o->n_candidates > 1 && isatty(STDERR_FILENO))
@@ -319,7 +331,7 @@ int main(int argc, char **argv)
 		return finish_stdout(code);
 
 	char *stdin_prompt = NULL;
-	if (!strcmp(o.prompt, "-")) {
+	if (o.prompt && !strcmp(o.prompt, "-")) {
 		stdin_prompt = read_stdin();
 		if (!stdin_prompt)
 			return EXIT_RUNTIME;
@@ -329,6 +341,11 @@ int main(int argc, char **argv)
 		code = cli_run_tokens(&o);
 		free(stdin_prompt);
 		return code;
+	}
+	if (o.batch) {
+		code = cli_run_batch(&o);
+		free(stdin_prompt);
+		return finish_stdout(code);
 	}
 	session s = {0};
 	code = run(&o, &s);

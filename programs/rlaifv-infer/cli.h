@@ -21,6 +21,7 @@ enum cli_exit {
 	EXIT_HUB_NETWORK = 8,   /* no connection or 5xx, and nothing in the cache */
 	EXIT_HUB_REFUSED = 9,   /* sha256 mismatch or a malformed/unsafe answer */
 	EXIT_HUB_IO = 10,       /* the cache cannot be written (disk full, ...) */
+	EXIT_BATCH_FAILED = 11, /* --batch: some task gave an error record */
 	EXIT_INTERRUPTED = 130,
 };
 
@@ -66,18 +67,40 @@ typedef struct cli_opts {
 	int show_candidates;
 	int verbose;
 	int json;
-	int check_tensors; /* scan the weights for NaN/Inf after loading */
+	int check_tensors;       /* scan the weights for NaN/Inf after loading */
 	const char *hf;          /* --hf OWNER/REPO[:QUANT] */
 	const char *hf_file;     /* --hf-file: the text GGUF by name */
 	const char *hf_mmproj;   /* --hf-mmproj: the projector by name */
 	const char *hf_revision; /* --hf-revision: branch, tag or commit */
 	const char *hf_list;     /* --hf-list OWNER/REPO */
 	int hf_cache;            /* --hf-cache */
-	int no_parse_special;   /* raw prompt: special-token text stays plain */
-	int parse_special_user; /* chat template: the user's text may hold control tokens */
-	int tokenize;           /* print the prompt's ids as JSON and exit */
-	int detokenize;         /* print the text of the ids (JSON array) in the prompt */
+	int no_parse_special;    /* raw prompt: special-token text stays plain */
+	int parse_special_user;  /* chat template: the user's text may hold control tokens */
+	int tokenize;            /* print the prompt's ids as JSON and exit */
+	int detokenize;          /* print the text of the ids (JSON array) in the prompt */
+
+	/* --batch (cli_batch.c) */
+	const char *batch;    /* TASKS.jsonl */
+	const char *output;   /* --output OUT.jsonl, NULL: stdout */
+	int resume;           /* --resume: skip the ids already in OUT */
+	int shard_i, shard_n; /* --shard I/N: tasks whose index mod N == I */
 } cli_opts;
+
+/* --batch: the tasks file's results, one JSON line each (cli_batch.c). */
+int cli_run_batch(const cli_opts *o);
+
+/* cli.c: loads one model (and its projector when mmproj is not NULL) and
+ * makes its context; an exit code, the message printed. */
+int cli_open_model(const cli_opts *o, const char *path, const char *mmproj, int borrowed,
+                   rv_model **m, rv_context **ctx);
+/* The generation parameters the options give (no callbacks, no reference). */
+rv_gen_params cli_gen_params(const cli_opts *o);
+/* SIGINT sets a flag (cli.c): cli_should_stop, the rv_gen_params
+ * callback, returns it from then on. */
+void cli_catch_sigint(void);
+int cli_should_stop(void *user);
+/* A JSON string literal of s (cli_output.c). */
+void cli_json_string(FILE *f, const char *s);
 
 /* --tokenize / --detokenize: needs only the vocabulary. */
 int cli_run_tokens(const cli_opts *o);

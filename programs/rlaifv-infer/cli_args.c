@@ -87,11 +87,18 @@ static void usage(FILE *f)
 	    "      --tokenize          print the prompt's token ids as a JSON array (no\n"
 	    "                          BOS/EOS) and exit; reads only the vocabulary\n"
 	    "      --detokenize        the prompt is a JSON array of ids: print their text\n"
+	    "Batch:\n"
+	    "      --batch FILE        run every task of a JSON-lines file (see the man\n"
+	    "                          page), the model loaded once; one result line each\n"
+	    "      --output FILE       --batch: write the results here (default stdout)\n"
+	    "      --resume            --batch: keep FILE's results, run only the others\n"
+	    "      --shard I/N         --batch: only the tasks whose index mod N is I\n"
 	    "  -h, --help              show this help\n"
 	    "      --version           show version, kernel set and BLAS\n"
 	    "\n"
 	    "Exit status: 0 ok, 1 runtime error, 2 usage error, 3 model load failed,\n"
-	    "4 image load failed, 5-10 --hf failures (see the man page), 130 interrupted.\n";
+	    "4 image load failed, 5-10 --hf failures (see the man page), 11 some --batch\n"
+	    "task failed, 130 interrupted.\n";
 	fputs(text, f);
 }
 
@@ -108,6 +115,23 @@ static int parse_float(const char *flag, const char *s, float lo, float hi, floa
 static int parse_u64(const char *flag, const char *s, uint64_t *out)
 {
 	return rvp_parse_u64("rlaifv-infer", flag, s, out);
+}
+
+/* --shard I/N: 0 <= I < N */
+static int parse_shard(const char *arg, cli_opts *o)
+{
+	const char *slash = strchr(arg, '/');
+	char i_text[32];
+	if (!slash || (size_t)(slash - arg) >= sizeof(i_text)) {
+		fprintf(stderr, "rlaifv-infer: --shard: '%s' is not I/N\n", arg);
+		return -1;
+	}
+	memcpy(i_text, arg, (size_t)(slash - arg));
+	i_text[slash - arg] = 0;
+	if (parse_int("--shard N", slash + 1, 1, 1 << 30, &o->shard_n) ||
+	    parse_int("--shard I", i_text, 0, o->shard_n - 1, &o->shard_i))
+		return -1;
+	return 0;
 }
 
 enum long_only {
@@ -152,6 +176,10 @@ enum long_only {
 	OPT_PARSE_SPECIAL_USER,
 	OPT_TOKENIZE,
 	OPT_DETOKENIZE,
+	OPT_BATCH,
+	OPT_OUTPUT,
+	OPT_RESUME,
+	OPT_SHARD,
 };
 
 static const struct option long_options[] = {
@@ -201,6 +229,10 @@ static const struct option long_options[] = {
     {"parse-special-user", no_argument, 0, OPT_PARSE_SPECIAL_USER},
     {"tokenize", no_argument, 0, OPT_TOKENIZE},
     {"detokenize", no_argument, 0, OPT_DETOKENIZE},
+    {"batch", required_argument, 0, OPT_BATCH},
+    {"output", required_argument, 0, OPT_OUTPUT},
+    {"resume", no_argument, 0, OPT_RESUME},
+    {"shard", required_argument, 0, OPT_SHARD},
     {"help", no_argument, 0, 'h'},
     {"version", no_argument, 0, OPT_VERSION},
     {0, 0, 0, 0},
@@ -359,6 +391,17 @@ static int take_option(int c, const char *arg, cli_opts *o)
 	case OPT_DETOKENIZE:
 		o->detokenize = 1;
 		return 0;
+	case OPT_BATCH:
+		o->batch = arg;
+		return 0;
+	case OPT_OUTPUT:
+		o->output = arg;
+		return 0;
+	case OPT_RESUME:
+		o->resume = 1;
+		return 0;
+	case OPT_SHARD:
+		return parse_shard(arg, o);
 	case 'h':
 		usage(stdout);
 		return EXIT_OK;
@@ -429,7 +472,20 @@ int cli_parse_args(int argc, char **argv, cli_opts *o)
 		fprintf(stderr, "rlaifv-infer: no model: give -m MODEL.gguf or set RLAIFV_MODEL\n");
 		return EXIT_USAGE;
 	}
-	if (!o->prompt) {
+	if ((o->output || o->resume || o->shard_n) && !o->batch) {
+		fprintf(stderr, "rlaifv-infer: --output, --resume and --shard go with --batch\n");
+		return EXIT_USAGE;
+	}
+	if (o->batch && (o->prompt || o->n_images || o->json || o->tokenize || o->detokenize)) {
+		fprintf(stderr, "rlaifv-infer: --batch takes its prompts and images from the tasks "
+		                "file (and always writes JSON)\n");
+		return EXIT_USAGE;
+	}
+	if (o->resume && !o->output) {
+		fprintf(stderr, "rlaifv-infer: --resume needs --output FILE\n");
+		return EXIT_USAGE;
+	}
+	if (!o->prompt && !o->batch) {
 		fprintf(stderr, "rlaifv-infer: no prompt: give -p TEXT (see --help)\n");
 		return EXIT_USAGE;
 	}

@@ -40,6 +40,11 @@ static void json_string(FILE *f, const char *s)
 	fputc('"', f);
 }
 
+void cli_json_string(FILE *f, const char *s)
+{
+	json_string(f, s);
+}
+
 /* JSON has no infinities: a score of an empty answer is null. */
 static void json_number(FILE *f, double v)
 {

@@ -1,0 +1,593 @@
+/* cli_batch.c: rlaifv-infer --batch TASKS.jsonl: every task of the file
+ * (one JSON object a line) answered with the model loaded once, one result
+ * line each, in the file's order, each written whole and flushed as it
+ * finishes, so that a killed run leaves at most one partial last line,
+ * which --resume drops and redoes. A task that cannot run gets an error
+ * record and the batch goes on; the exit status then says so. */
+#ifdef HAVE_CONFIG_H
+#include <config.h>
+#endif
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "programs/rlaifv-infer/cli.h"
+#include "programs/rlaifv-infer/cli_json.h"
+
+#define MAX_TASK_IMAGES 64
+
+/* One non-blank line of the tasks file. */
+typedef struct task {
+	const char *line; /* in the file's buffer, NUL-terminated */
+	size_t len;
+	int line_no; /* 1-based, for messages */
+	char *id;    /* the id as JSON text (a string literal or an integer), NULL if none */
+} task;
+
+/* What a task line asks for, pointing into its parsed document. */
+typedef struct task_spec {
+	const char *prompt, *system, *chat_template;
+	const char *images[MAX_TASK_IMAGES];
+	int n_images;
+	int n_candidates, n_predict;
+	float temp;
+	uint64_t seed;
+} task_spec;
+
+/* Reads the whole file (at most 1 GiB: 10^6 tasks of a kilobyte). */
+static char *read_file(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f) {
+		fprintf(stderr, "rlaifv-infer: %s: %s\n", path, strerror(errno));
+		return NULL;
+	}
+	size_t cap = 1 << 16, n = 0;
+	char *buf = malloc(cap);
+	for (size_t got = 1; buf && got;) {
+		if (cap - n < 2) {
+			char *b = cap >= ((size_t)1 << 30) ? NULL : realloc(buf, cap * 2);
+			if (!b) {
+				fprintf(stderr,
+				        "rlaifv-infer: %s: larger than 1 GiB or out of memory\n",
+				        path);
+				free(buf);
+				fclose(f);
+				return NULL;
+			}
+			buf = b;
+			cap *= 2;
+		}
+		got = fread(buf + n, 1, cap - n - 1, f);
+		n += got;
+	}
+	int bad = !buf || ferror(f);
+	fclose(f);
+	if (bad) {
+		fprintf(stderr, "rlaifv-infer: %s: %s\n", path,
+		        buf ? "read error" : "out of memory");
+		free(buf);
+		return NULL;
+	}
+	buf[n] = 0;
+	*len = n;
+	return buf;
+}
+
+/* The id node as the JSON text it is written with: a string literal or an
+ * integer. NULL if the line has no usable id (err says why). */
+static char *id_text(const cj_doc *d, char *err, size_t errlen)
+{
+	const cj_node *id = cj_get(d, &d->nodes[0], "id");
+	long long v;
+	char *text = NULL;
+	size_t size = 0;
+	if (!id) {
+		snprintf(err, errlen, "no \"id\"");
+		return NULL;
+	}
+	if (id->type == CJ_STRING) {
+		FILE *f = open_memstream(&text, &size);
+		if (!f)
+			return NULL;
+		cli_json_string(f, id->str);
+		fclose(f);
+		return text;
+	}
+	if (cj_integer(id, -(1LL << 53), 1LL << 53, &v) && (text = malloc(24)))
+		snprintf(text, 24, "%lld", v);
+	else if (!text)
+		snprintf(err, errlen, "\"id\" is not a string or an integer");
+	return text;
+}
+
+/* Splits buf into lines (blank ones skipped) and finds each task's id. */
+static task *split_tasks(char *buf, size_t len, int *n_tasks)
+{
+	int cap = 64, n = 0, line_no = 0;
+	task *t = malloc((size_t)cap * sizeof(*t));
+	for (char *p = buf; t && p < buf + len;) {
+		char *end = memchr(p, '\n', (size_t)(buf + len - p));
+		if (!end)
+			end = buf + len;
+		*end = 0;
+		line_no++;
+		size_t k = (size_t)(end - p);
+		if (k && p[k - 1] == '\r')
+			p[--k] = 0;
+		if (strspn(p, " \t") != k) {
+			if (n == cap) {
+				task *b = realloc(t, (size_t)cap * 2 * sizeof(*t));
+				if (!b) {
+					free(t);
+					return NULL;
+				}
+				t = b;
+				cap *= 2;
+			}
+			cj_doc d;
+			char err[256];
+			t[n] = (task){p, k, line_no, NULL};
+			if (cj_parse(p, k, &d, err, sizeof(err)) == 0 &&
+			    d.nodes[0].type == CJ_OBJECT)
+				t[n].id = id_text(&d, err, sizeof(err));
+			cj_free(&d);
+			n++;
+		}
+		p = end + 1;
+	}
+	*n_tasks = n;
+	return t;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The ids sorted (for bsearch); refuses a duplicate. NULL after a message. */
+static char **sorted_ids(const task *t, int n, const char *path, int *n_ids)
+{
+	char **ids = malloc(((size_t)n + 1) * sizeof(*ids));
+	int k = 0;
+	for (int i = 0; ids && i < n; i++)
+		if (t[i].id)
+			ids[k++] = t[i].id;
+	if (!ids)
+		return NULL;
+	qsort(ids, (size_t)k, sizeof(*ids), cmp_str);
+	for (int i = 1; i < k; i++)
+		if (!strcmp(ids[i - 1], ids[i])) {
+			int first = 0, second = 0;
+			for (int j = 0; j < n; j++)
+				if (t[j].id && !strcmp(t[j].id, ids[i]))
+					*(first ? &second : &first) = t[j].line_no;
+			fprintf(stderr, "rlaifv-infer: %s: duplicate id %s (lines %d and %d)\n",
+			        path, ids[i], first, second);
+			free(ids);
+			return NULL;
+		}
+	*n_ids = k;
+	return ids;
+}
+
+/* --resume: the ids already in OUT. A partial last line (no newline: the
+ * run was killed while writing it) is cut off the file and redone. */
+static char **done_ids(const char *path, int *n_done)
+{
+	*n_done = 0;
+	char **ids = malloc(sizeof(*ids));
+	if (access(path, F_OK) != 0)
+		return ids;
+	size_t len;
+	char *buf = read_file(path, &len);
+	if (!buf) {
+		free(ids);
+		return NULL;
+	}
+	size_t whole = len;
+	while (whole > 0 && buf[whole - 1] != '\n')
+		whole--;
+	if (whole < len && truncate(path, (off_t)whole) != 0) {
+		fprintf(stderr, "rlaifv-infer: %s: cannot drop the partial last line: %s\n", path,
+		        strerror(errno));
+		free(buf);
+		free(ids);
+		return NULL;
+	}
+	int n;
+	task *t = split_tasks(buf, whole, &n);
+	char **out = t ? realloc(ids, ((size_t)n + 1) * sizeof(*ids)) : NULL;
+	if (!out) {
+		free(ids);
+	} else {
+		for (int i = 0; i < n; i++)
+			if (t[i].id)
+				out[(*n_done)++] = t[i].id;
+		qsort(out, (size_t)*n_done, sizeof(*out), cmp_str);
+	}
+	free(t);
+	free(buf);
+	return out;
+}
+
+/* The error record of a task: {"id":...,"error":{"code":...,"message":...}}. */
+static void error_record(FILE *f, const task *t, const char *code, const char *message)
+{
+	char *text = NULL;
+	size_t size = 0;
+	FILE *m = open_memstream(&text, &size);
+	if (!m)
+		return;
+	fprintf(m, "{\"id\":%s,\"line\":%d,\"error\":{\"code\":\"%s\",\"message\":",
+	        t->id ? t->id : "null", t->line_no, code);
+	cli_json_string(m, message);
+	fputs("}}\n", m);
+	fclose(m);
+	fwrite(text, 1, size, f);
+	fflush(f);
+	free(text);
+}
+
+static const char *opt_string(const cj_doc *d, const char *key, int *bad)
+{
+	const cj_node *v = cj_get(d, &d->nodes[0], key);
+	if (!v || v->type == CJ_NULL)
+		return NULL;
+	if (v->type != CJ_STRING)
+		*bad = 1;
+	return v->type == CJ_STRING ? v->str : NULL;
+}
+
+/* Fills s from the task's document with the options as defaults, the same
+ * rules as the command line (a temperature of 0 is one greedy answer;
+ * without one, 0.7 for several candidates and 0.8 for one). 0, or -1 with
+ * the reason in err. images point into paths (MAX_TASK_IMAGES x PATH_MAX). */
+static int read_spec(const cli_opts *o, const cj_doc *d, const char *dir, task_spec *s,
+                     char (*paths)[4096], char *err, size_t errlen)
+{
+	static const char *const known[] = {"id",     "image",        "images", "prompt",
+	                                    "n",      "seed",         "temp",   "n_predict",
+	                                    "system", "chat_template"};
+	const cj_node *root = &d->nodes[0];
+	for (int c = root->child; c >= 0; c = d->nodes[c].next) {
+		size_t k = 0;
+		while (k < sizeof(known) / sizeof(*known) && strcmp(known[k], d->nodes[c].key))
+			k++;
+		if (k == sizeof(known) / sizeof(*known)) {
+			snprintf(err, errlen, "unknown member \"%s\"", d->nodes[c].key);
+			return -1;
+		}
+	}
+	int bad = 0;
+	memset(s, 0, sizeof(*s));
+	s->prompt = opt_string(d, "prompt", &bad);
+	s->system = opt_string(d, "system", &bad);
+	s->chat_template = opt_string(d, "chat_template", &bad);
+	if (bad || !s->prompt) {
+		snprintf(err, errlen,
+		         "\"prompt\" (required), \"system\" and \"chat_template\" are "
+		         "strings");
+		return -1;
+	}
+	s->system = s->system ? s->system : o->system;
+	s->chat_template = s->chat_template ? s->chat_template : o->chat_template;
+
+	const char *names[MAX_TASK_IMAGES + 1];
+	int n = 0;
+	const cj_node *img = cj_get(d, root, "image"), *imgs = cj_get(d, root, "images");
+	if (img && img->type == CJ_STRING)
+		names[n++] = img->str;
+	else if (img && img->type != CJ_NULL)
+		bad = 1;
+	if (imgs && imgs->type == CJ_ARRAY) {
+		for (int c = imgs->child; c >= 0 && !bad; c = d->nodes[c].next) {
+			if (d->nodes[c].type != CJ_STRING || n == MAX_TASK_IMAGES)
+				bad = 1;
+			else
+				names[n++] = d->nodes[c].str;
+		}
+	} else if (imgs && imgs->type != CJ_NULL) {
+		bad = 1;
+	}
+	if (bad) {
+		snprintf(err, errlen,
+		         "\"image\" is a path or null, \"images\" an array of at most "
+		         "%d paths",
+		         MAX_TASK_IMAGES);
+		return -1;
+	}
+	/* relative paths are the tasks file's folder's */
+	for (int i = 0; i < n; i++) {
+		int w = names[i][0] == '/' ? snprintf(paths[i], 4096, "%s", names[i])
+		                           : snprintf(paths[i], 4096, "%s/%s", dir, names[i]);
+		if (w < 0 || w >= 4096) {
+			snprintf(err, errlen, "image path too long");
+			return -1;
+		}
+		s->images[i] = paths[i];
+	}
+	s->n_images = n;
+
+	long long v;
+	const cj_node *nv = cj_get(d, root, "n"), *tv = cj_get(d, root, "temp");
+	const cj_node *pv = cj_get(d, root, "n_predict"), *sv = cj_get(d, root, "seed");
+	s->n_candidates = o->n_candidates;
+	s->n_predict = o->n_predict;
+	s->seed = o->seed;
+	if (nv && !cj_integer(nv, 1, RV_MAX_CANDIDATES, &v)) {
+		snprintf(err, errlen, "\"n\" is not an integer in [1, %d]", RV_MAX_CANDIDATES);
+		return -1;
+	}
+	if (nv)
+		s->n_candidates = (int)v;
+	if (pv && !cj_integer(pv, -1, 1 << 24, &v)) {
+		snprintf(err, errlen, "\"n_predict\" is not an integer in [-1, %d]", 1 << 24);
+		return -1;
+	}
+	if (pv)
+		s->n_predict = (int)v;
+	if (sv) {
+		char *end;
+		errno = 0;
+		unsigned long long u = sv->type == CJ_NUMBER ? strtoull(sv->str, &end, 10) : 0;
+		if (sv->type != CJ_NUMBER || sv->str[0] == '-' || strpbrk(sv->str, ".eE") ||
+		    errno || *end) {
+			snprintf(err, errlen, "\"seed\" is not a non-negative 64-bit integer");
+			return -1;
+		}
+		s->seed = u;
+	}
+	if (tv) {
+		char *end;
+		float t = tv->type == CJ_NUMBER ? strtof(tv->str, &end) : -1;
+		if (!(t >= 0 && t <= RV_MAX_TEMP)) {
+			snprintf(err, errlen, "\"temp\" is not a number in [0, %g]",
+			         (double)RV_MAX_TEMP);
+			return -1;
+		}
+		s->temp = t;
+	} else {
+		s->temp = o->temp_given ? o->temp : s->n_candidates > 1 ? 0.7f : 0.8f;
+	}
+	if (s->temp == 0 && s->n_candidates > 1) {
+		if (nv || o->candidates_given) {
+			snprintf(err, errlen, "%d candidates at temperature 0 would be identical",
+			         s->n_candidates);
+			return -1;
+		}
+		s->n_candidates = 1;
+	}
+	return 0;
+}
+
+static const char *status_code(rv_status st)
+{
+	switch (st) {
+	case RV_ERR_IMAGE:
+		return "image";
+	case RV_ERR_CONTEXT:
+		return "context";
+	case RV_ERR_INVALID_ARG:
+		return "invalid";
+	default:
+		return "runtime";
+	}
+}
+
+typedef struct batch {
+	const cli_opts *o;
+	rv_context *ctx, *ref_ctx;
+	int have_mmproj;
+	const char *dir; /* the tasks file's folder */
+	FILE *out;
+	char (*paths)[4096];
+} batch;
+
+/* Runs one task and writes its line; 0 if it succeeded. */
+static int run_task(batch *b, const task *t)
+{
+	char err[1024];
+	cj_doc d;
+	if (cj_parse(t->line, t->len, &d, err, sizeof(err)) != 0) {
+		error_record(b->out, t, "bad-task", err);
+		return -1;
+	}
+	task_spec s;
+	int r = -1;
+	if (d.nodes[0].type != CJ_OBJECT)
+		snprintf(err, sizeof(err), "not a JSON object");
+	else if (!t->id)
+		free(id_text(&d, err, sizeof(err)));
+	else if (read_spec(b->o, &d, b->dir, &s, b->paths, err, sizeof(err)) == 0)
+		r = 0;
+	if (r == 0 && s.n_images > 0 && !b->have_mmproj) {
+		snprintf(err, sizeof(err), "an image needs the model's projector: give --mmproj");
+		r = -1;
+	}
+	if (r != 0) {
+		error_record(b->out, t, "bad-task", err);
+		cj_free(&d);
+		return -1;
+	}
+	rv_gen_params gp = cli_gen_params(b->o);
+	gp.reference = b->ref_ctx;
+	gp.should_stop = cli_should_stop;
+	gp.n_candidates = s.n_candidates;
+	gp.n_predict = s.n_predict;
+	gp.temp = s.temp;
+	gp.seed = s.seed;
+	rv_prompt prompt = {s.prompt,
+	                    s.images,
+	                    s.n_images,
+	                    s.chat_template,
+	                    s.system,
+	                    b->o->no_parse_special,
+	                    b->o->parse_special_user};
+	rv_result res;
+	rv_status st = rv_generate_prompt(b->ctx, &prompt, &gp, &res);
+	if (st == RV_OK) {
+		/* the --json object with the id first, written in one piece */
+		char *text = NULL;
+		size_t size = 0;
+		FILE *m = open_memstream(&text, &size);
+		if (m) {
+			fprintf(m, "{\"id\":%s,", t->id);
+			cli_print_json(m, &res);
+			fclose(m);
+			/* drop the object's own '{' after the id */
+			char *brace = text + strlen("{\"id\":,") + strlen(t->id);
+			memmove(brace, brace + 1, size - (size_t)(brace - text));
+			fwrite(text, 1, size - 1, b->out);
+			fflush(b->out);
+		}
+		free(text);
+	} else if (st != RV_ERR_INTERRUPTED) {
+		error_record(b->out, t, status_code(st), rv_context_error(b->ctx));
+	}
+	rv_result_free(&res);
+	cj_free(&d);
+	return st == RV_OK ? 0 : -1;
+}
+
+/* Whether any task to run names an image (the projector is loaded only then). */
+static int any_image(const task *t, int n, const cli_opts *o)
+{
+	for (int i = 0; i < n; i++) {
+		if (o->shard_n && i % o->shard_n != o->shard_i)
+			continue;
+		cj_doc d;
+		char err[8];
+		if (cj_parse(t[i].line, t[i].len, &d, err, sizeof(err)) != 0)
+			continue;
+		const cj_node *img = cj_get(&d, &d.nodes[0], "image");
+		const cj_node *imgs = cj_get(&d, &d.nodes[0], "images");
+		int yes = (img && img->type == CJ_STRING) || (imgs && imgs->type == CJ_ARRAY);
+		cj_free(&d);
+		if (yes)
+			return 1;
+	}
+	return 0;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* On a terminal: one live line of tasks done, failures, rate and ETA. */
+static void show_progress(int done, int total, int failed, double t0)
+{
+	double s = now_s() - t0, per_min = s > 0 ? done * 60.0 / s : 0;
+	double eta = done > 0 ? (total - done) * s / done : 0;
+	fprintf(stderr, "\r%d/%d tasks, %d failed, %.1f tasks/min, ETA %dm%02ds ", done, total,
+	        failed, per_min, (int)eta / 60, (int)eta % 60);
+}
+
+static int run_all(batch *b, task *t, int n_tasks, char **done, int n_done)
+{
+	const cli_opts *o = b->o;
+	int *todo = malloc(((size_t)n_tasks + 1) * sizeof(*todo)), n_todo = 0, failed = 0, i;
+	if (!todo)
+		return EXIT_RUNTIME;
+	for (i = 0; i < n_tasks; i++)
+		if ((!o->shard_n || i % o->shard_n == o->shard_i) &&
+		    !(t[i].id && bsearch(&t[i].id, done, (size_t)n_done, sizeof(*done), cmp_str)))
+			todo[n_todo++] = i;
+	/* SIGINT: the task under way stops at its next step and is not written
+	 * (--resume redoes it); the finished ones are all in OUT */
+	cli_catch_sigint();
+	const int progress = isatty(STDERR_FILENO);
+	const double t0 = now_s();
+	for (i = 0; i < n_todo && !cli_should_stop(NULL); i++) {
+		if (progress)
+			show_progress(i, n_todo, failed, t0);
+		failed += run_task(b, &t[todo[i]]) != 0 && !cli_should_stop(NULL);
+		if (ferror(b->out)) {
+			fprintf(stderr, "rlaifv-infer: cannot write the results to %s: %s\n",
+			        o->output ? o->output : "standard output", strerror(errno));
+			free(todo);
+			return EXIT_RUNTIME;
+		}
+	}
+	if (progress) {
+		show_progress(i - cli_should_stop(NULL), n_todo, failed, t0);
+		fputc('\n', stderr);
+	}
+	free(todo);
+	if (cli_should_stop(NULL)) {
+		fprintf(stderr, "rlaifv-infer: interrupted: the finished tasks are written "
+		                "(--resume runs the others)\n");
+		return EXIT_INTERRUPTED;
+	}
+	return failed ? EXIT_BATCH_FAILED : EXIT_OK;
+}
+
+int cli_run_batch(const cli_opts *o)
+{
+	char err[1024];
+	if (rv_select_kernels(NULL, err, sizeof(err)) != RV_OK) { /* $RLAIFV_ISA */
+		fprintf(stderr, "rlaifv-infer: %s\n", err);
+		return EXIT_USAGE;
+	}
+	size_t len;
+	char *buf = read_file(o->batch, &len);
+	if (!buf)
+		return EXIT_RUNTIME;
+	int n_tasks = 0, n_ids = 0, n_done = 0, code = EXIT_RUNTIME;
+	task *t = split_tasks(buf, len, &n_tasks);
+	char **ids = t ? sorted_ids(t, n_tasks, o->batch, &n_ids) : NULL;
+	char **done = NULL;
+	char *dir = strdup(o->batch);
+	batch b = {o, NULL, NULL, 0, NULL, NULL, malloc(MAX_TASK_IMAGES * sizeof(*b.paths))};
+	rv_model *model = NULL, *ref_model = NULL;
+	if (!ids || !dir || !b.paths) {
+		code = t && dir && b.paths ? EXIT_USAGE : EXIT_RUNTIME;
+		goto out;
+	}
+	char *slash = strrchr(dir, '/');
+	b.dir = slash ? (slash == dir ? "/" : (*slash = 0, dir)) : ".";
+	if (o->resume && !(done = done_ids(o->output, &n_done)))
+		goto out;
+	b.out = o->output ? fopen(o->output, o->resume ? "a" : "w") : stdout;
+	if (!b.out) {
+		fprintf(stderr, "rlaifv-infer: %s: %s\n", o->output, strerror(errno));
+		goto out;
+	}
+	b.have_mmproj = o->mmproj && any_image(t, n_tasks, o);
+	code = cli_open_model(o, o->model, b.have_mmproj ? o->mmproj : NULL, 0, &model, &b.ctx);
+	if (code == EXIT_OK && o->ref_model)
+		code = cli_open_model(o, o->ref_model,
+		                      !b.have_mmproj  ? NULL
+		                      : o->ref_mmproj ? o->ref_mmproj
+		                                      : o->mmproj,
+		                      !o->ref_mmproj, &ref_model, &b.ref_ctx);
+	if (code == EXIT_OK)
+		code = run_all(&b, t, n_tasks, done, n_done);
+out:
+	if (b.out && b.out != stdout && fclose(b.out) != 0 && code != EXIT_RUNTIME) {
+		fprintf(stderr, "rlaifv-infer: %s: %s\n", o->output, strerror(errno));
+		code = EXIT_RUNTIME;
+	}
+	rv_context_free(b.ref_ctx);
+	rv_context_free(b.ctx);
+	rv_model_free(ref_model);
+	rv_model_free(model);
+	for (int i = 0; t && i < n_tasks; i++)
+		free(t[i].id);
+	for (int i = 0; i < n_done; i++)
+		free(done[i]);
+	free(done);
+	free(b.paths);
+	free(dir);
+	free(ids);
+	free(t);
+	free(buf);
+	return code;
+}
