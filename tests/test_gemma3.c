@@ -423,14 +423,22 @@ static void run_images(rv_context *ctx, const float *a, const float *b, int64_t 
 }
 
 /* An image's first row sees the image's last row (HF: the same image
- * block attends both ways), but never another image's rows. */
+ * block attends both ways), but never another image's rows. The images
+ * are longer than the window, and the sliding layers' ring (window - 1 +
+ * batch rows) gives what a cache of every row gives. */
 static void check_image_attention(void)
 {
-	enum { ROWS = 6 };
-	rv_model *m;
-	rv_context *ctx = open_ctx("f32", 8, false, &m);
-	if (!ctx)
+	enum { ROWS = WINDOW + 4 };
+	rv_model *m, *m2;
+	rv_context *ctx = open_ctx("f32", ROWS + 4, false, &m);
+	rv_context *full = open_ctx("f32", 512, false, &m2);
+	if (!ctx || !full) {
+		rv_context_free(ctx);
+		rv_model_free(m);
+		rv_context_free(full);
+		rv_model_free(m2);
 		return;
+	}
 	const int64_t d = ctx->model->info.n_embd, nv = ctx->model->info.n_vocab;
 	float *a = malloc(sizeof(float) * ROWS * d), *b = malloc(sizeof(float) * ROWS * d);
 	float *base = malloc(sizeof(float) * 2 * ROWS * nv);
@@ -441,6 +449,11 @@ static void check_image_attention(void)
 		b[i] = tu_rand_uniform(&seed, -1, 1);
 	}
 	run_images(ctx, a, b, ROWS, base);
+	run_images(full, a, b, ROWS, out);
+	double worst = 0;
+	for (int64_t i = 0; i < 2 * ROWS * nv; i++)
+		worst = fmax(worst, fabs(out[i] - base[i]));
+	CHECK(worst < 1e-4, "image rows: ring and full cache differ by %g", worst);
 	/* a's last row changes: a's first row follows; b's rows follow too
 	 * (they come later, causally) */
 	a[(ROWS - 1) * d] += 1.0f;
@@ -462,6 +475,8 @@ static void check_image_attention(void)
 	free(out);
 	rv_context_free(ctx);
 	rv_model_free(m);
+	rv_context_free(full);
+	rv_model_free(m2);
 }
 
 /* ---- template ----------------------------------------------------------- */
