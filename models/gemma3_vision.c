@@ -57,7 +57,7 @@ int rvi_gemma3v_load(rvi_gemma3v *m, const rvi_gguf *g, rvi_err *err)
 	/* the pool's kernel: (S / p) / sqrt(mm_tokens_per_image); converters
 	 * store it only when it is not 4 (256 tokens from 896 / 14) */
 	m->pool = 4;
-	if ((rc = rvi_load_dim(g, "clip.vision.projector.scale_factor", false, 1, side, &m->pool,
+	if ((rc = rvi_load_dim(g, "clip.vision.projector.scale_factor", false, 1, 8192, &m->pool,
 	                       err)))
 		return rc;
 	if (side % m->pool != 0)
