@@ -7,7 +7,7 @@ in tests/data) are added by fuzz/run.sh at run time.
 
     gguf/       a tiny LLaMA model in F32, one in F16/BF16 with GQA, a
                 separate output matrix and byte tokens, a tiny CLIP mmproj and
-                a tiny idefics3 (SmolVLM) one
+                a tiny idefics3 (SmolVLM) one and a tiny gemma3 one
     tokenizer/  mode byte + text, mode byte + ids (see fuzz_tokenizer.c)
     image/      option byte + a BMP, a PGM, a PPM, the JPEG fixture with an
                 EXIF orientation segment inserted, and a 16000x1 and a
@@ -137,14 +137,15 @@ def clip():
         out.append((name, ne, typ, vals(n, i, name.endswith('ln1.weight'))))
     return gguf(kvs, out)
 
-def idefics3():
-    # SmolVLM's layout (SigLIP + pixel shuffle): a 2 x 2 patch grid merged
-    # by scale 2 into one row, tiles of 4 pixels, the longest edge 8
-    S, p, W, F, nh, sf, nout = 4, 2, 4, 8, 2, 2, 8
+def siglip(projector, sf, extra_kvs, head):
+    # a SigLIP mmproj (no class token, no pre-LN, patch bias, post-LN): a
+    # 2 x 2 patch grid, tiles of 4 pixels; head(W, sf) gives the projector's
+    # tensors
+    S, p, W, F, nh = 4, 2, 4, 8, 2
     npatch = (S // p) ** 2
     kvs = [kv('general.architecture', STR, 'clip'),
            kv('clip.has_vision_encoder', BOOL, True),
-           kv('clip.vision.projection_dim', U32, nout),
+           kv('clip.vision.projection_dim', U32, 8),
            kv('clip.vision.image_size', U32, S),
            kv('clip.vision.patch_size', U32, p),
            kv('clip.vision.embedding_length', U32, W),
@@ -153,11 +154,10 @@ def idefics3():
            kv('clip.vision.attention.head_count', U32, nh),
            kv('clip.vision.image_mean', ARR, [0.5, 0.5, 0.5], F32),
            kv('clip.vision.image_std', ARR, [0.5, 0.5, 0.5], F32),
-           kv('clip.projector_type', STR, 'idefics3'),
+           kv('clip.projector_type', STR, projector),
            kv('clip.vision.attention.layer_norm_epsilon', F32, 1e-6),
            kv('clip.vision.projector.scale_factor', U32, sf),
-           kv('clip.use_gelu', BOOL, True),
-           kv('clip.vision.preproc_image_size', U32, 2 * S)]
+           kv('clip.use_gelu', BOOL, True)] + extra_kvs(S)
     t = [('v.patch_embd.weight', [p, p, 3, W]), ('v.patch_embd.bias', [W]),
          ('v.position_embd.weight', [W, npatch])]
     for part in ['ln1', 'ln2']:
@@ -166,15 +166,27 @@ def idefics3():
         t += [('v.blk.0.%s.weight' % part, [W, W]), ('v.blk.0.%s.bias' % part, [W])]
     t += [('v.blk.0.ffn_up.weight', [W, F]), ('v.blk.0.ffn_up.bias', [F]),
           ('v.blk.0.ffn_down.weight', [F, W]), ('v.blk.0.ffn_down.bias', [W]),
-          ('v.post_ln.weight', [W]), ('v.post_ln.bias', [W]),
-          ('mm.model.fc.weight', [W * sf * sf, nout])]
+          ('v.post_ln.weight', [W]), ('v.post_ln.bias', [W])] + head(W, sf)
     out = []
-    for i, (name, ne) in enumerate(t):
+    for i, (name, ne, typ) in enumerate((x + (T_F32,))[:3] for x in t):
         n = 1
         for x in ne:
             n *= x
-        out.append((name, ne, T_F32, vals(n, i, name.endswith('ln1.weight'))))
+        out.append((name, ne, typ, vals(n, i, name.endswith('ln1.weight'))))
     return gguf(kvs, out)
+
+def idefics3():
+    # SmolVLM's layout: pixel shuffle by scale 2 into one row, the longest
+    # edge 8
+    return siglip('idefics3', 2, lambda S: [kv('clip.vision.preproc_image_size', U32, 2 * S)],
+                  lambda W, sf: [('mm.model.fc.weight', [W * sf * sf, 8])])
+
+def gemma3():
+    # Gemma 3's: a 2 x 2 average pool into one row, the soft-embedding norm
+    # and the F16 input projection (x @ W, GGUF [n_text, W])
+    return siglip('gemma3', 2, lambda S: [],
+                  lambda W, sf: [('mm.soft_emb_norm.weight', [W]),
+                                 ('mm.input_projection.weight', [8, W], T_F16)])
 
 def bmp(w, h):
     row = (w * 3 + 3) & ~3
@@ -216,6 +228,7 @@ def main():
                                                byte_tokens=True),
         'gguf/clip.gguf': clip(),
         'gguf/idefics3.gguf': idefics3(),
+        'gguf/gemma3.gguf': gemma3(),
         'tokenizer/text-plain': b'\x00Once upon a time, there was a little girl.',
         'tokenizer/text-special': b'\x02<s>Hi</s> \xe2\x96\x81 caf\xc3\xa9 \xf0\x9f\x98\x80 \xff\xfe',
         'tokenizer/ids': b'\x01' + struct.pack('<12H', 1, 300, 5, 6, 7, 200, 2, 0, 511, 512, 0xffff, 3),

@@ -57,38 +57,16 @@ int rvi_idefics3_load(rvi_idefics3 *m, const rvi_gguf *g, rvi_err *err)
 	}
 	hp->n_mm_out = fc->ne[1];
 
-	if ((rc = rvi_vit_bind_patch_kernel(g, hp, &m->patch_embd, err)) ||
-	    (rc = rvi_load_floats(g, "v.patch_embd.bias", W, 0, &m->patch_bias, err)) ||
-	    (rc = rvi_load_floats(g, "v.position_embd.weight", W, hp->n_patches, &m->pos_embd,
+	if ((rc = rvi_load_weight(g, "mm.model.fc.weight", hp->n_mm_hidden, hp->n_mm_out, &m->fc,
 	                          err)) ||
-	    (rc = rvi_load_floats(g, "v.post_ln.weight", W, 0, &m->post_ln_w, err)) ||
-	    (rc = rvi_load_floats(g, "v.post_ln.bias", W, 0, &m->post_ln_b, err)) ||
-	    (rc = rvi_load_weight(g, "mm.model.fc.weight", hp->n_mm_hidden, hp->n_mm_out, &m->fc,
-	                          err)))
-		goto fail;
-	m->layers = rvi_zalloc((size_t)hp->n_layer, sizeof(*m->layers));
-	if (!m->layers) {
-		rc = rvi_errorf(err, RV_ERR_NOMEM, "out of memory");
-		goto fail;
-	}
-	for (int64_t il = 0; il < hp->n_layer; il++)
-		if ((rc = rvi_vit_load_layer(g, hp, il, &m->layers[il], err)))
-			goto fail;
+	    (rc = rvi_siglip_load(&m->vit, g, hp, err)))
+		return rc;
 	return RV_OK;
-fail:
-	rvi_idefics3_free(m);
-	return rc;
 }
 
 void rvi_idefics3_free(rvi_idefics3 *m)
 {
-	for (int64_t il = 0; m->layers && il < m->hp.n_layer; il++)
-		rvi_vit_layer_free(&m->layers[il]);
-	free(m->layers);
-	free(m->patch_bias);
-	free(m->pos_embd);
-	free(m->post_ln_w);
-	free(m->post_ln_b);
+	rvi_siglip_free(&m->vit);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -102,51 +80,22 @@ int64_t rvi_idefics3_rows_per_tile(const rvi_idefics3 *m)
 int rvi_idefics3_encode(const rvi_idefics3 *m, const float *tiles, int64_t n_tiles, int n_threads,
                         float *out, rvi_err *err)
 {
-	if (!m || !m->layers || !tiles || !out || n_tiles < 1)
+	if (!m || !m->vit.layers || !tiles || !out || n_tiles < 1)
 		return rvi_errorf(err, RV_ERR_INVALID_ARG,
 		                  "idefics3 encode: no model, pixels or output buffer");
 	const rvi_vit_hparams *hp = &m->hp;
-	const int64_t S = hp->image_size, p = hp->patch_size, G = S / p, s = m->scale;
-	const int64_t n = hp->n_patches, W = hp->n_embd, kpp = 3 * p * p;
+	const int64_t S = hp->image_size, G = S / hp->patch_size, s = m->scale, W = hp->n_embd;
 	const int64_t g = G / s, n_out = g * g; /* merged grid side, rows per tile */
 	const int nt = n_threads < 1 ? 1 : n_threads;
-
-	uint64_t size[10] = {(uint64_t)(n * kpp), (uint64_t)(n * W), (uint64_t)(n * W)};
-	rvi_vit_work_sizes(hp, n, nt, size + 3);
-	float *patches; /* (n, 3*p*p) */
-	float *x;       /* (n, W): the residual stream */
-	float *sh;      /* (n_out, W s^2): pixel-shuffled */
-	rvi_buf scr = {0};
-	rvi_vit_work w = {.mm = &scr};
-	float **const region[] = {&patches, &x,   &sh,   &w.xb, &w.q,
-	                          &w.k,     &w.v, &w.ao, &w.hb, &w.scores};
-	rvi_arena mem = {0};
-	if (rvi_arena_alloc(&mem, size, region, 10) != RV_OK)
-		return rvi_errorf(
-		    err, RV_ERR_NOMEM,
-		    "out of memory for the image encoder's activations (%lld patches)",
-		    (long long)n);
-	int rc = RV_OK;
-	const char *what = "patch embedding";
+	rvi_siglip_run r;
+	int rc = rvi_siglip_run_init(&r, hp, (uint64_t)(n_out * W * s * s), nt, err);
+	if (rc != RV_OK)
+		return rc;
+	const char *what = "encoder";
+	float *const x = r.x, *const sh = r.extra; /* (n, W), pixel-shuffled (n_out, W s^2) */
 	for (int64_t t = 0; t < n_tiles && rc == RV_OK; t++) {
-		/* patches (n, 3*p*p), row-major over the G x G grid; HF's NaViT
-		 * position buckets are the identity for a full tile, so patch
-		 * i takes position row i */
-		rvi_vit_patches(tiles + t * 3 * S * S, S, p, patches);
-		/* x (n, W) = patches @ kernel^T + bias + pos_embd */
-		what = "patch embedding";
-		if ((rc = rvi_vit_linear(&m->patch_embd, m->patch_bias, patches, n, x, nt, &scr)))
+		if ((rc = rvi_siglip_forward(&m->vit, hp, tiles + t * 3 * S * S, &r, nt)))
 			break;
-		for (int64_t i = 0; i < n * W; i++)
-			x[i] += m->pos_embd[i];
-
-		/* every stored block, pre-norm, GELU-tanh; then post_ln */
-		what = "encoder block";
-		for (int64_t il = 0; il < hp->n_layer && rc == RV_OK; il++)
-			rc = rvi_vit_block(hp, &m->layers[il], RVI_VIT_GELU_TANH, x, n, &w, nt);
-		if (rc != RV_OK)
-			break;
-		rvi_vit_layer_norm(x, x, m->post_ln_w, m->post_ln_b, n, W, hp->eps, nt);
 
 		/* sh (n_out, W s^2): row R*g + C holds patches (s R + dh, s C + dw)
 		 * for dh, dw in [0, s), dh-major, at column (dh s + dw) W */
@@ -162,12 +111,12 @@ int rvi_idefics3_encode(const rvi_idefics3 *m, const float *tiles, int64_t n_til
 		/* out rows of this tile (n_out, n_mm_out) = sh @ fc^T */
 		what = "connector";
 		rc = rvi_vit_linear(&m->fc, NULL, sh, n_out, out + t * n_out * hp->n_mm_out, nt,
-		                    &scr);
+		                    &r.scr);
+		what = "encoder";
 	}
 	if (rc != RV_OK)
 		rc = rvi_vit_encode_error(err, rc, m->path, what);
-	rvi_buf_free(&scr);
-	rvi_arena_free(&mem);
+	rvi_siglip_run_free(&r);
 	return rc;
 }
 

@@ -264,6 +264,31 @@ enum {
 	MM_OUT = LM_EMBD,
 };
 
+void rvb_add_vit_blocks(rvb_gguf_writer *w, int n_blocks, int64_t W, int64_t F, enum rvi_type t)
+{
+	for (int il = 0; il < n_blocks; il++) {
+		char n[64];
+#define TN(s) (snprintf(n, sizeof(n), "v.blk.%d." s, il), n)
+		add_vector(w, TN("ln1.weight"), W, RVB_FILL_ONES);
+		add_vector(w, TN("ln1.bias"), W, RVB_FILL_ZEROS);
+		static const char *const proj[] = {"attn_q", "attn_k", "attn_v", "attn_out"};
+		for (int i = 0; i < 4; i++) {
+			char wn[64], bn[64];
+			snprintf(wn, sizeof(wn), "v.blk.%d.%s.weight", il, proj[i]);
+			snprintf(bn, sizeof(bn), "v.blk.%d.%s.bias", il, proj[i]);
+			add_matrix(w, wn, W, W, t);
+			add_vector(w, bn, W, RVB_FILL_ZEROS);
+		}
+		add_vector(w, TN("ln2.weight"), W, RVB_FILL_ONES);
+		add_vector(w, TN("ln2.bias"), W, RVB_FILL_ZEROS);
+		add_matrix(w, TN("ffn_up.weight"), W, F, t);
+		add_vector(w, TN("ffn_up.bias"), F, RVB_FILL_ZEROS);
+		add_matrix(w, TN("ffn_down.weight"), F, W, t);
+		add_vector(w, TN("ffn_down.bias"), W, RVB_FILL_ZEROS);
+#undef TN
+	}
+}
+
 static int build_vision_model(rvb_gguf_writer *w, enum rvi_type t)
 {
 	/* OpenAI CLIP's normalisation, as converters store it */
@@ -298,27 +323,7 @@ static int build_vision_model(rvb_gguf_writer *w, enum rvi_type t)
 	rvb_gguf_tensor_add(w, "v.position_embd.weight", 2, pos_ne, t, RVB_FILL_RANDOM);
 	add_vector(w, "v.pre_ln.weight", W, RVB_FILL_ONES);
 	add_vector(w, "v.pre_ln.bias", W, RVB_FILL_ZEROS);
-	for (int il = 0; il < VIT_BLOCKS; il++) {
-		char n[64];
-#define TN(s) (snprintf(n, sizeof(n), "v.blk.%d." s, il), n)
-		add_vector(w, TN("ln1.weight"), W, RVB_FILL_ONES);
-		add_vector(w, TN("ln1.bias"), W, RVB_FILL_ZEROS);
-		static const char *const proj[] = {"attn_q", "attn_k", "attn_v", "attn_out"};
-		for (int i = 0; i < 4; i++) {
-			char wn[64], bn[64];
-			snprintf(wn, sizeof(wn), "v.blk.%d.%s.weight", il, proj[i]);
-			snprintf(bn, sizeof(bn), "v.blk.%d.%s.bias", il, proj[i]);
-			add_matrix(w, wn, W, W, t);
-			add_vector(w, bn, W, RVB_FILL_ZEROS);
-		}
-		add_vector(w, TN("ln2.weight"), W, RVB_FILL_ONES);
-		add_vector(w, TN("ln2.bias"), W, RVB_FILL_ZEROS);
-		add_matrix(w, TN("ffn_up.weight"), W, VIT_FF, t);
-		add_vector(w, TN("ffn_up.bias"), VIT_FF, RVB_FILL_ZEROS);
-		add_matrix(w, TN("ffn_down.weight"), VIT_FF, W, t);
-		add_vector(w, TN("ffn_down.bias"), W, RVB_FILL_ZEROS);
-#undef TN
-	}
+	rvb_add_vit_blocks(w, VIT_BLOCKS, W, VIT_FF, t);
 	add_matrix(w, "mm.0.weight", W, MM_HIDDEN, t);
 	add_vector(w, "mm.0.bias", MM_HIDDEN, RVB_FILL_ZEROS);
 	add_matrix(w, "mm.2.weight", MM_HIDDEN, MM_OUT, t);
@@ -332,8 +337,8 @@ static int build_vision_model(rvb_gguf_writer *w, enum rvi_type t)
  * there already: the name carries the generator version, so a file of the
  * right name and size is one this version wrote (a killed run leaves only
  * its temporary file, never a short file under the final name). */
-static int materialize(const rvb_gguf_writer *w, const char *dir, const char *path, uint64_t seed,
-                       bool *generated, rvi_err *err)
+int rvb_materialize(const rvb_gguf_writer *w, const char *dir, const char *path, uint64_t seed,
+                    bool *generated, rvi_err *err)
 {
 	const uint64_t size = rvb_gguf_file_size(w);
 	struct stat st;
@@ -383,7 +388,7 @@ int rvb_text_model(const char *dir, rvb_variant v, char *path, size_t size, bool
 		rc = rvi_errorf(err, rc, "out of memory describing the %s model",
 		                rvb_variant_name(v));
 	else
-		rc = materialize(&w, dir, path, 0x11a3a0000ull + (uint64_t)v, generated, err);
+		rc = rvb_materialize(&w, dir, path, 0x11a3a0000ull + (uint64_t)v, generated, err);
 	rvb_gguf_free(&w);
 	return rc;
 }
@@ -400,7 +405,7 @@ int rvb_vision_model(const char *dir, enum rvi_type t, char *path, size_t size, 
 	if (rc != RV_OK)
 		rc = rvi_errorf(err, rc, "out of memory describing the vision model");
 	else
-		rc = materialize(&w, dir, path, 0xc11f0000ull + (uint64_t)t, generated, err);
+		rc = rvb_materialize(&w, dir, path, 0xc11f0000ull + (uint64_t)t, generated, err);
 	rvb_gguf_free(&w);
 	return rc;
 }
