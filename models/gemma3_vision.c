@@ -238,14 +238,10 @@ static int arch_encode(const void *model, const rvi_pixels *px, int n_threads, f
                        rvi_err *err)
 {
 	const rvi_gemma3v *m = model;
-	const int64_t S = m->hp.image_size;
-	const int64_t n_img = px->n_floats / (3 * S * S);
-	if (n_img < 1 || n_img * 3 * S * S != px->n_floats ||
-	    n_img * rvi_gemma3v_rows_per_image(m) != px->shape.rows)
-		return rvi_errorf(err, RV_ERR_INVALID_ARG,
-		                  "gemma3 encode: %lld pixels are not whole images of %lld rows",
-		                  (long long)px->n_floats, (long long)px->shape.rows);
-	return rvi_gemma3v_encode(m, px->data, n_img, n_threads, out, NULL, err);
+	int64_t n;
+	int rc = rvi_pixels_whole_images(px, m->hp.image_size, rvi_gemma3v_rows_per_image(m),
+	                                 "gemma3", &n, err);
+	return rc != RV_OK ? rc : rvi_gemma3v_encode(m, px->data, n, n_threads, out, NULL, err);
 }
 
 /* Gemma3Processor's text: each <start_of_image> of the chat text becomes

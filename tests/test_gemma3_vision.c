@@ -290,9 +290,16 @@ static void test_pan_and_scan_model(void *model)
 		      "image %d of the pan-and-scan pixels is not its region's", c);
 		rvi_image_free(&crop);
 	}
-	/* and they encode, one after another */
+	/* and they encode, one after another; pixels that are not whole
+	 * images of their rows are refused */
 	float *out = malloc((size_t)(px.shape.rows * m->hp.n_mm_out) * sizeof(float));
 	CHECK(out && rc == RV_OK && a->encode(m, &px, 2, out, &err) == RV_OK, "%s", err.msg);
+	px.shape.rows -= 16;
+	CHECK(a->encode(m, &px, 2, out, &err) == RV_ERR_INVALID_ARG && strstr(err.msg, "whole"),
+	      "3 images' pixels for 4 images' rows: %s", err.msg);
+	px.shape.rows += 16;
+	px.n_floats -= 1;
+	CHECK(a->encode(m, &px, 2, out, &err) == RV_ERR_INVALID_ARG, "pixels short of an image");
 	free(out);
 	free(want);
 	rvi_pixels_free(&px);
