@@ -4,7 +4,8 @@
  * projection to 2560) with random weights, generated into the cache like
  * the other models. Prints the encode time beside the sgemm rate measured
  * in the same run, and one block's parts (its six weight GEMMs, its
- * attention) timed alone, each with its share of the sgemm rate. */
+ * attention, its GELU) timed alone, the first two with their share of the
+ * sgemm rate. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,7 +87,7 @@ static double median_of(double *v, int n)
 /* One block's weight GEMMs and its attention, each timed alone (median of
  * reps) on random activations. */
 static int time_parts(const rvb_opts *o, const rvi_gemma3v *m, double *gemm_ms, double *attn_ms,
-                      rvi_err *err)
+                      double *gelu_ms, rvi_err *err)
 {
 	const rvi_vit_hparams *hp = &m->hp;
 	const int64_t n = hp->n_patches, W = hp->n_embd, F = hp->n_ff;
@@ -99,7 +100,7 @@ static int time_parts(const rvb_opts *o, const rvi_gemma3v *m, double *gemm_ms, 
 	float *k = rvi_alloc((size_t)(n * W), sizeof(float));
 	float *v = rvi_alloc((size_t)(n * W), sizeof(float));
 	float *sc = rvi_alloc(rvi_attn_full_scratch(n, o->n_threads), sizeof(float));
-	double g[RVB_MAX_REPS], a[RVB_MAX_REPS];
+	double g[RVB_MAX_REPS], a[RVB_MAX_REPS], e[RVB_MAX_REPS];
 	rvi_buf scr = {0};
 	int rc = RV_OK;
 	if (!x || !y || !q || !k || !v || !sc) {
@@ -125,12 +126,16 @@ static int time_parts(const rvb_opts *o, const rvi_gemma3v *m, double *gemm_ms, 
 		rvi_attn_full(&heads, q, k, v, y, n, NULL, 0, sc, o->n_threads);
 		if (r > 0)
 			a[r - 1] = rvi_now_ms() - t0;
+		t0 = rvi_now_ms();
+		rvi_vit_activate(x, n * F, RVI_VIT_GELU_TANH, o->n_threads);
+		if (r > 0)
+			e[r - 1] = rvi_now_ms() - t0;
 	}
 	if (rc != RV_OK)
 		rc = rvi_errorf(err, rc, "a block's GEMM failed");
 	*gemm_ms = median_of(g, o->reps);
 	*attn_ms = median_of(a, o->reps);
-	(void)F;
+	*gelu_ms = median_of(e, o->reps);
 done:
 	rvi_buf_free(&scr);
 	free(x);
@@ -190,9 +195,13 @@ int rvb_bench_gemma3_vision(const rvb_opts *o)
 		if (r > 0)
 			ms[r - 1] = rvi_now_ms() - t0;
 	}
-	double gemm_ms = 0, attn_ms = 0;
+	double gemm_ms = 0, attn_ms = 0, gelu_ms = 0;
 	if (rc == RV_OK)
-		rc = time_parts(o, &m, &gemm_ms, &attn_ms, &err);
+		rc = time_parts(o, &m, &gemm_ms, &attn_ms, &gelu_ms, &err);
+	/* a limits sample after the encodes too: the machine's rate drifts
+	 * over the minutes an encode takes (see rvb_limits) */
+	if (rc == RV_OK)
+		rc = rvb_sample_limits(o, &lim, &err);
 	if (rc == RV_OK) {
 		bool finite = true;
 		for (size_t i = 0; i < n_out; i++)
@@ -209,7 +218,8 @@ int rvb_bench_gemma3_vision(const rvb_opts *o)
 		       rvi_type_name((int)o->vision_type), (long long)hp->image_size,
 		       (long long)hp->patch_size, (long long)hp->n_patches, (long long)hp->n_embd,
 		       (long long)hp->n_layer, (long long)rvi_gemma3v_rows_per_image(&m));
-		printf("  %d threads; sgemm %.1f GFLOP/s (n = %d, median of %d, this run)\n",
+		printf("  %d threads; sgemm %.1f GFLOP/s (n = %d, median of %d before and after, "
+		       "this run)\n",
 		       o->n_threads, sgemm, lim.sgemm_n, lim.n_samples);
 		printf(
 		    "  image encode   %8.2f s  %7.1f GFLOP/s  %.2f of sgemm  (%.2f TFLOP, median "
@@ -220,6 +230,8 @@ int rvb_bench_gemma3_vision(const rvb_opts *o)
 		       gemm_ms, gf_gemm, rvb_ratio(gf_gemm, sgemm));
 		printf("  one block: attention      %7.1f ms  %7.1f GFLOP/s  %.2f of sgemm\n",
 		       attn_ms, gf_attn, rvb_ratio(gf_attn, sgemm));
+		printf("  one block: GELU-tanh      %7.1f ms  (%lld values)\n", gelu_ms,
+		       (long long)(hp->n_patches * hp->n_ff));
 	} else {
 		fprintf(stderr, "rlaifv-bench: %s\n", err.msg);
 	}
