@@ -16,6 +16,7 @@
 #include "models/gemma3_vision.h"
 #include "rlaifv.h"
 #include "simd/kernels.h"
+#include "src/attention.h"
 #include "src/image/image.h"
 #include "tests/testutil.h"
 
@@ -430,6 +431,18 @@ static void test_api(void)
 	CHECK(system(cmd) == 0, "rm %s", dir);
 }
 
+/* Gemma 3's 896-pixel images are 4096 patches: the encoder's attention
+ * works on tiles of queries, never on a whole 4096 x 4096 score matrix of
+ * a head (64 MiB each, 16 heads). */
+static void test_attention_tiled(void)
+{
+	const int64_t n = 4096;
+	for (int nt = 1; nt <= 4; nt++)
+		CHECK(rvi_attn_full_scratch(n, nt) <= (size_t)nt * 256 * (size_t)n,
+		      "%d threads: %zu floats of attention scratch for %lld rows", nt,
+		      rvi_attn_full_scratch(n, nt), (long long)n);
+}
+
 int main(void)
 {
 	rvi_gguf *g = NULL;
@@ -457,6 +470,7 @@ int main(void)
 	rvi_gguf_close(g);
 	test_jpeg_pixels();
 	test_pan_and_scan_table();
+	test_attention_tiled();
 	test_api();
 	return tu_finish("test_gemma3_vision");
 }
