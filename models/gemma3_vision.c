@@ -264,33 +264,20 @@ static int arch_layout(const void *model, const rvi_embd_shape *sh, rvi_image_la
 	    (n_crops + 1) * per != sh->rows)
 		return rvi_errorf(err, RV_ERR_INTERNAL, "gemma3 layout: %dx%d crops for %lld rows",
 		                  sh->tiles_h, sh->tiles_w, (long long)sh->rows);
-	const int n_pieces = (int)(2 * (n_crops + 1) + 1);
-	const size_t cap = (size_t)(n_crops + 2) * 128;
-	out->pieces = rvi_zalloc((size_t)n_pieces, sizeof(*out->pieces));
-	out->text = malloc(cap);
-	if (!out->pieces || !out->text) {
-		rvi_image_layout_free(out);
-		return rvi_errorf(err, RV_ERR_NOMEM, "out of memory");
-	}
-	size_t used = 0;
-	int k = 0;
-#define TEXT(...)                                                                                  \
-	do {                                                                                       \
-		out->pieces[k++].text = out->text + used;                                          \
-		used += (size_t)snprintf(out->text + used, cap - used, __VA_ARGS__) + 1;           \
-	} while (0)
-#define ROWS(r0) (out->pieces[k++] = (rvi_layout_piece){NULL, (r0), per, g, g})
-	TEXT("%s\n\n%s", n_crops ? "Here is the original image " : "", boi);
-	ROWS(0);
+	/* at most 128 bytes of text around each image and crop */
+	int rc = rvi_image_layout_new(out, (int)(2 * (n_crops + 1) + 1),
+	                              (size_t)(n_crops + 2) * 128, err);
+	if (rc != RV_OK)
+		return rc;
+	rvi_image_layout_text(out, "%s\n\n%s", n_crops ? "Here is the original image " : "", boi);
+	rvi_image_layout_rows(out, 0, per, g, g);
 	for (int64_t c = 0; c < n_crops; c++) {
-		TEXT("%s\n\n%s\n\n%s", eoi,
-		     c ? " " : " and here are some crops to help you see better ", boi);
-		ROWS((c + 1) * per);
+		rvi_image_layout_text(out, "%s\n\n%s\n\n%s", eoi,
+		                      c ? " " : " and here are some crops to help you see better ",
+		                      boi);
+		rvi_image_layout_rows(out, (c + 1) * per, per, g, g);
 	}
-	TEXT("%s\n\n", eoi);
-#undef TEXT
-#undef ROWS
-	out->n = k;
+	rvi_image_layout_text(out, "%s\n\n", eoi);
 	out->text_joins = true;
 	return RV_OK;
 }

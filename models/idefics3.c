@@ -237,34 +237,18 @@ static int arch_layout(const void *model, const rvi_embd_shape *sh, rvi_image_la
 		return rvi_errorf(err, RV_ERR_INTERNAL,
 		                  "idefics3 layout: %dx%d tiles for %lld rows", rows, cols,
 		                  (long long)sh->rows);
-	const int n_pieces = (int)(2 * n_tiles + 3);
-	const size_t cap = (size_t)(n_tiles + 2) * 64;
-	out->pieces = rvi_zalloc((size_t)n_pieces, sizeof(*out->pieces));
-	out->text = malloc(cap);
-	if (!out->pieces || !out->text) {
-		rvi_image_layout_free(out);
-		return rvi_errorf(err, RV_ERR_NOMEM, "out of memory");
-	}
-	size_t used = 0;
-	int k = 0;
-#define TEXT(...)                                                                                  \
-	do {                                                                                       \
-		out->pieces[k++].text = out->text + used;                                          \
-		used += (size_t)snprintf(out->text + used, cap - used, __VA_ARGS__) + 1;           \
-	} while (0)
-#define ROWS(r0) (out->pieces[k++] = (rvi_layout_piece){NULL, (r0), per, g, g})
+	int rc = rvi_image_layout_new(out, (int)(2 * n_tiles + 3), (size_t)(n_tiles + 2) * 64, err);
+	if (rc != RV_OK)
+		return rc;
 	for (int r = 0; r < rows; r++)
 		for (int c = 0; c < cols; c++) {
-			TEXT("%s%s<row_%d_col_%d>", r > 0 && c == 0 ? "\n" : "", fake, r + 1,
-			     c + 1);
-			ROWS(((int64_t)r * cols + c) * per);
+			rvi_image_layout_text(out, "%s%s<row_%d_col_%d>",
+			                      r > 0 && c == 0 ? "\n" : "", fake, r + 1, c + 1);
+			rvi_image_layout_rows(out, ((int64_t)r * cols + c) * per, per, g, g);
 		}
-	TEXT("%s%s<global-img>", n_tiles ? "\n\n" : "", fake);
-	ROWS(n_tiles * per);
-	TEXT("%s", fake);
-#undef TEXT
-#undef ROWS
-	out->n = k;
+	rvi_image_layout_text(out, "%s%s<global-img>", n_tiles ? "\n\n" : "", fake);
+	rvi_image_layout_rows(out, n_tiles * per, per, g, g);
+	rvi_image_layout_text(out, "%s", fake);
 	return RV_OK;
 }
 

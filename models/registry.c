@@ -2,6 +2,7 @@
  * GGUF file gives (see arch.h). A new family adds its table here. */
 #include "models/arch.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -116,6 +117,42 @@ void rvi_image_layout_free(rvi_image_layout *l)
 	*l = (rvi_image_layout){0};
 }
 
+int rvi_image_layout_new(rvi_image_layout *out, int n_pieces, size_t text_cap, rvi_err *err)
+{
+	*out = (rvi_image_layout){0};
+	out->pieces = rvi_zalloc((size_t)n_pieces, sizeof(*out->pieces));
+	out->text = malloc(text_cap);
+	if (!out->pieces || !out->text) {
+		rvi_image_layout_free(out);
+		return rvi_errorf(err, RV_ERR_NOMEM, "out of memory");
+	}
+	out->text_cap = text_cap;
+	return RV_OK;
+}
+
+void rvi_image_layout_text(rvi_image_layout *l, const char *fmt, ...)
+{
+	const size_t room = l->text_cap - l->text_used;
+	char *t = l->text + l->text_used;
+	if (room == 0) {
+		l->pieces[l->n++].text = "";
+		return;
+	}
+	va_list ap;
+	va_start(ap, fmt);
+	const int w = vsnprintf(t, room, fmt, ap);
+	va_end(ap);
+	l->pieces[l->n++].text = t;
+	const size_t took = (size_t)(w < 0 ? 0 : w) + 1;
+	l->text_used += took < room ? took : room;
+}
+
+void rvi_image_layout_rows(rvi_image_layout *l, int64_t row0, int64_t n_rows, int64_t grid_h,
+                           int64_t grid_w)
+{
+	l->pieces[l->n++] = (rvi_layout_piece){NULL, row0, n_rows, grid_h, grid_w};
+}
+
 void rvi_pixels_free(rvi_pixels *px)
 {
 	free(px->data);
@@ -128,7 +165,7 @@ int rvi_pixels_whole_images(const rvi_pixels *px, int64_t S, int64_t rows_per_im
 	*n = px->n_floats / (3 * S * S);
 	if (*n < 1 || *n * 3 * S * S != px->n_floats || *n * rows_per_image != px->shape.rows)
 		return rvi_errorf(err, RV_ERR_INVALID_ARG,
-		                  "%s encode: %lld pixels are not whole images of %lld rows", family,
-		                  (long long)px->n_floats, (long long)px->shape.rows);
+		                  "%s encode: %lld pixels are not whole images of %lld rows",
+		                  family, (long long)px->n_floats, (long long)px->shape.rows);
 	return RV_OK;
 }
