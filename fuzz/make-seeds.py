@@ -7,7 +7,7 @@ in tests/data) are added by fuzz/run.sh at run time.
 
     gguf/       a tiny LLaMA model in F32, one in F16/BF16 with GQA, a
                 separate output matrix and byte tokens, a tiny CLIP mmproj and
-                a tiny idefics3 (SmolVLM) one and a tiny gemma3 one
+                a tiny idefics3 (SmolVLM) one
     tokenizer/  mode byte + text, mode byte + ids (see fuzz_tokenizer.c)
     image/      option byte + a BMP, a PGM, a PPM, the JPEG fixture with an
                 EXIF orientation segment inserted, and a 16000x1 and a
@@ -181,9 +181,10 @@ def idefics3():
     return siglip('idefics3', 2, lambda S: [kv('clip.vision.preproc_image_size', U32, 2 * S)],
                   lambda W, sf: [('mm.model.fc.weight', [W * sf * sf, 8])])
 
-def gemma3():
-    # Gemma 3's: a 2 x 2 average pool into one row, the soft-embedding norm
-    # and the F16 input projection (x @ W, GGUF [n_text, W])
+def gemma3_mmproj():
+    # Gemma 3's projector (seed gemma3-mmproj.gguf): a 2 x 2 average pool
+    # into one row, the soft-embedding norm and the F16 input projection
+    # (x @ W, GGUF [n_text, W])
     return siglip('gemma3', 2, lambda S: [],
                   lambda W, sf: [('mm.soft_emb_norm.weight', [W]),
                                  ('mm.input_projection.weight', [8, W], T_F16)])
@@ -227,8 +228,8 @@ def main():
         'gguf/llama-f16-gqa-bytes.gguf': llama(T_F16, gqa=True, separate_output=True,
                                                byte_tokens=True),
         'gguf/clip.gguf': clip(),
+        'gguf/gemma3-mmproj.gguf': gemma3_mmproj(),
         'gguf/idefics3.gguf': idefics3(),
-        'gguf/gemma3.gguf': gemma3(),
         'tokenizer/text-plain': b'\x00Once upon a time, there was a little girl.',
         'tokenizer/text-special': b'\x02<s>Hi</s> \xe2\x96\x81 caf\xc3\xa9 \xf0\x9f\x98\x80 \xff\xfe',
         'tokenizer/ids': b'\x01' + struct.pack('<12H', 1, 300, 5, 6, 7, 200, 2, 0, 511, 512, 0xffff, 3),

@@ -70,6 +70,15 @@ typedef struct rvb_opts {
  * --help, --version or a usage error, already printed). */
 int rvb_parse_args(int argc, char **argv, rvb_opts *o);
 
+/* --gemma3-vision: the image encoder of a generated Gemma-3-shaped
+ * projector beside the sgemm rate (gemma3_vision.c); prints its own lines
+ * and returns the exit code. It writes its model with rvb_materialize
+ * (models.c): path in dir unless a file of the size w describes is there. */
+int rvb_bench_gemma3_vision(const rvb_opts *o);
+struct rvb_gguf_writer;
+int rvb_materialize(const struct rvb_gguf_writer *w, const char *dir, const char *path,
+                    uint64_t seed, bool *generated, rvi_err *err);
+
 /* ---- generated models (models.c) --------------------------------- */
 
 /* The cache directory: --cache-dir, else $XDG_CACHE_HOME/rlaifv/bench, else
@@ -85,13 +94,6 @@ int rvb_text_model(const char *dir, rvb_variant v, char *path, size_t size, bool
 /* The same for the CLIP ViT-L/14-336 projector of weight type t (F16, F32). */
 int rvb_vision_model(const char *dir, enum rvi_type t, char *path, size_t size, bool *generated,
                      rvi_err *err);
-
-/* Writes the model w describes to path in dir unless a file of its size
- * is there already (the name carries the generator's version), after
- * checking the free space; seed makes its weights. */
-struct rvb_gguf_writer;
-int rvb_materialize(const struct rvb_gguf_writer *w, const char *dir, const char *path,
-                    uint64_t seed, bool *generated, rvi_err *err);
 
 /* ---- results -------------------------------------------------------------- */
 
@@ -195,15 +197,6 @@ void rvb_log(const char *fmt, ...) RVI_PRINTF(1, 2);
  * mixed text (tokenizers.c); prints its own table and returns the exit
  * code. */
 int rvb_bench_tokenizers(const rvb_opts *o);
-
-/* --gemma3-vision: the image encoder of a generated Gemma-3-shaped
- * projector beside the sgemm rate (gemma3_vision.c); prints its own lines
- * and returns the exit code. */
-int rvb_bench_gemma3_vision(const rvb_opts *o);
-/* A ViT's pre-norm blocks v.blk.0.. of width W and MLP width F, matrices
- * of type t, added to w (models.c). */
-void rvb_add_vit_blocks(struct rvb_gguf_writer *w, int n_blocks, int64_t W, int64_t F,
-                        enum rvi_type t);
 
 /* o->reps samples of the limits into a zeroed *lim, then one more per call
  * of rvb_sample_limits (at most RVB_MAX_LIMIT_SAMPLES in all); the stats

@@ -7,6 +7,7 @@
  * attention, its GELU) timed alone, the first two with their share of the
  * sgemm rate. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,6 +28,34 @@ enum {
 	G3_TEXT = 2560, /* Gemma 3 4B */
 	G3_GENERATOR = 1,
 };
+
+/* SigLIP's pre-norm blocks v.blk.0.. as the converter writes them. */
+static void add_blocks(rvb_gguf_writer *w, int64_t W, int64_t F, enum rvi_type t)
+{
+	const int64_t vw[1] = {W}, vf[1] = {F}, ww[2] = {W, W}, up[2] = {W, F}, down[2] = {F, W};
+	static const char *const vecs[] = {"ln1.weight",  "ln1.bias",      "ln2.weight",
+	                                   "ln2.bias",    "attn_q.bias",   "attn_k.bias",
+	                                   "attn_v.bias", "attn_out.bias", "ffn_down.bias"};
+	static const char *const mats[] = {"attn_q", "attn_k", "attn_v", "attn_out"};
+	char n[64];
+	for (int il = 0; il < G3_BLOCKS; il++) {
+		for (size_t i = 0; i < sizeof(vecs) / sizeof(vecs[0]); i++) {
+			snprintf(n, sizeof(n), "v.blk.%d.%s", il, vecs[i]);
+			rvb_gguf_tensor_add(w, n, 1, vw, RVI_TYPE_F32,
+			                    i % 2 == 0 && i < 4 ? RVB_FILL_ONES : RVB_FILL_ZEROS);
+		}
+		for (int i = 0; i < 4; i++) {
+			snprintf(n, sizeof(n), "v.blk.%d.%s.weight", il, mats[i]);
+			rvb_gguf_tensor_add(w, n, 2, ww, t, RVB_FILL_RANDOM);
+		}
+		snprintf(n, sizeof(n), "v.blk.%d.ffn_up.weight", il);
+		rvb_gguf_tensor_add(w, n, 2, up, t, RVB_FILL_RANDOM);
+		snprintf(n, sizeof(n), "v.blk.%d.ffn_up.bias", il);
+		rvb_gguf_tensor_add(w, n, 1, vf, RVI_TYPE_F32, RVB_FILL_ZEROS);
+		snprintf(n, sizeof(n), "v.blk.%d.ffn_down.weight", il);
+		rvb_gguf_tensor_add(w, n, 2, down, t, RVB_FILL_RANDOM);
+	}
+}
 
 static int build(rvb_gguf_writer *w, enum rvi_type t)
 {
@@ -53,7 +82,7 @@ static int build(rvb_gguf_writer *w, enum rvi_type t)
 	rvb_gguf_tensor_add(w, "v.patch_embd.weight", 4, patch_ne, RVI_TYPE_F32, RVB_FILL_RANDOM);
 	rvb_gguf_tensor_add(w, "v.patch_embd.bias", 1, vec, RVI_TYPE_F32, RVB_FILL_ZEROS);
 	rvb_gguf_tensor_add(w, "v.position_embd.weight", 2, pos_ne, RVI_TYPE_F32, RVB_FILL_RANDOM);
-	rvb_add_vit_blocks(w, G3_BLOCKS, W, G3_FF, t);
+	add_blocks(w, W, G3_FF, t);
 	rvb_gguf_tensor_add(w, "v.post_ln.weight", 1, vec, RVI_TYPE_F32, RVB_FILL_ONES);
 	rvb_gguf_tensor_add(w, "v.post_ln.bias", 1, vec, RVI_TYPE_F32, RVB_FILL_ZEROS);
 	rvb_gguf_tensor_add(w, "mm.soft_emb_norm.weight", 1, vec, RVI_TYPE_F32, RVB_FILL_ONES);

@@ -264,31 +264,6 @@ enum {
 	MM_OUT = LM_EMBD,
 };
 
-void rvb_add_vit_blocks(rvb_gguf_writer *w, int n_blocks, int64_t W, int64_t F, enum rvi_type t)
-{
-	for (int il = 0; il < n_blocks; il++) {
-		char n[64];
-#define TN(s) (snprintf(n, sizeof(n), "v.blk.%d." s, il), n)
-		add_vector(w, TN("ln1.weight"), W, RVB_FILL_ONES);
-		add_vector(w, TN("ln1.bias"), W, RVB_FILL_ZEROS);
-		static const char *const proj[] = {"attn_q", "attn_k", "attn_v", "attn_out"};
-		for (int i = 0; i < 4; i++) {
-			char wn[64], bn[64];
-			snprintf(wn, sizeof(wn), "v.blk.%d.%s.weight", il, proj[i]);
-			snprintf(bn, sizeof(bn), "v.blk.%d.%s.bias", il, proj[i]);
-			add_matrix(w, wn, W, W, t);
-			add_vector(w, bn, W, RVB_FILL_ZEROS);
-		}
-		add_vector(w, TN("ln2.weight"), W, RVB_FILL_ONES);
-		add_vector(w, TN("ln2.bias"), W, RVB_FILL_ZEROS);
-		add_matrix(w, TN("ffn_up.weight"), W, F, t);
-		add_vector(w, TN("ffn_up.bias"), F, RVB_FILL_ZEROS);
-		add_matrix(w, TN("ffn_down.weight"), F, W, t);
-		add_vector(w, TN("ffn_down.bias"), W, RVB_FILL_ZEROS);
-#undef TN
-	}
-}
-
 static int build_vision_model(rvb_gguf_writer *w, enum rvi_type t)
 {
 	/* OpenAI CLIP's normalisation, as converters store it */
@@ -323,7 +298,27 @@ static int build_vision_model(rvb_gguf_writer *w, enum rvi_type t)
 	rvb_gguf_tensor_add(w, "v.position_embd.weight", 2, pos_ne, t, RVB_FILL_RANDOM);
 	add_vector(w, "v.pre_ln.weight", W, RVB_FILL_ONES);
 	add_vector(w, "v.pre_ln.bias", W, RVB_FILL_ZEROS);
-	rvb_add_vit_blocks(w, VIT_BLOCKS, W, VIT_FF, t);
+	for (int il = 0; il < VIT_BLOCKS; il++) {
+		char n[64];
+#define TN(s) (snprintf(n, sizeof(n), "v.blk.%d." s, il), n)
+		add_vector(w, TN("ln1.weight"), W, RVB_FILL_ONES);
+		add_vector(w, TN("ln1.bias"), W, RVB_FILL_ZEROS);
+		static const char *const proj[] = {"attn_q", "attn_k", "attn_v", "attn_out"};
+		for (int i = 0; i < 4; i++) {
+			char wn[64], bn[64];
+			snprintf(wn, sizeof(wn), "v.blk.%d.%s.weight", il, proj[i]);
+			snprintf(bn, sizeof(bn), "v.blk.%d.%s.bias", il, proj[i]);
+			add_matrix(w, wn, W, W, t);
+			add_vector(w, bn, W, RVB_FILL_ZEROS);
+		}
+		add_vector(w, TN("ln2.weight"), W, RVB_FILL_ONES);
+		add_vector(w, TN("ln2.bias"), W, RVB_FILL_ZEROS);
+		add_matrix(w, TN("ffn_up.weight"), W, VIT_FF, t);
+		add_vector(w, TN("ffn_up.bias"), VIT_FF, RVB_FILL_ZEROS);
+		add_matrix(w, TN("ffn_down.weight"), VIT_FF, W, t);
+		add_vector(w, TN("ffn_down.bias"), W, RVB_FILL_ZEROS);
+#undef TN
+	}
 	add_matrix(w, "mm.0.weight", W, MM_HIDDEN, t);
 	add_vector(w, "mm.0.bias", MM_HIDDEN, RVB_FILL_ZEROS);
 	add_matrix(w, "mm.2.weight", MM_HIDDEN, MM_OUT, t);
