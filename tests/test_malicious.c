@@ -873,7 +873,7 @@ static void test_mmproj(void)
 /* A Gemma 3 projector (clip_spec's SigLIP without class token and pre-LN,
  * with a patch bias and post-LN), the 2 x 2 patch grid pooled 2 x 2 into
  * one row, RMS-normed and projected to D. */
-static void gemma3_spec(spec *s)
+static void gemma3_mmproj_spec(spec *s)
 {
 	clip_spec(s);
 	set_str(s, "clip.projector_type", "gemma3");
@@ -894,27 +894,27 @@ static void gemma3_spec(spec *s)
 static void test_gemma3_mmproj(void)
 {
 	spec s;
-	gemma3_spec(&s);
+	gemma3_mmproj_spec(&s);
 	expect_mmproj("valid Gemma 3 projector", &s, RV_OK, NULL);
 	spec_free(&s);
 
 	/* without the key the pool is 4 x 4, which a 2 x 2 grid cannot take */
-	gemma3_spec(&s);
+	gemma3_mmproj_spec(&s);
 	del_kv(&s, "clip.vision.projector.scale_factor");
 	expect_mmproj("Gemma 3 pool not dividing the grid", &s, RV_ERR_MODEL,
 	              "clip.vision.projector.scale_factor", "does not divide", "2 x 2", NULL);
 	spec_free(&s);
-	gemma3_spec(&s);
+	gemma3_mmproj_spec(&s);
 	set_u32(&s, "clip.vision.projector.scale_factor", 3);
 	expect_mmproj("Gemma 3 pool larger than the grid", &s, RV_ERR_MODEL,
 	              "clip.vision.projector.scale_factor", "does not divide", NULL);
 	spec_free(&s);
-	gemma3_spec(&s);
+	gemma3_mmproj_spec(&s);
 	set_u32(&s, "clip.vision.projector.scale_factor", 100000);
 	expect_mmproj("Gemma 3 absurd pool", &s, RV_ERR_MODEL, "clip.vision.projector.scale_factor",
 	              "out of range", NULL);
 	spec_free(&s);
-	gemma3_spec(&s);
+	gemma3_mmproj_spec(&s);
 	set_u32(&s, "clip.vision.projector.scale_factor", 0);
 	expect_mmproj("Gemma 3 pool of 0", &s, RV_ERR_MODEL, "clip.vision.projector.scale_factor",
 	              NULL);
@@ -924,7 +924,7 @@ static void test_gemma3_mmproj(void)
 	                                     "mm.input_projection.weight", "v.post_ln.bias",
 	                                     "v.patch_embd.bias"};
 	for (size_t i = 0; i < sizeof(needed) / sizeof(needed[0]); i++) {
-		gemma3_spec(&s);
+		gemma3_mmproj_spec(&s);
 		del_tensor(&s, needed[i]);
 		expect_mmproj(needed[i], &s, RV_ERR_MODEL, needed[i], NULL);
 		spec_free(&s);
@@ -942,14 +942,14 @@ static void test_gemma3_mmproj(void)
 	    {"position table for another grid", "v.position_embd.weight", 2, C_W, 9, "shape"},
 	};
 	for (size_t i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++) {
-		gemma3_spec(&s);
+		gemma3_mmproj_spec(&s);
 		set_tensor(&s, shapes[i].name, shapes[i].n_dims, shapes[i].a, shapes[i].b, 1, 1);
 		expect_mmproj(shapes[i].what, &s, RV_ERR_MODEL, shapes[i].name, shapes[i].phrase,
 		              NULL);
 		spec_free(&s);
 	}
 	/* a projection to another text width: refused before any work */
-	gemma3_spec(&s);
+	gemma3_mmproj_spec(&s);
 	set_tensor(&s, "mm.input_projection.weight", 2, D + 4, C_W, 1, 1);
 	expect_mmproj("Gemma 3 projector for another width", &s, RV_ERR_MODEL, "12", "8", NULL);
 	spec_free(&s);
