@@ -111,15 +111,20 @@ typedef struct rvi_image_layout {
 	 * before and after them, as a processor that expands a placeholder in
 	 * the prompt string does (false: each piece alone). */
 	bool text_joins;
-	size_t text_used, text_cap; /* while a family builds it */
+	/* pieces[0].text is a printf format whose one %d is the image's
+	 * index in the prompt (MiniCPM-V's <image_id>k</image_id>) */
+	bool first_indexed;
+	int cap;                    /* pieces allocated */
+	size_t text_used, text_cap; /* bytes of text */
 } rvi_image_layout;
 
 void rvi_image_layout_free(rvi_image_layout *l);
 
-/* For a family's layout: out emptied, with room for n_pieces pieces and
- * text_cap bytes of their text (RV_ERR_NOMEM); then pieces appended in
- * order, text ones printf-style (cut short at the room left). */
-int rvi_image_layout_new(rvi_image_layout *out, int n_pieces, size_t text_cap, rvi_err *err);
+/* A family's layout is built with these: room for n_pieces pieces and
+ * text_cap bytes of their text, then the pieces in order (each a text
+ * piece from a printf format, or a run of rows). A piece that does not fit
+ * is left out (text is cut short): size the layout for what it gets. */
+int rvi_image_layout_new(rvi_image_layout *l, int n_pieces, size_t text_cap, rvi_err *err);
 void rvi_image_layout_text(rvi_image_layout *l, const char *fmt, ...) RVI_PRINTF(2, 3);
 void rvi_image_layout_rows(rvi_image_layout *l, int64_t row0, int64_t n_rows, int64_t grid_h,
                            int64_t grid_w);

@@ -117,40 +117,41 @@ void rvi_image_layout_free(rvi_image_layout *l)
 	*l = (rvi_image_layout){0};
 }
 
-int rvi_image_layout_new(rvi_image_layout *out, int n_pieces, size_t text_cap, rvi_err *err)
+int rvi_image_layout_new(rvi_image_layout *l, int n_pieces, size_t text_cap, rvi_err *err)
 {
-	*out = (rvi_image_layout){0};
-	out->pieces = rvi_zalloc((size_t)n_pieces, sizeof(*out->pieces));
-	out->text = malloc(text_cap);
-	if (!out->pieces || !out->text) {
-		rvi_image_layout_free(out);
+	*l = (rvi_image_layout){0};
+	l->pieces = rvi_zalloc((size_t)n_pieces, sizeof(*l->pieces));
+	l->text = malloc(text_cap);
+	if (!l->pieces || !l->text || n_pieces < 1 || text_cap < 1) {
+		rvi_image_layout_free(l);
 		return rvi_errorf(err, RV_ERR_NOMEM, "out of memory");
 	}
-	out->text_cap = text_cap;
+	l->cap = n_pieces;
+	l->text_cap = text_cap;
 	return RV_OK;
 }
 
 void rvi_image_layout_text(rvi_image_layout *l, const char *fmt, ...)
 {
-	const size_t room = l->text_cap - l->text_used;
-	char *t = l->text + l->text_used;
-	if (room == 0) {
-		l->pieces[l->n++].text = "";
+	if (l->n >= l->cap || l->text_used >= l->text_cap)
 		return;
-	}
+	char *t = l->text + l->text_used;
 	va_list ap;
 	va_start(ap, fmt);
-	const int w = vsnprintf(t, room, fmt, ap);
+	const int w = vsnprintf(t, l->text_cap - l->text_used, fmt, ap);
 	va_end(ap);
-	l->pieces[l->n++].text = t;
-	const size_t took = (size_t)(w < 0 ? 0 : w) + 1;
-	l->text_used += took < room ? took : room;
+	if (w < 0)
+		return;
+	l->text_used +=
+	    (size_t)w + 1 < l->text_cap - l->text_used ? (size_t)w + 1 : l->text_cap - l->text_used;
+	l->pieces[l->n++] = (rvi_layout_piece){t, 0, 0, 0, 0};
 }
 
 void rvi_image_layout_rows(rvi_image_layout *l, int64_t row0, int64_t n_rows, int64_t grid_h,
                            int64_t grid_w)
 {
-	l->pieces[l->n++] = (rvi_layout_piece){NULL, row0, n_rows, grid_h, grid_w};
+	if (l->n < l->cap)
+		l->pieces[l->n++] = (rvi_layout_piece){NULL, row0, n_rows, grid_h, grid_w};
 }
 
 void rvi_pixels_free(rvi_pixels *px)
