@@ -57,16 +57,38 @@ int rvi_idefics3_load(rvi_idefics3 *m, const rvi_gguf *g, rvi_err *err)
 	}
 	hp->n_mm_out = fc->ne[1];
 
-	if ((rc = rvi_load_weight(g, "mm.model.fc.weight", hp->n_mm_hidden, hp->n_mm_out, &m->fc,
+	if ((rc = rvi_vit_bind_patch_kernel(g, hp, &m->patch_embd, err)) ||
+	    (rc = rvi_load_floats(g, "v.patch_embd.bias", W, 0, &m->patch_bias, err)) ||
+	    (rc = rvi_load_floats(g, "v.position_embd.weight", W, hp->n_patches, &m->pos_embd,
 	                          err)) ||
-	    (rc = rvi_siglip_load(&m->vit, g, hp, err)))
-		return rc;
+	    (rc = rvi_load_floats(g, "v.post_ln.weight", W, 0, &m->post_ln_w, err)) ||
+	    (rc = rvi_load_floats(g, "v.post_ln.bias", W, 0, &m->post_ln_b, err)) ||
+	    (rc = rvi_load_weight(g, "mm.model.fc.weight", hp->n_mm_hidden, hp->n_mm_out, &m->fc,
+	                          err)))
+		goto fail;
+	m->layers = rvi_zalloc((size_t)hp->n_layer, sizeof(*m->layers));
+	if (!m->layers) {
+		rc = rvi_errorf(err, RV_ERR_NOMEM, "out of memory");
+		goto fail;
+	}
+	for (int64_t il = 0; il < hp->n_layer; il++)
+		if ((rc = rvi_vit_load_layer(g, hp, il, &m->layers[il], err)))
+			goto fail;
 	return RV_OK;
+fail:
+	rvi_idefics3_free(m);
+	return rc;
 }
 
 void rvi_idefics3_free(rvi_idefics3 *m)
 {
-	rvi_siglip_free(&m->vit);
+	for (int64_t il = 0; m->layers && il < m->hp.n_layer; il++)
+		rvi_vit_layer_free(&m->layers[il]);
+	free(m->layers);
+	free(m->patch_bias);
+	free(m->pos_embd);
+	free(m->post_ln_w);
+	free(m->post_ln_b);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -80,22 +102,51 @@ int64_t rvi_idefics3_rows_per_tile(const rvi_idefics3 *m)
 int rvi_idefics3_encode(const rvi_idefics3 *m, const float *tiles, int64_t n_tiles, int n_threads,
                         float *out, rvi_err *err)
 {
-	if (!m || !m->vit.layers || !tiles || !out || n_tiles < 1)
+	if (!m || !m->layers || !tiles || !out || n_tiles < 1)
 		return rvi_errorf(err, RV_ERR_INVALID_ARG,
 		                  "idefics3 encode: no model, pixels or output buffer");
 	const rvi_vit_hparams *hp = &m->hp;
-	const int64_t S = hp->image_size, G = S / hp->patch_size, s = m->scale, W = hp->n_embd;
+	const int64_t S = hp->image_size, p = hp->patch_size, G = S / p, s = m->scale;
+	const int64_t n = hp->n_patches, W = hp->n_embd, kpp = 3 * p * p;
 	const int64_t g = G / s, n_out = g * g; /* merged grid side, rows per tile */
 	const int nt = n_threads < 1 ? 1 : n_threads;
-	rvi_siglip_run r;
-	int rc = rvi_siglip_run_init(&r, hp, (uint64_t)(n_out * W * s * s), nt, err);
-	if (rc != RV_OK)
-		return rc;
-	const char *what = "encoder";
-	float *const x = r.x, *const sh = r.extra; /* (n, W), pixel-shuffled (n_out, W s^2) */
+
+	uint64_t size[10] = {(uint64_t)(n * kpp), (uint64_t)(n * W), (uint64_t)(n * W)};
+	rvi_vit_work_sizes(hp, n, nt, size + 3);
+	float *patches; /* (n, 3*p*p) */
+	float *x;       /* (n, W): the residual stream */
+	float *sh;      /* (n_out, W s^2): pixel-shuffled */
+	rvi_buf scr = {0};
+	rvi_vit_work w = {.mm = &scr};
+	float **const region[] = {&patches, &x,   &sh,   &w.xb, &w.q,
+	                          &w.k,     &w.v, &w.ao, &w.hb, &w.scores};
+	rvi_arena mem = {0};
+	if (rvi_arena_alloc(&mem, size, region, 10) != RV_OK)
+		return rvi_errorf(
+		    err, RV_ERR_NOMEM,
+		    "out of memory for the image encoder's activations (%lld patches)",
+		    (long long)n);
+	int rc = RV_OK;
+	const char *what = "patch embedding";
 	for (int64_t t = 0; t < n_tiles && rc == RV_OK; t++) {
-		if ((rc = rvi_siglip_forward(&m->vit, hp, tiles + t * 3 * S * S, &r, nt)))
+		/* patches (n, 3*p*p), row-major over the G x G grid; HF's NaViT
+		 * position buckets are the identity for a full tile, so patch
+		 * i takes position row i */
+		rvi_vit_patches(tiles + t * 3 * S * S, S, p, patches);
+		/* x (n, W) = patches @ kernel^T + bias + pos_embd */
+		what = "patch embedding";
+		if ((rc = rvi_vit_linear(&m->patch_embd, m->patch_bias, patches, n, x, nt, &scr)))
 			break;
+		for (int64_t i = 0; i < n * W; i++)
+			x[i] += m->pos_embd[i];
+
+		/* every stored block, pre-norm, GELU-tanh; then post_ln */
+		what = "encoder block";
+		for (int64_t il = 0; il < hp->n_layer && rc == RV_OK; il++)
+			rc = rvi_vit_block(hp, &m->layers[il], RVI_VIT_GELU_TANH, x, n, &w, nt);
+		if (rc != RV_OK)
+			break;
+		rvi_vit_layer_norm(x, x, m->post_ln_w, m->post_ln_b, n, W, hp->eps, nt);
 
 		/* sh (n_out, W s^2): row R*g + C holds patches (s R + dh, s C + dw)
 		 * for dh, dw in [0, s), dh-major, at column (dh s + dw) W */
@@ -111,12 +162,12 @@ int rvi_idefics3_encode(const rvi_idefics3 *m, const float *tiles, int64_t n_til
 		/* out rows of this tile (n_out, n_mm_out) = sh @ fc^T */
 		what = "connector";
 		rc = rvi_vit_linear(&m->fc, NULL, sh, n_out, out + t * n_out * hp->n_mm_out, nt,
-		                    &r.scr);
-		what = "encoder";
+		                    &scr);
 	}
 	if (rc != RV_OK)
 		rc = rvi_vit_encode_error(err, rc, m->path, what);
-	rvi_siglip_run_free(&r);
+	rvi_buf_free(&scr);
+	rvi_arena_free(&mem);
 	return rc;
 }
 
@@ -237,18 +288,34 @@ static int arch_layout(const void *model, const rvi_embd_shape *sh, rvi_image_la
 		return rvi_errorf(err, RV_ERR_INTERNAL,
 		                  "idefics3 layout: %dx%d tiles for %lld rows", rows, cols,
 		                  (long long)sh->rows);
-	int rc = rvi_image_layout_new(out, (int)(2 * n_tiles + 3), (size_t)(n_tiles + 2) * 64, err);
-	if (rc != RV_OK)
-		return rc;
+	const int n_pieces = (int)(2 * n_tiles + 3);
+	const size_t cap = (size_t)(n_tiles + 2) * 64;
+	out->pieces = rvi_zalloc((size_t)n_pieces, sizeof(*out->pieces));
+	out->text = malloc(cap);
+	if (!out->pieces || !out->text) {
+		rvi_image_layout_free(out);
+		return rvi_errorf(err, RV_ERR_NOMEM, "out of memory");
+	}
+	size_t used = 0;
+	int k = 0;
+#define TEXT(...)                                                                                  \
+	do {                                                                                       \
+		out->pieces[k++].text = out->text + used;                                          \
+		used += (size_t)snprintf(out->text + used, cap - used, __VA_ARGS__) + 1;           \
+	} while (0)
+#define ROWS(r0) (out->pieces[k++] = (rvi_layout_piece){NULL, (r0), per, g, g})
 	for (int r = 0; r < rows; r++)
 		for (int c = 0; c < cols; c++) {
-			rvi_image_layout_text(out, "%s%s<row_%d_col_%d>",
-			                      r > 0 && c == 0 ? "\n" : "", fake, r + 1, c + 1);
-			rvi_image_layout_rows(out, ((int64_t)r * cols + c) * per, per, g, g);
+			TEXT("%s%s<row_%d_col_%d>", r > 0 && c == 0 ? "\n" : "", fake, r + 1,
+			     c + 1);
+			ROWS(((int64_t)r * cols + c) * per);
 		}
-	rvi_image_layout_text(out, "%s%s<global-img>", n_tiles ? "\n\n" : "", fake);
-	rvi_image_layout_rows(out, n_tiles * per, per, g, g);
-	rvi_image_layout_text(out, "%s", fake);
+	TEXT("%s%s<global-img>", n_tiles ? "\n\n" : "", fake);
+	ROWS(n_tiles * per);
+	TEXT("%s", fake);
+#undef TEXT
+#undef ROWS
+	out->n = k;
 	return RV_OK;
 }
 

@@ -8,13 +8,17 @@
 #include "models/vit.h"
 
 typedef struct rvi_idefics3 {
-	rvi_vit_hparams hp;        /* n_mm_hidden = W s^2 (the connector's input) */
-	int64_t scale;             /* s: clip.vision.projector.scale_factor */
-	int64_t longest_edge;      /* in use: the file's, or the family's setting */
-	int64_t file_longest_edge; /* clip.vision.preproc_image_size */
-	const char *path;          /* the mmproj file's name, for messages */
-	rvi_siglip vit;            /* the encoder */
-	rvi_weight fc;             /* (n_mm_out, W s^2): mm.model.fc, no bias */
+	rvi_vit_hparams hp;           /* n_mm_hidden = W s^2 (the connector's input) */
+	int64_t scale;                /* s: clip.vision.projector.scale_factor */
+	int64_t longest_edge;         /* in use: the file's, or the family's setting */
+	int64_t file_longest_edge;    /* clip.vision.preproc_image_size */
+	const char *path;             /* the mmproj file's name, for messages */
+	rvi_weight patch_embd;        /* (W, 3*p*p) */
+	float *patch_bias;            /* (W) */
+	float *pos_embd;              /* (n_patches, W): one row per patch, no class token */
+	rvi_vit_layer *layers;        /* (n_layer) */
+	float *post_ln_w, *post_ln_b; /* (W) */
+	rvi_weight fc;                /* (n_mm_out, W s^2): mm.model.fc, no bias */
 } rvi_idefics3;
 
 /* Errors name the file and the key or tensor at fault; on failure m is

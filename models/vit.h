@@ -106,7 +106,7 @@ int rvi_vit_block(const rvi_vit_hparams *hp, const rvi_vit_layer *L, rvi_vit_act
 /* rc again, with err saying which step of path's encoder failed and why. */
 int rvi_vit_encode_error(rvi_err *err, int rc, const char *path, const char *what);
 
-/* ---- SigLIP (SmolVLM's idefics3.c, Gemma 3's gemma3_vision.c) ----------- */
+/* ---- SigLIP (gemma3_vision.c; idefics3.c's encoder is the same) -------- */
 
 /* SigLIP as converters write it: a patch conv with bias, learned
  * positions (one per patch, no class token), no pre-LN, the pre-norm

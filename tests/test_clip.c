@@ -1164,7 +1164,7 @@ static void test_bad_idefics3(void)
 				      bad_idefics3[which].what, rc, err.msg,
 				      bad_idefics3[which].status, bad_idefics3[which].phrase1,
 				      bad_idefics3[which].phrase2);
-				CHECK(rc == RV_OK || (x.vit.layers == NULL && x.vit.pos_embd == NULL),
+				CHECK(rc == RV_OK || (x.layers == NULL && x.pos_embd == NULL),
 				      "%s: failed load left state", bad_idefics3[which].what);
 			}
 			if (rc == RV_OK)
