@@ -19,52 +19,11 @@
 #include <string.h>
 
 #include "models/arch.h"
-#include "models/gemma3_vision.h"
 #include "models/idefics3.h"
 #include "src/gguf.h"
 #include "src/tokenizer/tokenizer.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-/* A SigLIP family's mmproj that loads (its model starts with its
- * rvi_vit_hparams): the shapes and prompt layout of a few image sizes,
- * also with pan-and-scan where the family has it, and one small image
- * through preprocessing and the encoder when the encoder is small. */
-static void run_vit_family(const rvi_gguf *g, const rvi_vision_arch *a)
-{
-	static const int sizes[][2] = {{1, 1}, {40, 84}, {200, 80}, {4096, 3}, {3, 4096}};
-	static const rvi_pan_and_scan pas = {true, 2, 4, 1.2}; /* small crops: some */
-	rvi_err err = {0};
-	void *m = NULL;
-	if (a->load(g, &m, &err) != RV_OK)
-		return;
-	for (int p = 0; p < 2; p++) {
-		if (p == 1 && (!a->set_pan_and_scan || a->set_pan_and_scan(m, &pas, &err) != RV_OK))
-			break;
-		for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
-			rvi_embd_shape sh;
-			rvi_image_layout l;
-			if (a->embd_shape(m, sizes[i][0], sizes[i][1], NULL, &sh, &err) == RV_OK &&
-			    a->layout(m, &sh, &l, &err) == RV_OK)
-				rvi_image_layout_free(&l);
-		}
-	}
-	const rvi_vit_hparams *hp = m;
-	rvi_image img = {0};
-	rvi_pixels px = {0};
-	if (hp->image_size <= 64 && hp->n_embd <= 256 && hp->n_ff <= 1024 && hp->n_layer <= 4 &&
-	    hp->n_mm_out <= 4096 && rvi_image_new(5, 3, &img, &err) == RV_OK) {
-		memset(img.rgb, 77, (size_t)5 * 3 * 3);
-		float *out = NULL;
-		if (a->preprocess(m, &img, NULL, &px, &err) == RV_OK &&
-		    (out = malloc((size_t)(px.shape.rows * a->n_embd_out(m)) * sizeof(float))))
-			(void)a->encode(m, &px, 1, out, &err);
-		free(out);
-	}
-	rvi_pixels_free(&px);
-	rvi_image_free(&img);
-	a->free(m);
-}
 
 /* An idefics3 (SmolVLM) mmproj that loads: the shapes and prompt layout of
  * a few image sizes, and one small image through preprocessing and the
@@ -183,6 +142,46 @@ static void run_vision_model(const rvi_gguf *g)
 	a->free(m);
 }
 
+/* The vision family the file names, loaded again with pan-and-scan on
+ * where it has it (small crops, so the sizes below get some): shapes and
+ * layouts of a few image sizes, and a small image through preprocessing
+ * and the encoder when the encoder is small (every family's model starts
+ * with its rvi_vit_hparams). */
+static void run_pan_and_scan(const rvi_gguf *g)
+{
+	static const int sizes[][2] = {{1, 1}, {40, 84}, {200, 80}, {4096, 3}, {3, 4096}};
+	static const rvi_pan_and_scan pas = {true, 2, 4, 1.2};
+	rvi_err err = {0};
+	const rvi_vision_arch *a = NULL;
+	void *m = NULL;
+	if (rvi_vision_arch_find(g, rvi_vision_builtin(), &a, &err) != RV_OK ||
+	    !a->set_pan_and_scan || a->load(g, &m, &err) != RV_OK)
+		return;
+	if (a->set_pan_and_scan(m, &pas, &err) == RV_OK)
+		for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+			rvi_embd_shape sh;
+			rvi_image_layout l;
+			if (a->embd_shape(m, sizes[i][0], sizes[i][1], NULL, &sh, &err) == RV_OK &&
+			    a->layout(m, &sh, &l, &err) == RV_OK)
+				rvi_image_layout_free(&l);
+		}
+	const rvi_vit_hparams *hp = m;
+	rvi_image img = {0};
+	rvi_pixels px = {0};
+	if (hp->image_size <= 64 && hp->n_embd <= 256 && hp->n_ff <= 1024 && hp->n_layer <= 4 &&
+	    hp->n_mm_out <= 4096 && rvi_image_new(9, 3, &img, &err) == RV_OK) {
+		memset(img.rgb, 77, (size_t)9 * 3 * 3);
+		float *out = NULL;
+		if (a->preprocess(m, &img, NULL, &px, &err) == RV_OK &&
+		    (out = malloc((size_t)(px.shape.rows * a->n_embd_out(m)) * sizeof(float))))
+			(void)a->encode(m, &px, 1, out, &err);
+		free(out);
+	}
+	rvi_pixels_free(&px);
+	rvi_image_free(&img);
+	a->free(m);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	void *buf = NULL;
@@ -217,7 +216,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			}
 		}
 		run_text_model(g);
-		run_vit_family(g, &rvi_gemma3v_arch);
+		run_pan_and_scan(g);
 		run_vision_model(g);
 		run_idefics3(g);
 		rvi_gguf_close(g);

@@ -137,15 +137,14 @@ def clip():
         out.append((name, ne, typ, vals(n, i, name.endswith('ln1.weight'))))
     return gguf(kvs, out)
 
-def siglip(projector, sf, extra_kvs, head):
-    # a SigLIP mmproj (no class token, no pre-LN, patch bias, post-LN): a
-    # 2 x 2 patch grid, tiles of 4 pixels; head(W, sf) gives the projector's
-    # tensors
-    S, p, W, F, nh = 4, 2, 4, 8, 2
+def idefics3():
+    # SmolVLM's layout (SigLIP + pixel shuffle): a 2 x 2 patch grid merged
+    # by scale 2 into one row, tiles of 4 pixels, the longest edge 8
+    S, p, W, F, nh, sf, nout = 4, 2, 4, 8, 2, 2, 8
     npatch = (S // p) ** 2
     kvs = [kv('general.architecture', STR, 'clip'),
            kv('clip.has_vision_encoder', BOOL, True),
-           kv('clip.vision.projection_dim', U32, 8),
+           kv('clip.vision.projection_dim', U32, nout),
            kv('clip.vision.image_size', U32, S),
            kv('clip.vision.patch_size', U32, p),
            kv('clip.vision.embedding_length', U32, W),
@@ -154,10 +153,11 @@ def siglip(projector, sf, extra_kvs, head):
            kv('clip.vision.attention.head_count', U32, nh),
            kv('clip.vision.image_mean', ARR, [0.5, 0.5, 0.5], F32),
            kv('clip.vision.image_std', ARR, [0.5, 0.5, 0.5], F32),
-           kv('clip.projector_type', STR, projector),
+           kv('clip.projector_type', STR, 'idefics3'),
            kv('clip.vision.attention.layer_norm_epsilon', F32, 1e-6),
            kv('clip.vision.projector.scale_factor', U32, sf),
-           kv('clip.use_gelu', BOOL, True)] + extra_kvs(S)
+           kv('clip.use_gelu', BOOL, True),
+           kv('clip.vision.preproc_image_size', U32, 2 * S)]
     t = [('v.patch_embd.weight', [p, p, 3, W]), ('v.patch_embd.bias', [W]),
          ('v.position_embd.weight', [W, npatch])]
     for part in ['ln1', 'ln2']:
@@ -166,28 +166,15 @@ def siglip(projector, sf, extra_kvs, head):
         t += [('v.blk.0.%s.weight' % part, [W, W]), ('v.blk.0.%s.bias' % part, [W])]
     t += [('v.blk.0.ffn_up.weight', [W, F]), ('v.blk.0.ffn_up.bias', [F]),
           ('v.blk.0.ffn_down.weight', [F, W]), ('v.blk.0.ffn_down.bias', [W]),
-          ('v.post_ln.weight', [W]), ('v.post_ln.bias', [W])] + head(W, sf)
+          ('v.post_ln.weight', [W]), ('v.post_ln.bias', [W]),
+          ('mm.model.fc.weight', [W * sf * sf, nout])]
     out = []
-    for i, (name, ne, typ) in enumerate((x + (T_F32,))[:3] for x in t):
+    for i, (name, ne) in enumerate(t):
         n = 1
         for x in ne:
             n *= x
-        out.append((name, ne, typ, vals(n, i, name.endswith('ln1.weight'))))
+        out.append((name, ne, T_F32, vals(n, i, name.endswith('ln1.weight'))))
     return gguf(kvs, out)
-
-def idefics3():
-    # SmolVLM's layout: pixel shuffle by scale 2 into one row, the longest
-    # edge 8
-    return siglip('idefics3', 2, lambda S: [kv('clip.vision.preproc_image_size', U32, 2 * S)],
-                  lambda W, sf: [('mm.model.fc.weight', [W * sf * sf, 8])])
-
-def gemma3_mmproj():
-    # Gemma 3's projector (seed gemma3-mmproj.gguf): a 2 x 2 average pool
-    # into one row, the soft-embedding norm and the F16 input projection
-    # (x @ W, GGUF [n_text, W])
-    return siglip('gemma3', 2, lambda S: [],
-                  lambda W, sf: [('mm.soft_emb_norm.weight', [W]),
-                                 ('mm.input_projection.weight', [8, W], T_F16)])
 
 def bmp(w, h):
     row = (w * 3 + 3) & ~3
@@ -211,6 +198,45 @@ def png(w, h):
         return struct.pack('>I', len(d)) + t + d + struct.pack('>I', zlib.crc32(t + d))
     return (b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', w, h, 8, 2, 0, 0, 0))
             + chunk(b'IDAT', zlib.compress(raw, 9)) + chunk(b'IEND', b''))
+
+def gemma3_mmproj():
+    # Gemma 3's projector (seed gemma3-mmproj.gguf): SigLIP (patch bias,
+    # post-LN, no class token) over a 2 x 2 patch grid, pooled 2 x 2 into one
+    # row, the soft-embedding norm and the F16 input projection (x @ W, GGUF
+    # [n_text, W])
+    S, p, W, F, nh, nout = 4, 2, 4, 8, 2, 8
+    kvs = [kv('general.architecture', STR, 'clip'),
+           kv('clip.has_vision_encoder', BOOL, True),
+           kv('clip.projector_type', STR, 'gemma3'),
+           kv('clip.vision.image_size', U32, S),
+           kv('clip.vision.patch_size', U32, p),
+           kv('clip.vision.embedding_length', U32, W),
+           kv('clip.vision.feed_forward_length', U32, F),
+           kv('clip.vision.block_count', U32, 1),
+           kv('clip.vision.attention.head_count', U32, nh),
+           kv('clip.vision.image_mean', ARR, [0.5, 0.5, 0.5], F32),
+           kv('clip.vision.image_std', ARR, [0.5, 0.5, 0.5], F32),
+           kv('clip.vision.attention.layer_norm_epsilon', F32, 1e-6),
+           kv('clip.vision.projector.scale_factor', U32, 2),
+           kv('clip.use_gelu', BOOL, True)]
+    t = [('v.patch_embd.weight', [p, p, 3, W], T_F32), ('v.patch_embd.bias', [W], T_F32),
+         ('v.position_embd.weight', [W, (S // p) ** 2], T_F32)]
+    blk = [('ln1.weight', [W]), ('ln1.bias', [W]), ('ln2.weight', [W]), ('ln2.bias', [W]),
+           ('ffn_up.weight', [W, F]), ('ffn_up.bias', [F]), ('ffn_down.weight', [F, W]),
+           ('ffn_down.bias', [W])]
+    blk += [(q + s, [W, W] if s == '.weight' else [W])
+            for q in ['attn_q', 'attn_k', 'attn_v', 'attn_out'] for s in ['.weight', '.bias']]
+    t += [('v.blk.0.' + n, ne, T_F32) for n, ne in blk]
+    t += [('v.post_ln.weight', [W], T_F32), ('v.post_ln.bias', [W], T_F32),
+          ('mm.soft_emb_norm.weight', [W], T_F32),
+          ('mm.input_projection.weight', [nout, W], T_F16)]
+    out = []
+    for i, (name, ne, typ) in enumerate(t):
+        n = 1
+        for x in ne:
+            n *= x
+        out.append((name, ne, typ, vals(n, i, name.endswith('ln1.weight'))))
+    return gguf(kvs, out)
 
 def emb_entry(rows, cols, key):
     raw = struct.pack('<%df' % (rows * cols), *[i / 7.0 for i in range(rows * cols)])

@@ -1280,9 +1280,9 @@ int main(void)
 	test_tensors();
 	test_vocab();
 	test_huge_context();
-	test_gemma3_mmproj();
 	test_mmproj();
 	test_check_tensors();
+	test_gemma3_mmproj();
 
 	static const char *const files[] = {"model.gguf",  "text.gguf",   "mmproj.gguf",
 	                                    "check.gguf",  "claim0.gguf", "claim1.gguf",
