@@ -179,6 +179,46 @@ static void run_vision_model(const rvi_gguf *g)
 	a->free(m);
 }
 
+/* The vision family the file names, loaded again with pan-and-scan on
+ * where it has it (small crops, so the sizes below get some): shapes and
+ * layouts of a few image sizes, and a small image through preprocessing
+ * and the encoder when the encoder is small (every family's model starts
+ * with its rvi_vit_hparams). */
+static void run_pan_and_scan(const rvi_gguf *g)
+{
+	static const int sizes[][2] = {{1, 1}, {40, 84}, {200, 80}, {4096, 3}, {3, 4096}};
+	static const rvi_pan_and_scan pas = {true, 2, 4, 1.2};
+	rvi_err err = {0};
+	const rvi_vision_arch *a = NULL;
+	void *m = NULL;
+	if (rvi_vision_arch_find(g, rvi_vision_builtin(), &a, &err) != RV_OK ||
+	    !a->set_pan_and_scan || a->load(g, &m, &err) != RV_OK)
+		return;
+	if (a->set_pan_and_scan(m, &pas, &err) == RV_OK)
+		for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+			rvi_embd_shape sh;
+			rvi_image_layout l;
+			if (a->embd_shape(m, sizes[i][0], sizes[i][1], NULL, &sh, &err) == RV_OK &&
+			    a->layout(m, &sh, &l, &err) == RV_OK)
+				rvi_image_layout_free(&l);
+		}
+	const rvi_vit_hparams *hp = m;
+	rvi_image img = {0};
+	rvi_pixels px = {0};
+	if (hp->image_size <= 64 && hp->n_embd <= 256 && hp->n_ff <= 1024 && hp->n_layer <= 4 &&
+	    hp->n_mm_out <= 4096 && rvi_image_new(9, 3, &img, &err) == RV_OK) {
+		memset(img.rgb, 77, (size_t)9 * 3 * 3);
+		float *out = NULL;
+		if (a->preprocess(m, &img, NULL, &px, &err) == RV_OK &&
+		    (out = malloc((size_t)(px.shape.rows * a->n_embd_out(m)) * sizeof(float))))
+			(void)a->encode(m, &px, 1, out, &err);
+		free(out);
+	}
+	rvi_pixels_free(&px);
+	rvi_image_free(&img);
+	a->free(m);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	void *buf = NULL;
@@ -213,6 +253,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			}
 		}
 		run_text_model(g);
+		run_pan_and_scan(g);
 		run_vision_model(g);
 		run_idefics3(g);
 		run_minicpmv(g);

@@ -295,6 +295,45 @@ def png(w, h):
     return (b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', w, h, 8, 2, 0, 0, 0))
             + chunk(b'IDAT', zlib.compress(raw, 9)) + chunk(b'IEND', b''))
 
+def gemma3_mmproj():
+    # Gemma 3's projector (seed gemma3-mmproj.gguf): SigLIP (patch bias,
+    # post-LN, no class token) over a 2 x 2 patch grid, pooled 2 x 2 into one
+    # row, the soft-embedding norm and the F16 input projection (x @ W, GGUF
+    # [n_text, W])
+    S, p, W, F, nh, nout = 4, 2, 4, 8, 2, 8
+    kvs = [kv('general.architecture', STR, 'clip'),
+           kv('clip.has_vision_encoder', BOOL, True),
+           kv('clip.projector_type', STR, 'gemma3'),
+           kv('clip.vision.image_size', U32, S),
+           kv('clip.vision.patch_size', U32, p),
+           kv('clip.vision.embedding_length', U32, W),
+           kv('clip.vision.feed_forward_length', U32, F),
+           kv('clip.vision.block_count', U32, 1),
+           kv('clip.vision.attention.head_count', U32, nh),
+           kv('clip.vision.image_mean', ARR, [0.5, 0.5, 0.5], F32),
+           kv('clip.vision.image_std', ARR, [0.5, 0.5, 0.5], F32),
+           kv('clip.vision.attention.layer_norm_epsilon', F32, 1e-6),
+           kv('clip.vision.projector.scale_factor', U32, 2),
+           kv('clip.use_gelu', BOOL, True)]
+    t = [('v.patch_embd.weight', [p, p, 3, W], T_F32), ('v.patch_embd.bias', [W], T_F32),
+         ('v.position_embd.weight', [W, (S // p) ** 2], T_F32)]
+    blk = [('ln1.weight', [W]), ('ln1.bias', [W]), ('ln2.weight', [W]), ('ln2.bias', [W]),
+           ('ffn_up.weight', [W, F]), ('ffn_up.bias', [F]), ('ffn_down.weight', [F, W]),
+           ('ffn_down.bias', [W])]
+    blk += [(q + s, [W, W] if s == '.weight' else [W])
+            for q in ['attn_q', 'attn_k', 'attn_v', 'attn_out'] for s in ['.weight', '.bias']]
+    t += [('v.blk.0.' + n, ne, T_F32) for n, ne in blk]
+    t += [('v.post_ln.weight', [W], T_F32), ('v.post_ln.bias', [W], T_F32),
+          ('mm.soft_emb_norm.weight', [W], T_F32),
+          ('mm.input_projection.weight', [nout, W], T_F16)]
+    out = []
+    for i, (name, ne, typ) in enumerate(t):
+        n = 1
+        for x in ne:
+            n *= x
+        out.append((name, ne, typ, vals(n, i, name.endswith('ln1.weight'))))
+    return gguf(kvs, out)
+
 def emb_entry(rows, cols, key):
     raw = struct.pack('<%df' % (rows * cols), *[i / 7.0 for i in range(rows * cols)])
     z = zlib.compress(raw)
@@ -311,6 +350,7 @@ def main():
         'gguf/llama-f16-gqa-bytes.gguf': llama(T_F16, gqa=True, separate_output=True,
                                                byte_tokens=True),
         'gguf/clip.gguf': clip(),
+        'gguf/gemma3-mmproj.gguf': gemma3_mmproj(),
         'gguf/idefics3.gguf': idefics3(),
         'gguf/gemma3.gguf': gemma3(),
         'gguf/resampler.gguf': resampler(),

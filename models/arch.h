@@ -141,6 +141,11 @@ typedef struct rvi_pixels {
 
 void rvi_pixels_free(rvi_pixels *px);
 
+/* *n: how many planar (3, S, S) images px holds, each rows_per_image of
+ * px's rows; RV_ERR_INVALID_ARG naming family when they are not whole. */
+int rvi_pixels_whole_images(const rvi_pixels *px, int64_t S, int64_t rows_per_image,
+                            const char *family, int64_t *n, rvi_err *err);
+
 /* HF's pan-and-scan (Gemma3ImageProcessor do_pan_and_scan and its
  * pan_and_scan_* arguments): an elongated image is also cut into crops,
  * each encoded as an image of its own. */

@@ -57,7 +57,7 @@ int rvi_gemma3v_load(rvi_gemma3v *m, const rvi_gguf *g, rvi_err *err)
 	/* the pool's kernel: (S / p) / sqrt(mm_tokens_per_image); converters
 	 * store it only when it is not 4 (256 tokens from 896 / 14) */
 	m->pool = 4;
-	if ((rc = rvi_load_dim(g, "clip.vision.projector.scale_factor", false, 1, side, &m->pool,
+	if ((rc = rvi_load_dim(g, "clip.vision.projector.scale_factor", false, 1, 8192, &m->pool,
 	                       err)))
 		return rc;
 	if (side % m->pool != 0)
@@ -87,20 +87,14 @@ int rvi_gemma3v_load(rvi_gemma3v *m, const rvi_gguf *g, rvi_err *err)
 	hp->n_mm_out = pt->ne[0];
 
 	float *proj = NULL; /* (W, n_out) as stored */
-	if ((rc = rvi_vit_bind_patch_kernel(g, hp, &m->patch_embd, err)) ||
-	    (rc = rvi_load_floats(g, "v.patch_embd.bias", W, 0, &m->patch_bias, err)) ||
-	    (rc = rvi_load_floats(g, "v.position_embd.weight", W, hp->n_patches, &m->pos_embd,
-	                          err)) ||
-	    (rc = rvi_load_floats(g, "v.post_ln.weight", W, 0, &m->post_ln_w, err)) ||
-	    (rc = rvi_load_floats(g, "v.post_ln.bias", W, 0, &m->post_ln_b, err)) ||
-	    (rc = rvi_load_floats(g, "mm.soft_emb_norm.weight", W, 0, &m->soft_emb_norm, err)) ||
-	    (rc = rvi_load_floats(g, pname, hp->n_mm_out, W, &proj, err)))
+	if ((rc = rvi_load_floats(g, "mm.soft_emb_norm.weight", W, 0, &m->soft_emb_norm, err)) ||
+	    (rc = rvi_load_floats(g, pname, hp->n_mm_out, W, &proj, err)) ||
+	    (rc = rvi_siglip_load(&m->vit, g, hp, err)))
 		goto fail;
 	/* transposed once into nn.Linear's (n_out, W), so the projection is
 	 * an ordinary matmul; F16 widens to f32 exactly */
 	m->proj_t = rvi_alloc((size_t)(hp->n_mm_out * W), sizeof(float));
-	m->layers = rvi_zalloc((size_t)hp->n_layer, sizeof(*m->layers));
-	if (!m->proj_t || !m->layers) {
+	if (!m->proj_t) {
 		rc = rvi_errorf(err, RV_ERR_NOMEM, "out of memory");
 		goto fail;
 	}
@@ -108,11 +102,7 @@ int rvi_gemma3v_load(rvi_gemma3v *m, const rvi_gguf *g, rvi_err *err)
 		for (int64_t o = 0; o < hp->n_mm_out; o++)
 			m->proj_t[o * W + i] = proj[i * hp->n_mm_out + o];
 	free(proj);
-	proj = NULL;
 	m->proj = (rvi_weight){RVI_TYPE_F32, W, hp->n_mm_out, m->proj_t};
-	for (int64_t il = 0; il < hp->n_layer; il++)
-		if ((rc = rvi_vit_load_layer(g, hp, il, &m->layers[il], err)))
-			goto fail;
 	return RV_OK;
 fail:
 	free(proj);
@@ -122,13 +112,7 @@ fail:
 
 void rvi_gemma3v_free(rvi_gemma3v *m)
 {
-	for (int64_t il = 0; m->layers && il < m->hp.n_layer; il++)
-		rvi_vit_layer_free(&m->layers[il]);
-	free(m->layers);
-	free(m->patch_bias);
-	free(m->pos_embd);
-	free(m->post_ln_w);
-	free(m->post_ln_b);
+	rvi_siglip_free(&m->vit);
 	free(m->soft_emb_norm);
 	free(m->proj_t);
 	memset(m, 0, sizeof(*m));
@@ -144,49 +128,23 @@ int64_t rvi_gemma3v_rows_per_image(const rvi_gemma3v *m)
 int rvi_gemma3v_encode(const rvi_gemma3v *m, const float *images, int64_t n_img, int n_threads,
                        float *out, float *vision, rvi_err *err)
 {
-	if (!m || !m->layers || !images || !out || n_img < 1)
+	if (!m || !m->vit.layers || !images || !out || n_img < 1)
 		return rvi_errorf(err, RV_ERR_INVALID_ARG,
 		                  "gemma3 encode: no model, pixels or output buffer");
 	const rvi_vit_hparams *hp = &m->hp;
-	const int64_t S = hp->image_size, p = hp->patch_size, G = S / p, k = m->pool;
-	const int64_t n = hp->n_patches, W = hp->n_embd, kpp = 3 * p * p;
+	const int64_t S = hp->image_size, G = S / hp->patch_size, k = m->pool;
+	const int64_t n = hp->n_patches, W = hp->n_embd;
 	const int64_t g = G / k, n_out = g * g; /* pooled grid side, rows per image */
 	const int nt = n_threads < 1 ? 1 : n_threads;
-
-	uint64_t size[10] = {(uint64_t)(n * kpp), (uint64_t)(n * W), (uint64_t)(n_out * W)};
-	rvi_vit_work_sizes(hp, n, nt, size + 3);
-	float *patches; /* (n, 3*p*p) */
-	float *x;       /* (n, W): the residual stream */
-	float *pooled;  /* (n_out, W) */
-	rvi_buf scr = {0};
-	rvi_vit_work w = {.mm = &scr};
-	float **const region[] = {&patches, &x,   &pooled, &w.xb, &w.q,
-	                          &w.k,     &w.v, &w.ao,   &w.hb, &w.scores};
-	rvi_arena mem = {0};
-	if (rvi_arena_alloc(&mem, size, region, 10) != RV_OK)
-		return rvi_errorf(
-		    err, RV_ERR_NOMEM,
-		    "out of memory for the image encoder's activations (%lld patches)",
-		    (long long)n);
-	int rc = RV_OK;
-	const char *what = "patch embedding";
+	rvi_siglip_run r;
+	int rc = rvi_siglip_run_init(&r, hp, (uint64_t)(n_out * W), nt, err);
+	if (rc != RV_OK)
+		return rc;
+	const char *what = "encoder";
+	float *const x = r.x, *const pooled = r.extra; /* (n, W), (n_out, W) */
 	for (int64_t t = 0; t < n_img && rc == RV_OK; t++) {
-		/* x (n, W) = patches @ kernel^T + bias + pos_embd: the stride-p
-		 * conv, patches row-major over the G x G grid */
-		rvi_vit_patches(images + t * 3 * S * S, S, p, patches);
-		what = "patch embedding";
-		if ((rc = rvi_vit_linear(&m->patch_embd, m->patch_bias, patches, n, x, nt, &scr)))
+		if ((rc = rvi_siglip_forward(&m->vit, hp, images + t * 3 * S * S, &r, nt)))
 			break;
-		for (int64_t i = 0; i < n * W; i++)
-			x[i] += m->pos_embd[i];
-
-		/* every stored block, pre-norm, GELU-tanh; then post_ln */
-		what = "encoder block";
-		for (int64_t il = 0; il < hp->n_layer && rc == RV_OK; il++)
-			rc = rvi_vit_block(hp, &m->layers[il], RVI_VIT_GELU_TANH, x, n, &w, nt);
-		if (rc != RV_OK)
-			break;
-		rvi_vit_layer_norm(x, x, m->post_ln_w, m->post_ln_b, n, W, hp->eps, nt);
 		if (vision)
 			memcpy(vision + t * n * W, x, (size_t)(n * W) * sizeof(float));
 
@@ -208,12 +166,12 @@ int rvi_gemma3v_encode(const rvi_gemma3v *m, const float *images, int64_t n_img,
 		/* out rows of this image (n_out, n_mm_out) = pooled @ W */
 		what = "projector";
 		rc = rvi_vit_linear(&m->proj, NULL, pooled, n_out, out + t * n_out * hp->n_mm_out,
-		                    nt, &scr);
+		                    nt, &r.scr);
+		what = "encoder";
 	}
 	if (rc != RV_OK)
 		rc = rvi_vit_encode_error(err, rc, m->path, what);
-	rvi_buf_free(&scr);
-	rvi_arena_free(&mem);
+	rvi_siglip_run_free(&r);
 	return rc;
 }
 
@@ -280,14 +238,10 @@ static int arch_encode(const void *model, const rvi_pixels *px, int n_threads, f
                        rvi_err *err)
 {
 	const rvi_gemma3v *m = model;
-	const int64_t S = m->hp.image_size;
-	const int64_t n_img = px->n_floats / (3 * S * S);
-	if (n_img < 1 || n_img * 3 * S * S != px->n_floats ||
-	    n_img * rvi_gemma3v_rows_per_image(m) != px->shape.rows)
-		return rvi_errorf(err, RV_ERR_INVALID_ARG,
-		                  "gemma3 encode: %lld pixels are not whole images of %lld rows",
-		                  (long long)px->n_floats, (long long)px->shape.rows);
-	return rvi_gemma3v_encode(m, px->data, n_img, n_threads, out, NULL, err);
+	int64_t n;
+	int rc = rvi_pixels_whole_images(px, m->hp.image_size, rvi_gemma3v_rows_per_image(m),
+	                                 "gemma3", &n, err);
+	return rc != RV_OK ? rc : rvi_gemma3v_encode(m, px->data, n, n_threads, out, NULL, err);
 }
 
 /* Gemma3Processor's text: each <start_of_image> of the chat text becomes
@@ -310,33 +264,20 @@ static int arch_layout(const void *model, const rvi_embd_shape *sh, rvi_image_la
 	    (n_crops + 1) * per != sh->rows)
 		return rvi_errorf(err, RV_ERR_INTERNAL, "gemma3 layout: %dx%d crops for %lld rows",
 		                  sh->tiles_h, sh->tiles_w, (long long)sh->rows);
-	const int n_pieces = (int)(2 * (n_crops + 1) + 1);
-	const size_t cap = (size_t)(n_crops + 2) * 128;
-	out->pieces = rvi_zalloc((size_t)n_pieces, sizeof(*out->pieces));
-	out->text = malloc(cap);
-	if (!out->pieces || !out->text) {
-		rvi_image_layout_free(out);
-		return rvi_errorf(err, RV_ERR_NOMEM, "out of memory");
-	}
-	size_t used = 0;
-	int k = 0;
-#define TEXT(...)                                                                                  \
-	do {                                                                                       \
-		out->pieces[k++].text = out->text + used;                                          \
-		used += (size_t)snprintf(out->text + used, cap - used, __VA_ARGS__) + 1;           \
-	} while (0)
-#define ROWS(r0) (out->pieces[k++] = (rvi_layout_piece){NULL, (r0), per, g, g})
-	TEXT("%s\n\n%s", n_crops ? "Here is the original image " : "", boi);
-	ROWS(0);
+	/* at most 128 bytes of text around each image and crop */
+	int rc = rvi_image_layout_new(out, (int)(2 * (n_crops + 1) + 1),
+	                              (size_t)(n_crops + 2) * 128, err);
+	if (rc != RV_OK)
+		return rc;
+	rvi_image_layout_text(out, "%s\n\n%s", n_crops ? "Here is the original image " : "", boi);
+	rvi_image_layout_rows(out, 0, per, g, g);
 	for (int64_t c = 0; c < n_crops; c++) {
-		TEXT("%s\n\n%s\n\n%s", eoi,
-		     c ? " " : " and here are some crops to help you see better ", boi);
-		ROWS((c + 1) * per);
+		rvi_image_layout_text(out, "%s\n\n%s\n\n%s", eoi,
+		                      c ? " " : " and here are some crops to help you see better ",
+		                      boi);
+		rvi_image_layout_rows(out, (c + 1) * per, per, g, g);
 	}
-	TEXT("%s\n\n", eoi);
-#undef TEXT
-#undef ROWS
-	out->n = k;
+	rvi_image_layout_text(out, "%s\n\n", eoi);
 	out->text_joins = true;
 	return RV_OK;
 }

@@ -25,18 +25,14 @@ typedef struct rvi_gemma3_crops {
 void rvi_gemma3_pan_and_scan(int w, int h, const rvi_pan_and_scan *s, rvi_gemma3_crops *out);
 
 typedef struct rvi_gemma3v {
-	rvi_vit_hparams hp;           /* n_mm_hidden = W, n_mm_out: the text width */
-	int64_t pool;                 /* k: average pool k x k over the patch grid */
-	const char *path;             /* the mmproj file's name, for messages */
-	rvi_weight patch_embd;        /* (W, 3*p*p) */
-	float *patch_bias;            /* (W) */
-	float *pos_embd;              /* (n_patches, W): no class token */
-	rvi_vit_layer *layers;        /* (n_layer) */
-	float *post_ln_w, *post_ln_b; /* (W) */
-	float *soft_emb_norm;         /* (W): holds 1 + w_hf */
-	float *proj_t;                /* (n_mm_out, W): mm.input_projection transposed, f32 */
-	rvi_weight proj;              /* over proj_t */
-	rvi_pan_and_scan pas;         /* pan-and-scan, off unless set */
+	rvi_vit_hparams hp; /* n_mm_hidden = W, n_mm_out: the text width */
+	int64_t pool;       /* k: average pool k x k over the patch grid */
+	const char *path;   /* the mmproj file's name, for messages */
+	rvi_siglip vit;
+	float *soft_emb_norm; /* (W): holds 1 + w_hf */
+	float *proj_t;        /* (n_mm_out, W): mm.input_projection transposed, f32 */
+	rvi_weight proj;      /* over proj_t */
+	rvi_pan_and_scan pas; /* pan-and-scan, off unless set */
 } rvi_gemma3v;
 
 int rvi_gemma3v_load(rvi_gemma3v *m, const rvi_gguf *g, rvi_err *err);

@@ -225,14 +225,10 @@ static int arch_encode(const void *model, const rvi_pixels *px, int n_threads, f
                        rvi_err *err)
 {
 	const rvi_idefics3 *m = model;
-	const int64_t S = m->hp.image_size;
-	const int64_t n_tiles = px->n_floats / (3 * S * S);
-	if (n_tiles < 1 || n_tiles * 3 * S * S != px->n_floats ||
-	    n_tiles * rvi_idefics3_rows_per_tile(m) != px->shape.rows)
-		return rvi_errorf(err, RV_ERR_INVALID_ARG,
-		                  "idefics3 encode: %lld pixels are not whole tiles of %lld rows",
-		                  (long long)px->n_floats, (long long)px->shape.rows);
-	return rvi_idefics3_encode(m, px->data, n_tiles, n_threads, out, err);
+	int64_t n;
+	int rc = rvi_pixels_whole_images(px, m->hp.image_size, rvi_idefics3_rows_per_tile(m),
+	                                 "idefics3", &n, err);
+	return rc != RV_OK ? rc : rvi_idefics3_encode(m, px->data, n, n_threads, out, err);
 }
 
 static int arch_set_longest_edge(void *model, int longest_edge, rvi_err *err)

@@ -164,3 +164,14 @@ void rvi_pixels_free(rvi_pixels *px)
 	free(px->data);
 	*px = (rvi_pixels){0};
 }
+
+int rvi_pixels_whole_images(const rvi_pixels *px, int64_t S, int64_t rows_per_image,
+                            const char *family, int64_t *n, rvi_err *err)
+{
+	*n = px->n_floats / (3 * S * S);
+	if (*n < 1 || *n * 3 * S * S != px->n_floats || *n * rows_per_image != px->shape.rows)
+		return rvi_errorf(err, RV_ERR_INVALID_ARG,
+		                  "%s encode: %lld pixels are not whole images of %lld rows",
+		                  family, (long long)px->n_floats, (long long)px->shape.rows);
+	return RV_OK;
+}

@@ -381,3 +381,90 @@ int rvi_vit_encode_error(rvi_err *err, int rc, const char *path, const char *wha
 	                  path ? path : "mmproj", what,
 	                  rc == RV_ERR_NOMEM ? "out of memory" : "unusable weight");
 }
+
+/* ---- SigLIP ------------------------------------------------------------- */
+
+int rvi_siglip_load(rvi_siglip *s, const rvi_gguf *g, const rvi_vit_hparams *hp, rvi_err *err)
+{
+	const int64_t W = hp->n_embd;
+	memset(s, 0, sizeof(*s));
+	int rc;
+	if ((rc = rvi_vit_bind_patch_kernel(g, hp, &s->patch_embd, err)) ||
+	    (rc = rvi_load_floats(g, "v.patch_embd.bias", W, 0, &s->patch_bias, err)) ||
+	    (rc = rvi_load_floats(g, "v.position_embd.weight", W, hp->n_patches, &s->pos_embd,
+	                          err)) ||
+	    (rc = rvi_load_floats(g, "v.post_ln.weight", W, 0, &s->post_ln_w, err)) ||
+	    (rc = rvi_load_floats(g, "v.post_ln.bias", W, 0, &s->post_ln_b, err)))
+		goto fail;
+	s->layers = rvi_zalloc((size_t)hp->n_layer, sizeof(*s->layers));
+	if (!s->layers) {
+		rc = rvi_errorf(err, RV_ERR_NOMEM, "out of memory");
+		goto fail;
+	}
+	s->n_layer = hp->n_layer;
+	for (int64_t il = 0; il < hp->n_layer; il++)
+		if ((rc = rvi_vit_load_layer(g, hp, il, &s->layers[il], err)))
+			goto fail;
+	return RV_OK;
+fail:
+	rvi_siglip_free(s);
+	return rc;
+}
+
+void rvi_siglip_free(rvi_siglip *s)
+{
+	for (int64_t il = 0; s->layers && il < s->n_layer; il++)
+		rvi_vit_layer_free(&s->layers[il]);
+	free(s->layers);
+	free(s->patch_bias);
+	free(s->pos_embd);
+	free(s->post_ln_w);
+	free(s->post_ln_b);
+	memset(s, 0, sizeof(*s));
+}
+
+int rvi_siglip_run_init(rvi_siglip_run *r, const rvi_vit_hparams *hp, uint64_t extra, int nt,
+                        rvi_err *err)
+{
+	const int64_t n = hp->n_patches;
+	memset(r, 0, sizeof(*r));
+	r->w.mm = &r->scr;
+	uint64_t size[10] = {(uint64_t)(n * 3 * hp->patch_size * hp->patch_size),
+	                     (uint64_t)(n * hp->n_embd), extra};
+	rvi_vit_work_sizes(hp, n, nt, size + 3);
+	float **const region[] = {&r->patches, &r->x,   &r->extra, &r->w.xb, &r->w.q,
+	                          &r->w.k,     &r->w.v, &r->w.ao,  &r->w.hb, &r->w.scores};
+	if (rvi_arena_alloc(&r->mem, size, region, 10) != RV_OK)
+		return rvi_errorf(
+		    err, RV_ERR_NOMEM,
+		    "out of memory for the image encoder's activations (%lld patches)",
+		    (long long)n);
+	return RV_OK;
+}
+
+void rvi_siglip_run_free(rvi_siglip_run *r)
+{
+	rvi_buf_free(&r->scr);
+	rvi_arena_free(&r->mem);
+}
+
+int rvi_siglip_forward(const rvi_siglip *s, const rvi_vit_hparams *hp, const float *chw,
+                       rvi_siglip_run *r, int nt)
+{
+	const int64_t n = hp->n_patches, W = hp->n_embd;
+	/* x (n, W) = patches @ kernel^T + bias + pos_embd: the stride-p conv;
+	 * patch i takes position row i (HF's NaViT position buckets are the
+	 * identity for a full image) */
+	rvi_vit_patches(chw, hp->image_size, hp->patch_size, r->patches);
+	int rc = rvi_vit_linear(&s->patch_embd, s->patch_bias, r->patches, n, r->x, nt, &r->scr);
+	if (rc != RV_OK)
+		return rc;
+	for (int64_t i = 0; i < n * W; i++)
+		r->x[i] += s->pos_embd[i];
+	/* every stored block, pre-norm, GELU-tanh; then post_ln */
+	for (int64_t il = 0; il < hp->n_layer && rc == RV_OK; il++)
+		rc = rvi_vit_block(hp, &s->layers[il], RVI_VIT_GELU_TANH, r->x, n, &r->w, nt);
+	if (rc == RV_OK)
+		rvi_vit_layer_norm(r->x, r->x, s->post_ln_w, s->post_ln_b, n, W, hp->eps, nt);
+	return rc;
+}

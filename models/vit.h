@@ -118,4 +118,44 @@ int rvi_vit_block(const rvi_vit_hparams *hp, const rvi_vit_layer *L, rvi_vit_act
 /* rc again, with err saying which step of path's encoder failed and why. */
 int rvi_vit_encode_error(rvi_err *err, int rc, const char *path, const char *what);
 
+/* ---- SigLIP (gemma3_vision.c; idefics3.c's encoder is the same) -------- */
+
+/* SigLIP as converters write it: a patch conv with bias, learned
+ * positions (one per patch, no class token), no pre-LN, the pre-norm
+ * blocks with GELU-tanh, a post-LN. Every stored block runs. */
+typedef struct rvi_siglip {
+	rvi_weight patch_embd;        /* (W, 3*p*p) */
+	float *patch_bias;            /* (W) */
+	float *pos_embd;              /* (n_patches, W) */
+	rvi_vit_layer *layers;        /* (n_layer) */
+	float *post_ln_w, *post_ln_b; /* (W) */
+	int64_t n_layer;
+} rvi_siglip;
+
+/* Binds v.patch_embd.*, v.position_embd.weight, v.blk.N.*, v.post_ln.*
+ * (shapes checked against hp); on failure s is left empty. */
+int rvi_siglip_load(rvi_siglip *s, const rvi_gguf *g, const rvi_vit_hparams *hp, rvi_err *err);
+void rvi_siglip_free(rvi_siglip *s);
+
+/* Working memory of one image's pass, and `extra` floats after it for the
+ * family's projector (extra_out). */
+typedef struct rvi_siglip_run {
+	float *patches; /* (n_patches, 3*p*p) */
+	float *x;       /* (n_patches, W): the pass's result */
+	float *extra;
+	rvi_vit_work w;
+	rvi_buf scr; /* matmul scratch, also for the projector */
+	rvi_arena mem;
+} rvi_siglip_run;
+
+/* RV_ERR_NOMEM naming the activations when memory runs out. */
+int rvi_siglip_run_init(rvi_siglip_run *r, const rvi_vit_hparams *hp, uint64_t extra, int nt,
+                        rvi_err *err);
+void rvi_siglip_run_free(rvi_siglip_run *r);
+
+/* r->x (n_patches, W) = SigLIP of one planar (3, S, S) image; the patches
+ * row-major over the patch grid. rc of a failed matmul. */
+int rvi_siglip_forward(const rvi_siglip *s, const rvi_vit_hparams *hp, const float *chw,
+                       rvi_siglip_run *r, int nt);
+
 #endif

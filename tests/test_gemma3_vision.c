@@ -16,6 +16,7 @@
 #include "models/gemma3_vision.h"
 #include "rlaifv.h"
 #include "simd/kernels.h"
+#include "src/attention.h"
 #include "src/image/image.h"
 #include "tests/testutil.h"
 
@@ -290,9 +291,16 @@ static void test_pan_and_scan_model(void *model)
 		      "image %d of the pan-and-scan pixels is not its region's", c);
 		rvi_image_free(&crop);
 	}
-	/* and they encode, one after another */
+	/* and they encode, one after another; pixels that are not whole
+	 * images of their rows are refused */
 	float *out = malloc((size_t)(px.shape.rows * m->hp.n_mm_out) * sizeof(float));
 	CHECK(out && rc == RV_OK && a->encode(m, &px, 2, out, &err) == RV_OK, "%s", err.msg);
+	px.shape.rows -= 16;
+	CHECK(a->encode(m, &px, 2, out, &err) == RV_ERR_INVALID_ARG && strstr(err.msg, "whole"),
+	      "3 images' pixels for 4 images' rows: %s", err.msg);
+	px.shape.rows += 16;
+	px.n_floats -= 1;
+	CHECK(a->encode(m, &px, 2, out, &err) == RV_ERR_INVALID_ARG, "pixels short of an image");
 	free(out);
 	free(want);
 	rvi_pixels_free(&px);
@@ -423,6 +431,18 @@ static void test_api(void)
 	CHECK(system(cmd) == 0, "rm %s", dir);
 }
 
+/* Gemma 3's 896-pixel images are 4096 patches: the encoder's attention
+ * works on tiles of queries, never on a whole 4096 x 4096 score matrix of
+ * a head (64 MiB each, 16 heads). */
+static void test_attention_tiled(void)
+{
+	const int64_t n = 4096;
+	for (int nt = 1; nt <= 4; nt++)
+		CHECK(rvi_attn_full_scratch(n, nt) <= (size_t)nt * 256 * (size_t)n,
+		      "%d threads: %zu floats of attention scratch for %lld rows", nt,
+		      rvi_attn_full_scratch(n, nt), (long long)n);
+}
+
 int main(void)
 {
 	rvi_gguf *g = NULL;
@@ -450,6 +470,7 @@ int main(void)
 	rvi_gguf_close(g);
 	test_jpeg_pixels();
 	test_pan_and_scan_table();
+	test_attention_tiled();
 	test_api();
 	return tu_finish("test_gemma3_vision");
 }

@@ -925,6 +925,91 @@ static void test_huge_context(void)
 
 /* ---- projector cases ------------------------------------------------------- */
 
+/* A Gemma 3 projector (clip_spec's SigLIP without class token and pre-LN,
+ * with a patch bias and post-LN), the 2 x 2 patch grid pooled 2 x 2 into
+ * one row, RMS-normed and projected to D. */
+static void gemma3_mmproj_spec(spec *s)
+{
+	clip_spec(s);
+	set_str(s, "clip.projector_type", "gemma3");
+	set_u32(s, "clip.vision.projector.scale_factor", 2);
+	static const char *const gone[] = {"v.class_embd", "v.pre_ln.weight", "v.pre_ln.bias",
+	                                   "mm.0.weight",  "mm.0.bias",       "mm.2.weight",
+	                                   "mm.2.bias"};
+	for (size_t i = 0; i < sizeof(gone) / sizeof(gone[0]); i++)
+		del_tensor(s, gone[i]);
+	set_tensor(s, "v.position_embd.weight", 2, C_W, (C_S / C_P) * (C_S / C_P), 1, 1);
+	set_tensor(s, "v.patch_embd.bias", 1, C_W, 1, 1, 1);
+	set_tensor(s, "v.post_ln.weight", 1, C_W, 1, 1, 1);
+	set_tensor(s, "v.post_ln.bias", 1, C_W, 1, 1, 1);
+	set_tensor(s, "mm.soft_emb_norm.weight", 1, C_W, 1, 1, 1);
+	set_tensor(s, "mm.input_projection.weight", 2, D, C_W, 1, 1);
+}
+
+static void test_gemma3_mmproj(void)
+{
+	spec s;
+	gemma3_mmproj_spec(&s);
+	expect_mmproj("valid Gemma 3 projector", &s, RV_OK, NULL);
+	spec_free(&s);
+
+	/* without the key the pool is 4 x 4, which a 2 x 2 grid cannot take */
+	gemma3_mmproj_spec(&s);
+	del_kv(&s, "clip.vision.projector.scale_factor");
+	expect_mmproj("Gemma 3 pool not dividing the grid", &s, RV_ERR_MODEL,
+	              "clip.vision.projector.scale_factor", "does not divide", "2 x 2", NULL);
+	spec_free(&s);
+	gemma3_mmproj_spec(&s);
+	set_u32(&s, "clip.vision.projector.scale_factor", 3);
+	expect_mmproj("Gemma 3 pool larger than the grid", &s, RV_ERR_MODEL,
+	              "clip.vision.projector.scale_factor", "does not divide", NULL);
+	spec_free(&s);
+	gemma3_mmproj_spec(&s);
+	set_u32(&s, "clip.vision.projector.scale_factor", 100000);
+	expect_mmproj("Gemma 3 absurd pool", &s, RV_ERR_MODEL, "clip.vision.projector.scale_factor",
+	              "out of range", NULL);
+	spec_free(&s);
+	gemma3_mmproj_spec(&s);
+	set_u32(&s, "clip.vision.projector.scale_factor", 0);
+	expect_mmproj("Gemma 3 pool of 0", &s, RV_ERR_MODEL, "clip.vision.projector.scale_factor",
+	              NULL);
+	spec_free(&s);
+
+	static const char *const needed[] = {"mm.soft_emb_norm.weight",
+	                                     "mm.input_projection.weight", "v.post_ln.bias",
+	                                     "v.patch_embd.bias"};
+	for (size_t i = 0; i < sizeof(needed) / sizeof(needed[0]); i++) {
+		gemma3_mmproj_spec(&s);
+		del_tensor(&s, needed[i]);
+		expect_mmproj(needed[i], &s, RV_ERR_MODEL, needed[i], NULL);
+		spec_free(&s);
+	}
+	static const struct {
+		const char *what, *name;
+		int n_dims;
+		int64_t a, b;
+		const char *phrase;
+	} shapes[] = {
+	    {"projection of another vision width", "mm.input_projection.weight", 2, D, C_W + 1,
+	     "shape"},
+	    {"projection as a vector", "mm.input_projection.weight", 1, D * C_W, 1, "shape"},
+	    {"soft-embedding norm of another width", "mm.soft_emb_norm.weight", 1, C_W + 2, 1, ""},
+	    {"position table for another grid", "v.position_embd.weight", 2, C_W, 9, "shape"},
+	};
+	for (size_t i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++) {
+		gemma3_mmproj_spec(&s);
+		set_tensor(&s, shapes[i].name, shapes[i].n_dims, shapes[i].a, shapes[i].b, 1, 1);
+		expect_mmproj(shapes[i].what, &s, RV_ERR_MODEL, shapes[i].name, shapes[i].phrase,
+		              NULL);
+		spec_free(&s);
+	}
+	/* a projection to another text width: refused before any work */
+	gemma3_mmproj_spec(&s);
+	set_tensor(&s, "mm.input_projection.weight", 2, D + 4, C_W, 1, 1);
+	expect_mmproj("Gemma 3 projector for another width", &s, RV_ERR_MODEL, "12", "8", NULL);
+	spec_free(&s);
+}
+
 static void test_mmproj(void)
 {
 	spec s;
@@ -1463,6 +1548,7 @@ int main(void)
 	test_mmproj();
 	test_resampler();
 	test_check_tensors();
+	test_gemma3_mmproj();
 
 	static const char *const files[] = {"model.gguf",  "text.gguf",   "mmproj.gguf",
 	                                    "check.gguf",  "claim0.gguf", "claim1.gguf",

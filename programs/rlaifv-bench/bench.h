@@ -67,11 +67,21 @@ typedef struct rvb_opts {
 	bool quick;
 	bool json;
 	bool generate_only;
+	bool gemma3_vision; /* the Gemma 3 image encoder instead */
 } rvb_opts;
 
 /* Parses argv into o. Returns -1 to go on, else the exit code (after
  * --help, --version or a usage error, already printed). */
 int rvb_parse_args(int argc, char **argv, rvb_opts *o);
+
+/* --gemma3-vision: the image encoder of a generated Gemma-3-shaped
+ * projector beside the sgemm rate (gemma3_vision.c); prints its own lines
+ * and returns the exit code. It writes its model with rvb_materialize
+ * (models.c): path in dir unless a file of the size w describes is there. */
+int rvb_bench_gemma3_vision(const rvb_opts *o);
+struct rvb_gguf_writer;
+int rvb_materialize(const struct rvb_gguf_writer *w, const char *dir, const char *path,
+                    uint64_t seed, bool *generated, rvi_err *err);
 
 /* ---- generated models (models.c) --------------------------------- */
 

@@ -33,6 +33,8 @@ static void usage(FILE *f)
 	    "                          q5_k, q6_k or all, comma-separated\n"
 	    "                          (default q4_0,q4_k_m,q8_0)\n"
 	    "      --vision-type T     generated projector: f16, f32 or none (default f16)\n"
+	    "      --gemma3-vision     time the image encoder of a Gemma-3-shaped projector\n"
+	    "                          (SigLIP-So400m, 896 px: 4096 patches) instead\n"
 	    "  -m, --model FILE        measure this text model instead of generated ones\n"
 	    "      --mmproj FILE       measure this projector instead of a generated one\n"
 	    "      --tokenizers LIST   measure tokenizing speed (MB/s) of these vocabulary\n"
@@ -73,6 +75,7 @@ static void usage(FILE *f)
 enum long_only {
 	OPT_TYPES = 256,
 	OPT_VISION_TYPE,
+	OPT_GEMMA3_VISION,
 	OPT_MMPROJ,
 	OPT_KERNELS,
 	OPT_GENERATE_ONLY,
@@ -96,6 +99,7 @@ enum long_only {
 static const struct option long_options[] = {
     {"types", required_argument, 0, OPT_TYPES},
     {"vision-type", required_argument, 0, OPT_VISION_TYPE},
+    {"gemma3-vision", no_argument, 0, OPT_GEMMA3_VISION},
     {"model", required_argument, 0, 'm'},
     {"mmproj", required_argument, 0, OPT_MMPROJ},
     {"kernels", no_argument, 0, OPT_KERNELS},
@@ -249,6 +253,9 @@ static int take_option(int c, const char *arg, rvb_opts *o)
 	case OPT_MMPROJ:
 		o->mmproj = arg;
 		return 0;
+	case OPT_GEMMA3_VISION:
+		o->gemma3_vision = true;
+		return 0;
 	case OPT_KERNELS:
 		o->kernels = true;
 		return 0;
@@ -382,6 +389,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "rlaifv-bench: %s\n", ebuf);
 		return BENCH_EXIT_USAGE;
 	}
+	if (o.gemma3_vision)
+		return rvb_bench_gemma3_vision(&o);
 
 	rvb_report rep;
 	memset(&rep, 0, sizeof(rep));
