@@ -102,31 +102,34 @@ def llama(wtype=T_F32, gqa=False, separate_output=False, byte_tokens=False):
         out.append((name, ne, typ, vals(n, i, name.endswith('norm.weight'))))
     return gguf(kvs, out)
 
-def gemma3():
+def gemma3(arch='gemma3'):
     """A 2-layer Gemma 3 text model: heads of key_length 8 (not d / heads),
     q/k and post norms, a window of 2 on layer 0 (the pattern of 2), linear
-    RoPE scaling on layer 1."""
+    RoPE scaling on layer 1. arch 'qwen3': the same without the window,
+    the scaling and the post norms (Qwen3's q/k head norms)."""
+    A = arch + '.'
+    g3 = arch == 'gemma3'
     d, ff, nh, nkv, hd = 8, 16, 2, 1, 8
     toks = ['<pad>', '<eos>', '<bos>', '<unk>', '<start_of_turn>', '<end_of_turn>', '\n',
             '\u2581', 'a', 'b', '\u2581a', 'ab', '<0x0A>']
     types = [3, 3, 3, 2, 3, 3, 1, 1, 1, 1, 1, 1, 6]
     nv = len(toks)
-    kvs = [kv('general.architecture', STR, 'gemma3'),
-           kv('gemma3.context_length', U32, 16),
-           kv('gemma3.embedding_length', U32, d),
-           kv('gemma3.block_count', U32, 2),
-           kv('gemma3.feed_forward_length', U32, ff),
-           kv('gemma3.attention.head_count', U32, nh),
-           kv('gemma3.attention.head_count_kv', U32, nkv),
-           kv('gemma3.attention.key_length', U32, hd),
-           kv('gemma3.attention.value_length', U32, hd),
-           kv('gemma3.attention.sliding_window', U32, 2),
-           kv('gemma3.attention.sliding_window_pattern', U32, 2),
-           kv('gemma3.rope.freq_base', F32, 1e6),
-           kv('gemma3.rope.freq_base_swa', F32, 1e4),
-           kv('gemma3.rope.scaling.type', STR, 'linear'),
-           kv('gemma3.rope.scaling.factor', F32, 8.0),
-           kv('gemma3.attention.layer_norm_rms_epsilon', F32, 1e-6),
+    kvs = [kv('general.architecture', STR, arch),
+           kv(A + 'context_length', U32, 16),
+           kv(A + 'embedding_length', U32, d),
+           kv(A + 'block_count', U32, 2),
+           kv(A + 'feed_forward_length', U32, ff),
+           kv(A + 'attention.head_count', U32, nh),
+           kv(A + 'attention.head_count_kv', U32, nkv),
+           kv(A + 'attention.key_length', U32, hd),
+           kv(A + 'attention.value_length', U32, hd),
+           *([kv(A + 'attention.sliding_window', U32, 2),
+              kv(A + 'attention.sliding_window_pattern', U32, 2)] if g3 else []),
+           kv(A + 'rope.freq_base', F32, 1e6),
+           *([kv(A + 'rope.freq_base_swa', F32, 1e4),
+              kv(A + 'rope.scaling.type', STR, 'linear'),
+              kv(A + 'rope.scaling.factor', F32, 8.0)] if g3 else []),
+           kv(A + 'attention.layer_norm_rms_epsilon', F32, 1e-6),
            kv('tokenizer.ggml.model', STR, 'llama'),
            kv('tokenizer.ggml.tokens', ARR, toks, STR),
            kv('tokenizer.ggml.scores', ARR, [-float(i) for i in range(nv)], F32),
@@ -143,6 +146,8 @@ def gemma3():
               (b + 'ffn_norm.weight', [d]), (b + 'ffn_gate.weight', [d, ff]),
               (b + 'ffn_up.weight', [d, ff]), (b + 'ffn_down.weight', [ff, d]),
               (b + 'post_ffw_norm.weight', [d])]
+        if not g3:
+            t = [x for x in t if not x[0].startswith(b + 'post_')]
     out = []
     for i, (name, ne) in enumerate(t):
         n = 1
@@ -353,6 +358,7 @@ def main():
         'gguf/gemma3-mmproj.gguf': gemma3_mmproj(),
         'gguf/idefics3.gguf': idefics3(),
         'gguf/gemma3.gguf': gemma3(),
+        'gguf/qwen3.gguf': gemma3('qwen3'),
         'gguf/resampler.gguf': resampler(),
         'tokenizer/text-plain': b'\x00Once upon a time, there was a little girl.',
         'tokenizer/text-special': b'\x02<s>Hi</s> \xe2\x96\x81 caf\xc3\xa9 \xf0\x9f\x98\x80 \xff\xfe',

@@ -188,6 +188,11 @@ int rvi_llama_load_variant(rvi_llama *m, const rvi_gguf *g, const rvi_llama_vari
 		     (rc = rvi_load_floats(g, TNAME("attn_k.bias"), kv_dim, 0, &L->bk, err)) ||
 		     (rc = rvi_load_floats(g, TNAME("attn_v.bias"), kv_dim, 0, &L->bv, err))))
 			goto fail;
+		if (v->qk_norm && ((rc = rvi_load_floats(g, TNAME("attn_q_norm.weight"), hd, 0,
+		                                         &L->q_norm, err)) ||
+		                   (rc = rvi_load_floats(g, TNAME("attn_k_norm.weight"), hd, 0,
+		                                         &L->k_norm, err))))
+			goto fail;
 #undef TNAME
 		const rvi_weight *ws[] = {&L->wq,     &L->wk,   &L->wv,    &L->wo,
 		                          &L->w_gate, &L->w_up, &L->w_down};
@@ -209,6 +214,8 @@ void rvi_llama_free(rvi_llama *m)
 			free(m->layers[il].bq);
 			free(m->layers[il].bk);
 			free(m->layers[il].bv);
+			free(m->layers[il].q_norm);
+			free(m->layers[il].k_norm);
 		}
 	}
 	free(m->layers);
@@ -410,6 +417,12 @@ static int forward_chunk(const rvi_llama *m, rvi_llama_state *st, const rvi_batc
 			K->add_bias(st->k, L->bk, n, kv_dim);
 		if (L->bv)
 			K->add_bias(st->v, L->bv, n, kv_dim);
+		/* Qwen3: each head of q and k = rmsnorm(head) * q_norm / k_norm,
+		 * before RoPE */
+		for (int64_t r = 0; L->q_norm && r < n * hp->n_head; r++)
+			K->rmsnorm(st->q + r * hd, st->q + r * hd, L->q_norm, hd, hp->rms_eps);
+		for (int64_t r = 0; L->k_norm && r < n * hp->n_head_kv; r++)
+			K->rmsnorm(st->k + r * hd, st->k + r * hd, L->k_norm, hd, hp->rms_eps);
 		for (int64_t t = 0; t < n; t++) {
 			const float *cs = rvi_rope_row(&st->rope, &st->item_pos[t], st->rope_buf);
 			/* adjacent pairs for LLaMA files (llama.cpp's converter

@@ -35,16 +35,17 @@ typedef struct rvi_llama_hparams {
 } rvi_llama_hparams;
 
 typedef struct rvi_llama_layer {
-	float *attn_norm;    /* (n_embd) */
-	rvi_weight wq;       /* (n_head*head_dim, n_embd) */
-	float *bq, *bk, *bv; /* q, k, v biases (Qwen2), or NULL */
-	rvi_weight wk;       /* (n_head_kv*head_dim, n_embd) */
-	rvi_weight wv;       /* (n_head_kv*head_dim, n_embd) */
-	rvi_weight wo;       /* (n_embd, n_head*head_dim) */
-	float *ffn_norm;     /* (n_embd) */
-	rvi_weight w_gate;   /* (n_ff, n_embd) */
-	rvi_weight w_up;     /* (n_ff, n_embd) */
-	rvi_weight w_down;   /* (n_embd, n_ff) */
+	float *attn_norm;       /* (n_embd) */
+	rvi_weight wq;          /* (n_head*head_dim, n_embd) */
+	float *bq, *bk, *bv;    /* q, k, v biases (Qwen2), or NULL */
+	float *q_norm, *k_norm; /* (head_dim) per-head RMSNorm of q, k (Qwen3), or NULL */
+	rvi_weight wk;          /* (n_head_kv*head_dim, n_embd) */
+	rvi_weight wv;          /* (n_head_kv*head_dim, n_embd) */
+	rvi_weight wo;          /* (n_embd, n_head*head_dim) */
+	float *ffn_norm;        /* (n_embd) */
+	rvi_weight w_gate;      /* (n_ff, n_embd) */
+	rvi_weight w_up;        /* (n_ff, n_embd) */
+	rvi_weight w_down;      /* (n_embd, n_ff) */
 } rvi_llama_layer;
 
 typedef struct rvi_llama {
@@ -65,12 +66,15 @@ int rvi_llama_load(rvi_llama *m, const rvi_gguf *g, rvi_err *err);
  * q, k, v projections have biases (required); rope_half: see
  * rvi_llama_hparams; head_dim_key: the head width is the file's
  * attention.key_length (required, equal to value_length), which need not
- * be n_embd / n_head (Gemma 3). */
+ * be n_embd / n_head (Gemma 3, Qwen3); qk_norm: each q and k head is
+ * RMSNormed by attn_q_norm / attn_k_norm (head_dim, required) before RoPE
+ * (Qwen3). */
 typedef struct rvi_llama_variant {
 	const char *arch;
 	bool qkv_bias;
 	bool rope_half;
 	bool head_dim_key;
+	bool qk_norm;
 } rvi_llama_variant;
 
 int rvi_llama_load_variant(rvi_llama *m, const rvi_gguf *g, const rvi_llama_variant *v,

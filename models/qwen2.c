@@ -4,7 +4,8 @@
  * attention, SwiGLU FFN, RMSNorm, tied or untied output as the file has
  * it) with q, k, v biases and half-split RoPE, since llama.cpp's converter
  * leaves Qwen2's Q/K rows unpermuted. This file owns what differs: the
- * names, and M-RoPE's sections for qwen2vl. */
+ * names, and M-RoPE's sections for qwen2vl. "qwen3" (Qwen3, the LLM of
+ * MiniCPM-V 4.5) drops the biases and norms each q and k head. */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -15,6 +16,10 @@
 
 static const rvi_llama_variant qwen2 = {"qwen2", true, true, false};
 static const rvi_llama_variant qwen2vl = {"qwen2vl", true, true, false};
+/* Qwen3 (the LLM of MiniCPM-V 4.5): no q, k, v biases; per-head RMSNorm of
+ * q and k before RoPE; the head width is qwen3.attention.key_length (128
+ * in the released models), which need not be n_embd / n_head. */
+static const rvi_llama_variant qwen3 = {"qwen3", false, true, true, true};
 
 static int load_qwen2(void *obj, const rvi_gguf *g, rvi_err *err)
 {
@@ -67,8 +72,15 @@ static int load_qwen2vl(void *obj, const rvi_gguf *g, rvi_err *err)
 	return rc;
 }
 
+static int load_qwen3(void *obj, const rvi_gguf *g, rvi_err *err)
+{
+	return rvi_llama_load_variant(obj, g, &qwen3, err);
+}
+
 RVI_ARCH_LOAD(arch_load_qwen2, rvi_llama, load_qwen2)
+RVI_ARCH_LOAD(arch_load_qwen3, rvi_llama, load_qwen3)
 RVI_ARCH_LOAD(arch_load_qwen2vl, rvi_llama, load_qwen2vl)
 
 const rvi_text_arch rvi_qwen2_arch = RVI_LLAMA_TABLE("qwen2", arch_load_qwen2);
 const rvi_text_arch rvi_qwen2vl_arch = RVI_LLAMA_TABLE("qwen2vl", arch_load_qwen2vl);
+const rvi_text_arch rvi_qwen3_arch = RVI_LLAMA_TABLE("qwen3", arch_load_qwen3);

@@ -7,5 +7,7 @@
 /* "qwen2": 1-D positions; "qwen2vl": M-RoPE over (t, h, w) positions. */
 extern const rvi_text_arch rvi_qwen2_arch;
 extern const rvi_text_arch rvi_qwen2vl_arch;
+/* "qwen3": Qwen2 without q, k, v biases, with per-head q/k RMSNorm. */
+extern const rvi_text_arch rvi_qwen3_arch;
 
 #endif

@@ -19,6 +19,7 @@ static const rvi_text_arch *const text_archs[] = {
     &rvi_llama_arch,   /* LLaMA 1/2/3, Vicuna, Mistral-style: the LLM of LLaVA */
     &rvi_qwen2_arch,   /* Qwen2, Qwen2.5: MiniCPM-V's LLM */
     &rvi_qwen2vl_arch, /* Qwen2-VL, Qwen2.5-VL: M-RoPE */
+    &rvi_qwen3_arch,   /* Qwen3: q/k head norms; MiniCPM-V 4.5's LLM */
     &rvi_gemma3_arch,  /* Gemma 3: sliding-window layers, extra norms, GeGLU */
 };
 
@@ -28,7 +29,7 @@ static const rvi_vision_arch *const vision_archs[] = {
     &rvi_qwen2vl_merger_arch, /* Qwen2-VL: its ViT with LayerNorm, full attention */
     &rvi_idefics3_arch,       /* SmolVLM, SmolVLM2, Idefics3: SigLIP + pixel shuffle */
     &rvi_gemma3v_arch,        /* Gemma 3: SigLIP + average pool, soft-embedding norm */
-    &rvi_minicpmv_arch,        /* MiniCPM-V: SigLIP + resampler */
+    &rvi_minicpmv_arch,       /* MiniCPM-V: SigLIP + resampler */
 };
 
 static const rvi_vision_registry builtin = {vision_archs,

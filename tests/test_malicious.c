@@ -486,7 +486,9 @@ static void expect_mmproj(const char *what, const spec *s, rv_status want, ...)
  * Gemma adds, a sliding window. */
 #define G_HD 8
 
-static void gemma3_spec(spec *s, int n_layer)
+/* A decoder of LLaMA's recipe under arch's keys, with heads G_HD wide
+ * (attention.key_length) and q/k head norms: Gemma 3's and Qwen3's base. */
+static void qk_norm_spec(spec *s, int n_layer, const char *arch)
 {
 	llama_spec(s, n_layer);
 	static const char *const keys[] = {"context_length",       "embedding_length",
@@ -495,20 +497,19 @@ static void gemma3_spec(spec *s, int n_layer)
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
 		char from[96], to[96];
 		snprintf(from, sizeof(from), "llama.%s", keys[i]);
-		snprintf(to, sizeof(to), "gemma3.%s", keys[i]);
+		snprintf(to, sizeof(to), "%s.%s", arch, keys[i]);
 		const mkv *k = kv_slot(s, from);
 		const int64_t v = k->i;
 		del_kv(s, from);
 		set_u32(s, to, v);
 	}
 	del_kv(s, "llama.attention.layer_norm_rms_epsilon");
-	set_str(s, "general.architecture", "gemma3");
-	set_u32(s, "gemma3.attention.key_length", G_HD);
-	set_u32(s, "gemma3.attention.value_length", G_HD);
-	set_u32(s, "gemma3.attention.sliding_window", 4);
-	set_f32(s, "gemma3.rope.freq_base_swa", 10000);
-	set_str(s, "gemma3.rope.scaling.type", "linear");
-	set_f32(s, "gemma3.rope.scaling.factor", 8);
+	set_str(s, "general.architecture", arch);
+	char key[96];
+	snprintf(key, sizeof(key), "%s.attention.key_length", arch);
+	set_u32(s, key, G_HD);
+	snprintf(key, sizeof(key), "%s.attention.value_length", arch);
+	set_u32(s, key, G_HD);
 	for (int il = 0; il < n_layer; il++) {
 		char n[96];
 #define L(suffix) (snprintf(n, sizeof(n), "blk.%d." suffix, il), n)
@@ -518,10 +519,54 @@ static void gemma3_spec(spec *s, int n_layer)
 		set_tensor(s, L("attn_output.weight"), 2, HEADS * G_HD, D, 1, 1);
 		set_tensor(s, L("attn_q_norm.weight"), 1, G_HD, 1, 1, 1);
 		set_tensor(s, L("attn_k_norm.weight"), 1, G_HD, 1, 1, 1);
+#undef L
+	}
+}
+
+static void gemma3_spec(spec *s, int n_layer)
+{
+	qk_norm_spec(s, n_layer, "gemma3");
+	set_u32(s, "gemma3.attention.sliding_window", 4);
+	set_f32(s, "gemma3.rope.freq_base_swa", 10000);
+	set_str(s, "gemma3.rope.scaling.type", "linear");
+	set_f32(s, "gemma3.rope.scaling.factor", 8);
+	for (int il = 0; il < n_layer; il++) {
+		char n[96];
+#define L(suffix) (snprintf(n, sizeof(n), "blk.%d." suffix, il), n)
 		set_tensor(s, L("post_attention_norm.weight"), 1, D, 1, 1, 1);
 		set_tensor(s, L("post_ffw_norm.weight"), 1, D, 1, 1, 1);
 #undef L
 	}
+}
+
+/* Qwen3 (MiniCPM-V 4.5's LLM): a q or k head norm of the wrong width or
+ * missing is the file's fault, named; q, k, v biases are not read. */
+static void test_qwen3(void)
+{
+	spec s;
+	qk_norm_spec(&s, 2, "qwen3");
+	expect_text("valid qwen3 model", &s, RV_OK, NULL);
+	spec_free(&s);
+	qk_norm_spec(&s, 2, "qwen3");
+	set_tensor(&s, "blk.1.attn_q_norm.weight", 1, G_HD - 1, 1, 1, 1);
+	expect_text("qwen3 q norm of another width", &s, RV_ERR_MODEL, "blk.1.attn_q_norm.weight",
+	            "shape", NULL);
+	spec_free(&s);
+	qk_norm_spec(&s, 1, "qwen3");
+	set_tensor(&s, "blk.0.attn_k_norm.weight", 2, G_HD, HEADS, 1, 1);
+	expect_text("qwen3 k norm per head", &s, RV_ERR_MODEL, "blk.0.attn_k_norm.weight", "shape",
+	            NULL);
+	spec_free(&s);
+	qk_norm_spec(&s, 2, "qwen3");
+	del_tensor(&s, "blk.1.attn_k_norm.weight");
+	expect_text("qwen3 without a k norm", &s, RV_ERR_MODEL, "missing tensor",
+	            "blk.1.attn_k_norm.weight", NULL);
+	spec_free(&s);
+	qk_norm_spec(&s, 1, "qwen3");
+	del_kv(&s, "qwen3.attention.key_length");
+	expect_text("qwen3 without a head width", &s, RV_ERR_MODEL, "missing key",
+	            "qwen3.attention.key_length", NULL);
+	spec_free(&s);
 }
 
 /* Gemma 3's own keys and tensors: a head width that disagrees with the
@@ -1545,6 +1590,7 @@ int main(void)
 	test_vocab();
 	test_huge_context();
 	test_gemma3();
+	test_qwen3();
 	test_mmproj();
 	test_resampler();
 	test_check_tensors();

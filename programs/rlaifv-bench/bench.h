@@ -128,8 +128,14 @@ int rvb_materialize(const struct rvb_gguf_writer *w, const char *dir, const char
 int rvb_bench_families(const rvb_opts *o);
 
 /* --minicpmv: a MiniCPM-V-2.6-shaped image encoder at 1 and 9 slices
- * (minicpmv.c); prints its own table and returns the exit code. */
+ * (minicpmv.c), then (without -m) the text side with an image through
+ * --family minicpmv-2.6; prints its own tables and returns the exit code. */
 int rvb_bench_minicpmv(const rvb_opts *o);
+/* The MiniCPM-V 2.6-shaped projector's tensors and keys into w, and the
+ * FLOPs of encoding px (every slice and the overview), for families.c. */
+int rvb_minicpmv_build(struct rvb_gguf_writer *w);
+struct rvi_pixels;
+double rvb_minicpmv_flops(const struct rvi_pixels *px);
 
 /* ---- results -------------------------------------------------------------- */
 

@@ -15,6 +15,10 @@
  *   FFN 11008, 16/2 heads, tied output, 151936 tokens; the ViT: 1280 wide,
  *   32 blocks with full attention every 8th, FFN 3420, 14-px patches,
  *   112-px windows; merger 5120 -> 2048).
+ * - minicpmv-2.6: MiniCPM-V 2.6 (Qwen2-7B: 3584 wide, 28 layers, FFN
+ *   18944, 28/4 heads, q/k/v biases, untied output, 151666 tokens; the
+ *   resampler projector of minicpmv.c: SigLIP-400M at 448 px, 64 queries).
+ *   --minicpmv runs this one after its encoder table.
  * Vocabularies are synthetic SentencePiece ones of the real size with the
  * family's marker tokens, so prompts have the real number of positions. */
 #include "programs/rlaifv-bench/bench.h"
@@ -34,13 +38,13 @@
 typedef struct family {
 	const char *name, *label;
 	/* text */
-	const char *arch; /* llama or qwen2vl */
+	const char *arch; /* llama, qwen2 or qwen2vl */
 	int n_embd, n_layer, n_ff, n_head, n_head_kv, n_vocab;
 	float rope_base;
 	bool tied;
 	enum rvi_type text_type;
 	/* vision */
-	const char *projector; /* idefics3 or qwen2.5vl_merger */
+	const char *projector; /* idefics3, qwen2.5vl_merger or resampler */
 	int v_image, v_patch, v_embd, v_ff, v_head, v_layer;
 	int scale;      /* idefics3: pixel-shuffle factor */
 	int wa_pattern; /* qwen2.5vl_merger: full attention every this many blocks */
@@ -50,6 +54,8 @@ typedef struct family {
 		int w, h, longest_edge;
 	} img[MAX_POINTS];
 	int n_img;
+	const char *const *specials; /* the marker tokens the prompts use */
+	int n_specials;
 } family;
 
 static const char *const smolvlm_specials[] = {
@@ -60,6 +66,11 @@ static const char *const smolvlm_specials[] = {
 static const char *const qwen_specials[] = {
     "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>", "<|image_pad|>",
 };
+static const char *const minicpmv_specials[] = {
+    "<|im_start|>", "<|im_end|>", "<image>",    "</image>",
+    "<slice>",      "</slice>",   "<image_id>", "</image_id>",
+};
+#define SPECIALS(a) a, (int)(sizeof(a) / sizeof(a[0]))
 
 static const family families[] = {
     {"smolvlm-256m",
@@ -84,7 +95,8 @@ static const family families[] = {
      4,
      0,
      {{512, 512, 512}, {1024, 1024, 1024}},
-     2},
+     2,
+     SPECIALS(smolvlm_specials)},
     {"smolvlm2-2.2b",
      "SmolVLM2-2.2B",
      "llama",
@@ -107,7 +119,8 @@ static const family families[] = {
      3,
      0,
      {{384, 384, 384}},
-     1},
+     1,
+     SPECIALS(smolvlm_specials)},
     {"qwen25vl-3b",
      "Qwen2.5-VL-3B",
      "qwen2vl",
@@ -130,7 +143,34 @@ static const family families[] = {
      0,
      8,
      {{224, 224, 0}, {448, 224, 0}, {448, 448, 0}},
-     3},
+     3,
+     SPECIALS(qwen_specials)},
+    /* the vision side is minicpmv.c's projector; one 448-px image (a
+     * single slice, 64 rows): --minicpmv times 9 slices itself */
+    {"minicpmv-2.6",
+     "MiniCPM-V-2.6",
+     "qwen2",
+     3584,
+     28,
+     18944,
+     28,
+     4,
+     151666,
+     1000000.0f,
+     false,
+     RVI_TYPE_Q4_0,
+     "resampler",
+     448,
+     14,
+     1152,
+     4304,
+     16,
+     27,
+     0,
+     0,
+     {{448, 448, 0}},
+     1,
+     SPECIALS(minicpmv_specials)},
 };
 
 static void mat(rvb_gguf_writer *w, const char *name, int64_t n_in, int64_t n_out, enum rvi_type t)
@@ -151,7 +191,7 @@ static int build_text(rvb_gguf_writer *w, const family *f)
 {
 	char k[96];
 #define KEY(s) (snprintf(k, sizeof(k), "%s.%s", f->arch, s), k)
-	const bool qwen = !strcmp(f->arch, "qwen2vl");
+	const bool qwen = !strcmp(f->arch, "qwen2vl"), bias = strcmp(f->arch, "llama") != 0;
 	rvb_gguf_str(w, "general.architecture", f->arch);
 	rvb_gguf_str(w, "general.name", f->label);
 	rvb_gguf_u32(w, KEY("context_length"), 8192);
@@ -168,10 +208,7 @@ static int build_text(rvb_gguf_writer *w, const family *f)
 		rvb_gguf_arr_i32(w, KEY("rope.dimension_sections"), sections, 4);
 	}
 #undef KEY
-	const char *const *sp = qwen ? qwen_specials : smolvlm_specials;
-	const int n_sp = qwen ? (int)(sizeof(qwen_specials) / sizeof(*sp))
-	                      : (int)(sizeof(smolvlm_specials) / sizeof(*sp));
-	if (rvb_gguf_spm_vocab(w, f->n_vocab, sp, n_sp) != RV_OK)
+	if (rvb_gguf_spm_vocab(w, f->n_vocab, f->specials, f->n_specials) != RV_OK)
 		return RV_ERR_NOMEM;
 	rvb_gguf_bool(w, "tokenizer.ggml.add_bos_token", false);
 
@@ -184,7 +221,7 @@ static int build_text(rvb_gguf_writer *w, const family *f)
 		mat(w, TN("attn_q.weight"), d, d, f->text_type);
 		mat(w, TN("attn_k.weight"), d, kv, f->text_type);
 		mat(w, TN("attn_v.weight"), d, kv, f->text_type);
-		if (qwen) {
+		if (bias) {
 			vec(w, TN("attn_q.bias"), d, RVB_FILL_ZEROS);
 			vec(w, TN("attn_k.bias"), kv, RVB_FILL_ZEROS);
 			vec(w, TN("attn_v.bias"), kv, RVB_FILL_ZEROS);
@@ -204,6 +241,8 @@ static int build_text(rvb_gguf_writer *w, const family *f)
 
 static int build_mmproj(rvb_gguf_writer *w, const family *f)
 {
+	if (!strcmp(f->projector, "resampler"))
+		return rvb_minicpmv_build(w);
 	const bool qwen = f->wa_pattern > 0;
 	/* SigLIP's normalisation (0.5) or OpenAI CLIP's (Qwen2.5-VL) */
 	static const float half[3] = {0.5f, 0.5f, 0.5f};
@@ -302,6 +341,8 @@ static int write_image(const char *path, int w, int h, rvi_err *err)
 static double encode_flops(const family *f, const rvi_pixels *px)
 {
 	const double W = f->v_embd, F = f->v_ff, D = f->n_embd, p = f->v_patch;
+	if (!strcmp(f->projector, "resampler"))
+		return rvb_minicpmv_flops(px);
 	if (f->wa_pattern == 0) { /* SigLIP per tile + pixel shuffle + linear */
 		const double n = (double)(f->v_image / f->v_patch) * (f->v_image / f->v_patch);
 		const double tiles = (double)px->shape.tiles_h * px->shape.tiles_w + 1;
@@ -365,10 +406,13 @@ static int time_encode(const rvb_opts *o, rv_model *m, const char *image, point 
 		if (rep >= 0)
 			ms[rep] = rvi_now_ms() - t0;
 		/* idefics3: the tiles and the global image; Qwen2.5-VL: the
-		 * 112-pixel windows (4 x 4 merged tokens) */
+		 * 112-pixel windows (4 x 4 merged tokens); MiniCPM-V: the
+		 * slices and the overview, 64 rows each */
 		pt->tiles = f->wa_pattern
 		                ? (int)(((px.shape.grid_h + 3) / 4) * ((px.shape.grid_w + 3) / 4))
 		                : px.shape.tiles_h * px.shape.tiles_w + 1;
+		if (!strcmp(f->projector, "resampler"))
+			pt->tiles = (int)(px.shape.rows / 64);
 		pt->rows = (int)px.shape.rows;
 		pt->flops = encode_flops(f, &px);
 		rvi_pixels_free(&px);
@@ -521,11 +565,10 @@ int rvb_bench_families(const rvb_opts *o)
 			if (!strcmp(tok, families[i].name) || !strcmp(tok, "all"))
 				f = &families[i];
 		if (!f || n == (int)(sizeof(want) / sizeof(want[0]))) {
-			fprintf(
-			    stderr,
-			    "rlaifv-bench: --family: '%s' is not smolvlm-256m, smolvlm2-2.2b or "
-			    "qwen25vl-3b\n",
-			    tok);
+			fprintf(stderr,
+			        "rlaifv-bench: --family: '%s' is not smolvlm-256m, smolvlm2-2.2b, "
+			        "qwen25vl-3b or minicpmv-2.6\n",
+			        tok);
 			return BENCH_EXIT_USAGE;
 		}
 		if (!strcmp(tok, "all")) {

@@ -8,7 +8,9 @@
  * cut into 9 (1344 x 1344: a 3 x 3 grid and the overview, 10 encoder
  * passes), against the sgemm rate measured in the same run. With -m, the
  * text model given (openbmb's Qwen2-7B GGUF of MiniCPM-V 2.6) is measured
- * as the default run measures one: prefill, decode, best-of-N. */
+ * as the default run measures one: prefill, decode, best-of-N; without,
+ * a random Qwen2-7B-shaped one (Q4_0) with a 448-px image in the ChatML
+ * prompt: --family minicpmv-2.6 (families.c), which uses this projector. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,7 +47,7 @@ static void vector(rvb_gguf_writer *w, const char *name, int64_t n, rvb_fill fil
 }
 
 /* The converter's layout (models/minicpmv.c reads it), F16 matrices. */
-static int build(rvb_gguf_writer *w)
+int rvb_minicpmv_build(rvb_gguf_writer *w)
 {
 	static const float half[3] = {0.5f, 0.5f, 0.5f};
 	rvb_gguf_str(w, "general.architecture", "clip");
@@ -129,6 +131,16 @@ static double pass_flops(double n)
 	return vit + rs;
 }
 
+double rvb_minicpmv_flops(const rvi_pixels *px)
+{
+	double flops = 0;
+	for (int64_t k = 0; k < px->shape.rows / MC_QUERIES; k++) {
+		const int w = k ? px->w2 : px->w, h = k ? px->h2 : px->h;
+		flops += pass_flops((double)(w / MC_PATCH) * (h / MC_PATCH));
+	}
+	return flops;
+}
+
 typedef struct point {
 	int side, images;
 	double flops;
@@ -163,11 +175,7 @@ static int measure(const rvb_opts *o, const void *model, int side, bool warm, po
 		if (r >= 0)
 			ms[r] = rvi_now_ms() - t;
 		pt->images = (int)(px.shape.rows / MC_QUERIES);
-		pt->flops = 0;
-		for (int k = 0; k < pt->images; k++) {
-			const int w = k ? px.w2 : px.w, h = k ? px.h2 : px.h;
-			pt->flops += pass_flops((double)(w / MC_PATCH) * (h / MC_PATCH));
-		}
+		pt->flops = rvb_minicpmv_flops(&px);
 		rvi_pixels_free(&px);
 	}
 	pt->side = side;
@@ -190,17 +198,21 @@ int rvb_bench_minicpmv(const rvb_opts *o)
 	int rc = rvb_cache_dir(o, dir, sizeof(dir), &err);
 	if (rc == RV_OK) {
 		snprintf(path, sizeof(path), "%s/minicpmv-2.6-vision-random-v1-f16.gguf", dir);
-		rc = build(&w);
+		rc = rvb_minicpmv_build(&w);
 		bool made;
 		rc = rc != RV_OK ? rvi_errorf(&err, rc, "out of memory describing the projector")
 		                 : rvb_materialize(&w, dir, path, 0x3c9f0000ull, &made, &err);
 	}
 	rvb_gguf_free(&w);
+	rvb_opts fo = *o; /* the text side's run (families.c) */
+	fo.families = "minicpmv-2.6";
 	if (rc != RV_OK || o->generate_only) {
 		if (rc == RV_OK)
 			printf("%s\n", path);
 		else
 			fprintf(stderr, "rlaifv-bench: %s\n", err.msg);
+		if (rc == RV_OK && !o->model)
+			return rvb_bench_families(&fo);
 		return rc == RV_OK ? BENCH_EXIT_OK : BENCH_EXIT_MODEL;
 	}
 	rvi_gguf *g = NULL;
@@ -258,6 +270,12 @@ int rvb_bench_minicpmv(const rvb_opts *o)
 		rvb_apply_limits(&rep);
 		printf("\n");
 		rvb_print_table(stdout, &rep);
+	} else {
+		/* the text side: a Qwen2-7B-shaped model, the image's rows
+		 * cached, through families.c's measurements */
+		printf("\n");
+		fflush(stdout);
+		return rvb_bench_families(&fo);
 	}
 	return fflush(stdout) == 0 ? BENCH_EXIT_OK : BENCH_EXIT_RUNTIME;
 }
