@@ -15,7 +15,7 @@
 #include "src/prompt.h"
 #include "rlaifv.h"
 #include "src/sampler.h"
-#include "tests/testref.h"
+#include "tests/vlmcheck.h"
 #include "tests/testutil.h"
 
 #define TOL_F32 1e-3
@@ -75,7 +75,7 @@ static void check_prompt_ids(rv_context *ctx, const rv_prompt *p, const tu_json 
 static void check_first_top5(rv_context *ctx, const rv_prompt *p, const tu_json *top,
                              const char *name)
 {
-	if (tr_prefill(ctx, p, name) != RV_OK)
+	if (vc_prefill(ctx, p, name) != RV_OK)
 		return;
 	const int64_t nv = ctx->model->info.n_vocab;
 	int found = 0;
@@ -93,8 +93,8 @@ static void check_first_top5(rv_context *ctx, const rv_prompt *p, const tu_json 
 static void check_greedy(rv_context *ctx, const rv_prompt *p, const tu_json *ref, const fixture *f)
 {
 	const double ms =
-	    tr_check_greedy(ctx, p, ref, f->tol, f->exact_tokens ? TR_ALL_TOKENS : TR_FIRST_OR_TIE,
-	                    (int)tu_json_get(ref, "tokens.n_positions")->num, f->ref);
+	    vc_greedy(ctx, p, ref, f->tol, f->exact_tokens ? VC_ALL_TOKENS : VC_FIRST_OR_TIE,
+	              (int)tu_json_get(ref, "tokens.n_positions")->num, f->ref);
 	CHECK(ms > 0, "no image encode time");
 }
 
@@ -149,9 +149,9 @@ static void check_scored_candidates(rv_context *ctx, const rv_prompt *p, const t
 	CHECK(rc == RV_OK, "prefill: %s", rv_context_error(ctx));
 
 	if (rc == RV_OK)
-		tr_check_scored(ctx, cands, "tokens", "token_logprobs",
-		                (int)tu_json_get(same, "best_by_mean_logprob")->num, f->tol,
-		                f->ref);
+		vc_score_candidates(ctx, cands, "tokens", "token_logprobs",
+		                    (int)tu_json_get(same, "best_by_mean_logprob")->num, f->tol,
+		                    f->ref);
 	free(parts[0].tokens);
 	free(parts[2].tokens);
 	rvi_prompt_free(&pr);

@@ -20,9 +20,8 @@
 #include "src/bestofn.h"
 #include "src/prompt.h"
 #include "rlaifv.h"
-#include "tests/testref.h"
-#include "tests/testutil.h"
 #include "tests/vlmcheck.h"
+#include "tests/testutil.h"
 
 #define TOL_F32 1e-3
 #define TOL_Q8  0.25
@@ -96,8 +95,7 @@ static void run_text(const char *model, const char *ref_name, double tol, bool e
 		char name[256];
 		snprintf(name, sizeof(name), "%s \"%s\"", ref_name, p.text);
 		check_prompt(ctx, &p, tu_json_get(pj, "prompt_ids"), NULL, name);
-		tr_check_greedy(ctx, &p, pj, tol, exact ? TR_ALL_TOKENS : TR_FIRST_OR_TIE, -1,
-		                name);
+		vc_greedy(ctx, &p, pj, tol, exact ? VC_ALL_TOKENS : VC_FIRST_OR_TIE, -1, name);
 	}
 	rv_context_free(ctx);
 	rv_model_free(m);
@@ -222,14 +220,8 @@ static void check_vision(const rv_model *model, const fixture *f, const tu_json 
 /* Teacher-forced log-probs of the reference's fixed continuations right
  * after the image prompt (their M-RoPE positions continue after the
  * prompt's largest), and the best by mean log-prob. */
-static void check_scores(rv_context *ctx, const rv_prompt *p, const tu_json *ref, double tol,
-                         const char *name)
-{
-	const tu_json *best = tu_json_get(ref, "scored_candidates.best_by_mean_logprob");
-	if (tr_prefill(ctx, p, name) == RV_OK)
-		tr_check_scored(ctx, tu_json_get(ref, "scored_candidates.candidates"), "ids",
-		                "logprobs", best ? (int)best->num : -1, tol, name);
-}
+static const vc_scored_keys scored_keys = {"scored_candidates.candidates", "ids", "logprobs",
+                                           "scored_candidates.best_by_mean_logprob"};
 
 static void run_image(const fixture *f, bool q8)
 {
@@ -250,9 +242,9 @@ static void run_image(const fixture *f, bool q8)
 		rv_prompt p = {"describe", images, 1, "gguf", NULL};
 		check_prompt(ctx, &p, tu_json_get(ref, "tokens.ids"), tu_json_get(ref, "tokens"),
 		             rel);
-		tr_check_greedy(ctx, &p, ref, q8 ? TOL_Q8 : TOL_F32,
-		                q8 ? TR_FIRST_OR_TIE : TR_ALL_TOKENS, -1, rel);
-		check_scores(ctx, &p, ref, q8 ? TOL_Q8 : TOL_F32, rel);
+		vc_greedy(ctx, &p, ref, q8 ? TOL_Q8 : TOL_F32, q8 ? VC_FIRST_OR_TIE : VC_ALL_TOKENS,
+		          -1, rel);
+		vc_scored(ctx, &p, ref, &scored_keys, q8 ? TOL_Q8 : TOL_F32, rel);
 		if (!q8 && f == &fixtures[2]) /* three windows, a 10x3 grid */
 			vc_bestofn(ctx, &p, NULL, 1e-4, rel);
 	}
