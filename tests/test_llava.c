@@ -29,24 +29,7 @@ typedef struct fixture {
 	bool exact_tokens;
 } fixture;
 
-static rv_context *open_llava(const char *text_model, rv_model **m)
-{
-	char err[512];
-	rv_model_params mp = rv_model_default_params();
-	mp.n_threads = 2;
-	*m = NULL;
-	CHECK(rv_model_load(tu_data(text_model), &mp, m, err, sizeof(err)) == RV_OK, "%s", err);
-	if (!*m)
-		return NULL;
-	CHECK(rv_model_load_mmproj(*m, tu_data("tiny-llava-mmproj-f32.gguf"), err, sizeof(err)) ==
-	          RV_OK,
-	      "%s", err);
-	rv_context_params cp = rv_context_default_params();
-	cp.no_cache = 1;
-	rv_context *ctx = NULL;
-	CHECK(rv_context_new(*m, &cp, &ctx, err, sizeof(err)) == RV_OK, "%s", err);
-	return ctx;
-}
+#define MMPROJ "tiny-llava-mmproj-f32.gguf"
 
 /* Prompt ids with the image's place as -200, as the reference writes them. */
 static void check_prompt_ids(rv_context *ctx, const rv_prompt *p, const tu_json *want,
@@ -162,7 +145,7 @@ static void run_fixture(const fixture *f)
 	tu_json *ref = tu_json_load(tu_data(f->ref));
 	CHECK(ref != NULL, "%s", f->ref);
 	rv_model *m;
-	rv_context *ctx = open_llava(f->text_model, &m);
+	rv_context *ctx = vc_open(f->text_model, MMPROJ, &m);
 	if (ref && ctx) {
 		const char *images[1] = {tu_data(f->image)};
 		char path[4096];
@@ -208,7 +191,7 @@ static void check_errors(void)
 	rv_context_free(ctx);
 	rv_model_free(m);
 
-	ctx = open_llava("tiny-llava-text-f32.gguf", &m);
+	ctx = vc_open("tiny-llava-text-f32.gguf", MMPROJ, &m);
 	if (!ctx) {
 		rv_model_free(m);
 		return;
