@@ -816,6 +816,8 @@ static void test_refused(void)
 	    {"[{\"type\":\"file\",\"path\":\"a\\\\..\\\\x-Q4_K_M.gguf\",\"size\":1}]",
 	     "unsafe path"},
 	    {"[{\"type\":\"file\",\"path\":\"x\\u0000-Q4_K_M.gguf\",\"size\":1}]", "malformed"},
+	    {"[{\"type\":\"file\",\"path\":\"x\\u00g1-Q4_K_M.gguf\",\"size\":1}]", "malformed"},
+	    {"[{\"type\":\"file\",\"path\":\"x\\u00", "malformed"},
 	    {"[{\"type\":\"file\",\"path\":\"x-Q4_K_M.gguf\",\"size\":-1}]", "malformed"},
 	    {"[{\"type\":\"file\",\"path\":\"x-Q4_K_M.gguf\",\"size\":1e9}]", "malformed"},
 	    {"[{\"type\":\"file\",\"path\":\"x-Q4_K_M.gguf\",\"size\":99999999999999999999999}]",

@@ -15,7 +15,7 @@
 #include "src/prompt.h"
 #include "rlaifv.h"
 #include "src/sampler.h"
-#include "tests/testref.h"
+#include "tests/vlmcheck.h"
 #include "tests/testutil.h"
 
 #define TOL_F32 1e-3
@@ -29,24 +29,7 @@ typedef struct fixture {
 	bool exact_tokens;
 } fixture;
 
-static rv_context *open_llava(const char *text_model, rv_model **m)
-{
-	char err[512];
-	rv_model_params mp = rv_model_default_params();
-	mp.n_threads = 2;
-	*m = NULL;
-	CHECK(rv_model_load(tu_data(text_model), &mp, m, err, sizeof(err)) == RV_OK, "%s", err);
-	if (!*m)
-		return NULL;
-	CHECK(rv_model_load_mmproj(*m, tu_data("tiny-llava-mmproj-f32.gguf"), err, sizeof(err)) ==
-	          RV_OK,
-	      "%s", err);
-	rv_context_params cp = rv_context_default_params();
-	cp.no_cache = 1;
-	rv_context *ctx = NULL;
-	CHECK(rv_context_new(*m, &cp, &ctx, err, sizeof(err)) == RV_OK, "%s", err);
-	return ctx;
-}
+#define MMPROJ "tiny-llava-mmproj-f32.gguf"
 
 /* Prompt ids with the image's place as -200, as the reference writes them. */
 static void check_prompt_ids(rv_context *ctx, const rv_prompt *p, const tu_json *want,
@@ -75,7 +58,7 @@ static void check_prompt_ids(rv_context *ctx, const rv_prompt *p, const tu_json 
 static void check_first_top5(rv_context *ctx, const rv_prompt *p, const tu_json *top,
                              const char *name)
 {
-	if (tr_prefill(ctx, p, name) != RV_OK)
+	if (vc_prefill(ctx, p, name) != RV_OK)
 		return;
 	const int64_t nv = ctx->model->info.n_vocab;
 	int found = 0;
@@ -93,8 +76,8 @@ static void check_first_top5(rv_context *ctx, const rv_prompt *p, const tu_json 
 static void check_greedy(rv_context *ctx, const rv_prompt *p, const tu_json *ref, const fixture *f)
 {
 	const double ms =
-	    tr_check_greedy(ctx, p, ref, f->tol, f->exact_tokens ? TR_ALL_TOKENS : TR_FIRST_OR_TIE,
-	                    (int)tu_json_get(ref, "tokens.n_positions")->num, f->ref);
+	    vc_greedy(ctx, p, ref, f->tol, f->exact_tokens ? VC_ALL_TOKENS : VC_FIRST_OR_TIE,
+	              (int)tu_json_get(ref, "tokens.n_positions")->num, f->ref);
 	CHECK(ms > 0, "no image encode time");
 }
 
@@ -149,9 +132,9 @@ static void check_scored_candidates(rv_context *ctx, const rv_prompt *p, const t
 	CHECK(rc == RV_OK, "prefill: %s", rv_context_error(ctx));
 
 	if (rc == RV_OK)
-		tr_check_scored(ctx, cands, "tokens", "token_logprobs",
-		                (int)tu_json_get(same, "best_by_mean_logprob")->num, f->tol,
-		                f->ref);
+		vc_score_candidates(ctx, cands, "tokens", "token_logprobs",
+		                    (int)tu_json_get(same, "best_by_mean_logprob")->num, f->tol,
+		                    f->ref);
 	free(parts[0].tokens);
 	free(parts[2].tokens);
 	rvi_prompt_free(&pr);
@@ -162,7 +145,7 @@ static void run_fixture(const fixture *f)
 	tu_json *ref = tu_json_load(tu_data(f->ref));
 	CHECK(ref != NULL, "%s", f->ref);
 	rv_model *m;
-	rv_context *ctx = open_llava(f->text_model, &m);
+	rv_context *ctx = vc_open(f->text_model, MMPROJ, &m);
 	if (ref && ctx) {
 		const char *images[1] = {tu_data(f->image)};
 		char path[4096];
@@ -208,7 +191,7 @@ static void check_errors(void)
 	rv_context_free(ctx);
 	rv_model_free(m);
 
-	ctx = open_llava("tiny-llava-text-f32.gguf", &m);
+	ctx = vc_open("tiny-llava-text-f32.gguf", MMPROJ, &m);
 	if (!ctx) {
 		rv_model_free(m);
 		return;

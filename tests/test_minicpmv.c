@@ -249,7 +249,8 @@ static void test_text_model(const char *text)
 		const tu_json *ids = tu_json_get(ref, "tokens.ids");
 		vc_prompt_ids(ctx, &p, ids, UNK_ID, name);
 		vc_first_top10(ctx, &p, tu_json_get(ref, "first_position_top10"), tol, f32, name);
-		vc_greedy(ctx, &p, ref, tol, f32, name, ids ? (int)ids->n : -1);
+		vc_greedy(ctx, &p, ref, tol, f32 ? VC_ALL_TOKENS : VC_FIRST_TOKEN,
+		          ids ? (int)ids->n : -1, name);
 		if (f32) /* Q8_0: the reference's candidates score its own activations */
 			vc_scored(ctx, &p, ref, &scored_keys, tol, name);
 		tu_json_free(ref);
@@ -268,7 +269,8 @@ static void test_text_model(const char *text)
 		vc_prompt_ids(ctx, &p, ids, UNK_ID, refname);
 		vc_first_top10(ctx, &p, tu_json_get(ref, "first_position_top10"), tol, f32,
 		               refname);
-		vc_greedy(ctx, &p, ref, tol, f32, refname, ids ? (int)ids->n : -1);
+		vc_greedy(ctx, &p, ref, tol, f32 ? VC_ALL_TOKENS : VC_FIRST_TOKEN,
+		          ids ? (int)ids->n : -1, refname);
 		if (f32)
 			vc_scored(ctx, &p, ref, &scored_keys, tol, refname);
 	}

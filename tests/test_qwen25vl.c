@@ -20,32 +20,12 @@
 #include "src/bestofn.h"
 #include "src/prompt.h"
 #include "rlaifv.h"
-#include "tests/testref.h"
-#include "tests/testutil.h"
 #include "tests/vlmcheck.h"
+#include "tests/testutil.h"
 
 #define TOL_F32 1e-3
 #define TOL_Q8  0.25
-
-static rv_context *open_model(const char *text_model, bool vision, rv_model **m)
-{
-	char err[512];
-	rv_model_params mp = rv_model_default_params();
-	mp.n_threads = 2;
-	*m = NULL;
-	CHECK(rv_model_load(tu_data(text_model), &mp, m, err, sizeof(err)) == RV_OK, "%s", err);
-	if (!*m)
-		return NULL;
-	if (vision)
-		CHECK(rv_model_load_mmproj(*m, tu_data("qwen25vl/tiny-qwen25vl-mmproj-f32.gguf"),
-		                           err, sizeof(err)) == RV_OK,
-		      "%s", err);
-	rv_context_params cp = rv_context_default_params();
-	cp.no_cache = 1;
-	rv_context *ctx = NULL;
-	CHECK(rv_context_new(*m, &cp, &ctx, err, sizeof(err)) == RV_OK, "%s", err);
-	return ctx;
-}
+#define MMPROJ  "qwen25vl/tiny-qwen25vl-mmproj-f32.gguf"
 
 /* Prompt ids (image rows as the <|image_pad|> id) and positions. */
 static void check_prompt(rv_context *ctx, const rv_prompt *p, const tu_json *ids,
@@ -88,7 +68,7 @@ static void run_text(const char *model, const char *ref_name, double tol, bool e
 	tu_json *ref = tu_json_load(tu_data(ref_name));
 	CHECK(ref != NULL, "%s", ref_name);
 	rv_model *m;
-	rv_context *ctx = open_model(model, false, &m);
+	rv_context *ctx = vc_open(model, NULL, &m);
 	const tu_json *prompts = ref ? tu_json_get(ref, "prompts") : NULL;
 	for (size_t i = 0; ctx && prompts && i < prompts->n; i++) {
 		const tu_json *pj = tu_json_at(prompts, i);
@@ -96,8 +76,7 @@ static void run_text(const char *model, const char *ref_name, double tol, bool e
 		char name[256];
 		snprintf(name, sizeof(name), "%s \"%s\"", ref_name, p.text);
 		check_prompt(ctx, &p, tu_json_get(pj, "prompt_ids"), NULL, name);
-		tr_check_greedy(ctx, &p, pj, tol, exact ? TR_ALL_TOKENS : TR_FIRST_OR_TIE, -1,
-		                name);
+		vc_greedy(ctx, &p, pj, tol, exact ? VC_ALL_TOKENS : VC_FIRST_OR_TIE, -1, name);
 	}
 	rv_context_free(ctx);
 	rv_model_free(m);
@@ -222,14 +201,8 @@ static void check_vision(const rv_model *model, const fixture *f, const tu_json 
 /* Teacher-forced log-probs of the reference's fixed continuations right
  * after the image prompt (their M-RoPE positions continue after the
  * prompt's largest), and the best by mean log-prob. */
-static void check_scores(rv_context *ctx, const rv_prompt *p, const tu_json *ref, double tol,
-                         const char *name)
-{
-	const tu_json *best = tu_json_get(ref, "scored_candidates.best_by_mean_logprob");
-	if (tr_prefill(ctx, p, name) == RV_OK)
-		tr_check_scored(ctx, tu_json_get(ref, "scored_candidates.candidates"), "ids",
-		                "logprobs", best ? (int)best->num : -1, tol, name);
-}
+static const vc_scored_keys scored_keys = {"scored_candidates.candidates", "ids", "logprobs",
+                                           "scored_candidates.best_by_mean_logprob"};
 
 static void run_image(const fixture *f, bool q8)
 {
@@ -238,9 +211,9 @@ static void run_image(const fixture *f, bool q8)
 	tu_json *ref = tu_json_load(tu_data(rel));
 	CHECK(ref != NULL, "%s", rel);
 	rv_model *m;
-	rv_context *ctx = open_model(q8 ? "qwen25vl/tiny-qwen25vl-text-q8_0.gguf"
-	                                : "qwen25vl/tiny-qwen25vl-text-f32.gguf",
-	                             true, &m);
+	rv_context *ctx = vc_open(q8 ? "qwen25vl/tiny-qwen25vl-text-q8_0.gguf"
+	                             : "qwen25vl/tiny-qwen25vl-text-f32.gguf",
+	                          MMPROJ, &m);
 	if (ref && ctx) {
 		if (!q8)
 			check_vision(m, f, ref);
@@ -250,9 +223,9 @@ static void run_image(const fixture *f, bool q8)
 		rv_prompt p = {"describe", images, 1, "gguf", NULL};
 		check_prompt(ctx, &p, tu_json_get(ref, "tokens.ids"), tu_json_get(ref, "tokens"),
 		             rel);
-		tr_check_greedy(ctx, &p, ref, q8 ? TOL_Q8 : TOL_F32,
-		                q8 ? TR_FIRST_OR_TIE : TR_ALL_TOKENS, -1, rel);
-		check_scores(ctx, &p, ref, q8 ? TOL_Q8 : TOL_F32, rel);
+		vc_greedy(ctx, &p, ref, q8 ? TOL_Q8 : TOL_F32, q8 ? VC_FIRST_OR_TIE : VC_ALL_TOKENS,
+		          -1, rel);
+		vc_scored(ctx, &p, ref, &scored_keys, q8 ? TOL_Q8 : TOL_F32, rel);
 		if (!q8 && f == &fixtures[2]) /* three windows, a 10x3 grid */
 			vc_bestofn(ctx, &p, NULL, 1e-4, rel);
 	}
@@ -401,7 +374,7 @@ static void check_qwen2vl(void)
 		int64_t gh, gw;
 	} imgs[] = {{"shapes_64x48", 4, 4}, {"wide_294x84", 6, 20}, {"tall_140x170", 12, 10}};
 	rv_model *m = NULL;
-	rv_context *ctx = open_model("qwen25vl/tiny-qwen25vl-text-f32.gguf", false, &m);
+	rv_context *ctx = vc_open("qwen25vl/tiny-qwen25vl-text-f32.gguf", NULL, &m);
 	char err[512];
 	CHECK(m && rv_model_load_mmproj(m, tu_data("qwen2vl/tiny-qwen2vl-mmproj-f32.gguf"), err,
 	                                sizeof(err)) == RV_OK,

@@ -2,7 +2,8 @@
  * against a Hugging Face reference JSON: prompt ids with image rows, the
  * first position's top 10, greedy tokens and log-probs, teacher-forced
  * candidate scores, and best-of-N against solo runs and a reference
- * model. Each counts through CHECK (testutil.h). */
+ * model. Each counts through CHECK (testutil.h). They call the library
+ * (link the internal one); testutil.h's helpers do not. */
 #ifndef RLAIFV_VLMCHECK_H
 #define RLAIFV_VLMCHECK_H
 
@@ -15,6 +16,11 @@
  * NULL) and a context without the image cache; NULL on failure. */
 rv_context *vc_open(const char *text, const char *mmproj, rv_model **m);
 
+/* Prepares p in ctx, encodes its images afresh and prefills it: ctx's
+ * logits are then the first generated position's. RV_OK, or the status
+ * (checked, naming name). */
+int vc_prefill(rv_context *ctx, const rv_prompt *p, const char *name);
+
 /* Our prompt's ids, with image_id for every image row, are want's. */
 void vc_prompt_ids(rv_context *ctx, const rv_prompt *p, const tu_json *want, int image_id,
                    const char *name);
@@ -25,11 +31,23 @@ void vc_prompt_ids(rv_context *ctx, const rv_prompt *p, const tu_json *want, int
 void vc_first_top10(rv_context *ctx, const rv_prompt *p, const tu_json *top, double tol,
                     bool same_order, const char *name);
 
-/* ref's greedy.ids and greedy.logprobs: exact, every token equal, else
- * the first; log-probs within tol while the tokens agree; the prompt
- * takes n_positions. */
-void vc_greedy(rv_context *ctx, const rv_prompt *p, const tu_json *ref, double tol, bool exact,
-               const char *name, int n_positions);
+/* How far greedy ids must follow the reference's. */
+typedef enum vc_greedy_rule {
+	VC_ALL_TOKENS,  /* every one */
+	VC_FIRST_TOKEN, /* the first */
+	/* the first, or a near tie: our first token within tol of the
+	 * reference's best in its first_position_top10 (quantized
+	 * activations may flip one) */
+	VC_FIRST_OR_TIE,
+} vc_greedy_rule;
+
+/* Greedy decoding of p (no stop at EOS) against ref's greedy.ids and
+ * greedy.logprobs: the ids as rule says, the log-probs within tol while
+ * the ids agree, and with n_positions >= 0 the prompt's positions. Prints
+ * a summary line; returns the image encode time (ms), -1 when generation
+ * failed. */
+double vc_greedy(rv_context *ctx, const rv_prompt *p, const tu_json *ref, double tol,
+                 vc_greedy_rule rule, int n_positions, const char *name);
 
 /* Where a reference JSON keeps its scored candidates: the array, each
  * candidate's token and log-prob arrays, and the index of the best by
@@ -38,8 +56,15 @@ typedef struct vc_scored_keys {
 	const char *candidates, *tokens, *logprobs, *best;
 } vc_scored_keys;
 
-/* The candidates scored by teacher forcing right after the prompt, within
- * tol, and the best by mean log-prob the same. */
+/* The continuations cands (objects with the ids under tok_key and the
+ * reference's log-probs under lp_key) scored by teacher forcing after the
+ * prompt ctx has prefilled: every log-prob within tol of the reference's,
+ * and best (an index) the best by mean log-prob. */
+void vc_score_candidates(rv_context *ctx, const tu_json *cands, const char *tok_key,
+                         const char *lp_key, int best, double tol, const char *name);
+
+/* vc_prefill of p, then vc_score_candidates of ref's candidates as k
+ * names them. */
 void vc_scored(rv_context *ctx, const rv_prompt *p, const tu_json *ref, const vc_scored_keys *k,
                double tol, const char *name);
 

@@ -71,13 +71,11 @@ static char *arena_put(parser *p, char c)
 	return &d->arena[d->used++];
 }
 
-static int hex4(parser *p, unsigned *out)
+int cj_hex4(const char *s, unsigned *out)
 {
-	if (p->len - p->pos < 4)
-		return fail(p, "truncated \\u escape");
 	unsigned v = 0;
 	for (int i = 0; i < 4; i++) {
-		char c = p->s[p->pos + i];
+		const char c = s[i];
 		v <<= 4;
 		if (c >= '0' && c <= '9')
 			v |= (unsigned)(c - '0');
@@ -86,10 +84,19 @@ static int hex4(parser *p, unsigned *out)
 		else if (c >= 'A' && c <= 'F')
 			v |= (unsigned)(c - 'A' + 10);
 		else
-			return fail(p, "bad \\u escape");
+			return -1;
 	}
-	p->pos += 4;
 	*out = v;
+	return 0;
+}
+
+static int hex4(parser *p, unsigned *out)
+{
+	if (p->len - p->pos < 4)
+		return fail(p, "truncated \\u escape");
+	if (cj_hex4(p->s + p->pos, out))
+		return fail(p, "bad \\u escape");
+	p->pos += 4;
 	return 0;
 }
 

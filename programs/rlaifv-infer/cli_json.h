@@ -41,4 +41,8 @@ const cj_node *cj_get(const cj_doc *doc, const cj_node *obj, const char *key);
  * fraction or exponent); stores it in *out. */
 int cj_integer(const cj_node *v, long long lo, long long hi, long long *out);
 
+/* The four hex digits at s (a \u escape's, either case) into *out: 0, or
+ * -1 on any other character (*out untouched). Reads exactly 4 bytes. */
+int cj_hex4(const char *s, unsigned *out);
+
 #endif

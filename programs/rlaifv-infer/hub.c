@@ -35,6 +35,7 @@
 #include <curl/curl.h>
 #endif
 
+#include "programs/rlaifv-infer/cli_json.h"
 #include "programs/rlaifv-infer/hub.h"
 #include "src/sha256.h"
 
@@ -562,22 +563,11 @@ static void put_utf8(char *out, size_t *k, size_t cap, unsigned cp, json *j)
 static unsigned js_hex4(json *j)
 {
 	unsigned v = 0;
-	if (j->end - j->p < 4) {
+	if (j->end - j->p < 4 || cj_hex4(j->p, &v)) {
 		j->bad = 1;
 		return 0;
 	}
-	for (int i = 0; i < 4; i++) {
-		char c = *j->p++;
-		v <<= 4;
-		if (c >= '0' && c <= '9')
-			v |= (unsigned)(c - '0');
-		else if (c >= 'a' && c <= 'f')
-			v |= (unsigned)(c - 'a' + 10);
-		else if (c >= 'A' && c <= 'F')
-			v |= (unsigned)(c - 'A' + 10);
-		else
-			j->bad = 1;
-	}
+	j->p += 4;
 	return v;
 }
 
