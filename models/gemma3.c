@@ -31,7 +31,7 @@
 
 /* ---- loading ----------------------------------------------------------- */
 
-static const rvi_llama_variant gemma3_variant = {"gemma3", false, true, true};
+static const rvi_llama_variant gemma3_variant = {"gemma3", false, true, true, false};
 
 /* HF sliding_window_pattern: layer il is global when (il + 1) % 6 == 0.
  * Files may say otherwise with attention.sliding_window_pattern, a period

@@ -122,7 +122,7 @@ static uint64_t weight_bytes(const rvi_weight *w)
 
 int rvi_llama_load(rvi_llama *m, const rvi_gguf *g, rvi_err *err)
 {
-	static const rvi_llama_variant llama = {"llama", false, false, false};
+	static const rvi_llama_variant llama = {"llama", false, false, false, false};
 	return rvi_llama_load_variant(m, g, &llama, err);
 }
 

@@ -14,8 +14,8 @@
 #include "models/loader.h"
 #include "models/qwen2.h"
 
-static const rvi_llama_variant qwen2 = {"qwen2", true, true, false};
-static const rvi_llama_variant qwen2vl = {"qwen2vl", true, true, false};
+static const rvi_llama_variant qwen2 = {"qwen2", true, true, false, false};
+static const rvi_llama_variant qwen2vl = {"qwen2vl", true, true, false, false};
 /* Qwen3 (the LLM of MiniCPM-V 4.5): no q, k, v biases; per-head RMSNorm of
  * q and k before RoPE; the head width is qwen3.attention.key_length (128
  * in the released models), which need not be n_embd / n_head. */
