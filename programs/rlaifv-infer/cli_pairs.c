@@ -19,9 +19,16 @@ static int finished(const rv_candidate *c)
 	return c->finish_reason == RV_FINISH_EOS && isfinite(c->score);
 }
 
-static void number(FILE *f, double v)
+/* ,"key":"text" and ,"key":number (finite: as the --json scores print) */
+static void text_member(FILE *f, const char *key, const char *text)
 {
-	fprintf(f, "%.9g", v);
+	fprintf(f, ",\"%s\":", key);
+	cli_json_string(f, text);
+}
+
+static void number_member(FILE *f, const char *key, double v)
+{
+	fprintf(f, ",\"%s\":%.9g", key, v);
 }
 
 int cli_write_pair(FILE *f, const cli_opts *o, const char *id, const char *const *images,
@@ -55,26 +62,18 @@ int cli_write_pair(FILE *f, const cli_opts *o, const char *id, const char *const
 		}
 		fputc(']', f);
 	}
-	fputs(",\"question\":", f);
-	cli_json_string(f, question);
-	fputs(",\"chosen\":", f);
-	cli_json_string(f, best->text);
-	fputs(",\"rejected\":", f);
-	cli_json_string(f, worst->text);
-	fputs(",\"chosen_score\":", f);
-	number(f, best->score);
-	fputs(",\"rejected_score\":", f);
-	number(f, worst->score);
-	fputs(",\"model\":", f);
-	cli_json_string(f, model);
-	fputs(",\"reward\":", f);
+	text_member(f, "question", question);
+	text_member(f, "chosen", best->text);
+	text_member(f, "rejected", worst->text);
+	number_member(f, "chosen_score", best->score);
+	number_member(f, "rejected_score", worst->score);
+	text_member(f, "model", model);
 	if (o->ref_model) {
-		cli_json_string(f, o->score == RV_SCORE_SUM ? "rlaifv-logratio-sum"
-		                                            : "rlaifv-logratio");
-		fputs(",\"beta\":", f);
-		number(f, o->beta);
+		text_member(f, "reward",
+		            o->score == RV_SCORE_SUM ? "rlaifv-logratio-sum" : "rlaifv-logratio");
+		number_member(f, "beta", o->beta);
 	} else {
-		cli_json_string(f, o->score == RV_SCORE_SUM ? "sum-logprob" : "mean-logprob");
+		text_member(f, "reward", o->score == RV_SCORE_SUM ? "sum-logprob" : "mean-logprob");
 	}
 	fputs("}\n", f);
 	return 1;
