@@ -13,7 +13,7 @@
 # own in build-scale/. Prints one PASS:/FAIL:/SKIP: line per check; exits
 # non-zero if any failed. Takes well under a minute once installed.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 top=$(pwd)
 status=0
 pass() { echo "PASS: $*"; }
@@ -38,7 +38,7 @@ fi
 
 build=${RLAIFV_BUILD:-build-ci}
 if [ ! -x "$build/rlaifv-infer" ]; then
-	build=build-scale
+	build="build-scale"
 	if ! { [ -x "$build/rlaifv-infer" ] || { autoreconf -fi >/dev/null 2>&1 && mkdir -p "$build" &&
 		(cd "$build" && ../configure --quiet >configure.log 2>&1 && make -j"$(nproc)" >make.log 2>&1); }; }; then
 		fail "build in $build"
