@@ -84,10 +84,15 @@ typedef struct cli_opts {
 	const char *output;   /* --output OUT.jsonl, NULL: stdout */
 	int resume;           /* --resume: skip the ids already in OUT */
 	int shard_i, shard_n; /* --shard I/N: tasks whose index mod N == I */
+	const char *pairs;    /* --pairs PAIRS.jsonl: preference pairs (cli_pairs.c) */
 } cli_opts;
 
 /* --batch: the tasks file's results, one JSON line each (cli_batch.c). */
 int cli_run_batch(const cli_opts *o);
+/* --pairs: the line of r's best and worst finished candidates (distinct
+ * texts) for the task id (JSON text); 1 if written, 0 if r has no pair. */
+int cli_write_pair(FILE *f, const cli_opts *o, const char *id, const char *const *images,
+                   int n_images, const char *question, const rv_result *r);
 
 /* cli.c: loads one model (and its projector when mmproj is not NULL) and
  * makes its context; an exit code, the message printed. */

@@ -93,6 +93,7 @@ static void usage(FILE *f)
 	    "      --output FILE       --batch: write the results here (default stdout)\n"
 	    "      --resume            --batch: keep FILE's results, run only the others\n"
 	    "      --shard I/N         --batch: only the tasks whose index mod N is I\n"
+	    "      --pairs FILE        --batch: write best/worst preference pairs here\n"
 	    "  -h, --help              show this help\n"
 	    "      --version           show version, kernel set and BLAS\n"
 	    "\n"
@@ -180,6 +181,7 @@ enum long_only {
 	OPT_OUTPUT,
 	OPT_RESUME,
 	OPT_SHARD,
+	OPT_PAIRS,
 };
 
 static const struct option long_options[] = {
@@ -233,6 +235,7 @@ static const struct option long_options[] = {
     {"output", required_argument, 0, OPT_OUTPUT},
     {"resume", no_argument, 0, OPT_RESUME},
     {"shard", required_argument, 0, OPT_SHARD},
+    {"pairs", required_argument, 0, OPT_PAIRS},
     {"help", no_argument, 0, 'h'},
     {"version", no_argument, 0, OPT_VERSION},
     {0, 0, 0, 0},
@@ -402,6 +405,9 @@ static int take_option(int c, const char *arg, cli_opts *o)
 		return 0;
 	case OPT_SHARD:
 		return parse_shard(arg, o);
+	case OPT_PAIRS:
+		o->pairs = arg;
+		return 0;
 	case 'h':
 		usage(stdout);
 		return EXIT_OK;
@@ -472,8 +478,9 @@ int cli_parse_args(int argc, char **argv, cli_opts *o)
 		fprintf(stderr, "rlaifv-infer: no model: give -m MODEL.gguf or set RLAIFV_MODEL\n");
 		return EXIT_USAGE;
 	}
-	if ((o->output || o->resume || o->shard_n) && !o->batch) {
-		fprintf(stderr, "rlaifv-infer: --output, --resume and --shard go with --batch\n");
+	if ((o->output || o->resume || o->shard_n || o->pairs) && !o->batch) {
+		fprintf(stderr,
+		        "rlaifv-infer: --output, --resume, --shard and --pairs go with --batch\n");
 		return EXIT_USAGE;
 	}
 	if (o->batch && (o->prompt || o->n_images || o->json || o->tokenize || o->detokenize)) {

@@ -215,6 +215,36 @@ static char **done_ids(const char *path, int *n_done)
 	return out;
 }
 
+/* --resume with --pairs: keeps the whole lines of PAIRS whose id is done
+ * (a pair written just before a kill belongs to a task that runs again). */
+static int keep_pairs(const char *path, char **done, int n_done)
+{
+	if (access(path, F_OK) != 0)
+		return 0;
+	size_t len;
+	char *buf = read_file(path, &len);
+	if (!buf)
+		return -1;
+	while (len > 0 && buf[len - 1] != '\n')
+		len--;
+	int n, r = -1;
+	task *t = split_tasks(buf, len, &n);
+	FILE *f = t ? fopen(path, "w") : NULL;
+	for (int i = 0; f && i < n; i++)
+		if (t[i].id && bsearch(&t[i].id, done, (size_t)n_done, sizeof(*done), cmp_str))
+			fprintf(f, "%s\n", t[i].line);
+	if (f && fclose(f) == 0)
+		r = 0;
+	else
+		fprintf(stderr, "rlaifv-infer: %s: %s\n", path,
+		        t ? strerror(errno) : "out of memory");
+	for (int i = 0; t && i < n; i++)
+		free(t[i].id);
+	free(t);
+	free(buf);
+	return r;
+}
+
 /* The error record of a task: {"id":...,"error":{"code":...,"message":...}}. */
 static void error_record(FILE *f, const task *t, const char *code, const char *message)
 {
@@ -385,6 +415,7 @@ typedef struct batch {
 	int have_mmproj;
 	const char *dir; /* the tasks file's folder */
 	FILE *out;
+	FILE *pairs; /* --pairs, or NULL */
 	char (*paths)[4096];
 } batch;
 
@@ -430,6 +461,12 @@ static int run_task(batch *b, const task *t)
 	                    b->o->parse_special_user};
 	rv_result res;
 	rv_status st = rv_generate_prompt(b->ctx, &prompt, &gp, &res);
+	if (st == RV_OK && b->pairs) {
+		/* before the result: a kill between the two leaves a pair whose
+		 * task --resume runs again, and keep_pairs drops it first */
+		cli_write_pair(b->pairs, b->o, t->id, s.images, s.n_images, s.prompt, &res);
+		fflush(b->pairs);
+	}
 	if (st == RV_OK) {
 		/* the --json object with the id first, written in one piece */
 		char *text = NULL;
@@ -509,9 +546,11 @@ static int run_all(batch *b, task *t, int n_tasks, char **done, int n_done)
 		if (progress)
 			show_progress(i, n_todo, failed, t0);
 		failed += run_task(b, &t[todo[i]]) != 0 && !cli_should_stop(NULL);
-		if (ferror(b->out)) {
+		if (ferror(b->out) || (b->pairs && ferror(b->pairs))) {
 			fprintf(stderr, "rlaifv-infer: cannot write the results to %s: %s\n",
-			        o->output ? o->output : "standard output", strerror(errno));
+			        ferror(b->out) ? o->output ? o->output : "standard output"
+			                       : o->pairs,
+			        strerror(errno));
 			free(todo);
 			return EXIT_RUNTIME;
 		}
@@ -545,7 +584,7 @@ int cli_run_batch(const cli_opts *o)
 	char **ids = t ? sorted_ids(t, n_tasks, o->batch, &n_ids) : NULL;
 	char **done = NULL;
 	char *dir = strdup(o->batch);
-	batch b = {o, NULL, NULL, 0, NULL, NULL, malloc(MAX_TASK_IMAGES * sizeof(*b.paths))};
+	batch b = {o, NULL, NULL, 0, NULL, NULL, NULL, malloc(MAX_TASK_IMAGES * sizeof(*b.paths))};
 	rv_model *model = NULL, *ref_model = NULL;
 	if (!ids || !dir || !b.paths) {
 		code = t && dir && b.paths ? EXIT_USAGE : EXIT_RUNTIME;
@@ -555,6 +594,12 @@ int cli_run_batch(const cli_opts *o)
 	b.dir = slash ? (slash == dir ? "/" : (*slash = 0, dir)) : ".";
 	if (o->resume && !(done = done_ids(o->output, &n_done)))
 		goto out;
+	if (o->pairs && o->resume && keep_pairs(o->pairs, done, n_done) != 0)
+		goto out;
+	if (o->pairs && !(b.pairs = fopen(o->pairs, o->resume ? "a" : "w"))) {
+		fprintf(stderr, "rlaifv-infer: %s: %s\n", o->pairs, strerror(errno));
+		goto out;
+	}
 	b.out = o->output ? fopen(o->output, o->resume ? "a" : "w") : stdout;
 	if (!b.out) {
 		fprintf(stderr, "rlaifv-infer: %s: %s\n", o->output, strerror(errno));
@@ -573,6 +618,10 @@ int cli_run_batch(const cli_opts *o)
 out:
 	if (b.out && b.out != stdout && fclose(b.out) != 0 && code != EXIT_RUNTIME) {
 		fprintf(stderr, "rlaifv-infer: %s: %s\n", o->output, strerror(errno));
+		code = EXIT_RUNTIME;
+	}
+	if (b.pairs && fclose(b.pairs) != 0 && code != EXIT_RUNTIME) {
+		fprintf(stderr, "rlaifv-infer: %s: %s\n", o->pairs, strerror(errno));
 		code = EXIT_RUNTIME;
 	}
 	rv_context_free(b.ref_ctx);
