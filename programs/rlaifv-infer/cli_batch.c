@@ -231,7 +231,8 @@ static int keep_pairs(const char *path, char **done, int n_done)
 	task *t = split_tasks(buf, len, &n);
 	FILE *f = t ? fopen(path, "w") : NULL;
 	for (int i = 0; f && i < n; i++)
-		if (t[i].id && bsearch(&t[i].id, done, (size_t)n_done, sizeof(*done), cmp_str))
+		if (t[i].id && n_done > 0 &&
+		    bsearch(&t[i].id, done, (size_t)n_done, sizeof(*done), cmp_str))
 			fprintf(f, "%s\n", t[i].line);
 	if (f && fclose(f) == 0)
 		r = 0;
@@ -535,7 +536,8 @@ static int run_all(batch *b, task *t, int n_tasks, char **done, int n_done)
 		return EXIT_RUNTIME;
 	for (i = 0; i < n_tasks; i++)
 		if ((!o->shard_n || i % o->shard_n == o->shard_i) &&
-		    !(t[i].id && bsearch(&t[i].id, done, (size_t)n_done, sizeof(*done), cmp_str)))
+		    !(t[i].id && n_done > 0 &&
+		      bsearch(&t[i].id, done, (size_t)n_done, sizeof(*done), cmp_str)))
 			todo[n_todo++] = i;
 	/* SIGINT: the task under way stops at its next step and is not written
 	 * (--resume redoes it); the finished ones are all in OUT */
