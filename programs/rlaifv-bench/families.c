@@ -32,7 +32,7 @@
 #include "src/api_internal.h"
 #include "src/image/image.h"
 
-#define GENERATOR_VERSION 1
+#define GENERATOR_VERSION 2 /* 2: projection_dim, use_gelu/use_silu, a "\n\n" piece */
 #define MAX_POINTS        3
 
 typedef struct family {
@@ -59,9 +59,18 @@ typedef struct family {
 } family;
 
 static const char *const smolvlm_specials[] = {
-    "<|im_start|>",  "<end_of_utterance>", "<fake_token_around_image>",
-    "<image>",       "<global-img>",       "<row_1_col_1>",
-    "<row_1_col_2>", "<row_2_col_1>",      "<row_2_col_2>",
+    "<|im_start|>",
+    "<end_of_utterance>",
+    "<fake_token_around_image>",
+    "<image>",
+    "<global-img>",
+    "<row_1_col_1>",
+    "<row_1_col_2>",
+    "<row_2_col_1>",
+    "<row_2_col_2>",
+    /* one piece in the real (GPT-2) vocabulary, which llama.cpp looks up
+     * as a single token to open the global image */
+    "\n\n",
 };
 static const char *const qwen_specials[] = {
     "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>", "<|image_pad|>",
@@ -259,6 +268,10 @@ static int build_mmproj(rvb_gguf_writer *w, const family *f)
 	rvb_gguf_u32(w, "clip.vision.attention.head_count", (uint32_t)f->v_head);
 	rvb_gguf_f32(w, "clip.vision.attention.layer_norm_epsilon", 1e-6f);
 	rvb_gguf_u32(w, "clip.vision.block_count", (uint32_t)f->v_layer);
+	/* the converter writes these two; llama.cpp refuses a file without
+	 * projection_dim (the text width the projector maps into) */
+	rvb_gguf_u32(w, "clip.vision.projection_dim", (uint32_t)f->n_embd);
+	rvb_gguf_bool(w, qwen ? "clip.use_silu" : "clip.use_gelu", true);
 	rvb_gguf_arr_f32(w, "clip.vision.image_mean", qwen ? clip_mean : half, 3);
 	rvb_gguf_arr_f32(w, "clip.vision.image_std", qwen ? clip_std : half, 3);
 	const int64_t W = f->v_embd, p = f->v_patch;

@@ -95,6 +95,12 @@ void rvb_gguf_u32(rvb_gguf_writer *w, const char *key, uint32_t value)
 	put_u32(w, value);
 }
 
+void rvb_gguf_i32(rvb_gguf_writer *w, const char *key, int32_t value)
+{
+	put_key(w, key, T_I32);
+	put_u32(w, (uint32_t)value);
+}
+
 void rvb_gguf_f32(rvb_gguf_writer *w, const char *key, float value)
 {
 	put_key(w, key, T_F32);

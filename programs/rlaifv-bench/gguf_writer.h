@@ -47,6 +47,7 @@ void rvb_gguf_free(rvb_gguf_writer *w);
 /* Metadata, in the order written. Failures are remembered (w->oom). */
 void rvb_gguf_str(rvb_gguf_writer *w, const char *key, const char *value);
 void rvb_gguf_u32(rvb_gguf_writer *w, const char *key, uint32_t value);
+void rvb_gguf_i32(rvb_gguf_writer *w, const char *key, int32_t value);
 void rvb_gguf_f32(rvb_gguf_writer *w, const char *key, float value);
 void rvb_gguf_bool(rvb_gguf_writer *w, const char *key, bool value);
 void rvb_gguf_arr_str(rvb_gguf_writer *w, const char *key, const char *const *values, uint64_t n);

@@ -55,7 +55,8 @@ int rvb_minicpmv_build(rvb_gguf_writer *w)
 	rvb_gguf_bool(w, "clip.has_vision_encoder", true);
 	rvb_gguf_bool(w, "clip.has_minicpmv_projector", true);
 	rvb_gguf_str(w, "clip.projector_type", "resampler");
-	rvb_gguf_u32(w, "clip.minicpmv_version", 3);
+	/* INT32 as the converter writes it (llama.cpp reads no other type) */
+	rvb_gguf_i32(w, "clip.minicpmv_version", 3);
 	rvb_gguf_u32(w, "clip.minicpmv_query_num", MC_QUERIES);
 	rvb_gguf_u32(w, "clip.vision.image_size", MC_SLICE);
 	rvb_gguf_u32(w, "clip.vision.patch_size", MC_PATCH);
@@ -63,6 +64,8 @@ int rvb_minicpmv_build(rvb_gguf_writer *w)
 	rvb_gguf_u32(w, "clip.vision.feed_forward_length", MC_FF);
 	rvb_gguf_u32(w, "clip.vision.attention.head_count", MC_HEADS);
 	rvb_gguf_u32(w, "clip.vision.block_count", MC_BLOCKS);
+	/* 0 as the converter writes it; llama.cpp refuses a file without it */
+	rvb_gguf_u32(w, "clip.vision.projection_dim", 0);
 	rvb_gguf_f32(w, "clip.vision.attention.layer_norm_epsilon", 1e-6f);
 	rvb_gguf_arr_f32(w, "clip.vision.image_mean", half, 3);
 	rvb_gguf_arr_f32(w, "clip.vision.image_std", half, 3);
@@ -71,6 +74,10 @@ int rvb_minicpmv_build(rvb_gguf_writer *w)
 	const int64_t D = MC_TEXT, W = MC_EMBD;
 	const int64_t q_ne[2] = {D, MC_QUERIES};
 	rvb_gguf_tensor_add(w, "resampler.query", 2, q_ne, RVI_TYPE_F32, RVB_FILL_RANDOM);
+	/* the converter's 70 x 70 sincos table: neither rlaifv nor llama.cpp's
+	 * graph reads it, but llama.cpp's loader requires it */
+	const int64_t pk_ne[2] = {D, MC_POS};
+	rvb_gguf_tensor_add(w, "resampler.pos_embed_k", 2, pk_ne, RVI_TYPE_F32, RVB_FILL_RANDOM);
 	matrix(w, "resampler.proj.weight", D, D);
 	matrix(w, "resampler.kv.weight", W, D);
 	static const char *const attn[] = {"q", "k", "v", "out"};
@@ -197,7 +204,7 @@ int rvb_bench_minicpmv(const rvb_opts *o)
 	rvb_gguf_init(&w);
 	int rc = rvb_cache_dir(o, dir, sizeof(dir), &err);
 	if (rc == RV_OK) {
-		snprintf(path, sizeof(path), "%s/minicpmv-2.6-vision-random-v1-f16.gguf", dir);
+		snprintf(path, sizeof(path), "%s/minicpmv-2.6-vision-random-v2-f16.gguf", dir);
 		rc = rvb_minicpmv_build(&w);
 		bool made;
 		rc = rc != RV_OK ? rvi_errorf(&err, rc, "out of memory describing the projector")
