@@ -59,9 +59,13 @@ aarch64 | arm64)
 	;;
 esac
 
+# hub.c (inside fuzz_hub) decodes \u escapes with cli_json.c's cj_hex4
+$cc $cflags -c "$src/programs/rlaifv-infer/cli_json.c" -o "$out/obj/cli_json.o"
 for t in gguf tokenizer image embcache hub taskjson; do
+	extra=()
+	[ "$t" = hub ] && extra=("$out/obj/cli_json.o")
 	$cc $cflags -c "$src/fuzz/fuzz_$t.c" -o "$out/obj/fuzz_$t.o"
 	$cc -fsanitize=fuzzer,address,undefined -o "$out/fuzz_$t" "$out/obj/fuzz_$t.o" \
-		"${objs[@]}" ${LIBS:-} -lm -lpthread
+		"${extra[@]}" "${objs[@]}" ${LIBS:-} -lm -lpthread
 done
 echo "fuzz targets built in $out"
