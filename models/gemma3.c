@@ -31,7 +31,8 @@
 
 /* ---- loading ----------------------------------------------------------- */
 
-static const rvi_llama_variant gemma3_variant = {"gemma3", false, true, true, false};
+/* qk_norm: the per-head q and k norms are loaded by LLaMA's loader */
+static const rvi_llama_variant gemma3_variant = {"gemma3", false, true, true, true};
 
 /* HF sliding_window_pattern: layer il is global when (il + 1) % 6 == 0.
  * Files may say otherwise with attention.sliding_window_pattern, a period
@@ -131,16 +132,12 @@ int rvi_gemma3_load(rvi_gemma3 *m, const rvi_gguf *g, rvi_err *err)
 	}
 	if ((rc = load_gemma_hparams(m, g, err)) || (rc = load_pattern(m, g, err)))
 		goto fail;
-	const int64_t d = hp->n_embd, hd = hp->head_dim;
+	const int64_t d = hp->n_embd;
 	for (int64_t il = 0; il < hp->n_layer; il++) {
 		rvi_gemma3_layer *L = &m->layers[il];
 		char name[64];
 #define TNAME(suffix) (snprintf(name, sizeof(name), "blk.%lld." suffix, (long long)il), name)
-		if ((rc =
-		         rvi_load_floats(g, TNAME("attn_q_norm.weight"), hd, 0, &L->q_norm, err)) ||
-		    (rc =
-		         rvi_load_floats(g, TNAME("attn_k_norm.weight"), hd, 0, &L->k_norm, err)) ||
-		    (rc = rvi_load_floats(g, TNAME("post_attention_norm.weight"), d, 0,
+		if ((rc = rvi_load_floats(g, TNAME("post_attention_norm.weight"), d, 0,
 		                          &L->post_attn_norm, err)) ||
 		    (rc = rvi_load_floats(g, TNAME("post_ffw_norm.weight"), d, 0, &L->post_ffw_norm,
 		                          err)))
@@ -156,8 +153,6 @@ fail:
 void rvi_gemma3_free(rvi_gemma3 *m)
 {
 	for (int64_t il = 0; m->layers && il < m->base.hp.n_layer; il++) {
-		free(m->layers[il].q_norm);
-		free(m->layers[il].k_norm);
 		free(m->layers[il].post_attn_norm);
 		free(m->layers[il].post_ffw_norm);
 	}
@@ -311,8 +306,8 @@ static int forward_chunk(const void *model, void *state, const rvi_batch *b, int
 		 * rotated: the sliding layers' base, or the global one with
 		 * linear scaling; k and v go to the cache */
 		const rvi_rope *rope = sliding ? &gs->rope_swa : &st->rope;
-		norm_rows(st->q, G->q_norm, n * hp->n_head, hd, eps);
-		norm_rows(st->k, G->k_norm, n * hp->n_head_kv, hd, eps);
+		norm_rows(st->q, L->q_norm, n * hp->n_head, hd, eps);
+		norm_rows(st->k, L->k_norm, n * hp->n_head_kv, hd, eps);
 		for (int64_t t = 0; t < n; t++) {
 			const float *cs = rvi_rope_row(rope, &st->item_pos[t], st->rope_buf);
 			K->rope_neox(st->q + t * q_dim, hp->n_head, hd, hd, cs);

@@ -10,9 +10,8 @@
 #include "models/llama.h"
 
 typedef struct rvi_gemma3_layer {
-	float *q_norm, *k_norm; /* (head_dim) RMSNorm of each q and k head */
-	float *post_attn_norm;  /* (n_embd) on the attention's output */
-	float *post_ffw_norm;   /* (n_embd) on the FFN's output */
+	float *post_attn_norm; /* (n_embd) on the attention's output */
+	float *post_ffw_norm;  /* (n_embd) on the FFN's output */
 } rvi_gemma3_layer;
 
 typedef struct rvi_gemma3 {
