@@ -314,12 +314,6 @@ static void norm(const rvi_qwen25vl_hparams *hp, float *y, const float *x, const
 		rvi_vit_rms_norm(y, x, w, n, hp->n_embd, eps, nt);
 }
 
-static void add_residual(float *x, const float *y, int64_t n)
-{
-	for (int64_t i = 0; i < n; i++)
-		x[i] += y[i];
-}
-
 int rvi_qwen25vl_encode(const rvi_qwen25vl *m, const float *patches, int64_t grid_h, int64_t grid_w,
                         int n_threads, float *out, float *vit, rvi_err *err)
 {
@@ -353,7 +347,7 @@ int rvi_qwen25vl_encode(const rvi_qwen25vl *m, const float *patches, int64_t gri
 	                         (uint64_t)(n * hd),
 	                         (uint64_t)(nm * P1),
 	                         (uint64_t)(nm * hp->n_out),
-	                         rvi_attn_full_scratch(n, nt)};
+	                         rvi_attn_full_scratch(&heads, n, nt)};
 	float *x, *xb, *q, *k, *v, *ao; /* (n, W) */
 	float *hb, *hb2;                /* (n, F) */
 	float *cs;                      /* (n, hd / 2, 2) cos, sin */
@@ -428,7 +422,7 @@ int rvi_qwen25vl_encode(const rvi_qwen25vl *m, const float *patches, int64_t gri
 		/* x += ao @ Wo^T + bo */
 		if ((rc = rvi_vit_linear(&L->wo, L->bo, ao, n, xb, nt, &scr)))
 			goto done;
-		add_residual(x, xb, n * W);
+		rvi_vit_add(x, xb, n * W, nt);
 
 		/* xb = rmsnorm(x) * ln2; x += down(silu(gate(xb)) * up(xb));
 		 * Qwen2-VL: LayerNorm, x += fc2(quick_gelu(fc1(xb))) */
@@ -445,7 +439,7 @@ int rvi_qwen25vl_encode(const rvi_qwen25vl *m, const float *patches, int64_t gri
 		}
 		if ((rc = rvi_vit_linear(&L->down, L->down_b, hb, n, xb, nt, &scr)))
 			goto done;
-		add_residual(x, xb, n * W);
+		rvi_vit_add(x, xb, n * W, nt);
 	}
 	if (vit)
 		memcpy(vit, x, (size_t)(n * W) * sizeof(float));

@@ -320,16 +320,22 @@ void rvi_vit_activate(float *x, int64_t n, rvi_vit_act act, int nt)
 		f(x + c, n - c < chunk ? n - c : chunk);
 }
 
+/* x (n) += y (n), over the threads: a residual connection. */
+void rvi_vit_add(float *x, const float *y, int64_t n, int nt)
+{
+	(void)nt;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1 && n >= MIN_PARALLEL_ELEMS)
+#endif
+	for (int64_t i = 0; i < n; i++)
+		x[i] += y[i];
+}
+
 /* y (n, n_out) = x (n, n_in) @ W^T + b: a torch nn.Linear. */
 int rvi_vit_linear(const rvi_weight *W, const float *b, const float *x, int64_t n, float *y, int nt,
                    rvi_buf *scratch)
 {
-	int rc = rvi_matmul(W, x, n, y, nt, scratch);
-	if (rc != RV_OK)
-		return rc;
-	if (b)
-		rvk_active()->add_bias(y, b, n, W->n_out);
-	return RV_OK;
+	return rvi_matmul_bias(W, b, x, n, y, nt, scratch);
 }
 
 void rvi_vit_work_sizes(const rvi_vit_hparams *hp, int64_t n, int nt, uint64_t size[7])
@@ -337,7 +343,8 @@ void rvi_vit_work_sizes(const rvi_vit_hparams *hp, int64_t n, int nt, uint64_t s
 	const uint64_t nw = (uint64_t)(n * hp->n_embd);
 	size[0] = size[1] = size[2] = size[3] = size[4] = nw;
 	size[5] = (uint64_t)(n * hp->n_ff);
-	size[6] = rvi_attn_full_scratch(n, nt);
+	const rvi_attn_heads heads = {hp->n_head, hp->n_head, hp->head_dim, 0.0f};
+	size[6] = rvi_attn_full_scratch(&heads, n, nt);
 }
 
 int rvi_vit_block(const rvi_vit_hparams *hp, const rvi_vit_layer *L, rvi_vit_act act, float *x,
@@ -360,8 +367,7 @@ int rvi_vit_block(const rvi_vit_hparams *hp, const rvi_vit_layer *L, rvi_vit_act
 	/* x += ao @ Wo^T + bo */
 	if ((rc = rvi_vit_linear(&L->wo, L->bo, w->ao, n, w->xb, nt, w->mm)))
 		return rc;
-	for (int64_t i = 0; i < n * W; i++)
-		x[i] += w->xb[i];
+	rvi_vit_add(x, w->xb, n * W, nt);
 
 	/* xb = ln2(x); hb (n, F) = act(xb @ fc1^T + b1); x += hb @ fc2^T + b2 */
 	rvi_vit_layer_norm(w->xb, x, L->ln2_w, L->ln2_b, n, W, hp->eps, nt);
@@ -370,8 +376,7 @@ int rvi_vit_block(const rvi_vit_hparams *hp, const rvi_vit_layer *L, rvi_vit_act
 	rvi_vit_activate(w->hb, n * F, act, nt);
 	if ((rc = rvi_vit_linear(&L->fc2, L->fc2_b, w->hb, n, w->xb, nt, w->mm)))
 		return rc;
-	for (int64_t i = 0; i < n * W; i++)
-		x[i] += w->xb[i];
+	rvi_vit_add(x, w->xb, n * W, nt);
 	return RV_OK;
 }
 

@@ -94,6 +94,8 @@ void rvi_vit_rms_norm(float *y, const float *x, const float *w, int64_t n, int64
                       int nt);
 /* x (n) = act(x), element-wise. */
 void rvi_vit_activate(float *x, int64_t n, rvi_vit_act act, int nt);
+/* x (n) += y (n), over nt threads: a residual connection. */
+void rvi_vit_add(float *x, const float *y, int64_t n, int nt);
 /* y (n, n_out) = x (n, n_in) @ W^T + b (b may be NULL): torch nn.Linear. */
 int rvi_vit_linear(const rvi_weight *W, const float *b, const float *x, int64_t n, float *y, int nt,
                    rvi_buf *scratch);

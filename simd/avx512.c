@@ -11,6 +11,7 @@
  *                   Q8_0/Q8_K and the prepared layouts (prep, prep_size)
  *   avx512_float.c  kernels on floats: dequantization, the f32 helpers of
  *                   the forward passes, attention
+ *   avx512_attn.c   the fused attention of the image encoders
  *   avx512_common.h what two or more of them share: small inline helpers,
  *                   block sizes, the prepared layouts, the declarations
  * Their entry points are external (rvk_avx512_*), but only rvk_avx512_fill

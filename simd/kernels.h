@@ -50,6 +50,13 @@ typedef void (*rvk_vec_dot_prep_fn)(int64_t n, float *y, int64_t y_stride, const
                                     size_t w_stride, int64_t n_w, const void *p, size_t p_stride,
                                     int64_t n_a);
 
+/* The layout of attn_kv_pack and attn_rows (see rvk_table). */
+#define RVK_ATTN_MAX_HD           128
+#define RVK_ATTN_ROWS             24
+#define RVK_ATTN_PAD(n)           (((n) + 15) / 16 * 16)
+#define RVK_ATTN_KV_FLOATS(n, hd) ((hd)*RVK_ATTN_PAD(n) + (n)*RVK_ATTN_PAD(hd))
+#define RVK_ATTN_SCRATCH(len, hd) (RVK_ATTN_ROWS * (RVK_ATTN_PAD(len) + RVK_ATTN_PAD(hd)))
+
 typedef struct rvk_table {
 	/* "scalar", "avx2", "avx512", "neon", "neon-dotprod", or for a
 	 * measured table (rvk_compose) "auto: " and its choice per type */
@@ -96,6 +103,23 @@ typedef struct rvk_table {
 	 * as above, each out_j the same whatever nq */
 	void (*attn_values)(float *out, int64_t out_stride, const float *att, int64_t att_stride,
 	                    int64_t nq, const float *v, int64_t v_stride, int64_t n, int64_t hd);
+
+	/* Fused attention of the image encoders (NULL in a set without it:
+	 * the callers then use a BLAS or attn_scores and attn_values).
+	 * attn_kv_pack lays the n keys and values (hd <= RVK_ATTN_MAX_HD
+	 * floats each) of one head and window out in RVK_ATTN_KV_FLOATS(n, hd)
+	 * floats at kv: the keys in blocks of 16, each block transposed (hd
+	 * rows of 16 keys, zero past n), then the values (n rows of
+	 * RVK_ATTN_PAD(hd) floats, zero-padded). attn_rows writes, for nq <=
+	 * RVK_ATTN_ROWS queries q_j = q + j * q_stride, out_j (hd) = softmax
+	 * over p of (scale * (q_j . k_p)) @ v, the softmax as softmax's;
+	 * scratch holds RVK_ATTN_SCRATCH(n, hd) floats. Each out_j is the same
+	 * bits whatever nq and whichever thread runs it. */
+	void (*attn_kv_pack)(float *kv, const float *k, int64_t k_stride, const float *v,
+	                     int64_t v_stride, int64_t n, int64_t hd);
+	void (*attn_rows)(float *out, int64_t out_stride, const float *q, int64_t q_stride,
+	                  int64_t nq, const float *kv, int64_t n, int64_t hd, float scale,
+	                  float *scratch);
 
 	/* Norms, activations, bias and RoPE of the model recipes. SIMD
 	 * versions are within the tolerances of test_kernels of the scalar

@@ -175,13 +175,97 @@ void rvi_attn_cached(const rvi_attn_heads *h, const rvi_kvcache *kv, int il, con
 
 /* Queries of one head per task: with the kernels, the head's key and value
  * rows are read once for all of them (see rvk_table's attn_scores); with
- * an optimized BLAS, two sgemm calls of that height. */
+ * an optimized BLAS, two sgemm calls of that height (measured on Zen 5:
+ * 256 ran at 1.1x 64's rate, 128 and 512 in between); with the fused
+ * kernel, its RVK_ATTN_ROWS. */
 #define FULL_QUERIES      8
-#define FULL_QUERIES_BLAS 64
+#define FULL_QUERIES_BLAS 256
 
-size_t rvi_attn_full_scratch(int64_t n, int n_threads)
+/* True when rvi_attn_full takes the table's fused kernel. */
+static bool use_fused(const rvk_table *K, const rvi_attn_heads *h)
 {
-	return (size_t)n_threads * FULL_QUERIES_BLAS * (size_t)n;
+	return K->attn_rows && K->attn_kv_pack && h->head_dim <= RVK_ATTN_MAX_HD;
+}
+
+/* Floats of the fused kernel's packed keys and values for all heads, at
+ * most: windows of 16 keys or more pad their keys to at most twice. */
+static size_t fused_budget(const rvi_attn_heads *h, int64_t n)
+{
+	const int64_t hd = h->head_dim;
+	return (size_t)h->n_head * (size_t)(2 * RVK_ATTN_PAD(n) * hd + n * RVK_ATTN_PAD(hd));
+}
+
+size_t rvi_attn_full_scratch(const rvi_attn_heads *h, int64_t n, int n_threads)
+{
+	const size_t blas = (size_t)n_threads * FULL_QUERIES_BLAS * (size_t)n;
+	if (h->head_dim > RVK_ATTN_MAX_HD)
+		return blas;
+	/* the packed keys and values, and each thread's rows */
+	const size_t fused =
+	    fused_budget(h, n) + (size_t)n_threads * (size_t)RVK_ATTN_SCRATCH(n, h->head_dim);
+	return blas > fused ? blas : fused;
+}
+
+/* Task `task` of rvi_attn_full: head *hh, window *w = [*lo, *lo + *len)
+ * and its queries [*i0, *i0 + *nq), for runs of `chunk` queries per
+ * window; *kv_off is the window's offset in a head's packed keys and
+ * values (fused kernel). */
+static void task_of(int64_t task, int64_t per_head, const int64_t *windows, int64_t chunk,
+                    int64_t hd, int64_t *hh, int64_t *lo, int64_t *len, int64_t *i0, int64_t *nq,
+                    int64_t *kv_off)
+{
+	*hh = task / per_head;
+	int64_t c = task % per_head, w = 0;
+	*kv_off = 0;
+	while (c >= (windows[w + 1] - windows[w] + chunk - 1) / chunk) {
+		c -= (windows[w + 1] - windows[w] + chunk - 1) / chunk;
+		*kv_off += RVK_ATTN_KV_FLOATS(windows[w + 1] - windows[w], hd);
+		w++;
+	}
+	*lo = windows[w];
+	*len = windows[w + 1] - *lo;
+	*i0 = *lo + c * chunk;
+	*nq = *lo + *len - *i0 < chunk ? *lo + *len - *i0 : chunk;
+}
+
+/* rvi_attn_full by the fused kernel: every head's keys and values laid out
+ * once per window (a head per task), then runs of RVK_ATTN_ROWS queries. */
+static void attn_fused(const rvk_table *K, const rvi_attn_heads *h, const float *q, const float *k,
+                       const float *v, float *out, int64_t n, const int64_t *windows, int64_t n_win,
+                       int64_t per_head, size_t head_floats, float *scratch, int n_threads)
+{
+	const int64_t hd = h->head_dim, W = h->n_head * hd;
+	float *rows = scratch + (size_t)h->n_head * head_floats;
+	(void)n_threads;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(n_threads) if (n_threads > 1)
+#endif
+	{
+#ifdef _OPENMP
+#pragma omp for schedule(dynamic, 1)
+#endif
+		for (int64_t hh = 0; hh < h->n_head; hh++) {
+			float *kv = scratch + (size_t)hh * head_floats;
+			for (int64_t w = 0; w < n_win; w++) {
+				const int64_t lo = windows[w], len = windows[w + 1] - lo;
+				K->attn_kv_pack(kv, k + lo * W + hh * hd, W, v + lo * W + hh * hd,
+				                W, len, hd);
+				kv += RVK_ATTN_KV_FLOATS(len, hd);
+			}
+		}
+		float *mine = rows + (size_t)thread_id() * (size_t)RVK_ATTN_SCRATCH(n, hd);
+#ifdef _OPENMP
+#pragma omp for schedule(dynamic, 1)
+#endif
+		for (int64_t task = 0; task < h->n_head * per_head; task++) {
+			int64_t hh, lo, len, i0, nq, off;
+			task_of(task, per_head, windows, RVK_ATTN_ROWS, hd, &hh, &lo, &len, &i0,
+			        &nq, &off);
+			K->attn_rows(out + i0 * W + hh * hd, W, q + i0 * W + hh * hd, W, nq,
+			             scratch + (size_t)hh * head_floats + off, len, hd, h->scale,
+			             mine);
+		}
+	}
 }
 
 void rvi_attn_full(const rvi_attn_heads *h, const float *q, const float *k, const float *v,
@@ -189,38 +273,42 @@ void rvi_attn_full(const rvi_attn_heads *h, const float *q, const float *k, cons
                    int n_threads)
 {
 	const rvk_table *K = rvk_active();
-	/* Where OpenBLAS runs kernels made for the CPU, its sgemm (one thread
-	 * per task) computes scores and values several times faster than the
-	 * kernel table; its generic kernels are slower than the table. */
-	const bool blas = !rvi_blas_generic();
-	if (blas)
-		rvi_blas_serial();
-	const int64_t hd = h->head_dim, W = h->n_head * hd;
-	const int64_t chunk = blas ? FULL_QUERIES_BLAS : FULL_QUERIES;
 	const int64_t one[2] = {0, n};
 	if (!windows) {
 		windows = one;
 		n_win = 1;
 	}
+	/* the fused kernel where the table has one and its packed keys and
+	 * values fit the working memory (rvi_attn_full_scratch) */
+	size_t head_floats = 0;
+	for (int64_t w = 0; w < n_win; w++)
+		head_floats += (size_t)RVK_ATTN_KV_FLOATS(windows[w + 1] - windows[w], h->head_dim);
+	const bool fused = use_fused(K, h) && head_floats * (size_t)h->n_head <= fused_budget(h, n);
+	/* Where OpenBLAS runs kernels made for the CPU, its sgemm (one thread
+	 * per task) computes scores and values several times faster than the
+	 * kernel table's dots; its generic kernels are slower than them. */
+	const bool blas = !fused && !rvi_blas_generic();
+	if (blas)
+		rvi_blas_serial();
+	const int64_t hd = h->head_dim, W = h->n_head * hd;
+	const int64_t chunk = fused ? RVK_ATTN_ROWS : blas ? FULL_QUERIES_BLAS : FULL_QUERIES;
 	/* tasks: (head, window, run of chunk queries of the window) */
 	int64_t per_head = 0;
 	for (int64_t w = 0; w < n_win; w++)
 		per_head += (windows[w + 1] - windows[w] + chunk - 1) / chunk;
+	if (fused) {
+		attn_fused(K, h, q, k, v, out, n, windows, n_win, per_head, head_floats, scratch,
+		           n_threads);
+		return;
+	}
 	const int64_t tasks = h->n_head * per_head;
 	(void)n_threads;
 #ifdef _OPENMP
 #pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads) if (n_threads > 1)
 #endif
 	for (int64_t task = 0; task < tasks; task++) {
-		const int64_t hh = task / per_head;
-		int64_t c = task % per_head, w = 0;
-		while (c >= (windows[w + 1] - windows[w] + chunk - 1) / chunk) {
-			c -= (windows[w + 1] - windows[w] + chunk - 1) / chunk;
-			w++;
-		}
-		const int64_t lo = windows[w], len = windows[w + 1] - lo;
-		const int64_t i0 = lo + c * chunk;
-		const int64_t nq = lo + len - i0 < chunk ? lo + len - i0 : chunk;
+		int64_t hh, lo, len, i0, nq, off;
+		task_of(task, per_head, windows, chunk, hd, &hh, &lo, &len, &i0, &nq, &off);
 		float *s = scratch + (int64_t)thread_id() * FULL_QUERIES_BLAS * n;
 		const float *qh = q + i0 * W + hh * hd;
 		const float *kh = k + lo * W + hh * hd, *vh = v + lo * W + hh * hd;

@@ -53,15 +53,16 @@ size_t rvi_attn_cached_scratch(const rvi_attn_heads *h, int64_t n_ctx, int n_thr
 void rvi_attn_cached(const rvi_attn_heads *h, const rvi_kvcache *kv, int il, const float *q,
                      float *out, const rvi_attn_items *items, float *scratch, int n_threads);
 
-/* Floats of working memory rvi_attn_full needs for n rows. */
-size_t rvi_attn_full_scratch(int64_t n, int n_threads);
+/* Floats of working memory rvi_attn_full needs for n rows of heads h. */
+size_t rvi_attn_full_scratch(const rvi_attn_heads *h, int64_t n, int n_threads);
 
 /* out (n, W) = per head softmax(scale q k^T) v, W = n_head * head_dim,
  * q, k, v (n, W): every row sees every row of its window. windows: n_win
  * + 1 ascending row bounds (windows [b[i], b[i+1])), or NULL: one window of
- * all n rows. Scores and values go to the BLAS's sgemm where it runs
- * kernels made for this CPU, else to the kernel table; either way a row's
- * result does not depend on n_threads. */
+ * all n rows. Scores and values go to the kernel table's fused attention
+ * where it has one, else to the BLAS's sgemm where it runs kernels made for
+ * this CPU, else to the table's dots; either way a row's result does not
+ * depend on n_threads. */
 void rvi_attn_full(const rvi_attn_heads *h, const float *q, const float *k, const float *v,
                    float *out, int64_t n, const int64_t *windows, int64_t n_win, float *scratch,
                    int n_threads);

@@ -73,6 +73,12 @@ int rvi_matmul_ex(const rvi_weight *W, const float *x, int64_t n_tok, float *y, 
 int rvi_matmul_shared(const rvi_weight *const *W, float *const *y, int n_w, const float *x,
                       int64_t n_tok, int n_threads, rvi_buf *scratch, bool exact);
 
+/* rvi_matmul, then bias (n_out floats, or NULL) added to every row of y:
+ * a torch nn.Linear. Where the product is cut into tiles, each tile takes
+ * its bias while it is in cache; the bits are those of adding it after. */
+int rvi_matmul_bias(const rvi_weight *W, const float *bias, const float *x, int64_t n_tok, float *y,
+                    int n_threads, rvi_buf *scratch);
+
 /* Row `row` of W dequantized to f32 (n_in floats): embedding lookups. */
 void rvi_weight_row(const rvi_weight *W, int64_t row, float *out);
 

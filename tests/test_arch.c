@@ -489,7 +489,7 @@ static void test_attention_windows(void)
 		k[i] = tu_rand_uniform(&rng, -1, 1);
 		v[i] = tu_rand_uniform(&rng, -1, 1);
 	}
-	float *scratch = rvi_alloc(rvi_attn_full_scratch(N, 2), sizeof(float));
+	float *scratch = rvi_alloc(rvi_attn_full_scratch(&heads, N, 2), sizeof(float));
 	rvi_attn_full(&heads, q, k, v, out, N, bounds, 3, scratch, 2);
 	for (int w = 0; w < 3; w++) {
 		const int64_t lo = bounds[w], n = bounds[w + 1] - lo;

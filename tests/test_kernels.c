@@ -1289,6 +1289,79 @@ static void test_attention(const rvk_table *k)
 	}
 }
 
+/* The fused encoder attention (attn_kv_pack, attn_rows) of the tables that
+ * have it, against softmax(scale q k^T) v in double, over head widths and
+ * key counts with tails, and each query alone against the same query in a
+ * group (the same bits). */
+static void test_attn_fused(const rvk_table *k)
+{
+	if (!k->attn_rows || !k->attn_kv_pack)
+		return;
+	static const int64_t hds[] = {1, 5, 16, 33, 64, 72, 80, 100, 128};
+	static const int64_t ns[] = {1, 2, 15, 16, 17, 63, 64, 65, 130, 259};
+	const int64_t nq = RVK_ATTN_ROWS, q_stride = 131, kv_stride = 133, out_stride = 129;
+	float *q = malloc(sizeof(float) * (size_t)(nq * q_stride));
+	float *kk = malloc(sizeof(float) * (size_t)(259 * kv_stride));
+	float *vv = malloc(sizeof(float) * (size_t)(259 * kv_stride));
+	float *kv = malloc(sizeof(float) * (size_t)RVK_ATTN_KV_FLOATS(259, 128));
+	float *scr = malloc(sizeof(float) * (size_t)RVK_ATTN_SCRATCH(259, 128));
+	float *out = malloc(sizeof(float) * (size_t)(nq * out_stride));
+	float *one = malloc(sizeof(float) * 128);
+	double *p = malloc(sizeof(double) * 259);
+	if (!q || !kk || !vv || !kv || !scr || !out || !one || !p) {
+		CHECK(false, "oom");
+		goto done;
+	}
+	for (size_t ih = 0; ih < sizeof(hds) / sizeof(hds[0]); ih++) {
+		for (size_t in = 0; in < sizeof(ns) / sizeof(ns[0]); in++) {
+			const int64_t hd = hds[ih], n = ns[in];
+			const float scale = 1.0f / sqrtf((float)hd);
+			rand_acts(q, nq * q_stride);
+			rand_acts(kk, n * kv_stride);
+			rand_acts(vv, n * kv_stride);
+			for (int64_t i = 0; i < nq * out_stride; i++)
+				out[i] = 777.0f; /* past hd: must stay */
+			k->attn_kv_pack(kv, kk, kv_stride, vv, kv_stride, n, hd);
+			k->attn_rows(out, out_stride, q, q_stride, nq, kv, n, hd, scale, scr);
+			int bad = 0, differ = 0;
+			for (int64_t j = 0; j < nq; j++) {
+				double mx = -INFINITY, sum = 0;
+				for (int64_t t = 0; t < n; t++) {
+					double d = 0;
+					for (int64_t i = 0; i < hd; i++)
+						d += (double)q[j * q_stride + i] *
+						     kk[t * kv_stride + i];
+					p[t] = (double)scale * d;
+					mx = p[t] > mx ? p[t] : mx;
+				}
+				for (int64_t t = 0; t < n; t++)
+					sum += (p[t] = exp(p[t] - mx));
+				for (int64_t i = 0; i < hd; i++) {
+					double want = 0, mag = 0;
+					for (int64_t t = 0; t < n; t++) {
+						want += p[t] / sum * vv[t * kv_stride + i];
+						mag += p[t] / sum * fabs(vv[t * kv_stride + i]);
+					}
+					bad += !(fabs(out[j * out_stride + i] - want) <=
+					         1e-5 * mag + 1e-7);
+				}
+				bad += out[j * out_stride + hd] != 777.0f;
+				k->attn_rows(one, 0, q + j * q_stride, q_stride, 1, kv, n, hd,
+				             scale, scr);
+				differ += memcmp(one, out + j * out_stride,
+				                 sizeof(float) * (size_t)hd) != 0;
+			}
+			CHECK(bad == 0, "%s attn_rows hd=%lld n=%lld: %d off", k->name,
+			      (long long)hd, (long long)n, bad);
+			CHECK(differ == 0,
+			      "%s attn_rows hd=%lld n=%lld: %d queries change when alone", k->name,
+			      (long long)hd, (long long)n, differ);
+		}
+	}
+done:
+	free(q), free(kk), free(vv), free(kv), free(scr), free(out), free(one), free(p);
+}
+
 int main(void)
 {
 	/* Every ISA this build and CPU can run, scalar included, against the
@@ -1313,6 +1386,7 @@ int main(void)
 		test_vec_dot_prep(k);
 		test_helpers(k);
 		test_attention(k);
+		test_attn_fused(k);
 		test_recipe_kernels(k);
 		test_rope(k);
 		/* the matmul driver runs whatever table is active */

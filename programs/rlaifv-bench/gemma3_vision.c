@@ -128,7 +128,7 @@ static int time_parts(const rvb_opts *o, const rvi_gemma3v *m, double *gemm_ms, 
 	float *q = rvi_alloc((size_t)(n * W), sizeof(float));
 	float *k = rvi_alloc((size_t)(n * W), sizeof(float));
 	float *v = rvi_alloc((size_t)(n * W), sizeof(float));
-	float *sc = rvi_alloc(rvi_attn_full_scratch(n, o->n_threads), sizeof(float));
+	float *sc = rvi_alloc(rvi_attn_full_scratch(&heads, n, o->n_threads), sizeof(float));
 	double g[RVB_MAX_REPS], a[RVB_MAX_REPS], e[RVB_MAX_REPS];
 	rvi_buf scr = {0};
 	int rc = RV_OK;
