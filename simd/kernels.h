@@ -337,6 +337,12 @@ typedef struct rvk_choice {
 	int n_sets;
 	const char *sets[RVK_MAX_SETS];
 	double gbps[RVK_N_CHOICE_TYPES][RVK_MAX_SETS][RVK_N_PHASES];
+	/* the image encoders' attention: the first set's fused kernel
+	 * (attn_rows) when true, else the BLAS (src/attention.c); measured
+	 * outside simd/ (it needs the BLAS), GFLOP/s of each (0: not measured
+	 * or not there) */
+	bool attn_fused;
+	double attn_gflops_fused, attn_gflops_blas;
 } rvk_choice;
 
 /* Measures every usable set but scalar (scalar too when it is the only

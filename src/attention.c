@@ -3,6 +3,7 @@
 #include "src/attention.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #ifdef _OPENMP
@@ -268,6 +269,30 @@ static void attn_fused(const rvk_table *K, const rvi_attn_heads *h, const float 
 	}
 }
 
+/* out (nq rows of hd, stride W) = softmax(scale q k^T) v for nq queries
+ * of one head against len keys and values (rows W floats apart), without
+ * the fused kernel: scores and values by the BLAS when blas, else by the
+ * table's dots; s holds nq * len floats. */
+static void rows_unfused(const rvk_table *K, bool blas, const rvi_attn_heads *h, const float *q,
+                         const float *k, const float *v, float *out, int64_t nq, int64_t len,
+                         float *s)
+{
+	const int64_t hd = h->head_dim, W = h->n_head * hd;
+	if (blas)
+		rvi_sgemm(true, nq, len, hd, h->scale, q, W, k, W, s, len);
+	else
+		K->attn_scores(s, len, q, W, nq, k, W, len, hd, h->scale);
+	for (int64_t j = 0; j < nq; j++)
+		K->softmax(s + j * len, len);
+	if (blas) {
+		rvi_sgemm(false, nq, hd, len, 1.0f, s, len, v, W, out, W);
+		return;
+	}
+	for (int64_t j = 0; j < nq; j++)
+		memset(out + j * W, 0, (size_t)hd * sizeof(float));
+	K->attn_values(out, W, s, len, nq, v, W, len, hd);
+}
+
 void rvi_attn_full(const rvi_attn_heads *h, const float *q, const float *k, const float *v,
                    float *out, int64_t n, const int64_t *windows, int64_t n_win, float *scratch,
                    int n_threads)
@@ -309,22 +334,67 @@ void rvi_attn_full(const rvi_attn_heads *h, const float *q, const float *k, cons
 	for (int64_t task = 0; task < tasks; task++) {
 		int64_t hh, lo, len, i0, nq, off;
 		task_of(task, per_head, windows, chunk, hd, &hh, &lo, &len, &i0, &nq, &off);
-		float *s = scratch + (int64_t)thread_id() * FULL_QUERIES_BLAS * n;
-		const float *qh = q + i0 * W + hh * hd;
-		const float *kh = k + lo * W + hh * hd, *vh = v + lo * W + hh * hd;
-		float *oh = out + i0 * W + hh * hd;
-		if (blas)
-			rvi_sgemm(true, nq, len, hd, h->scale, qh, W, kh, W, s, len);
-		else
-			K->attn_scores(s, len, qh, W, nq, kh, W, len, hd, h->scale);
-		for (int64_t j = 0; j < nq; j++)
-			K->softmax(s + j * len, len);
-		if (blas) {
-			rvi_sgemm(false, nq, hd, len, 1.0f, s, len, vh, W, oh, W);
-			continue;
-		}
-		for (int64_t j = 0; j < nq; j++)
-			memset(oh + j * W, 0, (size_t)hd * sizeof(float));
-		K->attn_values(oh, W, s, len, nq, vh, W, len, hd);
+		rows_unfused(K, blas, h, q + i0 * W + hh * hd, k + lo * W + hh * hd,
+		             v + lo * W + hh * hd, out + i0 * W + hh * hd, nq, len,
+		             scratch + (int64_t)thread_id() * FULL_QUERIES_BLAS * n);
 	}
+}
+
+/* The measured problem: one head of a SigLIP-So400m image (16 heads of 72,
+ * 4096 patches), one task's worth of queries of each path against all the
+ * keys. The fused kernel's layout of the keys and values is left out of
+ * its time: in an encoder it is made once for all 4096 queries. */
+#define MEASURE_KEYS  4096
+#define MEASURE_HEADS 16
+#define MEASURE_HD    72
+
+void rvi_attn_measure(const rvk_table *K, double budget_ms, double *fused, double *blas)
+{
+	*fused = *blas = 0;
+	const rvi_attn_heads h = {MEASURE_HEADS, MEASURE_HEADS, MEASURE_HD,
+	                          (float)(1.0 / sqrt((double)MEASURE_HD))};
+	const int64_t n = MEASURE_KEYS, hd = MEASURE_HD, W = MEASURE_HEADS * MEASURE_HD;
+	const int64_t nq[2] = {11 * RVK_ATTN_ROWS, FULL_QUERIES_BLAS}; /* fused, BLAS */
+	if (!use_fused(K, &h) || rvi_blas_generic())
+		return; /* nothing to choose between */
+	/* q, k, v (n, W) of which the first head is used, out (n, W), the
+	 * packed keys and values, the working rows of either path */
+	const size_t nw = (size_t)(n * W), kv = (size_t)RVK_ATTN_KV_FLOATS(n, hd);
+	const size_t rows = (size_t)RVK_ATTN_SCRATCH(n, hd) > (size_t)(FULL_QUERIES_BLAS * n)
+	                        ? (size_t)RVK_ATTN_SCRATCH(n, hd)
+	                        : (size_t)(FULL_QUERIES_BLAS * n);
+	float *buf = rvi_alloc(4 * nw + kv + rows, sizeof(float));
+	if (!buf)
+		return;
+	float *q = buf, *k = q + nw, *v = k + nw, *out = v + nw, *packed = out + nw;
+	float *scr = packed + kv;
+	uint64_t x = 0x9e3779b97f4a7c15u;
+	for (size_t i = 0; i < 3 * nw; i++) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		buf[i] = (float)(x >> 40) / (float)(1 << 24) - 0.5f;
+	}
+	K->attn_kv_pack(packed, k, W, v, W, n, hd);
+	rvi_blas_serial();
+	double best[2] = {0, 0};
+	/* passes taken in turn, the best of each kept: a busy machine can
+	 * only make a pass slower; the first of each warms its memory */
+	const double t_end = rvi_now_ms() + (budget_ms > 0 ? budget_ms : 0);
+	for (int pass = 0; pass < 4 || (pass < 64 && rvi_now_ms() < t_end); pass++) {
+		const int path = pass % 2;
+		const double t0 = rvi_now_ms();
+		if (path == 0)
+			for (int64_t i0 = 0; i0 < nq[0]; i0 += RVK_ATTN_ROWS)
+				K->attn_rows(out + i0 * W, W, q + i0 * W, W, RVK_ATTN_ROWS, packed,
+				             n, hd, h.scale, scr);
+		else
+			rows_unfused(K, true, &h, q, k, v, out, nq[1], n, scr);
+		const double ms = rvi_now_ms() - t0;
+		const double rate =
+		    ms > 0 ? 4.0 * (double)nq[path] * (double)n * (double)hd / (ms * 1e6) : 0;
+		if (pass >= 2)
+			best[path] = rate > best[path] ? rate : best[path];
+	}
+	free(buf);
+	*fused = best[0];
+	*blas = best[1];
 }

@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "src/kvcache.h"
+#include "simd/kernels.h"
 
 /* Heads of one attention layer. GQA: query head h reads KV head
  * h / (n_head / n_head_kv). */
@@ -66,5 +67,11 @@ size_t rvi_attn_full_scratch(const rvi_attn_heads *h, int64_t n, int n_threads);
 void rvi_attn_full(const rvi_attn_heads *h, const float *q, const float *k, const float *v,
                    float *out, int64_t n, const int64_t *windows, int64_t n_win, float *scratch,
                    int n_threads);
+
+/* rvi_attn_full's fused kernel of table K against its BLAS path, timed in
+ * turn on one thread for about budget_ms (at least one pass each): the
+ * best GFLOP/s of each, both 0 when there is no choice (K has no fused
+ * kernel, or the BLAS runs generic kernels). */
+void rvi_attn_measure(const rvk_table *K, double budget_ms, double *fused, double *blas);
 
 #endif

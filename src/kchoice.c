@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "src/attention.h"
 #include "src/embcache.h"
 #include "src/log.h"
 #include "src/sha256.h"
@@ -23,6 +24,8 @@
 /* Per measurement (see rvk_calibrate): about a second of one core
  * for the whole choice, most of it streaming 64 MiB twice per type and set. */
 #define BUDGET_MS 2.0
+/* The attention's two paths, timed in turn (a few ms a pass). */
+#define ATTN_BUDGET_MS 20.0
 
 /* "vendor|family|model|name|build id" of this CPU and build. */
 static void make_key(char *out, size_t cap)
@@ -94,6 +97,8 @@ static size_t format_entry(const rvk_choice *c, char *out, size_t cap)
 			    rvi_type_name((int)rvk_choice_types[ti]), c->sets[si], g[0], g[1], g[2],
 			    g[3]);
 		}
+	PUT("attention %s %.3f %.3f\n", c->attn_fused ? "fused" : "blas", c->attn_gflops_fused,
+	    c->attn_gflops_blas);
 #undef PUT
 	return n;
 }
@@ -130,7 +135,8 @@ bool rvi_kchoice_parse(const char *text, size_t len, rvk_choice *c)
 		strcat(sets, " ");
 		strcat(sets, c->sets[i]);
 	}
-	bool ok = true, seen[RVK_N_CHOICE_TYPES] = {false}, have_key = false, have_sets = false;
+	bool ok = true, seen[RVK_N_CHOICE_TYPES] = {false}, have_key = false, have_sets = false,
+	     have_attn = false;
 	int line_no = 0;
 	char *save = NULL;
 	for (char *line = strtok_r(body, "\n", &save); line && ok;
@@ -168,6 +174,14 @@ bool rvi_kchoice_parse(const char *text, size_t len, rvk_choice *c)
 				ok = g[ph] >= 0 && g[ph] < 1e6;
 				c->gbps[ti][si][ph] = g[ph];
 			}
+		} else if (sscanf(line, "attention %31s %lf %lf%n", a, &g[0], &g[1], &used) == 3 &&
+		           line[used] == 0) {
+			ok = !have_attn && (!strcmp(a, "fused") || !strcmp(a, "blas")) &&
+			     g[0] >= 0 && g[0] < 1e6 && g[1] >= 0 && g[1] < 1e6;
+			have_attn = true;
+			c->attn_fused = !strcmp(a, "fused");
+			c->attn_gflops_fused = g[0];
+			c->attn_gflops_blas = g[1];
 		} else {
 			ok = false;
 		}
@@ -175,7 +189,7 @@ bool rvi_kchoice_parse(const char *text, size_t len, rvk_choice *c)
 	free(body);
 	for (int i = 0; i < RVK_N_CHOICE_TYPES; i++)
 		ok = ok && seen[i];
-	ok = ok && have_key && have_sets && line_no > 0;
+	ok = ok && have_key && have_sets && have_attn && line_no > 0;
 	if (!ok)
 		rvk_choice_default(c);
 	return ok;
@@ -250,6 +264,13 @@ int rvi_kchoice_get(const char *dir, double budget_ms, rvk_choice *c, bool *meas
 		rvi_errorf(warn, RV_ERR_NOMEM, "kernel choice: no memory to measure");
 		return RV_OK;
 	}
+	/* the encoders' attention: the first set's fused kernel unless the
+	 * BLAS is faster by the margin the kernel sets need */
+	const rvk_table *first = c->n_sets > 0 ? rvk_table_for(c->sets[0], NULL, 0) : NULL;
+	if (first)
+		rvi_attn_measure(first, budget_ms > 0 ? ATTN_BUDGET_MS : 0, &c->attn_gflops_fused,
+		                 &c->attn_gflops_blas);
+	c->attn_fused = !(c->attn_gflops_blas > c->attn_gflops_fused * (1.0 + RVK_CHOICE_MARGIN));
 	if (have_path)
 		store_entry(path, c, warn);
 	return RV_OK;

@@ -5,11 +5,13 @@
  * Entry: <cache dir>/kernels-<16 hex digits of SHA-256(key)>.txt, where the
  * cache dir is $XDG_CACHE_HOME/rlaifv (default ~/.cache/rlaifv) and the key
  * is "vendor|family|model|name|kernel build id". Text, one record a line:
- *     rlaifv kernel choice 1
+ *     rlaifv kernel choice 2
  *     key <the key>
  *     sets <the usable sets, best by feature first>
  *     choice <type> <exact set> <wide set>          one per choice type
  *     speed <type> <set> <GB/s per phase x 4>       one per type and set
+ *     attention fused|blas <GFLOP/s fused> <GFLOP/s BLAS>
+ *                                  the encoders' attention (src/attention.c)
  *     check <SHA-256 of every byte before this line, hex>
  * An entry is used only if every line is there and well formed, the check
  * matches and the key and sets are this process's; anything else (a
@@ -26,7 +28,7 @@
 #include "simd/kernels.h"
 #include "src/util.h"
 
-#define RVI_KCHOICE_TAG "rlaifv kernel choice 1"
+#define RVI_KCHOICE_TAG "rlaifv kernel choice 2"
 
 /* The entry's path in dir for this CPU and build (out: cap bytes). */
 int rvi_kchoice_path(const char *dir, char *out, size_t cap, rvi_err *err);

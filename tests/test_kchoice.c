@@ -168,6 +168,17 @@ static void test_composed(const char *a, const char *b)
 	rvi_buf_free(&scratch);
 	free(x), free(y), free(r), free(one);
 
+	/* the encoders' attention: the first set's fused kernel, or none (the
+	 * BLAS) when the choice says so */
+	const rvk_table *first = rvk_table_for(c.sets[0], NULL, 0);
+	CHECK(t.attn_rows == first->attn_rows && t.attn_kv_pack == first->attn_kv_pack,
+	      "fused attention of the first set");
+	c.attn_fused = false;
+	CHECK(rvk_compose(&t, name, sizeof(name), &c, msg, sizeof(msg)) && t.attn_rows == NULL &&
+	          t.attn_kv_pack == NULL,
+	      "attention by the BLAS: no fused kernel in the table");
+	c.attn_fused = true;
+
 	/* a choice naming a set this build or CPU lacks is refused */
 	c.wide[3] = "sse9";
 	rvk_table t2;
@@ -207,7 +218,7 @@ static bool same_choice(const rvk_choice *a, const rvk_choice *b)
 	for (int i = 0; i < RVK_N_CHOICE_TYPES; i++)
 		if (strcmp(a->exact[i], b->exact[i]) || strcmp(a->wide[i], b->wide[i]))
 			return false;
-	return true;
+	return a->attn_fused == b->attn_fused;
 }
 
 /* The body of the valid entry text (without its check line), with line
@@ -300,7 +311,10 @@ static void test_cache(void)
 	    {choice_line, "choice Q2_K ", "an unknown type"},
 	    {"choice F32 ", "choice F16 ", "a type twice and one missing"},
 	    {"speed F16 ", "speed F16 nan ", "a malformed speed"},
-	    {RVI_KCHOICE_TAG, "rlaifv kernel choice 2", "another format version"},
+	    {RVI_KCHOICE_TAG, "rlaifv kernel choice 1", "another format version"},
+	    {"\nattention ", "\nattention cuda 1 2\nattention ", "an unknown attention path"},
+	    {"\nattention ", "\nattention fused -1 2\nattention ", "a malformed attention speed"},
+	    {"\nattention ", "\nattention fused 1 2\nattention ", "the attention twice"},
 	};
 	for (size_t i = 0; i < sizeof(edits) / sizeof(edits[0]); i++) {
 		char *body = edited_body(text, n, edits[i].from, edits[i].to);

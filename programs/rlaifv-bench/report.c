@@ -131,6 +131,11 @@ static void print_choice(FILE *f, const rvb_report *r)
 			        g[RVK_PHASE_BATCH], g[RVK_PHASE_PREFILL], ex ? "decode" : "",
 			        ex && wi ? "+" : "", wi ? "prompt" : "");
 		}
+	if (c->attn_gflops_fused > 0 || c->attn_gflops_blas > 0)
+		fprintf(f,
+		        "  encoder attention (1 thread, GFLOP/s): %s fused %.1f, BLAS %.1f: %s\n",
+		        c->sets[0], c->attn_gflops_fused, c->attn_gflops_blas,
+		        c->attn_fused ? "fused" : "BLAS");
 	fputc('\n', f);
 }
 
@@ -344,6 +349,12 @@ void rvb_print_json(FILE *f, const rvb_report *r)
 	fputs(",\"blas\":", f);
 	json_str(f, r->blas);
 	json_choice(f, r);
+	if (r->have_choice)
+		fprintf(f,
+		        ",\"encoder_attention\":{\"path\":\"%s\",\"fused_gflops\":%.3f,"
+		        "\"blas_gflops\":%.3f}",
+		        r->choice.attn_fused ? "fused" : "blas", r->choice.attn_gflops_fused,
+		        r->choice.attn_gflops_blas);
 
 	fputs(",\"limits\":{\"read_gbps\":", f);
 	json_stats(f, &r->limits.read_gbps);
