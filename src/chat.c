@@ -57,6 +57,13 @@ static const chat_template templates[] = {
      * model's turn */
     {"gemma3", NULL, "<start_of_turn>user\n%s", "", "<end_of_turn>\n<start_of_turn>model\n",
      "%s\n\n", NULL, true},
+    /* Qwen3's template as MiniCPM-V 4.5's chat() applies it: no system
+     * turn unless one is given, images and the question joined by "\n",
+     * and enable_thinking=False (chat()'s default) opening the answer
+     * with an empty <think> block */
+    {"qwen3", NULL, "%s<|im_start|>user\n", "\n",
+     "<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n",
+     "<|im_start|>system\n%s<|im_end|>\n", NULL, false},
 };
 
 /* The length of the whitespace character at s[0..n), 0 if none: those of
