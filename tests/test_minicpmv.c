@@ -58,20 +58,6 @@ static double at(const tu_json *j, const char *path, size_t i)
 	return v ? v->num : NAN;
 }
 
-/* max |a - b| over n values against a reference .npy of tests/data. */
-static double npy_diff(const float *a, size_t n, const char *name)
-{
-	size_t rn = 0;
-	float *ref = tu_npy_f32(tu_data(name), &rn);
-	double worst = ref && rn == n ? 0 : INFINITY;
-	for (size_t i = 0; ref && rn == n && i < n; i++) {
-		const double d = fabs((double)a[i] - ref[i]);
-		worst = d > worst || d != d ? (d != d ? INFINITY : d) : worst;
-	}
-	free(ref);
-	return worst;
-}
-
 /* ---- position buckets and geometry -------------------------------------- */
 
 static void test_buckets(void)
@@ -180,7 +166,7 @@ static void test_vision(const void *model, const image_case *ic)
 		         ic->npy, k);
 		rc = rvi_minicpmv_siglip(m, chw, w, h, 2, feats, &err);
 		CHECK(rc == RV_OK, "%s: siglip: %s", ic->file, err.msg);
-		const double d = npy_diff(feats, (size_t)(nh * nw * W), name);
+		const double d = tu_npy_max_diff(feats, (size_t)(nh * nw * W), name);
 		worst_v = d > worst_v ? d : worst_v;
 		chw += 3 * (size_t)w * h;
 	}
@@ -199,7 +185,7 @@ static void test_vision(const void *model, const image_case *ic)
 	      "%s: the embeddings depend on the thread count", ic->file);
 	char name[160];
 	snprintf(name, sizeof(name), "minicpmv/ref-npy/mmproj-f32.%s-embd.npy", ic->npy);
-	const double worst = npy_diff(out, n, name);
+	const double worst = tu_npy_max_diff(out, n, name);
 	CHECK(worst <= TOL_EMBD, "%s: embeddings differ by %g", ic->file, worst);
 	printf("%s: %dx%d slices + overview, pixels identical, SigLIP max |diff| %.3g, "
 	       "embeddings %.3g\n",

@@ -63,7 +63,7 @@ static void test_embeddings(const void *model, const image_case *ic)
 	rvi_err err = {0};
 	rvi_image img = {0};
 	rvi_pixels px = {0};
-	float *out = NULL, *out2 = NULL, *want = NULL;
+	float *out = NULL, *out2 = NULL;
 	int rc = rvi_image_load_file(tu_data(ic->file), NULL, true, &img, &err);
 	if (rc == RV_OK)
 		rc = a->preprocess(model, &img, NULL, &px, &err);
@@ -88,17 +88,10 @@ static void test_embeddings(const void *model, const image_case *ic)
 	CHECK(rc == RV_OK && !memcmp(out, out2, n * sizeof(float)),
 	      "%s: the embeddings depend on the thread count", ic->file);
 	snprintf(name, sizeof(name), DIR "%s", tu_json_get(ref, "image_embedding.npy")->str);
-	size_t rn = 0;
-	want = tu_npy_f32(tu_data(name), &rn);
-	double worst = want && rn == n ? 0 : INFINITY;
-	for (size_t i = 0; want && rn == n && i < n; i++) {
-		const double d = fabs((double)out[i] - want[i]);
-		worst = d > worst || d != d ? (d != d ? INFINITY : d) : worst;
-	}
+	const double worst = tu_npy_max_diff(out, n, name);
 	CHECK(worst <= TOL_EMBD, "%s: embeddings differ by %g", ic->file, worst);
 	printf("%s: %lld images, embeddings max |diff| %.3g\n", ic->file, (long long)n_img, worst);
 done:
-	free(want);
 	free(out);
 	free(out2);
 	rvi_pixels_free(&px);
