@@ -201,8 +201,13 @@ const char *rvi_chat_recognise(const char *jinja, size_t len)
 		const char *name;
 	} markers[] = {
 	    {"<|vision_start|>", "qwen2-vl"}, /* before chatml, whose marker it has too */
-	    {"<start_of_turn>", "gemma3"},    {"<end_of_utterance>", "smolvlm"},
-	    {"<|im_start|>", "chatml"},       {"[INST]", "llama-2"},
+	    /* Qwen3's (MiniCPM-V 4.5's text model has it): no default system
+	     * sentence, unlike chatml; the think block as MiniCPM-V's chat() */
+	    {"enable_thinking", "qwen3"},
+	    {"<start_of_turn>", "gemma3"},
+	    {"<end_of_utterance>", "smolvlm"},
+	    {"<|im_start|>", "chatml"},
+	    {"[INST]", "llama-2"},
 	    {"ASSISTANT:", "vicuna"},
 	};
 	for (size_t i = 0; i < sizeof(markers) / sizeof(markers[0]); i++) {

@@ -140,6 +140,14 @@ static void test_template(void)
 	          c.seg[0].n_user == 2 && c.seg[0].user_off[0] == 19 && c.seg[0].user_len[0] == 9,
 	      "system + text: '%s'", c.seg[0].text);
 	rvi_chat_free(&c);
+	/* a GGUF carrying Qwen3's Jinja template is read as this one, not
+	 * as chatml (which would add Qwen2's system sentence) */
+	static const char jinja[] = "{%- if enable_thinking is defined and enable_thinking is "
+	                            "false %}{{- '<think>\\n\\n</think>\\n\\n' }}{%- endif %}"
+	                            "{{- '<|im_start|>' + message.role }}";
+	const char *name = rvi_chat_recognise(jinja, sizeof(jinja) - 1);
+	CHECK(name && !strcmp(name, "qwen3"), "Qwen3's template taken for %s",
+	      name ? name : "none");
 }
 
 /* ---- the text model over the prompt ---------------------------------------- */
@@ -184,6 +192,13 @@ static void test_text_model(void)
 	}
 	rv_prompt p = {.text = "Once upon a time", .chat_template = "qwen3", .system = "Be brief."};
 	check_prompt(ctx, &p, "text.once_upon_a_time");
+	/* best-of-N on the sliced image: candidates equal to their solo runs,
+	 * the model as its own reference */
+	char path[4096];
+	snprintf(path, sizeof(path), "%s", tu_data("minicpmv/grid_200x150.png"));
+	const char *imgs[1] = {path};
+	rv_prompt pb = {.text = "describe", .images = imgs, .n_images = 1};
+	vc_bestofn(ctx, &pb, NULL, 1e-4, "best-of-4, own reference");
 	rv_context_free(ctx);
 	rv_model_free(m);
 }
