@@ -90,6 +90,9 @@ static void run_minicpmv(const rvi_gguf *g)
 	void *m = NULL;
 	if (a->load(g, &m, &err) != RV_OK)
 		return;
+	/* the template follows clip.minicpmv_version (3, 4 or 6) */
+	if (!a->chat_template_of(m))
+		abort();
 	static const int sizes[][2] = {{1, 1}, {200, 150}, {1344, 448}, {65535, 3}, {3, 65535}};
 	for (int slices = 1; slices <= 9; slices += 8) {
 		(void)a->set_max_slices(m, slices, &err);

@@ -366,9 +366,10 @@ typedef struct rv_prompt {
 	int n_images;
 	/* "llava" (LLaVA-1.5's "{system} USER: <image>\n{question} ASSISTANT:"),
 	 * "vicuna", "chatml", "qwen2-vl" (chatml, images straight before the
-	 * question), "llama-2", "gguf" (the model file's own when it is one of
-	 * those), "none" (raw text). NULL: with images the model's own when it
-	 * is qwen2-vl, else "llava"; without, "none". */
+	 * question), "llama-2", "smolvlm", "gemma3", "qwen3" (MiniCPM-V 4.5's:
+	 * thinking off), "gguf" (the model file's own when it is one of
+	 * those), "none" (raw text). NULL: with images the projector's own
+	 * (else "llava"); without, "none". */
 	const char *chat_template;
 	const char *system; /* NULL: the template's own system sentence */
 	/* Special-token text ("<|im_end|>", "</s>"): in a raw prompt

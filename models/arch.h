@@ -179,6 +179,9 @@ typedef struct rvi_vision_arch {
 	/* The chat template (src/chat.c) an image prompt gets when none is
 	 * asked for; NULL: "llava". */
 	const char *chat_template;
+	/* For families whose versions were trained on different templates:
+	 * this model's (NULL: chat_template); NULL for the others. */
+	const char *(*chat_template_of)(const void *model);
 	/* The longest edge images are resized to before tiling (0: the
 	 * file's); NULL for families without that knob. */
 	int (*set_longest_edge)(void *model, int longest_edge, rvi_err *err);

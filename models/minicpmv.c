@@ -1,5 +1,6 @@
-/* minicpmv.c: MiniCPM-V 2.6's vision side (HF modeling_navit_siglip.py +
- * resampler.py, clip.projector_type "resampler"). Each image of a prompt
+/* minicpmv.c: MiniCPM-V 2.6's and 4.5's vision side (HF
+ * modeling_navit_siglip.py + resampler.py, clip.projector_type
+ * "resampler"). Each image of a prompt
  * (the overview, then its slices row-major; see
  * src/image/preprocess_minicpmv.c) goes on its own through
  *
@@ -11,7 +12,14 @@
  *   keys carry a 2-D sin/cos position of the patch grid; LN, then proj.
  *
  * An image is 64 rows, framed in the prompt as the processor writes it
- * (arch_layout). */
+ * (arch_layout).
+ *
+ * MiniCPM-V 4.5 (clip.minicpmv_version 6, a Qwen3 text model) has the
+ * same maths for an image: its "3-D" resampler adds a temporal sin/cos
+ * position to the keys of video frames only (temporal id -1, a zero
+ * vector, for every image and slice) and attends over the frames of one
+ * temporal group at once (one image each here). What differs is the width
+ * (4096: 32 resampler heads) and the chat template (chat_template_of). */
 #include "models/minicpmv.h"
 
 #include <math.h>
@@ -61,11 +69,12 @@ static int load_resampler_shape(rvi_minicpmv *m, const rvi_gguf *g, rvi_err *err
 	int rc = rvi_load_dim(g, "clip.minicpmv_version", true, 0, 1 << 20, &v, err);
 	if (rc != RV_OK)
 		return rc;
-	/* 3: MiniCPM-V 2.6; 4: MiniCPM-o 2.6, the same vision side */
-	if (v != 3 && v != 4)
+	/* 3: MiniCPM-V 2.6; 4: MiniCPM-o 2.6, the same vision side; 6:
+	 * MiniCPM-V 4.5 (5, MiniCPM-V 4.0, has a text model we lack) */
+	if (v != 3 && v != 4 && v != 6)
 		return rvi_errorf(err, RV_ERR_UNSUPPORTED,
 		                  "%s: clip.minicpmv_version %lld is not supported (3: MiniCPM-V "
-		                  "2.6, 4: MiniCPM-o 2.6)",
+		                  "2.6, 4: MiniCPM-o 2.6, 6: MiniCPM-V 4.5)",
 		                  g->path, (long long)v);
 	m->version = v;
 	const rvi_gguf_tensor *q;
@@ -446,6 +455,13 @@ static int arch_encode(const void *model, const rvi_pixels *px, int n_threads, f
 	return rc;
 }
 
+/* 2.6 was trained on ChatML with Qwen2's default system sentence; 4.5's
+ * chat() applies Qwen3's template with thinking off. */
+static const char *arch_chat_template_of(const void *model)
+{
+	return ((const rvi_minicpmv *)model)->version == 6 ? "qwen3" : "chatml";
+}
+
 static int arch_set_max_slices(void *model, int max_slices, rvi_err *err)
 {
 	rvi_minicpmv *m = model;
@@ -500,5 +516,6 @@ const rvi_vision_arch rvi_minicpmv_arch = {
     .encode = arch_encode,
     .layout = arch_layout,
     .chat_template = "chatml",
+    .chat_template_of = arch_chat_template_of,
     .set_max_slices = arch_set_max_slices,
 };

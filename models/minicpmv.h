@@ -1,6 +1,7 @@
-/* minicpmv.h: MiniCPM-V 2.6 vision (clip.projector_type "resampler",
- * clip.minicpmv_version 3): a SigLIP encoder with bucketed position ids and
- * a perceiver resampler, as llama.cpp's converters write them. */
+/* minicpmv.h: MiniCPM-V 2.6 and 4.5 vision (clip.projector_type
+ * "resampler", clip.minicpmv_version 3, 4 (MiniCPM-o 2.6) or 6): a SigLIP
+ * encoder with bucketed position ids and a perceiver resampler, as
+ * llama.cpp's converters write them. */
 #ifndef RLAIFV_MINICPMV_H
 #define RLAIFV_MINICPMV_H
 

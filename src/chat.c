@@ -3,6 +3,7 @@
  * sentence goes into the prefix. */
 #include "src/chat.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,34 +25,86 @@ typedef struct chat_template {
 	/* The prefix when the turn starts with text, not an image; NULL:
 	 * prefix. */
 	const char *prefix_text_first;
+	/* The question loses its leading and trailing whitespace (Jinja's
+	 * `| trim`, Python's str.strip()) */
+	bool trim_question;
 } chat_template;
 
 static const chat_template templates[] = {
     /* LLaVA-1.5 "conv_llava_v1" = Vicuna v1.1: sep " ", roles USER/ASSISTANT */
-    {"llava", rvi_llava_system, "%s USER: ", "\n", " ASSISTANT:", NULL, NULL},
-    {"vicuna", rvi_llava_system, "%s USER: ", "\n", " ASSISTANT:", NULL, NULL},
+    {"llava", rvi_llava_system, "%s USER: ", "\n", " ASSISTANT:", NULL, NULL, false},
+    {"vicuna", rvi_llava_system, "%s USER: ", "\n", " ASSISTANT:", NULL, NULL, false},
     {"chatml", "You are a helpful assistant.",
      "<|im_start|>system\n%s<|im_end|>\n<|im_start|>user\n", "\n",
-     "<|im_end|>\n<|im_start|>assistant\n", NULL, NULL},
+     "<|im_end|>\n<|im_start|>assistant\n", NULL, NULL, false},
     /* Qwen2-VL / Qwen2.5-VL: chatml, images (framed by the vision family's
      * <|vision_start|> ... <|vision_end|>) straight before the question */
     {"qwen2-vl", "You are a helpful assistant.",
      "<|im_start|>system\n%s<|im_end|>\n<|im_start|>user\n", "",
-     "<|im_end|>\n<|im_start|>assistant\n", NULL, NULL},
+     "<|im_end|>\n<|im_start|>assistant\n", NULL, NULL, false},
     {"llama-2", "You are a helpful assistant.", "[INST] <<SYS>>\n%s\n<</SYS>>\n\n", "\n",
-     " [/INST]", NULL, NULL},
+     " [/INST]", NULL, NULL, false},
     /* SmolVLM's chat_template.json: "Role:" then ' ' unless the turn
      * starts with an image, <end_of_utterance>\n after each turn, and
      * "Assistant:" with no space after it */
-    {"smolvlm", NULL, "<|im_start|>%sUser:", "",
-     "<end_of_utterance>\nAssistant:", "System: %s<end_of_utterance>\n", "<|im_start|>%sUser: "},
+    {"smolvlm", NULL, "<|im_start|>%sUser:", "", "<end_of_utterance>\nAssistant:",
+     "System: %s<end_of_utterance>\n", "<|im_start|>%sUser: ", false},
     /* Gemma 3's template: no system role, the system text opens the first
      * user turn followed by a blank line; images (framed by the vision
      * family's \n\n<start_of_image> ... <end_of_image>\n\n) before the
-     * question; <end_of_turn> ends the model's turn */
+     * question, which the template trims (`message['content'] | trim`, and
+     * `item['text'] | trim` for a text part); <end_of_turn> ends the
+     * model's turn */
     {"gemma3", NULL, "<start_of_turn>user\n%s", "", "<end_of_turn>\n<start_of_turn>model\n",
-     "%s\n\n", NULL},
+     "%s\n\n", NULL, true},
+    /* Qwen3's template as MiniCPM-V 4.5's chat() applies it: no system
+     * turn unless one is given, images and the question joined by "\n",
+     * and enable_thinking=False (chat()'s default) opening the answer
+     * with an empty <think> block */
+    {"qwen3", NULL, "%s<|im_start|>user\n", "\n",
+     "<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n",
+     "<|im_start|>system\n%s<|im_end|>\n", NULL, false},
 };
+
+/* The length of the whitespace character at s[0..n), 0 if none: those of
+ * Python's str.isspace() (what Jinja's trim strips), in UTF-8. */
+static size_t space_len(const unsigned char *s, size_t n)
+{
+	if (n >= 1 && ((s[0] >= 0x09 && s[0] <= 0x0d) || (s[0] >= 0x1c && s[0] <= 0x20)))
+		return 1;
+	if (n >= 2 && s[0] == 0xc2 && (s[1] == 0x85 || s[1] == 0xa0))
+		return 2;
+	if (n < 3)
+		return 0;
+	const unsigned cp =
+	    (unsigned)(s[0] & 0x0f) << 12 | (unsigned)(s[1] & 0x3f) << 6 | (unsigned)(s[2] & 0x3f);
+	if ((s[0] & 0xf0) != 0xe0 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80)
+		return 0;
+	return cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200a) || cp == 0x2028 || cp == 0x2029 ||
+	               cp == 0x202f || cp == 0x205f || cp == 0x3000
+	           ? 3
+	           : 0;
+}
+
+/* *s, *n without the whitespace at either end. The end is found by
+ * stepping back to each character's first byte. */
+static void trim(const char **s, size_t *n)
+{
+	const unsigned char *p = (const unsigned char *)*s;
+	size_t a = 0, b = *n, k;
+	while (a < b && (k = space_len(p + a, b - a)) > 0)
+		a += k;
+	while (b > a) {
+		size_t c = b - 1;
+		while (c > a && (p[c] & 0xc0) == 0x80 && b - c < 3)
+			c--;
+		if (space_len(p + c, b - c) != b - c)
+			break;
+		b = c;
+	}
+	*s += a;
+	*n = b - a;
+}
 
 static const chat_template *find(const char *name)
 {
@@ -78,6 +131,9 @@ int rvi_chat_build(const char *name, const char *system, const char *question, i
 		system = "";
 	if (!question)
 		question = "";
+	size_t q_len = strlen(question);
+	if (t->trim_question)
+		trim(&question, &q_len);
 	const char *prefix =
 	    n_images == 0 && t->prefix_text_first ? t->prefix_text_first : t->prefix;
 	/* where the caller's system text will stand in the prefix (plain text) */
@@ -98,8 +154,8 @@ int rvi_chat_build(const char *name, const char *system, const char *question, i
 	 * question and the suffix join the last text segment */
 	const size_t n_seg = 1 + 2 * (size_t)n_images;
 	size_t cap = strlen(prefix) + strlen(system) + 1 +
-	             (size_t)n_images * (strlen(t->after_image) + 1) + strlen(question) +
-	             strlen(t->suffix) + 1;
+	             (size_t)n_images * (strlen(t->after_image) + 1) + q_len + strlen(t->suffix) +
+	             1;
 	out->seg = calloc(n_seg, sizeof(rvi_segment));
 	out->storage = malloc(cap);
 	if (!out->seg || !out->storage) {
@@ -127,8 +183,10 @@ int rvi_chat_build(const char *name, const char *system, const char *question, i
 	}
 	rvi_segment *last = &out->seg[n];
 	last->user_off[last->n_user] = (size_t)(w - last->text);
-	last->user_len[last->n_user++] = strlen(question);
-	w += sprintf(w, "%s%s", question, t->suffix);
+	last->user_len[last->n_user++] = q_len;
+	memcpy(w, question, q_len);
+	w += q_len;
+	w += sprintf(w, "%s", t->suffix);
 	out->seg[n].len = (size_t)(w - out->seg[n].text);
 	n++;
 	out->n_seg = n;
@@ -143,8 +201,13 @@ const char *rvi_chat_recognise(const char *jinja, size_t len)
 		const char *name;
 	} markers[] = {
 	    {"<|vision_start|>", "qwen2-vl"}, /* before chatml, whose marker it has too */
-	    {"<start_of_turn>", "gemma3"},    {"<end_of_utterance>", "smolvlm"},
-	    {"<|im_start|>", "chatml"},       {"[INST]", "llama-2"},
+	    /* Qwen3's (MiniCPM-V 4.5's text model has it): no default system
+	     * sentence, unlike chatml; the think block as MiniCPM-V's chat() */
+	    {"enable_thinking", "qwen3"},
+	    {"<start_of_turn>", "gemma3"},
+	    {"<end_of_utterance>", "smolvlm"},
+	    {"<|im_start|>", "chatml"},
+	    {"[INST]", "llama-2"},
 	    {"ASSISTANT:", "vicuna"},
 	};
 	for (size_t i = 0; i < sizeof(markers) / sizeof(markers[0]); i++) {

@@ -29,7 +29,7 @@ typedef struct rvi_chat {
 } rvi_chat;
 
 /* Template names rvi_chat_build knows, for messages and the man page. */
-#define RVI_CHAT_TEMPLATES "llava, vicuna, chatml, qwen2-vl, llama-2, smolvlm, gemma3, gguf"
+#define RVI_CHAT_TEMPLATES "llava, vicuna, chatml, qwen2-vl, llama-2, smolvlm, gemma3, qwen3, gguf"
 
 /* The system sentence of LLaVA-1.5 / Vicuna v1.1 training. */
 extern const char rvi_llava_system[];

@@ -14,10 +14,11 @@
 static int resolve_template(rv_context *ctx, const rv_prompt *p, const char **name)
 {
 	const char *t = p->chat_template;
+	const rvi_vision_arch *va = ctx->model->vision;
+	if (!t && p->n_images > 0 && va)
+		t = va->chat_template_of ? va->chat_template_of(ctx->model->vision_model) : NULL;
 	if (!t && p->n_images > 0)
-		t = ctx->model->vision && ctx->model->vision->chat_template
-		        ? ctx->model->vision->chat_template
-		        : "llava";
+		t = va && va->chat_template ? va->chat_template : "llava";
 	if (!t)
 		t = "none";
 	if (!strcmp(t, "gguf")) {

@@ -496,6 +496,24 @@ static void check_template(void)
 	                                             "<end_of_turn>\n<start_of_turn>model\n"),
 	      "system + text: '%s'", c.seg[0].text);
 	rvi_chat_free(&c);
+	/* HF's template trims the user's text (`| trim`: Python's strip(),
+	 * Unicode spaces too), not the system text; inner spaces stay */
+	CHECK(rvi_chat_build("gemma3", " Be brief. ",
+	                     " \t\n\xe3\x80\x80Hi\xc2\xa0there \xc3\xa9\xe2\x80\xa8\r\n\x1f ", 1,
+	                     &c, &err) == RV_OK,
+	      "%s", err.msg);
+	CHECK(c.n_seg == 3 && !strcmp(c.seg[0].text, "<start_of_turn>user\n Be brief. \n\n") &&
+	          !strcmp(c.seg[2].text,
+	                  "Hi\xc2\xa0there \xc3\xa9<end_of_turn>\n<start_of_turn>model\n") &&
+	          c.seg[2].n_user == 1 && c.seg[2].user_off[0] == 0 && c.seg[2].user_len[0] == 12,
+	      "trimmed question: '%s'", c.n_seg == 3 ? c.seg[2].text : "");
+	rvi_chat_free(&c);
+	/* all whitespace: nothing left */
+	CHECK(rvi_chat_build("gemma3", NULL, " \n ", 0, &c, &err) == RV_OK &&
+	          !strcmp(c.seg[0].text,
+	                  "<start_of_turn>user\n<end_of_turn>\n<start_of_turn>model\n"),
+	      "blank question: '%s'", c.seg[0].text);
+	rvi_chat_free(&c);
 	/* the model file's own template is recognised; <end_of_turn> ends
 	 * generation */
 	rv_model *m;

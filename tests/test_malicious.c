@@ -1248,7 +1248,17 @@ static void test_resampler(void)
 		spec_free(&s);
 	}
 
-	static const int64_t versions[] = {2, 5, 6, 99};
+	/* 6 (MiniCPM-V 4.5) is read as 3 is; its query count is checked
+	 * the same way */
+	resampler_spec(&s, R_D);
+	set_int(&s, "clip.minicpmv_version", G_I32, 6);
+	expect_resampler("valid resampler, version 6", &s, RV_OK, NULL);
+	set_int(&s, "clip.minicpmv_query_num", G_I32, R_Q - 1);
+	expect_resampler("version 6: query count vs tensor", &s, RV_ERR_MODEL,
+	                 "clip.minicpmv_query_num", "resampler.query", "3", "4", NULL);
+	spec_free(&s);
+
+	static const int64_t versions[] = {2, 5, 7, 99};
 	for (size_t i = 0; i < sizeof(versions) / sizeof(versions[0]); i++) {
 		char v[16];
 		snprintf(v, sizeof(v), "version %d", (int)versions[i]);

@@ -58,20 +58,6 @@ static double at(const tu_json *j, const char *path, size_t i)
 	return v ? v->num : NAN;
 }
 
-/* max |a - b| over n values against a reference .npy of tests/data. */
-static double npy_diff(const float *a, size_t n, const char *name)
-{
-	size_t rn = 0;
-	float *ref = tu_npy_f32(tu_data(name), &rn);
-	double worst = ref && rn == n ? 0 : INFINITY;
-	for (size_t i = 0; ref && rn == n && i < n; i++) {
-		const double d = fabs((double)a[i] - ref[i]);
-		worst = d > worst || d != d ? (d != d ? INFINITY : d) : worst;
-	}
-	free(ref);
-	return worst;
-}
-
 /* ---- position buckets and geometry -------------------------------------- */
 
 static void test_buckets(void)
@@ -129,7 +115,7 @@ static void test_vision(const void *model, const image_case *ic)
 	rvi_err err = {0};
 	rvi_image img = {0};
 	rvi_pixels px = {0};
-	float *out = NULL, *out2 = NULL, *feats = NULL;
+	float *out = NULL, *feats = NULL;
 	int rc = rvi_image_load_file(tu_data(ic->file), NULL, true, &img, &err);
 	CHECK(rc == RV_OK, "%s: %s", ic->file, err.msg);
 	if (rc == RV_OK)
@@ -180,7 +166,7 @@ static void test_vision(const void *model, const image_case *ic)
 		         ic->npy, k);
 		rc = rvi_minicpmv_siglip(m, chw, w, h, 2, feats, &err);
 		CHECK(rc == RV_OK, "%s: siglip: %s", ic->file, err.msg);
-		const double d = npy_diff(feats, (size_t)(nh * nw * W), name);
+		const double d = tu_npy_max_diff(feats, (size_t)(nh * nw * W), name);
 		worst_v = d > worst_v ? d : worst_v;
 		chw += 3 * (size_t)w * h;
 	}
@@ -188,25 +174,17 @@ static void test_vision(const void *model, const image_case *ic)
 
 	/* the embeddings, on two thread counts (must not matter) */
 	const size_t n = (size_t)(px.shape.rows * D);
-	out = malloc(n * sizeof(float));
-	out2 = malloc(n * sizeof(float));
-	if (!out || !out2)
+	if (!(out = vc_encode(a, model, &px, ic->file)))
 		goto done;
-	rc = a->encode(model, &px, 1, out, &err);
-	CHECK(rc == RV_OK, "%s: encode: %s", ic->file, err.msg);
-	rc = rc == RV_OK ? a->encode(model, &px, 3, out2, &err) : rc;
-	CHECK(rc == RV_OK && !memcmp(out, out2, n * sizeof(float)),
-	      "%s: the embeddings depend on the thread count", ic->file);
 	char name[160];
 	snprintf(name, sizeof(name), "minicpmv/ref-npy/mmproj-f32.%s-embd.npy", ic->npy);
-	const double worst = npy_diff(out, n, name);
+	const double worst = tu_npy_max_diff(out, n, name);
 	CHECK(worst <= TOL_EMBD, "%s: embeddings differ by %g", ic->file, worst);
 	printf("%s: %dx%d slices + overview, pixels identical, SigLIP max |diff| %.3g, "
 	       "embeddings %.3g\n",
 	       ic->file, cols, rows, worst_v, worst);
 done:
 	free(out);
-	free(out2);
 	free(feats);
 	rvi_pixels_free(&px);
 	rvi_image_free(&img);
@@ -383,17 +361,12 @@ int main(void)
 {
 	test_buckets();
 	test_geometry();
-	rvi_gguf *g = NULL;
-	rvi_err err = {0};
-	void *model = NULL;
-	int rc = rvi_gguf_open(&g, tu_data(MMPROJ), &err);
-	if (rc == RV_OK)
-		rc = rvi_minicpmv_arch.load(g, &model, &err);
-	CHECK(rc == RV_OK, "%s", err.msg);
+	rvi_gguf *g;
+	void *model = vc_load_vision(&rvi_minicpmv_arch, MMPROJ, &g);
 	const char *isas[8];
 	const int n_isas = rvk_usable_isas(isas, 8);
 	const rvk_table *first = rvk_active();
-	for (int k = 0; rc == RV_OK && k < n_isas && k < 8; k++) {
+	for (int k = 0; model && k < n_isas && k < 8; k++) {
 		CHECK(rvk_select(isas[k], NULL, 0), "select %s", isas[k]);
 		printf("-- %s kernels\n", isas[k]);
 		for (size_t i = 0; i < sizeof(images) / sizeof(images[0]); i++)

@@ -500,6 +500,19 @@ float *tu_npy_load(const char *name, size_t *n)
 	return tu_npy_f32(tu_data(name), n);
 }
 
+double tu_npy_max_diff(const float *a, size_t n, const char *name)
+{
+	size_t rn = 0;
+	float *ref = tu_npy_load(name, &rn);
+	double worst = ref && rn == n ? 0 : INFINITY;
+	for (size_t i = 0; ref && rn == n && i < n; i++) {
+		const double d = fabs((double)a[i] - ref[i]);
+		worst = d > worst || d != d ? (d != d ? INFINITY : d) : worst;
+	}
+	free(ref);
+	return worst;
+}
+
 float *tu_npy_load_2d(const char *name, size_t rows, size_t cols)
 {
 	size_t n;

@@ -92,5 +92,9 @@ float *tu_npy_load(const char *name, size_t *n);
 /* A (rows, cols) float32 .npy as above, in C or Fortran order, as
  * malloc'ed values in C order; NULL when unreadable or of another size. */
 float *tu_npy_load_2d(const char *name, size_t rows, size_t cols);
+/* max |a[i] - ref[i]| over n values against the float32 .npy name under
+ * tests/data; INFINITY when it is unreadable, of another size, or a
+ * difference is NaN. */
+double tu_npy_max_diff(const float *a, size_t n, const char *name);
 
 #endif

@@ -35,6 +35,41 @@ rv_context *vc_open(const char *text, const char *mmproj, rv_model **m)
 	return ctx;
 }
 
+void *vc_load_vision(const rvi_vision_arch *a, const char *name, rvi_gguf **g)
+{
+	rvi_err err = {0};
+	void *model = NULL;
+	*g = NULL;
+	int rc = rvi_gguf_open(g, tu_data(name), &err);
+	if (rc == RV_OK)
+		rc = a->load(*g, &model, &err);
+	CHECK(rc == RV_OK, "%s: %s", name, err.msg);
+	if (rc != RV_OK) {
+		rvi_gguf_close(*g);
+		*g = NULL;
+	}
+	return model;
+}
+
+float *vc_encode(const rvi_vision_arch *a, const void *model, const rvi_pixels *px,
+                 const char *name)
+{
+	rvi_err err = {0};
+	const size_t n = (size_t)(px->shape.rows * a->n_embd_out(model));
+	float *out = malloc(n * sizeof(float)), *out2 = malloc(n * sizeof(float));
+	int rc = out && out2 ? a->encode(model, px, 1, out, &err) : RV_ERR_NOMEM;
+	CHECK(rc == RV_OK, "%s: encode: %s", name, err.msg);
+	rc = rc == RV_OK ? a->encode(model, px, 3, out2, &err) : rc;
+	CHECK(rc == RV_OK && !memcmp(out, out2, n * sizeof(float)),
+	      "%s: the embeddings depend on the thread count", name);
+	free(out2);
+	if (rc != RV_OK) {
+		free(out);
+		return NULL;
+	}
+	return out;
+}
+
 int vc_prefill(rv_context *ctx, const rv_prompt *p, const char *name)
 {
 	rvi_prompt pr;

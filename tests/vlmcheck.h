@@ -9,12 +9,24 @@
 
 #include <stdbool.h>
 
+#include "models/arch.h"
 #include "rlaifv.h"
 #include "tests/testutil.h"
 
 /* A text model (tests/data/text) with a projector (tests/data/mmproj, or
  * NULL) and a context without the image cache; NULL on failure. */
 rv_context *vc_open(const char *text, const char *mmproj, rv_model **m);
+
+/* The projector tests/data/name loaded by a (checked): the model, and in
+ * *g its open file (rvi_gguf_close after a->free); NULL on failure, with
+ * *g closed. */
+void *vc_load_vision(const rvi_vision_arch *a, const char *name, rvi_gguf **g);
+
+/* px through a's encoder at 1 and at 3 threads, which must agree bit for
+ * bit (checked, naming name): its (rows, n_embd_out) embeddings,
+ * malloc'ed, or NULL on failure. */
+float *vc_encode(const rvi_vision_arch *a, const void *model, const rvi_pixels *px,
+                 const char *name);
 
 /* Prepares p in ctx, encodes its images afresh and prefills it: ctx's
  * logits are then the first generated position's. RV_OK, or the status

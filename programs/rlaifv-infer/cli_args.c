@@ -36,7 +36,7 @@ static void usage(FILE *f)
 	    "      --hf-cache          print the GGUF files in the Hugging Face cache\n"
 	    "      --image FILE        an image (JPEG, PNG, BMP, PNM); repeat for several\n"
 	    "      --chat-template T   llava, vicuna, chatml, qwen2-vl, llama-2, smolvlm,\n"
-	    "                          gemma3, gguf\n"
+	    "                          gemma3, qwen3, gguf\n"
 	    "                          or none (default with images: the projector's, else\n"
 	    "                          none)\n"
 	    "      --system TEXT       the chat template's system sentence\n"
