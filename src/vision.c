@@ -14,7 +14,7 @@
 
 /* Bumped whenever the encoder's output bits change, so old cache entries
  * stop matching. */
-#define ENCODER_VERSION 1
+#define ENCODER_VERSION 2
 
 /* The side file's one line; a file with anything else is ignored. */
 #define SIDE_TAG "rlaifv mmproj id v1"
@@ -161,12 +161,19 @@ int rvi_vision_embed(const rvi_vision_arch *arch, const void *model,
 	if (o->cache_dir) {
 		/* everything the rows depend on besides the file and the
 		 * projector (whose header and weights mmproj_id covers) */
-		char params[192];
-		int pn = snprintf(
-		    params, sizeof(params),
-		    "family=%s exif=%d rows=%lld grid=%lldx%lld encoder=%d kernels=%s", arch->name,
-		    o->apply_exif, (long long)rows, (long long)in->shape.grid_h,
-		    (long long)in->shape.grid_w, ENCODER_VERSION, rvk_active()->name);
+		char params[512];
+		const rvk_table *k = rvk_active();
+		int pn =
+		    snprintf(params, sizeof(params),
+		             "family=%s exif=%d rows=%lld grid=%lldx%lld encoder=%d kernels=%s "
+		             "attention=%s",
+		             arch->name, o->apply_exif, (long long)rows,
+		             (long long)in->shape.grid_h, (long long)in->shape.grid_w,
+		             ENCODER_VERSION, k->name, k->attn_rows ? "fused" : "blas");
+		/* a measured table's name is at most a few hundred bytes; were it
+		 * longer, the key covers what fits */
+		if (pn < 0 || (size_t)pn >= sizeof(params))
+			pn = pn < 0 ? 0 : (int)sizeof(params) - 1;
 		rvi_embcache_key(in->bytes, in->n, mmproj_id, params, (size_t)pn, key);
 		int rc = rvi_embcache_load(o->cache_dir, key, rows, cols, out, cache_warning);
 		if (rc == RV_OK) {
