@@ -12,6 +12,7 @@
  *   avx512_float.c  kernels on floats: dequantization, the f32 helpers of
  *                   the forward passes, attention
  *   avx512_attn.c   the fused attention of the image encoders
+ *   avx512_gemm.c   the wide float products (encoders, prompts)
  *   avx512_common.h what two or more of them share: small inline helpers,
  *                   block sizes, the prepared layouts, the declarations
  * Their entry points are external (rvk_avx512_*), but only rvk_avx512_fill

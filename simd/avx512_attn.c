@@ -8,9 +8,9 @@
  * a block of queries do not fit a core's cache; here a head's keys and
  * values are laid out once for every block of queries, and a block of
  * RVK_ATTN_ROWS queries keeps its scores (RVK_ATTN_ROWS rows) in L2:
- *  - scores: tiles of 6 queries by 64 keys (24 accumulators); per step of
- *    the head dimension, four loads of 16 keys' values from the transposed
- *    keys and six broadcasts of the queries';
+ *  - scores: tiles of 6 queries by 64 keys (tile_6x64, avx512_common.h):
+ *    per step of the head dimension, four loads of 16 keys' values from
+ *    the transposed keys and six broadcasts of the queries';
  *  - softmax of each row (the table's softmax);
  *  - values: tiles of up to 6 queries by the head dimension (up to 8
  *    vectors), per key one broadcast of each query's weight.
@@ -19,9 +19,7 @@
  * falls in, so a query's result does not depend on nq or on threads. */
 #include "simd/avx512_common.h"
 
-#define KEYS_PER_VEC  16
-#define SCORE_QUERIES 6
-#define SCORE_VECS    4 /* key vectors per scores tile */
+#define KEYS_PER_VEC 16
 
 void rvk_avx512_attn_kv_pack(float *kv, const float *k, int64_t k_stride, const float *v,
                              int64_t v_stride, int64_t n, int64_t hd)
@@ -42,47 +40,13 @@ void rvk_avx512_attn_kv_pack(float *kv, const float *k, int64_t k_stride, const 
 	}
 }
 
-/* s[i][0:64) (row stride s_stride) = scale * q_i . k_j for NQ queries and
- * the 4 blocks of 16 keys from kb (mask m[b] for the b-th: keys past the
- * window are neither read nor written). */
-static ALWAYS_INLINE void scores_tile(const int NQ, float *s, int64_t s_stride, const float *q,
-                                      int64_t q_stride, const float *kb, int64_t hd,
-                                      const __mmask16 m[SCORE_VECS], __m512 scale)
-{
-	__m512 acc[SCORE_QUERIES][SCORE_VECS];
-	UNROLL
-	for (int i = 0; i < NQ; i++)
-		UNROLL
-	for (int b = 0; b < SCORE_VECS; b++)
-		acc[i][b] = _mm512_setzero_ps();
-	for (int64_t d = 0; d < hd; d++) {
-		__m512 kv[SCORE_VECS];
-		UNROLL
-		for (int b = 0; b < SCORE_VECS; b++)
-			kv[b] = _mm512_maskz_loadu_ps(m[b], kb + (b * hd + d) * KEYS_PER_VEC);
-		UNROLL
-		for (int i = 0; i < NQ; i++) {
-			const __m512 qi = _mm512_set1_ps(q[i * q_stride + d]);
-			UNROLL
-			for (int b = 0; b < SCORE_VECS; b++)
-				acc[i][b] = _mm512_fmadd_ps(qi, kv[b], acc[i][b]);
-		}
-	}
-	UNROLL
-	for (int i = 0; i < NQ; i++)
-		UNROLL
-	for (int b = 0; b < SCORE_VECS; b++)
-		_mm512_mask_storeu_ps(s + i * s_stride + b * KEYS_PER_VEC, m[b],
-		                      _mm512_mul_ps(acc[i][b], scale));
-}
-
 /* o[i][0:16 NV) += sum over j < n_keys of p[i][j] * v[j] for NQ queries
  * (o rows 16 NV floats apart, p rows p_stride apart, v rows 16 NV floats
  * apart). */
 static ALWAYS_INLINE void values_tile(const int NQ, const int NV, float *o, const float *p,
                                       int64_t p_stride, const float *v, int64_t n_keys)
 {
-	__m512 acc[SCORE_QUERIES][8];
+	__m512 acc[TILE_ROWS][8];
 	UNROLL
 	for (int i = 0; i < NQ; i++)
 		UNROLL
@@ -156,21 +120,18 @@ void rvk_avx512_attn_rows(float *out, int64_t out_stride, const float *q, int64_
 		return;
 	const __m512 sc = _mm512_set1_ps(scale);
 
-	/* s (nq, len) = scale * q k^T */
-	for (int64_t j0 = 0; j0 < len; j0 += SCORE_VECS * KEYS_PER_VEC) {
-		__mmask16 m[SCORE_VECS];
-		UNROLL
-		for (int b = 0; b < SCORE_VECS; b++) {
-			const int64_t left = len - j0 - b * KEYS_PER_VEC;
-			m[b] = left >= 16 ? (__mmask16)0xffff : left > 0 ? mask16(left) : 0;
-		}
+	/* s (nq, len) = scale * q k^T: tiles of 6 queries by 64 keys */
+	for (int64_t j0 = 0; j0 < len; j0 += TILE_VECS * KEYS_PER_VEC) {
+		__mmask16 m[TILE_VECS];
+		tile_masks(j0, len, m);
+		const float *kb = kv + j0 * hd;
 		int64_t i = 0;
-		for (; i + SCORE_QUERIES <= nq; i += SCORE_QUERIES)
-			scores_tile(SCORE_QUERIES, s + i * sp + j0, sp, q + i * q_stride, q_stride,
-			            kv + j0 * hd, hd, m, sc);
+		for (; i + TILE_ROWS <= nq; i += TILE_ROWS)
+			tile_6x64(TILE_ROWS, 0, 1, s + i * sp + j0, sp, q + i * q_stride, q_stride,
+			          kb, hd * KEYS_PER_VEC, 0, hd, m, sc);
 		for (; i < nq; i++)
-			scores_tile(1, s + i * sp + j0, sp, q + i * q_stride, q_stride,
-			            kv + j0 * hd, hd, m, sc);
+			tile_6x64(1, 0, 1, s + i * sp + j0, sp, q + i * q_stride, q_stride, kb,
+			          hd * KEYS_PER_VEC, 0, hd, m, sc);
 	}
 	for (int64_t i = 0; i < nq; i++)
 		rvk_avx512_softmax(s + i * sp, len);

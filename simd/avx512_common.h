@@ -414,6 +414,62 @@ static ALWAYS_INLINE void stripe_dwords(const uint8_t *b0, size_t bsz, size_t of
 
 #define F16P_AR 6
 
+/* ---- float tiles (avx512_attn.c, avx512_gemm.c) ----------------------------- */
+
+/* Rows and column vectors of a tile: 6 x 4 accumulators, 4 loads of the
+ * panel and 6 broadcasts per step of the inner dimension. */
+#define TILE_ROWS 6
+#define TILE_VECS 4
+
+/* c[i][0:64) = (c[i][0:64) if accumulate, else 0) + sum over d in [d0, d1)
+ * of a[i * a_stride + d] * b_d, then times scale if scaled, for NA <= 6
+ * rows of a and the 4 blocks of 16 columns of a panel b (block j's values
+ * for step d at b + j * b_block + d * 16). Lane masks m[j] cut the columns
+ * past the end (neither read nor written). Each c element is one chain of
+ * FMAs over d in order: the same bits for any NA and any split of d. */
+static ALWAYS_INLINE void tile_6x64(const int NA, const int accumulate, const int scaled, float *c,
+                                    int64_t c_stride, const float *a, int64_t a_stride,
+                                    const float *b, int64_t b_block, int64_t d0, int64_t d1,
+                                    const __mmask16 m[TILE_VECS], __m512 scale)
+{
+	__m512 acc[TILE_ROWS][TILE_VECS];
+	UNROLL
+	for (int i = 0; i < NA; i++)
+		UNROLL
+	for (int j = 0; j < TILE_VECS; j++)
+		acc[i][j] = accumulate ? _mm512_maskz_loadu_ps(m[j], c + i * c_stride + j * 16)
+		                       : _mm512_setzero_ps();
+	for (int64_t d = d0; d < d1; d++) {
+		__m512 bv[TILE_VECS];
+		UNROLL
+		for (int j = 0; j < TILE_VECS; j++)
+			bv[j] = _mm512_maskz_loadu_ps(m[j], b + j * b_block + d * 16);
+		UNROLL
+		for (int i = 0; i < NA; i++) {
+			const __m512 ai = _mm512_set1_ps(a[i * a_stride + d]);
+			UNROLL
+			for (int j = 0; j < TILE_VECS; j++)
+				acc[i][j] = _mm512_fmadd_ps(ai, bv[j], acc[i][j]);
+		}
+	}
+	UNROLL
+	for (int i = 0; i < NA; i++)
+		UNROLL
+	for (int j = 0; j < TILE_VECS; j++)
+		_mm512_mask_storeu_ps(c + i * c_stride + j * 16, m[j],
+		                      scaled ? _mm512_mul_ps(acc[i][j], scale) : acc[i][j]);
+}
+
+/* The masks of the 4 column blocks of a tile whose columns start at col
+ * of n. */
+static inline void tile_masks(int64_t col, int64_t n, __mmask16 m[TILE_VECS])
+{
+	for (int j = 0; j < TILE_VECS; j++) {
+		const int64_t left = n - col - j * 16;
+		m[j] = left >= 16 ? (__mmask16)0xffff : left > 0 ? mask16(left) : 0;
+	}
+}
+
 /* The table entries of the AVX-512 files, declared from kernel_entries.h:
  * rvk_avx512_ + the function named there, of the entry's type. */
 #define RVK_avx512(entry, function)                                                                \

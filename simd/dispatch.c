@@ -262,6 +262,7 @@ void rvk_choice_default(rvk_choice *c)
 	for (int i = 0; i < RVK_N_CHOICE_TYPES; i++)
 		c->exact[i] = c->wide[i] = c->sets[0];
 	c->attn_fused = true;
+	c->gemm_own = true;
 }
 
 /* The usable table named isa, or NULL (never the measured "auto"). */
@@ -323,6 +324,10 @@ bool rvk_compose(rvk_table *t, char *name_buf, size_t name_size, const rvk_choic
 		t->attn_kv_pack = NULL;
 		t->attn_rows = NULL;
 	}
+	if (!c->gemm_own) {
+		t->gemm_pack = NULL;
+		t->gemm_rows = NULL;
+	}
 	size_t used = (size_t)snprintf(name_buf, name_size, "auto:");
 	for (int i = 0; i < RVK_N_CHOICE_TYPES; i++) {
 		const enum rvi_type ty = rvk_choice_types[i];
@@ -360,7 +365,8 @@ bool rvk_set_auto(const rvk_choice *c, char *msg, size_t msg_size)
 		for (int i = 0; i < RVK_N_CHOICE_TYPES; i++)
 			ok = ok && !strcmp(c->exact[i], auto_choice.exact[i]) &&
 			     !strcmp(c->wide[i], auto_choice.wide[i]);
-		ok = ok && c->attn_fused == auto_choice.attn_fused;
+		ok = ok && c->attn_fused == auto_choice.attn_fused &&
+		     c->gemm_own == auto_choice.gemm_own;
 	}
 	/* "auto" in force (or nothing chosen yet) now means the measured table */
 	if (m && (rvk_peek() == NULL || atomic_load(&active_is_auto))) {

@@ -204,6 +204,8 @@ RVK_avx512(attn_values, attn_values)
 RVK_neon(attn_values, attn_values_loop)
 RVK_avx512(attn_kv_pack, attn_kv_pack)
 RVK_avx512(attn_rows, attn_rows)
+RVK_avx512(gemm_pack, gemm_pack)
+RVK_avx512(gemm_rows, gemm_rows)
 
 /* norms, activations, bias and RoPE of the model recipes */
 RVK_scalar(layernorm, layernorm)

@@ -51,6 +51,7 @@ typedef void (*rvk_vec_dot_prep_fn)(int64_t n, float *y, int64_t y_stride, const
                                     int64_t n_a);
 
 /* The layout of attn_kv_pack and attn_rows (see rvk_table). */
+#define RVK_GEMM_ROWS             64
 #define RVK_ATTN_MAX_HD           128
 #define RVK_ATTN_ROWS             24
 #define RVK_ATTN_PAD(n)           (((n) + 15) / 16 * 16)
@@ -120,6 +121,16 @@ typedef struct rvk_table {
 	void (*attn_rows)(float *out, int64_t out_stride, const float *q, int64_t q_stride,
 	                  int64_t nq, const float *kv, int64_t n, int64_t hd, float scale,
 	                  float *scratch);
+
+	/* Wide float products (NULL in a set without them: the BLAS then).
+	 * gemm_pack lays n_rows <= RVK_GEMM_ROWS rows of w (n_in floats each,
+	 * contiguous) out as a panel of RVK_GEMM_ROWS * n_in floats;
+	 * gemm_rows writes y[t * y_stride + r] = x_t . w_r for n_tok
+	 * activation rows x_t = x + t * n_in and the panel's rows r < n_rows.
+	 * Each output is the same bits whatever n_tok. */
+	void (*gemm_pack)(float *panel, const float *w, int64_t n_rows, int64_t n_in);
+	void (*gemm_rows)(float *y, int64_t y_stride, const float *x, int64_t n_tok,
+	                  const float *panel, int64_t n_rows, int64_t n_in);
 
 	/* Norms, activations, bias and RoPE of the model recipes. SIMD
 	 * versions are within the tolerances of test_kernels of the scalar
@@ -343,6 +354,10 @@ typedef struct rvk_choice {
 	 * or not there) */
 	bool attn_fused;
 	double attn_gflops_fused, attn_gflops_blas;
+	/* the wide float products: the first set's own (gemm_rows) when
+	 * true, else the BLAS (src/matmul.c); GFLOP/s as above */
+	bool gemm_own;
+	double gemm_gflops_own, gemm_gflops_blas;
 } rvk_choice;
 
 /* Measures every usable set but scalar (scalar too when it is the only

@@ -29,7 +29,7 @@ struct rv_model {
 	rvi_gguf *mm_gguf; /* the mmproj, when the model sees images */
 	const rvi_vision_arch *vision;
 	void *vision_model;
-	rvi_mmproj_id *mm_id; /* identifies the mmproj in the cache, once known */
+	rvi_mmproj_id *mm_id;   /* identifies the mmproj in the cache, once known */
 	int image_longest_edge; /* 0: the mmproj's (rv_model_set_image_longest_edge) */
 	int image_max_slices;   /* 0: the family's (rv_model_set_image_max_slices) */
 

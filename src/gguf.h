@@ -90,7 +90,7 @@ typedef struct rvi_gguf {
 	char *path;          /* for messages */
 	const uint8_t *base; /* the mapped file (or caller's buffer) */
 	uint64_t size;
-	bool mapped; /* base came from mmap and must be unmapped */
+	bool mapped;                /* base came from mmap and must be unmapped */
 	rvi_file_identity identity; /* of the mapped file; zero for a buffer */
 	uint32_t version;
 	uint64_t alignment;

@@ -15,6 +15,7 @@
 
 #include "src/attention.h"
 #include "src/embcache.h"
+#include "src/matmul.h"
 #include "src/log.h"
 #include "src/sha256.h"
 #include "src/tensor.h"
@@ -24,7 +25,8 @@
 /* Per measurement (see rvk_calibrate): about a second of one core
  * for the whole choice, most of it streaming 64 MiB twice per type and set. */
 #define BUDGET_MS 2.0
-/* The attention's two paths, timed in turn (a few ms a pass). */
+/* The attention's and the wide products' two paths, each timed in turn (a
+ * few ms a pass). */
 #define ATTN_BUDGET_MS 20.0
 
 /* "vendor|family|model|name|build id" of this CPU and build. */
@@ -99,6 +101,8 @@ static size_t format_entry(const rvk_choice *c, char *out, size_t cap)
 		}
 	PUT("attention %s %.3f %.3f\n", c->attn_fused ? "fused" : "blas", c->attn_gflops_fused,
 	    c->attn_gflops_blas);
+	PUT("gemm %s %.3f %.3f\n", c->gemm_own ? "own" : "blas", c->gemm_gflops_own,
+	    c->gemm_gflops_blas);
 #undef PUT
 	return n;
 }
@@ -136,7 +140,7 @@ bool rvi_kchoice_parse(const char *text, size_t len, rvk_choice *c)
 		strcat(sets, c->sets[i]);
 	}
 	bool ok = true, seen[RVK_N_CHOICE_TYPES] = {false}, have_key = false, have_sets = false,
-	     have_attn = false;
+	     have_attn = false, have_gemm = false;
 	int line_no = 0;
 	char *save = NULL;
 	for (char *line = strtok_r(body, "\n", &save); line && ok;
@@ -182,6 +186,14 @@ bool rvi_kchoice_parse(const char *text, size_t len, rvk_choice *c)
 			c->attn_fused = !strcmp(a, "fused");
 			c->attn_gflops_fused = g[0];
 			c->attn_gflops_blas = g[1];
+		} else if (sscanf(line, "gemm %31s %lf %lf%n", a, &g[0], &g[1], &used) == 3 &&
+		           line[used] == 0) {
+			ok = !have_gemm && (!strcmp(a, "own") || !strcmp(a, "blas")) && g[0] >= 0 &&
+			     g[0] < 1e6 && g[1] >= 0 && g[1] < 1e6;
+			have_gemm = true;
+			c->gemm_own = !strcmp(a, "own");
+			c->gemm_gflops_own = g[0];
+			c->gemm_gflops_blas = g[1];
 		} else {
 			ok = false;
 		}
@@ -189,7 +201,7 @@ bool rvi_kchoice_parse(const char *text, size_t len, rvk_choice *c)
 	free(body);
 	for (int i = 0; i < RVK_N_CHOICE_TYPES; i++)
 		ok = ok && seen[i];
-	ok = ok && have_key && have_sets && have_attn && line_no > 0;
+	ok = ok && have_key && have_sets && have_attn && have_gemm && line_no > 0;
 	if (!ok)
 		rvk_choice_default(c);
 	return ok;
@@ -264,13 +276,18 @@ int rvi_kchoice_get(const char *dir, double budget_ms, rvk_choice *c, bool *meas
 		rvi_errorf(warn, RV_ERR_NOMEM, "kernel choice: no memory to measure");
 		return RV_OK;
 	}
-	/* the encoders' attention: the first set's fused kernel unless the
-	 * BLAS is faster by the margin the kernel sets need */
+	/* the encoders' attention and the wide float products: the first
+	 * set's own kernels unless the BLAS is faster by the margin the kernel
+	 * sets need */
 	const rvk_table *first = c->n_sets > 0 ? rvk_table_for(c->sets[0], NULL, 0) : NULL;
-	if (first)
+	if (first) {
 		rvi_attn_measure(first, budget_ms > 0 ? ATTN_BUDGET_MS : 0, &c->attn_gflops_fused,
 		                 &c->attn_gflops_blas);
+		rvi_matmul_measure(first, budget_ms > 0 ? ATTN_BUDGET_MS : 0, &c->gemm_gflops_own,
+		                   &c->gemm_gflops_blas);
+	}
 	c->attn_fused = !(c->attn_gflops_blas > c->attn_gflops_fused * (1.0 + RVK_CHOICE_MARGIN));
+	c->gemm_own = !(c->gemm_gflops_blas > c->gemm_gflops_own * (1.0 + RVK_CHOICE_MARGIN));
 	if (have_path)
 		store_entry(path, c, warn);
 	return RV_OK;

@@ -12,6 +12,8 @@
  *     speed <type> <set> <GB/s per phase x 4>       one per type and set
  *     attention fused|blas <GFLOP/s fused> <GFLOP/s BLAS>
  *                                  the encoders' attention (src/attention.c)
+ *     gemm own|blas <GFLOP/s own> <GFLOP/s BLAS>
+ *                                  the wide float products (src/matmul.c)
  *     check <SHA-256 of every byte before this line, hex>
  * An entry is used only if every line is there and well formed, the check
  * matches and the key and sets are this process's; anything else (a

@@ -223,6 +223,54 @@ static int blas_matmul(const rvi_weight *W, const rvk_table *k, const float *bia
 	return RV_OK;
 }
 
+/* y (n_tok x n_out) = x @ W^T (+ bias) for float weights by a kernel
+ * table's own product (g's gemm_pack and gemm_rows): panels of
+ * RVK_GEMM_ROWS weight rows spread over the threads, each dequantized
+ * (F16, BF16) and laid out in the thread's own scratch, then met by every
+ * activation row. Every output is one chain of FMAs over n_in whatever the
+ * thread count; the bias is added to a panel's columns as in blas_matmul. */
+static int gemm_matmul(const rvi_weight *W, const rvk_table *k, const rvk_table *g,
+                       const float *bias, const float *x, int64_t n_tok, float *y, int n_threads,
+                       rvi_buf *scratch)
+{
+	const int64_t n_in = W->n_in, n_out = W->n_out;
+	const int64_t n_panels = (n_out + RVK_GEMM_ROWS - 1) / RVK_GEMM_ROWS;
+	const int nt = n_panels < n_threads ? (int)n_panels : n_threads;
+	const bool f32 = W->type == RVI_TYPE_F32;
+	/* per thread: the dequantized rows (not for F32) and the panel */
+	const uint64_t per = (f32 ? 1u : 2u) * (uint64_t)RVK_GEMM_ROWS;
+	uint64_t bytes;
+	float *buf;
+	if (!rvi_mul_ok((uint64_t)nt * per, (uint64_t)n_in * sizeof(float), &bytes) ||
+	    bytes > SIZE_MAX || (buf = rvi_buf_reserve(scratch, (size_t)bytes)) == NULL)
+		return RV_ERR_NOMEM;
+	const rvk_dequant_fn dequant = k->dequant[W->type];
+	void (*const add_bias)(float *, const float *, int64_t, int64_t) = k->add_bias;
+	const size_t w_row = rvi_row_size(W->type, n_in);
+	const char *wd = W->data;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (nt > 1)
+#endif
+	for (int64_t p = 0; p < n_panels; p++) {
+		const int64_t r0 = p * RVK_GEMM_ROWS;
+		const int64_t nr = n_out - r0 < RVK_GEMM_ROWS ? n_out - r0 : RVK_GEMM_ROWS;
+		float *panel = buf + (size_t)thread_num() * (size_t)per * (size_t)n_in;
+		const float *w = (const float *)(const void *)(wd + (size_t)r0 * w_row);
+		if (!f32) {
+			float *rows = panel + (size_t)RVK_GEMM_ROWS * (size_t)n_in;
+			for (int64_t r = 0; r < nr; r++)
+				dequant(wd + (size_t)(r0 + r) * w_row, rows + r * n_in, n_in);
+			w = rows;
+		}
+		g->gemm_pack(panel, w, nr, n_in);
+		g->gemm_rows(y + r0, n_out, x, n_tok, panel, nr, n_in);
+		if (bias)
+			for (int64_t t = 0; t < n_tok; t++)
+				add_bias(y + t * n_out + r0, bias + r0, 1, nr);
+	}
+	return RV_OK;
+}
+
 /* Output rows per block of the prepared path: a block's weights stay in the
  * core's cache while every chunk of tokens goes past them. */
 #define PREP_ROWS   64
@@ -333,10 +381,14 @@ static const rvk_table *table_for(const rvi_weight *W, const rvk_table *k, int64
 /* Which path a product takes (see the top of this file). */
 enum route { ROUTE_BLAS, ROUTE_PREP, ROUTE_DOT };
 
-static enum route route_of(const rvi_weight *W, const rvk_table *k, int64_t n_tok, bool exact)
+static enum route route_of(const rvi_weight *W, const rvk_table *k, const rvk_table *g,
+                           int64_t n_tok, bool exact)
 {
 	const bool is_float =
 	    W->type == RVI_TYPE_F32 || W->type == RVI_TYPE_F16 || W->type == RVI_TYPE_BF16;
+	/* the table's own wide product where the choice keeps it */
+	if (is_float && !exact && n_tok > RVI_MATMUL_EXACT_BATCH && g->gemm_rows && g->gemm_pack)
+		return ROUTE_BLAS;
 	/* A float type with a prepared path of its own takes it rather than a
 	 * BLAS running generic kernels (it is faster); otherwise wide batches of
 	 * float weights go to the BLAS. */
@@ -371,7 +423,7 @@ int rvi_matmul_shared(const rvi_weight *const *W, float *const *y, int n_w, cons
 	for (int i = 0; i < n_w && n_tok > 0;) {
 		int n = 1; /* the run of weights from i that go together */
 		const rvk_table *k = table_for(W[i], active, n_tok, exact);
-		if (route_of(W[i], k, n_tok, exact) == ROUTE_PREP)
+		if (route_of(W[i], k, active, n_tok, exact) == ROUTE_PREP)
 			while (i + n < n_w && W[i + n]->type == W[i]->type)
 				n++;
 		const int rc = n > 1
@@ -400,8 +452,11 @@ static int matmul_impl(const rvi_weight *W, const float *bias, const float *x, i
 	if (n_threads < 1)
 		n_threads = 1;
 
-	switch (route_of(W, k, n_tok, exact)) {
+	const rvk_table *g = rvk_active();
+	switch (route_of(W, k, g, n_tok, exact)) {
 	case ROUTE_BLAS:
+		if (g->gemm_rows && g->gemm_pack)
+			return gemm_matmul(W, k, g, bias, x, n_tok, y, n_threads, scratch);
 		return blas_matmul(W, k, bias, x, n_tok, y, n_threads, scratch);
 	case ROUTE_PREP: {
 		const int rc = prep_matmul(&W, &y, 1, k, x, n_tok, n_threads, scratch);
@@ -484,4 +539,47 @@ void rvi_weight_row(const rvi_weight *W, int64_t row, float *out)
 	}
 	const size_t w_row = rvi_row_size(W->type, W->n_in);
 	dequant((const char *)W->data + (size_t)row * w_row, out, W->n_in);
+}
+
+void rvi_matmul_measure(const rvk_table *g, double budget_ms, double *own, double *blas)
+{
+	enum { N_TOK = 512, N_OUT = 384, N_IN = 1152 }; /* a SigLIP block's shape */
+	*own = *blas = 0;
+	if (!g->gemm_rows || !g->gemm_pack || rvi_blas_generic() || !g->dequant[RVI_TYPE_F16])
+		return; /* nothing to choose between */
+	const size_t w_bytes = rvi_row_size(RVI_TYPE_F16, N_IN) * N_OUT;
+	float *x = rvi_alloc((size_t)N_TOK * (N_IN + N_OUT), sizeof(float));
+	uint16_t *w = rvi_alloc(w_bytes, 1);
+	rvi_buf scratch = {0};
+	if (x && w) {
+		uint64_t s = 0x2545f4914f6cdd1du;
+		for (size_t i = 0; i < (size_t)N_TOK * N_IN; i++) {
+			s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+			x[i] = (float)(s >> 40) / (float)(1 << 24) - 0.5f;
+		}
+		for (size_t i = 0; i < w_bytes / 2; i++) {
+			s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+			w[i] = (uint16_t)(0x2c00 + (s >> 54)); /* small positive halves */
+		}
+		const rvi_weight W = {RVI_TYPE_F16, N_IN, N_OUT, w};
+		float *y = x + (size_t)N_TOK * N_IN;
+		double best[2] = {0, 0};
+		const double flop = 2.0 * N_TOK * N_OUT * N_IN;
+		const double t_end = rvi_now_ms() + (budget_ms > 0 ? budget_ms : 0);
+		for (int pass = 0; pass < 4 || (pass < 64 && rvi_now_ms() < t_end); pass++) {
+			const int path = pass % 2;
+			const double t0 = rvi_now_ms();
+			const int rc = path == 0
+			                   ? gemm_matmul(&W, g, g, NULL, x, N_TOK, y, 1, &scratch)
+			                   : blas_matmul(&W, g, NULL, x, N_TOK, y, 1, &scratch);
+			const double ms = rvi_now_ms() - t0;
+			if (rc == RV_OK && pass >= 2 && ms > 0 && flop / (ms * 1e6) > best[path])
+				best[path] = flop / (ms * 1e6);
+		}
+		*own = best[0];
+		*blas = best[1];
+	}
+	rvi_buf_free(&scratch);
+	free(x);
+	free(w);
 }

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "simd/kernels.h"
 #include "src/tensor.h"
 
 /* A weight matrix: n_out rows of n_in elements of `type`, row-major in
@@ -78,6 +79,12 @@ int rvi_matmul_shared(const rvi_weight *const *W, float *const *y, int n_w, cons
  * its bias while it is in cache; the bits are those of adding it after. */
 int rvi_matmul_bias(const rvi_weight *W, const float *bias, const float *x, int64_t n_tok, float *y,
                     int n_threads, rvi_buf *scratch);
+
+/* The table g's own wide product (gemm_rows) against the BLAS path, timed
+ * in turn on one thread for about budget_ms (at least two passes each) on
+ * a SigLIP block's shape with F16 weights: the best GFLOP/s of each, both 0
+ * when there is no choice. */
+void rvi_matmul_measure(const rvk_table *g, double budget_ms, double *own, double *blas);
 
 /* Row `row` of W dequantized to f32 (n_in floats): embedding lookups. */
 void rvi_weight_row(const rvi_weight *W, int64_t row, float *out);

@@ -152,10 +152,14 @@ static void test_composed(const char *a, const char *b)
 			CHECK(bad == 0, "%s: %d of %lld tokens change with the batch", tn, bad,
 			      (long long)n);
 		}
-		/* wide: the prompt's path of b */
+		/* wide: the prompt's path of b; for float weights the first set's
+		 * own product where it has one (src/matmul.c) */
+		const bool own = t.gemm_rows &&
+		                 (ty == RVI_TYPE_F32 || ty == RVI_TYPE_F16 || ty == RVI_TYPE_BF16);
 		if (w) {
 			matmul_on(&t, &W, x, N_TOK, y, false, &scratch);
-			matmul_on(tb, &W, x, N_TOK, r, false, &scratch);
+			matmul_on(own ? rvk_table_for(c.sets[0], NULL, 0) : tb, &W, x, N_TOK, r,
+			          false, &scratch);
 			CHECK(!memcmp(y, r, sizeof(float) * N_OUT * N_TOK),
 			      "%s: wide product differs from %s's", tn, b);
 		}
@@ -178,6 +182,13 @@ static void test_composed(const char *a, const char *b)
 	          t.attn_kv_pack == NULL,
 	      "attention by the BLAS: no fused kernel in the table");
 	c.attn_fused = true;
+	CHECK(t.gemm_rows == first->gemm_rows && t.gemm_pack == first->gemm_pack,
+	      "own products of the first set");
+	c.gemm_own = false;
+	CHECK(rvk_compose(&t, name, sizeof(name), &c, msg, sizeof(msg)) && t.gemm_rows == NULL &&
+	          t.gemm_pack == NULL,
+	      "products by the BLAS: no own product in the table");
+	c.gemm_own = true;
 
 	/* a choice naming a set this build or CPU lacks is refused */
 	c.wide[3] = "sse9";
@@ -218,7 +229,7 @@ static bool same_choice(const rvk_choice *a, const rvk_choice *b)
 	for (int i = 0; i < RVK_N_CHOICE_TYPES; i++)
 		if (strcmp(a->exact[i], b->exact[i]) || strcmp(a->wide[i], b->wide[i]))
 			return false;
-	return a->attn_fused == b->attn_fused;
+	return a->attn_fused == b->attn_fused && a->gemm_own == b->gemm_own;
 }
 
 /* The body of the valid entry text (without its check line), with line
@@ -315,6 +326,8 @@ static void test_cache(void)
 	    {"\nattention ", "\nattention cuda 1 2\nattention ", "an unknown attention path"},
 	    {"\nattention ", "\nattention fused -1 2\nattention ", "a malformed attention speed"},
 	    {"\nattention ", "\nattention fused 1 2\nattention ", "the attention twice"},
+	    {"\ngemm ", "\ngemm mkl 1 2\ngemm ", "an unknown product path"},
+	    {"\ngemm ", "\ngemm own 1 2\ngemm ", "the product twice"},
 	};
 	for (size_t i = 0; i < sizeof(edits) / sizeof(edits[0]); i++) {
 		char *body = edited_body(text, n, edits[i].from, edits[i].to);

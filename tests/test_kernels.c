@@ -1362,6 +1362,61 @@ done:
 	free(q), free(kk), free(vv), free(kv), free(scr), free(out), free(one), free(p);
 }
 
+/* The own wide float product (gemm_pack, gemm_rows) of the tables that
+ * have it, against double dots, over inner widths across the pass of 512
+ * steps, panels with row tails and token counts with tile tails, and each
+ * token alone against the same token among others (the same bits). */
+static void test_gemm(const rvk_table *k)
+{
+	if (!k->gemm_rows || !k->gemm_pack)
+		return;
+	static const int64_t n_ins[] = {1, 7, 16, 100, 511, 512, 513, 1153};
+	static const int64_t n_rows[] = {1, 15, 16, 17, 40, 63, 64};
+	enum { N_TOK = 14, Y_STRIDE = 70 };
+	float *x = malloc(sizeof(float) * N_TOK * 1153);
+	float *w = malloc(sizeof(float) * 64 * 1153);
+	float *panel = malloc(sizeof(float) * RVK_GEMM_ROWS * 1153);
+	float *y = malloc(sizeof(float) * N_TOK * Y_STRIDE);
+	float *one = malloc(sizeof(float) * Y_STRIDE);
+	if (!x || !w || !panel || !y || !one) {
+		CHECK(false, "oom");
+		goto done;
+	}
+	for (size_t ii = 0; ii < sizeof(n_ins) / sizeof(n_ins[0]); ii++)
+		for (size_t ir = 0; ir < sizeof(n_rows) / sizeof(n_rows[0]); ir++) {
+			const int64_t n_in = n_ins[ii], nr = n_rows[ir];
+			rand_acts(x, N_TOK * n_in);
+			rand_acts(w, nr * n_in);
+			for (int64_t i = 0; i < N_TOK * Y_STRIDE; i++)
+				y[i] = 777.0f; /* past nr: must stay */
+			k->gemm_pack(panel, w, nr, n_in);
+			k->gemm_rows(y, Y_STRIDE, x, N_TOK, panel, nr, n_in);
+			int bad = 0, differ = 0;
+			for (int64_t t = 0; t < N_TOK; t++) {
+				for (int64_t r = 0; r < nr; r++) {
+					double d = 0, mag = 0;
+					for (int64_t i = 0; i < n_in; i++) {
+						d += (double)x[t * n_in + i] * w[r * n_in + i];
+						mag +=
+						    fabs((double)x[t * n_in + i] * w[r * n_in + i]);
+					}
+					bad +=
+					    !(fabs(y[t * Y_STRIDE + r] - d) <= TOL_DOT_FLOAT * mag);
+				}
+				bad += y[t * Y_STRIDE + nr] != 777.0f;
+				k->gemm_rows(one, Y_STRIDE, x + t * n_in, 1, panel, nr, n_in);
+				differ +=
+				    memcmp(one, y + t * Y_STRIDE, sizeof(float) * (size_t)nr) != 0;
+			}
+			CHECK(bad == 0, "%s gemm n_in=%lld rows=%lld: %d off", k->name,
+			      (long long)n_in, (long long)nr, bad);
+			CHECK(differ == 0, "%s gemm n_in=%lld rows=%lld: %d tokens change alone",
+			      k->name, (long long)n_in, (long long)nr, differ);
+		}
+done:
+	free(x), free(w), free(panel), free(y), free(one);
+}
+
 int main(void)
 {
 	/* Every ISA this build and CPU can run, scalar included, against the
@@ -1387,6 +1442,7 @@ int main(void)
 		test_helpers(k);
 		test_attention(k);
 		test_attn_fused(k);
+		test_gemm(k);
 		test_recipe_kernels(k);
 		test_rope(k);
 		/* the matmul driver runs whatever table is active */

@@ -136,6 +136,11 @@ static void print_choice(FILE *f, const rvb_report *r)
 		        "  encoder attention (1 thread, GFLOP/s): %s fused %.1f, BLAS %.1f: %s\n",
 		        c->sets[0], c->attn_gflops_fused, c->attn_gflops_blas,
 		        c->attn_fused ? "fused" : "BLAS");
+	if (c->gemm_gflops_own > 0 || c->gemm_gflops_blas > 0)
+		fprintf(f,
+		        "  wide float products (1 thread, GFLOP/s): %s own %.1f, BLAS %.1f: %s\n",
+		        c->sets[0], c->gemm_gflops_own, c->gemm_gflops_blas,
+		        c->gemm_own ? "own" : "BLAS");
 	fputc('\n', f);
 }
 
@@ -349,12 +354,15 @@ void rvb_print_json(FILE *f, const rvb_report *r)
 	fputs(",\"blas\":", f);
 	json_str(f, r->blas);
 	json_choice(f, r);
-	if (r->have_choice)
-		fprintf(f,
-		        ",\"encoder_attention\":{\"path\":\"%s\",\"fused_gflops\":%.3f,"
-		        "\"blas_gflops\":%.3f}",
-		        r->choice.attn_fused ? "fused" : "blas", r->choice.attn_gflops_fused,
-		        r->choice.attn_gflops_blas);
+	if (r->have_choice) {
+		const rvk_choice *c = &r->choice;
+		fprintf(f, ",\"encoder_attention\":{\"path\":\"%s\",\"own_gflops\":%.3f",
+		        c->attn_fused ? "own" : "blas", c->attn_gflops_fused);
+		fprintf(f, ",\"blas_gflops\":%.3f},\"wide_products\":{\"path\":\"%s\"",
+		        c->attn_gflops_blas, c->gemm_own ? "own" : "blas");
+		fprintf(f, ",\"own_gflops\":%.3f,\"blas_gflops\":%.3f}", c->gemm_gflops_own,
+		        c->gemm_gflops_blas);
+	}
 
 	fputs(",\"limits\":{\"read_gbps\":", f);
 	json_stats(f, &r->limits.read_gbps);
