@@ -918,14 +918,13 @@ rv_status rv_generate_batch(rv_context *ctx, int n_tasks, const rv_prompt *promp
 			                "rv_generate_batch: task %d has another reference context "
 			                "than task 0",
 			                i);
-	if (rc == RV_OK && ref && ref != ctx && !acquire(ref)) {
+	const bool own_ref = rc == RV_OK && ref && ref != ctx;
+	if (own_ref && !acquire(ref))
 		rc = rvi_errorf(&ctx->err, RV_ERR_BUSY,
 		                "the reference context is in use by another call");
-		ref = NULL;
-	}
-	if (rc == RV_OK)
+	else if (rc == RV_OK)
 		rc = generate_batch(ctx, n_tasks, prompts, params, n_parallel, on_task, user);
-	if (ref && ref != ctx && rc != RV_ERR_BUSY)
+	if (own_ref && rc != RV_ERR_BUSY)
 		release(ref);
 	release(ctx);
 	return (rv_status)rc;
