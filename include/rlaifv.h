@@ -389,7 +389,7 @@ typedef struct rv_prompt {
  * without rv_model_load_mmproj are RV_ERR_INVALID_ARG. params may be NULL
  * (the defaults); ctx, prompt and result may not. */
 rv_status rv_generate_prompt(rv_context *ctx, const rv_prompt *prompt, const rv_gen_params *params,
-			     rv_result *result);
+                             rv_result *result);
 
 /* Raw completion of prompt (no chat template), best of
  * params->n_candidates. On RV_ERR_INTERRUPTED the result is filled with
@@ -397,6 +397,38 @@ rv_status rv_generate_prompt(rv_context *ctx, const rv_prompt *prompt, const rv_
  * is reset first. */
 rv_status rv_generate(rv_context *ctx, const char *prompt, const rv_gen_params *params,
                       rv_result *result);
+
+/* ---- batches ----------------------------------------------------------- */
+
+#define RV_MAX_PARALLEL 64
+
+/* Called by rv_generate_batch as each task ends, in the order they end:
+ * the task's index, its status (RV_OK; an error of that task alone, such
+ * as RV_ERR_IMAGE or RV_ERR_CONTEXT, with message; RV_ERR_INTERRUPTED with
+ * what was generated) and its result, valid during the call: after it the
+ * library rv_result_free()s *result, so to keep it copy the struct and
+ * zero *result. Must not call into the library with ctx. */
+typedef void (*rv_task_fn)(int index, rv_status status, const char *message, rv_result *result,
+                           void *user);
+
+/* Answers n_tasks prompts, prompts[i] with params[i] (which may differ in
+ * everything but the reference context, the same for all or NULL for
+ * all), decoding the candidates of up to n_parallel of them (1 ..
+ * RV_MAX_PARALLEL) together in batched steps: each task's prompt is
+ * prefilled into a slot of the context's cache of its own, and a slot
+ * whose task ends takes the next task (in index order). Each result, its
+ * tokens, log-probabilities and scores, is bit-identical to what
+ * rv_generate_prompt(ctx, &prompts[i], &params[i]) gives alone. on_text is
+ * not called; on_progress per task; should_stop of any running task stops
+ * the batch (the running tasks end with RV_ERR_INTERRUPTED, the others are
+ * not started, and the call returns RV_ERR_INTERRUPTED). The cache holds
+ * n_parallel prompts of rv_context_n_ctx positions each: n_parallel x
+ * n_ctx beyond RV_MAX_CTX is RV_ERR_CONTEXT, memory that cannot be had
+ * RV_ERR_NOMEM, before any task runs. Returns RV_OK when every task was
+ * handed to on_task (a task's own failure does not stop the others). */
+rv_status rv_generate_batch(rv_context *ctx, int n_tasks, const rv_prompt *prompts,
+                            const rv_gen_params *params, int n_parallel, rv_task_fn on_task,
+                            void *user);
 void rv_result_free(rv_result *result);
 
 #ifdef __cplusplus

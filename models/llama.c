@@ -312,9 +312,10 @@ int rvi_llama_state_init_windowed(rvi_llama_state *st, const rvi_llama *m, int64
 int rvi_llama_place_items(rvi_llama_state *st, const rvi_batch *b, int64_t done, int64_t n,
                           rvi_err *err)
 {
-	rvi_kvcache *kv = &st->kv;
 	const int32_t *seq = b->seq ? b->seq + done : NULL;
 	if (!seq) {
+		int cur = -1; /* the prefix of the current slot */
+		const rvi_kvcache *kv = rvi_kv_slot(&st->kv, &cur);
 		for (int s = 0; s < kv->n_seq; s++)
 			if (kv->seq_len[s] > 0)
 				return rvi_errorf(
@@ -338,18 +339,21 @@ int rvi_llama_place_items(rvi_llama_state *st, const rvi_batch *b, int64_t done,
 			return rvi_errorf(err, RV_ERR_INTERNAL,
 			                  "candidates' items attend causally");
 		for (int64_t t = 0; t < n; t++) {
-			const int s = seq[t];
-			if (s < 0 || s >= kv->n_seq)
+			int s = seq[t];
+			const rvi_kvcache *kv = s >= 0 && s / RVI_KV_SEQS < st->kv.n_slots
+			                            ? rvi_kv_slot(&st->kv, &s)
+			                            : NULL;
+			if (!kv || s >= kv->n_seq)
 				return rvi_errorf(err, RV_ERR_INTERNAL,
-				                  "sequence %d does not exist", s);
-			int64_t before = 0; /* items of s earlier in this chunk */
+				                  "sequence %d does not exist", seq[t]);
+			int64_t before = 0; /* items of the sequence earlier in this chunk */
 			for (int64_t u = 0; u < t; u++)
-				before += seq[u] == s;
+				before += seq[u] == seq[t];
 			if (kv->seq_len[s] + before >= kv->seq_cap)
 				return rvi_errorf(err, RV_ERR_CONTEXT,
 				                  "candidate %d is full (%lld positions)", s,
 				                  (long long)kv->seq_cap);
-			st->item_seq[t] = s;
+			st->item_seq[t] = seq[t];
 			st->item_row[t] = kv->n_past + kv->seq_len[s] + before;
 			st->item_nvis[t] = st->item_row[t] + 1;
 		}
@@ -471,11 +475,14 @@ int rvi_llama_finish_chunk(const rvi_llama *m, rvi_llama_state *st, const rvi_ba
 	const rvk_table *K = rvk_active();
 	const int64_t d = m->hp.n_embd;
 	/* the items are in the cache now */
-	if (!b->seq)
-		st->kv.n_past += n;
-	else
-		for (int64_t t = 0; t < n; t++)
-			st->kv.seq_len[b->seq[done + t]]++;
+	for (int64_t t = 0; t < (b->seq ? n : 1); t++) {
+		int s = b->seq ? b->seq[done + t] : -1;
+		rvi_kvcache *kv = rvi_kv_slot_mut(&st->kv, &s);
+		if (s < 0)
+			kv->n_past += n;
+		else
+			kv->seq_len[s]++;
+	}
 
 	if (!logits)
 		return RV_OK;

@@ -701,46 +701,67 @@ rv_status rv_generate_prompt(rv_context *ctx, const rv_prompt *prompt, const rv_
 	return rc;
 }
 
-static rv_status generate(rv_context *ctx, const rv_prompt *prompt, const rv_gen_params *params,
-                          rv_result *res)
-{
-	rv_gen_params p = params ? *params : rv_gen_default_params();
-	res->timings.load_ms = ctx->model->load_ms;
-	int rc = check_gen_params(ctx, &p);
-	if (rc != RV_OK)
-		return (rv_status)rc;
-	if (p.n_candidates > 1)
-		p.on_text = NULL; /* only the chosen answer is news, at the end */
-	rv_context *ref = p.reference;
+/* A prompt being answered: the parameters it runs with, its prompt made
+ * ready for the model (and the reference), the most tokens a candidate
+ * may take. */
+typedef struct gen_task {
+	rv_gen_params p;
+	rvi_prompt pr, ref_pr;
+	int64_t max_new;
+	rv_result *res;
+} gen_task;
 
-	/* Everything is counted against the context before any compute. */
-	rvi_prompt pr = {0}, ref_pr = {0};
-	rc = rvi_prompt_prepare(ctx, prompt, p.add_bos, &pr);
-	if (rc == RV_OK && ref && (rc = rvi_prompt_prepare(ref, prompt, p.add_bos, &ref_pr)))
+/* Everything before decoding: the parameters checked, the prompt counted
+ * against the context before any compute, its images encoded, and
+ * prefilled into the current slot of ctx's cache (ctx->logits: its last
+ * position's logits). t->max_new 0: nothing to decode. */
+static int task_begin(rv_context *ctx, const rv_prompt *prompt, const rv_gen_params *params,
+                      rv_result *res, gen_task *t)
+{
+	memset(t, 0, sizeof(*t));
+	t->res = res;
+	t->p = params ? *params : rv_gen_default_params();
+	res->timings.load_ms = ctx->model->load_ms;
+	int rc = check_gen_params(ctx, &t->p);
+	if (rc != RV_OK)
+		return rc;
+	if (t->p.n_candidates > 1)
+		t->p.on_text = NULL; /* only the chosen answer is news, at the end */
+	rv_context *ref = t->p.reference;
+	rc = rvi_prompt_prepare(ctx, prompt, t->p.add_bos, &t->pr);
+	if (rc == RV_OK && ref && (rc = rvi_prompt_prepare(ref, prompt, t->p.add_bos, &t->ref_pr)))
 		rvi_errorf(&ctx->err, rc, "reference model: %s", ref->err.msg);
 	if (rc == RV_OK)
-		rc = rvi_prompt_encode_images(ctx, &pr, NULL, NULL, &res->timings.image_encode_ms);
+		rc = rvi_prompt_encode_images(ctx, &t->pr, NULL, NULL,
+		                              &res->timings.image_encode_ms);
 	if (rc == RV_OK) {
 		const double t0 = rvi_now_ms();
-		rc = rvi_prompt_prefill(ctx, &pr);
+		rc = rvi_prompt_prefill(ctx, &t->pr);
 		res->timings.prefill_ms = rvi_now_ms() - t0;
-		res->timings.prefill_tokens = (int)pr.n_positions;
-		res->n_prompt_tokens = (int)pr.n_positions;
+		res->timings.prefill_tokens = (int)t->pr.n_positions;
+		res->n_prompt_tokens = (int)t->pr.n_positions;
 	}
 	if (rc != RV_OK)
-		goto fail;
+		return rc;
+	t->max_new = rv_context_n_ctx(ctx) - t->pr.n_positions;
+	if (t->p.n_predict >= 0 && t->p.n_predict < t->max_new)
+		t->max_new = t->p.n_predict;
+	return RV_OK;
+}
 
-	int64_t max_new = rv_context_n_ctx(ctx) - pr.n_positions;
-	if (p.n_predict >= 0 && p.n_predict < max_new)
-		max_new = p.n_predict;
-	if (max_new == 0) { /* -n 0: nothing asked for */
-		rvi_prompt_free(&pr);
-		rvi_prompt_free(&ref_pr);
+/* Everything after decoding, whose status is rc: the reference's scores,
+ * the ranking; frees the prompts, and the result on failure. */
+static rv_status task_end(rv_context *ctx, gen_task *t, int rc)
+{
+	rv_result *res = t->res;
+	rv_context *ref = t->p.reference;
+	if (rc == RV_OK && t->max_new == 0) { /* -n 0: nothing asked for */
+		rvi_prompt_free(&t->pr);
+		rvi_prompt_free(&t->ref_pr);
 		res->finish_reason = RV_FINISH_LENGTH;
 		res->text = calloc(1, 1);
 		return res->text ? RV_OK : RV_ERR_NOMEM;
 	}
-	rc = rvi_bestofn_decode(ctx, &p, ctx->logits, max_new, res);
 	if (rc != RV_OK && rc != RV_ERR_INTERRUPTED)
 		goto fail;
 	const int decode_rc = rc;
@@ -748,10 +769,10 @@ static rv_status generate(rv_context *ctx, const rv_prompt *prompt, const rv_gen
 	const double ts = rvi_now_ms();
 	if (ref && decode_rc == RV_OK) {
 		double ms = 0;
-		rc = rvi_prompt_encode_images(ref, &ref_pr, &pr, ctx->model, &ms);
+		rc = rvi_prompt_encode_images(ref, &t->ref_pr, &t->pr, ctx->model, &ms);
 		res->timings.image_encode_ms += ms;
 		if (rc == RV_OK)
-			rc = rvi_prompt_prefill(ref, &ref_pr);
+			rc = rvi_prompt_prefill(ref, &t->ref_pr);
 		if (rc == RV_OK)
 			rc = rvi_bestofn_score_reference(ref, ref->logits, res);
 		if (rc != RV_OK) {
@@ -759,19 +780,153 @@ static rv_status generate(rv_context *ctx, const rv_prompt *prompt, const rv_gen
 			goto fail;
 		}
 	}
-	rc = rvi_bestofn_rank(res, p.score, p.beta);
+	rc = rvi_bestofn_rank(res, t->p.score, t->p.beta);
 	res->timings.scoring_ms = rvi_now_ms() - ts;
 	if (rc != RV_OK) {
 		rvi_errorf(&ctx->err, rc, "out of memory");
 		goto fail;
 	}
-	rvi_prompt_free(&ref_pr);
-	rvi_prompt_free(&pr);
+	rvi_prompt_free(&t->ref_pr);
+	rvi_prompt_free(&t->pr);
 	return (rv_status)decode_rc;
 fail:
-	rvi_prompt_free(&ref_pr);
-	rvi_prompt_free(&pr);
+	rvi_prompt_free(&t->ref_pr);
+	rvi_prompt_free(&t->pr);
 	rv_result_free(res);
+	return (rv_status)rc;
+}
+
+static rv_status generate(rv_context *ctx, const rv_prompt *prompt, const rv_gen_params *params,
+                          rv_result *res)
+{
+	gen_task t;
+	ctx->kv->cur = 0;
+	int rc = task_begin(ctx, prompt, params, res, &t);
+	if (rc == RV_OK && t.max_new > 0)
+		rc = rvi_bestofn_decode(ctx, &t.p, ctx->logits, t.max_new, res);
+	return task_end(ctx, &t, rc);
+}
+
+/* ---- batches ----------------------------------------------------------- */
+
+/* A slot of rv_generate_batch: the task it answers (index < 0: free). */
+typedef struct batch_slot {
+	int index;
+	gen_task task;
+	rvi_job job;
+	rv_result res;
+} batch_slot;
+
+/* Ends slot g's task with the decoding status rc and hands its result
+ * over. */
+static void batch_finish(rv_context *ctx, batch_slot *sl, rvi_step *st, bool stopped, int rc,
+                         rv_task_fn on_task, void *user)
+{
+	rc = rvi_job_end(ctx, &sl->job, st, stopped, rc);
+	rc = task_end(ctx, &sl->task, rc);
+	on_task(sl->index, (rv_status)rc, rc == RV_OK ? "" : ctx->err.msg, &sl->res, user);
+	rv_result_free(&sl->res); /* unless on_task took it over */
+	sl->index = -1;
+}
+
+static rv_status generate_batch(rv_context *ctx, int n_tasks, const rv_prompt *prompts,
+                                const rv_gen_params *params, int n_parallel, rv_task_fn on_task,
+                                void *user)
+{
+	int rc = rvi_kvcache_slots(ctx->kv, n_parallel, &ctx->err);
+	batch_slot *sl = rvi_zalloc((size_t)n_parallel, sizeof(*sl));
+	rvi_job **live = rvi_zalloc((size_t)n_parallel, sizeof(*live));
+	if (rc == RV_OK && (!sl || !live))
+		rc = rvi_errorf(&ctx->err, RV_ERR_NOMEM, "out of memory");
+	for (int g = 0; sl && g < n_parallel; g++)
+		sl[g].index = -1;
+	rvi_step st = {0};
+	bool stop = false;
+	for (int next = 0; rc == RV_OK;) {
+		/* a free slot takes the next task: its prompt is prefilled into
+		 * the slot's prefix while the others' candidates wait */
+		for (int g = 0; g < n_parallel && next < n_tasks && !stop; g++) {
+			if (sl[g].index >= 0)
+				continue;
+			batch_slot *s = &sl[g];
+			memset(s, 0, sizeof(*s));
+			s->index = next++;
+			ctx->kv->cur = g;
+			int trc = task_begin(ctx, &prompts[s->index], &params[s->index], &s->res,
+			                     &s->task);
+			s->task.p.on_text = NULL; /* no stream of text from a batch */
+			if (trc == RV_OK && s->task.max_new > 0)
+				trc = rvi_job_start(ctx, &s->job, &s->task.p, ctx->logits,
+				                    s->task.max_new, g, &s->res);
+			else
+				s->job.t0 = 0; /* nothing decoded: no decode timings */
+			if (trc != RV_OK || s->task.max_new == 0) {
+				batch_finish(ctx, s, &st, false, trc, on_task, user);
+				g--; /* the slot is free again */
+			}
+		}
+		int n_live = 0;
+		for (int g = 0; g < n_parallel; g++)
+			if (sl[g].index >= 0)
+				live[n_live++] = &sl[g].job;
+		if (n_live == 0)
+			break;
+		for (int g = 0; g < n_parallel && !stop; g++) {
+			const rv_gen_params *p = &sl[g].task.p;
+			stop = sl[g].index >= 0 && p->should_stop && p->should_stop(p->user);
+		}
+		if (!stop)
+			rc = rvi_jobs_step(ctx, live, n_live, &st, &stop);
+		for (int g = 0; g < n_parallel; g++)
+			if (sl[g].index >= 0 &&
+			    (stop || rc != RV_OK || sl[g].job.n_done == sl[g].job.n))
+				batch_finish(ctx, &sl[g], &st, stop, rc, on_task, user);
+		if (stop && rc == RV_OK)
+			rc = rvi_errorf(&ctx->err, RV_ERR_INTERRUPTED, "generation interrupted");
+	}
+	rvi_step_free(&st);
+	free(live);
+	free(sl);
+	/* the slots' memory goes; the context is as rv_context_new left it */
+	rvi_kvcache_slots(ctx->kv, 1, &ctx->err);
+	return (rv_status)rc;
+}
+
+rv_status rv_generate_batch(rv_context *ctx, int n_tasks, const rv_prompt *prompts,
+                            const rv_gen_params *params, int n_parallel, rv_task_fn on_task,
+                            void *user)
+{
+	if (!ctx)
+		return RV_ERR_INVALID_ARG;
+	if (!acquire(ctx))
+		return RV_ERR_BUSY;
+	ctx->err.msg[0] = 0;
+	rv_context *ref = n_tasks > 0 && params ? params[0].reference : NULL;
+	int rc = RV_OK;
+	if (n_tasks < 0 || (n_tasks > 0 && (!prompts || !params)) || !on_task)
+		rc = rvi_errorf(&ctx->err, RV_ERR_INVALID_ARG, "rv_generate_batch: %s",
+		                n_tasks < 0 ? "n_tasks is negative"
+		                : !on_task  ? "on_task is NULL"
+		                            : "prompts or params is NULL");
+	else if (n_parallel < 1 || n_parallel > RV_MAX_PARALLEL)
+		rc = rvi_errorf(&ctx->err, RV_ERR_INVALID_ARG,
+		                "rv_generate_batch: n_parallel is %d, outside 1..%d", n_parallel,
+		                RV_MAX_PARALLEL);
+	for (int i = 1; rc == RV_OK && i < n_tasks; i++)
+		if (params[i].reference != ref)
+			rc = rvi_errorf(&ctx->err, RV_ERR_INVALID_ARG,
+			                "rv_generate_batch: task %d has another reference context "
+			                "than task 0",
+			                i);
+	const bool own_ref = rc == RV_OK && ref && ref != ctx;
+	if (own_ref && !acquire(ref))
+		rc = rvi_errorf(&ctx->err, RV_ERR_BUSY,
+		                "the reference context is in use by another call");
+	else if (rc == RV_OK)
+		rc = generate_batch(ctx, n_tasks, prompts, params, n_parallel, on_task, user);
+	if (own_ref && rc != RV_ERR_BUSY)
+		release(ref);
+	release(ctx);
 	return (rv_status)rc;
 }
 

@@ -96,9 +96,10 @@ static void cached_prefix(const rvi_attn_heads *h, const rvi_kvcache *kv, int il
 }
 
 /* Items of candidates (each continues a suffix). Without windows all see
- * the whole prefix: the query heads of up to RVI_ATTN_ITEMS items for one
- * KV head go through the prefix rows in one call, each row read once for
- * all of them, then each item's through its own suffix rows. With windows
+ * the whole prefix of their slot: the query heads of up to RVI_ATTN_ITEMS
+ * items of one slot for one KV head go through the prefix rows in one
+ * call, each row read once for all of them, then each item's through its
+ * own suffix rows. With windows
  * (first), each item reads its own window, prefix rows and suffix rows in
  * turn. */
 static void cached_candidates(const rvi_attn_heads *h, const rvi_kvcache *kv, int il,
@@ -107,7 +108,7 @@ static void cached_candidates(const rvi_attn_heads *h, const rvi_kvcache *kv, in
 {
 	const rvk_table *K = rvk_active();
 	const int64_t hd = h->head_dim, q_dim = h->n_head * hd;
-	const int64_t group = h->n_head / h->n_head_kv, ctx = kv->n_ctx, n_pre = kv->n_past;
+	const int64_t group = h->n_head / h->n_head_kv, ctx = kv->n_ctx;
 	const int64_t gw = group * hd;
 	const int64_t tasks = (it->n + RVI_ATTN_ITEMS - 1) / RVI_ATTN_ITEMS * h->n_head_kv;
 	const size_t att_floats =
@@ -138,21 +139,34 @@ static void cached_candidates(const rvi_attn_heads *h, const rvi_kvcache *kv, in
 				            hi);
 			}
 		} else {
-			scores_rows(att, ctx, qs, ni * group, h, kv, il, -1, kvo, 0, n_pre);
-			for (int64_t i = 0; i < ni; i++) {
-				const int seq = it->seq[t0 + i];
-				const int64_t hi = it->n_visible[t0 + i];
-				float *ai = att + i * group * ctx;
-				scores_rows(ai + n_pre, ctx, qs + i * gw, group, h, kv, il, seq,
-				            kvo, n_pre, hi);
-				for (int64_t j = 0; j < group; j++)
-					K->softmax(ai + j * ctx, hi);
+			/* the items of one slot (one prompt) share its prefix rows */
+			for (int64_t i0 = 0, i1; i0 < ni; i0 = i1) {
+				const int seq0 = it->seq[t0 + i0];
+				for (i1 = i0 + 1; i1 < ni && it->seq[t0 + i1] / RVI_KV_SEQS ==
+				                                 seq0 / RVI_KV_SEQS;
+				     i1++)
+					;
+				int s0 = seq0;
+				const int64_t n_pre = rvi_kv_slot(kv, &s0)->n_past;
+				float *a0 = att + i0 * group * ctx;
+				scores_rows(a0, ctx, qs + i0 * gw, (i1 - i0) * group, h, kv, il,
+				            seq0, kvo, 0, n_pre);
+				for (int64_t i = i0; i < i1; i++) {
+					const int seq = it->seq[t0 + i];
+					const int64_t hi = it->n_visible[t0 + i];
+					float *ai = att + i * group * ctx;
+					scores_rows(ai + n_pre, ctx, qs + i * gw, group, h, kv, il,
+					            seq, kvo, n_pre, hi);
+					for (int64_t j = 0; j < group; j++)
+						K->softmax(ai + j * ctx, hi);
+				}
+				values_rows(outs + i0 * gw, a0, ctx, (i1 - i0) * group, h, kv, il,
+				            seq0, kvo, 0, n_pre);
+				for (int64_t i = i0; i < i1; i++)
+					values_rows(outs + i * gw, att + i * group * ctx + n_pre,
+					            ctx, group, h, kv, il, it->seq[t0 + i], kvo,
+					            n_pre, it->n_visible[t0 + i]);
 			}
-			values_rows(outs, att, ctx, ni * group, h, kv, il, -1, kvo, 0, n_pre);
-			for (int64_t i = 0; i < ni; i++)
-				values_rows(outs + i * gw, att + i * group * ctx + n_pre, ctx,
-				            group, h, kv, il, it->seq[t0 + i], kvo, n_pre,
-				            it->n_visible[t0 + i]);
 		}
 		for (int64_t i = 0; i < ni; i++)
 			memcpy(out + (t0 + i) * q_dim + g * gw, outs + i * gw,

@@ -23,15 +23,15 @@ uint64_t rv_candidate_seed(uint64_t seed, int i)
 }
 
 /* A candidate being decoded. */
-typedef struct live_cand {
+struct rvi_live_cand {
 	rvi_sampler *smp;
 	rvi_detok detok;
 	size_t text_len, text_cap;
 	bool done;
-	const float *logits; /* where its next-token logits are */
-	int32_t next;        /* the token drawn from them, and its log-probability */
+	int32_t next; /* the token drawn for it, and its log-probability */
 	double next_lp;
-} live_cand;
+};
+typedef struct rvi_live_cand live_cand;
 
 static int text_append(rv_candidate *c, live_cand *lc, const char *s, size_t len)
 {
@@ -49,18 +49,6 @@ static int text_append(rv_candidate *c, live_cand *lc, const char *s, size_t len
 	lc->text_len += len;
 	c->text[lc->text_len] = 0;
 	return RV_OK;
-}
-
-/* Draws the next token of every live candidate, on n_threads: each has
- * its own sampler and logits, so the draws do not depend on the threads. */
-static void draw_tokens(live_cand *lc, int n, int n_threads)
-{
-#ifdef _OPENMP
-#pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads) if (n_threads > 1 && n > 1)
-#endif
-	for (int i = 0; i < n; i++)
-		if (!lc[i].done)
-			lc[i].next = rvi_sample(lc[i].smp, lc[i].logits, &lc[i].next_lp);
 }
 
 /* Takes candidate c's drawn token: records it, its raw log-probability and
@@ -93,30 +81,28 @@ static int take_token(rv_context *ctx, const rv_gen_params *p, int64_t max_new, 
 	return RV_OK;
 }
 
-int rvi_bestofn_decode(rv_context *ctx, const rv_gen_params *p, const float *prefix_logits,
-                       int64_t max_new, rv_result *res)
+int rvi_job_start(rv_context *ctx, rvi_job *j, const rv_gen_params *p, const float *prefix_logits,
+                  int64_t max_new, int slot, rv_result *res)
 {
 	const rv_model *m = ctx->model;
 	const int n = p->n_candidates > 1 ? p->n_candidates : 1;
 	const int64_t n_vocab = m->info.n_vocab;
-	int rc = RV_OK;
-
+	memset(j, 0, sizeof(*j));
+	j->p = *p;
+	j->max_new = max_new;
+	j->pos0 = ctx->pos_next;
+	j->slot = slot;
+	j->n = n;
+	j->res = res;
+	if (max_new < 1)
+		return rvi_errorf(&ctx->err, RV_ERR_CONTEXT,
+		                  "no room left in the context to generate");
 	res->candidates = rvi_zalloc((size_t)n, sizeof(rv_candidate));
-	live_cand *lc = rvi_zalloc((size_t)n, sizeof(live_cand));
-	float *logits = rvi_alloc((size_t)n * (size_t)n_vocab, sizeof(float));
-	int32_t *batch_tok = rvi_alloc((size_t)n, sizeof(int32_t));
-	int32_t *batch_seq = rvi_alloc((size_t)n, sizeof(int32_t));
-	rvi_pos *batch_pos = rvi_alloc((size_t)n, sizeof(rvi_pos));
-	size_t piece_cap = rvi_tokenizer_max_piece(m->tok) + 64;
-	char *piece = malloc(piece_cap);
-	if (!res->candidates || !lc || !logits || !batch_tok || !batch_seq || !batch_pos ||
-	    !piece || max_new < 1) {
-		rc = rvi_errorf(&ctx->err, max_new < 1 ? RV_ERR_CONTEXT : RV_ERR_NOMEM,
-		                max_new < 1 ? "no room left in the context to generate"
-		                            : "out of memory");
-		goto out;
-	}
+	j->lc = rvi_zalloc((size_t)n, sizeof(live_cand));
+	if (!res->candidates || !j->lc)
+		return rvi_errorf(&ctx->err, RV_ERR_NOMEM, "out of memory");
 	res->n_candidates = n;
+	int rc = RV_OK;
 	for (int i = 0; i < n && rc == RV_OK; i++) {
 		rv_candidate *c = &res->candidates[i];
 		c->tokens = rvi_alloc((size_t)max_new, sizeof(int32_t));
@@ -128,82 +114,165 @@ int rvi_bestofn_decode(rv_context *ctx, const rv_gen_params *p, const float *pre
 		if (!c->tokens || !c->logprobs || !c->text)
 			rc = rvi_errorf(&ctx->err, RV_ERR_NOMEM, "out of memory");
 		else
-			rc = rvi_sampler_new(&lc[i].smp, &sp, n_vocab, &ctx->err);
-		rvi_detok_init(&lc[i].detok, m->tok);
-		lc[i].logits = prefix_logits;
+			rc = rvi_sampler_new(&j->lc[i].smp, &sp, n_vocab, &ctx->err);
+		rvi_detok_init(&j->lc[i].detok, m->tok);
 	}
 	/* Every candidate continues the prompt in a suffix of its own; the
 	 * last token of a candidate is never fed back, hence max_new - 1. */
+	ctx->kv->cur = slot;
 	if (rc == RV_OK)
 		rc = rvi_kvcache_fork(ctx->kv, n, max_new > 1 ? max_new - 1 : 1, &ctx->err);
+	/* the first token of every candidate comes from the prompt's logits */
+	for (int i = 0; i < n && rc == RV_OK; i++)
+		j->lc[i].next = rvi_sample(j->lc[i].smp, prefix_logits, &j->lc[i].next_lp);
+	j->t0 = rvi_now_ms();
+	return rc;
+}
 
-	const double t0 = rvi_now_ms();
-	int n_done = 0, n_generated = 0;
-	bool stop = false;
-	while (rc == RV_OK && n_done < n) {
-		if (p->should_stop && p->should_stop(p->user)) {
-			stop = true;
-			break;
-		}
-		/* sample one token for every live candidate */
-		draw_tokens(lc, n, ctx->n_threads);
-		int nb = 0;
-		for (int i = 0; i < n && rc == RV_OK; i++) {
-			if (lc[i].done)
+void rvi_step_free(rvi_step *st)
+{
+	free(st->logits);
+	free(st->tok);
+	free(st->seq);
+	free(st->pos);
+	free(st->who);
+	free(st->piece);
+	memset(st, 0, sizeof(*st));
+}
+
+/* Room in st for rows items of a step. */
+static int step_reserve(rv_context *ctx, rvi_step *st, int rows)
+{
+	if (!st->piece) {
+		st->piece_cap = rvi_tokenizer_max_piece(ctx->model->tok) + 64;
+		if (!(st->piece = malloc(st->piece_cap)))
+			return rvi_errorf(&ctx->err, RV_ERR_NOMEM, "out of memory");
+	}
+	if (rows <= st->cap)
+		return RV_OK;
+	const size_t n = (size_t)rows;
+	float *lg = realloc(st->logits, n * (size_t)ctx->model->info.n_vocab * sizeof(float));
+	st->logits = lg ? lg : st->logits;
+	int32_t *tok = realloc(st->tok, n * sizeof(int32_t));
+	st->tok = tok ? tok : st->tok;
+	int32_t *seq = realloc(st->seq, n * sizeof(int32_t));
+	st->seq = seq ? seq : st->seq;
+	rvi_pos *pos = realloc(st->pos, n * sizeof(rvi_pos));
+	st->pos = pos ? pos : st->pos;
+	live_cand **who = realloc(st->who, n * sizeof(live_cand *));
+	st->who = who ? who : st->who;
+	if (!lg || !tok || !seq || !pos || !who)
+		return rvi_errorf(&ctx->err, RV_ERR_NOMEM, "out of memory");
+	st->cap = rows;
+	return RV_OK;
+}
+
+int rvi_jobs_step(rv_context *ctx, rvi_job *const *jobs, int n_jobs, rvi_step *st, bool *stop)
+{
+	const int64_t n_vocab = ctx->model->info.n_vocab;
+	int rows = 0;
+	for (int k = 0; k < n_jobs; k++)
+		rows += jobs[k]->n - jobs[k]->n_done;
+	int rc = step_reserve(ctx, st, rows > 0 ? rows : 1);
+	/* take every live candidate's drawn token; those going on feed it */
+	int nb = 0;
+	for (int k = 0; k < n_jobs && rc == RV_OK; k++) {
+		rvi_job *j = jobs[k];
+		for (int i = 0; i < j->n && rc == RV_OK; i++) {
+			live_cand *lc = &j->lc[i];
+			rv_candidate *c = &j->res->candidates[i];
+			if (lc->done)
 				continue;
-			rc = take_token(ctx, p, max_new, &res->candidates[i], &lc[i], piece,
-			                piece_cap, &stop);
-			n_generated++;
-			if (lc[i].done) {
-				n_done++;
+			rc = take_token(ctx, &j->p, j->max_new, c, lc, st->piece, st->piece_cap,
+			                stop);
+			j->n_generated++;
+			if (lc->done) {
+				j->n_done++;
 				continue;
 			}
-			const int n_tok = res->candidates[i].n_tokens;
-			const int32_t q = (int32_t)(ctx->pos_next + n_tok - 1);
-			batch_tok[nb] = res->candidates[i].tokens[n_tok - 1];
-			batch_seq[nb] = i;
-			batch_pos[nb] = (rvi_pos){q, q, q};
+			const int32_t q = (int32_t)(j->pos0 + c->n_tokens - 1);
+			st->tok[nb] = c->tokens[c->n_tokens - 1];
+			st->seq[nb] = j->slot * RVI_KV_SEQS + i;
+			st->pos[nb] = (rvi_pos){q, q, q};
+			st->who[nb] = lc;
 			nb++;
 		}
-		if (rc != RV_OK || stop)
-			break;
-		/* one batched step: every weight matrix is read once for all of them */
-		if (nb > 0) {
-			const rvi_batch b = {nb,        batch_tok, NULL,
-			                     batch_seq, batch_pos, RVI_ATTN_CAUSAL};
-			rc = rvi_context_decode(ctx, &b, logits, true);
-			for (int r = 0; r < nb; r++)
-				lc[batch_seq[r]].logits = logits + (int64_t)r * n_vocab;
-		}
-		if (p->on_progress)
-			p->on_progress(n_done, n, n_generated, rvi_now_ms() - t0, p->user);
 	}
+	if (rc != RV_OK || *stop)
+		return rc;
+	/* one batched step: every weight matrix is read once for all of them */
+	if (nb > 0) {
+		const rvi_batch b = {nb, st->tok, NULL, st->seq, st->pos, RVI_ATTN_CAUSAL};
+		rc = rvi_context_decode(ctx, &b, st->logits, true);
+	}
+	/* draw the next token of each, on the context's threads: each has its
+	 * own sampler and logits, so the draws do not depend on the threads */
+	if (rc == RV_OK) {
+#ifdef _OPENMP
+#pragma omp parallel for schedule(dynamic, 1)                                                      \
+    num_threads(ctx->n_threads) if (ctx->n_threads > 1 && nb > 1)
+#endif
+		for (int r = 0; r < nb; r++)
+			st->who[r]->next =
+			    rvi_sample(st->who[r]->smp, st->logits + (int64_t)r * n_vocab,
+			               &st->who[r]->next_lp);
+	}
+	for (int k = 0; k < n_jobs; k++) {
+		const rvi_job *j = jobs[k];
+		if (j->p.on_progress)
+			j->p.on_progress(j->n_done, j->n, j->n_generated, rvi_now_ms() - j->t0,
+			                 j->p.user);
+	}
+	return rc;
+}
+
+int rvi_job_end(rv_context *ctx, rvi_job *j, rvi_step *st, bool stopped, int rc)
+{
+	rv_result *res = j->res;
 	/* what a candidate held back of an incomplete UTF-8 sequence */
-	for (int i = 0; i < n && rc == RV_OK; i++) {
-		int64_t len = rvi_detok_flush(&lc[i].detok, piece, piece_cap);
+	if (rc == RV_OK && !st->piece)
+		rc = step_reserve(ctx, st, 1);
+	for (int i = 0; j->lc && i < j->n && rc == RV_OK; i++) {
+		int64_t len = rvi_detok_flush(&j->lc[i].detok, st->piece, st->piece_cap);
 		if (len > 0) {
-			rc = text_append(&res->candidates[i], &lc[i], piece, (size_t)len);
-			if (rc == RV_OK && p->on_text)
-				p->on_text(piece, (size_t)len, p->user);
+			rc = text_append(&res->candidates[i], &j->lc[i], st->piece, (size_t)len);
+			if (rc == RV_OK && j->p.on_text)
+				j->p.on_text(st->piece, (size_t)len, j->p.user);
 		}
 	}
-	if (rc == RV_OK && stop) {
-		for (int i = 0; i < n; i++)
-			if (!lc[i].done)
+	if (rc == RV_OK && stopped) {
+		for (int i = 0; i < j->n; i++)
+			if (!j->lc[i].done)
 				res->candidates[i].finish_reason = RV_FINISH_STOPPED;
 		rc = rvi_errorf(&ctx->err, RV_ERR_INTERRUPTED, "generation interrupted");
 	}
-	res->timings.decode_ms = rvi_now_ms() - t0;
-	res->timings.decode_tokens = n_generated;
-out:
-	for (int i = 0; lc && i < n; i++)
-		rvi_sampler_free(lc[i].smp);
-	free(lc);
-	free(logits);
-	free(batch_tok);
-	free(batch_seq);
-	free(batch_pos);
-	free(piece);
+	if (j->t0 > 0) {
+		res->timings.decode_ms = rvi_now_ms() - j->t0;
+		res->timings.decode_tokens = j->n_generated;
+	}
+	for (int i = 0; j->lc && i < j->n; i++)
+		rvi_sampler_free(j->lc[i].smp);
+	free(j->lc);
+	j->lc = NULL;
+	return rc;
+}
+
+int rvi_bestofn_decode(rv_context *ctx, const rv_gen_params *p, const float *prefix_logits,
+                       int64_t max_new, rv_result *res)
+{
+	rvi_job j;
+	rvi_job *jobs[1] = {&j};
+	rvi_step st = {0};
+	int rc = rvi_job_start(ctx, &j, p, prefix_logits, max_new, ctx->kv->cur, res);
+	bool stop = false;
+	while (rc == RV_OK && j.n_done < j.n && !stop) {
+		if (p->should_stop && p->should_stop(p->user))
+			stop = true;
+		else
+			rc = rvi_jobs_step(ctx, jobs, 1, &st, &stop);
+	}
+	rc = rvi_job_end(ctx, &j, &st, stop, rc);
+	rvi_step_free(&st);
 	return rc;
 }
 

@@ -70,6 +70,7 @@ int rvi_kvcache_init_rings(rvi_kvcache *kv, int n_layer, int64_t n_ctx, int64_t 
 	}
 	kv->n_layer = n_layer;
 	kv->n_ctx = n_ctx;
+	kv->n_slots = 1;
 	kv->kv_dim = kv_dim;
 	return RV_OK;
 }
@@ -86,8 +87,25 @@ static void drop_suffixes(rvi_kvcache *kv)
 	kv->seq_cap = 0;
 }
 
+/* frees slots 1.. (their prefixes, suffixes and soff) */
+static void drop_slots(rvi_kvcache *kv)
+{
+	for (int g = 0; kv->more && g < kv->n_slots - 1; g++) {
+		rvi_kvcache *s = &kv->more[g];
+		drop_suffixes(s);
+		free(s->mem[0]);
+		free(s->mem[1]);
+		free(s->soff);
+	}
+	free(kv->more);
+	kv->more = NULL;
+	kv->n_slots = 1;
+	kv->cur = 0;
+}
+
 void rvi_kvcache_free(rvi_kvcache *kv)
 {
+	drop_slots(kv);
 	drop_suffixes(kv);
 	free(kv->mem[0]);
 	free(kv->mem[1]);
@@ -99,14 +117,62 @@ void rvi_kvcache_free(rvi_kvcache *kv)
 
 void rvi_kvcache_clear(rvi_kvcache *kv)
 {
+	int prefix = -1;
+	kv = rvi_kv_slot_mut(kv, &prefix);
 	drop_suffixes(kv);
 	kv->n_past = 0;
 }
 
+int rvi_kvcache_slots(rvi_kvcache *kv, int n_slots, rvi_err *err)
+{
+	drop_slots(kv);
+	drop_suffixes(kv);
+	kv->n_past = 0;
+	if (n_slots < 1 || n_slots > RVI_KV_SLOTS)
+		return rvi_errorf(err, RV_ERR_INVALID_ARG, "%d prompts at once: outside 1..%d",
+		                  n_slots, RVI_KV_SLOTS);
+	if ((int64_t)n_slots * kv->n_ctx > RV_MAX_CTX)
+		return rvi_errorf(err, RV_ERR_CONTEXT,
+		                  "%d prompts of a %lld-position context each need %lld "
+		                  "positions of KV cache, more than %d: use a smaller context or "
+		                  "fewer at once",
+		                  n_slots, (long long)kv->n_ctx, (long long)n_slots * kv->n_ctx,
+		                  RV_MAX_CTX);
+	if (n_slots == 1)
+		return RV_OK;
+	kv->more = calloc((size_t)n_slots - 1, sizeof(*kv->more));
+	if (!kv->more)
+		return rvi_errorf(err, RV_ERR_NOMEM, "out of memory");
+	kv->n_slots = n_slots;
+	/* a slot's prefix has slot 0's layout: rows and sizes checked at init */
+	const size_t n = (size_t)kv->off[kv->n_layer] * (size_t)kv->kv_dim * sizeof(float);
+	for (int g = 0; g < n_slots - 1; g++) {
+		rvi_kvcache *s = &kv->more[g];
+		s->n_layer = kv->n_layer;
+		s->kv_dim = kv->kv_dim;
+		s->n_ctx = kv->n_ctx;
+		s->ring = kv->ring;
+		s->off = kv->off;
+		s->soff = calloc((size_t)kv->n_layer + 1, sizeof(int64_t));
+		s->k = zeroed_lines(n, &s->mem[0]);
+		s->v = zeroed_lines(n, &s->mem[1]);
+		if (!s->soff || !s->k || !s->v) {
+			drop_slots(kv);
+			return rvi_errorf(err, RV_ERR_NOMEM,
+			                  "cannot allocate the KV cache of %d prompts (%llu MiB)",
+			                  n_slots,
+			                  (unsigned long long)((uint64_t)n_slots * 2 * n >> 20));
+		}
+	}
+	return RV_OK;
+}
+
 int rvi_kvcache_fork(rvi_kvcache *kv, int n_seq, int64_t seq_cap, rvi_err *err)
 {
+	int prefix = -1;
+	kv = rvi_kv_slot_mut(kv, &prefix);
 	drop_suffixes(kv);
-	if (n_seq < 1 || seq_cap < 1 || seq_cap > kv->n_ctx - kv->n_past)
+	if (n_seq < 1 || n_seq > RVI_KV_SEQS || seq_cap < 1 || seq_cap > kv->n_ctx - kv->n_past)
 		return rvi_errorf(err, RV_ERR_CONTEXT,
 		                  "%lld more positions per candidate do not fit in the context "
 		                  "(%lld of %lld used)",
@@ -140,7 +206,11 @@ uint64_t rvi_kvcache_bytes(const rvi_kvcache *kv)
 {
 	if (!kv->off)
 		return 0;
-	const uint64_t rows =
-	    (uint64_t)kv->off[kv->n_layer] + (uint64_t)kv->n_seq * (uint64_t)kv->soff[kv->n_layer];
+	uint64_t rows = 0;
+	for (int g = 0; g < (kv->n_slots > 1 ? kv->n_slots : 1); g++) {
+		const rvi_kvcache *s = g == 0 ? kv : &kv->more[g - 1];
+		rows += (uint64_t)kv->off[kv->n_layer] +
+		        (uint64_t)s->n_seq * (uint64_t)s->soff[kv->n_layer];
+	}
 	return 2 * rows * (uint64_t)kv->kv_dim * sizeof(float);
 }

@@ -290,6 +290,11 @@ static void *owner(void *arg)
 	return NULL;
 }
 
+static void no_task(int index, rv_status st, const char *msg, rv_result *res, void *user)
+{
+	(void)index, (void)st, (void)msg, (void)res, (void)user;
+}
+
 static void *intruder(void *arg)
 {
 	shared *s = arg;
@@ -304,6 +309,8 @@ static void *intruder(void *arg)
 	int n = 0;
 	s->intruder_rc[1] = rv_tokenize(s->ctx, "hello", -1, &toks, &n);
 	free(toks);
+	rv_prompt p = {"The little dog", NULL, 0, "none", NULL, 0, 0};
+	s->intruder_rc[2] = rv_generate_batch(s->ctx, 1, &p, &gp, 2, no_task, NULL);
 	atomic_store(&s->intruder_done, 1);
 	return NULL;
 }
@@ -350,6 +357,8 @@ static void test_threads(rv_model *model)
 	      s.intruder_rc[0]);
 	CHECK(s.intruder_rc[1] == RV_ERR_BUSY, "rv_tokenize on a busy context: %d",
 	      s.intruder_rc[1]);
+	CHECK(s.intruder_rc[2] == RV_ERR_BUSY, "rv_generate_batch on a busy context: %d",
+	      s.intruder_rc[2]);
 	CHECK(strcmp(s.text, want) == 0, "answer under contention '%s', alone '%s'", s.text, want);
 	/* and the context works again afterwards */
 	char again[256];
@@ -366,6 +375,18 @@ static void test_threads(rv_model *model)
 	gp.reference = ctx2;
 	rv_result res;
 	rv_status rc = rv_generate(ctx, "hi", &gp, &res);
+	EXPECT(rc, RV_ERR_BUSY, rv_context_error(ctx), "reference");
+	/* rv_generate_batch likewise; and one refused for its arguments (two
+	 * references) leaves the busy reference busy */
+	rv_prompt bp[2] = {{"hi", NULL, 0, "none", NULL, 0, 0},
+	                   {"hi", NULL, 0, "none", NULL, 0, 0}};
+	rv_gen_params bg[2] = {gp, gp};
+	rc = rv_generate_batch(ctx, 2, bp, bg, 2, no_task, NULL);
+	EXPECT(rc, RV_ERR_BUSY, rv_context_error(ctx), "reference");
+	bg[1].reference = NULL;
+	rc = rv_generate_batch(ctx, 2, bp, bg, 2, no_task, NULL);
+	EXPECT(rc, RV_ERR_INVALID_ARG, rv_context_error(ctx), "another reference");
+	rc = rv_generate(ctx, "hi", &gp, &res);
 	EXPECT(rc, RV_ERR_BUSY, rv_context_error(ctx), "reference");
 	atomic_store(&s.intruder_done, 1);
 	pthread_join(a, NULL);

@@ -59,8 +59,10 @@ typedef struct rvb_opts {
 	int prefill[RVB_MAX_POINTS], n_prefill;
 	int depth[RVB_MAX_POINTS], n_depth;
 	int bon[RVB_MAX_POINTS], n_bon;
-	bool kernels;           /* the kernel micro-benchmark instead */
-	bool minicpmv;          /* the MiniCPM-V image encoder instead */
+	int batch_tasks;                /* --batch-tasks: the batch bench instead (batch.c) */
+	int par[RVB_MAX_POINTS], n_par; /* --parallel-list: tasks decoded together */
+	bool kernels;                   /* the kernel micro-benchmark instead */
+	bool minicpmv;                  /* the MiniCPM-V image encoder instead */
 	const char *tokenizers; /* comma-separated vocabulary files: tokenizer speed instead */
 	const char *families;   /* comma-separated VLM shapes (families.c) instead */
 	bool gemma3;            /* the Gemma 3 4B text bench instead (gemma3.c) */
@@ -126,6 +128,15 @@ int rvb_materialize(const struct rvb_gguf_writer *w, const char *dir, const char
 /* --family LIST: the VLM-shaped benchmarks (families.c); prints its own
  * report and returns the exit code. */
 int rvb_bench_families(const rvb_opts *o);
+/* A w x h PPM of smooth colours at path (what it shows does not change
+ * the work), for the image benchmarks. */
+int rvb_write_image(const char *path, int w, int h, rvi_err *err);
+
+/* --batch-tasks N: tasks per hour and aggregate tokens/s of N image
+ * questions answered K at a time for each K of --parallel-list, on the
+ * generated (or -m / --mmproj) models (batch.c); prints its own table
+ * and returns the exit code. */
+int rvb_bench_batch(const rvb_opts *o);
 
 /* --minicpmv: a MiniCPM-V-2.6-shaped image encoder at 1 and 9 slices
  * (minicpmv.c), then (without -m) the text side with an image through

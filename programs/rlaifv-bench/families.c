@@ -329,8 +329,7 @@ static int family_files(const char *dir, const family *f, char *text, char *mmpr
 	return rc;
 }
 
-/* A w x h PPM of smooth colours (what it shows does not change the work). */
-static int write_image(const char *path, int w, int h, rvi_err *err)
+int rvb_write_image(const char *path, int w, int h, rvi_err *err)
 {
 	FILE *fp = fopen(path, "wb");
 	if (!fp)
@@ -478,7 +477,7 @@ static int measure_family(const rvb_opts *o, const char *dir, const family *f, f
 		pt->h = f->img[i].h;
 		snprintf(image, sizeof(image), "%s/%s-%dx%d.ppm", dir, f->name, pt->w, pt->h);
 		rvb_log("%s: image encode %dx%d", f->name, pt->w, pt->h);
-		if ((rc = write_image(image, pt->w, pt->h, err)) == RV_OK &&
+		if ((rc = rvb_write_image(image, pt->w, pt->h, err)) == RV_OK &&
 		    f->img[i].longest_edge &&
 		    rv_model_set_image_longest_edge(m, f->img[i].longest_edge, ebuf,
 		                                    sizeof(ebuf)) != RV_OK)

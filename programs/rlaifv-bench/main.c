@@ -49,6 +49,10 @@ static void usage(FILE *f)
 	    "      --minicpmv          measure a MiniCPM-V-2.6-shaped image encoder at 1\n"
 	    "                          and 9 slices, then its text side (Qwen2-7B-shaped,\n"
 	    "                          or -m) with an image instead of models (6 GB generated)\n"
+	    "      --batch-tasks N     tasks/hour and aggregate tokens/s of N image questions\n"
+	    "                          (one answer each, -n tokens) answered K at a time,\n"
+	    "                          as rlaifv-infer --batch --parallel K, instead\n"
+	    "      --parallel-list LIST  the K values (default 1,4,8)\n"
 	    "      --generate-only     make the models and stop\n"
 	    "      --cache-dir DIR     where generated models are kept\n"
 	    "                          (default $XDG_CACHE_HOME/rlaifv/bench)\n"
@@ -96,6 +100,8 @@ enum long_only {
 	OPT_FAMILY,
 	OPT_GEMMA3,
 	OPT_MINICPMV,
+	OPT_BATCH_TASKS,
+	OPT_PARALLEL_LIST,
 };
 
 static const struct option long_options[] = {
@@ -109,6 +115,8 @@ static const struct option long_options[] = {
     {"family", required_argument, 0, OPT_FAMILY},
     {"gemma3", no_argument, 0, OPT_GEMMA3},
     {"minicpmv", no_argument, 0, OPT_MINICPMV},
+    {"batch-tasks", required_argument, 0, OPT_BATCH_TASKS},
+    {"parallel-list", required_argument, 0, OPT_PARALLEL_LIST},
     {"generate-only", no_argument, 0, OPT_GENERATE_ONLY},
     {"cache-dir", required_argument, 0, OPT_CACHE_DIR},
     {"threads", required_argument, 0, 't'},
@@ -226,6 +234,11 @@ static void apply_defaults(rvb_opts *o)
 		o->bon[o->n_bon++] = 4;
 		o->bon[o->n_bon++] = 8;
 	}
+	if (o->n_par == 0) {
+		o->par[o->n_par++] = 1;
+		o->par[o->n_par++] = 4;
+		o->par[o->n_par++] = 8;
+	}
 	if (o->n_threads <= 0)
 		o->n_threads = rv_default_threads();
 }
@@ -276,6 +289,10 @@ static int take_option(int c, const char *arg, rvb_opts *o)
 	case OPT_GENERATE_ONLY:
 		o->generate_only = true;
 		return 0;
+	case OPT_BATCH_TASKS:
+		return parse_int("--batch-tasks", arg, 1, 1 << 20, &o->batch_tasks);
+	case OPT_PARALLEL_LIST:
+		return parse_list("--parallel-list", arg, 1, RV_MAX_PARALLEL, o->par, &o->n_par);
 	case OPT_CACHE_DIR:
 		o->cache_dir = arg;
 		return 0;
@@ -386,6 +403,8 @@ int main(int argc, char **argv)
 		return rvb_bench_gemma3(&o);
 	if (o.minicpmv)
 		return rvb_bench_minicpmv(&o);
+	if (o.batch_tasks > 0)
+		return rvb_bench_batch(&o);
 	char ebuf[512];
 	if (rv_select_kernels(NULL, ebuf, sizeof(ebuf)) != RV_OK) { /* $RLAIFV_ISA */
 		fprintf(stderr, "rlaifv-bench: %s\n", ebuf);

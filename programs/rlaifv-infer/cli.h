@@ -85,6 +85,7 @@ typedef struct cli_opts {
 	int resume;           /* --resume: skip the ids already in OUT */
 	int shard_i, shard_n; /* --shard I/N: tasks whose index mod N == I */
 	const char *pairs;    /* --pairs PAIRS.jsonl: preference pairs (cli_pairs.c) */
+	int parallel;         /* --parallel K: tasks decoded together (0 or 1: one) */
 } cli_opts;
 
 /* --batch: the tasks file's results, one JSON line each (cli_batch.c). */

@@ -94,6 +94,8 @@ static void usage(FILE *f)
 	    "      --resume            --batch: keep FILE's results, run only the others\n"
 	    "      --shard I/N         --batch: only the tasks whose index mod N is I\n"
 	    "      --pairs FILE        --batch: write best/worst preference pairs here\n"
+	    "      --parallel K        --batch: decode up to K tasks together (1..64,\n"
+	    "                          default 1); the results are the same\n"
 	    "  -h, --help              show this help\n"
 	    "      --version           show version, kernel set and BLAS\n"
 	    "\n"
@@ -182,6 +184,7 @@ enum long_only {
 	OPT_RESUME,
 	OPT_SHARD,
 	OPT_PAIRS,
+	OPT_PARALLEL,
 };
 
 static const struct option long_options[] = {
@@ -236,6 +239,7 @@ static const struct option long_options[] = {
     {"resume", no_argument, 0, OPT_RESUME},
     {"shard", required_argument, 0, OPT_SHARD},
     {"pairs", required_argument, 0, OPT_PAIRS},
+    {"parallel", required_argument, 0, OPT_PARALLEL},
     {"help", no_argument, 0, 'h'},
     {"version", no_argument, 0, OPT_VERSION},
     {0, 0, 0, 0},
@@ -408,6 +412,8 @@ static int take_option(int c, const char *arg, cli_opts *o)
 	case OPT_PAIRS:
 		o->pairs = arg;
 		return 0;
+	case OPT_PARALLEL:
+		return parse_int("--parallel", arg, 1, RV_MAX_PARALLEL, &o->parallel);
 	case 'h':
 		usage(stdout);
 		return EXIT_OK;
@@ -478,9 +484,9 @@ int cli_parse_args(int argc, char **argv, cli_opts *o)
 		fprintf(stderr, "rlaifv-infer: no model: give -m MODEL.gguf or set RLAIFV_MODEL\n");
 		return EXIT_USAGE;
 	}
-	if ((o->output || o->resume || o->shard_n || o->pairs) && !o->batch) {
-		fprintf(stderr,
-		        "rlaifv-infer: --output, --resume, --shard and --pairs go with --batch\n");
+	if ((o->output || o->resume || o->shard_n || o->pairs || o->parallel > 1) && !o->batch) {
+		fprintf(stderr, "rlaifv-infer: --output, --resume, --shard, --pairs and --parallel "
+		                "go with --batch\n");
 		return EXIT_USAGE;
 	}
 	if (o->batch && (o->prompt || o->n_images || o->json || o->tokenize || o->detokenize)) {

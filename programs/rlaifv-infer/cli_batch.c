@@ -246,22 +246,21 @@ static int keep_pairs(const char *path, char **done, int n_done)
 	return r;
 }
 
-/* The error record of a task: {"id":...,"error":{"code":...,"message":...}}. */
-static void error_record(FILE *f, const task *t, const char *code, const char *message)
+/* The error record of a task: {"id":...,"error":{"code":...,"message":...}},
+ * a malloc'ed line (NULL when out of memory). */
+static char *error_record(const task *t, const char *code, const char *message)
 {
 	char *text = NULL;
 	size_t size = 0;
 	FILE *m = open_memstream(&text, &size);
 	if (!m)
-		return;
+		return NULL;
 	fprintf(m, "{\"id\":%s,\"line\":%d,\"error\":{\"code\":\"%s\",\"message\":",
 	        t->id ? t->id : "null", t->line_no, code);
 	cli_json_string(m, message);
 	fputs("}}\n", m);
 	fclose(m);
-	fwrite(text, 1, size, f);
-	fflush(f);
-	free(text);
+	return text;
 }
 
 static const char *opt_string(const cj_doc *d, const char *key, int *bad)
@@ -420,76 +419,221 @@ typedef struct batch {
 	char (*paths)[4096];
 } batch;
 
-/* Runs one task and writes its line; 0 if it succeeded. */
-static int run_task(batch *b, const task *t)
+/* A task of the window being run: what it asks, then its lines. */
+typedef struct pending {
+	const task *t;
+	cj_doc d;
+	int parsed; /* d holds the line's document */
+	task_spec s;
+	char *paths[MAX_TASK_IMAGES]; /* s.images: copies of b->paths' */
+	char *line;                   /* the result or error record, once known */
+	char *pair;                   /* its --pairs line, or NULL */
+	int done, failed;
+} pending;
+
+/* Reads task t into p; on a bad line p gets its error record. */
+static void read_task(batch *b, const task *t, pending *p)
 {
 	char err[1024];
-	cj_doc d;
-	if (cj_parse(t->line, t->len, &d, err, sizeof(err)) != 0) {
-		error_record(b->out, t, "bad-task", err);
-		return -1;
-	}
-	task_spec s;
+	memset(p, 0, sizeof(*p));
+	p->t = t;
 	int r = -1;
-	if (d.nodes[0].type != CJ_OBJECT)
+	if (cj_parse(t->line, t->len, &p->d, err, sizeof(err)) != 0)
+		goto bad;
+	p->parsed = 1;
+	if (p->d.nodes[0].type != CJ_OBJECT)
 		snprintf(err, sizeof(err), "not a JSON object");
 	else if (!t->id)
-		free(id_text(&d, err, sizeof(err)));
-	else if (read_spec(b->o, &d, b->dir, &s, b->paths, err, sizeof(err)) == 0)
+		free(id_text(&p->d, err, sizeof(err)));
+	else if (read_spec(b->o, &p->d, b->dir, &p->s, b->paths, err, sizeof(err)) == 0)
 		r = 0;
-	if (r == 0 && s.n_images > 0 && !b->have_mmproj) {
+	if (r == 0 && p->s.n_images > 0 && !b->have_mmproj) {
 		snprintf(err, sizeof(err), "an image needs the model's projector: give --mmproj");
 		r = -1;
 	}
-	if (r != 0) {
-		error_record(b->out, t, "bad-task", err);
-		cj_free(&d);
-		return -1;
+	for (int i = 0; r == 0 && i < p->s.n_images; i++) {
+		p->s.images[i] = p->paths[i] = strdup(b->paths[i]);
+		if (!p->paths[i]) {
+			snprintf(err, sizeof(err), "out of memory");
+			r = -1;
+		}
 	}
-	rv_gen_params gp = cli_gen_params(b->o);
-	gp.reference = b->ref_ctx;
-	gp.should_stop = cli_should_stop;
-	gp.n_candidates = s.n_candidates;
-	gp.n_predict = s.n_predict;
-	gp.temp = s.temp;
-	gp.seed = s.seed;
-	rv_prompt prompt = {s.prompt,
-	                    s.images,
-	                    s.n_images,
-	                    s.chat_template,
-	                    s.system,
-	                    b->o->no_parse_special,
-	                    b->o->parse_special_user};
-	rv_result res;
-	rv_status st = rv_generate_prompt(b->ctx, &prompt, &gp, &res);
-	if (st == RV_OK && b->pairs) {
-		/* before the result: a kill between the two leaves a pair whose
-		 * task --resume runs again, and keep_pairs drops it first */
-		cli_write_pair(b->pairs, b->o, t->id, s.images, s.n_images, s.prompt, &res);
+	if (r == 0)
+		return;
+bad:
+	p->line = error_record(t, "bad-task", err);
+	p->done = p->failed = 1;
+}
+
+static void pending_free(pending *p)
+{
+	if (p->parsed)
+		cj_free(&p->d);
+	for (int i = 0; i < MAX_TASK_IMAGES; i++)
+		free(p->paths[i]);
+	free(p->line);
+	free(p->pair);
+	memset(p, 0, sizeof(*p));
+}
+
+/* The --json object of res with the id first, as one line. */
+static char *result_line(const char *id, const rv_result *res)
+{
+	char *text = NULL;
+	size_t size = 0;
+	FILE *m = open_memstream(&text, &size);
+	if (!m)
+		return NULL;
+	fprintf(m, "{\"id\":%s,", id);
+	cli_print_json(m, res);
+	fclose(m);
+	/* drop the object's own '{' after the id */
+	char *brace = text + strlen("{\"id\":,") + strlen(id);
+	memmove(brace, brace + 1, size - (size_t)(brace - text));
+	return text;
+}
+
+/* The tasks of one rv_generate_batch call, written in their order as soon
+ * as all before them are. */
+typedef struct window {
+	batch *b;
+	pending *p;
+	int n, next_write; /* tasks; the first not written yet */
+	int *run;          /* (n) the pending of each task handed to the library */
+	int n_failed, n_done, total_done, total;
+	double t0;
+} window;
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* On a terminal: one live line of tasks done, failures, rate and ETA. */
+static void show_progress(int done, int total, int failed, double t0)
+{
+	double s = now_s() - t0, per_min = s > 0 ? done * 60.0 / s : 0;
+	double eta = done > 0 ? (total - done) * s / done : 0;
+	fprintf(stderr, "\r%d/%d tasks, %d failed, %.1f tasks/min, ETA %dm%02ds ", done, total,
+	        failed, per_min, (int)eta / 60, (int)eta % 60);
+}
+
+/* Writes p's lines: the pair before the result (a kill between the two
+ * leaves a pair whose task --resume runs again, and keep_pairs drops it). */
+static void write_task(batch *b, pending *p)
+{
+	if (p->pair && b->pairs) {
+		fputs(p->pair, b->pairs);
 		fflush(b->pairs);
 	}
-	if (st == RV_OK) {
-		/* the --json object with the id first, written in one piece */
-		char *text = NULL;
-		size_t size = 0;
-		FILE *m = open_memstream(&text, &size);
-		if (m) {
-			fprintf(m, "{\"id\":%s,", t->id);
-			cli_print_json(m, &res);
-			fclose(m);
-			/* drop the object's own '{' after the id */
-			char *brace = text + strlen("{\"id\":,") + strlen(t->id);
-			memmove(brace, brace + 1, size - (size_t)(brace - text));
-			fwrite(text, 1, size - 1, b->out);
-			fflush(b->out);
-		}
-		free(text);
-	} else if (st != RV_ERR_INTERRUPTED) {
-		error_record(b->out, t, status_code(st), rv_context_error(b->ctx));
+	if (p->line) {
+		fputs(p->line, b->out);
+		fflush(b->out);
 	}
-	rv_result_free(&res);
-	cj_free(&d);
-	return st == RV_OK ? 0 : -1;
+}
+
+/* Writes the finished tasks no unfinished one precedes. */
+static void write_ready(window *w)
+{
+	for (; w->next_write < w->n && w->p[w->next_write].done; w->next_write++)
+		write_task(w->b, &w->p[w->next_write]);
+}
+
+static void on_task(int index, rv_status st, const char *message, rv_result *res, void *user)
+{
+	window *w = user;
+	pending *p = &w->p[w->run[index]];
+	if (st == RV_ERR_INTERRUPTED)
+		return; /* not written: --resume runs it again */
+	if (st == RV_OK) {
+		if (w->b->pairs) {
+			char *text = NULL;
+			size_t size = 0;
+			FILE *m = open_memstream(&text, &size);
+			if (m) {
+				cli_write_pair(m, w->b->o, p->t->id, p->s.images, p->s.n_images,
+				               p->s.prompt, res);
+				fclose(m);
+			}
+			p->pair = text;
+		}
+		p->line = result_line(p->t->id, res);
+	} else {
+		p->line = error_record(p->t, status_code(st), message);
+		p->failed = 1;
+	}
+	p->done = 1;
+	w->n_done++;
+	w->n_failed += p->failed;
+	write_ready(w);
+	if (isatty(STDERR_FILENO))
+		show_progress(w->total_done + w->n_done, w->total, w->n_failed, w->t0);
+}
+
+/* Runs tasks t[todo[0..n)] as one rv_generate_batch call of --parallel K;
+ * 0, or the exit code that ends the batch. */
+static int run_window(batch *b, window *w, const task *t, const int *todo, int n)
+{
+	const cli_opts *o = b->o;
+	w->p = calloc((size_t)n, sizeof(*w->p));
+	w->run = malloc((size_t)n * sizeof(*w->run));
+	rv_prompt *prompts = malloc((size_t)n * sizeof(*prompts));
+	rv_gen_params *params = malloc((size_t)n * sizeof(*params));
+	int code = 0, n_run = 0;
+	if (!w->p || !w->run || !prompts || !params) {
+		fprintf(stderr, "rlaifv-infer: out of memory\n");
+		code = EXIT_RUNTIME;
+		goto out;
+	}
+	w->n = n;
+	w->next_write = 0;
+	w->n_done = 0;
+	for (int i = 0; i < n; i++) {
+		pending *p = &w->p[i];
+		read_task(b, &t[todo[i]], p);
+		if (p->done) {
+			w->n_done++;
+			w->n_failed++;
+			continue;
+		}
+		rv_gen_params gp = cli_gen_params(o);
+		gp.reference = b->ref_ctx;
+		gp.should_stop = cli_should_stop;
+		gp.n_candidates = p->s.n_candidates;
+		gp.n_predict = p->s.n_predict;
+		gp.temp = p->s.temp;
+		gp.seed = p->s.seed;
+		prompts[n_run] = (rv_prompt){p->s.prompt,          p->s.images, p->s.n_images,
+		                             p->s.chat_template,   p->s.system, o->no_parse_special,
+		                             o->parse_special_user};
+		params[n_run] = gp;
+		w->run[n_run++] = i;
+	}
+	write_ready(w);
+	rv_status st = rv_generate_batch(b->ctx, n_run, prompts, params,
+	                                 o->parallel > 0 ? o->parallel : 1, on_task, w);
+	if (st != RV_OK && st != RV_ERR_INTERRUPTED) {
+		/* the whole batch failed (its cache, its arguments) */
+		fprintf(stderr, "rlaifv-infer: %s\n", rv_context_error(b->ctx));
+		code = EXIT_RUNTIME;
+	}
+	/* after an interruption: what finished, the unfinished left out */
+	for (; w->next_write < n; w->next_write++)
+		if (w->p[w->next_write].done)
+			write_task(b, &w->p[w->next_write]);
+	w->total_done += w->n_done;
+out:
+	for (int i = 0; w->p && i < n; i++)
+		pending_free(&w->p[i]);
+	free(w->p);
+	free(w->run);
+	free(prompts);
+	free(params);
+	w->p = NULL;
+	w->run = NULL;
+	return code;
 }
 
 /* Whether any task to run names an image (the projector is loaded only then). */
@@ -512,26 +656,14 @@ static int any_image(const task *t, int n, const cli_opts *o)
 	return 0;
 }
 
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-/* On a terminal: one live line of tasks done, failures, rate and ETA. */
-static void show_progress(int done, int total, int failed, double t0)
-{
-	double s = now_s() - t0, per_min = s > 0 ? done * 60.0 / s : 0;
-	double eta = done > 0 ? (total - done) * s / done : 0;
-	fprintf(stderr, "\r%d/%d tasks, %d failed, %.1f tasks/min, ETA %dm%02ds ", done, total,
-	        failed, per_min, (int)eta / 60, (int)eta % 60);
-}
+/* Tasks per rv_generate_batch call: enough to keep K slots busy, few
+ * enough that a window's parsed lines stay small. */
+#define WINDOW_TASKS(k) ((k)*16 > 256 ? (k)*16 : 256)
 
 static int run_all(batch *b, task *t, int n_tasks, char **done, int n_done)
 {
 	const cli_opts *o = b->o;
-	int *todo = malloc(((size_t)n_tasks + 1) * sizeof(*todo)), n_todo = 0, failed = 0, i;
+	int *todo = malloc(((size_t)n_tasks + 1) * sizeof(*todo)), n_todo = 0, i, code = 0;
 	if (!todo)
 		return EXIT_RUNTIME;
 	for (i = 0; i < n_tasks; i++)
@@ -539,35 +671,35 @@ static int run_all(batch *b, task *t, int n_tasks, char **done, int n_done)
 		    !(t[i].id && n_done > 0 &&
 		      bsearch(&t[i].id, done, (size_t)n_done, sizeof(*done), cmp_str)))
 			todo[n_todo++] = i;
-	/* SIGINT: the task under way stops at its next step and is not written
-	 * (--resume redoes it); the finished ones are all in OUT */
+	/* SIGINT: the tasks under way stop at the next step and are not
+	 * written (--resume redoes them); the finished ones are all in OUT */
 	cli_catch_sigint();
 	const int progress = isatty(STDERR_FILENO);
-	const double t0 = now_s();
-	for (i = 0; i < n_todo && !cli_should_stop(NULL); i++) {
-		if (progress)
-			show_progress(i, n_todo, failed, t0);
-		failed += run_task(b, &t[todo[i]]) != 0 && !cli_should_stop(NULL);
-		if (ferror(b->out) || (b->pairs && ferror(b->pairs))) {
+	window w = {b, NULL, 0, 0, NULL, 0, 0, 0, n_todo, now_s()};
+	const int per = WINDOW_TASKS(o->parallel > 0 ? o->parallel : 1);
+	if (progress)
+		show_progress(0, n_todo, 0, w.t0);
+	for (i = 0; i < n_todo && !code && !cli_should_stop(NULL); i += per) {
+		code = run_window(b, &w, t, todo + i, n_todo - i < per ? n_todo - i : per);
+		if (!code && (ferror(b->out) || (b->pairs && ferror(b->pairs)))) {
 			fprintf(stderr, "rlaifv-infer: cannot write the results to %s: %s\n",
 			        ferror(b->out) ? o->output ? o->output : "standard output"
 			                       : o->pairs,
 			        strerror(errno));
-			free(todo);
-			return EXIT_RUNTIME;
+			code = EXIT_RUNTIME;
 		}
 	}
-	if (progress) {
-		show_progress(i - cli_should_stop(NULL), n_todo, failed, t0);
+	if (progress)
 		fputc('\n', stderr);
-	}
 	free(todo);
+	if (code)
+		return code;
 	if (cli_should_stop(NULL)) {
 		fprintf(stderr, "rlaifv-infer: interrupted: the finished tasks are written "
 		                "(--resume runs the others)\n");
 		return EXIT_INTERRUPTED;
 	}
-	return failed ? EXIT_BATCH_FAILED : EXIT_OK;
+	return w.n_failed ? EXIT_BATCH_FAILED : EXIT_OK;
 }
 
 int cli_run_batch(const cli_opts *o)
