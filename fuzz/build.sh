@@ -49,7 +49,7 @@ done
 case "$(uname -m)" in
 x86_64 | amd64)
 	compile simd/avx2.c -mavx2 -mfma -mf16c
-	for f in simd/avx512.c simd/avx512_dot.c simd/avx512_prep.c simd/avx512_float.c; do
+	for f in $(cd "$src" && echo simd/avx512*.c); do
 		compile "$f" -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512vnni
 	done
 	;;

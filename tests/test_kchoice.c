@@ -287,8 +287,8 @@ static void test_cache(void)
 	const size_t kn = kl ? strcspn(kl, "\n") : 0;
 	snprintf(key_line, sizeof(key_line), "%.*s", (int)kn, kl ? kl : "");
 	const char *choice_line = "choice F16 ";
-	char *bad[16] = {0};
-	const char *what[16] = {0};
+	char *bad[32] = {0};
+	const char *what[32] = {0}; /* more than the cases below */
 	int nb = 0;
 	/* a flipped byte */
 	bad[nb] = malloc(n + 1), what[nb] = "flipped byte";
