@@ -1,6 +1,6 @@
 /* matmul.c: y = x @ W^T over threads (see matmul.h).
  *
- * Three paths:
+ * Four paths:
  *  - prepared dots (weight types whose kernel set has vec_dot_prep):
  *    activations are converted to the vec_dot_type and prepared once, then
  *    blocks of output rows meet the tokens a chunk at a time in the
@@ -14,6 +14,9 @@
  *  In both, each output depends only on its weight row and its activation
  *  row, so results do not depend on n_threads or on how many tokens share
  *  the call.
+ *  - the active table's own wide product (gemm_pack, gemm_rows), where it
+ *    has one and the kernel choice kept it: float weights and more than
+ *    RVI_MATMUL_EXACT_BATCH tokens, panels of weight rows over the threads.
  *  - sgemm (float weights and more than RVI_MATMUL_EXACT_BATCH tokens: the
  *    prefill and the vision encoder; not for a type with prepared dots when
  *    the BLAS runs its generic kernels): OpenBLAS, F16/BF16 weights
@@ -156,6 +159,15 @@ static int thread_num(void)
 #endif
 }
 
+/* The bias of output columns [r0, r0 + nr) added to n_tok rows of y (row
+ * stride n_out): the epilogue of a tile while it is in cache. */
+static void add_bias_cols(const rvk_table *k, float *y, int64_t n_tok, int64_t n_out,
+                          const float *bias, int64_t r0, int64_t nr)
+{
+	for (int64_t t = 0; t < n_tok; t++)
+		k->add_bias(y + t * n_out + r0, bias + r0, 1, nr);
+}
+
 /* y (n_tok x n_out) = x @ W^T (+ bias) for float weights through BLAS, with
  * every output bit independent of n_threads. OpenBLAS's own threading splits
  * a call differently for different thread counts, and the split changes the
@@ -189,7 +201,6 @@ static int blas_matmul(const rvi_weight *W, const rvk_table *k, const float *bia
 			held[i] = -1;
 	}
 	const rvk_dequant_fn dequant = k->dequant[W->type];
-	void (*const add_bias)(float *, const float *, int64_t, int64_t) = k->add_bias;
 	const size_t w_row = rvi_row_size(W->type, n_in);
 	const char *wd = W->data;
 	blas_threads(1);
@@ -217,8 +228,7 @@ static int blas_matmul(const rvi_weight *W, const rvk_table *k, const float *bia
 		float *yt = y + t0 * n_out + r0;
 		rvi_sgemm(true, ntok, nr, n_in, 1.0f, x + t0 * n_in, n_in, w, n_in, yt, n_out);
 		if (bias)
-			for (int64_t t = 0; t < ntok; t++)
-				add_bias(yt + t * n_out, bias + r0, 1, nr);
+			add_bias_cols(k, y + t0 * n_out, ntok, n_out, bias, r0, nr);
 	}
 	return RV_OK;
 }
@@ -245,7 +255,6 @@ static int gemm_matmul(const rvi_weight *W, const rvk_table *k, const rvk_table 
 	    bytes > SIZE_MAX || (buf = rvi_buf_reserve(scratch, (size_t)bytes)) == NULL)
 		return RV_ERR_NOMEM;
 	const rvk_dequant_fn dequant = k->dequant[W->type];
-	void (*const add_bias)(float *, const float *, int64_t, int64_t) = k->add_bias;
 	const size_t w_row = rvi_row_size(W->type, n_in);
 	const char *wd = W->data;
 #ifdef _OPENMP
@@ -265,8 +274,7 @@ static int gemm_matmul(const rvi_weight *W, const rvk_table *k, const rvk_table 
 		g->gemm_pack(panel, w, nr, n_in);
 		g->gemm_rows(y + r0, n_out, x, n_tok, panel, nr, n_in);
 		if (bias)
-			for (int64_t t = 0; t < n_tok; t++)
-				add_bias(y + t * n_out + r0, bias + r0, 1, nr);
+			add_bias_cols(k, y, n_tok, n_out, bias, r0, nr);
 	}
 	return RV_OK;
 }
@@ -379,16 +387,16 @@ static const rvk_table *table_for(const rvi_weight *W, const rvk_table *k, int64
 }
 
 /* Which path a product takes (see the top of this file). */
-enum route { ROUTE_BLAS, ROUTE_PREP, ROUTE_DOT };
+enum route { ROUTE_GEMM, ROUTE_BLAS, ROUTE_PREP, ROUTE_DOT };
 
 static enum route route_of(const rvi_weight *W, const rvk_table *k, const rvk_table *g,
                            int64_t n_tok, bool exact)
 {
 	const bool is_float =
 	    W->type == RVI_TYPE_F32 || W->type == RVI_TYPE_F16 || W->type == RVI_TYPE_BF16;
-	/* the table's own wide product where the choice keeps it */
+	/* the active table's own wide product where the choice keeps it */
 	if (is_float && !exact && n_tok > RVI_MATMUL_EXACT_BATCH && g->gemm_rows && g->gemm_pack)
-		return ROUTE_BLAS;
+		return ROUTE_GEMM;
 	/* A float type with a prepared path of its own takes it rather than a
 	 * BLAS running generic kernels (it is faster); otherwise wide batches of
 	 * float weights go to the BLAS. */
@@ -442,7 +450,8 @@ static int matmul_impl(const rvi_weight *W, const float *bias, const float *x, i
                        float *y, int n_threads, rvi_buf *scratch, bool exact)
 {
 	const rvi_type_traits *tr = rvi_type_traits_of((int)W->type);
-	const rvk_table *k = table_for(W, rvk_active(), n_tok, exact);
+	const rvk_table *active = rvk_active();
+	const rvk_table *k = table_for(W, active, n_tok, exact);
 	const int64_t n_in = W->n_in, n_out = W->n_out;
 
 	if (!weight_ok(W, k))
@@ -452,11 +461,10 @@ static int matmul_impl(const rvi_weight *W, const float *bias, const float *x, i
 	if (n_threads < 1)
 		n_threads = 1;
 
-	const rvk_table *g = rvk_active();
-	switch (route_of(W, k, g, n_tok, exact)) {
+	switch (route_of(W, k, active, n_tok, exact)) {
+	case ROUTE_GEMM:
+		return gemm_matmul(W, k, active, bias, x, n_tok, y, n_threads, scratch);
 	case ROUTE_BLAS:
-		if (g->gemm_rows && g->gemm_pack)
-			return gemm_matmul(W, k, g, bias, x, n_tok, y, n_threads, scratch);
 		return blas_matmul(W, k, bias, x, n_tok, y, n_threads, scratch);
 	case ROUTE_PREP: {
 		const int rc = prep_matmul(&W, &y, 1, k, x, n_tok, n_threads, scratch);
