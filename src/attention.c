@@ -362,13 +362,35 @@ void rvi_attn_full(const rvi_attn_heads *h, const float *q, const float *k, cons
 #define MEASURE_HEADS 16
 #define MEASURE_HD    72
 
+/* One task of either path of rvi_attn_measure. */
+typedef struct attn_trial {
+	const rvk_table *K;
+	rvi_attn_heads h;
+	const float *q, *k, *v, *packed;
+	float *out, *scr;
+	int64_t n, nq[2];
+} attn_trial;
+
+static bool attn_trial_run(int path, void *arg)
+{
+	const attn_trial *t = arg;
+	const int64_t hd = t->h.head_dim, W = t->h.n_head * hd;
+	if (path == 1) {
+		rows_unfused(t->K, true, &t->h, t->q, t->k, t->v, t->out, t->nq[1], t->n, t->scr);
+		return true;
+	}
+	for (int64_t i0 = 0; i0 < t->nq[0]; i0 += RVK_ATTN_ROWS)
+		t->K->attn_rows(t->out + i0 * W, W, t->q + i0 * W, W, RVK_ATTN_ROWS, t->packed,
+		                t->n, hd, t->h.scale, t->scr);
+	return true;
+}
+
 void rvi_attn_measure(const rvk_table *K, double budget_ms, double *fused, double *blas)
 {
 	*fused = *blas = 0;
 	const rvi_attn_heads h = {MEASURE_HEADS, MEASURE_HEADS, MEASURE_HD,
 	                          (float)(1.0 / sqrt((double)MEASURE_HD))};
 	const int64_t n = MEASURE_KEYS, hd = MEASURE_HD, W = MEASURE_HEADS * MEASURE_HD;
-	const int64_t nq[2] = {11 * RVK_ATTN_ROWS, FULL_QUERIES_BLAS}; /* fused, BLAS */
 	if (!use_fused(K, &h) || rvi_blas_generic())
 		return; /* nothing to choose between */
 	/* q, k, v (n, W) of which the first head is used, out (n, W), the
@@ -380,34 +402,24 @@ void rvi_attn_measure(const rvk_table *K, double budget_ms, double *fused, doubl
 	float *buf = rvi_alloc(4 * nw + kv + rows, sizeof(float));
 	if (!buf)
 		return;
-	float *q = buf, *k = q + nw, *v = k + nw, *out = v + nw, *packed = out + nw;
-	float *scr = packed + kv;
-	uint64_t x = 0x9e3779b97f4a7c15u;
-	for (size_t i = 0; i < 3 * nw; i++) {
-		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-		buf[i] = (float)(x >> 40) / (float)(1 << 24) - 0.5f;
-	}
-	K->attn_kv_pack(packed, k, W, v, W, n, hd);
+	rvi_fill_uniform(buf, 3 * nw, 0x9e3779b97f4a7c15u);
+	/* one task's worth of queries of each path against all the keys */
+	attn_trial t = {K,
+	                h,
+	                buf,
+	                buf + nw,
+	                buf + 2 * nw,
+	                buf + 4 * nw,
+	                buf + 3 * nw,
+	                buf + 4 * nw + kv,
+	                n,
+	                {11 * RVK_ATTN_ROWS, FULL_QUERIES_BLAS}};
+	K->attn_kv_pack(buf + 4 * nw, t.k, W, t.v, W, n, hd);
 	rvi_blas_serial();
-	double best[2] = {0, 0};
-	/* passes taken in turn, the best of each kept: a busy machine can
-	 * only make a pass slower; the first of each warms its memory */
-	const double t_end = rvi_now_ms() + (budget_ms > 0 ? budget_ms : 0);
-	for (int pass = 0; pass < 4 || (pass < 64 && rvi_now_ms() < t_end); pass++) {
-		const int path = pass % 2;
-		const double t0 = rvi_now_ms();
-		if (path == 0)
-			for (int64_t i0 = 0; i0 < nq[0]; i0 += RVK_ATTN_ROWS)
-				K->attn_rows(out + i0 * W, W, q + i0 * W, W, RVK_ATTN_ROWS, packed,
-				             n, hd, h.scale, scr);
-		else
-			rows_unfused(K, true, &h, q, k, v, out, nq[1], n, scr);
-		const double ms = rvi_now_ms() - t0;
-		const double rate =
-		    ms > 0 ? 4.0 * (double)nq[path] * (double)n * (double)hd / (ms * 1e6) : 0;
-		if (pass >= 2)
-			best[path] = rate > best[path] ? rate : best[path];
-	}
+	const double flop[2] = {4.0 * (double)t.nq[0] * (double)n * (double)hd,
+	                        4.0 * (double)t.nq[1] * (double)n * (double)hd};
+	double best[2];
+	rvi_time_two(budget_ms, attn_trial_run, &t, flop, best);
 	free(buf);
 	*fused = best[0];
 	*blas = best[1];

@@ -549,6 +549,24 @@ void rvi_weight_row(const rvi_weight *W, int64_t row, float *out)
 	dequant((const char *)W->data + (size_t)row * w_row, out, W->n_in);
 }
 
+/* One pass of either path of rvi_matmul_measure. */
+typedef struct matmul_trial {
+	const rvk_table *g;
+	const rvi_weight *W;
+	const float *x;
+	float *y;
+	int64_t n_tok;
+	rvi_buf *scratch;
+} matmul_trial;
+
+static bool matmul_trial_run(int path, void *arg)
+{
+	const matmul_trial *t = arg;
+	return (path == 0
+	            ? gemm_matmul(t->W, t->g, t->g, NULL, t->x, t->n_tok, t->y, 1, t->scratch)
+	            : blas_matmul(t->W, t->g, NULL, t->x, t->n_tok, t->y, 1, t->scratch)) == RV_OK;
+}
+
 void rvi_matmul_measure(const rvk_table *g, double budget_ms, double *own, double *blas)
 {
 	enum { N_TOK = 512, N_OUT = 384, N_IN = 1152 }; /* a SigLIP block's shape */
@@ -560,30 +578,14 @@ void rvi_matmul_measure(const rvk_table *g, double budget_ms, double *own, doubl
 	uint16_t *w = rvi_alloc(w_bytes, 1);
 	rvi_buf scratch = {0};
 	if (x && w) {
-		uint64_t s = 0x2545f4914f6cdd1du;
-		for (size_t i = 0; i < (size_t)N_TOK * N_IN; i++) {
-			s ^= s << 13, s ^= s >> 7, s ^= s << 17;
-			x[i] = (float)(s >> 40) / (float)(1 << 24) - 0.5f;
-		}
-		for (size_t i = 0; i < w_bytes / 2; i++) {
-			s ^= s << 13, s ^= s >> 7, s ^= s << 17;
-			w[i] = (uint16_t)(0x2c00 + (s >> 54)); /* small positive halves */
-		}
+		rvi_fill_uniform(x, (size_t)N_TOK * N_IN, 0x2545f4914f6cdd1du);
+		for (size_t i = 0; i < w_bytes / 2; i++) /* small positive halves */
+			w[i] = (uint16_t)(0x2c00 + (i * 2654435761u >> 22 & 0x3ff));
 		const rvi_weight W = {RVI_TYPE_F16, N_IN, N_OUT, w};
-		float *y = x + (size_t)N_TOK * N_IN;
-		double best[2] = {0, 0};
-		const double flop = 2.0 * N_TOK * N_OUT * N_IN;
-		const double t_end = rvi_now_ms() + (budget_ms > 0 ? budget_ms : 0);
-		for (int pass = 0; pass < 4 || (pass < 64 && rvi_now_ms() < t_end); pass++) {
-			const int path = pass % 2;
-			const double t0 = rvi_now_ms();
-			const int rc = path == 0
-			                   ? gemm_matmul(&W, g, g, NULL, x, N_TOK, y, 1, &scratch)
-			                   : blas_matmul(&W, g, NULL, x, N_TOK, y, 1, &scratch);
-			const double ms = rvi_now_ms() - t0;
-			if (rc == RV_OK && pass >= 2 && ms > 0 && flop / (ms * 1e6) > best[path])
-				best[path] = flop / (ms * 1e6);
-		}
+		matmul_trial t = {g, &W, x, x + (size_t)N_TOK * N_IN, N_TOK, &scratch};
+		const double flop = 2.0 * N_TOK * N_OUT * N_IN, flops[2] = {flop, flop};
+		double best[2];
+		rvi_time_two(budget_ms, matmul_trial_run, &t, flops, best);
 		*own = best[0];
 		*blas = best[1];
 	}

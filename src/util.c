@@ -80,6 +80,30 @@ double rvi_now_ms(void)
 	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
+void rvi_fill_uniform(float *x, size_t n, uint64_t seed)
+{
+	uint64_t s = seed;
+	for (size_t i = 0; i < n; i++) {
+		s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+		x[i] = (float)(s >> 40) / (float)(1 << 24) - 0.5f;
+	}
+}
+
+void rvi_time_two(double budget_ms, bool (*run)(int path, void *arg), void *arg,
+                  const double flop[2], double best[2])
+{
+	best[0] = best[1] = 0;
+	const double t_end = rvi_now_ms() + (budget_ms > 0 ? budget_ms : 0);
+	for (int pass = 0; pass < 4 || (pass < 64 && rvi_now_ms() < t_end); pass++) {
+		const int path = pass % 2;
+		const double t0 = rvi_now_ms();
+		const bool ok = run(path, arg);
+		const double ms = rvi_now_ms() - t0;
+		if (ok && pass >= 2 && ms > 0 && flop[path] / (ms * 1e6) > best[path])
+			best[path] = flop[path] / (ms * 1e6);
+	}
+}
+
 uint64_t rvi_peak_rss(void)
 {
 	struct rusage ru;

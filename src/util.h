@@ -79,6 +79,19 @@ int rvi_open_regular(const char *path, int *fd, struct stat *st, rvi_err *err);
 /* Monotonic wall clock in milliseconds. */
 double rvi_now_ms(void);
 
+/* x (n) uniform in [-0.5, 0.5) from a fixed xorshift stream started at
+ * seed (non-zero): the data of the kernel measurements. */
+void rvi_fill_uniform(float *x, size_t n, uint64_t seed);
+
+/* The kernel choice's measurement of two ways of doing one job: run(path,
+ * arg) does one pass of path 0 or 1 (false: it failed) of flop[path]
+ * floating-point operations; the paths are timed in turn, at least two
+ * passes each and for about budget_ms, the first of each left out (it
+ * warms its memory). best[path]: the best GFLOP/s of each, 0 if none ran.
+ * A busy machine can only make a pass slower, hence the best. */
+void rvi_time_two(double budget_ms, bool (*run)(int path, void *arg), void *arg,
+                  const double flop[2], double best[2]);
+
 /* Peak resident set size of this process in bytes (0 when unknown). */
 uint64_t rvi_peak_rss(void);
 
