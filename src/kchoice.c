@@ -107,6 +107,25 @@ static size_t format_entry(const rvk_choice *c, char *out, size_t cap)
 	return n;
 }
 
+/* The rest of an "attention" or "gemm" line: "<own|blas> <own GFLOP/s>
+ * <BLAS GFLOP/s>", own being that path's word; false when malformed or
+ * seen before. */
+static bool parse_path(const char *rest, const char *own, bool *seen, bool *is_own,
+                       double *own_gflops, double *blas_gflops)
+{
+	char a[32];
+	double g[2];
+	int used = 0;
+	const bool ok = sscanf(rest, "%31s %lf %lf%n", a, &g[0], &g[1], &used) == 3 &&
+	                rest[used] == 0 && !*seen && (!strcmp(a, own) || !strcmp(a, "blas")) &&
+	                g[0] >= 0 && g[0] < 1e6 && g[1] >= 0 && g[1] < 1e6;
+	*seen = true;
+	*is_own = !strcmp(a, own);
+	*own_gflops = g[0];
+	*blas_gflops = g[1];
+	return ok;
+}
+
 bool rvi_kchoice_parse(const char *text, size_t len, rvk_choice *c)
 {
 	rvk_choice_default(c);
@@ -178,22 +197,12 @@ bool rvi_kchoice_parse(const char *text, size_t len, rvk_choice *c)
 				ok = g[ph] >= 0 && g[ph] < 1e6;
 				c->gbps[ti][si][ph] = g[ph];
 			}
-		} else if (sscanf(line, "attention %31s %lf %lf%n", a, &g[0], &g[1], &used) == 3 &&
-		           line[used] == 0) {
-			ok = !have_attn && (!strcmp(a, "fused") || !strcmp(a, "blas")) &&
-			     g[0] >= 0 && g[0] < 1e6 && g[1] >= 0 && g[1] < 1e6;
-			have_attn = true;
-			c->attn_fused = !strcmp(a, "fused");
-			c->attn_gflops_fused = g[0];
-			c->attn_gflops_blas = g[1];
-		} else if (sscanf(line, "gemm %31s %lf %lf%n", a, &g[0], &g[1], &used) == 3 &&
-		           line[used] == 0) {
-			ok = !have_gemm && (!strcmp(a, "own") || !strcmp(a, "blas")) && g[0] >= 0 &&
-			     g[0] < 1e6 && g[1] >= 0 && g[1] < 1e6;
-			have_gemm = true;
-			c->gemm_own = !strcmp(a, "own");
-			c->gemm_gflops_own = g[0];
-			c->gemm_gflops_blas = g[1];
+		} else if (!strncmp(line, "attention ", 10)) {
+			ok = parse_path(line + 10, "fused", &have_attn, &c->attn_fused,
+			                &c->attn_gflops_fused, &c->attn_gflops_blas);
+		} else if (!strncmp(line, "gemm ", 5)) {
+			ok = parse_path(line + 5, "own", &have_gemm, &c->gemm_own,
+			                &c->gemm_gflops_own, &c->gemm_gflops_blas);
 		} else {
 			ok = false;
 		}

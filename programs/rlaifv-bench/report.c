@@ -107,6 +107,16 @@ static const char *mark(double value, double goal, bool at_most)
 	                                                 : "  [target: NOT met]";
 }
 
+/* One of the encoders' measured choices (the set's own kernel against the
+ * BLAS), when it was measured. */
+static void print_path(FILE *f, const char *what, const char *set, const char *own, bool is_own,
+                       double own_gflops, double blas_gflops)
+{
+	if (own_gflops > 0 || blas_gflops > 0)
+		fprintf(f, "  %s (1 thread, GFLOP/s): %s %s %.1f, BLAS %.1f: %s\n", what, set, own,
+		        own_gflops, blas_gflops, is_own ? own : "BLAS");
+}
+
 /* The measured kernel choice: per weight type and set, the calibration's
  * speeds and which products took the set. */
 static void print_choice(FILE *f, const rvb_report *r)
@@ -131,16 +141,10 @@ static void print_choice(FILE *f, const rvb_report *r)
 			        g[RVK_PHASE_BATCH], g[RVK_PHASE_PREFILL], ex ? "decode" : "",
 			        ex && wi ? "+" : "", wi ? "prompt" : "");
 		}
-	if (c->attn_gflops_fused > 0 || c->attn_gflops_blas > 0)
-		fprintf(f,
-		        "  encoder attention (1 thread, GFLOP/s): %s fused %.1f, BLAS %.1f: %s\n",
-		        c->sets[0], c->attn_gflops_fused, c->attn_gflops_blas,
-		        c->attn_fused ? "fused" : "BLAS");
-	if (c->gemm_gflops_own > 0 || c->gemm_gflops_blas > 0)
-		fprintf(f,
-		        "  wide float products (1 thread, GFLOP/s): %s own %.1f, BLAS %.1f: %s\n",
-		        c->sets[0], c->gemm_gflops_own, c->gemm_gflops_blas,
-		        c->gemm_own ? "own" : "BLAS");
+	print_path(f, "encoder attention", c->sets[0], "fused", c->attn_fused, c->attn_gflops_fused,
+	           c->attn_gflops_blas);
+	print_path(f, "wide float products", c->sets[0], "own", c->gemm_own, c->gemm_gflops_own,
+	           c->gemm_gflops_blas);
 	fputc('\n', f);
 }
 
