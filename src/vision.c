@@ -163,13 +163,13 @@ int rvi_vision_embed(const rvi_vision_arch *arch, const void *model,
 		 * projector (whose header and weights mmproj_id covers) */
 		char params[512];
 		const rvk_table *k = rvk_active();
-		int pn =
-		    snprintf(params, sizeof(params),
-		             "family=%s exif=%d rows=%lld grid=%lldx%lld encoder=%d kernels=%s "
-		             "attention=%s",
-		             arch->name, o->apply_exif, (long long)rows,
-		             (long long)in->shape.grid_h, (long long)in->shape.grid_w,
-		             ENCODER_VERSION, k->name, k->attn_rows ? "fused" : "blas");
+		int pn = snprintf(
+		    params, sizeof(params),
+		    "family=%s exif=%d rows=%lld grid=%lldx%lld encoder=%d kernels=%s "
+		    "attention=%s products=%s",
+		    arch->name, o->apply_exif, (long long)rows, (long long)in->shape.grid_h,
+		    (long long)in->shape.grid_w, ENCODER_VERSION, k->name,
+		    k->attn_rows ? "fused" : "blas", k->gemm_rows ? "own" : "blas");
 		/* a measured table's name is at most a few hundred bytes; were it
 		 * longer, the key covers what fits */
 		if (pn < 0 || (size_t)pn >= sizeof(params))
