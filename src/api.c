@@ -918,13 +918,14 @@ rv_status rv_generate_batch(rv_context *ctx, int n_tasks, const rv_prompt *promp
 			                "rv_generate_batch: task %d has another reference context "
 			                "than task 0",
 			                i);
-	const bool own_ref = rc == RV_OK && ref && ref != ctx;
-	if (own_ref && !acquire(ref))
+	const bool other_ref = rc == RV_OK && ref && ref != ctx;
+	const bool took_ref = other_ref && acquire(ref);
+	if (other_ref && !took_ref)
 		rc = rvi_errorf(&ctx->err, RV_ERR_BUSY,
 		                "the reference context is in use by another call");
 	else if (rc == RV_OK)
 		rc = generate_batch(ctx, n_tasks, prompts, params, n_parallel, on_task, user);
-	if (own_ref && rc != RV_ERR_BUSY)
+	if (took_ref)
 		release(ref);
 	release(ctx);
 	return (rv_status)rc;
