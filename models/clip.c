@@ -178,8 +178,7 @@ int rvi_clip_encode(const rvi_clip *c, const float *pixels_chw, int n_threads, f
 	memcpy(x, c->class_embd, (size_t)W * sizeof(float));
 	if ((rc = rvi_vit_linear(&c->patch_embd, c->patch_bias, patches, n_p, x + W, nt, &scr)))
 		goto done;
-	for (int64_t i = 0; i < n * W; i++)
-		x[i] += c->pos_embd[i];
+	rvi_vit_add(x, c->pos_embd, n * W, nt);
 
 	/* x (n, W) = pre_ln(x) */
 	rvi_vit_layer_norm(x, x, c->pre_ln_w, c->pre_ln_b, n, W, hp->eps, nt);

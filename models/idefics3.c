@@ -129,8 +129,7 @@ int rvi_idefics3_encode(const rvi_idefics3 *m, const float *tiles, int64_t n_til
 		what = "patch embedding";
 		if ((rc = rvi_vit_linear(&m->patch_embd, m->patch_bias, patches, n, x, nt, &scr)))
 			break;
-		for (int64_t i = 0; i < n * W; i++)
-			x[i] += m->pos_embd[i];
+		rvi_vit_add(x, m->pos_embd, n * W, nt);
 
 		/* every stored block, pre-norm, GELU-tanh; then post_ln */
 		what = "encoder block";

@@ -464,8 +464,7 @@ int rvi_siglip_forward(const rvi_siglip *s, const rvi_vit_hparams *hp, const flo
 	int rc = rvi_vit_linear(&s->patch_embd, s->patch_bias, r->patches, n, r->x, nt, &r->scr);
 	if (rc != RV_OK)
 		return rc;
-	for (int64_t i = 0; i < n * W; i++)
-		r->x[i] += s->pos_embd[i];
+	rvi_vit_add(r->x, s->pos_embd, n * W, nt);
 	/* every stored block, pre-norm, GELU-tanh; then post_ln */
 	for (int64_t il = 0; il < hp->n_layer && rc == RV_OK; il++)
 		rc = rvi_vit_block(hp, &s->layers[il], RVI_VIT_GELU_TANH, r->x, n, &r->w, nt);
