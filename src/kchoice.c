@@ -113,16 +113,20 @@ static size_t format_entry(const rvk_choice *c, char *out, size_t cap)
 static bool parse_path(const char *rest, const char *own, bool *seen, bool *is_own,
                        double *own_gflops, double *blas_gflops)
 {
-	char a[32];
-	double g[2];
+	/* a and g are only read once sscanf has filled all three: an empty
+	 * rest leaves them unset (a fuzzer-found read past a). */
+	char a[32] = "";
+	double g[2] = {0, 0};
 	int used = 0;
 	const bool ok = sscanf(rest, "%31s %lf %lf%n", a, &g[0], &g[1], &used) == 3 &&
 	                rest[used] == 0 && !*seen && (!strcmp(a, own) || !strcmp(a, "blas")) &&
 	                g[0] >= 0 && g[0] < 1e6 && g[1] >= 0 && g[1] < 1e6;
 	*seen = true;
-	*is_own = !strcmp(a, own);
-	*own_gflops = g[0];
-	*blas_gflops = g[1];
+	if (ok) {
+		*is_own = !strcmp(a, own);
+		*own_gflops = g[0];
+		*blas_gflops = g[1];
+	}
 	return ok;
 }
 

@@ -326,6 +326,8 @@ static void test_cache(void)
 	    {"\nattention ", "\nattention cuda 1 2\nattention ", "an unknown attention path"},
 	    {"\nattention ", "\nattention fused -1 2\nattention ", "a malformed attention speed"},
 	    {"\nattention ", "\nattention fused 1 2\nattention ", "the attention twice"},
+	    {"\nattention ", "\nattention \nattention ", "an empty attention line"},
+	    {"\ngemm ", "\ngemm \ngemm ", "an empty product line"},
 	    {"\ngemm ", "\ngemm mkl 1 2\ngemm ", "an unknown product path"},
 	    {"\ngemm ", "\ngemm own 1 2\ngemm ", "the product twice"},
 	};
