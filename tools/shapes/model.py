@@ -221,7 +221,7 @@ class ShapesVLM(nn.Module):
             v[f"mm.{m[2]}.bias"] = sd[f"vision.{m}.bias"]
         A = (gguf.ARR, gguf.F32)
         vkv = {"general.architecture": (STR, "clip"), "general.type": (STR, "mmproj"),
-               "general.name": (STR, name + "-mmproj"),
+               "general.name": (STR, "shapes-mmproj"),
                "general.description": (STR, "shapes world VLM image encoder (tools/shapes)"),
                "general.file_type": (U32, 0),
                "clip.has_text_encoder": (BOOL, False), "clip.has_vision_encoder": (BOOL, True),
