@@ -15,8 +15,8 @@ discriminative half-and-half), all through rlaifv-infer --batch. Rows:
   best-of-8 oracle    the same 8, the best against the truth (the headroom)
 
 The three best-of-8 rows come from ONE run with --ref-model: the reference
-model only scores finished candidates, so the samples (tokens and model
-log-probs) are those of a run without it, and the JSON result carries each
+model scores the candidates after they are sampled, so they (tokens and
+model log-probs) are those of a run without it, and the JSON result carries each
 candidate's log-probs (for the self ranking) next to the program's own
 RLAIF-V choice. That halves the sampling time; the first --check tasks are
 run again without --ref-model to confirm it on every evaluation.
