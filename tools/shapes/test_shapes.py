@@ -271,6 +271,98 @@ class Eval(unittest.TestCase):
         self.assertEqual((m["yesno"], m["recall"], m["chair_s"]), (0.5, 0, 0))
 
 
+FAKE_INFER = r"""
+# A stand-in for rlaifv-infer --batch with known answers: the SFT file says
+# a red circle and "No.", the aligned one a blue square and "Yes."; of 8
+# candidates, candidate i names (i % 4) + 1 pairs from PAIRS[2 * i] on, the
+# self score prefers candidate 3, the reference (when given) candidate 5.
+# FAKE=disagree: without a reference the program chooses candidate 0;
+# FAKE=change: the reference changes the candidates' tokens.
+import json, os, sys
+sys.path.insert(0, os.environ["SHAPES_DIR"])
+import scenes
+a, fake = sys.argv, os.environ.get("FAKE")
+model, tasks, out = a[a.index("-m") + 1], a[a.index("--batch") + 1], a[a.index("--output") + 1]
+ref = "--ref-model" in a
+with open(tasks) as f, open(out, "w") as o:
+    for line in f:
+        t = json.loads(line)
+        yn = t["prompt"].startswith("Is there")
+        if t["n"] == 1:
+            sft = "sft" in os.path.basename(model)
+            texts = ["No." if sft else "Yes."] if yn else [
+                "There is %s." % scenes.phrase(*(("red", "circle") if sft else ("blue", "square")))]
+        else:
+            texts = [("Yes." if i % 2 else "No.") if yn else "There is %s." % " and ".join(
+                scenes.phrase(*p) for p in scenes.PAIRS[2 * i:2 * i + i % 4 + 1]) for i in range(8)]
+        cands = [dict(text=x, tokens=[i + 100 * (ref and fake == "change")],
+                      logprobs=[-0.1 * (1 + abs(i - 3))], finish_reason="eos",
+                      score=-0.1 * (1 + abs(i - 3) - 9 * (fake == "disagree" and i == 0)))
+                 for i, x in enumerate(texts)]
+        if ref:
+            for i, c in enumerate(cands):
+                c.update(score=-abs(i - 5), ref_score=-1.0, ref_logprobs=[-1.0])
+        ch = max(range(len(cands)), key=lambda i: (cands[i]["score"], -i))
+        o.write(json.dumps(dict(id=t["id"], text=cands[ch]["text"], chosen=ch, candidates=cands,
+                                timings=dict(scoring_ms=1.0 if ref else 0.0))) + "\n")
+"""
+
+
+class EvalEndToEnd(unittest.TestCase):
+    """eval.py's rows come from the right runs and choices, and its check of
+    the shared run fails when it should (with a fake rlaifv-infer)."""
+
+    def run_eval(self, fake=""):
+        import tempfile
+        with tempfile.TemporaryDirectory() as d:
+            prog = os.path.join(d, "fake-infer")
+            with open(prog, "w") as f:
+                f.write(f"#!{sys.executable}\n" + FAKE_INFER)
+            os.chmod(prog, 0o755)
+            out = os.path.join(d, "table.md")
+            p = subprocess.run([sys.executable, os.path.join(HERE, "eval.py"), "--model", "aligned.gguf",
+                                "--ref-model", "sft.gguf", "--mmproj", "mm.gguf", "-n", "12",
+                                "--seed", "5", "--infer", prog, "--workdir", d, "--out", out],
+                               env=dict(os.environ, SHAPES_DIR=HERE, FAKE=fake),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            if p.returncode:
+                return p.stderr
+            return {ln.split("|")[1].strip(): ln.split("|")[2:-2] for ln in open(out)
+                    if ln.startswith("| ") and "CHAIR" not in ln}
+
+    def test_rows(self):
+        rows = self.run_eval()
+        rng = random.Random(5)
+        _, meta = ev.make_tasks([(f"{k}", scenes.make_scene(rng)) for k in range(12)], 5, 80)
+        desc = lambda c, s: "There is %s." % scenes.phrase(c, s)  # noqa: E731
+
+        def cand(kind, i):
+            if kind == "yesno":
+                return "Yes." if i % 2 else "No."
+            named = scenes.PAIRS[2 * i:2 * i + i % 4 + 1]
+            return "There is %s." % " and ".join(scenes.phrase(*p) for p in named)
+
+        def want(answers):
+            m = ev.metrics(answers, meta)
+            cols = ("chair_s", "chair_i", "recall", "count", "exact", "yesno")
+            return [f" {100 * m[k]:.1f} " for k in cols]
+        oracle = want([cand(k, max(range(8), key=lambda i: (ev.correct(cand(k, i), k, t, tr), -i)))
+                       for k, t, tr in meta])
+        bo_self, bo_ref = want([cand(k, 3) for k, _, _ in meta]), want([cand(k, 5) for k, _, _ in meta])
+        self.assertEqual(len({tuple(oracle), tuple(bo_self), tuple(bo_ref)}), 3)  # the test can tell
+        self.assertEqual(rows["SFT greedy"],
+                         want(["No." if k == "yesno" else desc("red", "circle") for k, _, _ in meta]))
+        self.assertEqual(rows["aligned greedy"],
+                         want(["Yes." if k == "yesno" else desc("blue", "square") for k, _, _ in meta]))
+        self.assertEqual(rows["aligned best-of-8, self (mean log-prob)"], bo_self)
+        self.assertEqual(rows["aligned best-of-8, RLAIF-V (log-ratio vs SFT)"], bo_ref)
+        self.assertEqual(rows["aligned best-of-8, oracle"], oracle)
+
+    def test_check_of_the_shared_run(self):
+        self.assertIn("self ranking", self.run_eval("disagree"))
+        self.assertIn("changed the candidates", self.run_eval("change"))
+
+
 @unittest.skipUnless(os.path.exists(VOCAB), "tests/data/stories260K.gguf not found")
 class Tokenizer(unittest.TestCase):
     TEXTS = ["There is an orange triangle.", "describe", "Yes.",
