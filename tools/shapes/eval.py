@@ -115,8 +115,10 @@ def run(name, tasks, args, model, ref_model=None):
 def check_one_run(shared, tasks, args):
     """The shared best-of-8 run stands for a run without --ref-model: run
     the first tasks again without it and require the same candidates, no
-    reference scores (no default reference model crept in), and the
-    program's own self choice equal to self_choice()."""
+    reference scores and the program's own self choice equal to
+    self_choice(). rlaifv-infer has no "--ref-model none": the runner
+    passes no --ref-model, and the missing ref_score shows that no default
+    reference model (the issue plans one for the shipped model) was used."""
     k = min(args.check, len(tasks))
     if k == 0:
         return "not checked (--check 0)"
