@@ -112,6 +112,11 @@ class Chair(unittest.TestCase):
         self.assertAlmostEqual(m["count"], 2 / 4)
         self.assertAlmostEqual(m["exact"], 1 / 4)
 
+    def test_leading_space(self):
+        # the runtime's texts start with the space of the first piece
+        m = labeler.chair([" There is a red circle."], [{RC}], ["There is a red circle."])
+        self.assertEqual((m["exact"], m["recall"]), (1, 1))
+
     def test_count_needs_distinct_objects(self):
         # two mentions for a one-object scene: not the right count
         self.assertEqual(labeler.chair(["There is a red circle and a red circle."], [{RC}])["count"], 0)
@@ -277,7 +282,8 @@ FAKE_INFER = r"""
 # candidates, candidate i names (i % 4) + 1 pairs from PAIRS[2 * i] on, the
 # self score prefers candidate 3, the reference (when given) candidate 5.
 # FAKE=disagree: without a reference the program chooses candidate 0;
-# FAKE=change: the reference changes the candidates' tokens.
+# FAKE=change: the reference changes the candidates' tokens. Texts start
+# with a space, as SentencePiece answers from the runtime do.
 import json, os, sys
 sys.path.insert(0, os.environ["SHAPES_DIR"])
 import scenes
@@ -295,7 +301,7 @@ with open(tasks) as f, open(out, "w") as o:
         else:
             texts = [("Yes." if i % 2 else "No.") if yn else "There is %s." % " and ".join(
                 scenes.phrase(*p) for p in scenes.PAIRS[2 * i:2 * i + i % 4 + 1]) for i in range(8)]
-        cands = [dict(text=x, tokens=[i + 100 * (ref and fake == "change")],
+        cands = [dict(text=" " + x, tokens=[i + 100 * (ref and fake == "change")],
                       logprobs=[-0.1 * (1 + abs(i - 3))], finish_reason="eos",
                       score=-0.1 * (1 + abs(i - 3) - 9 * (fake == "disagree" and i == 0)))
                  for i, x in enumerate(texts)]
