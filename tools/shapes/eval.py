@@ -23,9 +23,11 @@ run again without --ref-model to confirm it on every evaluation.
 """
 import argparse
 import datetime
+import hashlib
 import os
 import random
 import shlex
+import subprocess
 import sys
 import tempfile
 import time
@@ -146,6 +148,19 @@ def cpu_name():
     return "unknown"
 
 
+def files(args):
+    """The files the numbers come from: name and the start of the sha256."""
+    def sha(path):
+        if not os.path.exists(path):  # test_shapes.py runs a fake program on no files
+            return "missing"
+        with open(path, "rb") as f:
+            return hashlib.sha256(f.read()).hexdigest()[:12] + "..."
+    ver = subprocess.run([args.infer, "--version"], capture_output=True, text=True).stdout
+    return (", ".join(f"{os.path.basename(p)} (sha256 {sha(p)})"
+                      for p in (args.model, args.ref_model, args.mmproj)) +
+            f"; {ver.splitlines()[0] if ver else args.infer}")
+
+
 def table(rows):
     head = ("| | CHAIR_s | CHAIR_i | recall | count acc. | exact | yes/no acc. | s/answer |\n"
             "|---|---:|---:|---:|---:|---:|---:|---:|\n")
@@ -205,7 +220,7 @@ def main():
     ]
     cmd = " ".join(shlex.quote(a) for a in [os.path.relpath(sys.argv[0])] + sys.argv[1:])
     report = (
-        f"Command: `{cmd}`\n\n"
+        f"Command: `{cmd}`\n\nFiles: {files(args)}.\n\n"
         f"Seed {args.seed}, {args.n} held-out scenes: {args.n} descriptions (\"describe\") and "
         f"{2 * args.n} yes/no questions (half about absent pairs). "
         f"CPU: {cpu_name()}, -t {args.threads}, --parallel {args.parallel}. "
