@@ -17,7 +17,8 @@ GGML_F32, GGML_F16, GGML_Q8_0 = 0, 1, 8
 
 class Reader:
     def __init__(self, path):
-        self.buf = open(path, "rb").read()
+        with open(path, "rb") as f:
+            self.buf = f.read()
         self.pos = 0
         assert self.buf[:4] == b"GGUF", path
         self.pos = 4

@@ -12,6 +12,7 @@ import re
 from scenes import COLOURS, SHAPES
 
 _CLAIM = re.compile(r"\b(%s)\s+(%s)s?\b" % ("|".join(COLOURS), "|".join(SHAPES)), re.I)
+_YES_NO = re.compile(r"\s*(yes|no)\b", re.I)
 
 
 def claims(answer):
@@ -20,9 +21,12 @@ def claims(answer):
 
 
 def label(answer, truth):
-    """(true claims, false claims) of an answer against the scene's pairs."""
+    """(true claims, false claims) of an answer against the scene's pairs.
+    A pair mentioned again claims a second such object, which no scene has
+    (no pair twice in an image): the repeat is false, else repeating a true
+    object would score like seeing another one."""
     cl = claims(answer)
-    right = sum(1 for p in cl if p in truth)
+    right = sum(1 for i, p in enumerate(cl) if p in truth and p not in cl[:i])
     return right, len(cl) - right
 
 
@@ -33,8 +37,8 @@ def score(answer, truth):
 
 def yes_no(answer):
     """True / False for an answer starting with yes / no, else None."""
-    a = answer.strip().lower()
-    return True if a.startswith("yes") else False if a.startswith("no") else None
+    m = _YES_NO.match(answer)  # a whole word: "None" or "Not sure" is no answer
+    return None if m is None else m.group(1).lower() == "yes"
 
 
 def preference_pairs(candidates, truth):

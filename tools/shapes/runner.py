@@ -45,13 +45,19 @@ def run_batch(tasks, workdir, model, mmproj, infer=DEFAULT_INFER, ref_model=None
     of = os.path.join(workdir, "results.jsonl")
     with open(tf, "w") as f:
         for t in tasks:
+            if t.get("image"):  # rlaifv-infer reads a relative one from tf's folder
+                t = dict(t, image=os.path.abspath(t["image"]))
             f.write(json.dumps(t) + "\n")
+    if os.path.exists(of):  # a run that fails early must not leave an old run's results
+        os.remove(of)
     cmd = [infer, "-m", model, "--mmproj", mmproj, "--batch", tf, "--output", of,
            "-t", str(threads), "--parallel", str(parallel), "--no-cache"]
     if ref_model:
         cmd += ["--ref-model", ref_model]
     cmd += list(extra)
-    subprocess.run(cmd, check=False, stdout=subprocess.DEVNULL)
+    rc = subprocess.run(cmd, check=False, stdout=subprocess.DEVNULL).returncode
+    if rc not in (0, 11):  # 11: some task failed, raised below with its message
+        raise RuntimeError(f"{' '.join(cmd)}: exit status {rc}")
     res = {}
     with open(of) as f:
         for line in f:

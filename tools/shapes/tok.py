@@ -2,7 +2,7 @@
 runtime applies it: a leading space is added, spaces become U+2581, then the
 adjacent pair whose merge is in the vocabulary with the highest score is
 merged until none is; pieces left out of the vocabulary become <0xNN> bytes.
-Checked against `rlaifv-infer --tokenize` by tests/shapes_python.sh."""
+Checked against `rlaifv-infer --tokenize` by test_shapes.py."""
 import heapq
 
 import gguf
