@@ -97,8 +97,11 @@ def phrase(colour, shape):
 
 
 def describe_answer(scene):
-    """Objects left to right by centre x: 'There is a, b and c.'"""
-    ps = [phrase(o.colour, o.shape) for o in sorted(scene.objects, key=lambda o: o.cx)]
+    """Objects left to right by centre x (top first when two centres share
+    an x, which the image shows, unlike the order they were placed in):
+    'There is a, b and c.'"""
+    order = sorted(scene.objects, key=lambda o: (o.cx, o.y + o.s / 2))
+    ps = [phrase(o.colour, o.shape) for o in order]
     body = ps[0] if len(ps) == 1 else ", ".join(ps[:-1]) + " and " + ps[-1]
     return f"There is {body}."
 

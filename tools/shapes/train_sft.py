@@ -59,7 +59,7 @@ def loss_of(m, prefix, px, ids, spans):
 
 
 @torch.no_grad()
-def greedy(m, prompt, px, questions, max_new=40):
+def greedy(m, prompt, px, questions, max_new=56):
     """Greedy answers (text) for a batch, recomputing the whole sequence
     each token (no cache: this is for validation, not speed)."""
     prefix = torch.tensor(prompt.prefix)
