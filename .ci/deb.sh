@@ -78,7 +78,7 @@ grep -E '^[EWIPXO]: ' "$logs/deb__dpkg-buildpackage__lintian_.log" 2>/dev/null |
 debs=$(ls deb/*.deb 2>/dev/null | grep -v -- -dbgsym_)
 installed=no
 purge() { apt-get purge -y -qq $pkgs && ! ls /usr/lib/*/librlaifv* /usr/include/rlaifv.h \
-	/usr/bin/rlaifv-infer /usr/share/man/man1/rlaifv-infer.1.gz 2>/dev/null; }
+	/usr/bin/rlaifv-infer /usr/share/man/man1/rlaifv-infer.1.gz /usr/share/rlaifv 2>/dev/null; }
 # Never leave the packages behind, even when interrupted.
 trap '[ "$installed" = yes ] && purge >/dev/null 2>&1' EXIT
 if [ -n "$debs" ] && step "install the .debs" env DEBIAN_FRONTEND=noninteractive \

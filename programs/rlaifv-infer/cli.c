@@ -244,6 +244,8 @@ static int run(const cli_opts *o, session *s)
 	}
 	/* a text prompt needs no projector: load one only for images */
 	const char *mmproj = o->n_images > 0 ? o->mmproj : NULL;
+	if (o->verbose)
+		cli_print_files(stderr, o, mmproj != NULL);
 	int code = cli_open_model(o, o->model, mmproj, 0, &s->model, &s->ctx);
 	/* RLAIF-V's reference sees the same image: without --ref-mmproj it
 	 * takes the model's projector (the image is then encoded once), if
@@ -328,6 +330,9 @@ int main(int argc, char **argv)
 	rv_log_set(on_log, &o.verbose);
 	hub_paths hub;
 	if ((code = cli_hub(&o, &hub)) >= 0)
+		return finish_stdout(code);
+	cli_defaults defaults;
+	if ((code = cli_use_defaults(&o, &defaults)) >= 0)
 		return finish_stdout(code);
 
 	char *stdin_prompt = NULL;

@@ -33,6 +33,10 @@ typedef struct cli_opts {
 	const char *mmproj;
 	const char *ref_model;
 	const char *ref_mmproj;
+	/* No -m: the built-in model (cli_default.c) fills these in; each
+	 * flag says which file is a default, for --verbose. */
+	int default_model, default_mmproj, default_ref;
+	int no_ref_model; /* --ref-model none: no default reference either */
 	const char *prompt;
 	const char *images[64];
 	int n_images;
@@ -107,6 +111,24 @@ void cli_catch_sigint(void);
 int cli_should_stop(void *user);
 /* A JSON string literal of s (cli_output.c). */
 void cli_json_string(FILE *f, const char *s);
+
+/* cli_default.c: the built-in shapes model (#20), used without -m and
+ * $RLAIFV_MODEL, with its projector and, for best-of-N, its SFT model as
+ * the RLAIF-V reference. The paths live here, o points into it. */
+typedef struct cli_defaults {
+	char dir[4096];
+	char model[4200], mmproj[4200], ref_model[4200];
+} cli_defaults;
+/* Points o's unset files at the defaults when o->default_model; -1 to go
+ * on, else the exit code after printing which files are missing. */
+int cli_use_defaults(cli_opts *o, cli_defaults *d);
+/* Where the default models are looked for: $RLAIFV_MODEL_DIR, else the
+ * source tree's tests/data for the program in the build tree, else the
+ * installed models folder. Fills dir (of size n) and returns it; why, if
+ * not NULL, says which of the three it is. */
+const char *cli_default_dir(char *dir, size_t n, const char **why);
+/* --verbose: the files about to be loaded, the defaults marked. */
+void cli_print_files(FILE *f, const cli_opts *o, int with_mmproj);
 
 /* --tokenize / --detokenize: needs only the vocabulary. */
 int cli_run_tokens(const cli_opts *o);

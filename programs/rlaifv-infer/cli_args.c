@@ -16,16 +16,20 @@
 static void usage(FILE *f)
 {
 	static const char text[] =
-	    "Usage: rlaifv-infer [options] -m MODEL.gguf --mmproj MMPROJ.gguf IMAGE PROMPT\n"
+	    "Usage: rlaifv-infer [options] IMAGE PROMPT   (the built-in shapes model)\n"
+	    "       rlaifv-infer [options] -m MODEL.gguf --mmproj MMPROJ.gguf IMAGE PROMPT\n"
 	    "       rlaifv-infer [options] -m MODEL.gguf -p PROMPT\n"
 	    "       rlaifv-infer [options] --hf OWNER/REPO[:QUANT] IMAGE PROMPT\n"
 	    "Answer with a LLaVA-style or LLaMA-family GGUF model on the CPU: N candidate\n"
 	    "answers are sampled from one shared prompt, the model scores each, and the\n"
-	    "best is printed.\n"
+	    "best is printed. Without -m and $RLAIFV_MODEL: the built-in tiny model,\n"
+	    "trained on pictures of coloured circles, squares and triangles (not photos).\n"
 	    "\n"
 	    "Model and prompt:\n"
-	    "  -m, --model FILE        model GGUF file (default: $RLAIFV_MODEL)\n"
-	    "      --mmproj FILE       vision projector GGUF (default: $RLAIFV_MMPROJ)\n"
+	    "  -m, --model FILE        model GGUF file (default: $RLAIFV_MODEL, else the\n"
+	    "                          built-in shapes model; --version says where)\n"
+	    "      --mmproj FILE       vision projector GGUF (default: $RLAIFV_MMPROJ, else\n"
+	    "                          with the built-in model its projector)\n"
 	    "  -p, --prompt TEXT       prompt; '-' reads it from standard input (<= 16 MiB)\n"
 	    "      --hf REPO[:QUANT]   fetch model (and mmproj for images) from the Hugging\n"
 	    "                          Face Hub into its cache (default quant Q4_K_M)\n"
@@ -74,14 +78,17 @@ static void usage(FILE *f)
 	    "Best-of-N (self-feedback):\n"
 	    "  -N, --candidates N      answers to sample and rank (default 4; 1 = plain)\n"
 	    "      --score mean|sum    rank by mean (default) or summed log-probability\n"
-	    "      --ref-model FILE    reference model: rank by beta x the log-ratio (RLAIF-V)\n"
+	    "      --ref-model FILE    reference model: rank by beta x the log-ratio\n"
+	    "                          (RLAIF-V); 'none': by the model alone (default:\n"
+	    "                          none, with the built-in model its SFT model)\n"
 	    "      --ref-mmproj FILE   the reference model's projector (default: the model's)\n"
 	    "      --beta B            scale of the log-ratio (default 0.1)\n"
 	    "      --show-candidates   print every candidate with its score on stderr\n"
 	    "Output:\n"
 	    "      --json              print one JSON object (text, tokens, log-probs,\n"
 	    "                          candidates, timings) instead of the text\n"
-	    "      --verbose           print load time, speeds and peak memory on stderr\n"
+	    "      --verbose           print the files used, load time, speeds and peak\n"
+	    "                          memory on stderr\n"
 	    "      --check-tensors     scan every weight for NaN/Inf after loading; a bad\n"
 	    "                          one is a model load failure naming the tensor\n"
 	    "      --tokenize          print the prompt's token ids as a JSON array (no\n"
@@ -97,7 +104,8 @@ static void usage(FILE *f)
 	    "      --parallel K        --batch: decode up to K tasks together (1..64,\n"
 	    "                          default 1); the results are the same\n"
 	    "  -h, --help              show this help\n"
-	    "      --version           show version, kernel set and BLAS\n"
+	    "      --version           show version, kernel set, BLAS and where the\n"
+	    "                          built-in models are looked for\n"
 	    "\n"
 	    "Exit status: 0 ok, 1 runtime error, 2 usage error, 3 model load failed,\n"
 	    "4 image load failed, 5-10 --hf failures (see the man page), 11 some --batch\n"
@@ -254,6 +262,10 @@ static int print_version(void)
 	}
 	printf("rlaifv-infer %s\nkernels: %s\nBLAS: %s\n", rv_version(), rv_kernel_set(),
 	       rv_blas_info());
+	char dir[4096];
+	const char *why;
+	cli_default_dir(dir, sizeof(dir), &why);
+	printf("built-in models: %s (%s)\n", dir, why);
 	return EXIT_OK;
 }
 
@@ -299,7 +311,9 @@ static int take_option(int c, const char *arg, cli_opts *o)
 		fprintf(stderr, "rlaifv-infer: --score: '%s' is not 'mean' or 'sum'\n", arg);
 		return -1;
 	case OPT_REF_MODEL:
-		o->ref_model = arg;
+		/* "none": no reference, not even the built-in model's default */
+		o->no_ref_model = !strcmp(arg, "none");
+		o->ref_model = o->no_ref_model ? NULL : arg;
 		return 0;
 	case OPT_REF_MMPROJ:
 		o->ref_mmproj = arg;
@@ -480,9 +494,10 @@ int cli_parse_args(int argc, char **argv, cli_opts *o)
 	}
 	if (o->hf)
 		o->model = o->mmproj = NULL; /* --hf names both; cli_hub fills them */
+	/* no model named: the built-in one, which main() finds (cli_default.c) */
 	if (!o->hf && (!o->model || !*o->model)) {
-		fprintf(stderr, "rlaifv-infer: no model: give -m MODEL.gguf or set RLAIFV_MODEL\n");
-		return EXIT_USAGE;
+		o->model = NULL;
+		o->default_model = 1;
 	}
 	if ((o->output || o->resume || o->shard_n || o->pairs || o->parallel > 1) && !o->batch) {
 		fprintf(stderr, "rlaifv-infer: --output, --resume, --shard, --pairs and --parallel "
@@ -511,7 +526,7 @@ int cli_parse_args(int argc, char **argv, cli_opts *o)
 		        o->tokenize ? "tokenize" : "detokenize");
 		return EXIT_USAGE;
 	}
-	if (o->n_images > 0 && !o->mmproj && !o->hf) {
+	if (o->n_images > 0 && !o->mmproj && !o->hf && !o->default_model) {
 		fprintf(stderr, "rlaifv-infer: an image needs the model's projector: give --mmproj "
 		                "MMPROJ.gguf or set RLAIFV_MMPROJ\n");
 		return EXIT_USAGE;

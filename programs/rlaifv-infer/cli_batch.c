@@ -740,6 +740,8 @@ int cli_run_batch(const cli_opts *o)
 		goto out;
 	}
 	b.have_mmproj = o->mmproj && any_image(t, n_tasks, o);
+	if (o->verbose)
+		cli_print_files(stderr, o, b.have_mmproj);
 	code = cli_open_model(o, o->model, b.have_mmproj ? o->mmproj : NULL, 0, &model, &b.ctx);
 	if (code == EXIT_OK && o->ref_model)
 		code = cli_open_model(o, o->ref_model,
