@@ -42,7 +42,15 @@ compile() { # compile FILE EXTRA_FLAGS...: one object, rebuilt when the source i
 }
 
 for f in $FUZZ_SOURCES; do
-	case $f in *.c) compile "$f" ;; esac # the lists name headers too
+	case $f in
+	# Debian's stb_image (third-party, not ours to patch) shifts its JPEG bit
+	# buffer by 32 on some corrupt streams (stbi__grow_buffer_unsafe): UBSan
+	# stops there within a minute of fuzzing. That file keeps ASan, which is
+	# what guards memory; UBSan checks the rest of the tree.
+	src/image/stb_image_impl.c) compile "$f" -fno-sanitize=undefined ;;
+	*.c) compile "$f" ;;
+	*) ;; # the lists name headers too
+	esac
 done
 # The per-ISA kernel files, with the flags Makefile.am gives them; the
 # dispatcher only calls them after checking the CPU.
