@@ -47,8 +47,8 @@ def generate(a, sft_gguf, mmproj, work):
                   n=a.n, temp=0.7, seed=rng.randrange(1 << 31), n_predict=48)
              for k, (p, _) in enumerate(sc)]
     t0 = time.time()
-    res = runner.run_batch(tasks, work, sft_gguf, mmproj, infer=a.infer, threads=a.threads,
-                           extra=["--ref-model", "none"] if a.no_ref_flag else [])
+    # -m is always given, so no built-in reference model applies
+    res = runner.run_batch(tasks, work, sft_gguf, mmproj, infer=a.infer, threads=a.threads)
     print(f"generated {a.scenes} x {a.n} candidates in {time.time() - t0:.0f}s", flush=True)
     return sc, tasks, res
 
@@ -154,8 +154,6 @@ def main():
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--infer", default=runner.DEFAULT_INFER)
-    ap.add_argument("--no-ref-flag", action="store_true",
-                    help="pass --ref-model none (when the model would default to a reference)")
     ap.add_argument("--vocab", default=VOCAB)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
